@@ -1,0 +1,68 @@
+"""Shared CLI plumbing: one-line errors with exit status 2, JSON output, rich console.
+
+Command modules keep heavy imports (numba, faiss, h5py, matplotlib) inside the command functions so
+that ``posesearch --help`` and light commands start fast.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any, Callable
+
+import numpy as np
+import typer
+
+from ..errors import PoseSearchError
+
+EXIT_USER_ERROR = 2
+
+
+def fail(message: str) -> "typer.Exit":
+    """Print ``error: message`` on stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_USER_ERROR)
+
+
+def handle_errors(fn: Callable) -> Callable:
+    """Turn PoseSearchError (and missing files) into a one-line message and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PoseSearchError as e:
+            raise fail(str(e)) from None
+        except FileNotFoundError as e:
+            raise fail(f"{e.filename}: no such file") from None
+        except IsADirectoryError as e:
+            raise fail(f"{e.filename}: is a directory, expected a file") from None
+        except PermissionError as e:
+            raise fail(f"{e.filename}: permission denied") from None
+
+    return wrapper
+
+
+def _json_default(o: Any):
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (np.bool_,)):
+        return bool(o)
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def emit_json(obj: Any) -> None:
+    """Write ``obj`` as JSON on stdout (numpy values converted)."""
+    sys.stdout.write(json.dumps(obj, default=_json_default, indent=2) + "\n")
+
+
+def console():
+    from rich.console import Console
+
+    return Console()

@@ -1,0 +1,1 @@
+"""Pose core: layouts, validation, normalization, distances, mirroring, Procrustes."""

@@ -1,0 +1,93 @@
+"""Move Mirror normalization: bounding-box translate, then unit L2 norm of the 2K-vector.
+
+For a pose with present keypoints P (confidence > 0):
+
+    x'_k = (x_k - min_{j in P} x_j) / s,   y'_k = (y_k - min_{j in P} y_j) / s,
+    s    = sqrt( sum_{k in P} (x_k - min x)^2 + (y_k - min y)^2 )
+
+which is what posenet-similarity computes (it first divides by max(x, y) as well; that factor
+cancels in the L2 step). Missing keypoints never move the box or the norm. In the vector they are
+filled with the centre of the present keypoints' normalized bounding box, so they sit neutrally in
+the middle of the pose; weighted distances give them no weight on the query side anyway.
+
+A pose with fewer than two present keypoints, or with all of them on one point (s = 0), has no
+normalized form: :func:`normalize_batch` raises, or with ``on_invalid="mask"`` returns it as invalid
+(all-zero vector) so that batch ingestion can skip it and say how many were skipped.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..errors import InvalidArgumentError, InvalidPoseError
+
+MIN_PRESENT = 2
+
+
+@dataclass(frozen=True)
+class NormalizationSettings:
+    """How pose vectors are normalized (stored in corpus and index files)."""
+
+    method: str = "bbox-l2"          # translate by the present keypoints' min x / min y, then unit L2 norm
+    fill_missing: str = "bbox-centre"  # missing keypoints take the centre of the normalized bounding box
+    min_present: int = MIN_PRESENT
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+DEFAULT_NORMALIZATION = NormalizationSettings()
+
+
+def normalize_batch(keypoints: np.ndarray, confidences: np.ndarray, *, on_invalid: str = "raise",
+                    dtype=np.float64, name: str = "poses") -> tuple[np.ndarray, np.ndarray]:
+    """Normalize (N, K, 2) keypoints with (N, K) confidences into (N, 2K) vectors.
+
+    Vector layout: [x_0, y_0, x_1, y_1, ...]. Returns ``(vectors, valid)`` where ``valid`` is an (N,)
+    bool mask; invalid rows are all zero. ``on_invalid``: "raise" (default) or "mask".
+    Inputs are assumed validated (see :func:`posesearch.poses.pose.validate_batch`).
+    """
+    if on_invalid not in ("raise", "mask"):
+        raise InvalidArgumentError(f"on_invalid: expected 'raise' or 'mask', got {on_invalid!r}")
+    kp = np.asarray(keypoints, dtype=dtype)
+    present = np.asarray(confidences) > 0
+    present &= ~np.isnan(kp).any(axis=-1)
+    n, k = present.shape
+    x = kp[..., 0]
+    y = kp[..., 1]
+    big = np.array(np.inf, dtype=dtype)
+    minx = np.where(present, x, big).min(axis=1, keepdims=True)
+    miny = np.where(present, y, big).min(axis=1, keepdims=True)
+    tx = np.where(present, x - minx, 0)
+    ty = np.where(present, y - miny, 0)
+    norm = np.sqrt((tx * tx).sum(axis=1, keepdims=True) + (ty * ty).sum(axis=1, keepdims=True))
+    count = present.sum(axis=1)
+    valid = (count >= MIN_PRESENT) & (norm[:, 0] > 0) & np.isfinite(norm[:, 0])
+    if not valid.all() and on_invalid == "raise":
+        i = int(np.argmin(valid))
+        if count[i] < MIN_PRESENT:
+            why = f"has {int(count[i])} present keypoint(s), at least {MIN_PRESENT} are needed"
+        else:
+            why = "has all its present keypoints on one point (zero size)"
+        where = f" (pose {i})" if n > 1 else ""
+        raise InvalidPoseError(f"{name}{where}: cannot normalize: {why}")
+    safe = np.where(valid[:, None], norm, 1.0)
+    tx /= safe
+    ty /= safe
+    # missing keypoints: centre of the normalized bbox of the present ones
+    cx = np.where(present, tx, -big).max(axis=1, keepdims=True) * 0.5
+    cy = np.where(present, ty, -big).max(axis=1, keepdims=True) * 0.5
+    tx = np.where(present, tx, cx)
+    ty = np.where(present, ty, cy)
+    out = np.empty((n, 2 * k), dtype=dtype)
+    out[:, 0::2] = tx
+    out[:, 1::2] = ty
+    out[~valid] = 0
+    return out, valid
+
+
+def normalize_pose(keypoints: np.ndarray, confidences: np.ndarray, *, name: str = "pose") -> np.ndarray:
+    """Normalize one (K, 2) pose into a (2K,) vector; raises InvalidPoseError if it cannot be normalized."""
+    vec, _ = normalize_batch(np.asarray(keypoints)[None], np.asarray(confidences)[None], name=name)
+    return vec[0]
