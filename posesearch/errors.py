@@ -28,7 +28,7 @@ class UnknownNameError(PoseSearchError):
         self.kind = kind
         self.name = name
         self.valid = sorted(valid)
-        super().__init__(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(self.valid)}")
+        super().__init__(f"unknown {kind} {name!r}; expected one of: {', '.join(self.valid)}")
 
 
 class FileFormatError(PoseSearchError):

@@ -1,0 +1,49 @@
+"""posesearch: find and score human poses.
+
+Pose core (light imports): layouts, normalization, distances, mirror, Procrustes, ``pose_similarity``.
+Heavier parts load on first use: ``Corpus`` (h5py), ``Index`` (numba, faiss), ``score_sequence``.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+
+from .errors import (ChecksumError, FileFormatError, InvalidArgumentError, InvalidPoseError, PoseSearchError,
+                     UnknownNameError)
+from .poses.distances import METRICS, cosine_distance, cosine_similarity, get_metric, weighted_distance
+from .poses.layouts import LAYOUTS, Layout, get_layout
+from .poses.mirror import mirror
+from .poses.normalize import normalize_batch, normalize_pose
+from .poses.procrustes import procrustes_align, procrustes_distance
+from .poses.similarity import pose_similarity
+
+__version__ = "0.1.0"
+
+# name -> module for lazily imported public objects
+_LAZY = {
+    "Corpus": "posesearch.corpus.store",
+    "Clip": "posesearch.corpus.clip",
+    "Index": "posesearch.index.base",
+    "Matches": "posesearch.index.base",
+    "BACKENDS": "posesearch.index.registry",
+    "Sequence": "posesearch.sequence.sequence",
+    "read_sequence": "posesearch.sequence.io",
+    "score_sequence": "posesearch.sequence.score",
+    "ScoreSettings": "posesearch.sequence.score",
+    "ScoreReport": "posesearch.sequence.score",
+    "ScoreSession": "posesearch.sequence.stream",
+    "read_pose_file": "posesearch.poses.io",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'posesearch' has no attribute {name!r}")
+
+
+__all__ = [
+    "ChecksumError", "FileFormatError", "InvalidArgumentError", "InvalidPoseError", "PoseSearchError",
+    "UnknownNameError", "METRICS", "cosine_distance", "cosine_similarity", "get_metric", "weighted_distance",
+    "LAYOUTS", "Layout", "get_layout", "mirror", "normalize_batch", "normalize_pose", "procrustes_align",
+    "procrustes_distance", "pose_similarity", "__version__", *_LAZY,
+]

@@ -1,0 +1,233 @@
+"""Pose core: layouts, validation, normalization, distances, mirror, Procrustes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from posesearch.errors import InvalidPoseError, UnknownNameError
+from posesearch.poses.distances import cosine_distance, get_metric, weighted_distance
+from posesearch.poses.layouts import COCO17, LAYOUTS, get_layout, layout_for_count
+from posesearch.poses.mirror import mirror
+from posesearch.poses.normalize import normalize_batch, normalize_pose
+from posesearch.poses.pose import validate_batch, validate_pose
+from posesearch.poses.procrustes import procrustes_align, procrustes_distance
+from posesearch.poses.similarity import pose_similarity
+
+coords = arrays(np.float64, (17, 2), elements=st.floats(-1000, 1000, allow_nan=False))
+confs = arrays(np.float64, (17,), elements=st.sampled_from([0.0, 0.3, 0.5, 0.9, 1.0]))
+
+
+def _spread(kp, cf, min_present=3):
+    present = cf > 0
+    return present.sum() >= min_present and np.ptp(kp[present], axis=0).min() > 1e-3
+
+
+# ---------------------------------------------------------------- layouts
+def test_layouts_registry_and_flip():
+    assert set(LAYOUTS) == {"coco17", "body25", "blazepose33", "penn13", "mpii16", "cmu19"}
+    for lay in LAYOUTS.values():
+        flip = np.asarray(lay.flip)
+        assert sorted(flip) == list(range(lay.num_keypoints))
+        assert (flip[flip] == np.arange(lay.num_keypoints)).all()  # an involution
+    assert COCO17.joints[COCO17.flip[COCO17.index("left_wrist")]] == "right_wrist"
+    assert get_layout("OpenPose") is LAYOUTS["body25"] and layout_for_count(33).name == "blazepose33"
+    with pytest.raises(UnknownNameError, match="unknown layout 'coco18'; expected one of: blazepose33, body25"):
+        get_layout("coco18")
+
+
+def test_convert_to_coco_marks_missing_joints():
+    penn = get_layout("penn13")
+    kp = np.arange(26, dtype=float).reshape(13, 2)
+    out, cf = penn.convert_to_coco(kp, np.ones(13))
+    assert cf[COCO17.index("nose")] == 0 and np.isnan(out[COCO17.index("nose")]).all()  # head is not a nose
+    assert set(penn.missing_in_coco()) == {"nose", "left_eye", "right_eye", "left_ear", "right_ear"}
+    # Penn index 1 (documented l_shoulder) is the person's right shoulder
+    assert (out[COCO17.index("right_shoulder")] == kp[1]).all()
+    body = get_layout("body25")
+    kp25 = np.random.default_rng(0).normal(size=(4, 25, 2))
+    out25, cf25 = body.convert_to_coco(kp25, np.ones((4, 25)))
+    assert (cf25 == 1).all() and np.allclose(out25[:, COCO17.index("left_ankle")], kp25[:, body.index("left_ankle")])
+    with pytest.raises(InvalidPoseError, match="expected 25 keypoints, got 17"):
+        body.convert_to_coco(np.zeros((17, 2)), np.ones(17))
+
+
+# ---------------------------------------------------------------- validation
+@pytest.mark.parametrize("pose, pattern", [
+    ([], "empty"),
+    ([[1, 2]], r"expected a \(K, 3\) array"),
+    ([[1, np.inf, 1], [2, 3, 1]], "infinite"),
+    ([[1, 2, -0.1], [2, 3, 1]], r"confidence must be in \[0, 1\], got -0.1"),
+    ([[1, 2, 1.5], [2, 3, 1]], r"confidence must be in \[0, 1\], got 1.5"),
+    ([[1, 2, np.nan], [2, 3, 1]], "NaN confidence"),
+    ("abc", "numeric"),
+])
+def test_validate_pose_errors(pose, pattern):
+    with pytest.raises(InvalidPoseError, match=pattern):
+        validate_pose(pose)
+
+
+def test_validate_nan_coordinates_are_missing_and_counts_checked():
+    kp, cf = validate_pose([[np.nan, 1, 0.9], [1, 2, 0.8], [3, 4, 1]])
+    assert cf[0] == 0 and (kp[0] == 0).all()
+    with pytest.raises(InvalidPoseError, match="expected 17 keypoints, got 13"):
+        validate_batch(np.zeros((2, 13, 3)), num_keypoints=17)
+
+
+# ---------------------------------------------------------------- normalization
+def test_normalize_hand_checked():
+    # present: (2,0),(2,2); missing third -> bbox (2..2, 0..2); translated (0,0),(0,2) -> /2
+    v = normalize_pose(np.array([[2, 0], [2, 2], [50, 50]]), np.array([1.0, 1.0, 0.0]))
+    assert np.allclose(v, [0, 0, 0, 1, 0, 0.5])  # missing at the normalized bbox centre
+
+
+@pytest.mark.parametrize("kp, cf, why", [
+    ([[1, 1], [2, 2]], [1, 0], "1 present keypoint"),
+    ([[0, 0], [0, 0]], [0, 0], "0 present keypoint"),
+    ([[3, 3], [3, 3], [3, 3]], [1, 1, 1], "one point"),
+])
+def test_normalize_rejects_degenerate(kp, cf, why):
+    with pytest.raises(InvalidPoseError, match=why):
+        normalize_pose(np.array(kp, float), np.array(cf, float))
+
+
+def test_normalize_batch_mask_mode():
+    kp = np.zeros((3, 17, 2))
+    kp[0] = np.random.default_rng(1).normal(size=(17, 2))
+    v, valid = normalize_batch(kp, np.ones((3, 17)), on_invalid="mask")
+    assert valid.tolist() == [True, False, False] and (v[1:] == 0).all()
+    assert abs(np.linalg.norm(v[0]) - 1) < 1e-12
+
+
+@settings(max_examples=60, deadline=None)
+@given(coords, confs, st.floats(0.01, 100), st.floats(-500, 500), st.floats(-500, 500))
+def test_normalization_invariant_to_translation_and_scale(kp, cf, s, dx, dy):
+    assume(_spread(kp, cf))
+    assert np.allclose(normalize_pose(kp, cf), normalize_pose(kp * s + [dx, dy], cf), atol=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(coords, confs, coords)
+def test_missing_keypoints_never_move_the_vector(kp, cf, other):
+    assume(_spread(kp, cf))
+    moved = np.where(cf[:, None] > 0, kp, other)
+    assert np.allclose(normalize_pose(kp, cf), normalize_pose(moved, cf), atol=1e-12)
+
+
+# ---------------------------------------------------------------- distances
+@settings(max_examples=60, deadline=None)
+@given(coords, confs, coords, confs, st.floats(0.01, 100), st.floats(-500, 500))
+def test_distances_invariant_to_translation_and_scale_of_either_pose(a, ca, b, cb, s, t):
+    assume(_spread(a, ca) and _spread(b, cb))
+    pa, pb = np.c_[a, ca], np.c_[b, cb]
+    pa2, pb2 = np.c_[a * s + t, ca], np.c_[b / s - t, cb]
+    for strategy in ("weighted_distance", "cosine_distance", "procrustes_distance"):
+        base = pose_similarity(pa, pb, strategy)
+        assert abs(pose_similarity(pa2, pb, strategy) - base) < 1e-7
+        assert abs(pose_similarity(pa, pb2, strategy) - base) < 1e-7
+
+
+@settings(max_examples=60, deadline=None)
+@given(coords, confs, coords, confs)
+def test_cosine_distance_symmetric(a, ca, b, cb):
+    assume(_spread(a, ca) and _spread(b, cb))
+    pa, pb = np.c_[a, ca], np.c_[b, cb]
+    assert abs(pose_similarity(pa, pb, "cosine_distance") - pose_similarity(pb, pa, "cosine_distance")) < 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(coords, confs, coords, coords)
+def test_weighted_distance_ignores_zero_confidence_joints(a, ca, b, other):
+    assume(_spread(a, ca) and _spread(b, np.ones(17)))
+    vb = normalize_pose(b, np.ones(17))
+    va = normalize_pose(a, ca)
+    # G's coordinates at the query's zero-confidence joints do not matter
+    vb2 = vb.copy().reshape(17, 2)
+    vb2[ca == 0] = other[ca == 0] / 1000
+    assert abs(weighted_distance(va, vb, ca) - weighted_distance(va, vb2.ravel(), ca)) < 1e-12
+
+
+def test_weighted_distance_not_symmetric_and_metric_registry():
+    # weights come from the query: F sees only joint 0, G only joint 1
+    f, g = np.array([0, 0, 1, 0]), np.array([0, 0, 0, 1])
+    assert weighted_distance(f, g, [1, 0]) == 0.0 and weighted_distance(g, f, [0, 1]) == 2.0
+    assert get_metric("cosine_distance").name == "cosine" and get_metric("weighted").weighted
+    with pytest.raises(UnknownNameError, match="expected one of: cosine, weighted"):
+        get_metric("euclid")
+    assert abs(cosine_distance([1, 0], [0, 1]) - np.sqrt(2)) < 1e-12
+
+
+# ---------------------------------------------------------------- mirror
+@settings(max_examples=60, deadline=None)
+@given(coords, confs)
+def test_mirror_is_an_involution(kp, cf):
+    for lay in ("coco17",):
+        mk, mc = mirror(*mirror(kp, cf, lay), lay)
+        present = cf > 0
+        assert np.allclose(mk[present], kp[present], atol=1e-9) and (mc == cf).all()
+
+
+def test_mirror_hand_checked():
+    kp = np.zeros((17, 2))
+    kp[COCO17.index("left_wrist")] = [10, 5]
+    kp[COCO17.index("right_wrist")] = [0, 7]
+    cf = np.zeros(17)
+    cf[[COCO17.index("left_wrist"), COCO17.index("right_wrist")]] = 1
+    mk, mc = mirror(kp, cf)
+    # x flips about the centre 5; left/right swap: the mirrored left wrist is the old right wrist flipped
+    assert mk[COCO17.index("left_wrist")].tolist() == [10, 7]
+    assert mk[COCO17.index("right_wrist")].tolist() == [0, 5]
+
+
+def test_mirror_invariant_similarity_reports_mirror():
+    rng = np.random.default_rng(3)
+    kp = rng.uniform(0, 100, (17, 2))
+    cf = np.ones(17)
+    mk, mc = mirror(kp, cf)
+    d, mirrored = pose_similarity(np.c_[kp, cf], np.c_[mk, mc], mirror_invariant=True)
+    assert mirrored and d < 1e-12
+    assert pose_similarity(np.c_[kp, cf], np.c_[mk, mc]) > 0.05
+
+
+# ---------------------------------------------------------------- Procrustes
+def _rot(t):
+    return np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, (17, 2), elements=st.floats(-10, 10)), st.floats(-np.pi, np.pi), st.floats(0.1, 10))
+def test_procrustes_rotated_copy_is_zero_mirror_is_not(x, theta, s):
+    assume(np.linalg.matrix_rank(x - x.mean(0), tol=1e-3) == 2)
+    y = s * x @ _rot(theta).T + [5, -3]
+    r = procrustes_align(x, y)
+    assert r.distance < 1e-6
+    assert np.allclose(r.aligned, x, atol=1e-6) and abs(np.linalg.det(r.rotation) - 1) < 1e-9
+    m = x * [-1, 1]
+    # a reflection is never used, so the mirror image is only at 0 if x is itself mirror-symmetric
+    best_sym = procrustes_distance(x, m)
+    sym_err = min(procrustes_distance(x, m @ _rot(a).T) for a in np.linspace(0, 2 * np.pi, 721))
+    assert best_sym <= sym_err + 1e-9
+
+
+def test_procrustes_never_reflects_unlike_scipy():
+    from scipy.spatial import procrustes as scipy_procrustes
+
+    x = np.array([[0, 0], [4, 0], [0, 1], [1, 3], [2, 2]], float)  # asymmetric
+    m = x * [-1, 1]
+    assert scipy_procrustes(x, m)[2] < 1e-12  # scipy makes the mirror image identical
+    assert procrustes_distance(x, m) > 0.3   # ours does not
+
+
+def test_procrustes_3d_and_batch():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 19, 3))
+    from scipy.spatial.transform import Rotation
+
+    rots = Rotation.random(4, random_state=2).as_matrix()
+    y = np.einsum("nij,nkj->nki", rots, x) * 2
+    assert (procrustes_distance(x, y) < 1e-9).all()
+    assert (procrustes_distance(x, y * [-1, 1, 1]) > 0.1).all()
+    with pytest.raises(InvalidPoseError, match="fewer than 2"):
+        procrustes_distance(x[0], y[0], weights=np.eye(19)[0])
