@@ -328,12 +328,16 @@ def _parse_motion(path, lines: list[str], motion_line: int, num_channels: int) -
     while end and not data_lines[end - 1].strip():
         end -= 1
     data_lines = data_lines[:end]
+    if num_channels == 0:  # a static skeleton: frames are empty rows
+        if any(line.strip() for line in data_lines):
+            raise FileFormatError(path, "HIERARCHY declares no CHANNELS but the MOTION section has data")
+        return np.zeros((frames, 0)), ft
     if frames == 0:
         if data_lines:
             raise FileFormatError(path, f"MOTION section says 0 frames but has {len(data_lines)} data lines")
         return np.zeros((0, num_channels)), ft
     motion = None
-    if data_lines and num_channels > 0:
+    if data_lines:
         try:
             import warnings
             with warnings.catch_warnings():
@@ -354,8 +358,6 @@ def _parse_motion(path, lines: list[str], motion_line: int, num_channels: int) -
 
 def _diagnose_motion(path, data_lines, first_data, frames, num_channels):
     """Find why the MOTION block does not parse as frames x num_channels numbers; always raises."""
-    if num_channels == 0:
-        raise FileFormatError(path, "HIERARCHY declares no CHANNELS")
     counts = []
     for k, line in enumerate(data_lines):
         toks = line.split()
@@ -520,8 +522,8 @@ def project(points3d: np.ndarray, yaw_deg: float = 0.0, pitch_deg: float = 0.0, 
     if projection == "perspective":
         if depth.size and depth.min() <= 0.01 * distance:
             raise InvalidArgumentError(
-                f"distance: a point comes within {depth.min():.3g} of the camera plane (camera distance "
-                f"{distance:g}); use a larger distance or a camera that follows the subject")
+                f"distance: a point lies at depth {depth.min():.3g}, behind or too close to a camera at distance "
+                f"{distance:g} from its target; use a larger distance or a camera that follows the subject")
         scale = focal / depth
     else:
         scale = focal / distance
