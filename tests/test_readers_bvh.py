@@ -331,7 +331,7 @@ GOOD_HEAD = TINY.split("MOTION")[0]
      "MOTION section has 2 frames of 8 values, expected 9"),
     ("non_number", TINY.replace("0 0 0 90 0 0 0 90 0", "0 0 0 90 x 0 0 90 0"),
      "line 20: expected a number in MOTION data, got 'x'"),
-    ("inf_value", TINY.replace("0 0 0 90 0 0 0 90 0", "0 0 0 90 inf 0 0 90 0"), "non-finite value"),
+    ("inf_value", TINY.replace("0 0 0 90 0 0 0 90 0", "0 0 0 90 inf 0 0 90 0"), "line 20: non-finite value inf in MOTION data"),
     ("dup_name", GOOD_HEAD.replace("JOINT spine", "JOINT hips"), "duplicate joint name 'hips'"),
 ])
 def test_malformed_bvh(tmp_path, name, text, expect):
@@ -507,7 +507,7 @@ def test_mirrored_clip_is_the_image_of_the_mirrored_person(tmp_path):
 def test_reader_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(FileFormatError, match="empty: folder has no .bvh files"):
+    with pytest.raises(FileFormatError, match="empty: folder has no BVH files"):
         list(reader.read(empty))
     with pytest.raises(FileFormatError, match="missing.bvh: no such file"):
         list(reader.read(tmp_path / "missing.bvh"))

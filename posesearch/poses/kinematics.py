@@ -352,7 +352,7 @@ def _parse_motion(path, lines: list[str], motion_line: int, num_channels: int) -
     bad = ~np.isfinite(motion)
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise FileFormatError(path, f"line {first_data + r + 1}: non-finite value {motion[r, c]!r} in MOTION data")
+        raise FileFormatError(path, f"line {first_data + r + 1}: non-finite value {motion[r, c]:g} in MOTION data")
     return motion, ft
 
 

@@ -39,11 +39,12 @@ from ...errors import FileFormatError, InvalidArgumentError, check_finite_positi
 from ...poses.kinematics import PROJECTIONS, BVH, forward_kinematics, parse_bvh, project
 from ...poses.layouts import CMU19
 from ..clip import Clip
+from ._paths import expand
 
 FORMAT = "bvh"
 DESCRIPTION = ("BVH motion capture (CMU mocap; CC_Base or CMU rig) projected to 2D from chosen camera "
                "yaws/pitch, layout cmu19")
-SUFFIXES = (".bvh",)
+PATTERNS = ("*.bvh", "*.BVH")
 LAYOUT = CMU19.name
 
 #: For each known rig, the bone giving each cmu19 joint (in CMU19.joints order). A bone's position is
@@ -96,25 +97,9 @@ class Mocap:
 
 # ------------------------------------------------------------------------------------------------ paths
 
-def expand_paths(paths: "str | Path | Iterable[str | Path]", suffixes: tuple[str, ...] = SUFFIXES) -> list[Path]:
-    """Files to read: each file as given; each folder replaced by its matching files (recursive, sorted)."""
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    out: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
-            if not found:
-                raise FileFormatError(p, f"folder has no {' or '.join(suffixes)} files")
-            out.extend(found)
-        elif p.exists():
-            out.append(p)
-        else:
-            raise FileFormatError(p, "no such file or folder")
-    if not out:
-        raise InvalidArgumentError("paths: expected at least one file or folder, got none")
-    return out
+def expand_paths(paths: "str | Path | Iterable[str | Path]") -> list[Path]:
+    """Files to read: each file as given; each folder replaced by its matching files (sorted, not recursive)."""
+    return expand(paths, PATTERNS, "BVH files")
 
 
 # ------------------------------------------------------------------------------------------------- index
