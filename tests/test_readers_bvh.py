@@ -15,7 +15,7 @@ from conftest import shared_path
 from posesearch.corpus.readers import bvh as reader
 from posesearch.errors import FileFormatError, InvalidArgumentError
 from posesearch.poses.kinematics import (
-    BVH, camera_axes, euler_to_matrix, forward_kinematics, parse_bvh, project)
+    camera_axes, euler_to_matrix, forward_kinematics, parse_bvh, project)
 from posesearch.poses.layouts import CMU19
 
 J = {n: i for i, n in enumerate(CMU19.joints)}

@@ -14,9 +14,11 @@ left; see :func:`posesearch.poses.kinematics.project` for the camera.
 Camera placement (``follow``): ``"mean"`` (default) is a fixed camera aimed at the clip's mean pelvis
 position, ``distance`` metres away: the image shows the subject travelling. ``"root"`` moves the camera
 with the pelvis (horizontally; its height stays at the mean pelvis height), keeping the subject centred.
+Image units are the pixels of a camera of focal length ``focal`` (default 1000): at the default 4 m, a
+metre at the target spans 250 px (orthographic = weak perspective at that scale).
 
-T-pose: the BVH files were said to start with a T-pose, but measured, 34 of the 35 files present
-files start in motion; only 003_02 holds T-pose arms for its first 25 frames (followed by a 0.7 m jump).
+T-pose: the BVH files were said to start with a T-pose, but measured, 34 of the 35 files present start
+in motion; only 003_02 holds T-pose arms for its first 25 frames (followed by a 0.7 m jump).
 ``skip_tpose`` drops that *leading run* of T-pose frames (both arms straight, within ~12° of horizontal,
 pointing to opposite sides); T-like poses later in a clip are kept.
 
