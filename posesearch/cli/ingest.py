@@ -1,0 +1,227 @@
+"""``posesearch ingest`` (read pose datasets into a corpus file) and ``posesearch info`` (describe a file)."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any, Callable, List, Optional
+
+import typer
+
+from ..errors import FileFormatError, InvalidArgumentError, UnknownNameError
+from .common import emit_json, handle_errors
+
+#: ``posesearch info`` dispatches on a file's ``format`` attribute: format name -> "module:function",
+#: the function being ``describe(path, *, verify=False) -> dict``. A module without that function
+#: gets the generic description (its HDF5 attributes).
+INFO_DESCRIBERS: dict[str, str] = {
+    "posesearch-corpus": "posesearch.corpus.store:describe",
+    "posesearch-index": "posesearch.index.fileformat:describe",
+}
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+def _parse_views(text: str) -> list[float]:
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            out.append(float(part))
+        except ValueError:
+            raise InvalidArgumentError(f"--views: expected comma-separated angles in degrees like 0,45,90, "
+                                       f"got {text!r}") from None
+    return out
+
+
+def _parse_option(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise InvalidArgumentError(f"--option: expected KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    key = key.strip().replace("-", "_")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+def _reader_options(fmt: str, given: dict[str, Any]) -> dict[str, Any]:
+    """Keep the options the user gave; error if one does not apply to the format's reader."""
+    from ..corpus.readers import get_reader
+
+    mod = get_reader(fmt)
+    fn = getattr(mod, "read_batches", None) or mod.read
+    params = {name for name, p in inspect.signature(fn).parameters.items() if p.kind == p.KEYWORD_ONLY}
+    for name in given:
+        if name not in params:
+            valid = ", ".join("--" + p.replace("_", "-") for p in sorted(params)) or "none"
+            raise InvalidArgumentError(f"option --{name.replace('_', '-')} does not apply to format {mod.FORMAT!r} "
+                                       f"(its options: {valid})")
+    return given
+
+
+def _describe(path: Path, verify: bool) -> dict:
+    import h5py
+
+    if not path.exists():
+        raise FileFormatError(path, "no such file")
+    if path.is_dir():
+        raise FileFormatError(path, "is a folder, expected a posesearch file")
+    try:
+        with h5py.File(path, "r") as f:
+            fmt = f.attrs.get("format")
+            raw = {k: v for k, v in f.attrs.items()}
+    except OSError:
+        raise FileFormatError(path, "not a posesearch file (not a readable HDF5 file: truncated, corrupted or "
+                                    "another format)") from None
+    if isinstance(fmt, bytes):
+        fmt = fmt.decode("utf-8", "replace")
+    if fmt is None:
+        raise FileFormatError(path, f"not a posesearch file (HDF5 without a 'format' attribute; known formats: "
+                                    f"{', '.join(sorted(INFO_DESCRIBERS))})")
+    if fmt not in INFO_DESCRIBERS:
+        raise UnknownNameError("file format", fmt, INFO_DESCRIBERS)
+    mod_name, fn_name = INFO_DESCRIBERS[fmt].split(":")
+    fn: Callable | None = None
+    try:
+        fn = getattr(importlib.import_module(mod_name), fn_name, None)
+    except ModuleNotFoundError as e:
+        if e.name is None or not mod_name.startswith(e.name):
+            raise
+    if fn is not None:
+        return fn(path, verify=verify)
+    if verify:
+        raise InvalidArgumentError(f"--verify is not available for {fmt} files yet")
+    out = {}
+    for k, v in raw.items():
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        if hasattr(v, "tolist"):
+            v = v.tolist()
+        out[k] = v
+    out["path"] = str(path)
+    out["size_bytes"] = path.stat().st_size
+    return out
+
+
+def _print_info(info: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    order = ["path", "format", "format_version", "layout", "num_frames", "num_valid", "num_clips", "source_layouts",
+             "size_bytes", "created", "updated", "created_by", "updated_by", "normalization", "checksum",
+             "checksum_algorithm"]
+    keys = [k for k in order if k in info] + sorted(k for k in info if k not in order and k not in ("joints", "verified"))
+    for k in keys:
+        v = info[k]
+        if k == "size_bytes":
+            v = _fmt_bytes(int(v))
+        elif k == "num_valid" and info.get("num_frames"):
+            v = f"{v} ({100.0 * v / info['num_frames']:.1f}%; the rest cannot be normalized and are not indexed)"
+        elif isinstance(v, (dict, list)):
+            v = json.dumps(v)
+        table.add_row(k, str(v))
+    if "verified" in info:
+        ver = info["verified"]
+        table.add_row("verified", f"ok: checksum recomputed over {ver.get('blocks', '?')} append block(s) "
+                                  f"in {ver.get('seconds', 0):.2f} s" if isinstance(ver, dict) else str(ver))
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def ingest(
+        sources: List[Path] = typer.Argument(..., help="Files or folders to read."),
+        fmt: str = typer.Option(..., "--format", "-f",
+                                help="Source format: coco | yolo-npz | openpose | sequence | bvh | penn-action."),
+        out: Path = typer.Option(..., "--out", "-o", help="Corpus file to write (HDF5)."),
+        append: bool = typer.Option(False, "--append", help="Add to an existing corpus (created if missing)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing corpus."),
+        skip_duplicates: bool = typer.Option(False, "--skip-duplicates",
+                                             help="Skip clips whose id is already in the corpus instead of failing."),
+        prefix: Optional[str] = typer.Option(None, "--prefix", help="Clip id prefix (default: per format)."),
+        fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate when the source does not say "
+                                                               "(openpose, sequence)."),
+        person: Optional[int] = typer.Option(None, "--person", help="openpose: read only this person index."),
+        views: Optional[str] = typer.Option(None, "--views", help="bvh: camera yaws in degrees, e.g. 0,45,90."),
+        pitch: Optional[float] = typer.Option(None, "--pitch", help="bvh: camera pitch in degrees."),
+        distance: Optional[float] = typer.Option(None, "--distance", help="bvh: camera distance in metres."),
+        projection: Optional[str] = typer.Option(None, "--projection", help="bvh: orthographic | perspective."),
+        mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror",
+                                              help="bvh: also add a left/right mirrored copy of every clip."),
+        option: Optional[List[str]] = typer.Option(None, "--option", "-O",
+                                                   help="Any other reader option as KEY=VALUE (JSON value), "
+                                                        "e.g. -O occluded=0.7 -O aspect=1.33."),
+        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        """Read pose datasets into a corpus file (COCO-17, normalized vectors, labels), atomically."""
+        from ..corpus.readers import get_reader, iter_source
+        from ..corpus.store import Corpus
+
+        get_reader(fmt)  # unknown format: fail before anything else
+        if append and overwrite:
+            raise InvalidArgumentError("--append and --overwrite exclude each other")
+        given: dict[str, Any] = {}
+        for name, value in (("prefix", prefix), ("fps", fps), ("person", person), ("pitch", pitch),
+                            ("distance", distance), ("projection", projection), ("mirror", mirror)):
+            if value is not None:
+                given[name] = value
+        if views is not None:
+            given["views"] = _parse_views(views)
+        for text in option or []:
+            k, v = _parse_option(text)
+            given[k] = v
+        options = _reader_options(fmt, given)
+        clips = iter_source(fmt, [str(s) for s in sources], **options)
+
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        err = Console(stderr=True)
+        with Progress(SpinnerColumn(), TextColumn("[bold]ingesting[/]"), TextColumn("{task.description}"),
+                      TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
+            task = bar.add_task("", total=None)
+
+            def progress(s) -> None:
+                bar.update(task, description=f"{s.frames_added:,} frames, {s.clips_added:,} clips, "
+                                             f"{s.invalid_frames:,} invalid so far")
+
+            summary = Corpus.ingest(out, clips, append=append, overwrite=overwrite,
+                                    on_duplicate="skip" if skip_duplicates else "error", progress=progress)
+        if as_json:
+            emit_json({**summary.to_dict(), "format": fmt, "sources": [str(s) for s in sources]})
+            return
+        pct = 100.0 * summary.invalid_frames / summary.frames_added if summary.frames_added else 0.0
+        typer.echo(f"{'created' if summary.created else 'appended to'} {out}: added {summary.frames_added:,} frames "
+                   f"in {summary.clips_added:,} clips ({summary.invalid_frames:,} invalid frames, {pct:.1f}%, kept but "
+                   f"not indexed)")
+        if summary.skipped_clips:
+            why = ", ".join(f"{n} {r}" for r, n in summary.skipped_reasons.items())
+            typer.echo(f"skipped {summary.skipped_clips:,} clips ({why})")
+        typer.echo(f"corpus: {summary.total_frames:,} frames ({summary.total_valid:,} valid), {summary.total_clips:,} "
+                   f"clips, {_fmt_bytes(summary.size_bytes)} on disk; took {summary.seconds:.2f} s")
+
+    @app.command()
+    @handle_errors
+    def info(
+        file: Path = typer.Argument(..., help="A posesearch corpus or index file."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        verify: bool = typer.Option(False, "--verify", help="Also recompute the checksum from the data."),
+    ) -> None:
+        """Describe a posesearch file (corpus or index) from its attributes; --verify checks the data too."""
+        data = _describe(file, verify)
+        if as_json:
+            emit_json(data)
+        else:
+            _print_info(data)

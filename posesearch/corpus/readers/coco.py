@@ -1,0 +1,153 @@
+"""Reader ``coco``: COCO keypoint annotation JSON (``person_keypoints_*.json``).
+
+Every annotation with a ``keypoints`` list and at least one labelled keypoint becomes a one-frame clip
+in layout ``coco17``, pixel coordinates as annotated (y down).
+
+Confidences: COCO's visibility flag v is turned into a confidence: v = 2 (labelled and visible) ->
+``visible`` (default 1.0); v = 1 (labelled but occluded: the annotator's estimate of a hidden joint)
+-> ``occluded`` (default 0.5, so it counts half in confidence-weighted distances); v = 0 (not
+labelled; x = y = 0 in the file) -> 0, missing.
+
+Clip ids ``<prefix>:ann:<annotation id>`` where the prefix defaults to ``coco-<split>`` (``split`` from
+the file name ``person_keypoints_<split>.json``, e.g. ``coco-val2017``; else ``coco-<file stem>``).
+Labels: ``split``, ``image_id``, ``annotation_id``, ``category`` (the category name), ``file_name``
+(the image's, when the file lists images), ``iscrowd`` when set.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ...errors import FileFormatError, InvalidArgumentError
+from ...poses.layouts import COCO17_JOINTS
+from ..batch import ClipBatch
+from ..clip import Clip
+from ._paths import expand, load_json
+
+FORMAT = "coco"
+DESCRIPTION = "COCO keypoint annotations JSON (person_keypoints_*.json): one single-frame clip per person"
+PATTERNS = ("person_keypoints_*.json", "*.json")
+
+
+def _confidence_value(name: str, v) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        f = float("nan")
+    if not 0.0 < f <= 1.0:
+        raise InvalidArgumentError(f"{name}: expected a confidence in (0, 1], got {v!r}")
+    return f
+
+
+def split_name(path: Path) -> str:
+    m = re.match(r"person_keypoints_(.+)\.json$", path.name)
+    return m.group(1) if m else path.stem
+
+
+def _expand(paths) -> list[Path]:
+    # in a folder prefer person_keypoints_*.json; fall back to every .json
+    out = []
+    from ._paths import as_path_list
+
+    for p in as_path_list(paths):
+        if p.is_dir():
+            found = sorted(p.glob("person_keypoints_*.json")) or sorted(p.glob("*.json"))
+            if not found:
+                raise FileFormatError(p, "folder has no COCO keypoint files (person_keypoints_*.json or *.json)")
+            out.extend(found)
+        else:
+            out.extend(expand([p], PATTERNS, "COCO keypoint files"))
+    return out
+
+
+def read_file(path: Path, *, visible: float = 1.0, occluded: float = 0.5, prefix: str | None = None) -> ClipBatch | None:
+    """All persons of one COCO keypoint file as a ClipBatch (None if it annotates no one)."""
+    data = load_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
+        raise FileFormatError(path, "not a COCO annotation file (expected a JSON object with an 'annotations' list)")
+    cats = {}
+    for c in data.get("categories") or []:
+        if isinstance(c, dict) and "id" in c:
+            names = c.get("keypoints")
+            if names is not None and list(names) != list(COCO17_JOINTS):
+                raise FileFormatError(path, f"category {c.get('name', c['id'])!r} has keypoints {list(names)[:4]}... "
+                                            f"({len(names)}), expected the 17 COCO keypoints in COCO order")
+            cats[c["id"]] = str(c.get("name", c["id"]))
+    images = {im.get("id"): im.get("file_name") for im in data.get("images") or [] if isinstance(im, dict)}
+    anns = [a for a in data["annotations"] if isinstance(a, dict) and "keypoints" in a]
+    if not anns:
+        raise FileFormatError(path, "no annotation has 'keypoints': not a COCO keypoint file")
+    try:
+        kps = np.array([a["keypoints"] for a in anns], dtype=np.float64)
+        bad_shape = kps.ndim != 2 or kps.shape[1] != 51
+    except (TypeError, ValueError):
+        bad_shape = True
+    if bad_shape:
+        for a in anns:
+            k = a["keypoints"]
+            if not isinstance(k, list) or len(k) != 51:
+                n = len(k) if isinstance(k, list) else type(k).__name__
+                raise FileFormatError(path, f"annotation id {a.get('id')}: expected 17 keypoints (51 numbers "
+                                            f"x, y, v), got {n if isinstance(n, str) else f'{n} numbers'}")
+            try:
+                np.asarray(k, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise FileFormatError(path, f"annotation id {a.get('id')}: keypoints must be numbers") from None
+        raise FileFormatError(path, "keypoints are not all 51 numbers")  # pragma: no cover
+    kps = kps.reshape(-1, 17, 3)
+    v = kps[..., 2]
+    bad = ~np.isin(v, (0, 1, 2))
+    if bad.any():
+        i, k = np.argwhere(bad)[0]
+        raise FileFormatError(path, f"annotation id {anns[i].get('id')}: keypoint {k} ({COCO17_JOINTS[k]}) has "
+                                    f"visibility {v[i, k]:g}, expected 0, 1 or 2")
+    xy = kps[..., :2]
+    bad = (v > 0) & ~np.isfinite(xy).all(axis=-1)
+    if bad.any():
+        i, k = np.argwhere(bad)[0]
+        raise FileFormatError(path, f"annotation id {anns[i].get('id')}: keypoint {k} ({COCO17_JOINTS[k]}) has a "
+                                    f"non-finite coordinate {xy[i, k].tolist()}")
+    keep = (v > 0).any(axis=1)
+    if not keep.any():
+        return None
+    idx = np.flatnonzero(keep)
+    conf = np.where(v == 2, visible, np.where(v == 1, occluded, 0.0))[idx]
+    xy = np.where((v > 0)[..., None], xy, np.nan)[idx]
+    split = split_name(path)
+    pre = prefix if prefix is not None else f"coco-{split}"
+    sel = [anns[i] for i in idx.tolist()]
+    ids = [f"{pre}:ann:{a.get('id', i)}" for i, a in zip(idx.tolist(), sel)]
+    labels = {
+        "split": [split] * len(sel),
+        "image_id": [str(a.get("image_id", "")) for a in sel],
+        "annotation_id": [str(a.get("id", "")) for a in sel],
+        "category": [cats.get(a.get("category_id"), str(a.get("category_id", ""))) for a in sel],
+    }
+    if images:
+        labels["file_name"] = [str(images.get(a.get("image_id")) or "") for a in sel]
+    if any(a.get("iscrowd") for a in sel):
+        labels["iscrowd"] = [str(int(a.get("iscrowd") or 0)) for a in sel]
+    return ClipBatch(clip_ids=ids, keypoints=xy, confidences=conf, layout="coco17", lengths=None, fps=None,
+                     source=str(path), labels=labels)
+
+
+def read_batches(paths, *, visible: float = 1.0, occluded: float = 0.5, prefix: str | None = None) -> Iterator[ClipBatch]:
+    """One ClipBatch per file (the fast path used by ``posesearch ingest``)."""
+    visible = _confidence_value("visible", visible)
+    occluded = _confidence_value("occluded", occluded)
+    files = _expand(paths)
+    if prefix is not None and len(files) > 1:
+        raise InvalidArgumentError("prefix: give it for one file at a time (clip ids would collide)")
+    for path in files:
+        batch = read_file(path, visible=visible, occluded=occluded, prefix=prefix)
+        if batch is not None:
+            yield batch
+
+
+def read(paths, *, visible: float = 1.0, occluded: float = 0.5, prefix: str | None = None) -> Iterator[Clip]:
+    """One single-frame clip per annotated person (see the module doc for ids, labels, confidences)."""
+    for batch in read_batches(paths, visible=visible, occluded=occluded, prefix=prefix):
+        yield from batch.clips()

@@ -1,0 +1,43 @@
+"""Reader ``sequence``: posesearch pose-sequence files (.json, .npy, .npz), one clip per file.
+
+The files are parsed by :func:`posesearch.sequence.io.read_sequence` (see there for the formats:
+``{"fps": 30, "layout": "coco17", "frames": [[[x, y, c], ...], ...]}`` JSON, (T, K, 3) ``.npy``,
+``.npz``); this reader only wraps each sequence as a clip. ``fps`` / ``layout`` fill in what a file
+does not say (a ``.npy`` has neither). Clip ids ``<prefix>:<file stem>`` (prefix ``seq``), labels
+``name`` (file stem); times are the sequence's frame times.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+
+from ...errors import InvalidArgumentError
+from ..clip import Clip
+from ._paths import expand
+
+FORMAT = "sequence"
+DESCRIPTION = "posesearch pose-sequence files (.json {fps, layout, frames}, .npy/.npz (T, K, 3)): one clip per file"
+PATTERNS = ("*.json", "*.npy", "*.npz")
+
+
+def read(paths, *, fps: float | None = None, layout: str | None = None, prefix: str | None = None) -> Iterator[Clip]:
+    """One clip per sequence file (folders: their .json/.npy/.npz files, not recursive)."""
+    from ...sequence.io import read_sequence
+
+    files = expand(paths, PATTERNS, "pose-sequence files")
+    pre = "seq" if prefix is None else str(prefix)
+    stems = [p.stem for p in files]
+    if len(set(stems)) != len(stems):
+        dup = next(s for s in stems if stems.count(s) > 1)
+        raise InvalidArgumentError(f"two sequence files named {dup!r} (in different folders or with different "
+                                   f"suffixes) would get the same clip id; ingest them separately with --prefix")
+    for path in files:
+        seq = read_sequence(path, layout=layout, fps=fps)
+        lay = seq.layout if isinstance(seq.layout, str) else seq.layout.name
+        kp = np.asarray(seq.keypoints, dtype=np.float64)
+        cf = np.asarray(seq.confidences, dtype=np.float64)
+        kp = np.where((cf > 0)[..., None], kp, np.nan)
+        yield Clip(clip_id=f"{pre}:{path.stem}", keypoints=kp, confidences=cf, layout=lay,
+                   fps=None if seq.fps is None else float(seq.fps), source=str(path), labels={"name": path.stem},
+                   times=None if seq.times is None else np.asarray(seq.times, dtype=np.float64))
