@@ -386,6 +386,7 @@ class CorpusWriter:
                                              "replace it (--overwrite / overwrite=True)")
         self._appending = bool(append and exists)
         self._ids: set[str] = set()
+        self._old_ids: frozenset[str] = frozenset()
         # lock and copy first, then check and read the copy: no other writer can slip in between
         self._atomic = AtomicFile(self.path, copy_existing=self._appending)
         try:
@@ -394,6 +395,7 @@ class CorpusWriter:
                 try:
                     with Corpus.open(self._atomic.tmp) as old:
                         self._ids = set(old.clip_ids().tolist())
+                        self._old_ids = frozenset(self._ids)
                 except FileFormatError as e:
                     raise type(e)(self.path, e.problem) from None
                 self._f = h5py.File(self._atomic.tmp, "r+")
@@ -608,7 +610,7 @@ class CorpusWriter:
                 continue
             if cid in self._ids or cid in seen_here:
                 if self.on_duplicate == "error":
-                    where = "already in the corpus" if cid in self._ids else "given twice"
+                    where = "already in the corpus" if cid in self._old_ids else "given twice"
                     raise InvalidArgumentError(f"{_describe_clip(cid, sources[c])}: clip id {where} "
                                                f"(skip duplicates with --skip-duplicates / on_duplicate='skip')")
                 keep[c] = False

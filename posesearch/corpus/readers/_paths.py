@@ -50,5 +50,5 @@ def load_json(path: Path):
     except UnicodeDecodeError:
         raise FileFormatError(path, "not a JSON file (not UTF-8 text)") from None
     except json.JSONDecodeError as e:
-        problem = "truncated JSON" if e.pos >= len(raw.rstrip()) - 1 else "malformed JSON"
+        problem = "truncated JSON" if e.pos >= len(raw.rstrip()) else "malformed JSON"
         raise FileFormatError(path, f"{problem}: {e.msg} at line {e.lineno} column {e.colno}") from None
