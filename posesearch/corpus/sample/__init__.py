@@ -1,0 +1,1 @@
+"""The sample corpus shipped with posesearch (data only; see ATTRIBUTION.md)."""
