@@ -1,0 +1,273 @@
+"""``posesearch build`` (index a corpus) and ``posesearch query`` (nearest frames of a pose or sequence)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from ..errors import InvalidArgumentError
+from .common import emit_json, handle_errors
+
+#: CLI option -> backend parameter name, per option (a backend rejects options that are not its own)
+BACKEND_OPTIONS: dict[str, str] = {
+    "leaf_size": "--leaf-size", "seed": "--seed",
+    "kind": "--faiss-kind", "M": "--faiss-m", "ef_construction": "--ef-construction",
+    "ef_search": "--ef-search", "nlist": "--nlist", "nprobe": "--nprobe", "candidates": "--candidates",
+    "build_weights": "--build-weights", "max_frames": "--max-frames",
+}
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+def _backend_params(backend: str, given: dict[str, Any], extra: list[str]) -> dict[str, Any]:
+    """The options the user set, checked against the backend's parameters."""
+    import dataclasses
+
+    from ..index.registry import get_backend_spec
+
+    spec = get_backend_spec(backend)
+    fields = {f.name for f in dataclasses.fields(spec.load().Params)}
+    params = {k: v for k, v in given.items() if v is not None}
+    for text in extra:
+        if "=" not in text:
+            raise InvalidArgumentError(f"--param: expected KEY=VALUE, got {text!r}")
+        key, value = text.split("=", 1)
+        key = key.strip().replace("-", "_")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    for key in params:
+        if key not in fields:
+            opts = sorted(BACKEND_OPTIONS.get(f, f"--param {f}=...") for f in fields) or ["none"]
+            shown = BACKEND_OPTIONS.get(key, f"--param {key}")
+            raise InvalidArgumentError(f"option {shown} does not apply to backend {spec.name!r} "
+                                       f"(its options: {', '.join(opts)})")
+    return params
+
+
+def _read_queries(path: Path, layout: str | None):
+    """(keypoints (B, K, 2), confidences (B, K), layout, is_sequence) from a pose or sequence file."""
+    import numpy as np
+
+    from ..errors import FileFormatError
+
+    suffix = path.suffix.lower()
+    sequence = suffix == ".npz"
+    if suffix == ".npy" and path.is_file():
+        try:
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            sequence = arr.ndim == 3
+        except Exception:  # let the readers report it
+            pass
+    elif suffix == ".json" and path.is_file():
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+            sequence = isinstance(obj, dict) and "frames" in obj
+        except (ValueError, UnicodeDecodeError):
+            pass
+    if sequence:
+        from ..sequence.io import read_sequence
+
+        seq = read_sequence(path, layout=layout, fps=30.0)  # fps is irrelevant to a query
+        return seq.keypoints, seq.confidences, seq.layout, True
+    from ..poses.io import read_pose_file
+
+    if not path.exists():
+        raise FileFormatError(path, "no such file")
+    poses = read_pose_file(path, layout=layout)
+    return poses.keypoints, poses.confidences, poses.layout, False
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def build(
+        corpus: Path = typer.Argument(..., help="Corpus file (made by `posesearch ingest`)."),
+        backend: str = typer.Option("vptree", "--backend", "-b",
+                                    help="vptree (exact, default) | exact | faiss | vptree-pypi"),
+        metric: str = typer.Option("weighted", "--metric", "-m", help="weighted (Move Mirror) | cosine"),
+        out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="Index file to write (default indexes/CORPUS-BACKEND-METRIC.h5)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index file."),
+        leaf_size: Optional[int] = typer.Option(None, "--leaf-size", help="vptree: points per leaf (128)."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="vptree: vantage point choice; faiss: IVF k-means."),
+        faiss_kind: Optional[str] = typer.Option(None, "--faiss-kind", help="faiss: hnsw (default) | ivf | flat."),
+        faiss_m: Optional[int] = typer.Option(None, "--faiss-m", help="faiss HNSW: graph degree M (32)."),
+        ef_construction: Optional[int] = typer.Option(None, "--ef-construction", help="faiss HNSW: build beam (200)."),
+        ef_search: Optional[int] = typer.Option(None, "--ef-search", help="faiss HNSW: search beam (>= candidates)."),
+        nlist: Optional[int] = typer.Option(None, "--nlist", help="faiss IVF: cells (default 4 sqrt(N))."),
+        nprobe: Optional[int] = typer.Option(None, "--nprobe", help="faiss IVF: cells visited (32)."),
+        candidates: Optional[int] = typer.Option(None, "--candidates",
+                                                 help="faiss: results re-ranked exactly (default automatic)."),
+        build_weights: Optional[str] = typer.Option(None, "--build-weights",
+                                                    help="vptree-pypi: corpus (Move Mirror) | uniform."),
+        max_frames: Optional[int] = typer.Option(None, "--max-frames", help="vptree-pypi: largest corpus accepted."),
+        param: Optional[List[str]] = typer.Option(None, "--param", help="Other backend parameter KEY=VALUE."),
+        as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+    ) -> None:
+        """Build a nearest-pose index over a corpus's valid frames and save it as one HDF5 file."""
+        import time
+
+        from ..corpus.store import Corpus
+        from ..index.base import Index
+        from ..index.registry import get_backend_spec
+        from ..poses.distances import get_metric
+
+        spec = get_backend_spec(backend)
+        metric_name = get_metric(metric).name
+        params = _backend_params(spec.name, {
+            "leaf_size": leaf_size, "seed": seed, "kind": faiss_kind, "M": faiss_m,
+            "ef_construction": ef_construction, "ef_search": ef_search, "nlist": nlist, "nprobe": nprobe,
+            "candidates": candidates, "build_weights": build_weights, "max_frames": max_frames}, param or [])
+        if out is None:
+            out = Path("indexes") / f"{corpus.stem}-{spec.name}-{metric_name}.h5"
+            out.parent.mkdir(parents=True, exist_ok=True)
+        if out.exists() and not overwrite:
+            raise InvalidArgumentError(f"{out}: already exists; pass --overwrite to replace it")
+        if out.exists() and out.is_dir():
+            raise InvalidArgumentError(f"{out}: is a directory, expected an index file path")
+        if not out.parent.is_dir():
+            raise InvalidArgumentError(f"--out {out}: folder {str(out.parent)!r} does not exist")
+        t0 = time.perf_counter()
+        with Corpus.open(corpus) as c:
+            if as_json:
+                index = Index.build(c, metric=metric_name, backend=spec.name, **params)
+            else:
+                from rich.console import Console
+                from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+                with Progress(TextColumn("[bold]building {task.description}"), BarColumn(),
+                              TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
+                              console=Console(stderr=True), transient=True) as bar:
+                    task = bar.add_task(f"{spec.name} ({metric_name})", total=None)
+
+                    def progress(done: int, total: int) -> None:
+                        bar.update(task, completed=done, total=total)
+
+                    index = Index.build(c, metric=metric_name, backend=spec.name, progress=progress, **params)
+            n_frames = len(c)
+        index.save(out)
+        seconds = time.perf_counter() - t0
+        size = out.stat().st_size
+        summary = {"index": str(out), "corpus": str(corpus), "backend": spec.name, "metric": metric_name,
+                   "params": index.params, "frames_indexed": len(index), "corpus_frames": n_frames,
+                   "build_seconds": index.attrs.get("build_seconds"), "total_seconds": round(seconds, 3),
+                   "size_bytes": size, "exact": index.exact}
+        if as_json:
+            emit_json(summary)
+            return
+        exact = "exact" if index.exact else "approximate"
+        typer.echo(f"built {out}: {spec.name} index ({exact}, metric {metric_name}) over {len(index):,} frames "
+                   f"of {n_frames:,} in {corpus}")
+        typer.echo(f"build {summary['build_seconds']:.2f} s (total {seconds:.2f} s); {_fmt_bytes(size)} on disk")
+
+    @app.command()
+    @handle_errors
+    def query(
+        index_file: Path = typer.Argument(..., metavar="INDEX", help="Index file (made by `posesearch build`)."),
+        pose_file: Path = typer.Argument(..., help="Pose file (JSON / .npy (K, 3)) or sequence file "
+                                                   "(JSON with frames, .npy (T, K, 3), .npz): every frame is a query."),
+        k: int = typer.Option(10, "-k", "--k", help="Number of nearest frames per query."),
+        mirror: bool = typer.Option(False, "--mirror", help="Also match the mirror image (left/right swapped)."),
+        corpus: Optional[Path] = typer.Option(None, "--corpus",
+                                              help="Corpus for frame metadata (default: the one the index remembers)."),
+        layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of the pose file "
+                                                                     "(default: the file's, or by keypoint count)."),
+        as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    ) -> None:
+        """The k nearest corpus frames of a pose (or of every frame of a sequence)."""
+        from ..index.base import Index
+
+        if k < 1:
+            raise InvalidArgumentError(f"-k: expected an integer >= 1, got {k}")
+        idx = Index.load(index_file)
+        if k > len(idx):
+            raise InvalidArgumentError(f"-k: expected 1 <= k <= {len(idx)} (the number of indexed frames), got {k}")
+        note = None
+        if corpus is not None:
+            idx.attach_corpus(corpus)
+        elif idx.corpus_checksum:
+            where = idx.resolve_corpus_path()
+            if where is None:
+                note = (f"note: corpus {idx.corpus_path} not found; showing frame ids only "
+                        "(pass --corpus PATH for clips, frames and labels)")
+            else:
+                idx.attach_corpus(where)
+        kp, cf, lay, is_seq = _read_queries(pose_file, layout)
+        matches = idx.search(kp, k, layout=lay, confidences=cf, mirror=mirror)
+        if note:
+            typer.echo(note, err=True)
+        records = matches.to_records()
+        if as_json:
+            emit_json({"index": str(index_file), "query": str(pose_file), "backend": idx.backend_name,
+                       "metric": idx.metric, "k": k, "mirror": mirror, "exact": idx.exact,
+                       "corpus": str(idx.corpus.path) if idx.corpus is not None else None,
+                       "results": [{"query": b, "matches": r} for b, r in enumerate(records)]})
+            return
+        _print_matches(records, idx, mirror, pose_file, is_seq)
+
+
+def _print_matches(records, idx, mirror: bool, pose_file: Path, is_seq: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    meta = idx.corpus is not None
+    multi = len(records) > 1
+    exact = "exact" if idx.exact else "approximate"
+    title = (f"{len(records[0])} nearest frames of {pose_file.name}"
+             f"{f' ({len(records)} frames)' if multi else ''} — {idx.backend_name} ({exact}), {idx.metric}")
+    from rich import box
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    headers: list[tuple[str, str]] = []   # (name, justify)
+    if multi:
+        headers.append(("query", "right"))
+    headers += [("#", "right"), ("distance", "right")]
+    if mirror:
+        headers.append(("mirror", "left"))
+    if meta:
+        headers += [("clip", "left"), ("frame", "right"), ("time", "right")]
+    else:
+        headers.append(("frame id", "right"))
+    rows_out: list[list[str]] = []
+    labels_out: list[str] = []
+    ends: list[bool] = []
+    for b, rows in enumerate(records):
+        for j, r in enumerate(rows):
+            cells = [str(b)] if multi else []
+            cells += [str(r["rank"]), f"{r['distance']:.6f}"]
+            if mirror:
+                cells.append("yes" if r["mirrored"] else "")
+            if not meta:
+                cells.append(str(r["id"]))
+            else:
+                cells += [r["clip"], str(r["frame"]), f"{r['time']:.3f}"]
+                labels_out.append(", ".join(f"{key}={val}" for key, val in r["labels"].items()))
+            rows_out.append(cells)
+            ends.append(multi and j == len(rows) - 1 and b < len(records) - 1)
+    # fixed columns keep their full width; the labels are cut to what is left of the terminal
+    widths = [max([len(name)] + [len(c[i]) for c in rows_out]) for i, (name, _) in enumerate(headers)]
+    for (name, justify), width in zip(headers, widths):
+        table.add_column(name, justify=justify, no_wrap=True, min_width=width)
+    if meta:
+        budget = con.width - sum(widths) - 2 * len(widths) - 2
+        if budget >= 16:  # one line per match, labels cut to fit
+            labels_out = [t if len(t) <= budget else t[:budget - 1] + "…" for t in labels_out]
+            table.add_column("labels", no_wrap=True)
+        else:
+            meta = False
+            table.caption = "labels not shown: terminal too narrow (use --json)"
+    for i, cells in enumerate(rows_out):
+        table.add_row(*(cells + ([labels_out[i]] if meta else [])), end_section=ends[i])
+    con.print(table)

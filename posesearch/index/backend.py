@@ -1,0 +1,110 @@
+"""The backend contract every index backend implements, and parameter parsing shared by them.
+
+A backend answers k-nearest-neighbour queries over ``data``: an (M, 34) float32 C-contiguous array of
+the indexed frames' vectors, in the form the metric needs (normalized Move Mirror vectors for
+``weighted``; the same vectors scaled to unit length for ``cosine``, whose distance is then the L2
+distance). Rows are numbered 0..M-1; the :class:`~posesearch.index.base.Index` maps rows to corpus
+frame ids.
+
+``knn(queries, weights, k)`` returns ``(rows int64 (B, k), distances float64 (B, k))`` sorted by
+ascending distance, ties by smaller row. Distances are the exact float64 metric values of the returned
+rows (approximate backends may miss true neighbours, never report a wrong distance).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from abc import ABC, abstractmethod
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+
+from ..errors import InvalidArgumentError, UnknownNameError
+
+Progress = Callable[[int, int], None]  # progress(done, total)
+
+KERNEL_METRIC = {"weighted": "weighted", "cosine": "l2"}  # cosine = L2 over unit vectors
+
+
+@dataclasses.dataclass(frozen=True)
+class NoParams:
+    """A backend without parameters."""
+
+
+def parse_params(params_type: type, backend: str, values: dict[str, Any] | None) -> Any:
+    """Build a backend's frozen params dataclass from a dict, rejecting unknown names with the valid list."""
+    values = dict(values or {})
+    fields = {f.name: f for f in dataclasses.fields(params_type)}
+    for key in values:
+        if key not in fields:
+            raise UnknownNameError(f"parameter of backend {backend!r}", key, fields or ["(none)"])
+    out = {}
+    for key, val in values.items():
+        default = fields[key].default
+        try:
+            if isinstance(default, bool):
+                if isinstance(val, str):
+                    if val.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                        raise ValueError(val)
+                    val = val.lower() in ("true", "1", "yes")
+                val = bool(val)
+            elif isinstance(default, int) and val is not None:
+                if isinstance(val, float) and not val.is_integer():
+                    raise ValueError(val)
+                val = int(val)
+            elif isinstance(default, float) and val is not None:
+                val = float(val)
+            elif isinstance(default, str) and val is not None:
+                val = str(val)
+        except (TypeError, ValueError):
+            kind = type(default).__name__
+            raise InvalidArgumentError(f"backend {backend!r} parameter {key}: expected {kind}, got {val!r}") from None
+        out[key] = val
+    return params_type(**out)
+
+
+def params_to_json(params: Any) -> str:
+    return json.dumps(dataclasses.asdict(params), sort_keys=True)
+
+
+def check_positive_int(backend: str, name: str, value: int, *, minimum: int = 1) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise InvalidArgumentError(f"backend {backend!r} parameter {name}: expected an integer >= {minimum}, "
+                                   f"got {value!r}")
+
+
+class Backend(ABC):
+    """A search structure over ``data`` for one metric. Subclasses set ``name``, ``exact``, ``Params``."""
+
+    name: ClassVar[str]
+    exact: ClassVar[bool]          # True: results are the exact k nearest under the metric
+    Params: ClassVar[type] = NoParams
+
+    def __init__(self, data: np.ndarray, metric: str, params: Any):
+        self.data = data
+        self.metric = metric
+        self.params = params
+
+    @classmethod
+    @abstractmethod
+    def build(cls, data: np.ndarray, metric: str, params: Any, *, build_weights: np.ndarray | None = None,
+              progress: Progress | None = None) -> "Backend":
+        """Build over ``data``. ``build_weights``: (M, 17) per-frame confidences (only vptree-pypi uses them)."""
+
+    @abstractmethod
+    def knn(self, queries: np.ndarray, weights: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """k nearest rows of each query (queries float64 (B, 34), weights float64 (B, 17) or None)."""
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The structures to store in the index file (``data`` itself is stored by the Index)."""
+        return {}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], data: np.ndarray, metric: str, params: Any,
+                    *, path: str = "index") -> "Backend":
+        """Rebuild from :meth:`to_arrays` output (already checksum-verified by the file reader)."""
+        return cls(data, metric, params)
+
+    def describe(self) -> dict[str, Any]:
+        """Extra facts for summaries (e.g. tree depth)."""
+        return {}

@@ -1,0 +1,457 @@
+"""The Index: nearest reference poses of a query, over a corpus, with one interface for every backend.
+
+>>> index = Index.build(corpus, metric="weighted", backend="vptree")      # doctest: +SKIP
+>>> matches = index.search(pose_k3, k=10, mirror=True)                    # doctest: +SKIP
+>>> index.save("indexes/penn.h5"); Index.load("indexes/penn.h5", corpus)  # doctest: +SKIP
+
+Metrics (see :mod:`posesearch.poses.distances`):
+
+* ``weighted`` — Move Mirror's ``sum_k w_k (|fx_k - gx_k| + |fy_k - gy_k|) / sum_k w_k`` with the weights
+  ``w`` taken from the query's confidences (COCO-17, missing keypoints weigh 0);
+* ``cosine`` — ``sqrt(2 (1 - cos(f, g)))``, computed as the L2 distance of the unit vectors.
+
+Only the corpus's valid frames are indexed; results carry corpus frame ids. Mirror-invariant search
+(``mirror=True``) queries both the pose and its mirror image (mirrored on the raw keypoints, then
+normalized) and keeps, per frame, the smaller distance, reporting which one matched.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ChecksumError, FileFormatError, InvalidArgumentError, PoseSearchError
+from ..poses.distances import get_metric
+from ..poses.normalize import DEFAULT_NORMALIZATION
+from .backend import Backend, Progress, params_to_json, parse_params
+from .fileformat import read_index_attrs, read_index_file, write_index_file
+from .query import DIM, check_query_vectors, prepare_coco, raw_to_coco, unit_rows
+from .registry import DEFAULT_BACKEND, get_backend_spec
+
+BACKEND_GROUP = "backend"
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return f"posesearch {version('posesearch')}"
+    except Exception:  # pragma: no cover
+        return "posesearch (unknown version)"
+
+
+@dataclass
+class Matches:
+    """Search results for B queries, k each, sorted by ascending distance (ties by smaller frame id).
+
+    Attributes:
+        ids: (B, k) int64 corpus frame ids.
+        distances: (B, k) float64 exact metric values.
+        mirrored: (B, k) bool, True where the query's mirror image matched (always False without mirror).
+        metric: the metric name.
+        clip_ids, frames, times: (B, k) clip id (object), frame number within the clip, time in seconds —
+            present when the index has a corpus attached, else None.
+        labels: per query, per match, the clip's labels (dict), when a corpus is attached.
+    """
+
+    ids: np.ndarray
+    distances: np.ndarray
+    mirrored: np.ndarray
+    metric: str
+    clip_ids: np.ndarray | None = None
+    frames: np.ndarray | None = None
+    times: np.ndarray | None = None
+    labels: list[list[dict[str, Any]]] | None = None
+
+    def __len__(self) -> int:
+        return int(self.ids.shape[0])
+
+    @property
+    def k(self) -> int:
+        return int(self.ids.shape[1])
+
+    def __getitem__(self, i: int) -> "Matches":
+        """The matches of query ``i`` (still 2-D, shape (1, k))."""
+        sl = slice(i, i + 1) if i >= 0 else slice(len(self) + i, len(self) + i + 1)
+        if not (0 <= sl.start < len(self)):
+            raise IndexError(f"query {i} out of range (0..{len(self) - 1})")
+        return Matches(self.ids[sl], self.distances[sl], self.mirrored[sl], self.metric,
+                       None if self.clip_ids is None else self.clip_ids[sl],
+                       None if self.frames is None else self.frames[sl],
+                       None if self.times is None else self.times[sl],
+                       None if self.labels is None else self.labels[sl])
+
+    def to_records(self) -> list[list[dict[str, Any]]]:
+        """Per query, a list of plain dicts (rank, id, distance, mirrored, and metadata when known)."""
+        out = []
+        for b in range(len(self)):
+            rows = []
+            for j in range(self.k):
+                r: dict[str, Any] = {"rank": j + 1, "id": int(self.ids[b, j]),
+                                     "distance": float(self.distances[b, j]), "mirrored": bool(self.mirrored[b, j])}
+                if self.clip_ids is not None:
+                    r["clip"] = str(self.clip_ids[b, j])
+                    r["frame"] = int(self.frames[b, j])
+                    r["time"] = float(self.times[b, j])
+                    r["labels"] = dict(self.labels[b][j]) if self.labels is not None else {}
+                rows.append(r)
+            out.append(rows)
+        return out
+
+
+def merge_mirrored(ids_a, d_a, ids_b, d_b, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best of two result lists per frame id (b = mirrored; a wins ties), top k by (distance, id)."""
+    bsz = ids_a.shape[0]
+    ids = np.concatenate([ids_a, ids_b], axis=1)
+    dist = np.concatenate([d_a, d_b], axis=1)
+    flag = np.concatenate([np.zeros_like(ids_a, dtype=bool), np.ones_like(ids_b, dtype=bool)], axis=1)
+    out_i = np.empty((bsz, k), dtype=np.int64)
+    out_d = np.empty((bsz, k), dtype=np.float64)
+    out_m = np.empty((bsz, k), dtype=bool)
+    for r in range(bsz):
+        order = np.lexsort((flag[r], ids[r], dist[r]))
+        i_sorted = ids[r][order]
+        # sorted by (distance, id, mirrored): the first occurrence of an id is its best match
+        _, pos = np.unique(i_sorted, return_index=True)
+        keep = np.sort(pos)[:k]
+        sel = order[keep]
+        out_i[r], out_d[r], out_m[r] = ids[r][sel], dist[r][sel], flag[r][sel]
+    return out_i, out_d, out_m
+
+
+def _open_corpus(corpus):
+    if corpus is None or not isinstance(corpus, (str, os.PathLike)):
+        return corpus
+    from ..corpus.store import Corpus
+
+    return Corpus.open(corpus)
+
+
+class Index:
+    """Nearest-pose index over the valid frames of a corpus (or over bare vectors).
+
+    Build with :meth:`build`, query with :meth:`search` (raw poses) or :meth:`search_vectors`
+    (normalized vectors), persist with :meth:`save` / :meth:`load`; :meth:`metadata` reads a file's
+    attributes only.
+    """
+
+    def __init__(self, backend: Backend, data: np.ndarray, frame_ids: np.ndarray, metric: str,
+                 attrs: dict[str, Any], corpus=None, path: Path | None = None):
+        self.backend = backend
+        self.data = data
+        self.frame_ids = frame_ids
+        self.metric = metric
+        self.attrs = attrs
+        self.corpus = None
+        self.path = path
+        if corpus is not None:
+            self.attach_corpus(corpus)
+
+    # --- properties -----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return int(len(self.frame_ids))
+
+    @property
+    def count(self) -> int:
+        return len(self)
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.backend.params)
+
+    @property
+    def exact(self) -> bool:
+        """Whether results are the exact k nearest (the backend may still be exact only for some settings)."""
+        return bool(getattr(self.backend, "is_exact", self.backend.exact))
+
+    @property
+    def corpus_path(self) -> str:
+        return str(self.attrs.get("corpus_path", ""))
+
+    @property
+    def corpus_checksum(self) -> str:
+        return str(self.attrs.get("corpus_checksum", ""))
+
+    def __repr__(self) -> str:
+        return (f"Index(backend={self.backend_name!r}, metric={self.metric!r}, count={len(self)}, "
+                f"corpus={self.corpus_path or None!r})")
+
+    # --- building -------------------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, source, metric: str = "weighted", backend: str = DEFAULT_BACKEND, *,
+              progress: Progress | None = None, **params) -> "Index":
+        """Build an index over a corpus (a Corpus or a corpus file path) or over (N, 34) normalized vectors.
+
+        ``metric``: "weighted" or "cosine". ``backend``: a name from :data:`registry.BACKENDS`;
+        ``params``: that backend's parameters (unknown names are rejected, listing the valid ones).
+        ``progress(done, total)`` is called during long builds.
+        """
+        metric = get_metric(metric).name
+        spec = get_backend_spec(backend)
+        bcls = spec.load()
+        p = parse_params(bcls.Params, spec.name, params)
+        corpus = _open_corpus(source) if isinstance(source, (str, os.PathLike)) else source
+        build_weights = None
+        attrs: dict[str, Any] = {}
+        if hasattr(corpus, "vectors") and callable(getattr(corpus, "vectors")):
+            n_total = len(corpus)
+            valid = np.asarray(corpus.valid, dtype=bool)
+            frame_ids = np.flatnonzero(valid).astype(np.int64)
+            if len(frame_ids) == 0:
+                raise InvalidArgumentError(f"corpus {getattr(corpus, 'path', '')}: no valid frames to index "
+                                           f"({n_total} frames, none could be normalized)")
+            vectors = np.asarray(corpus.vectors(), dtype=np.float32)[frame_ids]
+            if getattr(bcls, "needs_build_weights", False):
+                build_weights = corpus_confidences(corpus, frame_ids)
+            cpath = Path(str(corpus.path)).resolve()
+            attrs.update(corpus_path=str(cpath), corpus_checksum=str(corpus.checksum),
+                         corpus_frames=int(n_total))
+            norm = _corpus_normalization(corpus)
+            if norm is not None and norm != DEFAULT_NORMALIZATION.to_dict():
+                raise InvalidArgumentError(f"corpus {cpath}: its vectors use normalization {norm}, this "
+                                           f"posesearch uses {DEFAULT_NORMALIZATION.to_dict()}; re-ingest it")
+        else:
+            vectors, _, _ = check_query_vectors(source, None, weighted=False, name="vectors")
+            vectors = vectors.astype(np.float32)
+            frame_ids = np.arange(len(vectors), dtype=np.int64)
+            attrs.update(corpus_path="", corpus_checksum="", corpus_frames=int(len(vectors)))
+            corpus = None
+        if vectors.shape[1] != DIM:
+            raise InvalidArgumentError(f"corpus vectors: expected {DIM} columns (COCO-17), got {vectors.shape[1]}")
+        data = unit_rows(vectors, np.float32) if metric == "cosine" else np.ascontiguousarray(vectors)
+        t0 = time.perf_counter()
+        be = bcls.build(data, metric, p, build_weights=build_weights, progress=progress)
+        attrs.update(build_seconds=round(time.perf_counter() - t0, 3),
+                     created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                     created_by=_version())
+        return cls(be, data, frame_ids, metric, attrs, corpus=corpus)
+
+    # --- corpus ---------------------------------------------------------------------------------
+
+    def attach_corpus(self, corpus) -> None:
+        """Attach the corpus that frame metadata comes from; refuses one whose checksum differs."""
+        corpus = _open_corpus(corpus)
+        where = getattr(corpus, "path", "corpus")
+        if not self.corpus_checksum:
+            raise InvalidArgumentError(f"{where}: this index was built from bare vectors, not a corpus; "
+                                       "it has no frame metadata to resolve")
+        if str(corpus.checksum) != self.corpus_checksum:
+            raise ChecksumError(where, f"corpus checksum {str(corpus.checksum)[:12]}... does not match the one "
+                                f"the index was built from ({self.corpus_checksum[:12]}...): the corpus changed "
+                                "or is another one; rebuild the index with `posesearch build`")
+        if len(self.frame_ids) and int(self.frame_ids[-1]) >= len(corpus):
+            raise ChecksumError(where, f"corpus has {len(corpus)} frames, the index refers to frame "
+                                f"{int(self.frame_ids[-1])}")
+        self.corpus = corpus
+
+    def resolve_corpus_path(self) -> Path | None:
+        """Where the remembered corpus is now: relative to the index file first, then the stored path."""
+        cands = []
+        rel = self.attrs.get("corpus_relpath")
+        if rel and self.path is not None:
+            cands.append((Path(self.path).parent / rel))
+        if self.corpus_path:
+            cands.append(Path(self.corpus_path))
+        for c in cands:
+            if c.exists():
+                return c
+        return None
+
+    # --- searching ------------------------------------------------------------------------------
+
+    def _check_k(self, k) -> int:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise InvalidArgumentError(f"k: expected an integer, got {k!r}")
+        k = int(k)
+        if not 1 <= k <= len(self):
+            raise InvalidArgumentError(f"k: expected 1 <= k <= {len(self)} (the number of indexed frames), got {k}")
+        return k
+
+    def _knn(self, vectors: np.ndarray, weights: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.metric == "cosine":
+            q, w = unit_rows(vectors), None
+        else:
+            q, w = np.ascontiguousarray(vectors, dtype=np.float64), np.ascontiguousarray(weights, dtype=np.float64)
+        rows, dists = self.backend.knn(q, w, k)
+        return self.frame_ids[rows], dists
+
+    def search(self, poses, k: int = 10, *, layout: str = "coco17", confidences=None,
+               mirror: bool = False) -> Matches:
+        """k nearest indexed frames of raw poses.
+
+        ``poses``: one pose (K, 3) or a batch (B, K, 3) of [x, y, confidence] in ``layout`` (or (…, K, 2)
+        with ``confidences``). Returns :class:`Matches` with B rows (B = 1 for a single pose).
+        ``mirror=True``: best of the pose and its mirror image per frame.
+        """
+        k = self._check_k(k)
+        kp, cf, _ = raw_to_coco(poses, layout, confidences)
+        prep = prepare_coco(kp, cf)
+        ids, dists = self._knn(prep.vectors, prep.weights, k)
+        if not mirror:
+            return self._matches(ids, dists, np.zeros_like(ids, dtype=bool))
+        mprep = prepare_coco(kp, cf, mirrored=True)
+        mids, mdists = self._knn(mprep.vectors, mprep.weights, k)
+        return self._matches(*merge_mirrored(ids, dists, mids, mdists, k))
+
+    def search_vectors(self, vectors, k: int = 10, *, weights=None) -> Matches:
+        """k nearest indexed frames of pre-normalized (B, 34) / (34,) vectors.
+
+        For the weighted metric ``weights`` are the (B, 17) per-keypoint weights (default: uniform).
+        """
+        k = self._check_k(k)
+        v, w, _ = check_query_vectors(vectors, weights, weighted=self.metric == "weighted")
+        ids, dists = self._knn(v, w, k)
+        return self._matches(ids, dists, np.zeros_like(ids, dtype=bool))
+
+    def _matches(self, ids, dists, mirrored) -> Matches:
+        m = Matches(ids, dists, mirrored, self.metric)
+        if self.corpus is not None:
+            fill_metadata(m, self.corpus)
+        return m
+
+    # --- persistence ----------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the index to one HDF5 file (atomically). Returns the path."""
+        path = Path(path)
+        attrs = dict(self.attrs)
+        attrs.update(backend=self.backend_name, backend_params=params_to_json(self.backend.params),
+                     metric=self.metric, normalization=_json(DEFAULT_NORMALIZATION.to_dict()),
+                     layout="coco17", dimension=DIM, count=len(self))
+        if attrs.get("corpus_path"):
+            try:
+                attrs["corpus_relpath"] = os.path.relpath(attrs["corpus_path"], path.resolve().parent)
+            except ValueError:  # other drive (Windows)
+                attrs["corpus_relpath"] = ""
+        arrays = {"frame_ids": np.ascontiguousarray(self.frame_ids, dtype=np.int64),
+                  "vectors": np.ascontiguousarray(self.data, dtype=np.float32)}
+        for name, a in self.backend.to_arrays().items():
+            arrays[f"{BACKEND_GROUP}/{name}"] = np.ascontiguousarray(a)
+        write_index_file(path, attrs, arrays)
+        self.attrs = {k: v for k, v in attrs.items()}
+        self.path = path
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, corpus=None) -> "Index":
+        """Read and verify an index file; ``corpus`` (a Corpus or path) is attached after a checksum check."""
+        path = Path(path)
+        attrs, arrays = read_index_file(path)
+        for key in ("backend", "metric", "count", "dimension", "backend_params"):
+            if key not in attrs:
+                raise FileFormatError(path, f"damaged index file: attribute {key!r} missing")
+        try:
+            spec = get_backend_spec(attrs["backend"])
+            metric = get_metric(attrs["metric"]).name
+        except PoseSearchError as e:
+            raise FileFormatError(path, f"index names {e}") from None
+        if attrs.get("layout", "coco17") != "coco17" or int(attrs["dimension"]) != DIM:
+            raise FileFormatError(path, f"index holds {attrs.get('layout')} vectors of dimension {attrs['dimension']}, "
+                                  f"expected coco17 / {DIM}")
+        norm = attrs.get("normalization")
+        if norm != DEFAULT_NORMALIZATION.to_dict():
+            raise FileFormatError(path, f"index uses normalization {norm}, this posesearch uses "
+                                  f"{DEFAULT_NORMALIZATION.to_dict()}; rebuild it with `posesearch build`")
+        count = int(attrs["count"])
+        data = arrays.pop("vectors", None)
+        frame_ids = arrays.pop("frame_ids", None)
+        if data is None or frame_ids is None:
+            raise FileFormatError(path, "damaged index file: datasets 'vectors' / 'frame_ids' missing")
+        if data.shape != (count, DIM) or data.dtype != np.float32 or frame_ids.shape != (count,) \
+                or frame_ids.dtype != np.int64:
+            raise FileFormatError(path, f"damaged index file: vectors {data.shape} {data.dtype} / frame_ids "
+                                  f"{frame_ids.shape} {frame_ids.dtype} do not match count {count}")
+        if count and (np.any(np.diff(frame_ids) <= 0) or frame_ids[0] < 0):
+            raise FileFormatError(path, "damaged index file: frame_ids are not increasing")
+        bcls = spec.load()
+        try:
+            params = parse_params(bcls.Params, spec.name, attrs["backend_params"])
+        except PoseSearchError as e:
+            raise FileFormatError(path, f"index backend parameters are invalid ({e})") from None
+        prefix = BACKEND_GROUP + "/"
+        barrays = {n[len(prefix):]: a for n, a in arrays.items() if n.startswith(prefix)}
+        be = bcls.from_arrays(barrays, np.ascontiguousarray(data), metric, params, path=str(path))
+        return cls(be, np.ascontiguousarray(data), frame_ids, metric, attrs, corpus=corpus, path=path)
+
+    @staticmethod
+    def metadata(path: str | os.PathLike) -> dict[str, Any]:
+        """The file's attributes (format, backend, params, metric, count, corpus, ...) without loading it."""
+        path = Path(path)
+        attrs = read_index_attrs(path, check_version=False)
+        attrs["file_size"] = path.stat().st_size
+        return attrs
+
+    def describe(self) -> dict[str, Any]:
+        """A summary for people and scripts."""
+        d = {"backend": self.backend_name, "metric": self.metric, "count": len(self), "params": self.params,
+             "exact": self.exact, "corpus_path": self.corpus_path or None,
+             "corpus_checksum": self.corpus_checksum or None}
+        d.update(self.backend.describe())
+        return d
+
+
+def _json(obj) -> str:
+    import json
+
+    return json.dumps(obj, sort_keys=True)
+
+
+def _corpus_normalization(corpus) -> dict | None:
+    for getter in ("normalization",):
+        v = getattr(corpus, getter, None)
+        if callable(v):
+            v = v()
+        if isinstance(v, dict):
+            return v
+        if v is not None and hasattr(v, "to_dict"):
+            return v.to_dict()
+    return None
+
+
+def corpus_confidences(corpus, frame_ids: np.ndarray) -> np.ndarray:
+    """(M, 17) float32 COCO-17 confidences of the given corpus frames."""
+    getter = getattr(corpus, "confidences", None)
+    if callable(getter):
+        conf = np.asarray(getter(), dtype=np.float32)[frame_ids]
+    else:
+        conf = np.asarray(corpus.frames(frame_ids).confidences, dtype=np.float32)
+    return np.ascontiguousarray(conf)
+
+
+def fill_metadata(m: Matches, corpus) -> None:
+    """Fill clip ids, frame numbers, times and labels of matches from the corpus."""
+    flat = m.ids.reshape(-1)
+    uniq, inv = np.unique(flat, return_inverse=True)
+    fb = corpus.frames(uniq)
+    shape = m.ids.shape
+    m.clip_ids = np.asarray(fb.clip_id, dtype=object)[inv].reshape(shape)
+    m.frames = np.asarray(fb.frame, dtype=np.int64)[inv].reshape(shape)
+    m.times = np.asarray(fb.time, dtype=np.float64)[inv].reshape(shape)
+    labels = _frame_labels(fb, len(uniq))
+    m.labels = [[labels[inv[b * shape[1] + j]] for j in range(shape[1])] for b in range(shape[0])]
+
+
+def _frame_labels(fb, n: int) -> list[dict[str, Any]]:
+    labels = getattr(fb, "labels", None)
+    if labels is None:
+        return [{} for _ in range(n)]
+    if isinstance(labels, dict):  # column-wise {key: (n,) values}
+        out = [{} for _ in range(n)]
+        for key, col in labels.items():
+            for i, v in enumerate(np.asarray(col, dtype=object)):
+                if v is not None and str(v) != "":
+                    out[i][key] = v.item() if isinstance(v, np.generic) else v
+        return out
+    return [dict(x) for x in labels]

@@ -1,0 +1,211 @@
+"""The index file: one self-describing HDF5 file.
+
+Layout (format ``posesearch-index``, version :data:`FORMAT_VERSION`)::
+
+    /frame_ids        int64 (M,)     corpus frame id of each indexed row
+    /vectors          float32 (M, 34) the indexed vectors as the metric uses them (normalized Move
+                                      Mirror vectors for ``weighted``, unit vectors for ``cosine``)
+    /backend/<name>   the backend's own arrays (VP-tree arrays, FAISS's serialized index as uint8, ...)
+
+Root attributes: ``format``, ``format_version``, ``backend``, ``backend_params`` (JSON), ``metric``,
+``normalization`` (JSON), ``layout``, ``dimension``, ``count``, ``corpus_path``, ``corpus_checksum``,
+``created_by``, ``created``, and ``checksum``: SHA-256 over every dataset (name, dtype, shape, bytes, in
+name order) followed by the canonical JSON of every other attribute. Datasets are stored contiguous and
+uncompressed so the checksum covers exactly the bytes the backends receive.
+
+Reading checks, in order: the file is HDF5 (else "not an HDF5 file" / "truncated"), its ``format`` is
+ours, its version is supported (else a message with the upgrade path), and the checksum matches — all
+before any byte reaches FAISS or numba. Writes are atomic (temporary file, fsync, ``os.replace``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ChecksumError, FileFormatError
+
+FORMAT_NAME = "posesearch-index"
+FORMAT_VERSION = 1
+CHECKSUM_ATTR = "checksum"
+JSON_ATTRS = ("backend_params", "normalization")
+_ALLOWED_KINDS = "fiu"
+
+
+def _canonical_attrs(attrs: dict[str, Any]) -> bytes:
+    plain = {k: v for k, v in attrs.items() if k != CHECKSUM_ATTR}
+    return json.dumps(plain, sort_keys=True, default=str).encode()
+
+
+def compute_checksum(attrs: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 (hex) over the datasets (in name order) and the non-checksum attributes."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}\0{a.dtype.str}\0{a.shape}\0".encode())
+        h.update(memoryview(a.reshape(-1).view(np.uint8)))
+    h.update(_canonical_attrs(attrs))
+    return h.hexdigest()
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
+
+
+def write_index_file(path: str | os.PathLike, attrs: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
+    """Write datasets and attributes atomically; adds ``format``, ``format_version`` and ``checksum``."""
+    import h5py
+
+    from ..corpus.atomic import AtomicFile
+
+    path = Path(path)
+    attrs = {**attrs, "format": FORMAT_NAME, "format_version": FORMAT_VERSION}
+    for name, a in arrays.items():
+        if a.dtype.kind not in _ALLOWED_KINDS:
+            raise TypeError(f"index dataset {name}: dtype {a.dtype} not storable (numbers only)")
+    attrs[CHECKSUM_ATTR] = compute_checksum(attrs, arrays)
+    out = AtomicFile(path)
+    try:
+        with h5py.File(out.tmp, "w") as f:
+            for name in sorted(arrays):
+                f.create_dataset(name, data=np.ascontiguousarray(arrays[name]))
+            for key, val in attrs.items():
+                f.attrs[key] = val
+        out.commit()
+    except BaseException:
+        if not out.done:
+            out.abort()
+        raise
+    return path
+
+
+def _open(path: Path):
+    import h5py
+
+    if not path.exists():
+        raise FileFormatError(path, "no such file")
+    if path.is_dir():
+        raise FileFormatError(path, "is a directory, expected an index file (.h5)")
+    size = path.stat().st_size
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        msg = str(e)
+        if "truncated" in msg:
+            raise FileFormatError(path, f"truncated index file ({size} bytes; {msg.split('(')[-1].rstrip(')')}); "
+                                  "rebuild it with `posesearch build`") from None
+        if "signature" in msg or size < 8:
+            raise FileFormatError(path, "not an HDF5 file (expected a posesearch index built by "
+                                  "`posesearch build`)") from None
+        raise FileFormatError(path, f"unreadable or damaged HDF5 file ({msg})") from None
+
+
+def _check_header(path: Path, attrs: dict[str, Any], *, version: bool = True) -> None:
+    fmt = attrs.get("format")
+    if fmt != FORMAT_NAME:
+        if fmt is None:
+            raise FileFormatError(path, "not a posesearch index (HDF5 file without a 'format' attribute)")
+        hint = "; build an index from it with `posesearch build`" if "corpus" in str(fmt) else ""
+        raise FileFormatError(path, f"not a posesearch index (its format is {fmt!r}, expected {FORMAT_NAME!r}){hint}")
+    if not version:
+        return
+    ver = attrs.get("format_version")
+    by = attrs.get("created_by", "an unknown version")
+    if not isinstance(ver, int):
+        raise FileFormatError(path, f"index has no valid format_version (found {ver!r}); rebuild it with "
+                              "`posesearch build`")
+    if ver > FORMAT_VERSION:
+        raise FileFormatError(path, f"index format version {ver} (written by {by}) is newer than this posesearch "
+                              f"reads ({FORMAT_VERSION}); upgrade posesearch (pip install -U posesearch) or "
+                              "rebuild the index with this version's `posesearch build`")
+    if ver < FORMAT_VERSION:
+        raise FileFormatError(path, f"index format version {ver} (written by {by}) is older than this posesearch "
+                              f"reads ({FORMAT_VERSION}); rebuild it with `posesearch build CORPUS`")
+
+
+def read_index_attrs(path: str | os.PathLike, *, check_version: bool = True) -> dict[str, Any]:
+    """The root attributes (JSON attributes decoded), without reading or verifying any dataset."""
+    path = Path(path)
+    f = _open(path)
+    try:
+        try:
+            attrs = {k: _plain(v) for k, v in f.attrs.items()}
+        except Exception as e:  # damaged attribute storage
+            raise FileFormatError(path, f"damaged index file: cannot read its attributes ({e})") from None
+    finally:
+        f.close()
+    _check_header(path, attrs, version=check_version)
+    for key in JSON_ATTRS:
+        if isinstance(attrs.get(key), str):
+            try:
+                attrs[key] = json.loads(attrs[key])
+            except json.JSONDecodeError:
+                raise FileFormatError(path, f"damaged index file: attribute {key} is not valid JSON") from None
+    return attrs
+
+
+def read_index_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read and verify an index file: (attributes with JSON decoded, {dataset name: array})."""
+    import h5py
+
+    path = Path(path)
+    f = _open(path)
+    try:
+        try:
+            raw_attrs = {k: _plain(v) for k, v in f.attrs.items()}
+        except Exception as e:
+            raise FileFormatError(path, f"damaged index file: cannot read its attributes ({e})") from None
+        _check_header(path, raw_attrs)
+        arrays: dict[str, np.ndarray] = {}
+        names: list[str] = []
+        try:
+            f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+            for name in names:
+                arrays[name] = np.asarray(f[name][()])
+        except Exception as e:
+            raise FileFormatError(path, f"damaged index file: cannot read dataset(s) ({type(e).__name__}: {e})") from None
+    finally:
+        f.close()
+    stored = raw_attrs.get(CHECKSUM_ATTR)
+    if not isinstance(stored, str):
+        raise FileFormatError(path, "index file has no checksum attribute; rebuild it with `posesearch build`")
+    for name, a in arrays.items():
+        if a.dtype.kind not in _ALLOWED_KINDS:
+            raise FileFormatError(path, f"damaged index file: dataset {name} has dtype {a.dtype}")
+    actual = compute_checksum(raw_attrs, arrays)
+    if actual != stored:
+        raise ChecksumError(path, f"checksum mismatch (stored sha256 {stored[:12]}..., computed {actual[:12]}...): "
+                            "the index file is corrupted or was modified; rebuild it with `posesearch build`")
+    attrs = dict(raw_attrs)
+    for key in JSON_ATTRS:
+        if isinstance(attrs.get(key), str):
+            attrs[key] = json.loads(attrs[key])
+    return attrs, arrays
+
+
+def describe(path: str | os.PathLike, *, verify: bool = False) -> dict[str, Any]:
+    """``posesearch info`` for an index file: its attributes; ``verify`` also reads every dataset and
+    checks the checksum (and the format version)."""
+    import time
+
+    path = Path(path)
+    out = read_index_attrs(path, check_version=False)
+    out["path"] = str(path)
+    out["size_bytes"] = path.stat().st_size
+    if verify:
+        t0 = time.perf_counter()
+        _, arrays = read_index_file(path)
+        out["verified"] = {"checksum": out.get(CHECKSUM_ATTR), "datasets": len(arrays),
+                           "bytes": int(sum(a.nbytes for a in arrays.values())),
+                           "seconds": round(time.perf_counter() - t0, 3)}
+    return out

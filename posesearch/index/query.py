@@ -1,0 +1,132 @@
+"""Query preparation: raw poses -> normalized query vectors and per-keypoint weights.
+
+Every index stores COCO-17 vectors normalized with Move Mirror's normalization
+(:mod:`posesearch.poses.normalize`). A raw query goes through the same steps the corpus went through:
+
+1. validate it in its own layout (:func:`posesearch.poses.pose.validate_batch`: shape, keypoint count,
+   NaN coordinates -> missing, inf / bad confidences -> error);
+2. map it to COCO-17 (:meth:`Layout.convert_to_coco`; joints the layout lacks become missing);
+3. optionally mirror it (:func:`posesearch.poses.mirror.mirror` on the raw keypoints: normalized vectors
+   cannot be mirrored in place, the normalization is not mirror-equivariant);
+4. normalize it (:func:`posesearch.poses.normalize.normalize_batch`; fewer than two present keypoints ->
+   error naming the pose).
+
+The weighted metric's weights are the query's COCO-17 confidences (missing keypoints weigh 0). Cosine
+queries ignore weights and are turned into unit vectors (cosine distance = L2 distance of unit vectors).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InvalidArgumentError, InvalidPoseError
+from ..poses.layouts import COCO17, Layout, get_layout
+from ..poses.mirror import mirror as mirror_pose
+from ..poses.normalize import normalize_batch
+from ..poses.pose import validate_batch
+
+DIM = 2 * COCO17.num_keypoints  # 34
+
+
+@dataclass
+class PreparedQueries:
+    """Normalized query vectors (B, 34) float64 and their weights (B, 17) float64 (query confidences)."""
+
+    vectors: np.ndarray
+    weights: np.ndarray
+
+
+def raw_to_coco(poses, layout: "str | Layout" = "coco17", confidences=None, *,
+                name: str = "query") -> tuple[np.ndarray, np.ndarray, bool]:
+    """Validate raw poses and map them to COCO-17.
+
+    ``poses``: (B, K, 3) / (K, 3) [x, y, confidence], or (B, K, 2) / (K, 2) with ``confidences``.
+    Returns keypoints (B, 17, 2) (missing ones zeroed), confidences (B, 17), and whether the input was a
+    single pose.
+    """
+    lay = get_layout(layout)
+    try:
+        arr = np.asarray(poses, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InvalidPoseError(f"{name}: expected numeric keypoints, got {type(poses).__name__} ({e})") from None
+    single = arr.ndim == 2
+    if single:
+        arr = arr[None]
+        if confidences is not None:
+            confidences = np.asarray(confidences, dtype=np.float64)[None]
+    if arr.ndim != 3:
+        raise InvalidPoseError(f"{name}: expected a pose (K, 3) or a batch (B, K, 3), got shape {arr.shape}")
+    if arr.shape[1] != lay.num_keypoints:
+        raise InvalidPoseError(f"{name}: layout {lay.name} expects {lay.num_keypoints} keypoints, "
+                               f"got {arr.shape[1]}")
+    kp, cf = validate_batch(arr, confidences, num_keypoints=lay.num_keypoints, name=name)
+    kp, cf = lay.convert_to_coco(kp, cf)
+    kp = np.where(cf[..., None] > 0, kp, 0.0)
+    return np.ascontiguousarray(kp, dtype=np.float64), np.ascontiguousarray(cf, dtype=np.float64), single
+
+
+def prepare_coco(keypoints: np.ndarray, confidences: np.ndarray, *, mirrored: bool = False,
+                 name: str = "query") -> PreparedQueries:
+    """Normalize validated COCO-17 keypoints (B, 17, 2) / confidences (B, 17), optionally mirrored first."""
+    kp, cf = keypoints, confidences
+    if mirrored:
+        kp, cf = mirror_pose(kp, cf, COCO17)
+        kp = np.where(cf[..., None] > 0, kp, 0.0)
+    vectors, _ = normalize_batch(kp, cf, on_invalid="raise", name=name)
+    return PreparedQueries(vectors, np.asarray(cf, dtype=np.float64))
+
+
+def check_query_vectors(vectors, weights=None, *, weighted: bool,
+                        name: str = "query vectors") -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """Validate pre-normalized query vectors (B, 34) / (34,) and weights (B, 17) / (17,).
+
+    For the weighted metric ``weights=None`` means uniform weights. Returns float64 arrays and whether
+    the input was a single vector.
+    """
+    try:
+        v = np.array(vectors, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"{name}: expected numeric vectors ({e})") from None
+    single = v.ndim == 1
+    if single:
+        v = v[None]
+    if v.ndim != 2 or v.shape[1] != DIM:
+        raise InvalidArgumentError(f"{name}: expected shape (B, {DIM}) or ({DIM},) (normalized COCO-17 "
+                                   f"vectors), got {v.shape}")
+    if v.shape[0] == 0:
+        raise InvalidArgumentError(f"{name}: empty (no queries)")
+    if not np.isfinite(v).all():
+        i = int(np.argwhere(~np.isfinite(v))[0][0])
+        raise InvalidArgumentError(f"{name}: query {i} has a NaN or infinite value")
+    norms = np.sqrt((v * v).sum(axis=1))
+    if (norms == 0).any():
+        raise InvalidArgumentError(f"{name}: query {int(np.argmin(norms))} is an all-zero vector")
+    if not weighted:
+        return v, None, single
+    k = DIM // 2
+    if weights is None:
+        w = np.ones((v.shape[0], k))
+    else:
+        try:
+            w = np.array(weights, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise InvalidArgumentError(f"weights: expected numbers ({e})") from None
+        if w.ndim == 1:
+            w = np.broadcast_to(w, (v.shape[0], w.shape[0])).copy()
+        if w.shape != (v.shape[0], k):
+            raise InvalidArgumentError(f"weights: expected shape ({v.shape[0]}, {k}), got {w.shape}")
+        if not np.isfinite(w).all() or (w < 0).any():
+            raise InvalidArgumentError("weights: expected finite non-negative per-keypoint weights")
+    tot = w.sum(axis=1)
+    if (tot <= 0).any():
+        raise InvalidArgumentError(f"weights: query {int(np.argmin(tot))} has no keypoint with positive "
+                                   "weight (the weighted metric needs at least one confident keypoint)")
+    return v, w, single
+
+
+def unit_rows(v: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Rows scaled to unit L2 length (computed in float64)."""
+    v64 = np.asarray(v, dtype=np.float64)
+    n = np.sqrt((v64 * v64).sum(axis=1, keepdims=True))
+    return np.ascontiguousarray(v64 / n, dtype=dtype)
