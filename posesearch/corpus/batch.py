@@ -28,8 +28,8 @@ class ClipBatch:
         fps: one value for all clips, or (M,) values (NaN = unknown); None = unknown.
         source: the file all clips came from, or (M,) files.
         labels: clip labels, column-wise: {key: (M,) strings}; "" means "no such label for this clip".
-        frame_labels: per-frame columns {key: (N,) numbers or strings}; ``frame`` holds source frame
-            numbers when they are not 0..T-1.
+        frame_labels: per-frame columns {key: (N,) strings, or (N, ...) numbers}; ``frame`` holds
+            source frame numbers when they are not 0..T-1.
         times: optional (N,) seconds; default frame / fps within each clip (0 when fps is unknown).
     """
 
@@ -137,7 +137,8 @@ class ClipBatch:
                     col = np.asarray(c.frame_labels[k])
                     cols.append(col.astype(object) if text else col.astype(np.float64))
                 else:
-                    cols.append(np.full(len(c), "", dtype=object) if text else np.full(len(c), np.nan))
+                    cols.append(np.full(len(c), "", dtype=object) if text
+                                else np.full((len(c),) + given[0].shape[1:], np.nan))
             frame_labels[k] = np.concatenate(cols)
         have_times = any(c.times is not None for c in clips)
         return cls(

@@ -14,7 +14,8 @@ Layout of a corpus file (format ``posesearch-corpus``, version 1)::
     /frames/clip_index      (N,)       int64    row of the frame's clip in /clips
     /frames/frame           (N,)       int64    frame number in the source (0.. unless the reader says)
     /frames/time            (N,)       float64  seconds from the clip's start
-    /frames/labels/<key>               per-frame labels: float64 dataset (NaN = none) or string column
+    /frames/labels/<key>               per-frame labels: float64 (N, ...) dataset (NaN = none; e.g. a
+                                       bounding box per frame is (N, 4)) or a string column
     /clips/start, stop      (M,)       int64    frame rows [start, stop) of each clip
     /clips/fps              (M,)       float64  NaN = unknown
     /clips/clip_id, layout, source     string columns (see columns.py): id, source layout, source file
@@ -121,7 +122,8 @@ def _open_h5(path: Path, mode: str = "r"):
     if path.is_dir():
         raise FileFormatError(path, "is a folder, expected a corpus file")
     try:
-        return h5py.File(path, mode)
+        # a 4 MB chunk cache per dataset keeps recently read chunks for repeated random access
+        return h5py.File(path, mode, rdcc_nbytes=4 << 20, rdcc_nslots=4099)
     except OSError as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise FileFormatError(path, f"not a readable HDF5 file (truncated, corrupted or another format: {first})") from None
@@ -272,6 +274,9 @@ def _label_value(v):
         return float(v)
     if isinstance(v, str):
         return v if v != "" else None
+    if isinstance(v, list):  # a multi-value frame label, e.g. a bounding box
+        vals = [_label_value(x) for x in v]
+        return None if all(x is None for x in vals) else vals
     return v
 
 
@@ -279,13 +284,16 @@ def _label_value(v):
 class FrameBatch:
     """Frames fetched by row number, with everything needed to print them (see :meth:`records`).
 
-    ``labels[i]`` merges the clip's labels and the frame's own labels (frame labels win).
+    Arrays are per frame: keypoints (n, 17, 2) COCO-17 with NaN where missing, confidences (n, 17),
+    vectors (n, 34) or None, valid, clip_index, clip_id, frame (source frame number), time (s), fps
+    (NaN = unknown), layout (source layout), source (file). ``labels[i]`` merges the clip's labels and
+    the frame's own labels (frame labels win).
     """
 
     ids: np.ndarray
     keypoints: np.ndarray
     confidences: np.ndarray
-    vectors: np.ndarray
+    vectors: np.ndarray | None
     valid: np.ndarray
     clip_index: np.ndarray
     clip_id: np.ndarray
@@ -574,8 +582,8 @@ class CorpusWriter:
         for key, vals in (frame_labels or {}).items():
             k = _check_label_key(key, "frame label", who)
             arr = np.asarray(vals)
-            if arr.shape != (n,):
-                raise InvalidArgumentError(f"{who}: frame label {k!r} has shape {arr.shape}, expected ({n},) "
+            if arr.ndim == 0 or arr.shape[0] != n:
+                raise InvalidArgumentError(f"{who}: frame label {k!r} has shape {arr.shape}, expected ({n}, ...) "
                                            f"(one value per frame)")
             if k == "frame":
                 try:
@@ -588,8 +596,13 @@ class CorpusWriter:
                 continue
             if _frame_label_kind(arr) == "num":
                 flab[k] = arr.astype(np.float64)
+            elif arr.ndim != 1:
+                raise InvalidArgumentError(f"{who}: frame label {k!r}: text labels must be one string per frame, "
+                                           f"got shape {arr.shape}")
             else:
-                flab[k] = np.asarray(["" if v is None else str(v) for v in arr.tolist()], dtype=object)
+                col = np.empty(n, dtype=object)
+                col[:] = ["" if v is None else str(v) for v in arr.tolist()]
+                flab[k] = col
         if times is not None:
             t = np.asarray(times, dtype=np.float64)
             if t.shape != (n,):
@@ -677,16 +690,23 @@ class CorpusWriter:
             given = [p.flabels[k] for p in parts if k in p.flabels]
             if k in g:
                 kind = "str" if isinstance(g[k], h5py.Group) else "num"
+                inner = () if kind == "str" else tuple(g[k].shape[1:])
             else:
                 kind = "str" if any(v.dtype == object for v in given) else "num"
+                inner = () if kind == "str" else tuple(given[0].shape[1:])
             for p in parts:
                 if k in p.flabels:
-                    got = "str" if p.flabels[k].dtype == object else "num"
+                    v = p.flabels[k]
+                    got = "str" if v.dtype == object else "num"
                     if got != kind:
                         raise InvalidArgumentError(
                             f"{_describe_clip(p.ids[0], p.sources[0])}: frame label {k!r} holds "
                             f"{'strings' if got == 'str' else 'numbers'}, but the corpus stores "
                             f"{'strings' if kind == 'str' else 'numbers'} under that name")
+                    if kind == "num" and tuple(v.shape[1:]) != inner:
+                        raise InvalidArgumentError(
+                            f"{_describe_clip(p.ids[0], p.sources[0])}: frame label {k!r} has {v.shape[1:]} "
+                            f"values per frame, but the corpus stores {inner} under that name")
             if kind == "str":
                 col = np.concatenate([p.flabels[k] if k in p.flabels else np.full(len(p.kp), "", dtype=object)
                                       for p in parts])
@@ -694,11 +714,11 @@ class CorpusWriter:
                     _col.create_strings(g, k, self._n)
                 _col.append_strings(g[k], col)
             else:
-                col = np.concatenate([p.flabels[k] if k in p.flabels else np.full(len(p.kp), np.nan)
+                col = np.concatenate([p.flabels[k] if k in p.flabels else np.full((len(p.kp),) + inner, np.nan)
                                       for p in parts])
                 if k not in g:
-                    ds = _col.create_array(g, k, np.float64)
-                    _col.append_rows(ds, np.full(self._n, np.nan))
+                    ds = _col.create_array(g, k, np.float64, inner)
+                    _col.append_rows(ds, np.full((self._n,) + inner, np.nan))
                 _col.append_rows(g[k], col)
         for p in parts:
             self._layouts[p.layout] = self._layouts.get(p.layout, 0) + len(p.ids)
@@ -864,6 +884,7 @@ class Corpus:
         self._reset_cache()
 
     def _reset_cache(self) -> None:
+        self._handles: dict[str, Any] = {}
         self._table: dict[str, np.ndarray] | None = None
         self._strings: dict[str, np.ndarray] = {}
         self._valid: np.ndarray | None = None
@@ -960,6 +981,13 @@ class Corpus:
         state = "closed" if self._f is None or not self._f.id.valid else f"{len(self)} frames, {self.num_clips} clips"
         return f"Corpus({str(self.path)!r}, {state})"
 
+    def _ds(self, name: str):
+        """An open dataset or group, kept open so its chunk cache survives between calls."""
+        h = self._handles.get(name)
+        if h is None:
+            h = self._handles[name] = self._f[name]
+        return h
+
     # -- frame arrays --
     def _slice(self, start: int, stop: int | None) -> tuple[int, int]:
         n = len(self)
@@ -970,41 +998,46 @@ class Corpus:
     def vectors(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Normalized vectors of frames ``start:stop`` as (n, 34) float32 (zero rows for invalid frames)."""
         a, b = self._slice(start, stop)
-        return self._f["frames/vectors"][a:b]
+        return self._ds("frames/vectors")[a:b]
 
     @_read_errors
     def keypoints(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """COCO-17 keypoints of frames ``start:stop``, (n, 17, 2) float32, NaN where missing."""
         a, b = self._slice(start, stop)
-        return self._f["frames/keypoints"][a:b]
+        return self._ds("frames/keypoints")[a:b]
 
     @_read_errors
     def confidences(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         a, b = self._slice(start, stop)
-        return self._f["frames/confidences"][a:b]
+        return self._ds("frames/confidences")[a:b]
 
     @_read_errors
     def clip_indices(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Clip row of frames ``start:stop`` (int64)."""
         a, b = self._slice(start, stop)
-        return self._f["frames/clip_index"][a:b]
+        return self._ds("frames/clip_index")[a:b]
 
     @property
     @_read_errors
     def valid(self) -> np.ndarray:
         """(N,) bool: frames that could be normalized (the only ones an index holds)."""
         if self._valid is None:
-            self._valid = self._f["frames/valid"][:].astype(bool)
+            self._valid = self._ds("frames/valid")[:].astype(bool)
         return self._valid
 
     @property
     def label_keys(self) -> list[str]:
         """Clip label names present in the corpus."""
-        return sorted(self._f["clips/labels"].keys())
+        if "label_keys" not in self._handles:
+            self._handles["label_keys"] = sorted(self._f["clips/labels"].keys())
+        return list(self._handles["label_keys"])
 
     @property
     def frame_label_keys(self) -> list[str]:
-        return sorted(self._f["frames/labels"].keys())
+        """Per-frame label names present in the corpus (besides ``frame``)."""
+        if "frame_label_keys" not in self._handles:
+            self._handles["frame_label_keys"] = sorted(self._f["frames/labels"].keys())
+        return list(self._handles["frame_label_keys"])
 
     # -- clip table --
     @_read_errors
@@ -1017,13 +1050,13 @@ class Corpus:
     @_read_errors
     def _strings_all(self, key: str) -> np.ndarray:
         if key not in self._strings:
-            self._strings[key] = _col.read_strings(self._f[key])
+            self._strings[key] = _col.read_strings(self._ds(key))
         return self._strings[key]
 
     def _strings_at(self, key: str, idx: np.ndarray) -> np.ndarray:
         if key in self._strings:
             return self._strings[key][idx]
-        return _col.take_strings(self._f[key], idx)
+        return _col.take_strings(self._ds(key), idx)
 
     def clip_ids(self) -> np.ndarray:
         """(M,) object array of all clip ids."""
@@ -1031,18 +1064,17 @@ class Corpus:
 
     def clip_labels(self, key: str) -> np.ndarray:
         """(M,) object array of one clip label ("" where a clip has none)."""
-        if key not in self._f["clips/labels"]:
+        if key not in self.label_keys:
             raise UnknownNameError("clip label", key, self.label_keys)
         return self._strings_all(f"clips/labels/{key}")
 
     @_read_errors
     def frame_labels(self, key: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """One per-frame label for frames ``start:stop`` (float64 with NaN, or object strings with "")."""
-        g = self._f["frames/labels"]
-        if key not in g:
+        if key not in self.frame_label_keys:
             raise UnknownNameError("frame label", key, self.frame_label_keys)
         a, b = self._slice(start, stop)
-        obj = g[key]
+        obj = self._ds(f"frames/labels/{key}")
         if isinstance(obj, _h5py().Group):
             return _col.read_strings(obj, a, b)
         return obj[a:b]
@@ -1109,11 +1141,11 @@ class Corpus:
         """
         info = self.clip_info(key)
         a, b = info.start, info.stop
-        fr = self._f["frames"]
-        flabels: dict[str, np.ndarray] = {"frame": fr["frame"][a:b]}
+        D = self._ds
+        flabels: dict[str, np.ndarray] = {"frame": D("frames/frame")[a:b]}
         h5py = _h5py()
         for k in self.frame_label_keys:
-            obj = fr["labels"][k]
+            obj = D(f"frames/labels/{k}")
             if isinstance(obj, h5py.Group):
                 vals = _col.read_strings(obj, a, b)
                 if any(v != "" for v in vals.tolist()):
@@ -1122,9 +1154,9 @@ class Corpus:
                 vals = obj[a:b]
                 if not np.isnan(vals).all():
                     flabels[k] = vals
-        return Clip(clip_id=info.clip_id, keypoints=fr["keypoints"][a:b], confidences=fr["confidences"][a:b],
-                    layout=LAYOUT, fps=info.fps, source=info.source, labels=dict(info.labels),
-                    frame_labels=flabels, times=fr["time"][a:b])
+        return Clip(clip_id=info.clip_id, keypoints=D("frames/keypoints")[a:b],
+                    confidences=D("frames/confidences")[a:b], layout=LAYOUT, fps=info.fps, source=info.source,
+                    labels=dict(info.labels), frame_labels=flabels, times=D("frames/time")[a:b])
 
     def iter_clips(self) -> Iterator[Clip]:
         """Every clip as a :class:`Clip` (COCO-17), in corpus order."""
@@ -1132,20 +1164,25 @@ class Corpus:
             yield self.clip(i)
 
     @_read_errors
-    def frames(self, ids) -> FrameBatch:
-        """Frames by row number (any order, repeats allowed), reading only the chunks they fall in."""
+    def frames(self, ids, *, vectors: bool = False) -> FrameBatch:
+        """Frames by row number (any order, repeats allowed), reading only the chunks they fall in.
+
+        ``vectors=True`` also fetches the normalized vectors (``FrameBatch.vectors`` is None otherwise).
+        """
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         n = len(self)
         if ids.size and (ids.min() < 0 or ids.max() >= n):
             bad = int(ids[(ids < 0) | (ids >= n)][0])
             raise InvalidArgumentError(f"frame id {bad} out of range: {self.path} has {n} frames")
-        fr = self._f["frames"]
-        cidx = _col.take(fr["clip_index"], ids)
+        D = self._ds
+        cidx = _col.take(D("frames/clip_index"), ids)
         t = self._clip_table()
-        clip_labels = self._labels_of(cidx) if ids.size else []
+        ucl, inv = np.unique(cidx, return_inverse=True)
+        per_clip = self._labels_of(ucl)
+        clip_labels = [dict(per_clip[i]) for i in inv.tolist()]
         h5py = _h5py()
         for k in self.frame_label_keys:
-            obj = fr["labels"][k]
+            obj = D(f"frames/labels/{k}")
             if isinstance(obj, h5py.Group):
                 vals = _col.take_strings(obj, ids)
             else:
@@ -1155,11 +1192,12 @@ class Corpus:
                 if v is not None:
                     d[k] = v
         return FrameBatch(
-            ids=ids, keypoints=_col.take(fr["keypoints"], ids), confidences=_col.take(fr["confidences"], ids),
-            vectors=_col.take(fr["vectors"], ids), valid=_col.take(fr["valid"], ids).astype(bool),
-            clip_index=cidx, clip_id=self._strings_at("clips/clip_id", cidx),
-            frame=_col.take(fr["frame"], ids), time=_col.take(fr["time"], ids), fps=t["fps"][cidx],
-            layout=self._strings_at("clips/layout", cidx), source=self._strings_at("clips/source", cidx),
+            ids=ids, keypoints=_col.take(D("frames/keypoints"), ids),
+            confidences=_col.take(D("frames/confidences"), ids),
+            vectors=_col.take(D("frames/vectors"), ids) if vectors else None, valid=self.valid[ids], clip_index=cidx,
+            clip_id=self._strings_at("clips/clip_id", ucl)[inv], frame=_col.take(D("frames/frame"), ids),
+            time=_col.take(D("frames/time"), ids), fps=t["fps"][cidx],
+            layout=self._strings_at("clips/layout", ucl)[inv], source=self._strings_at("clips/source", ucl)[inv],
             labels=clip_labels)
 
     # -- integrity --
