@@ -50,8 +50,6 @@ def main(argv=None) -> int:
           f"{s.size_bytes / 1e6:.2f} MB, checksum {s.checksum[:16]}...")
     with Corpus.open(args.out) as c:
         c.verify()
-    # a build script has no concurrent writers: drop the writer lock file so it is not packaged
-    (args.out.parent / f".{args.out.name}.lock").unlink(missing_ok=True)
     return 0
 
 

@@ -97,7 +97,7 @@ def test_exception_midway_leaves_previous_corpus(tmp_path, rng):
     with Corpus.open(path) as c:
         assert c.num_clips == 30 and c.checksum == checksum
         c.verify()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".c.h5.lock", "c.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5"]
 
 
 def test_keyboard_interrupt_in_writer_discards(tmp_path, rng):
@@ -113,10 +113,41 @@ def test_second_writer_is_refused(tmp_path, rng):
     path, _ = _base(tmp_path, rng)
     with Corpus.writer(path, append=True) as w:
         w.add_many(clips(rng, 1, prefix="x"))
+        assert (tmp_path / ".c.h5.lock").exists()
         with pytest.raises(FileFormatError, match="another process is writing"):
             Corpus.writer(path, append=True)
+    assert not (tmp_path / ".c.h5.lock").exists()  # released and removed
     with Corpus.open(path) as c:
         assert c.num_clips == 31
+
+
+def test_lock_retries_when_its_file_was_replaced(tmp_path, monkeypatch):
+    """Opening the lock file just before its previous holder removed it must not count as holding it."""
+    from posesearch.corpus import atomic
+
+    class RacingOs:
+        calls = 0
+
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        def open(self, path, flags, mode=0o777):
+            fd = os.open(path, flags, mode)
+            if self.calls == 0:  # the previous holder unlinks it, a new writer creates a fresh one
+                os.unlink(path)
+                os.close(os.open(path, os.O_CREAT | os.O_RDWR))
+            self.calls += 1
+            return fd
+
+    racing = RacingOs()
+    monkeypatch.setattr(atomic, "os", racing)
+    lock = atomic.WriterLock(tmp_path / "x.h5").acquire()
+    assert racing.calls == 2  # the stale descriptor was dropped and the current file locked
+    monkeypatch.undo()
+    with pytest.raises(FileFormatError, match="another process is writing"):
+        atomic.WriterLock(tmp_path / "x.h5").acquire()
+    lock.release()
+    assert not lock.path.exists()
 
 
 def test_atomic_file_abort_and_commit(tmp_path):

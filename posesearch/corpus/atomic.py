@@ -6,8 +6,9 @@ leaves either the old file or the new one, never a mixture. Temporaries are name
 ``.<name>.tmp-<pid>-<random>``; the next writer of the same target removes any it finds (it holds the
 lock, so they cannot belong to a live writer).
 
-The lock (``fcntl.flock`` on ``.<name>.lock`` beside the target) keeps two processes from appending
-to the same file at once, where the later rename would silently drop the other's additions.
+The lock (``fcntl.flock`` on ``.<name>.lock`` beside the target, present only while a writer runs)
+keeps two processes from appending to the same file at once, where the later rename would silently
+drop the other's additions.
 """
 from __future__ import annotations
 
@@ -41,7 +42,13 @@ def fsync_file(path: Path) -> None:
 
 
 class WriterLock:
-    """Exclusive, non-blocking lock on ``.<name>.lock`` beside ``target`` (released by :meth:`release`)."""
+    """Exclusive, non-blocking lock on ``.<name>.lock`` beside ``target``.
+
+    The lock file exists only while a writer holds it: :meth:`release` unlinks it before closing.
+    After locking, :meth:`acquire` checks that the path still names the file it locked (a previous
+    holder may have unlinked it in between) and retries on the new file otherwise. A killed holder
+    leaves the file behind, but the kernel drops its lock, so the next writer proceeds (and removes it).
+    """
 
     def __init__(self, target: Path):
         self.target = Path(target)
@@ -51,18 +58,30 @@ class WriterLock:
     def acquire(self) -> "WriterLock":
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise FileFormatError(self.target, "another process is writing this file (lock "
-                                  f"{self.path.name} is held); wait for it to finish") from None
-        self._fd = fd
-        return self
+        for _ in range(20):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise FileFormatError(self.target, "another process is writing this file (lock "
+                                      f"{self.path.name} is held); wait for it to finish") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                self._fd = fd
+                return self
+            os.close(fd)  # we locked a lock file its previous holder had just removed: take the new one
+        raise FileFormatError(self.target, f"could not take the writer lock {self.path.name}")  # pragma: no cover
 
     def release(self) -> None:
         if self._fd is not None:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
             os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
 
