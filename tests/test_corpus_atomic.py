@@ -32,8 +32,8 @@ SCRIPT = textwrap.dedent("""
     import sys, time
     import numpy as np
     from posesearch.corpus import Clip, Corpus
-    from posesearch.corpus import store
-    store.FLUSH_FRAMES = 2000          # write to the temporary file often
+    from posesearch.corpus import writer
+    writer.FLUSH_FRAMES = 2000          # write to the temporary file often
     rng = np.random.default_rng(0)
     def gen():
         for i in range(100000):
@@ -86,14 +86,14 @@ def test_exception_midway_leaves_previous_corpus(tmp_path, rng):
         yield from clips(rng, 5000, prefix="n")  # more than one flush
         yield Clip("broken", np.zeros((3, 13, 2)), np.ones((3, 13)), "coco17", source="broken.json")
 
-    from posesearch.corpus import store
-    old = store.FLUSH_FRAMES
-    store.FLUSH_FRAMES = 4096
+    from posesearch.corpus import writer
+    old = writer.FLUSH_FRAMES
+    writer.FLUSH_FRAMES = 4096
     try:
         with pytest.raises(InvalidPoseError, match="'broken' \\(broken.json\\)"):
             Corpus.append(path, gen())
     finally:
-        store.FLUSH_FRAMES = old
+        writer.FLUSH_FRAMES = old
     with Corpus.open(path) as c:
         assert c.num_clips == 30 and c.checksum == checksum
         c.verify()

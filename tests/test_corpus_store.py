@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from posesearch.corpus import Clip, ClipBatch, Corpus, upgrade
 from posesearch.corpus import columns as col
 from posesearch.corpus.store import FORMAT_VERSION, IngestSummary
-from posesearch.errors import (ChecksumError, FileFormatError, InvalidArgumentError, InvalidPoseError,
-                               PoseSearchError, UnknownNameError)
+from posesearch.errors import (ChecksumError, FileFormatError, InvalidArgumentError, PoseSearchError,
+                               UnknownNameError)
 from posesearch.poses.layouts import get_layout
 from posesearch.poses.normalize import DEFAULT_NORMALIZATION, normalize_batch
 
@@ -466,13 +466,13 @@ def test_versions(tmp_path, rng):
 
 
 def test_upgrade_mechanism_runs_registered_steps(tmp_path, rng, monkeypatch):
-    from posesearch.corpus import store
+    from posesearch.corpus import fileformat
 
     path = _corpus(tmp_path, rng)
     with h5py.File(path, "r+") as f:
         f.attrs["format_version"] = 0
     calls = []
-    monkeypatch.setitem(store._UPGRADES, 0, lambda f: calls.append(f.attrs["format_version"]))
+    monkeypatch.setitem(fileformat._UPGRADES, 0, lambda f: calls.append(f.attrs["format_version"]))
     assert upgrade(path) is True and calls == [0]
     with Corpus.open(path) as c:
         assert c.info()["format_version"] == FORMAT_VERSION

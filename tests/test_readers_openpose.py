@@ -10,7 +10,6 @@ from tests.conftest import shared_path
 from posesearch.corpus import ClipBatch, Corpus
 from posesearch.corpus.readers import iter_source, openpose
 from posesearch.errors import FileFormatError, InvalidArgumentError
-from posesearch.poses.layouts import BODY25
 
 
 def person(seed, pid=None, n=75):

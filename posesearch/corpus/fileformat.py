@@ -1,0 +1,255 @@
+"""The corpus file format: every frame of every clip in COCO-17, its normalized vector, and its metadata (HDF5).
+
+Layout of a corpus file (format ``posesearch-corpus``, version 1)::
+
+    /                       attributes: format, format_version, layout ("coco17"), joints, normalization
+                            (JSON), num_frames, num_clips, num_valid, source_layouts (JSON {layout: clips}),
+                            created, updated (UTC ISO 8601), created_by, updated_by, checksum,
+                            checksum_algorithm
+    /frames/keypoints       (N, 17, 2) float32  coordinates as the source gave them, mapped to COCO-17;
+                                                NaN wherever the keypoint is missing (confidence 0)
+    /frames/confidences     (N, 17)    float32  in [0, 1]; 0 = missing
+    /frames/vectors         (N, 34)    float32  normalize_batch(keypoints, confidences), zero if invalid
+    /frames/valid           (N,)       uint8    1 if the frame could be normalized (only those are indexed)
+    /frames/clip_index      (N,)       int64    row of the frame's clip in /clips
+    /frames/frame           (N,)       int64    frame number in the source (0.. unless the reader says)
+    /frames/time            (N,)       float64  seconds from the clip's start
+    /frames/labels/<key>               per-frame labels: float64 (N, ...) dataset (NaN = none; e.g. a
+                                       bounding box per frame is (N, 4)) or a string column
+    /clips/start, stop      (M,)       int64    frame rows [start, stop) of each clip
+    /clips/fps              (M,)       float64  NaN = unknown
+    /clips/clip_id, layout, source     string columns (see columns.py): id, source layout, source file
+    /clips/labels/<key>                string columns; "" = the clip has no such label
+    /blocks/rows            (B, 4)     int64    [frame start, frame stop, clip start, clip stop] per append
+    /blocks/checksum                   string column: checksum chain value after each append
+
+Arrays are chunked (512 frame rows, see :mod:`.columns`) and gzip-1 compressed, so a slice or a clip
+reads only the chunks it touches. Every write goes to a temporary file that replaces the corpus
+atomically (appends start from a byte copy, so existing data are not re-encoded); see :mod:`.atomic`,
+:mod:`.writer` and :mod:`.checksum`. Opening checks the format, version and structure (cheap);
+``Corpus.verify()`` recomputes the checksum from the data.
+"""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import FileFormatError
+from . import checksum as _ck
+from . import columns as _col
+from .atomic import AtomicFile
+
+FORMAT_NAME = "posesearch-corpus"
+FORMAT_VERSION = 1
+LAYOUT = "coco17"
+NUM_KEYPOINTS = 17
+
+FRAME_ARRAYS = ("keypoints", "confidences", "vectors", "valid", "clip_index", "frame", "time")
+CLIP_ARRAYS = ("start", "stop", "fps")
+CLIP_STRINGS = ("clip_id", "layout", "source")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def posesearch_version() -> str:
+    """posesearch.__version__ if the package defines it, else the installed distribution's version."""
+    try:
+        import posesearch
+
+        v = getattr(posesearch, "__version__", None)
+        if v:
+            return str(v)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from importlib.metadata import version
+
+        return version("posesearch")
+    except Exception:  # pragma: no cover - running from a source tree that is not installed
+        return "unknown"
+
+
+def h5py_module():
+    import h5py
+
+    return h5py
+
+
+
+# --- open / check ---------------------------------------------------------------------------------
+
+def open_h5(path: Path, mode: str = "r"):
+    h5py = h5py_module()
+    if not path.exists():
+        raise FileFormatError(path, "no such file")
+    if path.is_dir():
+        raise FileFormatError(path, "is a folder, expected a corpus file")
+    try:
+        # a 4 MB chunk cache per dataset keeps recently read chunks for repeated random access
+        return h5py.File(path, mode, rdcc_nbytes=4 << 20, rdcc_nslots=4099)
+    except OSError as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise FileFormatError(path, f"not a readable HDF5 file (truncated, corrupted or another format: {first})") from None
+
+
+def attr_str(f, name: str, default=None):
+    v = f.attrs.get(name, default)
+    if isinstance(v, bytes):
+        v = v.decode("utf-8", "replace")
+    return v
+
+
+def check_format(f, path: Path, *, allow_older: bool = False) -> int:
+    """Check that an open HDF5 file is a posesearch corpus this version can read; returns its version."""
+    fmt = attr_str(f, "format")
+    if fmt is None:
+        raise FileFormatError(path, f"not a posesearch corpus (HDF5 file without a 'format' attribute; "
+                                    f"expected format {FORMAT_NAME!r})")
+    if fmt != FORMAT_NAME:
+        raise FileFormatError(path, f"not a posesearch corpus (its format is {fmt!r}, expected {FORMAT_NAME!r})")
+    try:
+        version = int(f.attrs.get("format_version"))
+    except (TypeError, ValueError):
+        raise FileFormatError(path, "corpus has no valid 'format_version' attribute") from None
+    if version > FORMAT_VERSION:
+        raise FileFormatError(path, f"written by a newer posesearch (format {version}); upgrade posesearch "
+                                    f"(this one reads format {FORMAT_VERSION})")
+    if version < FORMAT_VERSION and not allow_older:
+        raise FileFormatError(path, f"written by an older posesearch (format {version}); convert it with "
+                                    f"posesearch.corpus.upgrade({str(path)!r}) (this version reads format "
+                                    f"{FORMAT_VERSION})")
+    return version
+
+
+def check_structure(f, path: Path) -> None:
+    """Cheap consistency checks on open: datasets present, lengths agree with each other and the attributes."""
+    try:
+        fr, cl = f["frames"], f["clips"]
+        n = int(f.attrs["num_frames"])
+        m = int(f.attrs["num_clips"])
+        for name in FRAME_ARRAYS:
+            if fr[name].shape[0] != n:
+                raise FileFormatError(path, f"damaged corpus: /frames/{name} has {fr[name].shape[0]} rows, "
+                                            f"the file says {n} frames")
+        if fr["keypoints"].shape[1:] != (NUM_KEYPOINTS, 2) or fr["vectors"].shape[1:] != (2 * NUM_KEYPOINTS,):
+            raise FileFormatError(path, "damaged corpus: keypoint arrays are not COCO-17 shaped")
+        for name in CLIP_ARRAYS:
+            if cl[name].shape[0] != m:
+                raise FileFormatError(path, f"damaged corpus: /clips/{name} has {cl[name].shape[0]} rows, "
+                                            f"the file says {m} clips")
+        for name in CLIP_STRINGS:
+            if _col.string_count(cl[name]) != m:
+                raise FileFormatError(path, f"damaged corpus: /clips/{name} has {_col.string_count(cl[name])} "
+                                            f"values, the file says {m} clips")
+        f["blocks/rows"]
+        f["blocks/checksum"]
+    except KeyError as e:
+        raise FileFormatError(path, f"damaged corpus: missing {e.args[0] if e.args else 'a dataset'}") from None
+
+
+
+def parse_attrs(f) -> dict:
+    out: dict[str, Any] = {}
+    for k, v in f.attrs.items():
+        if isinstance(v, bytes):
+            v = v.decode("utf-8", "replace")
+        if isinstance(v, np.generic):
+            v = v.item()
+        if k in ("normalization", "source_layouts", "joints") and isinstance(v, str):
+            try:
+                v = json.loads(v)
+            except ValueError:
+                pass
+        out[k] = v
+    return out
+
+
+
+# --- checksum blocks ------------------------------------------------------------------------------
+
+def string_rows_digest(g, c0: int, c1: int) -> bytes | None:
+    """Digest of values c0:c1 of a string column, None if they are all empty."""
+    off = g["offsets"][c0:c1 + 1]
+    if len(off) == 0 or off[-1] == off[0]:
+        return None
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(_ck.hash_array(np.diff(off).astype(np.int64)))
+    h.update(_ck.hash_rows(g["data"], int(off[0]), int(off[-1])))
+    return h.digest()
+
+
+def block_digest(f, f0: int, f1: int, c0: int, c1: int) -> bytes:
+    """Digest of one append block (see :mod:`.checksum` for the definition)."""
+    h5py = h5py_module()
+    parts: list[tuple[str, bytes]] = []
+    for name in FRAME_ARRAYS:
+        parts.append((f"frames/{name}", _ck.hash_rows(f["frames"][name], f0, f1)))
+    for name in CLIP_ARRAYS:
+        parts.append((f"clips/{name}", _ck.hash_rows(f["clips"][name], c0, c1)))
+    for name in CLIP_STRINGS:
+        d = string_rows_digest(f["clips"][name], c0, c1)
+        parts.append((f"clips/{name}", d if d is not None else _ck.hash_array(np.zeros(0))))
+    g = f["clips/labels"]
+    for k in sorted(g.keys()):
+        d = string_rows_digest(g[k], c0, c1)
+        if d is not None:
+            parts.append((f"clips/labels/{k}", d))
+    g = f["frames/labels"]
+    for k in sorted(g.keys()):
+        obj = g[k]
+        if isinstance(obj, h5py.Group):
+            d = string_rows_digest(obj, f0, f1)
+        else:
+            vals = obj[f0:f1]
+            d = None if np.isnan(vals).all() else _ck.hash_array(vals)
+        if d is not None:
+            parts.append((f"frames/labels/{k}", d))
+    return _ck.combine(parts)
+
+
+
+# --- upgrades ---------------------------------------------------------------------------------------
+
+#: In-place upgrade steps: ``_UPGRADES[v](h5file)`` turns format v into v + 1. Version 1 is the first
+#: released format, so there are none yet; a future format 2 adds ``_UPGRADES[1]`` here.
+_UPGRADES: dict[int, Callable[[Any], None]] = {}
+
+
+def upgrade(path: str | os.PathLike) -> bool:
+    """Convert a corpus written in an older format to the current one, atomically, in place.
+
+    Returns True if the file was converted, False if it already was current. Raises FileFormatError
+    for newer files, foreign files, or versions without an upgrade path.
+    """
+    path = Path(path)
+    with open_h5(path) as f:
+        version = check_format(f, path, allow_older=True)
+    if version == FORMAT_VERSION:
+        return False
+    missing = [v for v in range(version, FORMAT_VERSION) if v not in _UPGRADES]
+    if missing:
+        raise FileFormatError(path, f"no upgrade path from corpus format {version} to {FORMAT_VERSION} (format "
+                                    f"{missing[0]} was never released); re-ingest the sources")
+    target = AtomicFile(path, copy_existing=True)
+    try:
+        with h5py_module().File(target.tmp, "r+") as f:
+            for v in range(version, FORMAT_VERSION):
+                _UPGRADES[v](f)
+                f.attrs["format_version"] = v + 1
+            f.attrs["updated"] = now_iso()
+            f.attrs["updated_by"] = f"posesearch {posesearch_version()}"
+    except BaseException:
+        target.abort()
+        raise
+    target.commit()
+    return True
+
