@@ -211,7 +211,7 @@ def test_frame_labels_mixed_kinds_and_new_keys(tmp_path, rng):
     with Corpus.open(tmp_path / "c.h5") as c:
         ga = c.clip("a")
         np.testing.assert_array_equal(ga.frame_labels["frame"], [10, 12, 14])
-        np.testing.assert_allclose(ga.times, [10 / 30, 12 / 30, 14 / 30])
+        np.testing.assert_allclose(ga.times, a.frame_times())  # times follow Clip.frame_times()
         np.testing.assert_array_equal(ga.frame_labels["image_id"], [7, 8, 9])
         assert "tag" not in ga.frame_labels
         gb = c.clip("b")
@@ -482,8 +482,10 @@ def test_upgrade_mechanism_runs_registered_steps(tmp_path, rng, monkeypatch):
 def test_closed_corpus(tmp_path, rng):
     c = Corpus.open(_corpus(tmp_path, rng))
     c.close()
-    with pytest.raises(PoseSearchError):
-        c.vectors(0, 3)
+    for use in (lambda: c.vectors(0, 3), lambda: len(c), lambda: c.checksum, lambda: c.clip(0), lambda: c.info()):
+        with pytest.raises(FileFormatError, match="corpus is closed"):
+            use()
+    assert "closed" in repr(c)
 
 
 def test_json_attrs_are_json(tmp_path, rng):

@@ -80,20 +80,19 @@ class ClipBatch:
         return np.asarray([str(s) for s in self.source], dtype=object)
 
     def frame_times(self) -> np.ndarray:
-        """(N,) float64 seconds: ``times`` if given, else frame number / fps within each clip."""
+        """(N,) float64 seconds: ``times`` if given, else position within the clip / fps (0 if unknown),
+        as :meth:`Clip.frame_times`."""
         if self.times is not None:
             return np.asarray(self.times, dtype=np.float64)
         n = self.num_frames
-        if self.lengths is None and "frame" not in self.frame_labels:
+        if self.lengths is None:
             return np.zeros(n)
         offs = self.offsets()
         lengths = np.diff(offs)
-        if "frame" in self.frame_labels:
-            frame = np.asarray(self.frame_labels["frame"], dtype=np.float64)
-        else:
-            frame = np.arange(n, dtype=np.float64) - np.repeat(offs[:-1], lengths)
+        local = np.arange(n, dtype=np.float64) - np.repeat(offs[:-1], lengths)
         fps = np.repeat(self.fps_array(), lengths)
-        return np.where(np.isfinite(fps) & (fps > 0), frame / np.where(fps > 0, fps, 1.0), 0.0)
+        ok = np.isfinite(fps) & (fps > 0)
+        return np.where(ok, local / np.where(ok, fps, 1.0), 0.0)
 
     def clips(self) -> Iterator[Clip]:
         """The batch as ordinary :class:`Clip` objects (slow for big batches; for inspection and tests)."""

@@ -41,7 +41,6 @@ class _either:
         return functools.partial(self.fn, objtype, obj)
 
 
-
 def _read_errors(fn):
     """Turn low-level HDF5 read failures into FileFormatError naming the corpus file."""
 
@@ -81,6 +80,12 @@ class Corpus:
             self._f.close()
             raise
         self._reset_cache()
+
+    def _fh(self):
+        """The open HDF5 file (FileFormatError once the corpus is closed)."""
+        if self._f is None or not self._f.id.valid:
+            raise FileFormatError(self.path, "corpus is closed")
+        return self._f
 
     def _reset_cache(self) -> None:
         self._handles: dict[str, Any] = {}
@@ -156,25 +161,25 @@ class Corpus:
     @property
     def attrs(self) -> dict:
         """The file's attributes (JSON ones parsed), plus ``path`` and ``size_bytes``."""
-        out = parse_attrs(self._f)
+        out = parse_attrs(self._fh())
         out["path"] = str(self.path)
         out["size_bytes"] = self.path.stat().st_size
         return out
 
     @property
     def checksum(self) -> str:
-        return attr_str(self._f, "checksum")
+        return attr_str(self._fh(), "checksum")
 
     @property
     def num_clips(self) -> int:
-        return int(self._f.attrs["num_clips"])
+        return int(self._fh().attrs["num_clips"])
 
     @property
     def num_valid(self) -> int:
-        return int(self._f.attrs["num_valid"])
+        return int(self._fh().attrs["num_valid"])
 
     def __len__(self) -> int:
-        return int(self._f.attrs["num_frames"])
+        return int(self._fh().attrs["num_frames"])
 
     def __repr__(self) -> str:
         state = "closed" if self._f is None or not self._f.id.valid else f"{len(self)} frames, {self.num_clips} clips"
@@ -184,7 +189,7 @@ class Corpus:
         """An open dataset or group, kept open so its chunk cache survives between calls."""
         h = self._handles.get(name)
         if h is None:
-            h = self._handles[name] = self._f[name]
+            h = self._handles[name] = self._fh()[name]
         return h
 
     # -- frame arrays --
@@ -228,21 +233,21 @@ class Corpus:
     def label_keys(self) -> list[str]:
         """Clip label names present in the corpus."""
         if "label_keys" not in self._handles:
-            self._handles["label_keys"] = sorted(self._f["clips/labels"].keys())
+            self._handles["label_keys"] = sorted(self._fh()["clips/labels"].keys())
         return list(self._handles["label_keys"])
 
     @property
     def frame_label_keys(self) -> list[str]:
         """Per-frame label names present in the corpus (besides ``frame``)."""
         if "frame_label_keys" not in self._handles:
-            self._handles["frame_label_keys"] = sorted(self._f["frames/labels"].keys())
+            self._handles["frame_label_keys"] = sorted(self._fh()["frames/labels"].keys())
         return list(self._handles["frame_label_keys"])
 
     # -- clip table --
     @_read_errors
     def _clip_table(self) -> dict[str, np.ndarray]:
         if self._table is None:
-            cl = self._f["clips"]
+            cl = self._fh()["clips"]
             self._table = {name: cl[name][:] for name in CLIP_ARRAYS}
         return self._table
 
@@ -407,7 +412,7 @@ class Corpus:
         Returns a dict: checksum, blocks, frames, clips, valid (recounted), seconds.
         """
         t0 = _time.perf_counter()
-        f = self._f
+        f = self._fh()
         rows = f["blocks/rows"][:]
         stored = _col.read_strings(f["blocks/checksum"])
         n, m = len(self), self.num_clips

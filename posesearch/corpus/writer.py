@@ -314,10 +314,10 @@ class CorpusWriter:
                 raise InvalidArgumentError(f"{who}: times has shape {t.shape}, expected ({n},)")
             if not np.isfinite(t).all():
                 raise InvalidArgumentError(f"{name_row(int(np.argmin(np.isfinite(t))))}: time is not finite")
-        else:
+        else:  # as Clip.frame_times(): position in the clip / fps, 0 when fps is unknown
             fpsr = np.repeat(fps, lengths)
             ok = np.isfinite(fpsr)
-            t = np.where(ok, frame / np.where(ok, fpsr, 1.0), 0.0)
+            t = np.where(ok, local / np.where(ok, fpsr, 1.0), 0.0)
 
         # empty clips and duplicates are skipped (or an error)
         keep = lengths > 0
