@@ -65,7 +65,9 @@ def test_ingest_append_info(tmp_path):
     r = run("info", out, "--verify", "--json")
     assert json.loads(r.stdout)["verified"]["blocks"] == 2
     r = run("ingest", d, "-f", "sequence", "-o", out, "--overwrite", "--json")
-    assert r.exit_code == 0 and json.loads(r.stdout)["total_frames"] == 10
+    assert r.exit_code == 0 and json.loads(r.stdout)["total_frames"] == 10 and json.loads(r.stdout)["created"]
+    r = run("ingest", d, "-f", "sequence", "-o", out, "--overwrite")
+    assert r.exit_code == 0 and r.stdout.startswith(f"replaced {out}: added 10 frames")
 
 
 def test_info_detects_corruption(tmp_path):

@@ -197,13 +197,15 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, description=f"{s.frames_added:,} frames, {s.clips_added:,} clips, "
                                              f"{s.invalid_frames:,} invalid so far")
 
+            existed = out.exists()
             summary = Corpus.ingest(out, clips, append=append, overwrite=overwrite,
                                     on_duplicate="skip" if skip_duplicates else "error", progress=progress)
         if as_json:
             emit_json({**summary.to_dict(), "format": fmt, "sources": [str(s) for s in sources]})
             return
         pct = 100.0 * summary.invalid_frames / summary.frames_added if summary.frames_added else 0.0
-        typer.echo(f"{'created' if summary.created else 'appended to'} {out}: added {summary.frames_added:,} frames "
+        verb = ("replaced" if existed else "created") if summary.created else "appended to"
+        typer.echo(f"{verb} {out}: added {summary.frames_added:,} frames "
                    f"in {summary.clips_added:,} clips ({summary.invalid_frames:,} invalid frames, {pct:.1f}%, kept but "
                    f"not indexed)")
         if summary.skipped_clips:

@@ -9,7 +9,9 @@ import numpy as np
 
 @dataclass
 class IngestSummary:
-    """What a write did: frames/clips added (and how many added frames are invalid), clips skipped."""
+    """What a write did: frames/clips added (and how many added frames are invalid: kept, never indexed),
+    clips skipped (empty, or duplicate ids with on_duplicate="skip") and why, the corpus totals after it,
+    ``created`` (a new file was written rather than appended to), seconds, size on disk, checksum."""
 
     path: str
     frames_added: int = 0

@@ -125,7 +125,7 @@ class CorpusWriter:
         self._layouts = json.loads(attr_str(f, "source_layouts", "{}"))
         self._pending: list[_Part] = []
         self._pending_frames = 0
-        self.summary = IngestSummary(path=str(self.path), created=not exists)
+        self.summary = IngestSummary(path=str(self.path), created=not self._appending)
         self._closed = False
 
     # -- file structure --
