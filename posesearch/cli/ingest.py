@@ -152,7 +152,7 @@ def register(app: typer.Typer) -> None:
                                              help="Skip clips whose id is already in the corpus instead of failing."),
         prefix: Optional[str] = typer.Option(None, "--prefix", help="Clip id prefix (default: per format)."),
         fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate when the source does not say "
-                                                               "(openpose, sequence)."),
+                                                               "(openpose, sequence, penn-action)."),
         person: Optional[int] = typer.Option(None, "--person", help="openpose: read only this person index."),
         views: Optional[str] = typer.Option(None, "--views", help="bvh: camera yaws in degrees, e.g. 0,45,90."),
         pitch: Optional[float] = typer.Option(None, "--pitch", help="bvh: camera pitch in degrees."),
