@@ -1,0 +1,350 @@
+"""VP-tree construction kernels (numba), one call per tree level.
+
+Nodes are numbered breadth-first, so a node's children always have larger ids than the node and the
+two children of a node are ``left`` and ``left + 1``. A node owns the rows ``[start, end)`` of the tree
+order; an internal node with n rows keeps the n // 2 rows nearest its vantage point in its left
+(inner) child and the rest in its right (outer) child: splits are by position, so any number of
+duplicate rows still halves every node (depth <= log2(N / leaf_size) + 1, no degenerate split).
+
+Per-joint distances used for the bounds (j = 0..K-1, joint j is coordinates 2j, 2j + 1):
+
+* weighted: ``d_j(a, b) = |a_2j - b_2j| + |a_2j+1 - b_2j+1|`` (L1 in the plane: a metric), total
+  ``sum_j d_j`` (the unweighted L1 distance);
+* l2: ``d_j(a, b) = sqrt((a_2j - b_2j)^2 + (a_2j+1 - b_2j+1)^2)``, total the Euclidean distance.
+
+For every child node c of a node with vantage point v the tree stores ``shell_lo/hi[c, j]`` = min/max
+over c's rows x of d_j(v, x), ``tot_lo/hi[c]`` = min/max of the total, and the bounding box of c's rows.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._common import JIT, METRIC_WEIGHTED
+
+N_CANDIDATES = 8      # vantage point candidates tried per node
+N_SAMPLE = 128        # rows each candidate's distance spread is measured on
+
+
+@njit(**JIT)
+def _joint_dists(x, v, metric, out):
+    """Per-joint distances of rows x (float32) to point v (float64) into out; returns the total."""
+    kk = out.shape[0]
+    tot = 0.0
+    if metric == METRIC_WEIGHTED:
+        for j in range(kk):
+            a = abs(np.float64(x[2 * j]) - v[2 * j]) + abs(np.float64(x[2 * j + 1]) - v[2 * j + 1])
+            out[j] = a
+            tot += a
+        return tot
+    for j in range(kk):
+        dx = np.float64(x[2 * j]) - v[2 * j]
+        dy = np.float64(x[2 * j + 1]) - v[2 * j + 1]
+        s = dx * dx + dy * dy
+        out[j] = np.sqrt(s)
+        tot += s
+    return np.sqrt(tot)
+
+
+@njit(**JIT)
+def _total_dist(x, v, metric):
+    tot = 0.0
+    if metric == METRIC_WEIGHTED:
+        for i in range(x.shape[0]):
+            tot += abs(np.float64(x[i]) - v[i])
+        return tot
+    for i in range(x.shape[0]):
+        t = np.float64(x[i]) - v[i]
+        tot += t * t
+    return np.sqrt(tot)
+
+
+@njit(**JIT)
+def _select(keys, idx, lo, hi, kth):
+    """Reorder keys/idx[lo:hi] so that position kth holds the kth smallest key, smaller-or-equal keys
+    before it and greater-or-equal after (iterative 3-way quickselect: linear even on all-equal keys)."""
+    while hi - lo > 1:
+        # median of three as pivot
+        a = keys[lo]
+        b = keys[(lo + hi) >> 1]
+        c = keys[hi - 1]
+        if a > b:
+            a, b = b, a
+        if b > c:
+            b = c
+        if a > b:
+            b = a
+        pivot = b
+        lt = lo
+        i = lo
+        gt = hi
+        while i < gt:
+            kv = keys[i]
+            if kv < pivot:
+                keys[i], keys[lt] = keys[lt], keys[i]
+                idx[i], idx[lt] = idx[lt], idx[i]
+                lt += 1
+                i += 1
+            elif kv > pivot:
+                gt -= 1
+                keys[i], keys[gt] = keys[gt], keys[i]
+                idx[i], idx[gt] = idx[gt], idx[i]
+            else:
+                i += 1
+        if kth < lt:
+            hi = lt
+        elif kth >= gt:
+            lo = gt
+        else:
+            return
+
+
+@njit(**JIT)
+def _choose_vp(work, s, e, metric, vbuf):
+    """Vantage point of rows [s, e): among up to N_CANDIDATES random rows, the one whose distances to
+    N_SAMPLE random rows have the largest variance. Returns its position."""
+    n = e - s
+    nc = min(n, N_CANDIDATES)
+    ns = min(n, N_SAMPLE)
+    sample = np.empty(ns, np.int64)
+    if ns == n:
+        for i in range(n):
+            sample[i] = s + i
+    else:
+        for i in range(ns):
+            sample[i] = s + np.random.randint(0, n)
+    best = s
+    best_var = -1.0
+    for c in range(nc):
+        pos = s + np.random.randint(0, n) if nc < n else s + c
+        row = work[pos]
+        for i in range(vbuf.shape[0]):
+            vbuf[i] = np.float64(row[i])
+        m1 = 0.0
+        m2 = 0.0
+        for i in range(ns):
+            t = _total_dist(work[sample[i]], vbuf, metric)
+            m1 += t
+            m2 += t * t
+        var = m2 / ns - (m1 / ns) ** 2
+        if var > best_var:
+            best_var = var
+            best = pos
+    return best
+
+
+@njit(**JIT)
+def _child_bounds(work, vbuf, metric, s, e, c, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf):
+    """Shells (per-joint and total distances to the parent's vantage point vbuf) and box of node c = [s, e)."""
+    kk = jbuf.shape[0]
+    dd = work.shape[1]
+    for j in range(kk):
+        shell_lo[c, j] = np.inf
+        shell_hi[c, j] = 0.0
+    tot_lo[c] = np.inf
+    tot_hi[c] = 0.0
+    for i in range(dd):
+        box_lo[c, i] = np.inf
+        box_hi[c, i] = -np.inf
+    for p in range(s, e):
+        row = work[p]
+        t = _joint_dists(row, vbuf, metric, jbuf)
+        for j in range(kk):
+            v = jbuf[j]
+            if v < shell_lo[c, j]:
+                shell_lo[c, j] = v
+            if v > shell_hi[c, j]:
+                shell_hi[c, j] = v
+        if t < tot_lo[c]:
+            tot_lo[c] = t
+        if t > tot_hi[c]:
+            tot_hi[c] = t
+        for i in range(dd):
+            x = row[i]
+            if x < box_lo[c, i]:
+                box_lo[c, i] = x
+            if x > box_hi[c, i]:
+                box_hi[c, i] = x
+
+
+@njit(**JIT)
+def split_level(work, perm, metric, leaf_size, seed, level, n0, n1, n_nodes,
+                start, end, left, right, vp, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi,
+                keys, idx, tmp_perm, tmp_work):
+    """Split every node n0..n1-1 holding more than ``leaf_size`` rows; children get ids from
+    ``n_nodes`` on. ``work`` holds the rows in the current tree order (``perm`` their ids) and is
+    reordered in place, so every pass reads rows sequentially. Returns the new node count."""
+    np.random.seed((seed * 1000003 + level) % 4294967296)
+    dd = work.shape[1]
+    kk = dd // 2
+    vbuf = np.empty(dd)
+    jbuf = np.empty(kk)
+    for node in range(n0, n1):
+        s = start[node]
+        e = end[node]
+        n = e - s
+        if n <= leaf_size:
+            continue
+        vpos = _choose_vp(work, s, e, metric, vbuf)
+        vp_id = perm[vpos]
+        for i in range(dd):
+            vbuf[i] = np.float64(work[vpos, i])
+        for p in range(s, e):
+            keys[p] = _total_dist(work[p], vbuf, metric)
+            idx[p] = p
+        m = n // 2
+        _select(keys, idx, s, e, s + m)
+        for p in range(s, e):
+            src = idx[p]
+            tmp_perm[p] = perm[src]
+            for i in range(dd):
+                tmp_work[p, i] = work[src, i]
+        for p in range(s, e):
+            perm[p] = tmp_perm[p]
+            for i in range(dd):
+                work[p, i] = tmp_work[p, i]
+        vp[node] = vp_id            # original row id for now; converted to a position at the end
+        lc = n_nodes
+        rc = n_nodes + 1
+        n_nodes += 2
+        left[node] = lc
+        right[node] = rc
+        start[lc] = s
+        end[lc] = s + m
+        start[rc] = s + m
+        end[rc] = e
+        left[lc] = -1
+        right[lc] = -1
+        left[rc] = -1
+        right[rc] = -1
+        vp[lc] = -1
+        vp[rc] = -1
+        _child_bounds(work, vbuf, metric, s, s + m, lc, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf)
+        _child_bounds(work, vbuf, metric, s + m, e, rc, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf)
+    return n_nodes
+
+
+@njit(**JIT)
+def root_box(data, box_lo, box_hi):
+    dd = data.shape[1]
+    for i in range(dd):
+        box_lo[0, i] = np.inf
+        box_hi[0, i] = -np.inf
+    for p in range(data.shape[0]):
+        for i in range(dd):
+            x = data[p, i]
+            if x < box_lo[0, i]:
+                box_lo[0, i] = x
+            if x > box_hi[0, i]:
+                box_hi[0, i] = x
+
+
+@njit(**JIT)
+def verify_bounds(data_perm, metric, start, end, left, vp, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi):
+    """Check every row against its nodes' shells and boxes; returns the first failing node or -1."""
+    dd = data_perm.shape[1]
+    kk = dd // 2
+    vbuf = np.empty(dd)
+    jbuf = np.empty(kk)
+    for node in range(start.shape[0]):
+        for p in range(start[node], end[node]):
+            for i in range(dd):
+                x = data_perm[p, i]
+                if not (box_lo[node, i] <= x <= box_hi[node, i]):
+                    return node
+        lc = left[node]
+        if lc < 0:
+            continue
+        vrow = data_perm[vp[node]]
+        for i in range(dd):
+            vbuf[i] = np.float64(vrow[i])
+        for c in range(lc, lc + 2):
+            for p in range(start[c], end[c]):
+                t = _joint_dists(data_perm[p], vbuf, metric, jbuf)
+                if not (tot_lo[c] <= t <= tot_hi[c]):
+                    return c
+                for j in range(kk):
+                    if not (shell_lo[c, j] <= jbuf[j] <= shell_hi[c, j]):
+                        return c
+    return -1
+
+
+@njit(**JIT)
+def verify_bounds(data_perm, metric, start, end, left, vp, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi):
+    """Check every row against its nodes' shells and boxes; returns the first failing node or -1."""
+    dd = data_perm.shape[1]
+    kk = dd // 2
+    vbuf = np.empty(dd)
+    jbuf = np.empty(kk)
+    for node in range(start.shape[0]):
+        for p in range(start[node], end[node]):
+            for i in range(dd):
+                x = data_perm[p, i]
+                if not (box_lo[node, i] <= x <= box_hi[node, i]):
+                    return node
+        lc = left[node]
+        if lc < 0:
+            continue
+        vrow = data_perm[vp[node]]
+        for i in range(dd):
+            vbuf[i] = np.float64(vrow[i])
+        for c in range(lc, lc + 2):
+            for p in range(start[c], end[c]):
+                t = _joint_dists(data_perm[p], vbuf, metric, jbuf)
+                if not (tot_lo[c] <= t <= tot_hi[c]):
+                    return c
+                for j in range(kk):
+                    if not (shell_lo[c, j] <= jbuf[j] <= shell_hi[c, j]):
+                        return c
+    return -1
+
+
+@njit(**JIT)
+def quant_step(lo, hi):
+    """Quantization step of one leaf coordinate with range [lo, hi] (the same at build and search)."""
+    return (np.float64(hi) - np.float64(lo)) / 255.0
+
+
+CODE_PAD = 64   # leaf code rows are padded to a multiple of this (full SIMD iterations, no scalar tail)
+
+
+@njit(**JIT)
+def leaf_code_offsets(start, end, left, off):
+    """off[leaf] = offset of the leaf's codes (rows padded to CODE_PAD); -1 for internal nodes.
+    Returns the total code length divided by D."""
+    total = 0
+    for node in range(start.shape[0]):
+        if left[node] >= 0:
+            off[node] = -1
+            continue
+        off[node] = total
+        n = end[node] - start[node]
+        total += (n + CODE_PAD - 1) // CODE_PAD * CODE_PAD
+    return total
+
+
+@njit(**JIT)
+def leaf_codes(data_perm, start, end, left, box_lo, box_hi, off, codes, steps):
+    """8-bit codes of every row, leaf by leaf: leaf [s, e) with n rows padded to np rows stores
+    coordinate i of row s + r at codes[off * D + i * np + r] = min(255, floor((x - lo_i) / step_i)),
+    lo/hi the leaf's box, so that x lies within step_i (0.5 + 1e-9) of lo_i + (code + 0.5) step_i.
+    Padding codes are 0 (their approximations are never looked at). steps[leaf, i] = step_i."""
+    dd = data_perm.shape[1]
+    for node in range(start.shape[0]):
+        if left[node] >= 0:
+            continue
+        s = start[node]
+        e = end[node]
+        n = e - s
+        npad = (n + CODE_PAD - 1) // CODE_PAD * CODE_PAD
+        for i in range(dd):
+            lo = box_lo[node, i]
+            step = quant_step(lo, box_hi[node, i])
+            steps[node, i] = step
+            o = off[node] * dd + i * npad
+            for r in range(npad):
+                if r < n and step > 0.0:
+                    c = int((np.float64(data_perm[s + r, i]) - np.float64(lo)) / step)
+                    codes[o + r] = min(255, max(0, c))
+                else:
+                    codes[o + r] = 0

@@ -1,0 +1,366 @@
+"""VP-tree search kernels (numba): exact best-first k-NN with per-joint bounds.
+
+Notation: query q, normalized weights c_j = w_j / sum w (weighted) or 1 (l2), node N with vantage point
+v, child C, per-joint distance d_j (see :mod:`._vpbuild`), ``dq_j = d_j(q, v)``. For every row x of C
+and every joint j, three lower bounds on d_j(q, x) hold:
+
+* shell (triangle inequality of the planar metric d_j): ``d_j(q, x) >= |dq_j - t_j|`` with
+  ``t_j = d_j(v, x)`` in ``[shell_lo[C, j], shell_hi[C, j]]``;
+* box: the distance from (q_2j, q_2j+1) to C's bounding box in that joint's plane;
+* inherited: the per-joint bound already proven for C's parent (ancestors used other vantage points).
+
+Let g_j = max(box, inherited). weighted: the row's distance is ``sum_j c_j d_j(q, x) >= sum_j c_j
+max(|dq_j - t_j|, g_j)``, and its total ``sum_j t_j`` lies in ``[tot_lo[C], tot_hi[C]]``; so the minimum
+of that convex separable function over the box of t and the total's range (a small linear program,
+solved exactly by a greedy over marginal costs c_j: first the free moves inside the flat parts, then
+the cheapest joints) bounds every row of C from below. l2: ``d(q, x)^2 = sum_j d_j(q, x)^2 >= sum_j
+b_j^2`` with b_j the per-joint bound, and ``d(q, x) >= |d(q, v) - d(v, x)|`` with the total shell.
+A child's bound is at least its parent's. Nodes are expanded best-first (smallest bound first); the
+search stops when the smallest pending bound exceeds the current k-th distance. Ties: a node is pruned
+only when its bound is strictly larger, so equal-distance rows with smaller ids are never lost.
+Bounds are lowered by a relative 1e-10 and an absolute 1e-10 (1 + max|q| + max|x|) against rounding.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+
+import numpy as np
+from numba import njit, prange
+
+from ._common import (F32_MAX, FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, filter_threshold, heap_offer,
+                      heap_sort, prepare_query)
+from ._vplayout import padded
+
+_REL_SLACK = 1.0 - 1e-10
+_ABS_SLACK = 1e-10
+
+KTree = namedtuple("KTree", ["scale", "data", "perm", "nint", "nrec", "block_start", "block_off", "brec", "codes"])
+KTree.__doc__ = """Arrays a search reads: ``scale`` (max |coordinate|), ``data`` (rows in tree order), ``perm``
+(position -> id) and the derived layout of :mod:`._vplayout`."""
+
+
+@njit(**JIT)
+def _hpush(hn, hl, sz, node, lb):
+    p = sz
+    while p > 0:
+        par = (p - 1) >> 1
+        if hl[par] > lb:
+            hn[p] = hn[par]
+            hl[p] = hl[par]
+            p = par
+        else:
+            break
+    hn[p] = node
+    hl[p] = lb
+    return sz + 1
+
+
+@njit(**JIT)
+def _hpop(hn, hl, sz):
+    """Remove the root of the min-heap of size sz (caller read it first); returns the new size."""
+    sz -= 1
+    if sz == 0:
+        return 0
+    xn = hn[sz]
+    xl = hl[sz]
+    p = 0
+    while True:
+        c = 2 * p + 1
+        if c >= sz:
+            break
+        if c + 1 < sz and hl[c + 1] < hl[c]:
+            c += 1
+        if hl[c] < xl:
+            hn[p] = hn[c]
+            hl[p] = hl[c]
+            p = c
+        else:
+            break
+    hn[p] = xn
+    hl[p] = xl
+    return sz
+
+
+@njit(**JIT)
+def _child_bound_weighted(rec, q, cn, order, dq, inh_parent, b, t0, g):
+    """Lower bound (normalized weighted distance) for the child whose record is ``rec``; fills its
+    per-joint bounds b. t0, g: scratch (K,)."""
+    kk = cn.shape[0]
+    dd = 2 * kk
+    osl = 2 * dd
+    osh = 2 * dd + kk
+    cost = 0.0
+    ssum = 0.0
+    for j in range(kk):
+        x = q[2 * j]
+        y = q[2 * j + 1]
+        bx = max(0.0, rec[2 * j] - x, x - rec[dd + 2 * j])
+        by = max(0.0, rec[2 * j + 1] - y, y - rec[dd + 2 * j + 1])
+        gj = max(inh_parent[j], bx + by)
+        lo = np.float64(rec[osl + j])
+        hi = np.float64(rec[osh + j])
+        d = dq[j]
+        t = min(max(d, lo), hi)
+        t0[j] = t
+        ssum += t
+        base = max(abs(d - t), gj)
+        b[j] = base
+        cost += cn[j] * base
+        g[j] = gj
+    lo_tot = np.float64(rec[osh + kk])
+    hi_tot = np.float64(rec[osh + kk + 1])
+    if ssum < lo_tot:
+        # raise sum t_j to lo_tot: free inside each flat part [.., dq + g], then the cheapest joints
+        need = lo_tot - ssum
+        free = 0.0
+        for j in range(kk):
+            f = min(np.float64(rec[osh + j]), dq[j] + g[j]) - t0[j]
+            if f > 0.0:
+                free += f
+        if free < need:
+            need -= free
+            for jj in range(kk):
+                j = order[jj]
+                hi = np.float64(rec[osh + j])
+                f = max(0.0, min(hi, dq[j] + g[j]) - t0[j])
+                cap = hi - t0[j] - f
+                if cap <= 0.0:
+                    continue
+                if cap >= need:
+                    cost += cn[j] * need
+                    break
+                cost += cn[j] * cap
+                need -= cap
+    elif ssum > hi_tot:
+        need = ssum - hi_tot
+        free = 0.0
+        for j in range(kk):
+            f = t0[j] - max(np.float64(rec[osl + j]), dq[j] - g[j])
+            if f > 0.0:
+                free += f
+        if free < need:
+            need -= free
+            for jj in range(kk):
+                j = order[jj]
+                lo = np.float64(rec[osl + j])
+                f = max(0.0, t0[j] - max(lo, dq[j] - g[j]))
+                cap = t0[j] - lo - f
+                if cap <= 0.0:
+                    continue
+                if cap >= need:
+                    cost += cn[j] * need
+                    break
+                cost += cn[j] * cap
+                need -= cap
+    return cost
+
+
+@njit(**JIT)
+def _child_bound_l2(rec, q, dq, dq_tot, inh_parent, b):
+    kk = dq.shape[0]
+    dd = 2 * kk
+    osl = 2 * dd
+    osh = 2 * dd + kk
+    s = 0.0
+    for j in range(kk):
+        x = q[2 * j]
+        y = q[2 * j + 1]
+        bx = max(0.0, rec[2 * j] - x, x - rec[dd + 2 * j])
+        by = max(0.0, rec[2 * j + 1] - y, y - rec[dd + 2 * j + 1])
+        d = dq[j]
+        v = max(inh_parent[j], np.sqrt(bx * bx + by * by), d - rec[osh + j], rec[osl + j] - d)
+        b[j] = v
+        s += v * v
+    return max(np.sqrt(s), dq_tot - rec[osh + kk + 1], rec[osh + kk] - dq_tot)
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def _approx_codes(codes, base, npad, n, act, na, s32, q32, c32, metric, t32, out):
+    """Float32 approximations (squared for l2) of a block's rows from their 8-bit codes, over the
+    ``na`` active coordinates ``act`` (those with a nonzero weight); returns how many of the n real
+    rows may pass the filter threshold t32."""
+    for r in range(npad):
+        out[r] = 0.0
+    if metric == METRIC_WEIGHTED:
+        for t in range(na):
+            c = c32[t]
+            qq = q32[t]
+            st = s32[t]
+            o = base + act[t] * npad
+            row = codes[o:o + npad]
+            for r in range(npad):
+                out[r] += c * abs(st * np.float32(row[r]) - qq)
+    else:
+        for t in range(na):
+            qq = q32[t]
+            st = s32[t]
+            o = base + act[t] * npad
+            row = codes[o:o + npad]
+            for r in range(npad):
+                v = st * np.float32(row[r]) - qq
+                out[r] += v * v
+    cnt = 0
+    for r in range(n):
+        a = out[r]
+        cnt += (a <= t32) | (a > F32_MAX)
+    return cnt
+
+
+@njit(**JIT)
+def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c32, stats):
+    """Scan block b into the result heap of size n (returned updated).
+
+    Filter: with e_i = step_i code_i - (q_i - lo_i - step_i / 2), |x_i - q_i| >= |e_i| - h_i,
+    h_i = step_i (1/2 + 1e-9) (the cell half-width, plus the rounding of the code computation); the
+    float32 evaluation of e_i errs by at most 2u (255 step_i + |q_i - lo_i - step_i / 2|) (u = 2^-24).
+    Summing (weighted: with weights c_i; l2: in norm) gives the slack H added to the k-th distance in
+    the threshold of :func:`._common.filter_threshold`; only rows passing it get an exact distance.
+    """
+    data = T.data
+    dd = data.shape[1]
+    s = T.block_start[b]
+    cnt = T.block_start[b + 1] - s
+    u = 2.0 ** -24
+    hsum = 0.0
+    h2 = 0.0
+    r2 = 0.0
+    for tt in range(na):
+        i = act[tt]
+        lo = np.float64(T.brec[b, i])
+        st = np.float64(T.brec[b, dd + i])
+        qq = q[i] - lo - 0.5 * st
+        s32[tt] = T.brec[b, dd + i]
+        q32[tt] = np.float32(qq)
+        h = st * (0.5 + 1e-9)
+        err = 2.0 * u * (255.0 * st + abs(qq))
+        if metric == METRIC_WEIGHTED:
+            c = cn[i >> 1]
+            c32[tt] = np.float32(c)
+            hsum += c * (h + err)
+        else:
+            h2 += h * h
+            r2 += err * err
+    if metric != METRIC_WEIGHTED:
+        hsum = np.sqrt(h2) + np.sqrt(r2)
+    hsum *= 1.0 + 1e-6
+    kcap = hd.shape[0]
+    t32 = filter_threshold(hd[0] if n == kcap else np.inf, eps, hsum, metric)
+    if _approx_codes(T.codes, T.block_off[b] * dd, padded(cnt), cnt, act, na, s32, q32, c32, metric, t32, buf) == 0:
+        return n
+    for r in range(cnt):
+        a = buf[r]
+        if a <= t32 or a > F32_MAX:
+            p = s + r
+            stats[3] += 1
+            n = heap_offer(hd, hi, n, exact_distance(data[p], q, w, metric), T.perm[p])
+            if n == kcap:
+                t32 = filter_threshold(hd[0], eps, hsum, metric)
+    return n
+
+
+@njit(**JIT)
+def search_one(q, w, metric, k, T, inh, hn, hl, out_i, out_d, stats, buf):
+    """k-NN of one query over tree T (a KTree): nodes are expanded best-first with the full bounds
+    until a block root is popped, whose block is scanned. Workspaces: inh (M, K), hn/hl (M,), buf
+    (largest padded block,) float32. stats: [rows scanned, nodes expanded, blocks scanned, exact
+    distances computed]."""
+    data = T.data
+    dd = data.shape[1]
+    kk = dd // 2
+    ovp = 2 * dd + 2 * kk + 2
+    q32 = np.empty(dd, np.float32)
+    c32 = np.empty(dd, np.float32)
+    cn = np.empty(kk)
+    eps, eta = prepare_query(q, w, metric, q32, c32, cn)
+    order = np.argsort(cn)
+    act = np.empty(dd, np.int64)
+    na = 0
+    for i in range(dd):
+        if metric != METRIC_WEIGHTED or cn[i >> 1] > 0.0:
+            act[na] = i
+            na += 1
+    hd = np.empty(k)
+    hi = np.empty(k, np.int64)
+    s32 = np.empty(dd, np.float32)
+    l32 = np.empty(dd, np.float32)
+    lc32 = np.empty(dd, np.float32)
+    dq = np.empty(kk)
+    t0 = np.empty(kk)
+    g = np.empty(kk)
+    qmax = 0.0
+    for i in range(dd):
+        qmax = max(qmax, abs(q[i]))
+    abs_slack = _ABS_SLACK * (1.0 + qmax + T.scale)
+    n = 0
+    for j in range(kk):
+        inh[0, j] = 0.0
+    sz = _hpush(hn, hl, 0, 0, 0.0)
+    npts = 0
+    nnodes = 0
+    nleaves = 0
+    stats[3] = 0
+    while sz > 0:
+        node = hn[0]
+        lb = hl[0]
+        sz = _hpop(hn, hl, sz)
+        if n == k and lb * _REL_SLACK - abs_slack > hd[0]:
+            break
+        b = T.nint[node, 2]
+        if b >= 0:
+            n = scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, l32, lc32, stats)
+            npts += T.block_start[b + 1] - T.block_start[b]
+            nleaves += 1
+            continue
+        lc = T.nint[node, 0]
+        nnodes += 1
+        rl = T.nrec[lc]
+        if metric == METRIC_WEIGHTED:
+            for j in range(kk):
+                dq[j] = abs(q[2 * j] - rl[ovp + 2 * j]) + abs(q[2 * j + 1] - rl[ovp + 2 * j + 1])
+            dq_tot = 0.0
+        else:
+            s2 = 0.0
+            for j in range(kk):
+                dx = q[2 * j] - rl[ovp + 2 * j]
+                dy = q[2 * j + 1] - rl[ovp + 2 * j + 1]
+                tq = dx * dx + dy * dy
+                dq[j] = np.sqrt(tq)
+                s2 += tq
+            dq_tot = np.sqrt(s2)
+        for side in range(2):
+            c = lc + side
+            if metric == METRIC_WEIGHTED:
+                cb = _child_bound_weighted(T.nrec[c], q, cn, order, dq, inh[node], inh[c], t0, g)
+            else:
+                cb = _child_bound_l2(T.nrec[c], q, dq, dq_tot, inh[node], inh[c])
+            cb = max(cb, lb)
+            if n < k or cb * _REL_SLACK - abs_slack <= hd[0]:
+                sz = _hpush(hn, hl, sz, c, cb)
+    heap_sort(hd, hi, n)
+    for j in range(k):
+        if j < n:
+            out_i[j] = hi[j]
+            out_d[j] = hd[j]
+        else:
+            out_i[j] = -1
+            out_d[j] = np.inf
+    stats[0] = npts
+    stats[1] = nnodes
+    stats[2] = nleaves
+
+
+@njit(parallel=True, **JIT)
+def search_batch(Q, W, metric, k, T, out_i, out_d, stats, nchunks, max_block):
+    """All queries, in parallel over ``nchunks`` contiguous chunks (one workspace each)."""
+    nq = Q.shape[0]
+    nn = T.nint.shape[0]
+    kk = T.data.shape[1] // 2
+    for ch in prange(nchunks):
+        b0 = ch * nq // nchunks
+        b1 = (ch + 1) * nq // nchunks
+        inh = np.empty((nn, kk))
+        hn = np.empty(nn, np.int64)
+        hl = np.empty(nn)
+        buf = np.empty(max_block, np.float32)
+        for b in range(b0, b1):
+            search_one(Q[b], W[b], metric, k, T, inh, hn, hl, out_i[b], out_d[b], stats[b], buf)

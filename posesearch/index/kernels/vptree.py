@@ -1,0 +1,371 @@
+"""Exact VP-tree k-NN for the weighted (Move Mirror) and l2 metrics.
+
+The weighted distance is not a metric, so the tree is built on per-joint planar distances, which are
+(L1 per joint for ``weighted``, Euclidean per joint for ``l2``), and searched with lower bounds that
+combine per-joint distance shells around each vantage point, per-node bounding boxes, bounds inherited
+from ancestors and the node's whole-distance range (see :mod:`._vpsearch`). Results are exact: same
+ids, order (ties by smaller id) and bit-identical float64 distances as :func:`.exact.knn_exact`.
+
+Layout: everything is flat numpy arrays (no Python object per node). Rows are stored permuted into
+tree order (``data_perm``, leaves contiguous) with ``perm[position] = original id``. Nodes are numbered
+breadth-first; see :class:`VPTreeArrays` for each array.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field, fields
+from typing import Callable
+
+import numpy as np
+
+from ...errors import FileFormatError, InvalidArgumentError
+from ._common import (KERNEL_METRICS, check_data, check_k, check_queries,
+                      check_weights, metric_code)
+
+__all__ = ["VPTreeArrays", "build_vptree", "knn_vptree", "VPTREE_VERSION"]
+
+VPTREE_VERSION = 1
+DEFAULT_LEAF_SIZE = 128
+DEFAULT_BLOCK_ROWS = 1024   # search: subtrees of at most this many rows are scanned whole (see _vplayout)
+_METRIC_NAMES = {v: k for k, v in KERNEL_METRICS.items()}
+_WHAT = "vptree arrays"
+
+
+@dataclass(eq=False)
+class VPTreeArrays:
+    """A built VP-tree: scalar parameters and flat arrays (M nodes, N rows, D = 2K).
+
+    Attributes:
+        metric: ``"weighted"`` or ``"l2"``; leaf_size, n (= N), d (= D), seed, version.
+        scale: max |coordinate| over the rows (sets the absolute rounding slack of the bounds).
+        perm: (N,) int64, tree position -> original row id (a permutation).
+        data_perm: (N, D) float32, the rows in tree order (leaves are contiguous).
+        start, end: (M,) int64, the node's rows are positions [start, end).
+        left, right: (M,) int64, children ids (right = left + 1 > node id), -1 for a leaf.
+        vp: (M,) int64, position of an internal node's vantage point row, -1 for a leaf.
+        shell_lo, shell_hi: (M, K) float64, min/max over the node's rows of the per-joint distance to
+            the parent's vantage point (0 for the root).
+        tot_lo, tot_hi: (M,) float64, the same for the whole distance (per-joint sum for weighted).
+        box_lo, box_hi: (M, D) float32, per-coordinate bounding box of the node's rows.
+    """
+
+    metric: str
+    leaf_size: int
+    n: int
+    d: int
+    seed: int
+    version: int
+    scale: float
+    perm: np.ndarray
+    data_perm: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    vp: np.ndarray
+    shell_lo: np.ndarray
+    shell_hi: np.ndarray
+    tot_lo: np.ndarray
+    tot_hi: np.ndarray
+    box_lo: np.ndarray
+    box_hi: np.ndarray
+    _workspace: threading.local = field(default_factory=threading.local, repr=False, compare=False)
+    _derived: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def n_nodes(self) -> int:
+        return int(self.start.shape[0])
+
+    @property
+    def n_leaves(self) -> int:
+        return int((self.left < 0).sum())
+
+    @property
+    def depth(self) -> int:
+        """Number of levels (the root alone is depth 1)."""
+        depth = np.zeros(self.n_nodes, np.int64)
+        internal = np.flatnonzero(self.left >= 0)
+        for i in internal:          # ids grow with depth (breadth-first numbering)
+            depth[self.left[i]] = depth[self.right[i]] = depth[i] + 1
+        return int(depth.max()) + 1
+
+    # ------------------------------------------------------------------ serialization
+    _SCALARS = {"metric": np.int64, "leaf_size": np.int64, "n": np.int64, "d": np.int64, "seed": np.int64,
+                "version": np.int64, "scale": np.float64}
+    _ARRAYS = {"perm": np.int64, "data_perm": np.float32, "start": np.int64, "end": np.int64,
+               "left": np.int64, "right": np.int64, "vp": np.int64, "shell_lo": np.float64,
+               "shell_hi": np.float64, "tot_lo": np.float64, "tot_hi": np.float64, "box_lo": np.float32,
+               "box_hi": np.float32}
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """All fields as numpy arrays (scalars as 0-d arrays; ``metric`` as its int64 code:
+        0 weighted, 1 l2)."""
+        out: dict[str, np.ndarray] = {}
+        for name, dt in self._SCALARS.items():
+            val = KERNEL_METRICS[self.metric] if name == "metric" else getattr(self, name)
+            out[name] = np.array(val, dtype=dt)
+        for name in self._ARRAYS:
+            out[name] = getattr(self, name)
+        return out
+
+    @classmethod
+    def from_arrays(cls, d: dict, *, verify: bool = False) -> "VPTreeArrays":
+        """Rebuild from :meth:`to_arrays` output, validating everything a search relies on.
+
+        Raises FileFormatError("vptree arrays", ...) on missing keys, wrong dtypes or shapes, values out
+        of range, a broken tree structure or a non-permutation; a tree accepted here cannot crash the
+        search kernels. ``verify=True`` also checks every row against every bound of its nodes
+        (O(N depth D); catches silently altered bounds, which would otherwise give wrong answers).
+        """
+        def bad(problem: str):
+            raise FileFormatError(_WHAT, problem)
+
+        if not hasattr(d, "keys"):
+            bad(f"expected a mapping of arrays, got {type(d).__name__}")
+        missing = [k for k in list(cls._SCALARS) + list(cls._ARRAYS) if k not in d]
+        if missing:
+            bad(f"missing array(s): {', '.join(missing)}")
+        vals: dict = {}
+        for name, dt in cls._SCALARS.items():
+            a = np.asarray(d[name])
+            if a.shape != () or a.dtype.kind not in ("f" if dt is np.float64 else "iu"):
+                bad(f"{name}: expected a 0-d {np.dtype(dt).name} scalar, got {a.dtype} of shape {a.shape}")
+            vals[name] = a.item()
+        if vals["version"] != VPTREE_VERSION:
+            bad(f"version: expected {VPTREE_VERSION}, got {vals['version']}")
+        if vals["metric"] not in _METRIC_NAMES:
+            bad(f"metric: expected code 0 (weighted) or 1 (l2), got {vals['metric']}")
+        vals["metric"] = _METRIC_NAMES[vals["metric"]]
+        n, dim = int(vals["n"]), int(vals["d"])
+        if n < 1:
+            bad(f"n: expected >= 1 rows, got {n}")
+        if dim < 2 or dim % 2:
+            bad(f"d: expected an even dimension >= 2, got {dim}")
+        if vals["leaf_size"] < 1:
+            bad(f"leaf_size: expected >= 1, got {vals['leaf_size']}")
+        if not (np.isfinite(vals["scale"]) and vals["scale"] >= 0):
+            bad(f"scale: expected a finite value >= 0, got {vals['scale']}")
+        kj = dim // 2
+        for name, dt in cls._ARRAYS.items():
+            a = d[name]
+            if not isinstance(a, np.ndarray):
+                a = np.asarray(a)
+            if a.dtype != dt:
+                bad(f"{name}: expected dtype {np.dtype(dt).name}, got {a.dtype}")
+            vals[name] = np.ascontiguousarray(a)
+        m = vals["start"].shape[0] if vals["start"].ndim == 1 else -1
+        if m < 1:
+            bad(f"start: expected a non-empty 1-d array, got shape {vals['start'].shape}")
+        shapes = {"perm": (n,), "data_perm": (n, dim), "start": (m,), "end": (m,), "left": (m,), "right": (m,),
+                  "vp": (m,), "shell_lo": (m, kj), "shell_hi": (m, kj), "tot_lo": (m,), "tot_hi": (m,),
+                  "box_lo": (m, dim), "box_hi": (m, dim)}
+        for name, shp in shapes.items():
+            if vals[name].shape != shp:
+                bad(f"{name}: expected shape {shp}, got {vals[name].shape}")
+        perm = vals["perm"]
+        if perm.min() < 0 or perm.max() >= n or np.bincount(perm, minlength=n).max() != 1:
+            bad("perm: not a permutation of the row ids")
+        for name in ("data_perm", "shell_lo", "shell_hi", "tot_lo", "tot_hi", "box_lo", "box_hi"):
+            if not np.isfinite(vals[name]).all():
+                bad(f"{name}: contains NaN or infinite values")
+        _check_structure(vals, n, m, bad)
+        if (vals["shell_lo"] < 0).any() or (vals["shell_lo"] > vals["shell_hi"]).any():
+            bad("shell_lo/shell_hi: expected 0 <= lo <= hi")
+        if (vals["tot_lo"] < 0).any() or (vals["tot_lo"] > vals["tot_hi"]).any():
+            bad("tot_lo/tot_hi: expected 0 <= lo <= hi")
+        if (vals["box_lo"] > vals["box_hi"]).any():
+            bad("box_lo/box_hi: expected lo <= hi")
+        if np.abs(vals["data_perm"]).max(initial=0.0) > vals["scale"]:
+            bad("scale: smaller than the largest |coordinate| of data_perm")
+        tree = cls(**{f.name: vals[f.name] for f in fields(cls) if not f.name.startswith("_")})
+        if verify:
+            tree.verify()
+        return tree
+
+    def verify(self) -> None:
+        """Check every row against the shells and boxes of all its nodes; FileFormatError if any fails."""
+        from ._vpbuild import verify_bounds
+        bad_node = verify_bounds(self.data_perm, KERNEL_METRICS[self.metric], self.start, self.end, self.left,
+                                 self.vp, self.shell_lo, self.shell_hi, self.tot_lo, self.tot_hi, self.box_lo,
+                                 self.box_hi)
+        if bad_node >= 0:
+            raise FileFormatError(_WHAT, f"node {bad_node}: a row lies outside the node's stored bounds")
+
+    def kernel_tree(self, block_rows: int = DEFAULT_BLOCK_ROWS):
+        """The namedtuple of arrays the search kernels take for a block size; the derived layout (see
+        :mod:`._vplayout`) is computed on first use and kept (one per block size)."""
+        key = ("ktree", int(block_rows))
+        kt = self._derived.get(key)
+        if kt is None:
+            from ._vplayout import build_layout, mark_blocks, padded
+            from ._vpsearch import KTree
+            m, dim = self.n_nodes, self.d
+            is_block = np.empty(m, np.bool_)
+            nb, total = mark_blocks(self.start, self.end, self.left, int(block_rows), is_block)
+            nint = np.empty((m, 4), np.int64)
+            nrec = np.zeros((m, 4 * dim + 2), np.float32)
+            block_start = np.empty(nb + 1, np.int64)
+            block_off = np.empty(nb, np.int64)
+            brec = np.empty((nb, 2 * dim), np.float32)
+            codes = np.empty(total * dim, np.uint8)
+            build_layout(self.data_perm, self.start, self.end, self.left, self.vp, self.shell_lo, self.shell_hi,
+                         self.tot_lo, self.tot_hi, self.box_lo, self.box_hi, is_block, nint, nrec, block_start,
+                         block_off, brec, codes)
+            kt = KTree(float(self.scale), self.data_perm, self.perm, nint, nrec, block_start, block_off, brec, codes)
+            max_block = int(padded(int(np.diff(block_start).max())))
+            kt = self._derived[key] = (kt, max_block)
+        return kt
+
+    def workspace(self, max_block: int):
+        """Per-thread search workspace (reused across calls from the same thread)."""
+        ws = getattr(self._workspace, "arrays", None)
+        if ws is None or ws[3].shape[0] < max_block:
+            m = self.n_nodes
+            ws = (np.empty((m, self.d // 2)), np.empty(m, np.int64), np.empty(m), np.empty(max_block, np.float32))
+            self._workspace.arrays = ws
+        return ws
+
+
+def _check_structure(vals: dict, n: int, m: int, bad) -> None:
+    start, end, left, right, vp = (vals[k] for k in ("start", "end", "left", "right", "vp"))
+    if start[0] != 0 or end[0] != n:
+        bad(f"node 0 (root): expected rows [0, {n}), got [{start[0]}, {end[0]})")
+    if (start < 0).any() or (end > n).any() or (start >= end).any():
+        bad("start/end: every node needs 0 <= start < end <= n")
+    leaf = left < 0
+    if ((left == -1) != leaf).any() or ((right == -1) != leaf).any() or ((vp == -1) != leaf).any():
+        bad("left/right/vp: a leaf has -1 in all three, an internal node in none")
+    ids = np.arange(m)
+    inner = ~leaf
+    li, ri = left[inner], right[inner]
+    if (li <= ids[inner]).any() or (ri != li + 1).any() or (ri >= m).any():
+        bad("left/right: children must be ids left > node, right = left + 1 < number of nodes")
+    refs = np.bincount(np.concatenate([li, ri]), minlength=m)
+    if refs[0] != 0 or (refs[1:] != 1).any():
+        bad("left/right: every node but the root must be the child of exactly one node")
+    if (start[li] != start[inner]).any() or (end[li] != start[ri]).any() or (end[ri] != end[inner]).any():
+        bad("start/end: the children of a node must split its rows [start, end) in two")
+    if ((vp[inner] < start[inner]) | (vp[inner] >= end[inner])).any():
+        bad("vp: a vantage point must be one of its node's rows")
+
+
+def _count_nodes(n: int, leaf_size: int) -> int:
+    """Exact number of nodes of the tree over n rows (splits are n -> n // 2, n - n // 2)."""
+    memo: dict[int, int] = {}
+
+    def leaves(x: int) -> int:
+        if x <= leaf_size:
+            return 1
+        if x not in memo:
+            memo[x] = leaves(x // 2) + leaves(x - x // 2)
+        return memo[x]
+    return 2 * leaves(n) - 1
+
+
+def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = 128, seed: int = 0,
+                 progress: Callable[[float], None] | None = None) -> VPTreeArrays:
+    """Build the VP-tree of (N, D) float32 rows for ``metric`` ("weighted" or "l2").
+
+    Vantage points: of 8 random rows of a node, the one with the largest variance of distances to 128
+    random rows. Each node splits at the median distance by position (duplicates included), so the
+    depth is at most log2(N / leaf_size) + 1 and no recursion is used. ``progress(done_fraction)`` is
+    called after each level. Deterministic for a given seed.
+    """
+    from . import _vpbuild as vb
+
+    code = metric_code(metric)
+    data = check_data(data)
+    if not np.isfinite(data).all():
+        raise InvalidArgumentError("data: contains NaN or infinite values")
+    if isinstance(leaf_size, bool) or not isinstance(leaf_size, (int, np.integer)) or leaf_size < 1:
+        raise InvalidArgumentError(f"leaf_size: expected an integer >= 1, got {leaf_size!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidArgumentError(f"seed: expected an integer >= 0, got {seed!r}")
+    leaf_size, seed = int(leaf_size), int(seed)
+    n, dim = data.shape
+    kj = dim // 2
+    m = _count_nodes(n, leaf_size)
+    start = np.zeros(m, np.int64)
+    end = np.zeros(m, np.int64)
+    left = np.full(m, -1, np.int64)
+    right = np.full(m, -1, np.int64)
+    vp = np.full(m, -1, np.int64)
+    shell_lo = np.zeros((m, kj))
+    shell_hi = np.zeros((m, kj))
+    tot_lo = np.zeros(m)
+    tot_hi = np.zeros(m)
+    box_lo = np.zeros((m, dim), np.float32)
+    box_hi = np.zeros((m, dim), np.float32)
+    perm = np.arange(n, dtype=np.int64)
+    work = data.copy()                      # becomes data_perm: rows kept in tree order while building
+    tmp_work = np.empty_like(work)
+    keys = np.empty(n)
+    idx = np.empty(n, np.int64)
+    tmp = np.empty(n, np.int64)
+    end[0] = n
+    vb.root_box(data, box_lo, box_hi)
+    count = 1
+    lo, level = 0, 0
+    n_levels = max(1, int(np.ceil(np.log2(max(n / leaf_size, 1.0)))) + 1)
+    while lo < count:
+        hi = count
+        count = vb.split_level(work, perm, code, leaf_size, seed, level, lo, hi, count, start, end, left, right, vp,
+                               shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, keys, idx, tmp, tmp_work)
+        lo = hi
+        level += 1
+        if progress is not None:
+            progress(min(1.0, level / n_levels))
+    if count != m:  # pragma: no cover - _count_nodes mirrors split_level exactly
+        raise AssertionError(f"vptree build: expected {m} nodes, made {count}")
+    inv = np.empty(n, np.int64)
+    inv[perm] = np.arange(n)
+    inner = vp >= 0
+    vp[inner] = inv[vp[inner]]
+    del tmp_work
+    data_perm = work
+    scale = float(np.abs(data).max())
+    return VPTreeArrays(metric=metric, leaf_size=leaf_size, n=n, d=dim, seed=seed, version=VPTREE_VERSION,
+                        scale=scale, perm=perm, data_perm=data_perm, start=start, end=end, left=left, right=right,
+                        vp=vp, shell_lo=shell_lo, shell_hi=shell_hi, tot_lo=tot_lo, tot_hi=tot_hi, box_lo=box_lo,
+                        box_hi=box_hi)
+
+
+def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | None, k: int, *,
+               return_stats: bool = False, block_rows: int = DEFAULT_BLOCK_ROWS):
+    """Exact k nearest rows for each query: ``(ids int64 (B, k), dists float64 (B, k)[, stats])``.
+
+    Same semantics as :func:`.exact.knn_exact` (ascending, ties by smaller id, identical float64
+    distances). ``weights``: (B, K) for a weighted tree, None for l2. ``stats`` (if asked): dict with
+    per-query arrays ``points`` (rows scanned), ``nodes`` (internal nodes expanded), ``leaves`` and
+    their means ``mean_points``, ``mean_nodes``.
+    """
+    from . import _vpsearch as vs
+
+    if not isinstance(tree, VPTreeArrays):
+        raise InvalidArgumentError(f"tree: expected VPTreeArrays, got {type(tree).__name__}")
+    code = KERNEL_METRICS[tree.metric]
+    k = check_k(k, tree.n)
+    q = check_queries(queries, tree.d)
+    w = check_weights(weights, code, q.shape[0], tree.d // 2)
+    b = q.shape[0]
+    out_i = np.empty((b, k), np.int64)
+    out_d = np.empty((b, k), np.float64)
+    stats = np.zeros((b, 4), np.int64)
+    if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
+        raise InvalidArgumentError(f"block_rows: expected an integer >= 1, got {block_rows!r}")
+    kt, max_block = tree.kernel_tree(int(block_rows))
+    if b == 1:
+        inh, hn, hl, buf = tree.workspace(max_block)
+        vs.search_one(q[0], w[0], code, k, kt, inh, hn, hl, out_i[0], out_d[0], stats[0], buf)
+    elif b > 1:
+        import numba
+        vs.search_batch(q, w, code, k, kt, out_i, out_d, stats, min(b, 4 * numba.get_num_threads()), max_block)
+    if not return_stats:
+        return out_i, out_d
+    st = {"points": stats[:, 0].copy(), "nodes": stats[:, 1].copy(), "blocks": stats[:, 2].copy(),
+          "exact": stats[:, 3].copy(),
+          "mean_points": float(stats[:, 0].mean()) if b else 0.0,
+          "mean_nodes": float(stats[:, 1].mean()) if b else 0.0}
+    return out_i, out_d, st
+
+

@@ -1,0 +1,295 @@
+"""VP-tree kernels: results identical to the exact kernel (ids, order, bit-identical distances) on
+hand cases, random and duplicate-heavy data, real poses; serialization round trip; corrupted arrays."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from posesearch.errors import FileFormatError, InvalidArgumentError, UnknownNameError
+from posesearch.index.kernels.exact import knn_exact
+from posesearch.index.kernels.vptree import VPTreeArrays, build_vptree, knn_vptree
+from tests.conftest import shared_path
+
+
+def assert_same(tree, data, queries, weights, k, **kw):
+    ei, ed = knn_exact(data, queries, weights, k, tree.metric)
+    vi, vd = knn_vptree(tree, queries, weights, k, **kw)
+    np.testing.assert_array_equal(vd, ed)   # distances first: a mismatch here is a lost neighbour
+    np.testing.assert_array_equal(vi, ei)   # same values and the same tie rule: ids match too
+    return vi, vd
+
+
+def random_weights(rng, b, kj, p_zero=0.3):
+    w = rng.uniform(0.3, 1.0, (b, kj)) * (rng.random((b, kj)) > p_zero)
+    w[w.sum(axis=1) == 0, 0] = 1.0
+    return w
+
+
+# ----------------------------------------------------------------------------- small cases
+
+def test_tiny_by_hand():
+    data = np.array([[0, 0, 0, 0], [1, 0, 0, 0], [0, 0, 0, 2], [1, 1, 1, 1], [5, 5, 5, 5]], np.float32)
+    tree = build_vptree(data, "weighted", leaf_size=1)
+    assert tree.n_leaves == 5 and tree.depth <= 4
+    ids, d = knn_vptree(tree, np.zeros((1, 4)), np.array([[1.0, 3.0]]), 3)
+    assert ids.tolist() == [[0, 1, 2]] and d.tolist() == [[0.0, 0.25, 1.5]]
+    ids, d = knn_vptree(tree, np.zeros((1, 4)), np.array([[1.0, 0.0]]), 2)
+    assert ids.tolist() == [[0, 2]] and d.tolist() == [[0.0, 0.0]]
+
+
+@pytest.mark.parametrize("metric", ["weighted", "l2"])
+def test_single_row(metric):
+    data = np.array([[0.25, 0.5, 1.0, 2.0]], np.float32)
+    tree = build_vptree(data, metric)
+    w = np.array([[1.0, 1.0]]) if metric == "weighted" else None
+    assert_same(tree, data, np.zeros((2, 4)), None if w is None else np.repeat(w, 2, 0), 1)
+    assert tree.n_nodes == 1 and tree.depth == 1
+
+
+@pytest.mark.parametrize("metric", ["weighted", "l2"])
+@pytest.mark.parametrize("block_rows", [1, 7, 64, 1024])
+def test_random_data_all_k(metric, block_rows, rng):
+    data = rng.random((700, 12)).astype(np.float32)
+    tree = build_vptree(data, metric, leaf_size=16, seed=3)
+    q = np.concatenate([rng.random((5, 12)), data[:3].astype(np.float64)])
+    w = random_weights(rng, 8, 6) if metric == "weighted" else None
+    for k in (1, 10, 50, 700):
+        assert_same(tree, data, q, w, k, block_rows=block_rows)
+
+
+def test_batch_equals_single(rng):
+    data = rng.random((3000, 34)).astype(np.float32)
+    tree = build_vptree(data, "weighted", leaf_size=32)
+    q = rng.random((9, 34))
+    w = random_weights(rng, 9, 17)
+    ids, d = knn_vptree(tree, q, w, 10)
+    for b in range(9):
+        i1, d1 = knn_vptree(tree, q[b], w[b], 10)
+        np.testing.assert_array_equal(i1[0], ids[b])
+        np.testing.assert_array_equal(d1[0], d[b])
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(1, 400), kj=st.integers(1, 5), k=st.sampled_from([1, 10, 50]), seed=st.integers(0, 2**31),
+       metric=st.sampled_from(["weighted", "l2"]), leaf=st.sampled_from([1, 4, 16, 128]),
+       block=st.sampled_from([1, 16, 1024]), dup=st.booleans())
+def test_property_equals_exact(n, kj, k, seed, metric, leaf, block, dup):
+    rng = np.random.default_rng(seed)
+    k = min(k, n)
+    data = rng.normal(size=(n, 2 * kj)).astype(np.float32)
+    if dup:
+        data = np.round(data[rng.integers(0, max(1, n // 8), n)], 1)
+    tree = build_vptree(data, metric, leaf_size=leaf, seed=seed % 7)
+    q = np.concatenate([rng.normal(size=(3, 2 * kj)), data[rng.integers(0, n, 2)].astype(np.float64)])
+    w = random_weights(rng, 5, kj, 0.4) if metric == "weighted" else None
+    assert_same(tree, data, q, w, k, block_rows=block)
+
+
+@pytest.mark.parametrize("metric", ["weighted", "l2"])
+def test_ten_thousand_duplicates(metric, rng):
+    dup = rng.random(34).astype(np.float32)
+    data = np.concatenate([np.repeat(dup[None], 10_000, axis=0), rng.random((3000, 34)).astype(np.float32)])
+    perm = rng.permutation(len(data))
+    data = data[perm]
+    tree = build_vptree(data, metric, leaf_size=64)
+    # balanced despite the duplicates: positional median splits
+    assert tree.depth <= int(np.ceil(np.log2(len(data) / 64))) + 1
+    leaf_sizes = (tree.end - tree.start)[tree.left < 0]
+    assert leaf_sizes.max() <= 64 and leaf_sizes.min() >= 32
+    near = dup.astype(np.float64)[None] + np.array([[0.0], [1e-6], [0.05]])
+    w = np.ones((3, 17)) if metric == "weighted" else None
+    for k in (1, 10, 50):
+        ids, d = assert_same(tree, data, near, w, k)
+    dup_ids = np.sort(np.flatnonzero(perm < 10_000))
+    assert ids[0].tolist() == dup_ids[:50].tolist()          # all tie at 0: the 50 smallest ids
+    assert np.all(d[0] == 0.0)
+
+
+def test_near_duplicates(rng):
+    base = rng.random(34).astype(np.float32)
+    data = (base + rng.normal(scale=1e-6, size=(10_000, 34))).astype(np.float32)
+    data = np.concatenate([data, rng.random((2000, 34)).astype(np.float32)])
+    tree = build_vptree(data, "weighted")
+    q = np.concatenate([base[None].astype(np.float64), rng.random((2, 34))])
+    for k in (1, 10, 50):
+        assert_same(tree, data, q, random_weights(rng, 3, 17), k)
+
+
+def test_stats_and_progress(rng):
+    data = rng.random((5000, 34)).astype(np.float32)
+    seen = []
+    tree = build_vptree(data, "weighted", leaf_size=100, progress=seen.append)
+    assert seen and seen[-1] == 1.0 and all(0 < a <= b for a, b in zip(seen, seen[1:]))
+    _, _, stats = knn_vptree(tree, rng.random((4, 34)), np.ones((4, 17)), 5, return_stats=True)
+    assert stats["points"].shape == (4,) and np.all(stats["points"] >= 5) and np.all(stats["points"] <= 5000)
+    assert stats["mean_points"] == pytest.approx(stats["points"].mean())
+
+
+def test_deterministic_build(rng):
+    data = rng.random((3000, 8)).astype(np.float32)
+    a = build_vptree(data, "weighted", seed=5).to_arrays()
+    b = build_vptree(data, "weighted", seed=5).to_arrays()
+    assert a.keys() == b.keys() and all(np.array_equal(a[key], b[key]) for key in a)
+
+
+# ----------------------------------------------------------------------------- serialization
+
+@pytest.fixture(scope="module")
+def saved():
+    rng = np.random.default_rng(11)
+    data = rng.random((4000, 34)).astype(np.float32)
+    tree = build_vptree(data, "weighted", leaf_size=64)
+    return data, tree, tree.to_arrays()
+
+
+def test_round_trip_identical_results(saved, tmp_path):
+    data, tree, arrays = saved
+    assert all(isinstance(v, np.ndarray) for v in arrays.values())
+    assert arrays["n"].shape == () and int(arrays["metric"]) == 0
+    np.savez(tmp_path / "t.npz", **arrays)
+    with np.load(tmp_path / "t.npz") as f:
+        back = VPTreeArrays.from_arrays(dict(f), verify=True)
+    rng = np.random.default_rng(2)
+    q, w = rng.random((6, 34)), random_weights(rng, 6, 17)
+    a = knn_vptree(tree, q, w, 10)
+    b = knn_vptree(back, q, w, 10)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def _corrupt(arrays, name, fn):
+    d = {k: v.copy() for k, v in arrays.items()}
+    d[name] = fn(d[name])
+    return d
+
+
+def _set(idx, val):
+    def f(a):
+        a[idx] = val
+        return a
+    return f
+
+
+CORRUPTIONS = {
+    "duplicate perm entry": ("perm", _set(3, 0)),
+    "perm out of range": ("perm", _set(0, 10**9)),
+    "truncated start": ("start", lambda a: a[:-1]),
+    "data_perm rows missing": ("data_perm", lambda a: a[:-1]),
+    "child id out of range": ("left", _set(0, 10**9)),
+    "child points back up (cycle)": ("left", _set(1, 0)),
+    "leaf marker mismatch": ("right", _set(0, -1)),
+    "vantage point outside node": ("vp", _set(0, 10**7)),
+    "children do not split the rows": ("end", _set(1, 5)),
+    "NaN shell": ("shell_hi", _set((1, 0), np.nan)),
+    "shell lo > hi": ("shell_lo", _set((1, 0), 1e9)),
+    "box dtype": ("box_lo", lambda a: a.astype(np.float64)),
+    "wrong version": ("version", lambda a: np.array(99)),
+    "bad metric code": ("metric", lambda a: np.array(7)),
+    "scale below data": ("scale", lambda a: np.array(0.0)),
+    "scalar given as vector": ("n", lambda a: np.array([a])),
+    "odd dimension": ("d", lambda a: np.array(33)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPTIONS))
+def test_corrupted_arrays_raise(saved, case):
+    _, _, arrays = saved
+    name, fn = CORRUPTIONS[case]
+    with pytest.raises(FileFormatError, match="vptree arrays"):
+        VPTreeArrays.from_arrays(_corrupt(arrays, name, fn))
+
+
+def test_missing_key_and_tampered_bounds(saved):
+    _, _, arrays = saved
+    d = dict(arrays)
+    del d["tot_hi"]
+    with pytest.raises(FileFormatError, match="missing array"):
+        VPTreeArrays.from_arrays(d)
+    # a shell that is still well-formed but wrong: only the full verification can see it
+    bad = _corrupt(arrays, "shell_hi", lambda a: a * 0.5)
+    bad["shell_lo"] = np.minimum(bad["shell_lo"], bad["shell_hi"])
+    VPTreeArrays.from_arrays(bad)
+    with pytest.raises(FileFormatError, match="outside the node's stored bounds"):
+        VPTreeArrays.from_arrays(bad, verify=True)
+    with pytest.raises(FileFormatError, match="mapping"):
+        VPTreeArrays.from_arrays([1, 2])
+
+
+# ----------------------------------------------------------------------------- errors
+
+def test_argument_errors(saved):
+    data, tree, _ = saved
+    q = np.zeros((2, 34))
+    w = np.ones((2, 17))
+    for k in (0, 4001, 1.5):
+        with pytest.raises(InvalidArgumentError, match="k"):
+            knn_vptree(tree, q, w, k)
+    with pytest.raises(InvalidArgumentError, match=r"shape \(B, 34\)"):
+        knn_vptree(tree, q[:, :30], w, 3)
+    with pytest.raises(InvalidArgumentError, match="NaN"):
+        knn_vptree(tree, np.full((1, 34), np.nan), w[:1], 3)
+    with pytest.raises(InvalidArgumentError, match="weights"):
+        knn_vptree(tree, q, w[:, :16], 3)
+    with pytest.raises(InvalidArgumentError, match="negative"):
+        knn_vptree(tree, q, -w, 3)
+    with pytest.raises(InvalidArgumentError, match="all weights zero"):
+        knn_vptree(tree, q, 0 * w, 3)
+    with pytest.raises(InvalidArgumentError, match="block_rows"):
+        knn_vptree(tree, q, w, 3, block_rows=0)
+    with pytest.raises(UnknownNameError):
+        build_vptree(data, "manhattan")
+    with pytest.raises(InvalidArgumentError, match="NaN"):
+        build_vptree(np.full((3, 4), np.nan, np.float32), "l2")
+    with pytest.raises(InvalidArgumentError, match="leaf_size"):
+        build_vptree(data, "l2", leaf_size=0)
+    l2tree = build_vptree(data[:100], "l2")
+    with pytest.raises(InvalidArgumentError, match="takes no weights"):
+        knn_vptree(l2tree, q, w, 3)
+
+
+# ----------------------------------------------------------------------------- real poses
+
+def load_real_vectors(max_rows: int, seed: int = 0):
+    """Normalized COCO-17 vectors of Penn Action frames and COCO train persons, with presence masks."""
+    import scipy.io
+
+    from posesearch.poses.layouts import PENN13
+    from posesearch.poses.normalize import normalize_batch
+
+    coco = np.load(shared_path("coco", "train2017_yolo_kpts.npz"))
+    kp = [coco["kpts_norm"].astype(np.float64)]
+    cf = [(coco["vis"] > 0).astype(np.float64)]
+    penn_dir = shared_path("penn_action", "labels")
+    for f in sorted(penn_dir.glob("*.mat"))[::4]:
+        m = scipy.io.loadmat(f, variable_names=["x", "y", "visibility"])
+        pk, pc = PENN13.convert_to_coco(np.stack([m["x"], m["y"]], -1).astype(np.float64),
+                                        m["visibility"].astype(np.float64))
+        kp.append(np.nan_to_num(pk))
+        cf.append(pc)
+    kp, cf = np.concatenate(kp), np.concatenate(cf)
+    vec, valid = normalize_batch(kp, cf, on_invalid="mask")
+    vec, cf = vec[valid], cf[valid]
+    pick = np.random.default_rng(seed).choice(len(vec), min(max_rows, len(vec)), replace=False)
+    return vec[pick].astype(np.float32), cf[pick] > 0
+
+
+@pytest.mark.slow
+def test_real_poses_equal_exact():
+    vec, present = load_real_vectors(50_100)
+    data, queries, qpresent = vec[:50_000], vec[50_000:].astype(np.float64), present[50_000:]
+    rng = np.random.default_rng(0)
+    real_like = np.where(qpresent, rng.uniform(0.3, 1.0, qpresent.shape), 0.0)
+    uniform = np.ones(qpresent.shape)
+    tree = build_vptree(data, "weighted")
+    for w in (real_like, uniform):
+        for k in (1, 10, 50):
+            assert_same(tree, data, queries, w, k)
+    unit = data / np.linalg.norm(data, axis=1, keepdims=True)
+    l2tree = build_vptree(unit, "l2")
+    qunit = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    for k in (1, 10):
+        assert_same(l2tree, unit, qunit, None, k)
+    _, _, stats = knn_vptree(tree, queries, uniform, 10, return_stats=True)
+    assert stats["mean_points"] < 0.5 * len(data)      # the bounds do prune on real poses
