@@ -1,0 +1,295 @@
+"""The markdown summary (results/summary.md) and the issue-5 targets, computed from the results dict."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def _f(v: Any, nd: int = 3) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "NO"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if v != v:
+            return "–"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        if abs(v) >= 100:
+            return f"{v:.0f}"
+        if abs(v) >= 10:
+            return f"{v:.1f}"
+        return f"{v:.{nd}g}" if abs(v) < 1 else f"{v:.2f}"
+    return str(v)
+
+
+def _ratio(v: Any) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.1f}×" if v < 100 else f"{v:,.0f}×"
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(str(c) for c in r) + " |")
+    return "\n".join(out)
+
+
+def _rows(res: dict, section: str, metric: str, variant: str) -> list[dict]:
+    try:
+        return res["sections"][section]["metrics"][metric]["variants"][variant]["rows"]
+    except (KeyError, TypeError):
+        return []
+
+
+def _row(rows: list[dict], name: str) -> dict | None:
+    return next((r for r in rows if r.get("name") == name), None)
+
+
+# ------------------------------------------------------------------ targets ------------------------------
+
+def targets(res: dict) -> list[dict]:
+    """Issue 5's targets: measured value and whether it is met (None when not measured)."""
+    out = []
+    k = res.get("settings", {}).get("k", 10)
+    rk = f"recall@{k}"
+
+    def add(target, measured, met, where):
+        out.append({"target": target, "measured": measured, "met": met, "where": where})
+
+    est = _rows(res, "search", "weighted", "estimator")
+    uni = _rows(res, "search", "weighted", "uniform")
+    for label, rows, need in (("estimator-like confidences", est, 2.0), ("uniform confidences", uni, 10.0)):
+        v = _row(rows, "vptree")
+        if v:
+            s = v.get("speedup_median_vs_exact")
+            add(f"vptree median >= {need:g}x faster than exact, recall 1.0 ({label}, weighted)",
+                f"{_ratio(s)} (median {_f(v['median_ms'])} ms vs exact {_f(_row(rows, 'exact')['median_ms'])} ms), "
+                f"recall {_f(v.get(rk))}", bool(s is not None and s >= need and v.get(rk) == 1.0),
+                f"search/weighted/{'estimator' if need == 2 else 'uniform'}")
+    worst = None
+    for metric in ("weighted", "cosine"):
+        for var in (("real", "estimator", "uniform") if metric == "weighted" else ("any",)):
+            rows = _rows(res, "search", metric, var)
+            v, e = _row(rows, "vptree"), _row(rows, "exact")
+            if v and e:
+                r = v["p99_ms"] / e["p99_ms"] if e["p99_ms"] else None
+                if r is not None and (worst is None or r > worst[0]):
+                    worst = (r, f"{metric}/{var}", v["p99_ms"], e["p99_ms"])
+    if worst:
+        add("vptree p99 never worse than exact (every metric and confidence variant)",
+            f"worst case {worst[1]}: vptree p99 {_f(worst[2])} ms vs exact {_f(worst[3])} ms", worst[0] <= 1.0,
+            "search")
+    ex = res.get("sections", {}).get("exactness", {})
+    if isinstance(ex, dict) and "metrics" in ex:
+        best = None
+        for var, vr in ex["metrics"].get("weighted", {}).get("variants", {}).items():
+            v = _row(vr["rows"], "vptree")
+            if v and v.get("speedup_median_vs_pypi"):
+                if best is None or v["speedup_median_vs_pypi"] < best[0]:
+                    best = (v["speedup_median_vs_pypi"], var)
+        if best:
+            add(">= 1000x faster than vptree-pypi (weighted, median)",
+                f"{_ratio(best[0])} (least over confidence variants: {best[1]}; on a {ex['frames']:,}-frame subset)",
+                best[0] >= 1000, "exactness")
+    hn = _row(est, "faiss-hnsw")
+    if hn:
+        add("faiss HNSW + re-rank: recall@10 >= 0.99 at <= 0.1 ms median (weighted, estimator-like, defaults)",
+            f"recall {_f(hn.get(rk))} at {_f(hn['median_ms'])} ms",
+            bool(hn.get(rk, 0) >= 0.99 and hn["median_ms"] <= 0.1), "search/weighted/estimator")
+    for metric in ("weighted", "cosine"):
+        sw = res.get("sections", {}).get("search", {}).get("sweeps", {}).get(metric, {}).get("faiss-hnsw")
+        if sw:
+            ok = [p for p in sw if p.get(rk, 0) >= 0.99 and p["median_ms"] <= 0.1]
+            best = max(sw, key=lambda p: (p.get(rk, 0) >= 0.99, -p["median_ms"]))
+            add(f"faiss HNSW + re-rank: some efSearch with recall@10 >= 0.99 at <= 0.1 ms ({metric} sweep)",
+                (f"candidates {ok[0]['candidates']}: recall {_f(ok[0][rk])} at {_f(ok[0]['median_ms'])} ms" if ok else
+                 f"best: candidates {best['candidates']}: recall {_f(best.get(rk))} at {_f(best['median_ms'])} ms"),
+                bool(ok), f"search/sweeps/{metric}")
+    return out
+
+
+# ------------------------------------------------------------------ summary ------------------------------
+
+def _search_table(rows: list[dict], k: int) -> str:
+    rk = f"recall@{k}"
+    body = []
+    for r in rows:
+        body.append([f"{r['name']}" + (" (peer)" if r.get("family") == "peer" else ""), r["claim"],
+                     _f(r["median_ms"]), _f(r["p99_ms"]), _ratio(r.get("speedup_median_vs_exact")),
+                     _ratio(r.get("speedup_p99_vs_exact")), _f(r["batch_qps"]), _f(r.get(rk), 4),
+                     _f(r.get("build_seconds")), "ok" if r.get("check_ok") else "**FAIL**"])
+    return _table(["contender", "claim", "median ms", "p99 ms", "× exact (median)", "× exact (p99)",
+                   "batch q/s", rk, "build s", "check"], body)
+
+
+def write_summary(res: dict) -> str:
+    k = res.get("settings", {}).get("k", 10)
+    m = res.get("machine", {})
+    L = [f"# posesearch benchmarks{' (--quick)' if res.get('quick') else ''}", "",
+         f"Run {res.get('started')} – {res.get('finished')} on {m.get('cpu')} ({m.get('cores')} cores, "
+         f"{m.get('ram_gib')} GiB), Python {m.get('python')}, " +
+         ", ".join(f"{a} {b}" for a, b in (m.get("versions") or {}).items() if b) + ".", ""]
+    load = res.get("load_at_start", {})
+    if load.get("busy_processes"):
+        L += [f"Machine shared during the run: load average {load.get('loadavg')} at start, "
+              f"{len(load['busy_processes'])} other busy process(es) (listed in the JSON); tail latencies (p99) "
+              "are the most affected.", ""]
+    if res.get("failures"):
+        L += ["## FAILED CHECKS", ""] + [f"- {f}" for f in res["failures"]] + [""]
+    else:
+        L += ["Every answer was checked: all checks passed.", ""]
+    if res.get("data"):
+        d = res["data"]
+        L += ["## Data", "",
+              f"Corpus {d['corpus_frames']:,} frames ({', '.join(f'{a} {b:,}' for a, b in d['corpus_sources'].items())}); "
+              f"indexed {d['indexed_frames']:,} after holding out {d['held_out_frames']:,} frames "
+              f"(the whole clips of {d['queries']:,} query frames: "
+              f"{', '.join(f'{a} {b}' for a, b in d['query_sources'].items())}).", ""]
+    if res.get("targets"):
+        L += ["## Targets (issue 5)", "",
+              _table(["target", "measured", "met"],
+                     [[t["target"], t["measured"], "–" if t["met"] is None else ("yes" if t["met"] else "**no**")]
+                      for t in res["targets"]]), ""]
+    s = res.get("sections", {}).get("search")
+    if isinstance(s, dict) and "metrics" in s:
+        L += ["## Query latency, throughput, recall (full corpus)", "",
+              f"{s['indexed_frames']:,} indexed frames, k = {k}; single-query latency over {s['queries']:,} held-out "
+              "queries (numpy: fewer), one thread; batch = all those queries in one call on every core. "
+              "× exact = exact's time / this time (> 1: faster). Claims: exact = must equal brute force to 1e-9 "
+              "(else the run fails); approximate = re-ranked candidates, fails below its stated recall; float32 = "
+              "raw FAISS; l2-standin = a library without the weighted metric, ranking by plain L2 (what its user "
+              "would get).", ""]
+        for metric, mr in s["metrics"].items():
+            for var, vr in mr["variants"].items():
+                title = f"### {metric}" + (f", {var} confidences" if metric == "weighted" else "")
+                L += [title, "", _search_table(vr["rows"], k), ""]
+            e2e = mr.get("end_to_end")
+            if e2e:
+                L += [f"End to end ({e2e['what']}, real confidences): median {_f(e2e['plain']['median_ms'])} ms, "
+                      f"p99 {_f(e2e['plain']['p99_ms'])} ms; mirror-invariant: median "
+                      f"{_f(e2e['mirror']['median_ms'])} ms.", ""]
+        sw = s.get("sweeps", {})
+        if sw:
+            L += ["### Approximate settings (recall vs latency, single queries)", ""]
+            body = []
+            for metric, d in sw.items():
+                for name, key in (("faiss-hnsw", "candidates"), ("faiss-ivf", "nprobe"), ("hnswlib", "ef")):
+                    for p in d.get(name, []):
+                        body.append([metric, name, f"{key}={p[key]}", _f(p["median_ms"]), _f(p["p99_ms"]),
+                                     _f(p.get(f"recall@{k}"), 4)])
+            L += [_table(["metric", "contender", "setting", "median ms", "p99 ms", f"recall@{k}"], body), ""]
+    cs = res.get("sections", {}).get("coldstart")
+    if isinstance(cs, dict) and "cached_kernels" in cs:
+        L += ["## Cold start (first query in a fresh process)", ""]
+        body = []
+        for label, key in (("numba cache present", "cached_kernels"), ("compiled from scratch", "compiled_from_scratch")):
+            c = cs.get(key)
+            if c is None:
+                continue
+            if "error" in c:
+                body.append([label, c["error"], "", "", ""])
+                continue
+            body.append([label, _f(c.get("import_s")), _f(c.get("exact_first_query_weighted_s")),
+                         _f(c.get("vptree_first_build_weighted_s")), _f(c.get("vptree_first_query_weighted_s")),
+                         _f(c.get("total_s"))])
+        L += [_table(["kernels", "import s", "exact 1st query s", "vptree 1st build s (2k rows)",
+                      "vptree 1st query s", "total s (both metrics)"], body), ""]
+    ex = res.get("sections", {}).get("exactness")
+    if isinstance(ex, dict) and "metrics" in ex:
+        L += ["## Weighted-distance exactness: Move Mirror's VP-tree vs ours", "",
+              f"vptree-pypi = the PyPI `vptree` package built Move Mirror's way (each vantage point weighs with its "
+              f"own confidences, the query with its own). {ex['frames']:,}-frame random subset (pure Python is slow), "
+              f"{ex['queries']} held-out queries, k = {k}.", ""]
+        body = []
+        for metric, mr in ex["metrics"].items():
+            for var, vr in mr["variants"].items():
+                p, v, e = (_row(vr["rows"], n) for n in ("vptree-pypi", "vptree", "exact"))
+                body.append([metric, var, _f(p.get("recall@1"), 4), _f(p.get(f"recall@{k}"), 4),
+                             _f(v.get(f"recall@{k}"), 4), _f(p["median_ms"]), _f(v["median_ms"]), _f(e["median_ms"]),
+                             _ratio(v.get("speedup_median_vs_pypi")), _f(mr["build_seconds"].get("vptree-pypi"))])
+        L += [_table(["metric", "confidences", "pypi recall@1", f"pypi recall@{k}", f"ours recall@{k}",
+                      "pypi median ms", "vptree median ms", "exact median ms", "vptree × pypi", "pypi build s"],
+                     body), ""]
+    sc = res.get("sections", {}).get("scaling")
+    if isinstance(sc, dict) and "metrics" in sc:
+        L += ["## Scaling", "",
+              f"Median single-query latency (ms) by corpus size; above the real frames the corpus grows with "
+              f"augmented real poses. {sc['queries']} queries per size (weighted: estimator-like confidences). "
+              f"Build time and peak extra memory of the build in a subprocess ({sc['method']}).", ""]
+        for metric, rows in sc["metrics"].items():
+            sizes = sorted({r["size"] for r in rows if "size" in r})
+            names = list(dict.fromkeys(r["name"] for r in rows if "name" in r))
+            by = {(r.get("name"), r.get("size")): r for r in rows}
+            body = []
+            for n in names:
+                line = [n]
+                for z in sizes:
+                    r = by.get((n, z))
+                    line.append("–" if r is None or "median_ms" not in r else
+                                _f(r["median_ms"]) + ("" if r.get("check_ok", True) else " **FAIL**"))
+                big = max((z for z in sizes if (n, z) in by and "build_seconds" in by[(n, z)]), default=None)
+                if big is not None:
+                    r = by[(n, big)]
+                    line += [f"{_f(r['build_seconds'])} s / {r['build_peak_extra_bytes'] / 2**20:,.0f} MB at {big:,}",
+                             _f(r.get(f"recall@{k}"), 4)]
+                else:
+                    line += ["–", "–"]
+                body.append(line)
+            L += [f"### {metric}", "", _table(["contender"] + [f"{z:,}" for z in sizes] +
+                                              ["build time / peak extra memory (largest size)",
+                                               f"recall@{k} (largest)"], body), ""]
+    sq = res.get("sections", {}).get("sequence")
+    if isinstance(sq, dict) and "rows" in sq:
+        L += ["## Sequence work", "", f"{sq.get('source')}; {sq.get('note', '')}", ""]
+        body = [[_f(r["seconds"]), f"{r['reference_frames']:,} / {r['user_frames']:,}",
+                 _f(1e3 * r["smooth_kalman_s"]), _f(1e3 * r["smooth_one_euro_s"]), _f(1e3 * r["resample_to_30fps_s"]),
+                 _f(1e3 * r["align_and_score_prepared_s"]), _f(1e3 * r["score_sequence_s"])] for r in sq["rows"]]
+        L += [_table(["clip s", "ref / user frames", "kalman ms", "one-euro ms", "resample ms",
+                      "align+score (prepared) ms", "score_sequence ms"], body), ""]
+    elif isinstance(sq, dict) and sq:
+        L += ["## Sequence work", "", "See `sections.sequence` in the JSON.", ""]
+    q = res.get("sections", {}).get("quality")
+    if isinstance(q, dict):
+        L += ["## Quality", ""]
+        b = q.get("body25_loo", {})
+        if "distances" in b:
+            L += [f"Leave-one-out nearest-neighbour label accuracy, labelled BODY25 set ({b['poses']:,} poses, "
+                  f"{b['classes']} classes; merged = left/right classes {', '.join(b['left_right_pairs'])} as one, "
+                  f"{b['merged_classes']} classes).", ""]
+            body = []
+            for dist, dd in b["distances"].items():
+                for tag, v in dd.items():
+                    body.append([dist, tag.replace("_", "-"), _f(v["accuracy"], 4), _f(v["accuracy_left_right_merged"], 4)])
+            L += [_table(["distance", "mirror", "accuracy", "accuracy (left/right merged)"], body), ""]
+        elif b:
+            L += [f"BODY25 leave-one-out: skipped ({b.get('skipped')})", ""]
+        p = q.get("penn_scoring", {})
+        if "nn_accuracy" in p:
+            L += [f"Penn Action sequence scoring ({p.get('source')}): {p['queries']} test clips × {p['references']:,} "
+                  f"train clips: nearest-neighbour action accuracy {_f(p['nn_accuracy'], 4)}, same-vs-different-action "
+                  f"AUC {_f(p['auc'], 4)} (score medians same {_f(p.get('score_same_median'))} / different "
+                  f"{_f(p.get('score_diff_median'))}).", ""]
+        elif p:
+            L += [f"Penn Action scoring: skipped ({p.get('skipped')})", ""]
+        v = q.get("cmu_views", {})
+        if "yaw30" in v:
+            L += [f"View-angle robustness, CMU mocap ({v['clips']} clips, {v['seconds_per_clip']:g} s each): the same "
+                  f"motion seen {', '.join('from yaw ' + str(int(a)) for a in v['yaws'][1:])} vs other motions at yaw 0 "
+                  f"({v['negatives']} pairs).", ""]
+            body = [[f"{yaw}°", _f(v[f"yaw{yaw}"]["score_same_median"]), _f(v[f"yaw{yaw}"]["score_other_median"]),
+                     _f(v[f"yaw{yaw}"]["auc_score"], 4), _f(v[f"yaw{yaw}"]["procrustes_same_median"]),
+                     _f(v[f"yaw{yaw}"]["procrustes_other_median"]), _f(v[f"yaw{yaw}"]["auc_procrustes"], 4)]
+                    for yaw in (30, 60)]
+            L += [_table(["view offset", "score same", "score other", "AUC (score)", "Procrustes same",
+                          "Procrustes other", "AUC (Procrustes)"], body), ""]
+        elif v:
+            L += [f"View angles: skipped ({v.get('skipped')})", ""]
+    if res.get("skipped"):
+        L += ["## Skipped", ""] + [f"- {a}: {b}" for a, b in res["skipped"].items()] + [""]
+    secs = res.get("seconds", {})
+    if secs:
+        L += ["Section times: " + ", ".join(f"{a} {b:.0f} s" for a, b in secs.items()) + ".", ""]
+    return "\n".join(L)

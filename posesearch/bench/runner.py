@@ -1,0 +1,143 @@
+"""Run the benchmark sections, check every answer, write JSON + PNG + markdown, return the exit status.
+
+Outputs in the ``out`` folder (full run / ``--quick``): ``results.json`` / ``results-quick.json`` (every
+figure, machine, versions, settings, load), ``summary.md`` / ``summary-quick.md`` (tables the README
+includes), ``latency_vs_size*.png``, ``build_vs_size*.png``, ``recall_vs_latency*.png``. Exit status 0
+when every check passed, 1 when any failed (a wrong answer from a backend that claims exactness, an
+approximate backend below its stated recall, a section that crashed).
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .context import SECTIONS, BenchSettings, Context
+
+DATA_SECTIONS = ("search", "scaling", "exactness")
+FORMAT = "posesearch-bench"
+FORMAT_VERSION = 1
+
+
+def parse_only(text: str | None) -> tuple[str, ...]:
+    """'search,quality' -> ('search', 'quality'); None/'' -> every section. Unknown names are errors."""
+    from ..errors import UnknownNameError
+
+    if not text:
+        return SECTIONS
+    names = tuple(s.strip().lower() for s in text.split(",") if s.strip())
+    for n in names:
+        if n not in SECTIONS:
+            raise UnknownNameError("benchmark section", n, SECTIONS)
+    return tuple(s for s in SECTIONS if s in names)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    if isinstance(o, Path):
+        return str(o)
+    return str(o)
+
+
+def _clean(obj):
+    """NaN / inf -> None so the JSON is standard."""
+    import math
+
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def run_benchmarks(settings: BenchSettings, out: Path, only: Iterable[str] = SECTIONS, *,
+                   data_dir: Path | None = None, log: Callable[[str], None] = print,
+                   plots: bool = True) -> tuple[dict, int]:
+    """Run the chosen sections; returns (results, exit status). See the module doc."""
+    from . import coldstart, exactness, quality, scaling, search, sequence
+    from .data import build_corpus, default_data_dir, load_bench_data
+    from .timing import machine, other_load
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    only = tuple(only)
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    ctx = Context(settings, out, data_dir=data_dir, log=log)
+    suffix = "-quick" if settings.quick else ""
+    res: dict = {"format": FORMAT, "format_version": FORMAT_VERSION,
+                 "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                 "quick": settings.quick, "sections_run": list(only), "machine": machine(),
+                 "load_at_start": other_load(), "settings": settings.to_dict(), "data_dir": str(data_dir),
+                 "sections": {}, "skipped": {}, "seconds": {},
+                 "threads": {"single_query": "1 (faiss.omp_set_num_threads(1), hnswlib num_threads=1, numba "
+                                             "kernels serial for one query)",
+                             "batch": f"{os.cpu_count()} (numba parallel, FAISS OpenMP, hnswlib threads)"}}
+    if any(s in only for s in DATA_SECTIONS + ("quality",)):
+        info = build_corpus(out, data_dir, quick=settings.quick, log=ctx.say)
+        if info is not None:
+            ctx.data = load_bench_data(info, settings.queries, settings.seed)
+            res["data"] = ctx.data.describe()
+    modules = {"search": search, "scaling": scaling, "exactness": exactness, "sequence": sequence,
+               "quality": quality}
+    for sec in SECTIONS:
+        if sec not in only:
+            continue
+        if sec in DATA_SECTIONS and ctx.data is None:
+            res["skipped"][sec] = f"no benchmark data under {data_dir} (see benchmarks/README.md)"
+            ctx.say(f"{sec}: skipped ({res['skipped'][sec]})")
+            continue
+        ctx.say(f"--- {sec} ---")
+        t0 = time.perf_counter()
+        try:
+            res["sections"][sec] = modules[sec].run(ctx)
+            if sec == "search":
+                ctx.say("search: cold start (subprocesses)")
+                res["sections"]["coldstart"] = coldstart.run(ctx, settings.coldstart)
+        except Exception as e:  # a crashing section fails the run, with its traceback in the JSON
+            tb = traceback.format_exc()
+            ctx.failures.add(sec, [f"section crashed: {type(e).__name__}: {e}"])
+            res["sections"][sec] = {"crashed": f"{type(e).__name__}: {e}", "traceback": tb[-4000:]}
+            ctx.say(f"{sec}: CRASHED: {type(e).__name__}: {e}")
+        res["seconds"][sec] = round(time.perf_counter() - t0, 1)
+    res["load_at_end"] = other_load()
+    res["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    res["failures"] = list(ctx.failures.items)
+    from .report import targets, write_summary
+
+    res["targets"] = targets(res)
+    res["outputs"] = {"json": f"results{suffix}.json", "summary": f"summary{suffix}.md"}
+    if plots:
+        from .plots import make_plots
+
+        try:
+            res["outputs"]["plots"] = make_plots(res, out, suffix)
+        except Exception as e:  # plots are a view of the JSON: a plotting error is reported, not fatal
+            res["outputs"]["plot_error"] = f"{type(e).__name__}: {e}"
+    _atomic_write(out / f"results{suffix}.json", json.dumps(_clean(res), indent=1, default=_json_default) + "\n")
+    _atomic_write(out / f"summary{suffix}.md", write_summary(res))
+    status = 1 if ctx.failures else 0
+    return res, status

@@ -1,0 +1,169 @@
+"""Query latency, throughput and recall of every backend and peer on the full real corpus, one process.
+
+For each metric (``weighted`` with the three query-confidence variants; ``cosine``, which ignores
+confidences) every contender of :mod:`.contenders` is built once over the same indexed frames and
+answers the same held-out queries: single-query latency (median, p99), batch throughput, recall@k
+against ``exact``, answers checked (:mod:`.checks`). Ratios are ``exact median / contender median``
+(> 1: faster than exact). Sweeps: recall@k vs median latency of FAISS HNSW (re-ranked candidates =
+efSearch), FAISS IVF (nprobe) and raw hnswlib (ef). vptree-pypi is measured on a subset in
+:mod:`.exactness` (pure Python: too slow for the full corpus).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import contenders as C
+from .checks import check_answers, true_distances
+from .context import Context
+from .timing import latency, summarize, timed
+
+SEARCH_CONTENDERS = ("exact", "vptree", "faiss-flat", "faiss-hnsw", "faiss-ivf", "numpy", "faiss-IndexFlatL2",
+                     "hnswlib")
+
+
+def measure(ctx: Context, where: str, con: C.Contender, obj, data: np.ndarray, q: np.ndarray,
+            w: np.ndarray | None, metric: str, ref_d: np.ndarray, n_single: int, k: int) -> dict:
+    """Single-query latencies, batch throughput and checks of one built contender."""
+    n_single = min(n_single, len(q))
+    ids = np.empty((n_single, k), np.int64)
+    dists = np.empty((n_single, k))
+    have_d = [True]
+
+    def one(i):
+        r_i, r_d = con.knn(obj, q[i:i + 1], None if w is None else w[i:i + 1], k, True)
+        ids[i] = r_i[0]
+        if r_d is None:
+            have_d[0] = False
+        else:
+            dists[i] = r_d[0]
+
+    lat = latency(one, n_single)
+    (b_ids, b_d), t_batch = timed(lambda: con.knn(obj, q[:n_single], None if w is None else w[:n_single], k, False))
+    chk = check_answers(f"{con.name} ({metric})", con.claim, con.min_recall, data, q[:n_single],
+                        None if w is None else w[:n_single], metric, k, ids, dists if (have_d[0] and con.exact_distances) else None,
+                        ref_d[:n_single])
+    chk_b = check_answers(f"{con.name} batch ({metric})", con.claim, con.min_recall, data, q[:n_single],
+                          None if w is None else w[:n_single], metric, k, b_ids, b_d if con.exact_distances else None, ref_d[:n_single])
+    problems = chk.problems + chk_b.problems
+    if problems:
+        ctx.failures.add(where, problems)
+    row = {"name": con.name, "family": con.family, "claim": con.claim, "params": con.params, "note": con.note,
+           **summarize(lat), "batch_qps": float(n_single / t_batch), "batch_queries": n_single,
+           f"recall@{k}": chk.recall, "max_rel_distance_error": chk.max_rel_error,
+           "check_ok": not problems, "problems": problems[:3]}
+    if k > 1:
+        from .checks import recall_at_k, true_distances
+
+        got = true_distances(data, q[:n_single, :], None if w is None else w[:n_single], ids[:, :1], metric)
+        row["recall@1"] = recall_at_k(ref_d[:n_single, :1], ids[:, :1], got, 1)
+    return row
+
+
+def _add_ratios(rows: list[dict], base: str = "exact") -> None:
+    ref = next((r for r in rows if r["name"] == base), None)
+    if ref is None:
+        return
+    for r in rows:
+        r["speedup_median_vs_exact"] = ref["median_ms"] / r["median_ms"] if r["median_ms"] > 0 else None
+        r["speedup_p99_vs_exact"] = ref["p99_ms"] / r["p99_ms"] if r["p99_ms"] > 0 else None
+        r["batch_speedup_vs_exact"] = r["batch_qps"] / ref["batch_qps"] if ref["batch_qps"] > 0 else None
+
+
+def run(ctx: Context) -> dict:
+    st, d = ctx.settings, ctx.data
+    k = st.k
+    missing = C.available_peers()
+    names = [n for n in SEARCH_CONTENDERS if n not in missing]
+    vectors = d.vectors
+    if st.search_frames and st.search_frames < len(vectors):
+        rows = np.sort(np.random.default_rng(st.seed).permutation(len(vectors))[:st.search_frames])
+        vectors = vectors[rows]
+    out: dict = {"indexed_frames": int(len(vectors)), "queries": int(len(d.queries)), "k": k,
+                 "skipped_contenders": missing, "metrics": {}, "sweeps": {}}
+    for metric in ("weighted", "cosine"):
+        data = C.prepare_data(vectors, metric)
+        q = C.prepare_queries(d.queries, metric)
+        variants = ("real", "estimator", "uniform") if metric == "weighted" else ("any",)
+        built, builds = {}, {}
+        for name in names:
+            con = C.make(name, metric)
+            ctx.say(f"search/{metric}: building {name} over {len(data):,} frames")
+            obj, secs = timed(lambda: con.build(data, metric, None))
+            built[name] = (con, obj)
+            builds[name] = round(secs, 3)
+        mres: dict = {"build_seconds": builds, "variants": {}}
+        for var in variants:
+            w = d.weights[var] if metric == "weighted" else None
+            (ref_i, _), t_ref = timed(lambda: built["exact"][0].knn(built["exact"][1], q, w, k, False))
+            ref_d = true_distances(data, q, w, ref_i, metric)   # reference values from numpy, not the kernel
+            rows = []
+            for name in names:
+                con, obj = built[name]
+                n_single = st.numpy_queries if name == "numpy" else len(q)
+                ctx.say(f"search/{metric}/{var}: {name} ({n_single} queries)")
+                row = measure(ctx, f"search/{metric}/{var}", con, obj, data, q, w, metric, ref_d, n_single, k)
+                row["build_seconds"] = builds[name]
+                rows.append(row)
+            _add_ratios(rows)
+            mres["variants"][var] = {"rows": rows, "reference_batch_seconds": t_ref}
+        if "vptree" in built and metric == "weighted":
+            mres["end_to_end"] = _end_to_end(ctx, built["vptree"][1], data, metric, k)
+        out["metrics"][metric] = mres
+        out["sweeps"][metric] = sweeps(ctx, built, data, q, d.weights["estimator"] if metric == "weighted" else None,
+                                       metric, k)
+        ctx.cache[f"search_built_{metric}"] = None  # free
+    return out
+
+
+def _end_to_end(ctx: Context, be, data, metric, k) -> dict:
+    """Index.search on raw COCO-17 poses (validate, normalize, search, ids): the user-facing call."""
+    from ..index.base import Index
+
+    d = ctx.data
+    idx = Index(be, data, np.arange(len(data), dtype=np.int64), metric, {})
+    kp = np.nan_to_num(d.query_keypoints.astype(np.float64))
+    conf = d.weights["real"]
+    poses = np.concatenate([kp, conf[..., None]], axis=-1)
+    n = min(len(poses), 300 if not ctx.settings.quick else 20)
+    lat = latency(lambda i: idx.search(poses[i], k=k), n)
+    lat_m = latency(lambda i: idx.search(poses[i], k=k, mirror=True), n)
+    return {"backend": "vptree", "what": "Index.search(raw pose (17, 3), k) incl. validation + normalization",
+            "plain": summarize(lat), "mirror": summarize(lat_m)}
+
+
+def sweeps(ctx: Context, built: dict, data, q, w, metric: str, k: int) -> dict:
+    """Recall@k vs median latency of the approximate settings (single queries, one thread)."""
+    st = ctx.settings
+    n = min(st.sweep_queries, len(q))
+    qs, ws = q[:n], None if w is None else w[:n]
+    ex_con, ex = built["exact"]
+    ref_d = true_distances(data, qs, ws, ex_con.knn(ex, qs, ws, k, False)[0], metric)
+    out: dict = {"queries": n, "confidences": "estimator" if metric == "weighted" else "any"}
+
+    def point(con, obj, label):
+        ids = np.empty((n, k), np.int64)
+
+        def one(i):
+            ids[i] = con.knn(obj, qs[i:i + 1], None if ws is None else ws[i:i + 1], k, True)[0][0]
+        lat = latency(one, n)
+        chk = check_answers(label, "l2-standin", 0.0, data, qs, ws, metric, k, ids, None, ref_d)
+        return {"setting": label, **summarize(lat), f"recall@{k}": chk.recall}
+
+    if "faiss-hnsw" in built:
+        con, be = built["faiss-hnsw"]
+        pts = []
+        for c in st.hnsw_candidates:
+            if c < k:
+                continue
+            pts.append({"candidates": c, "ef_search": c, **point(con, C.rebind_faiss(be, candidates=c), f"c={c}")})
+        out["faiss-hnsw"] = pts
+    if "faiss-ivf" in built:
+        con, be = built["faiss-ivf"]
+        out["faiss-ivf"] = [{"nprobe": p, **point(con, C.rebind_faiss(be, nprobe=p), f"nprobe={p}")}
+                            for p in st.ivf_nprobe]
+        out["faiss-ivf_nlist"] = int(be.index.nlist)
+    if "hnswlib" in built:
+        _, obj = built["hnswlib"]
+        out["hnswlib"] = [{"ef": e, **point(C._hnswlib(metric, e), obj, f"ef={e}")} for e in st.hnswlib_ef]
+    ctx.say(f"search/{metric}: sweeps done")
+    return out

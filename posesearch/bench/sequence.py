@@ -1,0 +1,126 @@
+"""Sequence work: smoothing, resampling, alignment and full scoring of 10 s, 60 s and 300 s clips.
+
+If the sequence helper's ``benchmarks/bench_sequence.py`` exposes ``run(quick=...) -> dict``, its
+results are used. Otherwise this module times the public API itself: a reference built from real CMU
+mocap (COCO-17, 30 fps; clips concatenated until the length is reached) and a simulated user
+(:func:`posesearch.sequence.simulate.degrade`: 20% slower, 0.3 s late, 2% noise, 30 fps); timed are
+``smooth`` (kalman, one-euro) of the user, ``resample_to_fps``, ``score_prepared`` (frame distances +
+alignment + scoring of prepared inputs) and the whole ``score_sequence``. Each figure is the median of
+``repeats`` warm runs; the first call (numba kernels loaded from cache or compiled) is reported apart.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .context import Context
+from .quality import _repo_benchmark
+
+
+def _clip_sequence(ctx: Context, seconds: float):
+    from ..corpus.readers import bvh
+    from ..sequence import Sequence
+    from .data import default_data_dir
+
+    folder = (ctx.data_dir or default_data_dir()) / "cmu_mocap" / "bvh"
+    files = sorted(folder.glob("*.bvh")) if folder.exists() else []
+    if not files:
+        from ..corpus import sample_corpus_path
+        from ..corpus.store import Corpus
+
+        with Corpus.open(sample_corpus_path()) as c:
+            clips = [c.clip(i) for i in range(c.num_clips) if len(c.clip_info(i)) > 30]
+    else:
+        clips = []
+        total = 0
+        for c in bvh.read(files, views=(0.0,), every=2):
+            clips.append(c)
+            total += len(c) / (c.fps or 30.0)
+            if total >= seconds:
+                break
+    kps, cfs = [], []
+    need = int(round(seconds * 30))
+    n = 0
+    while n < need:
+        for c in clips:
+            from ..poses.layouts import get_layout
+
+            kp, cf = get_layout(c.layout).convert_to_coco(np.asarray(c.keypoints, np.float64),
+                                                          np.asarray(c.confidences, np.float64))
+            kps.append(np.nan_to_num(kp))
+            cfs.append(cf)
+            n += len(kp)
+            if n >= need:
+                break
+    kp = np.concatenate(kps)[:need]
+    cf = np.concatenate(cfs)[:need]
+    return Sequence(kp, cf, "coco17", fps=30.0, name=f"reference {seconds:g} s")
+
+
+def _median_time(fn, repeats: int) -> tuple[float, float]:
+    t0 = time.perf_counter()
+    fn()
+    first = time.perf_counter() - t0
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return first, float(np.median(ts))
+
+
+def own_timings(ctx: Context) -> dict:
+    from ..sequence import ScoreSettings, score_sequence
+    from ..sequence.resample import resample_to_fps
+    from ..sequence.score import prepare_reference, prepare_user, score_prepared
+    from ..sequence.simulate import degrade
+    from ..sequence.smooth import smooth
+
+    rows = []
+    st = ScoreSettings()
+    for seconds in ctx.settings.sequence_lengths:
+        ref = _clip_sequence(ctx, seconds)
+        usr = degrade(ref, fps=30.0, noise=0.02, delay=0.3, slower=1.2, mirror=False, seed=ctx.settings.seed)
+        reps = 3 if seconds <= 60 else 1
+        ctx.say(f"sequence: {seconds:g} s clips ({len(ref)} / {len(usr)} frames)")
+        row = {"seconds": seconds, "reference_frames": len(ref), "user_frames": len(usr)}
+        for label, fn in (
+                ("smooth_kalman", lambda: smooth(usr, "kalman")),
+                ("smooth_one_euro", lambda: smooth(usr, "one-euro")),
+                ("resample_to_30fps", lambda: resample_to_fps(usr, 30.0)),
+        ):
+            first, med = _median_time(fn, reps)
+            row[f"{label}_s"] = med
+            row[f"{label}_first_call_s"] = first
+        pr, pu = prepare_reference(ref, st), prepare_user(usr, 30.0, st)
+        first, med = _median_time(lambda: score_prepared(pr, pu), reps)
+        row["align_and_score_prepared_s"], row["align_and_score_prepared_first_call_s"] = med, first
+        rep = [None]
+
+        def full():
+            rep[0] = score_sequence(ref, usr)
+        first, med = _median_time(full, reps)
+        row["score_sequence_s"], row["score_sequence_first_call_s"] = med, first
+        row["score"] = float(rep[0].score)
+        rows.append(row)
+    return {"source": "posesearch.bench.sequence (public API timings)", "settings": "ScoreSettings() defaults",
+            "rows": rows}
+
+
+def run(ctx: Context) -> dict:
+    mod = _repo_benchmark("bench_sequence")
+    if mod is not None and callable(getattr(mod, "run", None)):
+        try:
+            res = mod.run(quick=ctx.settings.quick)
+            if isinstance(res, dict):
+                res.setdefault("source", "benchmarks/bench_sequence.py (sequence helper)")
+                return res
+        except TypeError:
+            pass
+    out = own_timings(ctx)
+    if mod is None:
+        out["note"] = "benchmarks/bench_sequence.py not present: timed here through the public API"
+    else:
+        out["note"] = "benchmarks/bench_sequence.py has no run(quick=...) -> dict: timed here through the public API"
+    return out

@@ -1,0 +1,215 @@
+"""`posesearch bench`: a tiny smoke run (JSON structure, outputs), and wrong answers make the run FAIL."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from posesearch.bench.checks import check_answers, recall_at_k, true_distances
+from posesearch.bench.context import BenchSettings
+from posesearch.bench.runner import run_benchmarks
+from posesearch.cli.app import app
+from tests.conftest import shared_path
+
+TINY = BenchSettings.quick_settings().replace(
+    queries=12, numpy_queries=6, sweep_queries=6, hnsw_candidates=(10, 40), ivf_nprobe=(1, 8), hnswlib_ef=(10,),
+    sizes=(1500,), scaling_queries=6, scaling_metrics=("weighted",), scaling_contenders=("exact", "vptree"),
+    search_frames=3000, pypi_frames=600, pypi_queries=4, pypi_max_scaling=0, quality_poses=150, penn_queries=0,
+    view_clips=3, view_seconds=2.0, sequence_lengths=(5.0,), coldstart="off")
+
+
+def _link(src, dst):
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.symlink_to(src)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """A small data folder of links into ../shared/data (COCO train left out: tests the skip path)."""
+    root = tmp_path_factory.mktemp("data")
+    penn = shared_path("penn_action", "labels")
+    for f in sorted(penn.glob("*.mat"))[:8]:
+        _link(f, root / "penn_action" / "labels" / f.name)
+    _link(shared_path("coco", "person_keypoints_val2017.json"), root / "coco" / "person_keypoints_val2017.json")
+    for f in sorted(shared_path("pose_classification_kit").glob("*_body.json"))[:4]:
+        _link(f, root / "pose_classification_kit" / f.name)
+    cmu = shared_path("cmu_mocap")
+    for f in sorted((cmu / "bvh").glob("*.bvh"))[:3]:
+        _link(f, root / "cmu_mocap" / "bvh" / f.name)
+    _link(cmu / "cmu_index.csv", root / "cmu_mocap" / "cmu_index.csv")
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    res, status = run_benchmarks(TINY, out, data_dir=tiny_data, log=lambda m: None)
+    return out, res, status
+
+
+@pytest.mark.slow
+def test_tiny_run_structure(tiny_run):
+    out, res, status = tiny_run
+    assert status == 0, res["failures"]
+    assert res["failures"] == []
+    disk = json.loads((out / "results-quick.json").read_text())
+    assert disk["format"] == "posesearch-bench" and disk["quick"] is True
+    m = disk["machine"]
+    assert m["cores"] >= 1 and m["cpu"] and m["ram_bytes"] > 0 and m["python"]
+    for lib in ("numpy", "numba", "faiss-cpu", "hnswlib"):
+        assert lib in m["versions"]
+    assert disk["settings"]["k"] == 10 and disk["settings"]["queries"] == 12
+    assert disk["data"]["skipped_sources"]["coco-train"]          # left out in quick mode
+    assert disk["data"]["queries"] == 12
+    s = disk["sections"]["search"]
+    assert set(s["metrics"]) == {"weighted", "cosine"}
+    assert set(s["metrics"]["weighted"]["variants"]) == {"real", "estimator", "uniform"}
+    names = {r["name"] for r in s["metrics"]["weighted"]["variants"]["real"]["rows"]}
+    assert {"exact", "vptree", "faiss-flat", "faiss-hnsw", "faiss-ivf", "numpy", "faiss-IndexFlatL2"} <= names
+    for r in s["metrics"]["cosine"]["variants"]["any"]["rows"]:
+        for key in ("median_ms", "p99_ms", "batch_qps", "recall@10", "check_ok", "speedup_median_vs_exact"):
+            assert key in r, (r["name"], key)
+        assert r["check_ok"]
+        assert r["p99_ms"] >= r["median_ms"] > 0
+        if r["claim"] == "exact":
+            assert r["recall@10"] == 1.0
+    assert [p["candidates"] for p in s["sweeps"]["weighted"]["faiss-hnsw"]] == [10, 40]
+    sc = disk["sections"]["scaling"]["metrics"]["weighted"]
+    assert {(r["name"], r["size"]) for r in sc} == {("exact", 1500), ("vptree", 1500)}
+    for r in sc:
+        assert r["build_peak_extra_bytes"] >= 0 and r["check_ok"] and r["build_seconds"] >= 0
+    ex = disk["sections"]["exactness"]["metrics"]["weighted"]["variants"]["real"]["rows"]
+    assert {r["name"] for r in ex} == {"exact", "vptree", "vptree-pypi"}
+    q = disk["sections"]["quality"]
+    assert set(q["body25_loo"]["distances"]) == {"cosine", "weighted", "procrustes"}
+    assert "skipped" in q["penn_scoring"]
+    assert "yaw30" in q["cmu_views"]
+    assert disk["sections"]["sequence"]["rows"][0]["seconds"] == 5.0
+    assert {t["target"][:6] for t in disk["targets"]} >= {"vptree"}
+    summary = (out / "summary-quick.md").read_text()
+    assert "## Query latency" in summary and "## Targets" in summary and "**FAIL**" not in summary
+    for png in ("latency_vs_size-quick.png", "build_vs_size-quick.png", "recall_vs_latency-quick.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "cache" / ".gitignore").exists()
+
+
+def _shifted_knn(orig):
+    """A wrong VP-tree: returns neighbours 2..k+1 (with their true distances) instead of 1..k."""
+    def knn(self, queries, weights, k):
+        ids, d = orig(self, queries, weights, k + 1)
+        return ids[:, 1:], d[:, 1:]
+    return knn
+
+
+@pytest.mark.slow
+def test_wrong_exact_answer_fails_the_run(tiny_data, tmp_path, monkeypatch):
+    from posesearch.index.vptree import VPTreeBackend
+
+    monkeypatch.setattr(VPTreeBackend, "knn", _shifted_knn(VPTreeBackend.knn))
+    res, status = run_benchmarks(TINY, tmp_path, only=("search",), data_dir=tiny_data, log=lambda m: None)
+    assert status == 1
+    assert any("vptree" in f and "claims exact" in f for f in res["failures"])
+    rows = res["sections"]["search"]["metrics"]["weighted"]["variants"]["real"]["rows"]
+    assert not next(r for r in rows if r["name"] == "vptree")["check_ok"]
+    assert next(r for r in rows if r["name"] == "exact")["check_ok"]
+    assert "FAILED CHECKS" in (tmp_path / "summary-quick.md").read_text()
+
+
+@pytest.mark.slow
+def test_wrong_reported_distance_fails(tiny_data, tmp_path, monkeypatch):
+    from posesearch.index.exact import ExactBackend
+
+    orig = ExactBackend.knn
+
+    def knn(self, queries, weights, k):   # right ids, distances off by 1e-6 relative
+        ids, d = orig(self, queries, weights, k)
+        return ids, d * (1 + 1e-6)
+    monkeypatch.setattr(ExactBackend, "knn", knn)
+    res, status = run_benchmarks(TINY, tmp_path, only=("search",), data_dir=tiny_data, log=lambda m: None)
+    assert status == 1
+    assert any("reported distance" in f for f in res["failures"])
+
+
+@pytest.mark.slow
+def test_approximate_below_stated_recall_fails(tiny_data, tmp_path, monkeypatch):
+    from posesearch.index import faiss_backend
+    from posesearch.index.kernels.exact import rescore
+
+    def knn(self, queries, weights, k):   # k random rows, exact distances: a useless index
+        rng = np.random.default_rng(0)
+        cand = rng.integers(0, len(self.data), size=(len(queries), 4 * k))
+        return rescore(self.data, queries, weights if self.metric == "weighted" else None, cand, k,
+                       "weighted" if self.metric == "weighted" else "l2")
+    monkeypatch.setattr(faiss_backend.FaissBackend, "knn", knn)
+    res, status = run_benchmarks(TINY, tmp_path, only=("search",), data_dir=tiny_data, log=lambda m: None)
+    assert status == 1
+    assert any("below its stated" in f for f in res["failures"])
+
+
+def test_no_data_skips_with_message(tmp_path):
+    empty = tmp_path / "nodata"
+    empty.mkdir()
+    res, status = run_benchmarks(TINY, tmp_path / "out", only=("search", "scaling"), data_dir=empty,
+                                 log=lambda m: None, plots=False)
+    assert status == 0
+    assert "no benchmark data" in res["skipped"]["search"] and "no benchmark data" in res["skipped"]["scaling"]
+    assert "search" not in res["sections"]
+
+
+def test_cli_rejects_bad_options(tmp_path):
+    r = CliRunner().invoke(app, ["bench", "--only", "search,bogus", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "bogus" in r.output and "search" in r.output
+    r = CliRunner().invoke(app, ["bench", "--sizes", "10k", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "--sizes" in r.output
+
+
+def test_check_answers_hand_case():
+    data = np.array([[0.0] * 34, [1.0] * 34, [2.0] * 34], np.float32)
+    q = np.zeros((1, 34))
+    w = np.ones((1, 17))
+    ref = true_distances(data, q, w, np.array([[0, 1]]), "weighted")
+    assert ref.tolist() == [[0.0, 2.0]]            # |dx| + |dy| = 2 per joint, averaged
+    ok = check_answers("t", "exact", 0, data, q, w, "weighted", 2, np.array([[0, 1]]), ref, ref)
+    assert ok.ok and ok.recall == 1.0
+    bad = check_answers("t", "exact", 0, data, q, w, "weighted", 2, np.array([[0, 2]]),
+                        np.array([[0.0, 4.0]]), ref)
+    assert not bad.ok and bad.recall == 0.5 and "claims exact" in bad.problems[0]
+    # tie-aware recall: a different frame at the same k-th distance counts
+    assert recall_at_k(np.array([[0.0, 2.0]]), np.array([[0, 5]]), np.array([[0.0, 2.0]]), 2) == 1.0
+    assert recall_at_k(np.array([[0.0, 2.0]]), np.array([[0, 0]]), np.array([[0.0, 0.0]]), 2) == 0.5
+
+
+def test_procrustes_nn_matches_library(rng):
+    from posesearch.bench.quality import procrustes_nn
+    from posesearch.poses.procrustes import procrustes_distance
+
+    X = rng.normal(size=(30, 17, 2))
+    P = rng.random((30, 17)) > 0.2
+    Q = rng.normal(size=(5, 17, 2))
+    QP = rng.random((5, 17)) > 0.2
+    Xz, Qz = np.where(P[..., None], X, 0.0), np.where(QP[..., None], Q, 0.0)
+    idx, dist = procrustes_nn(Xz, P, Qz, QP, False)
+    for b in range(5):
+        d = procrustes_distance(np.broadcast_to(Q[b], X.shape), X, conf_target=np.broadcast_to(QP[b], P.shape) * 1.0,
+                                conf_source=P * 1.0)
+        assert idx[b] == int(np.argmin(d))
+        assert dist[b] == pytest.approx(d.min(), abs=1e-9)
+    # a rotated, scaled, shifted copy is at distance 0; self is excluded when asked
+    th = 0.7
+    R = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    Y = np.stack([X[3], 2.5 * X[3] @ R.T + 4.0])
+    idx, dist = procrustes_nn(Y, np.ones((2, 17), bool), Y, np.ones((2, 17), bool), True)
+    assert idx.tolist() == [1, 0] and dist.max() < 1e-6
+
+
+def test_augment_is_deterministic_and_normalized(rng):
+    from posesearch.bench.data import augment
+
+    kp = rng.uniform(0, 100, size=(50, 17, 2)).astype(np.float32)
+    cf = (rng.random((50, 17)) > 0.2).astype(np.float32)
+    a, b = augment(kp, cf, 120, seed=3), augment(kp, cf, 120, seed=3)
+    assert a.shape == (120, 34) and np.array_equal(a, b) and np.isfinite(a).all()
+    assert not np.array_equal(a, augment(kp, cf, 120, seed=4))
+    assert (a >= 0).all() and (a.reshape(120, 17, 2).max(axis=(1, 2)) <= 1.0 + 1e-6).all()
