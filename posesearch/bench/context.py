@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from .checks import Failures
 
-SECTIONS = ("search", "scaling", "exactness", "sequence", "quality")
+SECTIONS = ("search", "exactness", "sequence", "quality", "scaling")   # run order (longest last)
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,8 @@ class BenchSettings:
     queries: held-out queries (1,000 full). k: neighbours (recall@k). seed: query draw / augmentation.
     numpy_queries: queries for the numpy peer (slow at full size). sweep_queries: queries per point of
     the recall-vs-latency sweeps. sizes: corpus sizes of the scaling run. scaling_queries: queries per
-    size. scaling_contenders: who is scaled. pypi_frames / pypi_queries: subset for vptree-pypi (pure
+    size. scaling_contenders / scaling_contenders_cosine: who is scaled under each metric.
+    pypi_frames / pypi_queries: subset for vptree-pypi (pure
     Python, slow). pypi_max_scaling: largest scaling size vptree-pypi is built at. quality_poses: BODY25
     poses in the leave-one-out test (0 = all). penn_queries: Penn test clips scored (sequence helper's
     benchmark; 0 = skip). view_clips / view_seconds: CMU clips (0 = all) and their length in the
@@ -41,10 +42,11 @@ class BenchSettings:
     scaling_metrics: tuple = ("weighted", "cosine")
     scaling_contenders: tuple = ("exact", "vptree", "faiss-hnsw", "faiss-ivf", "numpy", "faiss-IndexFlatL2",
                                  "hnswlib", "vptree-pypi")
+    scaling_contenders_cosine: tuple = ("exact", "vptree", "faiss-hnsw", "numpy", "faiss-IndexFlatL2", "hnswlib")
     numpy_max_size: int = 1_000_000
-    pypi_frames: int = 30_000
+    pypi_frames: int = 100_000
     pypi_queries: int = 200
-    pypi_max_scaling: int = 30_000
+    pypi_max_scaling: int = 100_000
     quality_poses: int = 0
     penn_queries: int = 150
     view_clips: int = 0
@@ -64,7 +66,8 @@ class BenchSettings:
                    scaling_metrics=("weighted",), pypi_frames=2_000, pypi_queries=20, pypi_max_scaling=3_000,
                    quality_poses=600, penn_queries=4, view_clips=4, view_seconds=4.0,
                    sequence_lengths=(10.0, 60.0), search_frames=8_000, coldstart="cached",
-                   scaling_contenders=("exact", "vptree", "faiss-hnsw", "numpy", "hnswlib", "vptree-pypi"))
+                   scaling_contenders=("exact", "vptree", "faiss-hnsw", "numpy", "hnswlib", "vptree-pypi"),
+                   scaling_contenders_cosine=("exact", "vptree"))
 
     def replace(self, **kw) -> "BenchSettings":
         return dataclasses.replace(self, **kw)

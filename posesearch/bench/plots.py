@@ -18,6 +18,16 @@ def _plt():
     return plt
 
 
+def _log_axis(ax, which: str, fmt: str = "{:g}") -> None:
+    """Log scale with plain tick labels (no overlapping 10^x minor labels)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    axis.set_major_formatter(FuncFormatter(lambda v, _: fmt.format(v)))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def _style(name):
     return STYLE.get(name, ("tab:green", "."))
 
@@ -37,8 +47,8 @@ def latency_vs_size(res: dict, path: Path) -> bool:
             lab = name + (" (peer)" if rr[0].get("family") == "peer" else "")
             ax.plot([r["size"] for r in rr], [r["median_ms"] for r in rr], marker=mk, color=c, label=lab)
             ax.plot([r["size"] for r in rr], [r["p99_ms"] for r in rr], ls=":", color=c, lw=0.8)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        _log_axis(ax, "x", "{:,.0f}")
+        _log_axis(ax, "y")
         ax.set_xlabel("corpus size (frames)")
         ax.set_ylabel("single-query latency, ms (solid: median, dotted: p99)")
         ax.set_title(f"{metric} metric, k = {sc.get('k')}")
@@ -66,8 +76,8 @@ def build_vs_size(res: dict, path: Path) -> bool:
         a1.plot(xs, [max(r["build_seconds"], 1e-4) for r in rr], marker=mk, color=c, label=name)
         a2.plot(xs, [max(r["build_peak_extra_bytes"] / 2 ** 20, 0.1) for r in rr], marker=mk, color=c, label=name)
     for ax, yl in ((a1, "build time, s"), (a2, "peak extra memory of the build, MiB")):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        _log_axis(ax, "x", "{:,.0f}")
+        _log_axis(ax, "y")
         ax.set_xlabel("corpus size (frames)")
         ax.set_ylabel(yl)
         ax.grid(True, which="both", alpha=0.3)
@@ -110,7 +120,7 @@ def recall_vs_latency(res: dict, path: Path) -> bool:
                 ax.scatter([r["median_ms"]], [r[rk]], color=c, marker=mk, s=60, zorder=5, label=f"{r['name']} (exact)")
         ax.axhline(0.99, color="gray", ls="--", lw=0.8)
         ax.axvline(0.1, color="gray", ls=":", lw=0.8)
-        ax.set_xscale("log")
+        _log_axis(ax, "x")
         ax.set_xlabel("median single-query latency, ms")
         ax.set_ylabel(f"{rk} against exact")
         ax.set_title(f"{metric}" + (" (estimator-like confidences)" if metric == "weighted" else "") +

@@ -133,10 +133,12 @@ def write_summary(res: dict) -> str:
          f"{m.get('ram_gib')} GiB), Python {m.get('python')}, " +
          ", ".join(f"{a} {b}" for a, b in (m.get("versions") or {}).items() if b) + ".", ""]
     load = res.get("load_at_start", {})
-    if load.get("busy_processes"):
-        L += [f"Machine shared during the run: load average {load.get('loadavg')} at start, "
-              f"{len(load['busy_processes'])} other busy process(es) (listed in the JSON); tail latencies (p99) "
-              "are the most affected.", ""]
+    during = res.get("load_during", {})
+    if load.get("busy_processes") or during.get("max_loadavg_1min", 0) > (m.get("cores") or 1):
+        L += [f"Machine shared during the run (other work on the same {m.get('cores')} cores): 1-minute load "
+              f"average mean {during.get('mean_loadavg_1min')}, max {during.get('max_loadavg_1min')}; "
+              f"{len(load.get('busy_processes', []))} other busy process(es) at start (listed in the JSON). "
+              "Tail latencies (p99) are the most affected.", ""]
     if res.get("failures"):
         L += ["## FAILED CHECKS", ""] + [f"- {f}" for f in res["failures"]] + [""]
     else:

@@ -74,6 +74,41 @@ def _clean(obj):
     return obj
 
 
+class _LoadSampler:
+    """Samples the 1-minute load average every ``every`` seconds in a daemon thread (the machine is shared)."""
+
+    def __init__(self, every: float = 15.0):
+        import threading
+
+        self.every = every
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples.append(float(open("/proc/loadavg").read().split()[0]))
+            except (OSError, ValueError):
+                return
+            self._stop.wait(self.every)
+
+    def start(self) -> None:
+        self._t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._t.join(timeout=2)
+
+    def summary(self) -> dict:
+        s = self.samples
+        if not s:
+            return {}
+        return {"every_seconds": self.every, "samples": len(s), "mean_loadavg_1min": round(sum(s) / len(s), 2),
+                "max_loadavg_1min": max(s), "min_loadavg_1min": min(s),
+                "cores": os.cpu_count(), "note": "load above the core count means the run shared the CPU"}
+
+
 def run_benchmarks(settings: BenchSettings, out: Path, only: Iterable[str] = SECTIONS, *,
                    data_dir: Path | None = None, log: Callable[[str], None] = print,
                    plots: bool = True) -> tuple[dict, int]:
@@ -96,6 +131,8 @@ def run_benchmarks(settings: BenchSettings, out: Path, only: Iterable[str] = SEC
                  "threads": {"single_query": "1 (faiss.omp_set_num_threads(1), hnswlib num_threads=1, numba "
                                              "kernels serial for one query)",
                              "batch": f"{os.cpu_count()} (numba parallel, FAISS OpenMP, hnswlib threads)"}}
+    sampler = _LoadSampler()
+    sampler.start()
     if any(s in only for s in DATA_SECTIONS + ("quality",)):
         info = build_corpus(out, data_dir, quick=settings.quick, log=ctx.say)
         if info is not None:
@@ -123,7 +160,13 @@ def run_benchmarks(settings: BenchSettings, out: Path, only: Iterable[str] = SEC
             res["sections"][sec] = {"crashed": f"{type(e).__name__}: {e}", "traceback": tb[-4000:]}
             ctx.say(f"{sec}: CRASHED: {type(e).__name__}: {e}")
         res["seconds"][sec] = round(time.perf_counter() - t0, 1)
+        res["partial"] = True      # a run stopped midway still leaves the sections done so far
+        res["failures"] = list(ctx.failures.items)
+        _atomic_write(out / f"results{suffix}.json", json.dumps(_clean(res), indent=1, default=_json_default) + "\n")
+    sampler.stop()
+    res["load_during"] = sampler.summary()
     res["load_at_end"] = other_load()
+    res.pop("partial", None)
     res["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     res["failures"] = list(ctx.failures.items)
     from .report import targets, write_summary

@@ -57,7 +57,7 @@ def run(ctx: Context) -> dict:
                 paths["weights"] = work / f"{tag}-w.npy"
                 np.save(paths["weights"], w)
             bw_path = None
-            for name in st.scaling_contenders:
+            for name in (st.scaling_contenders if metric == "weighted" else st.scaling_contenders_cosine):
                 if name in missing:
                     continue
                 if name == "vptree-pypi" and size > st.pypi_max_scaling:
