@@ -15,10 +15,10 @@ from tests.conftest import shared_path
 
 def assert_same(tree, data, queries, weights, k, **kw):
     ei, ed = knn_exact(data, queries, weights, k, tree.metric)
-    vi, vd = knn_vptree(tree, queries, weights, k, **kw)
-    np.testing.assert_array_equal(vd, ed)   # distances first: a mismatch here is a lost neighbour
-    np.testing.assert_array_equal(vi, ei)   # same values and the same tie rule: ids match too
-    return vi, vd
+    got = knn_vptree(tree, queries, weights, k, **kw)
+    np.testing.assert_array_equal(got[1], ed)   # distances first: a mismatch here is a lost neighbour
+    np.testing.assert_array_equal(got[0], ei)   # same values and the same tie rule: ids match too
+    return got
 
 
 def random_weights(rng, b, kj, p_zero=0.3):
@@ -59,6 +59,19 @@ def test_random_data_all_k(metric, block_rows, rng):
         assert_same(tree, data, q, w, k, block_rows=block_rows)
 
 
+@pytest.mark.parametrize("metric", ["weighted", "l2"])
+def test_fallback_scan_is_exact(metric, rng):
+    data = rng.random((5000, 34)).astype(np.float32)
+    tree = build_vptree(data, metric, leaf_size=32)
+    q = rng.random((6, 34))
+    w = random_weights(rng, 6, 17) if metric == "weighted" else None
+    for block in (32, 256):
+        ids, d, stats = assert_same(tree, data, q, w, 10, block_rows=block, fallback_work=1e-6, return_stats=True)
+        assert stats["fell_back"].all()
+        _, _, stats = knn_vptree(tree, q, w, 10, block_rows=block, return_stats=True, fallback_work=100.0)
+        assert not stats["fell_back"].any()
+
+
 def test_batch_equals_single(rng):
     data = rng.random((3000, 34)).astype(np.float32)
     tree = build_vptree(data, "weighted", leaf_size=32)
@@ -74,17 +87,22 @@ def test_batch_equals_single(rng):
 @settings(max_examples=50, deadline=None)
 @given(n=st.integers(1, 400), kj=st.integers(1, 5), k=st.sampled_from([1, 10, 50]), seed=st.integers(0, 2**31),
        metric=st.sampled_from(["weighted", "l2"]), leaf=st.sampled_from([1, 4, 16, 128]),
-       block=st.sampled_from([1, 16, 1024]), dup=st.booleans())
-def test_property_equals_exact(n, kj, k, seed, metric, leaf, block, dup):
+       block=st.sampled_from([1, 16, 1024]), dup=st.booleans(), fallback=st.sampled_from([0.75, 1e-9]),
+       split=st.sampled_from(["all", "random"]))
+def test_property_equals_exact(n, kj, k, seed, metric, leaf, block, dup, fallback, split):
     rng = np.random.default_rng(seed)
     k = min(k, n)
     data = rng.normal(size=(n, 2 * kj)).astype(np.float32)
     if dup:
         data = np.round(data[rng.integers(0, max(1, n // 8), n)], 1)
-    tree = build_vptree(data, metric, leaf_size=leaf, seed=seed % 7)
+    sw = None
+    if split == "random":   # split weights in [0, 1] with zeros: only the partition changes, never results
+        sw = rng.random(kj) * (rng.random(kj) > 0.3)
+        sw[rng.integers(kj)] = 1.0
+    tree = build_vptree(data, metric, leaf_size=leaf, seed=seed % 7, split_weights=sw)
     q = np.concatenate([rng.normal(size=(3, 2 * kj)), data[rng.integers(0, n, 2)].astype(np.float64)])
     w = random_weights(rng, 5, kj, 0.4) if metric == "weighted" else None
-    assert_same(tree, data, q, w, k, block_rows=block)
+    assert_same(tree, data, q, w, k, block_rows=block, fallback_work=fallback)
 
 
 @pytest.mark.parametrize("metric", ["weighted", "l2"])
@@ -105,6 +123,23 @@ def test_ten_thousand_duplicates(metric, rng):
     dup_ids = np.sort(np.flatnonzero(perm < 10_000))
     assert ids[0].tolist() == dup_ids[:50].tolist()          # all tie at 0: the 50 smallest ids
     assert np.all(d[0] == 0.0)
+
+
+@pytest.mark.parametrize("metric", ["weighted", "l2"])
+def test_face_light_split_is_exact(metric, rng):
+    data = rng.random((4000, 34)).astype(np.float32)
+    tree = build_vptree(data, metric, leaf_size=32, split_weights="face-light")
+    assert tree.split_weights[:5].tolist() == [0.25] * 5 and tree.split_weights[5:].tolist() == [1.0] * 12
+    tree.verify()
+    w = random_weights(rng, 5, 17) if metric == "weighted" else None
+    if w is not None:
+        w[:, :5] = 0.0
+        w[:, 6] = 1.0
+    assert_same(tree, data, rng.random((5, 34)), w, 10, block_rows=64)
+    with pytest.raises(InvalidArgumentError, match="split_weights"):
+        build_vptree(data[:, :8], metric, split_weights="face-light")
+    with pytest.raises(InvalidArgumentError, match="split_weights"):
+        build_vptree(data, metric, split_weights=np.full(17, 2.0))
 
 
 def test_near_duplicates(rng):
@@ -190,6 +225,8 @@ CORRUPTIONS = {
     "scale below data": ("scale", lambda a: np.array(0.0)),
     "scalar given as vector": ("n", lambda a: np.array([a])),
     "odd dimension": ("d", lambda a: np.array(33)),
+    "split weight above 1": ("split_weights", _set(0, 1.5)),
+    "split weights all zero": ("split_weights", lambda a: a * 0),
 }
 
 
@@ -238,6 +275,8 @@ def test_argument_errors(saved):
         knn_vptree(tree, q, 0 * w, 3)
     with pytest.raises(InvalidArgumentError, match="block_rows"):
         knn_vptree(tree, q, w, 3, block_rows=0)
+    with pytest.raises(InvalidArgumentError, match="fallback_work"):
+        knn_vptree(tree, q, w, 3, fallback_work=-1)
     with pytest.raises(UnknownNameError):
         build_vptree(data, "manhattan")
     with pytest.raises(InvalidArgumentError, match="NaN"):

@@ -9,11 +9,14 @@ duplicate rows still halves every node (depth <= log2(N / leaf_size) + 1, no deg
 Per-joint distances used for the bounds (j = 0..K-1, joint j is coordinates 2j, 2j + 1):
 
 * weighted: ``d_j(a, b) = |a_2j - b_2j| + |a_2j+1 - b_2j+1|`` (L1 in the plane: a metric), total
-  ``sum_j d_j`` (the unweighted L1 distance);
-* l2: ``d_j(a, b) = sqrt((a_2j - b_2j)^2 + (a_2j+1 - b_2j+1)^2)``, total the Euclidean distance.
+  ``sum_j s_j d_j``;
+* l2: ``d_j(a, b) = sqrt((a_2j - b_2j)^2 + (a_2j+1 - b_2j+1)^2)``, total ``sqrt(sum_j s_j d_j^2)``;
 
-For every child node c of a node with vantage point v the tree stores ``shell_lo/hi[c, j]`` = min/max
-over c's rows x of d_j(v, x), ``tot_lo/hi[c]`` = min/max of the total, and the bounding box of c's rows.
+with *split weights* s_j in [0, 1], max 1 (default all 1): vantage points are chosen and nodes split by
+the total. Down-weighting joints that queries often miss (weight 0, e.g. the face) makes the partition
+follow the joints queries do weigh. For every child node c of a node with vantage point v the tree
+stores ``shell_lo/hi[c, j]`` = min/max over c's rows x of d_j(v, x) for every joint j,
+``tot_lo/hi[c]`` = min/max of the total, and the bounding box of c's rows.
 """
 from __future__ import annotations
 
@@ -23,39 +26,43 @@ from numba import njit
 from ._common import JIT, METRIC_WEIGHTED
 
 N_CANDIDATES = 8      # vantage point candidates tried per node
-N_SAMPLE = 128        # rows each candidate's distance spread is measured on
+N_SAMPLE = 128       # rows each candidate's distance spread is measured on
 
 
 @njit(**JIT)
-def _joint_dists(x, v, metric, out):
-    """Per-joint distances of rows x (float32) to point v (float64) into out; returns the total."""
+def _joint_dists(x, v, metric, sw, out):
+    """Per-joint distances of row x (float32) to point v (float64) into out; returns the total with
+    split weights ``sw``."""
     kk = out.shape[0]
     tot = 0.0
     if metric == METRIC_WEIGHTED:
         for j in range(kk):
             a = abs(np.float64(x[2 * j]) - v[2 * j]) + abs(np.float64(x[2 * j + 1]) - v[2 * j + 1])
             out[j] = a
-            tot += a
+            tot += sw[j] * a
         return tot
     for j in range(kk):
         dx = np.float64(x[2 * j]) - v[2 * j]
         dy = np.float64(x[2 * j + 1]) - v[2 * j + 1]
         s = dx * dx + dy * dy
         out[j] = np.sqrt(s)
-        tot += s
+        tot += sw[j] * s
     return np.sqrt(tot)
 
 
 @njit(**JIT)
-def _total_dist(x, v, metric):
+def _total_dist(x, v, metric, sw):
+    """Total distance with split weights ``sw`` (what nodes are split by)."""
     tot = 0.0
+    kk = sw.shape[0]
     if metric == METRIC_WEIGHTED:
-        for i in range(x.shape[0]):
-            tot += abs(np.float64(x[i]) - v[i])
+        for j in range(kk):
+            tot += sw[j] * (abs(np.float64(x[2 * j]) - v[2 * j]) + abs(np.float64(x[2 * j + 1]) - v[2 * j + 1]))
         return tot
-    for i in range(x.shape[0]):
-        t = np.float64(x[i]) - v[i]
-        tot += t * t
+    for j in range(kk):
+        dx = np.float64(x[2 * j]) - v[2 * j]
+        dy = np.float64(x[2 * j + 1]) - v[2 * j + 1]
+        tot += sw[j] * (dx * dx + dy * dy)
     return np.sqrt(tot)
 
 
@@ -100,7 +107,7 @@ def _select(keys, idx, lo, hi, kth):
 
 
 @njit(**JIT)
-def _choose_vp(work, s, e, metric, vbuf):
+def _choose_vp(work, s, e, metric, sw, vbuf):
     """Vantage point of rows [s, e): among up to N_CANDIDATES random rows, the one whose distances to
     N_SAMPLE random rows have the largest variance. Returns its position."""
     n = e - s
@@ -123,7 +130,7 @@ def _choose_vp(work, s, e, metric, vbuf):
         m1 = 0.0
         m2 = 0.0
         for i in range(ns):
-            t = _total_dist(work[sample[i]], vbuf, metric)
+            t = _total_dist(work[sample[i]], vbuf, metric, sw)
             m1 += t
             m2 += t * t
         var = m2 / ns - (m1 / ns) ** 2
@@ -134,7 +141,7 @@ def _choose_vp(work, s, e, metric, vbuf):
 
 
 @njit(**JIT)
-def _child_bounds(work, vbuf, metric, s, e, c, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf):
+def _child_bounds(work, vbuf, metric, sw, s, e, c, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf):
     """Shells (per-joint and total distances to the parent's vantage point vbuf) and box of node c = [s, e)."""
     kk = jbuf.shape[0]
     dd = work.shape[1]
@@ -148,7 +155,7 @@ def _child_bounds(work, vbuf, metric, s, e, c, shell_lo, shell_hi, tot_lo, tot_h
         box_hi[c, i] = -np.inf
     for p in range(s, e):
         row = work[p]
-        t = _joint_dists(row, vbuf, metric, jbuf)
+        t = _joint_dists(row, vbuf, metric, sw, jbuf)
         for j in range(kk):
             v = jbuf[j]
             if v < shell_lo[c, j]:
@@ -168,7 +175,7 @@ def _child_bounds(work, vbuf, metric, s, e, c, shell_lo, shell_hi, tot_lo, tot_h
 
 
 @njit(**JIT)
-def split_level(work, perm, metric, leaf_size, seed, level, n0, n1, n_nodes,
+def split_level(work, perm, metric, sw, leaf_size, seed, level, n0, n1, n_nodes,
                 start, end, left, right, vp, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi,
                 keys, idx, tmp_perm, tmp_work):
     """Split every node n0..n1-1 holding more than ``leaf_size`` rows; children get ids from
@@ -185,12 +192,12 @@ def split_level(work, perm, metric, leaf_size, seed, level, n0, n1, n_nodes,
         n = e - s
         if n <= leaf_size:
             continue
-        vpos = _choose_vp(work, s, e, metric, vbuf)
+        vpos = _choose_vp(work, s, e, metric, sw, vbuf)
         vp_id = perm[vpos]
         for i in range(dd):
             vbuf[i] = np.float64(work[vpos, i])
         for p in range(s, e):
-            keys[p] = _total_dist(work[p], vbuf, metric)
+            keys[p] = _total_dist(work[p], vbuf, metric, sw)
             idx[p] = p
         m = n // 2
         _select(keys, idx, s, e, s + m)
@@ -219,8 +226,8 @@ def split_level(work, perm, metric, leaf_size, seed, level, n0, n1, n_nodes,
         right[rc] = -1
         vp[lc] = -1
         vp[rc] = -1
-        _child_bounds(work, vbuf, metric, s, s + m, lc, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf)
-        _child_bounds(work, vbuf, metric, s + m, e, rc, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf)
+        _child_bounds(work, vbuf, metric, sw, s, s + m, lc, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf)
+        _child_bounds(work, vbuf, metric, sw, s + m, e, rc, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf)
     return n_nodes
 
 
@@ -240,7 +247,7 @@ def root_box(data, box_lo, box_hi):
 
 
 @njit(**JIT)
-def verify_bounds(data_perm, metric, start, end, left, vp, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi):
+def verify_bounds(data_perm, metric, sw, start, end, left, vp, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi):
     """Check every row against its nodes' shells and boxes; returns the first failing node or -1."""
     dd = data_perm.shape[1]
     kk = dd // 2
@@ -260,91 +267,10 @@ def verify_bounds(data_perm, metric, start, end, left, vp, shell_lo, shell_hi, t
             vbuf[i] = np.float64(vrow[i])
         for c in range(lc, lc + 2):
             for p in range(start[c], end[c]):
-                t = _joint_dists(data_perm[p], vbuf, metric, jbuf)
+                t = _joint_dists(data_perm[p], vbuf, metric, sw, jbuf)
                 if not (tot_lo[c] <= t <= tot_hi[c]):
                     return c
                 for j in range(kk):
                     if not (shell_lo[c, j] <= jbuf[j] <= shell_hi[c, j]):
                         return c
     return -1
-
-
-@njit(**JIT)
-def verify_bounds(data_perm, metric, start, end, left, vp, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi):
-    """Check every row against its nodes' shells and boxes; returns the first failing node or -1."""
-    dd = data_perm.shape[1]
-    kk = dd // 2
-    vbuf = np.empty(dd)
-    jbuf = np.empty(kk)
-    for node in range(start.shape[0]):
-        for p in range(start[node], end[node]):
-            for i in range(dd):
-                x = data_perm[p, i]
-                if not (box_lo[node, i] <= x <= box_hi[node, i]):
-                    return node
-        lc = left[node]
-        if lc < 0:
-            continue
-        vrow = data_perm[vp[node]]
-        for i in range(dd):
-            vbuf[i] = np.float64(vrow[i])
-        for c in range(lc, lc + 2):
-            for p in range(start[c], end[c]):
-                t = _joint_dists(data_perm[p], vbuf, metric, jbuf)
-                if not (tot_lo[c] <= t <= tot_hi[c]):
-                    return c
-                for j in range(kk):
-                    if not (shell_lo[c, j] <= jbuf[j] <= shell_hi[c, j]):
-                        return c
-    return -1
-
-
-@njit(**JIT)
-def quant_step(lo, hi):
-    """Quantization step of one leaf coordinate with range [lo, hi] (the same at build and search)."""
-    return (np.float64(hi) - np.float64(lo)) / 255.0
-
-
-CODE_PAD = 64   # leaf code rows are padded to a multiple of this (full SIMD iterations, no scalar tail)
-
-
-@njit(**JIT)
-def leaf_code_offsets(start, end, left, off):
-    """off[leaf] = offset of the leaf's codes (rows padded to CODE_PAD); -1 for internal nodes.
-    Returns the total code length divided by D."""
-    total = 0
-    for node in range(start.shape[0]):
-        if left[node] >= 0:
-            off[node] = -1
-            continue
-        off[node] = total
-        n = end[node] - start[node]
-        total += (n + CODE_PAD - 1) // CODE_PAD * CODE_PAD
-    return total
-
-
-@njit(**JIT)
-def leaf_codes(data_perm, start, end, left, box_lo, box_hi, off, codes, steps):
-    """8-bit codes of every row, leaf by leaf: leaf [s, e) with n rows padded to np rows stores
-    coordinate i of row s + r at codes[off * D + i * np + r] = min(255, floor((x - lo_i) / step_i)),
-    lo/hi the leaf's box, so that x lies within step_i (0.5 + 1e-9) of lo_i + (code + 0.5) step_i.
-    Padding codes are 0 (their approximations are never looked at). steps[leaf, i] = step_i."""
-    dd = data_perm.shape[1]
-    for node in range(start.shape[0]):
-        if left[node] >= 0:
-            continue
-        s = start[node]
-        e = end[node]
-        n = e - s
-        npad = (n + CODE_PAD - 1) // CODE_PAD * CODE_PAD
-        for i in range(dd):
-            lo = box_lo[node, i]
-            step = quant_step(lo, box_hi[node, i])
-            steps[node, i] = step
-            o = off[node] * dd + i * npad
-            for r in range(npad):
-                if r < n and step > 0.0:
-                    c = int((np.float64(data_perm[s + r, i]) - np.float64(lo)) / step)
-                    codes[o + r] = min(255, max(0, c))
-                else:
-                    codes[o + r] = 0

@@ -5,8 +5,8 @@ subtree of at most ``block_rows`` rows (or a leaf) as one *block*: its rows are 
 size is a search-time choice (one tree serves any), the layout is derived per block size, never
 serialized (so a file can't hold an inconsistent copy), in one linear pass:
 
-* ``nint`` (M, 4) int64 per node: left child (-1 leaf), number of rows, block id if the node is a block
-  root else -1, and 0.
+* ``nint`` (M, 4) int64 per node: left child (-1 leaf), number of rows, and the range [b0, b1) of the
+  blocks inside the node (b1 = b0 + 1 exactly for block roots; nodes inside a block: -1, -1).
 * ``nrec`` (M, RN) float32 per node, one contiguous record (the two children of a node are adjacent):
   box_lo (D) | box_hi (D) | shell_lo (K) | shell_hi (K) | tot_lo | tot_hi | vantage point of the
   node's PARENT (D, only filled in left children: expanding a node reads exactly its two children's
@@ -94,11 +94,12 @@ def build_layout(data_perm, start, end, left, vp, shell_lo, shell_hi, tot_lo, to
         nint[node, 0] = left[node]
         nint[node, 1] = end[node] - start[node]
         nint[node, 2] = -1
-        nint[node, 3] = 0
+        nint[node, 3] = -1
     total = 0
     for b in range(nb):
         node = roots[order[b]]
         nint[node, 2] = b
+        nint[node, 3] = b + 1
         s = start[node]
         n = end[node] - s
         npad = padded(n)
@@ -122,6 +123,11 @@ def build_layout(data_perm, start, end, left, vp, shell_lo, shell_hi, tot_lo, to
                 codes[o + r] = c
         total += npad
     block_start[nb] = data_perm.shape[0]
+    for node in range(m - 1, -1, -1):      # block ranges of the nodes above the blocks (children first)
+        lc = left[node]
+        if lc >= 0 and nint[node, 2] < 0 and nint[lc, 2] >= 0:
+            nint[node, 2] = nint[lc, 2]
+            nint[node, 3] = nint[lc + 1, 3]
     for node in range(m):
         lc = left[node]
         if lc >= 0:

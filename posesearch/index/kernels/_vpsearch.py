@@ -31,12 +31,15 @@ from ._common import (F32_MAX, FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, f
                       heap_sort, prepare_query)
 from ._vplayout import padded
 
+NODE_WORK = 256   # a node expansion costs about as much as scanning this many rows (fallback rule)
 _REL_SLACK = 1.0 - 1e-10
 _ABS_SLACK = 1e-10
 
-KTree = namedtuple("KTree", ["scale", "data", "perm", "nint", "nrec", "block_start", "block_off", "brec", "codes"])
+KTree = namedtuple("KTree", ["scale", "data", "perm", "sw", "split", "nint", "nrec", "block_start", "block_off", "brec",
+                             "codes"])
 KTree.__doc__ = """Arrays a search reads: ``scale`` (max |coordinate|), ``data`` (rows in tree order), ``perm``
-(position -> id) and the derived layout of :mod:`._vplayout`."""
+(position -> id), ``sw`` (split weights), ``split`` (the joints with sw > 0) and the derived layout of
+:mod:`._vplayout`."""
 
 
 @njit(**JIT)
@@ -82,9 +85,10 @@ def _hpop(hn, hl, sz):
 
 
 @njit(**JIT)
-def _child_bound_weighted(rec, q, cn, order, dq, inh_parent, b, t0, g):
+def _child_bound_weighted(rec, q, cn, sw, split, order, dq, inh_parent, b, t0, g):
     """Lower bound (normalized weighted distance) for the child whose record is ``rec``; fills its
-    per-joint bounds b. t0, g: scratch (K,)."""
+    per-joint bounds b. The total shell constrains sum_j sw_j t_j; ``split``: joints with sw_j > 0,
+    ``order``: the same sorted by cost per unit of total, cn_j / sw_j. t0, g: scratch (K,)."""
     kk = cn.shape[0]
     dd = 2 * kk
     osl = 2 * dd
@@ -102,55 +106,58 @@ def _child_bound_weighted(rec, q, cn, order, dq, inh_parent, b, t0, g):
         d = dq[j]
         t = min(max(d, lo), hi)
         t0[j] = t
-        ssum += t
         base = max(abs(d - t), gj)
         b[j] = base
         cost += cn[j] * base
         g[j] = gj
+    for jj in range(split.shape[0]):
+        ssum += sw[split[jj]] * t0[split[jj]]
     lo_tot = np.float64(rec[osh + kk])
     hi_tot = np.float64(rec[osh + kk + 1])
     if ssum < lo_tot:
         # raise sum t_j to lo_tot: free inside each flat part [.., dq + g], then the cheapest joints
         need = lo_tot - ssum
         free = 0.0
-        for j in range(kk):
+        for jj in range(split.shape[0]):
+            j = split[jj]
             f = min(np.float64(rec[osh + j]), dq[j] + g[j]) - t0[j]
             if f > 0.0:
-                free += f
+                free += sw[j] * f
         if free < need:
             need -= free
-            for jj in range(kk):
+            for jj in range(order.shape[0]):
                 j = order[jj]
                 hi = np.float64(rec[osh + j])
                 f = max(0.0, min(hi, dq[j] + g[j]) - t0[j])
-                cap = hi - t0[j] - f
+                cap = sw[j] * (hi - t0[j] - f)
                 if cap <= 0.0:
                     continue
                 if cap >= need:
-                    cost += cn[j] * need
+                    cost += cn[j] / sw[j] * need
                     break
-                cost += cn[j] * cap
+                cost += cn[j] / sw[j] * cap
                 need -= cap
     elif ssum > hi_tot:
         need = ssum - hi_tot
         free = 0.0
-        for j in range(kk):
+        for jj in range(split.shape[0]):
+            j = split[jj]
             f = t0[j] - max(np.float64(rec[osl + j]), dq[j] - g[j])
             if f > 0.0:
-                free += f
+                free += sw[j] * f
         if free < need:
             need -= free
-            for jj in range(kk):
+            for jj in range(order.shape[0]):
                 j = order[jj]
                 lo = np.float64(rec[osl + j])
                 f = max(0.0, t0[j] - max(lo, dq[j] - g[j]))
-                cap = t0[j] - lo - f
+                cap = sw[j] * (t0[j] - lo - f)
                 if cap <= 0.0:
                     continue
                 if cap >= need:
-                    cost += cn[j] * need
+                    cost += cn[j] / sw[j] * need
                     break
-                cost += cn[j] * cap
+                cost += cn[j] / sw[j] * cap
                 need -= cap
     return cost
 
@@ -172,6 +179,30 @@ def _child_bound_l2(rec, q, dq, dq_tot, inh_parent, b):
         b[j] = v
         s += v * v
     return max(np.sqrt(s), dq_tot - rec[osh + kk + 1], rec[osh + kk] - dq_tot)
+
+
+@njit(**JIT)
+def _block_box_bound(b, T, q, cn, metric):
+    """Bound of block b from its quantization box [lo, lo + 255 step] (contains the block's box)."""
+    kk = cn.shape[0]
+    dd = 2 * kk
+    s = 0.0
+    for j in range(kk):
+        bb = 0.0
+        for a in range(2):
+            i = 2 * j + a
+            lo = np.float64(T.brec[b, i])
+            hi = lo + 255.0 * np.float64(T.brec[b, dd + i])
+            x = q[i]
+            v = max(0.0, lo - x, x - hi)
+            bb = bb + v if metric == METRIC_WEIGHTED else bb + v * v
+        if metric == METRIC_WEIGHTED:
+            s += cn[j] * bb
+        else:
+            s += bb
+    if metric == METRIC_WEIGHTED:
+        return s
+    return np.sqrt(s)
 
 
 @njit(fastmath=FASTMATH, **JIT)
@@ -259,11 +290,16 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
 
 
 @njit(**JIT)
-def search_one(q, w, metric, k, T, inh, hn, hl, out_i, out_d, stats, buf):
+def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, buf):
     """k-NN of one query over tree T (a KTree): nodes are expanded best-first with the full bounds
-    until a block root is popped, whose block is scanned. Workspaces: inh (M, K), hn/hl (M,), buf
-    (largest padded block,) float32. stats: [rows scanned, nodes expanded, blocks scanned, exact
-    distances computed]."""
+    until a block root is popped, whose block is scanned.
+
+    Fallback: work = rows scanned + NODE_WORK per node expanded; once it exceeds ``max_work`` the
+    bounds are not paying for themselves, and every pending node (still best-first, still cut off by
+    its bound) has its blocks scanned in row order, each after a cheap box check, without further
+    expansion. Workspaces: inh (M, K), hn/hl (M,), buf (largest padded block,) float32.
+    stats: [rows scanned, nodes expanded, blocks scanned, exact distances computed, 1 if fell back].
+    """
     data = T.data
     dd = data.shape[1]
     kk = dd // 2
@@ -272,7 +308,8 @@ def search_one(q, w, metric, k, T, inh, hn, hl, out_i, out_d, stats, buf):
     c32 = np.empty(dd, np.float32)
     cn = np.empty(kk)
     eps, eta = prepare_query(q, w, metric, q32, c32, cn)
-    order = np.argsort(cn)
+    split = T.split
+    order = split[np.argsort(cn[split] / T.sw[split])]
     act = np.empty(dd, np.int64)
     na = 0
     for i in range(dd):
@@ -299,17 +336,29 @@ def search_one(q, w, metric, k, T, inh, hn, hl, out_i, out_d, stats, buf):
     nnodes = 0
     nleaves = 0
     stats[3] = 0
+    stats[4] = 0
+    flat = False
     while sz > 0:
         node = hn[0]
         lb = hl[0]
         sz = _hpop(hn, hl, sz)
         if n == k and lb * _REL_SLACK - abs_slack > hd[0]:
             break
-        b = T.nint[node, 2]
-        if b >= 0:
-            n = scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, l32, lc32, stats)
-            npts += T.block_start[b + 1] - T.block_start[b]
-            nleaves += 1
+        b0 = T.nint[node, 2]
+        b1 = T.nint[node, 3]
+        if b1 == b0 + 1 or flat:
+            for b in range(b0, b1):
+                if b1 > b0 + 1 and n == k:
+                    if _block_box_bound(b, T, q, cn, metric) * _REL_SLACK - abs_slack > hd[0]:
+                        continue
+                n = scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, l32, lc32, stats)
+                npts += T.block_start[b + 1] - T.block_start[b]
+                nleaves += 1
+            continue
+        if npts + NODE_WORK * nnodes > max_work:
+            flat = True
+            stats[4] = 1
+            sz = _hpush(hn, hl, sz, node, lb)
             continue
         lc = T.nint[node, 0]
         nnodes += 1
@@ -319,18 +368,18 @@ def search_one(q, w, metric, k, T, inh, hn, hl, out_i, out_d, stats, buf):
                 dq[j] = abs(q[2 * j] - rl[ovp + 2 * j]) + abs(q[2 * j + 1] - rl[ovp + 2 * j + 1])
             dq_tot = 0.0
         else:
-            s2 = 0.0
             for j in range(kk):
                 dx = q[2 * j] - rl[ovp + 2 * j]
                 dy = q[2 * j + 1] - rl[ovp + 2 * j + 1]
-                tq = dx * dx + dy * dy
-                dq[j] = np.sqrt(tq)
-                s2 += tq
+                dq[j] = np.sqrt(dx * dx + dy * dy)
+            s2 = 0.0
+            for jj in range(split.shape[0]):
+                s2 += T.sw[split[jj]] * dq[split[jj]] * dq[split[jj]]
             dq_tot = np.sqrt(s2)
         for side in range(2):
             c = lc + side
             if metric == METRIC_WEIGHTED:
-                cb = _child_bound_weighted(T.nrec[c], q, cn, order, dq, inh[node], inh[c], t0, g)
+                cb = _child_bound_weighted(T.nrec[c], q, cn, T.sw, split, order, dq, inh[node], inh[c], t0, g)
             else:
                 cb = _child_bound_l2(T.nrec[c], q, dq, dq_tot, inh[node], inh[c])
             cb = max(cb, lb)
@@ -350,7 +399,7 @@ def search_one(q, w, metric, k, T, inh, hn, hl, out_i, out_d, stats, buf):
 
 
 @njit(parallel=True, **JIT)
-def search_batch(Q, W, metric, k, T, out_i, out_d, stats, nchunks, max_block):
+def search_batch(Q, W, metric, k, T, max_work, out_i, out_d, stats, nchunks, max_block):
     """All queries, in parallel over ``nchunks`` contiguous chunks (one workspace each)."""
     nq = Q.shape[0]
     nn = T.nint.shape[0]
@@ -363,4 +412,4 @@ def search_batch(Q, W, metric, k, T, out_i, out_d, stats, nchunks, max_block):
         hl = np.empty(nn)
         buf = np.empty(max_block, np.float32)
         for b in range(b0, b1):
-            search_one(Q[b], W[b], metric, k, T, inh, hn, hl, out_i[b], out_d[b], stats[b], buf)
+            search_one(Q[b], W[b], metric, k, T, max_work, inh, hn, hl, out_i[b], out_d[b], stats[b], buf)

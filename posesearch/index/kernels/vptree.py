@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field, fields
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -27,6 +27,8 @@ __all__ = ["VPTreeArrays", "build_vptree", "knn_vptree", "VPTREE_VERSION"]
 VPTREE_VERSION = 1
 DEFAULT_LEAF_SIZE = 128
 DEFAULT_BLOCK_ROWS = 1024   # search: subtrees of at most this many rows are scanned whole (see _vplayout)
+FACE_SPLIT_WEIGHT = 0.25    # build: split weight of COCO-17's face joints with split_weights="face-light"
+DEFAULT_FALLBACK_WORK = 0.75  # search: fall back to scanning once the work passes this fraction of N rows
 _METRIC_NAMES = {v: k for k, v in KERNEL_METRICS.items()}
 _WHAT = "vptree arrays"
 
@@ -38,6 +40,8 @@ class VPTreeArrays:
     Attributes:
         metric: ``"weighted"`` or ``"l2"``; leaf_size, n (= N), d (= D), seed, version.
         scale: max |coordinate| over the rows (sets the absolute rounding slack of the bounds).
+        split_weights: (K,) float64 in [0, 1], each joint's weight in the distance vantage points and
+            splits use (see :mod:`._vpbuild`; the bounds always use every joint).
         perm: (N,) int64, tree position -> original row id (a permutation).
         data_perm: (N, D) float32, the rows in tree order (leaves are contiguous).
         start, end: (M,) int64, the node's rows are positions [start, end).
@@ -56,6 +60,7 @@ class VPTreeArrays:
     seed: int
     version: int
     scale: float
+    split_weights: np.ndarray
     perm: np.ndarray
     data_perm: np.ndarray
     start: np.ndarray
@@ -92,7 +97,7 @@ class VPTreeArrays:
     # ------------------------------------------------------------------ serialization
     _SCALARS = {"metric": np.int64, "leaf_size": np.int64, "n": np.int64, "d": np.int64, "seed": np.int64,
                 "version": np.int64, "scale": np.float64}
-    _ARRAYS = {"perm": np.int64, "data_perm": np.float32, "start": np.int64, "end": np.int64,
+    _ARRAYS = {"split_weights": np.float64, "perm": np.int64, "data_perm": np.float32, "start": np.int64, "end": np.int64,
                "left": np.int64, "right": np.int64, "vp": np.int64, "shell_lo": np.float64,
                "shell_hi": np.float64, "tot_lo": np.float64, "tot_hi": np.float64, "box_lo": np.float32,
                "box_hi": np.float32}
@@ -156,12 +161,15 @@ class VPTreeArrays:
         m = vals["start"].shape[0] if vals["start"].ndim == 1 else -1
         if m < 1:
             bad(f"start: expected a non-empty 1-d array, got shape {vals['start'].shape}")
-        shapes = {"perm": (n,), "data_perm": (n, dim), "start": (m,), "end": (m,), "left": (m,), "right": (m,),
+        shapes = {"split_weights": (kj,), "perm": (n,), "data_perm": (n, dim), "start": (m,), "end": (m,), "left": (m,), "right": (m,),
                   "vp": (m,), "shell_lo": (m, kj), "shell_hi": (m, kj), "tot_lo": (m,), "tot_hi": (m,),
                   "box_lo": (m, dim), "box_hi": (m, dim)}
         for name, shp in shapes.items():
             if vals[name].shape != shp:
                 bad(f"{name}: expected shape {shp}, got {vals[name].shape}")
+        sw = vals["split_weights"]
+        if not (np.all((sw >= 0) & (sw <= 1)) and sw.max() > 0):
+            bad("split_weights: expected values in [0, 1], at least one > 0")
         perm = vals["perm"]
         if perm.min() < 0 or perm.max() >= n or np.bincount(perm, minlength=n).max() != 1:
             bad("perm: not a permutation of the row ids")
@@ -185,7 +193,7 @@ class VPTreeArrays:
     def verify(self) -> None:
         """Check every row against the shells and boxes of all its nodes; FileFormatError if any fails."""
         from ._vpbuild import verify_bounds
-        bad_node = verify_bounds(self.data_perm, KERNEL_METRICS[self.metric], self.start, self.end, self.left,
+        bad_node = verify_bounds(self.data_perm, KERNEL_METRICS[self.metric], self.split_weights, self.start, self.end, self.left,
                                  self.vp, self.shell_lo, self.shell_hi, self.tot_lo, self.tot_hi, self.box_lo,
                                  self.box_hi)
         if bad_node >= 0:
@@ -211,7 +219,8 @@ class VPTreeArrays:
             build_layout(self.data_perm, self.start, self.end, self.left, self.vp, self.shell_lo, self.shell_hi,
                          self.tot_lo, self.tot_hi, self.box_lo, self.box_hi, is_block, nint, nrec, block_start,
                          block_off, brec, codes)
-            kt = KTree(float(self.scale), self.data_perm, self.perm, nint, nrec, block_start, block_off, brec, codes)
+            kt = KTree(float(self.scale), self.data_perm, self.perm, self.split_weights,
+                       np.flatnonzero(self.split_weights > 0).astype(np.int64), nint, nrec, block_start, block_off, brec, codes)
             max_block = int(padded(int(np.diff(block_start).max())))
             kt = self._derived[key] = (kt, max_block)
         return kt
@@ -249,6 +258,25 @@ def _check_structure(vals: dict, n: int, m: int, bad) -> None:
         bad("vp: a vantage point must be one of its node's rows")
 
 
+def _split_weights(split_weights, kj: int) -> np.ndarray:
+    if isinstance(split_weights, str):
+        if split_weights != "face-light" or kj != 17:
+            raise InvalidArgumentError(f"split_weights: expected None, {kj} weights or 'face-light' (17 joints only), "
+                                       f"got {split_weights!r}")
+        sw = np.ones(kj)
+        sw[:5] = FACE_SPLIT_WEIGHT
+        return sw
+    if split_weights is None:
+        return np.ones(kj)
+    try:
+        sw = np.array(split_weights, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"split_weights: expected {kj} numbers, got {split_weights!r}") from None
+    if sw.shape != (kj,) or not np.all((sw >= 0) & (sw <= 1)) or not sw.max() > 0:
+        raise InvalidArgumentError(f"split_weights: expected {kj} weights in [0, 1], not all 0, got {split_weights!r}")
+    return sw
+
+
 def _count_nodes(n: int, leaf_size: int) -> int:
     """Exact number of nodes of the tree over n rows (splits are n -> n // 2, n - n // 2)."""
     memo: dict[int, int] = {}
@@ -262,14 +290,22 @@ def _count_nodes(n: int, leaf_size: int) -> int:
     return 2 * leaves(n) - 1
 
 
-def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = 128, seed: int = 0,
-                 progress: Callable[[float], None] | None = None) -> VPTreeArrays:
+def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF_SIZE, seed: int = 0,
+                 progress: Callable[[float], None] | None = None,
+                 split_weights: Sequence[float] | str | None = None) -> VPTreeArrays:
     """Build the VP-tree of (N, D) float32 rows for ``metric`` ("weighted" or "l2").
 
     Vantage points: of 8 random rows of a node, the one with the largest variance of distances to 128
     random rows. Each node splits at the median distance by position (duplicates included), so the
     depth is at most log2(N / leaf_size) + 1 and no recursion is used. ``progress(done_fraction)`` is
     called after each level. Deterministic for a given seed.
+
+    ``split_weights``: (K,) weights in [0, 1] of the joints in the distance that picks vantage points
+    and splits (results never depend on it, only speed; bounds always use every joint). None (default)
+    = all 1; ``"face-light"`` = for K = 17 (COCO-17) ``FACE_SPLIT_WEIGHT`` for the five face joints,
+    which pose estimators and face-less layouts (Penn Action) often miss. Measured on 309k Penn + COCO
+    poses: face weight 0 scans 14% fewer rows for queries with real-like confidences but 85% more with
+    uniform ones (which weigh the face); 0.25: -10% / +50%.
     """
     from . import _vpbuild as vb
 
@@ -284,6 +320,7 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = 128, seed: i
     leaf_size, seed = int(leaf_size), int(seed)
     n, dim = data.shape
     kj = dim // 2
+    split_weights = _split_weights(split_weights, kj)
     m = _count_nodes(n, leaf_size)
     start = np.zeros(m, np.int64)
     end = np.zeros(m, np.int64)
@@ -309,7 +346,7 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = 128, seed: i
     n_levels = max(1, int(np.ceil(np.log2(max(n / leaf_size, 1.0)))) + 1)
     while lo < count:
         hi = count
-        count = vb.split_level(work, perm, code, leaf_size, seed, level, lo, hi, count, start, end, left, right, vp,
+        count = vb.split_level(work, perm, code, split_weights, leaf_size, seed, level, lo, hi, count, start, end, left, right, vp,
                                shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, keys, idx, tmp, tmp_work)
         lo = hi
         level += 1
@@ -325,19 +362,28 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = 128, seed: i
     data_perm = work
     scale = float(np.abs(data).max())
     return VPTreeArrays(metric=metric, leaf_size=leaf_size, n=n, d=dim, seed=seed, version=VPTREE_VERSION,
-                        scale=scale, perm=perm, data_perm=data_perm, start=start, end=end, left=left, right=right,
+                        scale=scale, split_weights=split_weights, perm=perm, data_perm=data_perm, start=start, end=end, left=left, right=right,
                         vp=vp, shell_lo=shell_lo, shell_hi=shell_hi, tot_lo=tot_lo, tot_hi=tot_hi, box_lo=box_lo,
                         box_hi=box_hi)
 
 
 def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | None, k: int, *,
-               return_stats: bool = False, block_rows: int = DEFAULT_BLOCK_ROWS):
+               return_stats: bool = False, block_rows: int = DEFAULT_BLOCK_ROWS,
+               fallback_work: float = DEFAULT_FALLBACK_WORK):
     """Exact k nearest rows for each query: ``(ids int64 (B, k), dists float64 (B, k)[, stats])``.
 
     Same semantics as :func:`.exact.knn_exact` (ascending, ties by smaller id, identical float64
-    distances). ``weights``: (B, K) for a weighted tree, None for l2. ``stats`` (if asked): dict with
-    per-query arrays ``points`` (rows scanned), ``nodes`` (internal nodes expanded), ``leaves`` and
-    their means ``mean_points``, ``mean_nodes``.
+    distances). ``weights``: (B, K) for a weighted tree, None for l2. Batches run in parallel.
+
+    Search options (results never depend on them, only speed): ``block_rows`` — subtrees of at most
+    this many rows are scanned whole through their 8-bit codes instead of being expanded further;
+    ``fallback_work`` — once rows scanned + 256 per node expanded exceed this fraction of N, the
+    remaining candidate nodes are scanned block by block with box checks only (bounds a query the
+    tree cannot prune near a plain scan).
+
+    ``stats`` (if asked): dict of per-query arrays ``points`` (rows scanned), ``nodes`` (nodes
+    expanded), ``blocks`` (blocks scanned), ``exact`` (exact distances computed), ``fell_back``, and
+    the means ``mean_points``, ``mean_nodes``.
     """
     from . import _vpsearch as vs
 
@@ -350,20 +396,24 @@ def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | No
     b = q.shape[0]
     out_i = np.empty((b, k), np.int64)
     out_d = np.empty((b, k), np.float64)
-    stats = np.zeros((b, 4), np.int64)
+    stats = np.zeros((b, 5), np.int64)
     if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
         raise InvalidArgumentError(f"block_rows: expected an integer >= 1, got {block_rows!r}")
     kt, max_block = tree.kernel_tree(int(block_rows))
+    if not (isinstance(fallback_work, (int, float, np.integer, np.floating)) and fallback_work > 0):
+        raise InvalidArgumentError(f"fallback_work: expected a positive fraction of the rows, got {fallback_work!r}")
+    max_work = int(min(float(fallback_work) * tree.n, 2**62))
     if b == 1:
         inh, hn, hl, buf = tree.workspace(max_block)
-        vs.search_one(q[0], w[0], code, k, kt, inh, hn, hl, out_i[0], out_d[0], stats[0], buf)
+        vs.search_one(q[0], w[0], code, k, kt, max_work, inh, hn, hl, out_i[0], out_d[0], stats[0], buf)
     elif b > 1:
         import numba
-        vs.search_batch(q, w, code, k, kt, out_i, out_d, stats, min(b, 4 * numba.get_num_threads()), max_block)
+        vs.search_batch(q, w, code, k, kt, max_work, out_i, out_d, stats, min(b, 4 * numba.get_num_threads()),
+                        max_block)
     if not return_stats:
         return out_i, out_d
     st = {"points": stats[:, 0].copy(), "nodes": stats[:, 1].copy(), "blocks": stats[:, 2].copy(),
-          "exact": stats[:, 3].copy(),
+          "exact": stats[:, 3].copy(), "fell_back": stats[:, 4].astype(bool),
           "mean_points": float(stats[:, 0].mean()) if b else 0.0,
           "mean_nodes": float(stats[:, 1].mean()) if b else 0.0}
     return out_i, out_d, st
