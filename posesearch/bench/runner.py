@@ -109,6 +109,27 @@ class _LoadSampler:
                 "cores": os.cpu_count(), "note": "load above the core count means the run shared the CPU"}
 
 
+def _source_info() -> dict:
+    """Which code ran: the git commit of the checkout (and its uncommitted files), or $POSESEARCH_BENCH_SOURCE."""
+    import subprocess
+
+    env = os.environ.get("POSESEARCH_BENCH_SOURCE")
+    root = Path(__file__).resolve().parents[2]
+    out: dict = {"package_path": str(root)}
+    if env:
+        out["description"] = env
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if head.returncode == 0:
+            out["commit"] = head.stdout.strip()
+            st = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "posesearch"],
+                                capture_output=True, text=True, timeout=10).stdout.splitlines()
+            out["uncommitted_package_files"] = [line[3:] for line in st][:50]
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return out
+
+
 def run_benchmarks(settings: BenchSettings, out: Path, only: Iterable[str] = SECTIONS, *,
                    data_dir: Path | None = None, log: Callable[[str], None] = print,
                    plots: bool = True) -> tuple[dict, int]:
@@ -126,7 +147,8 @@ def run_benchmarks(settings: BenchSettings, out: Path, only: Iterable[str] = SEC
     res: dict = {"format": FORMAT, "format_version": FORMAT_VERSION,
                  "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "quick": settings.quick, "sections_run": list(only), "machine": machine(),
-                 "load_at_start": other_load(), "settings": settings.to_dict(), "data_dir": str(data_dir),
+                 "load_at_start": other_load(), "source": _source_info(), "settings": settings.to_dict(),
+                 "data_dir": str(data_dir),
                  "sections": {}, "skipped": {}, "seconds": {},
                  "threads": {"single_query": "1 (faiss.omp_set_num_threads(1), hnswlib num_threads=1, numba "
                                              "kernels serial for one query)",
