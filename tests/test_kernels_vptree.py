@@ -163,10 +163,19 @@ def test_stats_and_progress(rng):
 
 
 def test_deterministic_build(rng):
+    import numba
+
     data = rng.random((3000, 8)).astype(np.float32)
-    a = build_vptree(data, "weighted", seed=5).to_arrays()
-    b = build_vptree(data, "weighted", seed=5).to_arrays()
+    a = build_vptree(data, "weighted", seed=5, leaf_size=16).to_arrays()
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)                    # levels are split in parallel: the thread count must not matter
+    try:
+        b = build_vptree(data, "weighted", seed=5, leaf_size=16).to_arrays()
+    finally:
+        numba.set_num_threads(before)
     assert a.keys() == b.keys() and all(np.array_equal(a[key], b[key]) for key in a)
+    c = build_vptree(data, "weighted", seed=6, leaf_size=16).to_arrays()
+    assert not np.array_equal(a["perm"], c["perm"])
 
 
 # ----------------------------------------------------------------------------- serialization
@@ -192,6 +201,22 @@ def test_round_trip_identical_results(saved, tmp_path):
     b = knn_vptree(back, q, w, 10)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_read_only_arrays_and_pickle(saved):
+    import pickle
+
+    data, tree, arrays = saved
+    ro = {k: v.copy() for k, v in arrays.items()}
+    for v in ro.values():
+        v.setflags(write=False)
+    back = VPTreeArrays.from_arrays(ro)
+    rng = np.random.default_rng(4)
+    q, w = rng.random((3, 34)), random_weights(rng, 3, 17)
+    q.setflags(write=False)
+    assert_same(back, data, q, w, 10)
+    again = pickle.loads(pickle.dumps(back))
+    assert_same(again, data, q, w, 10)
 
 
 def _corrupt(arrays, name, fn):

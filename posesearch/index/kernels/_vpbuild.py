@@ -21,7 +21,7 @@ stores ``shell_lo/hi[c, j]`` = min/max over c's rows x of d_j(v, x) for every jo
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ._common import JIT, METRIC_WEIGHTED
 
@@ -175,59 +175,71 @@ def _child_bounds(work, vbuf, metric, sw, s, e, c, shell_lo, shell_hi, tot_lo, t
 
 
 @njit(**JIT)
-def split_level(work, perm, metric, sw, leaf_size, seed, level, n0, n1, n_nodes,
-                start, end, left, right, vp, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi,
-                keys, idx, tmp_perm, tmp_work):
-    """Split every node n0..n1-1 holding more than ``leaf_size`` rows; children get ids from
-    ``n_nodes`` on. ``work`` holds the rows in the current tree order (``perm`` their ids) and is
-    reordered in place, so every pass reads rows sequentially. Returns the new node count."""
-    np.random.seed((seed * 1000003 + level) % 4294967296)
+def _split_node(node, lc, work, perm, metric, sw, seed, start, end, left, right, vp, shell_lo, shell_hi, tot_lo,
+                tot_hi, box_lo, box_hi, keys, idx, tmp_perm, tmp_work):
+    """Split one node into children lc, lc + 1 (rows [s, e) of ``work``/``perm`` reordered in place)."""
+    np.random.seed((seed * 1000003 + node) % 4294967296)   # per node: the same tree with any thread count
     dd = work.shape[1]
     kk = dd // 2
     vbuf = np.empty(dd)
     jbuf = np.empty(kk)
-    for node in range(n0, n1):
-        s = start[node]
-        e = end[node]
-        n = e - s
-        if n <= leaf_size:
-            continue
-        vpos = _choose_vp(work, s, e, metric, sw, vbuf)
-        vp_id = perm[vpos]
+    s = start[node]
+    e = end[node]
+    n = e - s
+    vpos = _choose_vp(work, s, e, metric, sw, vbuf)
+    vp_id = perm[vpos]
+    for i in range(dd):
+        vbuf[i] = np.float64(work[vpos, i])
+    for p in range(s, e):
+        keys[p] = _total_dist(work[p], vbuf, metric, sw)
+        idx[p] = p
+    m = n // 2
+    _select(keys, idx, s, e, s + m)
+    for p in range(s, e):
+        src = idx[p]
+        tmp_perm[p] = perm[src]
         for i in range(dd):
-            vbuf[i] = np.float64(work[vpos, i])
-        for p in range(s, e):
-            keys[p] = _total_dist(work[p], vbuf, metric, sw)
-            idx[p] = p
-        m = n // 2
-        _select(keys, idx, s, e, s + m)
-        for p in range(s, e):
-            src = idx[p]
-            tmp_perm[p] = perm[src]
-            for i in range(dd):
-                tmp_work[p, i] = work[src, i]
-        for p in range(s, e):
-            perm[p] = tmp_perm[p]
-            for i in range(dd):
-                work[p, i] = tmp_work[p, i]
-        vp[node] = vp_id            # original row id for now; converted to a position at the end
-        lc = n_nodes
-        rc = n_nodes + 1
-        n_nodes += 2
-        left[node] = lc
-        right[node] = rc
-        start[lc] = s
-        end[lc] = s + m
-        start[rc] = s + m
-        end[rc] = e
-        left[lc] = -1
-        right[lc] = -1
-        left[rc] = -1
-        right[rc] = -1
-        vp[lc] = -1
-        vp[rc] = -1
-        _child_bounds(work, vbuf, metric, sw, s, s + m, lc, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf)
-        _child_bounds(work, vbuf, metric, sw, s + m, e, rc, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf)
+            tmp_work[p, i] = work[src, i]
+    for p in range(s, e):
+        perm[p] = tmp_perm[p]
+        for i in range(dd):
+            work[p, i] = tmp_work[p, i]
+    vp[node] = vp_id            # original row id for now; converted to a position at the end
+    rc = lc + 1
+    left[node] = lc
+    right[node] = rc
+    start[lc] = s
+    end[lc] = s + m
+    start[rc] = s + m
+    end[rc] = e
+    left[lc] = -1
+    right[lc] = -1
+    left[rc] = -1
+    right[rc] = -1
+    vp[lc] = -1
+    vp[rc] = -1
+    _child_bounds(work, vbuf, metric, sw, s, s + m, lc, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf)
+    _child_bounds(work, vbuf, metric, sw, s + m, e, rc, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf)
+
+
+@njit(parallel=True, **JIT)
+def split_level(work, perm, metric, sw, leaf_size, seed, n0, n1, n_nodes,
+                start, end, left, right, vp, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi,
+                keys, idx, tmp_perm, tmp_work):
+    """Split every node n0..n1-1 holding more than ``leaf_size`` rows (in parallel: their rows are
+    disjoint); children get ids from ``n_nodes`` on, in node order. ``work`` holds the rows in the
+    current tree order (``perm`` their ids) and is reordered in place, so every pass reads rows
+    sequentially. Returns the new node count."""
+    nl = n1 - n0
+    child = np.full(nl, -1, np.int64)
+    for t in range(nl):
+        if end[n0 + t] - start[n0 + t] > leaf_size:
+            child[t] = n_nodes
+            n_nodes += 2
+    for t in prange(nl):
+        if child[t] >= 0:
+            _split_node(n0 + t, child[t], work, perm, metric, sw, seed, start, end, left, right, vp, shell_lo,
+                        shell_hi, tot_lo, tot_hi, box_lo, box_hi, keys, idx, tmp_perm, tmp_work)
     return n_nodes
 
 

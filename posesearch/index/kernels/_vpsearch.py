@@ -1,8 +1,8 @@
 """VP-tree search kernels (numba): exact best-first k-NN with per-joint bounds.
 
 Notation: query q, normalized weights c_j = w_j / sum w (weighted) or 1 (l2), node N with vantage point
-v, child C, per-joint distance d_j (see :mod:`._vpbuild`), ``dq_j = d_j(q, v)``. For every row x of C
-and every joint j, three lower bounds on d_j(q, x) hold:
+v, child C, per-joint distance d_j and split weights s_j (see :mod:`._vpbuild`), ``dq_j = d_j(q, v)``.
+For every row x of C and every joint j, three lower bounds on d_j(q, x) hold:
 
 * shell (triangle inequality of the planar metric d_j): ``d_j(q, x) >= |dq_j - t_j|`` with
   ``t_j = d_j(v, x)`` in ``[shell_lo[C, j], shell_hi[C, j]]``;
@@ -10,15 +10,18 @@ and every joint j, three lower bounds on d_j(q, x) hold:
 * inherited: the per-joint bound already proven for C's parent (ancestors used other vantage points).
 
 Let g_j = max(box, inherited). weighted: the row's distance is ``sum_j c_j d_j(q, x) >= sum_j c_j
-max(|dq_j - t_j|, g_j)``, and its total ``sum_j t_j`` lies in ``[tot_lo[C], tot_hi[C]]``; so the minimum
-of that convex separable function over the box of t and the total's range (a small linear program,
-solved exactly by a greedy over marginal costs c_j: first the free moves inside the flat parts, then
-the cheapest joints) bounds every row of C from below. l2: ``d(q, x)^2 = sum_j d_j(q, x)^2 >= sum_j
-b_j^2`` with b_j the per-joint bound, and ``d(q, x) >= |d(q, v) - d(v, x)|`` with the total shell.
-A child's bound is at least its parent's. Nodes are expanded best-first (smallest bound first); the
-search stops when the smallest pending bound exceeds the current k-th distance. Ties: a node is pruned
-only when its bound is strictly larger, so equal-distance rows with smaller ids are never lost.
-Bounds are lowered by a relative 1e-10 and an absolute 1e-10 (1 + max|q| + max|x|) against rounding.
+max(|dq_j - t_j|, g_j)``, and its total ``sum_j s_j t_j`` lies in ``[tot_lo[C], tot_hi[C]]``; so the
+minimum of that convex separable function over the box of t and the total's range (a small linear
+program, solved exactly by a greedy over marginal costs c_j / s_j: first the free moves inside the flat
+parts, then the cheapest joints) bounds every row of C from below. l2: ``d(q, x)^2 = sum_j d_j(q,
+x)^2 >= sum_j b_j^2`` with b_j the per-joint bound, and ``d(q, x) >= d_s(q, x) >= |d_s(q, v) - d_s(v,
+x)|`` (d_s the total with split weights <= 1) with the total shell. A child's bound is at least its
+parent's. Nodes are expanded best-first (smallest bound first) down to *blocks* (subtrees of at most
+``block_rows`` rows, see :mod:`._vplayout`), which are scanned through their 8-bit codes; the search
+stops when the smallest pending bound exceeds the current k-th distance. Ties: a node is pruned only
+when its bound is strictly larger, so equal-distance rows with smaller ids are never lost. Bounds are
+lowered by a relative 1e-10 and an absolute 1e-10 (1 + max|q| + max|x|) against rounding (the bounds
+use float64 arithmetic on float32 data and outward-rounded float32 node records).
 """
 from __future__ import annotations
 

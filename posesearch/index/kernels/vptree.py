@@ -7,8 +7,14 @@ from ancestors and the node's whole-distance range (see :mod:`._vpsearch`). Resu
 ids, order (ties by smaller id) and bit-identical float64 distances as :func:`.exact.knn_exact`.
 
 Layout: everything is flat numpy arrays (no Python object per node). Rows are stored permuted into
-tree order (``data_perm``, leaves contiguous) with ``perm[position] = original id``. Nodes are numbered
-breadth-first; see :class:`VPTreeArrays` for each array.
+tree order (``data_perm``, every subtree contiguous) with ``perm[position] = original id``. Nodes are
+numbered breadth-first; see :class:`VPTreeArrays` for each array. At the first search a compact
+search layout is derived from them (node records, 8-bit codes of the rows; :mod:`._vplayout`): it is
+never serialized, so a file cannot hold an inconsistent copy.
+
+Search cost (309k Penn Action + COCO poses, k = 10, one core; see benchmarks/bench_kernels.py):
+best-first over nodes with the full bounds down to blocks of <= 1024 rows, scanned through their codes
+(~2 ns a row) with exact float64 rescoring of the rows that may enter the result.
 """
 from __future__ import annotations
 
@@ -76,6 +82,14 @@ class VPTreeArrays:
     box_hi: np.ndarray
     _workspace: threading.local = field(default_factory=threading.local, repr=False, compare=False)
     _derived: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __getstate__(self):       # pickling: arrays and parameters only (derived data is rebuilt on use)
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._workspace = threading.local()
+        self._derived = {}
 
     @property
     def n_nodes(self) -> int:
@@ -346,7 +360,7 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
     n_levels = max(1, int(np.ceil(np.log2(max(n / leaf_size, 1.0)))) + 1)
     while lo < count:
         hi = count
-        count = vb.split_level(work, perm, code, split_weights, leaf_size, seed, level, lo, hi, count, start, end, left, right, vp,
+        count = vb.split_level(work, perm, code, split_weights, leaf_size, seed, lo, hi, count, start, end, left, right, vp,
                                shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, keys, idx, tmp, tmp_work)
         lo = hi
         level += 1
