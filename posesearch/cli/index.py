@@ -128,6 +128,9 @@ def register(app: typer.Typer) -> None:
             "leaf_size": leaf_size, "seed": seed, "kind": faiss_kind, "M": faiss_m,
             "ef_construction": ef_construction, "ef_search": ef_search, "nlist": nlist, "nprobe": nprobe,
             "candidates": candidates, "build_weights": build_weights, "max_frames": max_frames}, param or [])
+        from ..index.backend import parse_params
+
+        parse_params(spec.load().Params, spec.name, params)   # bad values fail before any work
         if out is None:
             out = Path("indexes") / f"{corpus.stem}-{spec.name}-{metric_name}.h5"
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -138,16 +141,18 @@ def register(app: typer.Typer) -> None:
         if not out.parent.is_dir():
             raise InvalidArgumentError(f"--out {out}: folder {str(out.parent)!r} does not exist")
         t0 = time.perf_counter()
+        from rich.console import Console
+
+        err_console = Console(stderr=True)
         with Corpus.open(corpus) as c:
-            if as_json:
+            if as_json or not err_console.is_terminal:
                 index = Index.build(c, metric=metric_name, backend=spec.name, **params)
             else:
-                from rich.console import Console
                 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
                 with Progress(TextColumn("[bold]building {task.description}"), BarColumn(),
                               TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(),
-                              console=Console(stderr=True), transient=True) as bar:
+                              console=err_console, transient=True) as bar:
                     task = bar.add_task(f"{spec.name} ({metric_name})", total=None)
 
                     def progress(done: int, total: int) -> None:

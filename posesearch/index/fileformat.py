@@ -41,11 +41,17 @@ def _canonical_attrs(attrs: dict[str, Any]) -> bytes:
     return json.dumps(plain, sort_keys=True, default=str).encode()
 
 
+def c_array(a) -> np.ndarray:
+    """``a`` as a C-contiguous array, keeping 0-d arrays 0-d (np.ascontiguousarray makes them 1-d)."""
+    a = np.asarray(a)
+    return a if a.flags.c_contiguous else a.copy(order="C")
+
+
 def compute_checksum(attrs: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
     """SHA-256 (hex) over the datasets (in name order) and the non-checksum attributes."""
     h = hashlib.sha256()
     for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
+        a = c_array(arrays[name])
         h.update(f"{name}\0{a.dtype.str}\0{a.shape}\0".encode())
         h.update(memoryview(a.reshape(-1).view(np.uint8)))
     h.update(_canonical_attrs(attrs))
@@ -78,7 +84,7 @@ def write_index_file(path: str | os.PathLike, attrs: dict[str, Any], arrays: dic
     try:
         with h5py.File(out.tmp, "w") as f:
             for name in sorted(arrays):
-                f.create_dataset(name, data=np.ascontiguousarray(arrays[name]))
+                f.create_dataset(name, data=c_array(arrays[name]))
             for key, val in attrs.items():
                 f.attrs[key] = val
         out.commit()

@@ -1,0 +1,121 @@
+"""Data helpers shared by the index tests (synthetic poses, small corpora, real-data subsets, queries)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from posesearch.corpus.clip import Clip
+from posesearch.poses.layouts import COCO17
+from posesearch.poses.normalize import normalize_batch
+
+
+def random_poses(rng: np.random.Generator, n: int, *, missing: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 17, 2) pixel keypoints of loosely human-shaped random poses and (n, 17) confidences."""
+    base = np.array([[0, -60], [-5, -65], [5, -65], [-10, -62], [10, -62], [-20, -40], [20, -40], [-30, -15],
+                     [30, -15], [-35, 10], [35, 10], [-12, 10], [12, 10], [-14, 50], [14, 50], [-15, 90],
+                     [15, 90]], dtype=np.float64)
+    kp = base[None] * rng.uniform(0.5, 2.0, (n, 1, 1)) + rng.normal(0, 12, (n, 17, 2)) + rng.uniform(0, 500, (n, 1, 2))
+    cf = rng.uniform(0.3, 1.0, (n, 17))
+    cf[rng.random((n, 17)) < missing] = 0.0
+    cf[:, 5:7] = np.maximum(cf[:, 5:7], 0.5)  # at least the shoulders: every pose normalizes
+    kp[cf == 0] = 0.0
+    return kp, cf
+
+
+def vectors_of(kp: np.ndarray, cf: np.ndarray) -> np.ndarray:
+    v, valid = normalize_batch(kp, cf)
+    assert valid.all()
+    return v.astype(np.float32)
+
+
+def random_weights(rng: np.random.Generator, b: int, *, missing: float = 0.15) -> np.ndarray:
+    """Query confidences as the tests use them: present keypoints uniform in 0.3-1, some missing (0)."""
+    w = rng.uniform(0.3, 1.0, (b, 17))
+    w[rng.random((b, 17)) < missing] = 0.0
+    w[:, 0] = np.maximum(w[:, 0], 0.3)  # never all missing
+    return w
+
+
+def coco_clips(kp: np.ndarray, cf: np.ndarray, prefix: str = "synth") -> list[Clip]:
+    """One single-frame clip per pose (COCO-17), labelled with its row."""
+    return [Clip(f"{prefix}:{i}", kp[i:i + 1].astype(np.float32), cf[i:i + 1].astype(np.float32), "coco17",
+                 labels={"row": str(i), "kind": prefix}) for i in range(len(kp))]
+
+
+def make_corpus(path: Path, clips) -> Path:
+    from posesearch.corpus.store import Corpus
+
+    Corpus.ingest(path, clips, overwrite=True)
+    return path
+
+
+def recall_at(dists: np.ndarray, exact: np.ndarray) -> float:
+    """Tie-aware recall: the share of returned distances within the exact k-th distance (per query)."""
+    return float(np.mean(dists <= exact[:, -1:] * (1 + 1e-12)))
+
+
+def flip_byte(path: Path, dataset: str, at: float = 0.5) -> None:
+    """Flip one byte inside a contiguous HDF5 dataset, in place."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        ds = f[dataset]
+        offset = ds.id.get_offset()
+        nbytes = ds.id.get_storage_size()
+    assert offset is not None and nbytes > 0, f"{dataset} is not stored contiguously"
+    pos = offset + int(nbytes * at)
+    with open(path, "r+b") as fh:
+        fh.seek(pos)
+        b = fh.read(1)
+        fh.seek(pos)
+        fh.write(bytes([b[0] ^ 0x5A]))
+
+
+def held_out_queries(penn_files, kit_files, rng: np.random.Generator, n_penn: int, n_kit: int,
+                     missing: float = 0.15):
+    """Raw queries from real data outside the test corpus: (layout, (K, 2) keypoints, (K,) confidences).
+
+    Present keypoints get confidences uniform in 0.3-1 and a share ``missing`` of them are dropped.
+    """
+    from posesearch.corpus.readers import iter_source
+
+    raw = []
+    penn = list(iter_source("penn-action", penn_files))
+    for _ in range(n_penn):
+        c = penn[rng.integers(len(penn))]
+        t = rng.integers(len(c))
+        raw.append(("penn13", c.keypoints[t], c.confidences[t]))
+    kit = []
+    for f in kit_files:
+        for item in iter_source("openpose", [f]):
+            kit.extend(item.clips() if hasattr(item, "clips") else [item])
+    for _ in range(n_kit):
+        c = kit[rng.integers(len(kit))]
+        raw.append(("body25", c.keypoints[0], c.confidences[0]))
+    out = []
+    for lay, kp, cf in raw:
+        cf = np.asarray(cf, dtype=np.float64)
+        present = cf > 0
+        conf = np.where(present, rng.uniform(0.3, 1.0, cf.shape), 0.0)
+        drop = present & (rng.random(cf.shape) < missing)
+        if (present & ~drop).sum() >= 3:
+            conf[drop] = 0.0
+        out.append((lay, np.asarray(kp, dtype=np.float64), conf))
+    return out
+
+
+def coco_queries(raw) -> tuple[np.ndarray, np.ndarray]:
+    """Raw queries of mixed layouts mapped to COCO-17 (what Index.search would do), batched."""
+    from posesearch.index.query import raw_to_coco
+
+    kps, cfs = [], []
+    for lay, kp, cf in raw:
+        k, c, _ = raw_to_coco(kp, lay, cf)
+        kps.append(k[0])
+        cfs.append(c[0])
+    return np.array(kps), np.array(cfs)
+
+
+__all__ = ["COCO17", "random_poses", "vectors_of", "random_weights", "coco_clips", "make_corpus", "recall_at",
+           "flip_byte", "held_out_queries", "coco_queries"]

@@ -1,0 +1,200 @@
+"""Every backend against brute force on synthetic poses: exact distances, duplicates, errors, mirror search."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from index_testdata import random_poses, random_weights, recall_at, vectors_of
+from posesearch.errors import InvalidArgumentError, PoseSearchError, UnknownNameError
+from posesearch.index import BACKENDS, Index
+from posesearch.poses.distances import cosine_distance, weighted_distance
+from posesearch.poses.mirror import mirror
+
+N = 3000
+EXACT_SETTINGS = [("exact", {}), ("vptree", {}), ("vptree", {"leaf_size": 8}), ("faiss", {"kind": "flat"})]
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(2024)
+    kp, cf = random_poses(rng, N)
+    qkp, qcf = random_poses(rng, 40)
+    qv = vectors_of(qkp, qcf).astype(np.float64)
+    return {"kp": kp, "cf": cf, "vectors": vectors_of(kp, cf), "queries": qv,
+            "weights": random_weights(rng, 40)}
+
+
+@pytest.fixture(scope="module")
+def exact_indexes(data):
+    return {m: Index.build(data["vectors"], metric=m, backend="exact") for m in ("weighted", "cosine")}
+
+
+def brute_force(vectors, q, w, metric, k):
+    """numpy reference from posesearch.poses.distances: (ids, dists) sorted by (distance, id)."""
+    v = vectors.astype(np.float64)
+    d = weighted_distance(q, v, w) if metric == "weighted" else cosine_distance(q, v)
+    order = np.lexsort((np.arange(len(v)), d))[:k]
+    return order, d[order]
+
+
+@pytest.mark.parametrize("metric", ["weighted", "cosine"])
+def test_exact_backend_matches_numpy_reference(data, exact_indexes, metric):
+    m = exact_indexes[metric].search_vectors(data["queries"], 10, weights=data["weights"])
+    # weighted: float64 over the stored float32 vectors, as numpy does; cosine: the index holds float32
+    # unit vectors (rounded once), so it agrees with float64 cosine to ~1e-8
+    tol = 1e-12 if metric == "weighted" else 1e-6
+    for b in range(len(data["queries"])):
+        ids, d = brute_force(data["vectors"], data["queries"][b], data["weights"][b], metric, 10)
+        np.testing.assert_allclose(m.distances[b], d, rtol=0, atol=tol)
+        if np.all(np.diff(d) > 1e-9):  # no near-ties: the ids must agree too
+            assert m.ids[b].tolist() == ids.tolist()
+
+
+@pytest.mark.parametrize("metric", ["weighted", "cosine"])
+@pytest.mark.parametrize("k", [1, 10, 50])
+@pytest.mark.parametrize("backend,params", EXACT_SETTINGS)
+def test_exact_backends_give_the_exact_distances(data, exact_indexes, metric, k, backend, params):
+    ref = exact_indexes[metric].search_vectors(data["queries"], k, weights=data["weights"])
+    idx = Index.build(data["vectors"], metric=metric, backend=backend, **params)
+    got = idx.search_vectors(data["queries"], k, weights=data["weights"])
+    assert idx.exact
+    np.testing.assert_array_equal(got.distances, ref.distances)
+    # the distance reported for each id is that id's exact distance
+    for b in range(3):
+        _, d = brute_force(data["vectors"][got.ids[b]], data["queries"][b], data["weights"][b], metric, k)
+        np.testing.assert_allclose(np.sort(d), got.distances[b], atol=1e-12 if metric == "weighted" else 1e-6)
+
+
+@pytest.mark.parametrize("metric", ["weighted", "cosine"])
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_faiss_approximate_kinds_recall(data, exact_indexes, metric, kind):
+    ref = exact_indexes[metric].search_vectors(data["queries"], 10, weights=data["weights"])
+    idx = Index.build(data["vectors"], metric=metric, backend="faiss", kind=kind)
+    got = idx.search_vectors(data["queries"], 10, weights=data["weights"])
+    assert not idx.exact
+    assert recall_at(got.distances, ref.distances) >= 0.97
+    assert np.all(np.diff(got.distances, axis=1) >= 0)
+
+
+@pytest.mark.parametrize("metric", ["weighted", "cosine"])
+def test_vptree_pypi_baseline(data, exact_indexes, metric):
+    ref = exact_indexes[metric].search_vectors(data["queries"], 10, weights=data["weights"])
+    idx = Index.build(data["vectors"], metric=metric, backend="vptree-pypi")
+    got = idx.search_vectors(data["queries"], 10, weights=data["weights"])
+    if metric == "cosine":   # a metric: the package's search is exact
+        np.testing.assert_array_equal(got.distances, ref.distances)
+    else:                    # Move Mirror's non-metric use: approximate, distances still exact values
+        assert recall_at(got.distances, ref.distances) >= 0.5
+        for b in range(3):
+            _, d = brute_force(data["vectors"][got.ids[b]], data["queries"][b], data["weights"][b], metric, 10)
+            np.testing.assert_allclose(np.sort(d), got.distances[b], atol=1e-12)
+
+
+@pytest.mark.parametrize("backend,params", [("exact", {}), ("vptree", {}), ("faiss", {"kind": "flat"}),
+                                            ("faiss", {"kind": "hnsw"}), ("faiss", {"kind": "ivf"}),
+                                            ("vptree-pypi", {})])
+@pytest.mark.parametrize("metric", ["weighted", "cosine"])
+def test_duplicate_heavy_corpus(data, backend, params, metric):
+    """10,000 identical frames (the PyPI package alone would hit its RecursionError, issue #20)."""
+    same = np.repeat(data["vectors"][:1], 10_000, axis=0)
+    vectors = np.concatenate([same, data["vectors"][1:200]])
+    idx = Index.build(vectors, metric=metric, backend=backend, **params)
+    m = idx.search_vectors(data["vectors"][:1].astype(np.float64), 25, weights=np.ones(17))
+    # (cosine compares float32-rounded unit vectors: ~1e-9 instead of 0)
+    assert np.all(m.distances < 1e-6) and np.all(m.distances == m.distances[0, 0])
+    if idx.exact:
+        assert m.ids[0].tolist() == list(range(25))      # ties by smaller id
+    assert len(set(m.ids[0].tolist())) == 25
+    far = idx.search_vectors(data["queries"][:2], 5, weights=data["weights"][:2])
+    ref = Index.build(vectors, metric=metric, backend="exact").search_vectors(
+        data["queries"][:2], 5, weights=data["weights"][:2])
+    if idx.exact:
+        np.testing.assert_array_equal(far.distances, ref.distances)
+
+
+def test_mirror_search_finds_the_mirrored_frame(data):
+    kp, cf = data["kp"], data["cf"]
+    idx = Index.build(data["vectors"], metric="weighted", backend="vptree")
+    j = 123
+    mk, mc = mirror(kp[j], cf[j], "coco17")
+    raw = np.concatenate([np.where(mc[:, None] > 0, mk, np.nan), mc[:, None]], axis=1)
+    plain = idx.search(raw, 3)
+    assert not (plain.ids[0, 0] == j and plain.distances[0, 0] < 1e-6)
+    m = idx.search(raw, 3, mirror=True)
+    assert m.ids[0, 0] == j and m.distances[0, 0] < 1e-6 and m.mirrored[0, 0]
+    assert m.mirrored.dtype == bool and not plain.mirrored.any()
+    # a batch: the unmirrored pose matches itself without the mirror flag
+    both = np.stack([raw, np.concatenate([kp[j], cf[j][:, None]], axis=1)])
+    mb = idx.search(both, 1, mirror=True)
+    assert mb.ids[:, 0].tolist() == [j, j] and mb.mirrored[:, 0].tolist() == [True, False]
+
+
+def test_search_raw_equals_search_vectors(data):
+    idx = Index.build(data["vectors"], metric="weighted", backend="exact")
+    raw = np.concatenate([data["kp"][:5], data["cf"][:5, :, None]], axis=2)
+    a = idx.search(raw, 4)
+    b = idx.search_vectors(data["vectors"][:5].astype(np.float64), 4, weights=data["cf"][:5])
+    np.testing.assert_allclose(a.distances, b.distances, atol=1e-6)
+    assert a.distances[:, 0].max() < 1e-6 and a.ids[:, 0].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_k_validation(data):
+    idx = Index.build(data["vectors"][:50], metric="cosine", backend="exact")
+    with pytest.raises(InvalidArgumentError, match=r"k: expected 1 <= k <= 50 \(the number of indexed frames\), got 0"):
+        idx.search_vectors(data["queries"][0], 0)
+    with pytest.raises(InvalidArgumentError, match="got 51"):
+        idx.search_vectors(data["queries"][0], 51)
+    with pytest.raises(InvalidArgumentError, match="k: expected an integer"):
+        idx.search_vectors(data["queries"][0], 2.5)
+    assert idx.search_vectors(data["queries"][0], 50).k == 50
+
+
+def test_unknown_names_list_the_valid_ones(data):
+    with pytest.raises(UnknownNameError, match="unknown backend 'annoy'.*exact, faiss, vptree, vptree-pypi"):
+        Index.build(data["vectors"], backend="annoy")
+    with pytest.raises(UnknownNameError, match="unknown metric"):
+        Index.build(data["vectors"], metric="euclid")
+    with pytest.raises(UnknownNameError, match="unknown parameter of backend 'vptree' 'kind'.*leaf_size, seed"):
+        Index.build(data["vectors"], backend="vptree", kind="hnsw")
+    with pytest.raises(UnknownNameError, match="unknown faiss index kind 'lsh'"):
+        Index.build(data["vectors"], backend="faiss", kind="lsh")
+    with pytest.raises(InvalidArgumentError, match="leaf_size: expected an integer >= 1, got 0"):
+        Index.build(data["vectors"], backend="vptree", leaf_size=0)
+    with pytest.raises(InvalidArgumentError, match="parameter M: expected int, got 'many'"):
+        Index.build(data["vectors"], backend="faiss", M="many")
+    assert set(BACKENDS) == {"exact", "vptree", "faiss", "vptree-pypi"}
+
+
+def test_bad_build_vectors():
+    with pytest.raises(InvalidArgumentError, match=r"expected shape \(B, 34\)"):
+        Index.build(np.ones((5, 26), np.float32))
+    with pytest.raises(InvalidArgumentError, match="all-zero"):
+        Index.build(np.zeros((5, 34), np.float32))
+
+
+def test_vptree_pypi_limits(data, monkeypatch):
+    with pytest.raises(InvalidArgumentError, match="exceed its max_frames .* use backend 'vptree'"):
+        Index.build(data["vectors"], backend="vptree-pypi", max_frames=100)
+    import vptree
+
+    def deep(self, points, dist_fn):
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(vptree.VPTree, "__init__", deep)
+    with pytest.raises(InvalidArgumentError, match="recursion limit .* issue #20"):
+        Index.build(data["vectors"][:100], backend="vptree-pypi")
+
+
+def test_pypi_build_weights_option(data):
+    a = Index.build(data["vectors"][:500], backend="vptree-pypi", build_weights="uniform")
+    assert a.params == {"build_weights": "uniform", "max_frames": 200_000}
+    with pytest.raises(PoseSearchError, match="build_weights"):
+        Index.build(data["vectors"][:500], backend="vptree-pypi", build_weights="random")
+
+
+def test_batch_and_single_results_agree(data):
+    idx = Index.build(data["vectors"], metric="weighted", backend="faiss", kind="hnsw")
+    batch = idx.search_vectors(data["queries"][:12], 10, weights=data["weights"][:12])
+    for b in range(12):
+        one = idx.search_vectors(data["queries"][b], 10, weights=data["weights"][b])
+        np.testing.assert_array_equal(one.distances[0], batch.distances[b])

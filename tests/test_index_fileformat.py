@@ -1,0 +1,180 @@
+"""The index file: round trips, metadata, corruption, truncation, foreign files, versions, corpus checks."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from index_testdata import coco_clips, flip_byte, make_corpus, random_poses, random_weights, vectors_of
+from posesearch.errors import ChecksumError, FileFormatError, InvalidArgumentError
+from posesearch.index import Index
+from posesearch.index.fileformat import FORMAT_VERSION, describe, read_index_attrs
+
+ALL = [("exact", {}), ("vptree", {"leaf_size": 16}), ("faiss", {"kind": "flat"}), ("faiss", {"kind": "hnsw"}),
+       ("faiss", {"kind": "ivf", "nlist": 8}), ("vptree-pypi", {})]
+
+
+@pytest.fixture(scope="module")
+def poses():
+    rng = np.random.default_rng(99)
+    kp, cf = random_poses(rng, 600)
+    return kp, cf, vectors_of(kp, cf)
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory, poses):
+    kp, cf, _ = poses
+    return make_corpus(tmp_path_factory.mktemp("corpus") / "synth.h5", coco_clips(kp, cf))
+
+
+@pytest.mark.parametrize("metric", ["weighted", "cosine"])
+@pytest.mark.parametrize("backend,params", ALL)
+def test_save_load_search_identical(tmp_path, poses, backend, params, metric):
+    _, _, v = poses
+    rng = np.random.default_rng(5)
+    q, w = v[rng.choice(len(v), 20)].astype(np.float64) + rng.normal(0, 0.01, (20, 34)), random_weights(rng, 20)
+    idx = Index.build(v, metric=metric, backend=backend, **params)
+    before = idx.search_vectors(q, 7, weights=w)
+    path = idx.save(tmp_path / "i.h5")
+    back = Index.load(path)
+    after = back.search_vectors(q, 7, weights=w)
+    np.testing.assert_array_equal(before.ids, after.ids)
+    np.testing.assert_array_equal(before.distances, after.distances)
+    assert back.backend_name == idx.backend_name and back.params == idx.params and back.metric == metric
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]   # no temporaries left behind
+
+
+def test_metadata_reads_attributes_only(tmp_path, corpus_file):
+    idx = Index.build(corpus_file, metric="cosine", backend="vptree", leaf_size=32)
+    path = idx.save(tmp_path / "m.h5")
+    meta = Index.metadata(path)
+    for key in ("format", "format_version", "backend", "backend_params", "metric", "normalization", "layout",
+                "dimension", "count", "corpus_path", "corpus_checksum", "created_by", "created", "checksum"):
+        assert key in meta, key
+    assert meta["format"] == "posesearch-index" and meta["format_version"] == FORMAT_VERSION
+    assert meta["backend"] == "vptree" and meta["backend_params"] == {"leaf_size": 32, "seed": 0}
+    assert meta["count"] == 600 and meta["dimension"] == 34 and meta["layout"] == "coco17"
+    assert meta["corpus_path"] == str(corpus_file.resolve())
+    assert meta["normalization"]["method"] == "bbox-l2"
+    assert meta["file_size"] == path.stat().st_size
+    d = describe(path, verify=True)
+    assert d["verified"]["datasets"] >= 3 and d["backend"] == "vptree"
+
+
+@pytest.mark.parametrize("backend,params,dataset", [
+    ("faiss", {"kind": "hnsw"}, "backend/faiss_index"),
+    ("faiss", {"kind": "ivf", "nlist": 8}, "backend/faiss_index"),
+    ("vptree", {}, "backend/shell_lo"),
+    ("vptree", {}, "backend/perm"),
+    ("exact", {}, "vectors"),
+    ("vptree-pypi", {}, "backend/tree_bounds"),
+])
+def test_flipped_byte_is_a_checksum_error(tmp_path, poses, monkeypatch, backend, params, dataset):
+    import faiss
+
+    idx = Index.build(poses[2], metric="weighted", backend=backend, **params)
+    path = idx.save(tmp_path / "c.h5")
+    flip_byte(path, dataset)
+    called = []
+    monkeypatch.setattr(faiss, "deserialize_index", lambda *a: called.append(1))
+    with pytest.raises(ChecksumError, match="checksum mismatch .* corrupted or was modified"):
+        Index.load(path)
+    assert not called            # verified before any byte reached FAISS
+    Index.metadata(path)         # attributes are still readable
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.02])
+def test_truncated_file(tmp_path, poses, keep):
+    path = Index.build(poses[2], backend="faiss", kind="hnsw").save(tmp_path / "t.h5")
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * keep)])
+    with pytest.raises(FileFormatError, match="truncated"):
+        Index.load(path)
+    with pytest.raises(FileFormatError):
+        Index.metadata(path)
+
+
+def test_not_hdf5_and_empty(tmp_path):
+    p = tmp_path / "x.h5"
+    p.write_text("hello, not an index")
+    with pytest.raises(FileFormatError, match="not an HDF5 file"):
+        Index.load(p)
+    p.write_bytes(b"")
+    with pytest.raises(FileFormatError, match="not an HDF5 file"):
+        Index.load(p)
+    with pytest.raises(FileFormatError, match="no such file"):
+        Index.load(tmp_path / "missing.h5")
+    with pytest.raises(FileFormatError, match="is a directory"):
+        Index.load(tmp_path)
+
+
+def test_foreign_hdf5(tmp_path, corpus_file):
+    p = tmp_path / "foreign.h5"
+    with h5py.File(p, "w") as f:
+        f["data"] = np.arange(10)
+    with pytest.raises(FileFormatError, match="not a posesearch index .*without a 'format' attribute"):
+        Index.load(p)
+    with pytest.raises(FileFormatError, match="its format is 'posesearch-corpus'.*posesearch build"):
+        Index.load(corpus_file)
+    with pytest.raises(FileFormatError, match="its format is 'posesearch-corpus'"):
+        Index.metadata(corpus_file)
+
+
+@pytest.mark.parametrize("version,message", [(FORMAT_VERSION + 1, "newer than this posesearch reads.*upgrade posesearch"),
+                                             (0, "older than this posesearch reads.*rebuild it")])
+def test_other_format_version(tmp_path, poses, version, message):
+    path = Index.build(poses[2], backend="exact").save(tmp_path / "v.h5")
+    with h5py.File(path, "r+") as f:
+        f.attrs["format_version"] = version
+    with pytest.raises(FileFormatError, match=message):
+        Index.load(path)
+    assert Index.metadata(path)["format_version"] == version   # metadata still describes it
+
+
+def test_modified_attribute_is_detected(tmp_path, poses):
+    path = Index.build(poses[2], backend="exact", metric="weighted").save(tmp_path / "a.h5")
+    with h5py.File(path, "r+") as f:
+        f.attrs["metric"] = "cosine"
+    with pytest.raises(ChecksumError):
+        Index.load(path)
+
+
+def test_corpus_checksum_is_enforced(tmp_path, poses, corpus_file):
+    idx = Index.build(corpus_file, metric="weighted", backend="exact")
+    path = idx.save(tmp_path / "k.h5")
+    kp, cf, _ = poses
+    other = make_corpus(tmp_path / "other.h5", coco_clips(kp[:300], cf[:300], prefix="other"))
+    with pytest.raises(ChecksumError, match="does not match the one the index was built from"):
+        Index.load(path, corpus=other)
+    ok = Index.load(path, corpus=corpus_file)
+    m = ok.search_vectors(poses[2][7].astype(np.float64), 2)
+    assert m.clip_ids[0, 0] == "synth:7" and m.labels[0][0]["row"] == "7" and m.frames[0, 0] == 0
+    assert Index.load(path).resolve_corpus_path() == corpus_file.resolve()
+    bare = Index.build(poses[2], backend="exact").save(tmp_path / "bare.h5")
+    with pytest.raises(InvalidArgumentError, match="built from bare vectors"):
+        Index.load(bare, corpus=corpus_file)
+
+
+def test_corpus_relative_path_survives_a_move(tmp_path, poses):
+    kp, cf, _ = poses
+    d1 = tmp_path / "proj"
+    (d1 / "indexes").mkdir(parents=True)
+    c = make_corpus(d1 / "c.h5", coco_clips(kp[:50], cf[:50]))
+    Index.build(c, backend="exact").save(d1 / "indexes" / "c.h5")
+    moved = tmp_path / "moved"
+    d1.rename(moved)
+    idx = Index.load(moved / "indexes" / "c.h5")
+    assert idx.resolve_corpus_path() == moved / "c.h5"
+
+
+def test_save_into_missing_folder(tmp_path, poses):
+    with pytest.raises(FileFormatError, match="does not exist"):
+        Index.build(poses[2][:20], backend="exact").save(tmp_path / "nope" / "x.h5")
+
+
+def test_read_attrs_of_a_damaged_json_attribute(tmp_path, poses):
+    path = Index.build(poses[2][:20], backend="exact").save(tmp_path / "j.h5")
+    with h5py.File(path, "r+") as f:
+        f.attrs["backend_params"] = "{not json"
+    with pytest.raises(FileFormatError, match="not valid JSON"):
+        read_index_attrs(path)
