@@ -92,10 +92,10 @@ def check_queries(queries, d: int) -> np.ndarray:
     if q.ndim != 2 or q.shape[1] != d:
         raise InvalidArgumentError(f"queries: expected shape (B, {d}), got {np.shape(queries)}")
     q = np.ascontiguousarray(q, dtype=np.float64)
-    if not np.isfinite(q).all():
-        bad = int(np.argmin(np.isfinite(q).all(axis=1)))
-        raise InvalidArgumentError(f"queries: query {bad} contains NaN or infinite values")
-    if q.size and np.abs(q).max() > MAX_ABS_COORD:
+    if q.size and not np.abs(q).max() <= MAX_ABS_COORD:      # fast path; NaN fails the comparison too
+        if not np.isfinite(q).all():
+            bad = int(np.argmin(np.isfinite(q).all(axis=1)))
+            raise InvalidArgumentError(f"queries: query {bad} contains NaN or infinite values")
         raise InvalidArgumentError(f"queries: coordinates must be within +-{MAX_ABS_COORD:g}, "
                                    f"got {np.abs(q).max():g}")
     return q
@@ -118,18 +118,20 @@ def check_weights(weights, code: int, b: int, k_joints: int) -> np.ndarray:
     if w.shape != (b, k_joints):
         raise InvalidArgumentError(f"weights: expected shape ({b}, {k_joints}), got {np.shape(weights)}")
     w = np.ascontiguousarray(w, dtype=np.float64)
+    if b == 0:
+        return w
+    sums = w.sum(axis=1)
+    if w.min() >= 0 and sums.min() > 0 and sums.max() <= 1e300:   # fast path (NaN fails the comparisons)
+        return w
     if not np.isfinite(w).all():
         raise InvalidArgumentError("weights: contain NaN or infinite values")
     if (w < 0).any():
         i = int(np.argmax((w < 0).any(axis=1)))
         raise InvalidArgumentError(f"weights: must be >= 0, query {i} has a negative weight")
-    sums = w.sum(axis=1)
     if (sums <= 0).any():
         i = int(np.argmax(sums <= 0))
         raise InvalidArgumentError(f"weights: query {i} has all weights zero (no keypoint to compare)")
-    if (sums > 1e300).any():
-        raise InvalidArgumentError("weights: too large (sum overflows)")
-    return w
+    raise InvalidArgumentError("weights: too large (sum overflows)")
 
 
 # ----------------------------------------------------------------------------- exact distance

@@ -49,13 +49,13 @@ class VPTreeArrays:
         split_weights: (K,) float64 in [0, 1], each joint's weight in the distance vantage points and
             splits use (see :mod:`._vpbuild`; the bounds always use every joint).
         perm: (N,) int64, tree position -> original row id (a permutation).
-        data_perm: (N, D) float32, the rows in tree order (leaves are contiguous).
+        data_perm: (N, D) float32, the rows in tree order (every subtree's rows are contiguous).
         start, end: (M,) int64, the node's rows are positions [start, end).
         left, right: (M,) int64, children ids (right = left + 1 > node id), -1 for a leaf.
         vp: (M,) int64, position of an internal node's vantage point row, -1 for a leaf.
         shell_lo, shell_hi: (M, K) float64, min/max over the node's rows of the per-joint distance to
             the parent's vantage point (0 for the root).
-        tot_lo, tot_hi: (M,) float64, the same for the whole distance (per-joint sum for weighted).
+        tot_lo, tot_hi: (M,) float64, the same for the total distance (split-weighted, see _vpbuild).
         box_lo, box_hi: (M, D) float32, per-coordinate bounding box of the node's rows.
     """
 
@@ -111,8 +111,8 @@ class VPTreeArrays:
     # ------------------------------------------------------------------ serialization
     _SCALARS = {"metric": np.int64, "leaf_size": np.int64, "n": np.int64, "d": np.int64, "seed": np.int64,
                 "version": np.int64, "scale": np.float64}
-    _ARRAYS = {"split_weights": np.float64, "perm": np.int64, "data_perm": np.float32, "start": np.int64, "end": np.int64,
-               "left": np.int64, "right": np.int64, "vp": np.int64, "shell_lo": np.float64,
+    _ARRAYS = {"split_weights": np.float64, "perm": np.int64, "data_perm": np.float32, "start": np.int64,
+               "end": np.int64, "left": np.int64, "right": np.int64, "vp": np.int64, "shell_lo": np.float64,
                "shell_hi": np.float64, "tot_lo": np.float64, "tot_hi": np.float64, "box_lo": np.float32,
                "box_hi": np.float32}
 
@@ -175,7 +175,8 @@ class VPTreeArrays:
         m = vals["start"].shape[0] if vals["start"].ndim == 1 else -1
         if m < 1:
             bad(f"start: expected a non-empty 1-d array, got shape {vals['start'].shape}")
-        shapes = {"split_weights": (kj,), "perm": (n,), "data_perm": (n, dim), "start": (m,), "end": (m,), "left": (m,), "right": (m,),
+        shapes = {"split_weights": (kj,), "perm": (n,), "data_perm": (n, dim), "start": (m,), "end": (m,),
+                  "left": (m,), "right": (m,),
                   "vp": (m,), "shell_lo": (m, kj), "shell_hi": (m, kj), "tot_lo": (m,), "tot_hi": (m,),
                   "box_lo": (m, dim), "box_hi": (m, dim)}
         for name, shp in shapes.items():
@@ -207,7 +208,8 @@ class VPTreeArrays:
     def verify(self) -> None:
         """Check every row against the shells and boxes of all its nodes; FileFormatError if any fails."""
         from ._vpbuild import verify_bounds
-        bad_node = verify_bounds(self.data_perm, KERNEL_METRICS[self.metric], self.split_weights, self.start, self.end, self.left,
+        bad_node = verify_bounds(self.data_perm, KERNEL_METRICS[self.metric], self.split_weights, self.start,
+                                 self.end, self.left,
                                  self.vp, self.shell_lo, self.shell_hi, self.tot_lo, self.tot_hi, self.box_lo,
                                  self.box_hi)
         if bad_node >= 0:
@@ -234,7 +236,8 @@ class VPTreeArrays:
                          self.tot_lo, self.tot_hi, self.box_lo, self.box_hi, is_block, nint, nrec, block_start,
                          block_off, brec, codes)
             kt = KTree(float(self.scale), self.data_perm, self.perm, self.split_weights,
-                       np.flatnonzero(self.split_weights > 0).astype(np.int64), nint, nrec, block_start, block_off, brec, codes)
+                       np.flatnonzero(self.split_weights > 0).astype(np.int64), nint, nrec, block_start, block_off,
+                       brec, codes)
             max_block = int(padded(int(np.diff(block_start).max())))
             kt = self._derived[key] = (kt, max_block)
         return kt
@@ -360,12 +363,13 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
     n_levels = max(1, int(np.ceil(np.log2(max(n / leaf_size, 1.0)))) + 1)
     while lo < count:
         hi = count
-        count = vb.split_level(work, perm, code, split_weights, leaf_size, seed, lo, hi, count, start, end, left, right, vp,
+        count = vb.split_level(work, perm, code, split_weights, leaf_size, seed, lo, hi, count, start, end, left,
+                               right, vp,
                                shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, keys, idx, tmp, tmp_work)
         lo = hi
         level += 1
-        if progress is not None:
-            progress(min(1.0, level / n_levels))
+        if progress is not None and lo < count:
+            progress(min(0.99, level / n_levels))
     if count != m:  # pragma: no cover - _count_nodes mirrors split_level exactly
         raise AssertionError(f"vptree build: expected {m} nodes, made {count}")
     inv = np.empty(n, np.int64)
@@ -375,8 +379,11 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
     del tmp_work
     data_perm = work
     scale = float(np.abs(data).max())
+    if progress is not None:
+        progress(1.0)
     return VPTreeArrays(metric=metric, leaf_size=leaf_size, n=n, d=dim, seed=seed, version=VPTREE_VERSION,
-                        scale=scale, split_weights=split_weights, perm=perm, data_perm=data_perm, start=start, end=end, left=left, right=right,
+                        scale=scale, split_weights=split_weights, perm=perm, data_perm=data_perm, start=start,
+                        end=end, left=left, right=right,
                         vp=vp, shell_lo=shell_lo, shell_hi=shell_hi, tot_lo=tot_lo, tot_hi=tot_hi, box_lo=box_lo,
                         box_hi=box_hi)
 
