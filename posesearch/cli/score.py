@@ -1,0 +1,115 @@
+"""``posesearch score REFERENCE USER``: how well a user's pose sequence follows a reference (0-100)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import emit_json, handle_errors
+
+_CORPUS_REF = re.compile(r"^(?P<path>.+\.(?:h5|hdf5)):(?P<clip>.+)$", re.IGNORECASE)
+
+
+def load_input(spec: str, *, fps: float | None, layout: str | None, name: str):
+    """A sequence file, or ``corpus.h5:CLIP_ID`` (a clip of a corpus), as a Sequence."""
+    from ..errors import FileFormatError
+    from ..sequence.sequence import as_sequence
+
+    m = _CORPUS_REF.match(spec)
+    if m and not Path(spec).exists():
+        path = Path(m.group("path"))
+        if not path.exists():
+            raise FileFormatError(path, "no such corpus file")
+        from ..corpus import Corpus
+
+        with Corpus.open(path) as corpus:
+            try:
+                clip = corpus.clip(m.group("clip"))
+            except KeyError:
+                raise FileFormatError(path, f"no clip {m.group('clip')!r} in this corpus") from None
+        return as_sequence(clip, fps=fps, layout=layout, name=name)
+    return as_sequence(Path(spec), fps=fps, layout=layout, name=name)
+
+
+def _print_report(report, reference: str, user: str) -> None:
+    from rich.table import Table
+
+    from .common import console
+
+    con = console()
+    r = report
+    head = Table(title=f"score of {user} against {reference}", show_header=False, title_justify="left")
+    head.add_column("what", style="bold")
+    head.add_column("value")
+    head.add_row("score", f"{r.score:.1f} / 100")
+    head.add_row("time offset", "n/a" if r.time_offset != r.time_offset else f"{r.time_offset:+.2f} s (user late)"
+                 if r.time_offset >= 0 else f"{r.time_offset:+.2f} s (user early)")
+    head.add_row("speed", "n/a" if r.speed_ratio != r.speed_ratio else f"x{r.speed_ratio:.2f} of the reference")
+    head.add_row("mirrored", "yes" if r.mirrored else "no")
+    head.add_row("method", f"{r.settings.smooth} / {r.settings.interp} / {r.settings.distance} / {r.alignment.method}")
+    con.print(head)
+    wj = r.worst_joints(5)
+    if wj:
+        t = Table(title="worst joints", title_justify="left")
+        t.add_column("joint")
+        t.add_column("score", justify="right")
+        t.add_column("seen", justify="right")
+        for k, v in wj:
+            t.add_row(k, f"{v:.1f}", f"{100 * r.joint_coverage.get(k, 0):.0f}%")
+        con.print(t)
+    wm = r.worst_moments(3)
+    if wm:
+        t = Table(title="worst moments (reference time)", title_justify="left")
+        t.add_column("from (s)", justify="right")
+        t.add_column("to (s)", justify="right")
+        t.add_column("score", justify="right")
+        for a, b, s in wm:
+            t.add_row(f"{a:.2f}", f"{b:.2f}", f"{s:.1f}")
+        con.print(t)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def score(
+        reference: str = typer.Argument(..., help="Reference sequence (.json/.npy/.npz) or CORPUS.h5:CLIP_ID."),
+        user: str = typer.Argument(..., help="User sequence (.json/.npy/.npz) or CORPUS.h5:CLIP_ID."),
+        ref_fps: Optional[float] = typer.Option(None, "--ref-fps", help="Reference frame rate (if the file has none)."),
+        user_fps: Optional[float] = typer.Option(None, "--user-fps", help="User frame rate (if the file has none)."),
+        layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of files that do not name one."),
+        smooth: str = typer.Option("kalman", "--smooth", help="kalman | one-euro | none"),
+        interp: str = typer.Option("linear", "--interp", help="hold | linear | cubic"),
+        align: str = typer.Option("dtw", "--align", help="dtw | nw | diagonal"),
+        mirror: str = typer.Option("auto", "--mirror", help="auto | on | off"),
+        distance: str = typer.Option("procrustes", "--distance", help="procrustes | weighted"),
+        as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
+        plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of the per-moment score and alignment."),
+    ) -> None:
+        """Score how well USER follows REFERENCE (0-100), with the worst joints and moments."""
+        from ..errors import check_finite_positive
+        from ..sequence.score import ScoreSettings, score_sequence
+
+        for n, v in (("--ref-fps", ref_fps), ("--user-fps", user_fps)):
+            if v is not None:
+                check_finite_positive(n, v)
+        settings = ScoreSettings(smooth=smooth, interp=interp, align=align, mirror=mirror, distance=distance,
+                                 layout=layout)
+        ref = load_input(reference, fps=ref_fps, layout=layout, name="reference")
+        usr = load_input(user, fps=user_fps, layout=layout, name="user")
+        report = score_sequence(ref, usr, settings=settings)
+        if plot is not None:
+            from ..sequence.plot import plot_report
+
+            plot_report(report, plot, title=Path(user).name)
+        if as_json:
+            d = report.to_dict()
+            d.update(reference=reference, user=user)
+            if plot is not None:
+                d["plot"] = str(plot)
+            emit_json(d)
+        else:
+            _print_report(report, reference, user)
+            if plot is not None:
+                typer.echo(f"plot written to {plot}")

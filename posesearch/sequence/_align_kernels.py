@@ -1,0 +1,494 @@
+"""numba kernels: banded frame-distance matrices, DTW, Gotoh/Needleman-Wunsch and best-diagonal search.
+
+Formulas are documented in :mod:`posesearch.sequence.framedist` and :mod:`posesearch.sequence.align`.
+Banded storage: row u holds columns lo[u] .. hi[u]-1 at positions 0 .. hi[u]-lo[u]-1.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+INF = np.inf
+
+# back-pointer codes
+START = 0
+DIAG = 1       # from (u-1, r-1)
+UP = 2         # from (u-1, r): the user advanced, same reference frame
+LEFT = 3       # from (u, r-1): the reference advanced, same user frame
+# Gotoh states
+ST_M = 0
+ST_X = 1       # reference frame left unmatched (gap in the user)
+ST_Y = 2       # user frame left unmatched (gap in the reference)
+
+
+@njit(cache=True)
+def _procrustes_row(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, u, out, acc):
+    """Row u of the Procrustes matrix (acc: (11, width) scratch). penalty >= 0: joints present in
+    only one pose add weight (their confidence) at error ``penalty``; penalty < 0: they are ignored.
+    The inner loop over reference frames is branch-free so that it vectorises."""
+    K = wu.shape[1]
+    r0 = lo[u]
+    n = hi[u] - r0
+    a0, a1, a2, a3, a4, a5 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5]
+    a6, a7, a8, a9, a10 = acc[6], acc[7], acc[8], acc[9], acc[10]
+    for j in range(n):
+        a0[j] = 0.0
+        a1[j] = 0.0
+        a2[j] = 0.0
+        a3[j] = 0.0
+        a4[j] = 0.0
+        a5[j] = 0.0
+        a6[j] = 0.0
+        a7[j] = 0.0
+        a8[j] = 0.0
+        a9[j] = 0.0
+        a10[j] = 0.0
+    for k in range(K):
+        c = wu[u, k]
+        wr_row = wrT[k, r0:r0 + n]
+        if c <= 0.0:
+            if penalty >= 0.0:
+                for j in range(n):
+                    a10[j] += wr_row[j]
+            continue
+        yx = Y[u, k, 0]
+        yy = Y[u, k, 1]
+        q = yx * yx + yy * yy
+        xr = XT[k, 0, r0:r0 + n]
+        yr = XT[k, 1, r0:r0 + n]
+        for j in range(n):
+            wr = wr_row[j]
+            w = c * wr
+            xx = xr[j]
+            xy = yr[j]
+            a0[j] += w
+            a1[j] += w * yx
+            a2[j] += w * yy
+            a3[j] += w * xx
+            a4[j] += w * xy
+            a5[j] += w * q
+            a6[j] += w * (xx * xx + xy * xy)
+            a7[j] += w * (yx * xx + yy * xy)
+            a8[j] += w * (yx * xy - yy * xx)
+            a9[j] += 1.0 if wr > 0.0 else 0.0
+            a10[j] += 0.0 if wr > 0.0 else c
+    for j in range(n):
+        W = a0[j]
+        if a9[j] < min_common or W <= 0.0:
+            out[u, j] = np.nan
+            continue
+        syy = a5[j] - (a1[j] * a1[j] + a2[j] * a2[j]) / W
+        sxx = a6[j] - (a3[j] * a3[j] + a4[j] * a4[j]) / W
+        if syy <= 0.0 or sxx <= 0.0:
+            out[u, j] = np.nan
+            continue
+        a = a7[j] - (a1[j] * a3[j] + a2[j] * a4[j]) / W
+        b = a8[j] - (a1[j] * a4[j] - a2[j] * a3[j]) / W
+        m = math.sqrt(a * a + b * b)
+        th = abs(math.atan2(b, a))
+        proj = m if th <= max_rot else m * math.cos(th - max_rot)
+        if proj < 0.0:
+            proj = 0.0
+        d2 = 1.0 - proj * proj / (sxx * syy)
+        if d2 < 0.0:
+            d2 = 0.0
+        if penalty >= 0.0:
+            U = a10[j]
+            d2 = (W * d2 + U * penalty * penalty) / (W + U)
+        out[u, j] = math.sqrt(d2)
+
+
+@njit(cache=True, parallel=True)
+def procrustes_matrix_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty):
+    tu = wu.shape[0]
+    out = np.full((tu, width), INF)
+    nchunk = 16
+    for c in prange(nchunk):
+        acc = np.zeros((11, width))
+        for u in range(c, tu, nchunk):
+            _procrustes_row(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, u, out, acc)
+    return out
+
+
+@njit(cache=True)
+def procrustes_matrix_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty):
+    tu = wu.shape[0]
+    out = np.full((tu, width), INF)
+    acc = np.zeros((11, width))
+    for u in range(tu):
+        _procrustes_row(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, u, out, acc)
+    return out
+
+
+@njit(cache=True)
+def _weighted_row(U, wu, RT, wrT, lo, hi, min_common, penalty, u, out, acc):
+    K = wu.shape[1]
+    r0 = lo[u]
+    n = hi[u] - r0
+    num, den, cnt, one = acc[0], acc[1], acc[2], acc[3]
+    for j in range(n):
+        num[j] = 0.0
+        den[j] = 0.0
+        cnt[j] = 0.0
+        one[j] = 0.0
+    for k in range(K):
+        c = wu[u, k]
+        wr_row = wrT[k, r0:r0 + n]
+        if c <= 0.0:
+            if penalty >= 0.0:
+                for j in range(n):
+                    one[j] += wr_row[j]
+            continue
+        ux = U[u, k, 0]
+        uy = U[u, k, 1]
+        xr = RT[k, 0, r0:r0 + n]
+        yr = RT[k, 1, r0:r0 + n]
+        for j in range(n):
+            wr = wr_row[j]
+            w = c * wr
+            num[j] += w * (abs(ux - xr[j]) + abs(uy - yr[j]))
+            den[j] += w
+            cnt[j] += 1.0 if wr > 0.0 else 0.0
+            one[j] += 0.0 if wr > 0.0 else c
+    for j in range(n):
+        if cnt[j] < min_common or den[j] <= 0.0:
+            out[u, j] = np.nan
+        elif penalty >= 0.0:
+            out[u, j] = (num[j] + penalty * one[j]) / (den[j] + one[j])
+        else:
+            out[u, j] = num[j] / den[j]
+
+
+@njit(cache=True, parallel=True)
+def weighted_matrix_parallel(U, wu, RT, wrT, lo, hi, width, min_common, penalty):
+    tu = wu.shape[0]
+    out = np.full((tu, width), INF)
+    nchunk = 16
+    for c in prange(nchunk):
+        acc = np.zeros((4, width))
+        for u in range(c, tu, nchunk):
+            _weighted_row(U, wu, RT, wrT, lo, hi, min_common, penalty, u, out, acc)
+    return out
+
+
+@njit(cache=True)
+def weighted_matrix_serial(U, wu, RT, wrT, lo, hi, width, min_common, penalty):
+    tu = wu.shape[0]
+    out = np.full((tu, width), INF)
+    acc = np.zeros((4, width))
+    for u in range(tu):
+        _weighted_row(U, wu, RT, wrT, lo, hi, min_common, penalty, u, out, acc)
+    return out
+
+
+@njit(cache=True, inline="always")
+def _get(C, lo, hi, u, r):
+    if r < lo[u] or r >= hi[u]:
+        return INF
+    return C[u, r - lo[u]]
+
+
+@njit(cache=True)
+def dtw(D, lo, hi, tr, missing, open_user, open_ref):
+    """Banded DTW, steps (1,1), (1,0), (0,1) with weight 1 each (symmetric1, as dtaidistance).
+
+    open_user: the path may start at any (u, 0) and end at any (u, tr-1) (extra user frames are free).
+    open_ref: it may also start at any (0, r) and end at any (tu-1, r).
+    Returns (total cost, path (P, 2) as (u, r) pairs in order).
+    """
+    tu = D.shape[0]
+    C = np.full(D.shape, INF)
+    B = np.zeros(D.shape, dtype=np.int8)
+    lp = 0
+    hp = 0
+    for u in range(tu):
+        lu = lo[u]
+        hu = hi[u]
+        if u > 0:
+            lp = lo[u - 1]
+            hp = hi[u - 1]
+        for r in range(lu, hu):
+            j = r - lu
+            d = D[u, j]
+            if math.isnan(d):
+                d = missing
+            best = INF
+            code = START
+            if u > 0:
+                if r > lp and r - 1 < hp:
+                    v = C[u - 1, r - 1 - lp]
+                    if v < best:
+                        best = v
+                        code = DIAG
+                if r >= lp and r < hp:
+                    v = C[u - 1, r - lp]
+                    if v < best:
+                        best = v
+                        code = UP
+            if r > lu:
+                v = C[u, j - 1]
+                if v < best:
+                    best = v
+                    code = LEFT
+            if (r == 0 and (u == 0 or open_user)) or (open_ref and u == 0):
+                if 0.0 < best:
+                    best = 0.0
+                    code = START
+            if best < INF:
+                C[u, j] = best + d
+                B[u, j] = code
+    # end cell
+    best = INF
+    eu = -1
+    er = -1
+    if open_user:
+        for u in range(tu):
+            v = _get(C, lo, hi, u, tr - 1)
+            if v < best:
+                best = v
+                eu = u
+                er = tr - 1
+    if open_ref:
+        for r in range(lo[tu - 1], hi[tu - 1]):
+            v = C[tu - 1, r - lo[tu - 1]]
+            if v < best:
+                best = v
+                eu = tu - 1
+                er = r
+    v = _get(C, lo, hi, tu - 1, tr - 1)
+    if v < best:
+        best = v
+        eu = tu - 1
+        er = tr - 1
+    if eu < 0:
+        return INF, np.zeros((0, 2), dtype=np.int64)
+    path = np.empty((tu + tr, 2), dtype=np.int64)
+    n = 0
+    u = eu
+    r = er
+    while True:
+        path[n, 0] = u
+        path[n, 1] = r
+        n += 1
+        code = B[u, r - lo[u]]
+        if code == START:
+            break
+        elif code == DIAG:
+            u -= 1
+            r -= 1
+        elif code == UP:
+            u -= 1
+        else:
+            r -= 1
+    out = np.empty((n, 2), dtype=np.int64)
+    for i in range(n):
+        out[i, 0] = path[n - 1 - i, 0]
+        out[i, 1] = path[n - 1 - i, 1]
+    return best, out
+
+
+@njit(cache=True, inline="always")
+def _gap(n, free, gap_open, gap_extend):
+    """Cost of n unmatched frames at an end of the alignment: 0 if free or n == 0, else open + n * extend."""
+    if n == 0 or free:
+        return 0.0
+    return gap_open + gap_extend * n
+
+
+@njit(cache=True)
+def gotoh(D, lo, hi, tr, missing, gap_open, gap_extend, open_user, open_ref):
+    """Banded Needleman-Wunsch with affine gaps (Gotoh), minimising
+    sum(match distances) + sum over gaps (gap_open + gap_extend * length).
+
+    States: M (u matched to r), X (reference frame r unmatched), Y (user frame u unmatched).
+    open_user: leading/trailing user frames are free; open_ref: leading/trailing reference frames too.
+    Returns (total cost, matched pairs (P, 2) as (u, r)).
+    """
+    tu = D.shape[0]
+    M = np.full(D.shape, INF)
+    X = np.full(D.shape, INF)
+    Yg = np.full(D.shape, INF)
+    BM = np.zeros(D.shape, dtype=np.int8)   # predecessor state of M (or -1 = start)
+    BX = np.zeros(D.shape, dtype=np.int8)
+    BY = np.zeros(D.shape, dtype=np.int8)
+    go = gap_open + gap_extend
+    for u in range(tu):
+        for r in range(lo[u], hi[u]):
+            j = r - lo[u]
+            d = D[u, j]
+            if math.isnan(d):
+                d = missing
+            # M: from any state at (u-1, r-1), or a start
+            best = INF
+            code = -1
+            if u > 0 and r > 0 and r - 1 >= lo[u - 1] and r - 1 < hi[u - 1]:
+                jj = r - 1 - lo[u - 1]
+                if M[u - 1, jj] < best:
+                    best = M[u - 1, jj]
+                    code = ST_M
+                if X[u - 1, jj] < best:
+                    best = X[u - 1, jj]
+                    code = ST_X
+                if Yg[u - 1, jj] < best:
+                    best = Yg[u - 1, jj]
+                    code = ST_Y
+            start = _gap(u, open_user, gap_open, gap_extend) + _gap(r, open_ref, gap_open, gap_extend)
+            if start < best:
+                best = start
+                code = -1
+            M[u, j] = best + d
+            BM[u, j] = code
+            # X: reference frame r unmatched, coming from (u, r-1)
+            if r > 0 and r - 1 >= lo[u]:
+                a = M[u, j - 1] + go
+                b = X[u, j - 1] + gap_extend
+                c = Yg[u, j - 1] + go
+                if a <= b and a <= c:
+                    X[u, j] = a
+                    BX[u, j] = ST_M
+                elif b <= c:
+                    X[u, j] = b
+                    BX[u, j] = ST_X
+                else:
+                    X[u, j] = c
+                    BX[u, j] = ST_Y
+            # Y: user frame u unmatched, coming from (u-1, r)
+            if u > 0 and r >= lo[u - 1] and r < hi[u - 1]:
+                jj = r - lo[u - 1]
+                a = M[u - 1, jj] + go
+                b = Yg[u - 1, jj] + gap_extend
+                c = X[u - 1, jj] + go
+                if a <= b and a <= c:
+                    Yg[u, j] = a
+                    BY[u, j] = ST_M
+                elif b <= c:
+                    Yg[u, j] = b
+                    BY[u, j] = ST_Y
+                else:
+                    Yg[u, j] = c
+                    BY[u, j] = ST_X
+    # end: the last match; trailing unmatched frames are charged (or free) as configured
+    best = INF
+    eu = -1
+    er = -1
+    for u in range(tu):
+        tail_u = _gap(tu - 1 - u, open_user, gap_open, gap_extend)
+        if tail_u == INF:
+            continue
+        for r in range(lo[u], hi[u]):
+            v = M[u, r - lo[u]] + tail_u + _gap(tr - 1 - r, open_ref, gap_open, gap_extend)
+            if v < best:
+                best = v
+                eu = u
+                er = r
+    if eu < 0:
+        return INF, np.zeros((0, 2), dtype=np.int64)
+    path = np.empty((min(tu, tr) + 1, 2), dtype=np.int64)
+    n = 0
+    u = eu
+    r = er
+    state = ST_M
+    while True:
+        j = r - lo[u]
+        if state == ST_M:
+            path[n, 0] = u
+            path[n, 1] = r
+            n += 1
+            code = BM[u, j]
+            if code < 0:
+                break
+            state = code
+            u -= 1
+            r -= 1
+        elif state == ST_X:
+            state = BX[u, j]
+            r -= 1
+        else:
+            state = BY[u, j]
+            u -= 1
+    out = np.empty((n, 2), dtype=np.int64)
+    for i in range(n):
+        out[i, 0] = path[n - 1 - i, 0]
+        out[i, 1] = path[n - 1 - i, 1]
+    return best, out
+
+
+@njit(cache=True)
+def diagonal_means(D, lo, hi, tr, missing):
+    """For each offset o = u - r in [-(tr-1), tu-1]: (sum, count) of in-band cells on that diagonal."""
+    tu = D.shape[0]
+    n = tu + tr - 1
+    s = np.zeros(n)
+    c = np.zeros(n, dtype=np.int64)
+    for u in range(tu):
+        for r in range(lo[u], hi[u]):
+            d = D[u, r - lo[u]]
+            if math.isnan(d):
+                d = missing
+            o = u - r + tr - 1
+            s[o] += d
+            c[o] += 1
+    return s, c
+
+
+@njit(cache=True)
+def dtw_column_step(d, ps, ref_valid, missing, first, C, L, S, N, RS, RC, Cn, Ln, Sn, Nn, RSn, RCn):
+    """One user frame of open-begin DTW (the same recursion and tie-breaking as :func:`dtw` with no
+    band), carrying per cell the statistics of its best path: L path length, S sum of finished
+    reference frames' moment scores, N their count (valid reference frames only), RS / RC the sum /
+    count of pair scores at the cell's own reference frame. Previous column in C..RC (ignored when
+    ``first``), new column written to Cn..RCn."""
+    tr = d.shape[0]
+    for r in range(tr):
+        dd = d[r]
+        if math.isnan(dd):
+            dd = missing
+        best = INF
+        code = START
+        if not first and r > 0:
+            if C[r - 1] < best:
+                best = C[r - 1]
+                code = DIAG
+        if not first:
+            if C[r] < best:
+                best = C[r]
+                code = UP
+        if r > 0:
+            if Cn[r - 1] < best:
+                best = Cn[r - 1]
+                code = LEFT
+        if r == 0 and 0.0 < best:
+            best = 0.0
+            code = START
+        if best == INF:
+            Cn[r] = INF
+            continue
+        Cn[r] = best + dd
+        if code == START:
+            Ln[r] = 1.0
+            Sn[r] = 0.0
+            Nn[r] = 0.0
+            RSn[r] = ps[r]
+            RCn[r] = 1.0
+        elif code == UP:
+            Ln[r] = L[r] + 1.0
+            Sn[r] = S[r]
+            Nn[r] = N[r]
+            RSn[r] = RS[r] + ps[r]
+            RCn[r] = RC[r] + 1.0
+        else:
+            if code == DIAG:
+                l0, s0, n0, rs0, rc0 = L[r - 1], S[r - 1], N[r - 1], RS[r - 1], RC[r - 1]
+            else:
+                l0, s0, n0, rs0, rc0 = Ln[r - 1], Sn[r - 1], Nn[r - 1], RSn[r - 1], RCn[r - 1]
+            Ln[r] = l0 + 1.0
+            if ref_valid[r - 1]:
+                Sn[r] = s0 + rs0 / rc0
+                Nn[r] = n0 + 1.0
+            else:
+                Sn[r] = s0
+                Nn[r] = n0
+            RSn[r] = ps[r]
+            RCn[r] = 1.0

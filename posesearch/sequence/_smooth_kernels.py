@@ -1,0 +1,171 @@
+"""numba kernels of :mod:`posesearch.sequence.smooth` (formulas documented there)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, inline="always")
+def _predict(x, P, c, dt, q):
+    x[c, 0] += x[c, 1] * dt
+    p00, p01, p11 = P[c, 0], P[c, 1], P[c, 2]
+    P[c, 0] = p00 + 2.0 * dt * p01 + dt * dt * p11 + q * dt * dt * dt / 3.0
+    P[c, 1] = p01 + dt * p11 + q * dt * dt / 2.0
+    P[c, 2] = p11 + q * dt
+
+
+@njit(cache=True, inline="always")
+def _update(x, P, c, z, r):
+    s = P[c, 0] + r
+    k0 = P[c, 0] / s
+    k1 = P[c, 1] / s
+    y = z - x[c, 0]
+    x[c, 0] += k0 * y
+    x[c, 1] += k1 * y
+    p00, p01, p11 = P[c, 0], P[c, 1], P[c, 2]
+    P[c, 0] = (1.0 - k0) * p00
+    P[c, 1] = (1.0 - k0) * p01
+    P[c, 2] = p11 - k1 * p01
+
+
+@njit(cache=True)
+def kalman_step(z, r, dt, q, v0var, x, P, tlast):
+    """One causal step for all coordinates: predict by dt, update where r is finite. In place."""
+    for c in range(z.shape[0]):
+        inited = not math.isnan(tlast[c])
+        if inited and dt > 0.0:
+            _predict(x, P, c, dt, q)
+        if math.isfinite(r[c]):
+            if inited:
+                _update(x, P, c, z[c], r[c])
+            else:
+                x[c, 0] = z[c]
+                x[c, 1] = 0.0
+                P[c, 0] = r[c]
+                P[c, 1] = 0.0
+                P[c, 2] = v0var
+            tlast[c] = 1.0  # marks "initialised"
+
+
+@njit(cache=True)
+def kalman_batch(z, r, times, q, v0var, rts):
+    """z, r: (T, C); returns the filtered (or RTS-smoothed) positions (T, C)."""
+    T, C = z.shape
+    x = np.zeros((C, 2))
+    P = np.zeros((C, 3))
+    tlast = np.full(C, np.nan)
+    xf = np.zeros((T, C, 2))
+    Pf = np.zeros((T, C, 3))
+    xp = np.zeros((T, C, 2))
+    Pp = np.zeros((T, C, 3))
+    init = np.zeros((T, C), dtype=np.bool_)
+    for t in range(T):
+        dt = times[t] - times[t - 1] if t > 0 else 0.0
+        for c in range(C):
+            inited = not math.isnan(tlast[c])
+            if inited:
+                _predict(x, P, c, dt, q)
+                xp[t, c, 0] = x[c, 0]
+                xp[t, c, 1] = x[c, 1]
+                Pp[t, c, 0] = P[c, 0]
+                Pp[t, c, 1] = P[c, 1]
+                Pp[t, c, 2] = P[c, 2]
+            if math.isfinite(r[t, c]):
+                if inited:
+                    _update(x, P, c, z[t, c], r[t, c])
+                else:
+                    x[c, 0] = z[t, c]
+                    x[c, 1] = 0.0
+                    P[c, 0] = r[t, c]
+                    P[c, 1] = 0.0
+                    P[c, 2] = v0var
+                    tlast[c] = 1.0
+            init[t, c] = not math.isnan(tlast[c])
+            xf[t, c, 0] = x[c, 0]
+            xf[t, c, 1] = x[c, 1]
+            Pf[t, c, 0] = P[c, 0]
+            Pf[t, c, 1] = P[c, 1]
+            Pf[t, c, 2] = P[c, 2]
+    out = np.empty((T, C))
+    if not rts:
+        for t in range(T):
+            for c in range(C):
+                out[t, c] = xf[t, c, 0]
+        return out
+    xs = xf.copy()
+    for t in range(T - 2, -1, -1):
+        dt = times[t + 1] - times[t]
+        for c in range(C):
+            if not init[t, c]:
+                continue
+            # G = Pf F' = [[f00 + dt f01, f01], [f01 + dt f11, f11]]
+            f00, f01, f11 = Pf[t, c, 0], Pf[t, c, 1], Pf[t, c, 2]
+            g00 = f00 + dt * f01
+            g01 = f01
+            g10 = f01 + dt * f11
+            g11 = f11
+            a, b, d = Pp[t + 1, c, 0], Pp[t + 1, c, 1], Pp[t + 1, c, 2]
+            det = a * d - b * b
+            if det <= 0.0:
+                continue
+            i00, i01, i11 = d / det, -b / det, a / det
+            c00 = g00 * i00 + g01 * i01
+            c01 = g00 * i01 + g01 * i11
+            c10 = g10 * i00 + g11 * i01
+            c11 = g10 * i01 + g11 * i11
+            e0 = xs[t + 1, c, 0] - xp[t + 1, c, 0]
+            e1 = xs[t + 1, c, 1] - xp[t + 1, c, 1]
+            xs[t, c, 0] = xf[t, c, 0] + c00 * e0 + c01 * e1
+            xs[t, c, 1] = xf[t, c, 1] + c10 * e0 + c11 * e1
+    for t in range(T):
+        for c in range(C):
+            out[t, c] = xs[t, c, 0]
+    return out
+
+
+@njit(cache=True, inline="always")
+def _alpha(fc, dt):
+    return 1.0 / (1.0 + 1.0 / (2.0 * math.pi * fc * dt))
+
+
+@njit(cache=True)
+def one_euro_step(kp, present, t, min_cutoff, beta, d_cutoff, state, tlast):
+    """One step for all K keypoints: kp (K, 2) in, filtered in place; state (K, 2, 2) [coord, (x_hat, dx_hat)]."""
+    for k in range(kp.shape[0]):
+        if not present[k]:
+            continue
+        if math.isnan(tlast[k]):
+            state[k, 0, 0] = kp[k, 0]
+            state[k, 1, 0] = kp[k, 0 + 1]
+            state[k, 0, 1] = 0.0
+            state[k, 1, 1] = 0.0
+            tlast[k] = t
+            continue
+        dt = t - tlast[k]
+        if dt <= 0.0:
+            kp[k, 0] = state[k, 0, 0]
+            kp[k, 1] = state[k, 1, 0]
+            continue
+        ad = _alpha(d_cutoff, dt)
+        for j in range(2):
+            dx = (kp[k, j] - state[k, j, 0]) / dt
+            state[k, j, 1] = ad * dx + (1.0 - ad) * state[k, j, 1]
+        speed = math.sqrt(state[k, 0, 1] ** 2 + state[k, 1, 1] ** 2)
+        a = _alpha(min_cutoff + beta * speed, dt)
+        for j in range(2):
+            state[k, j, 0] = a * kp[k, j] + (1.0 - a) * state[k, j, 0]
+            kp[k, j] = state[k, j, 0]
+        tlast[k] = t
+
+
+@njit(cache=True)
+def one_euro_batch(keypoints, present, times, min_cutoff, beta, d_cutoff):
+    T, K = present.shape
+    out = keypoints.copy()
+    state = np.zeros((K, 2, 2))
+    tlast = np.full(K, np.nan)
+    for t in range(T):
+        one_euro_step(out[t], present[t], times[t], min_cutoff, beta, d_cutoff, state, tlast)
+    return out

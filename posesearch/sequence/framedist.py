@@ -1,0 +1,297 @@
+"""Frame-to-frame pose distances between a user sequence and a reference: the (Tu, Tr) matrix.
+
+Two distances (``FRAME_DISTANCES``), both per pair of frames (user frame u, reference frame r), with
+pair weights ``w_k = c^user_k * c^ref_k`` (a joint counts as much as both poses are sure of it; a
+joint missing in either pose does not count):
+
+* ``"procrustes"`` — proper-rotation Procrustes with scale (no reflection; the mirror is decided once
+  per sequence), exactly :func:`posesearch.poses.procrustes.procrustes_distance` with target = the
+  reference pose, source = the user pose and ``weights = w``: both poses are centred on their
+  w-weighted centroids, scaled to unit w-weighted size, the user pose is rotated onto the reference
+  and ``d = sqrt(1 - rho^2)`` where ``rho = |sum_k w_k conj(y_k) x_k|`` (points as complex numbers,
+  y = user, x = reference). ``d`` is in [0, 1] and equals the w-weighted RMS of the per-joint residuals
+  in units of the reference pose's w-weighted RMS radius. With ``max_rotation < 180`` degrees the
+  rotation is limited to ``|theta| <= max_rotation`` (closed form: the fit ``rho cos(theta* - theta)``
+  is unimodal in theta, so the clamped angle is optimal; a negative fit means scale 0, ``d = 1``).
+  That keeps a lying pose from matching a standing one while tolerating camera roll.
+* ``"weighted"`` — Google Move Mirror: each pose normalized on its own
+  (:func:`posesearch.poses.normalize.normalize_batch`: bounding-box translate + unit L2), then
+  ``d = sum_k w_k (|dx_k| + |dy_k|) / sum_k w_k`` (:func:`posesearch.poses.distances.weighted_distance`
+  with the pair weights).
+
+Joints seen in only one of the two poses (``missing_penalty``): with ``None`` they are ignored and
+the distances are exactly as above. With a number ``m`` each such joint joins the average with its
+confidence as weight and error ``m`` ("could not be compared"): procrustes
+``d' = sqrt((W d^2 + U m^2) / (W + U))``, weighted ``d' = (W d + U m) / (W + U)``, where
+``W = sum_k w_k`` over the common joints and ``U`` = the summed confidence of the one-sided joints.
+Without it, two frames sharing only a few joints (occlusion) look alike merely because few points
+are easy to fit; on Penn Action it raised nearest-neighbour accuracy markedly (see
+``benchmarks/bench_scoring_quality.py``).
+
+A pair with fewer than ``MIN_COMMON`` joints present in both poses (or a degenerate pose) has no
+distance: NaN in the matrix (the aligner charges its ``missing cost`` there).
+
+The matrix is computed in numba (``cache=True``, ``parallel``) row by row, vectorised over the
+reference frames, and only inside a :class:`Band` (Sakoe-Chiba window) when one is given: cells
+outside the band are ``inf`` and never computed. Storage is banded: row u holds columns
+``lo[u] .. hi[u]-1``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InvalidArgumentError, UnknownNameError
+from .sequence import Sequence
+
+FRAME_DISTANCES = ("procrustes", "weighted")
+MIN_COMMON = 3
+PARALLEL_MIN_WORK = 2_000_000   # cells x keypoints above which the matrix kernels use threads
+
+
+def check_distance(name: str) -> str:
+    n = str(name).strip().lower()
+    n = {"move-mirror": "weighted", "movemirror": "weighted", "weighted_distance": "weighted"}.get(n, n)
+    if n not in FRAME_DISTANCES:
+        raise UnknownNameError("frame distance", name, FRAME_DISTANCES)
+    return n
+
+
+# ---------------------------------------------------------------------------------------------- band
+@dataclass(frozen=True)
+class Band:
+    """Allowed cells of a (Tu, Tr) matrix: row u may use columns lo[u] <= r < hi[u] (both non-decreasing)."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    num_cols: int
+
+    @property
+    def num_rows(self) -> int:
+        return len(self.lo)
+
+    @property
+    def width(self) -> int:
+        return int((self.hi - self.lo).max())
+
+    @property
+    def cells(self) -> int:
+        return int((self.hi - self.lo).sum())
+
+    def contains(self, u: np.ndarray, r: np.ndarray) -> np.ndarray:
+        u = np.asarray(u)
+        r = np.asarray(r)
+        return (r >= self.lo[u]) & (r < self.hi[u])
+
+    @classmethod
+    def full(cls, tu: int, tr: int) -> "Band":
+        return cls(np.zeros(tu, np.int64), np.full(tu, tr, np.int64), tr)
+
+    @classmethod
+    def sakoe_chiba(cls, tu: int, tr: int, radius: float) -> "Band":
+        """Cells within ``radius`` frames (measured along the user axis) of the line from (0, 0) to
+        (Tu-1, Tr-1): ``|u - r (Tu-1)/(Tr-1)| <= radius``. A radius below 1 is raised to 1 so that a
+        connected path always exists."""
+        if not (radius >= 0):
+            raise InvalidArgumentError(f"band radius: expected >= 0 frames, got {radius!r}")
+        radius = max(float(radius), 1.0)
+        u = np.arange(tu, dtype=np.float64)
+        if tr == 1 or tu == 1:
+            return cls.full(tu, tr)
+        slope = (tr - 1) / (tu - 1)            # reference frames per user frame along the line
+        lo = np.ceil((u - radius) * slope - 1e-9).astype(np.int64)
+        hi = np.floor((u + radius) * slope + 1e-9).astype(np.int64) + 1
+        lo = np.clip(lo, 0, tr - 1)
+        hi = np.clip(hi, 1, tr)
+        # connectivity: consecutive rows must overlap or touch diagonally
+        hi = np.maximum(hi, np.concatenate([lo[1:], [lo[-1]]]) + 1)
+        hi = np.minimum(hi, tr)
+        return cls(lo, hi, tr)
+
+
+# ------------------------------------------------------------------------------------------ features
+@dataclass
+class FrameFeatures:
+    """What the distance kernels need for one sequence: points (T, K, 2), weights (T, K), valid (T,)."""
+
+    points: np.ndarray
+    weights: np.ndarray
+    valid: np.ndarray
+    distance: str
+
+
+def frame_features(seq: Sequence, distance: str = "procrustes") -> FrameFeatures:
+    """Per-frame inputs of the distance: procrustes -> each pose centred on its confidence-weighted
+    centroid and scaled to unit RMS radius (the pair distance is invariant to that, it only keeps the
+    sums well conditioned); weighted -> Move Mirror normalized vectors (T, K, 2)."""
+    return features_from_arrays(seq.keypoints, seq.confidences, distance)
+
+
+def features_from_arrays(keypoints: np.ndarray, confidences: np.ndarray, distance: str = "procrustes") -> FrameFeatures:
+    """:func:`frame_features` of validated (T, K, 2) keypoints and (T, K) confidences (0 = missing)."""
+    d = check_distance(distance)
+    kp = np.asarray(keypoints, dtype=np.float64)
+    cf = np.asarray(confidences, dtype=np.float64)
+    pres = cf > 0
+    count = pres.sum(axis=1)
+    if d == "weighted":
+        from ..poses.normalize import normalize_batch
+
+        vec, valid = normalize_batch(np.where(pres[..., None], kp, 0.0), cf, on_invalid="mask")
+        pts = vec.reshape(len(kp), -1, 2)
+        valid &= count >= MIN_COMMON
+        return FrameFeatures(np.ascontiguousarray(pts), np.where(valid[:, None], cf, 0.0), valid, d)
+    w = np.where(pres, cf, 0.0)
+    wsum = w.sum(axis=1)
+    safe = np.where(wsum > 0, wsum, 1.0)
+    kp0 = np.where(pres[..., None], kp, 0.0)
+    mu = (w[..., None] * kp0).sum(axis=1) / safe[:, None]
+    c = np.where(pres[..., None], kp0 - mu[:, None, :], 0.0)
+    rad = np.sqrt((w[..., None] * c * c).sum(axis=(1, 2)) / safe)
+    valid = (count >= MIN_COMMON) & (rad > 0)
+    pts = c / np.where(rad > 0, rad, 1.0)[:, None, None]
+    return FrameFeatures(np.ascontiguousarray(pts), np.where(valid[:, None], w, 0.0), valid, d)
+
+
+def restrict_joints(features: FrameFeatures, keep: np.ndarray) -> FrameFeatures:
+    """The same features with the joints outside ``keep`` (K,) bool given weight 0 (not compared, not
+    charged as missing)."""
+    keep = np.asarray(keep, bool)
+    if keep.all():
+        return features
+    w = np.where(keep[None, :], features.weights, 0.0)
+    valid = features.valid & ((w > 0).sum(axis=1) >= MIN_COMMON)
+    return FrameFeatures(features.points, np.where(valid[:, None], w, 0.0), valid, features.distance)
+
+
+# --------------------------------------------------------------------------------------------- matrix
+@dataclass
+class DistanceMatrix:
+    """Banded (Tu, Tr) frame distances: ``values[u, j]`` is the distance of user frame u to reference
+    frame ``band.lo[u] + j``; NaN = no distance (too few common joints); cells past ``hi[u]`` are inf."""
+
+    values: np.ndarray
+    band: Band
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.band.num_rows, self.band.num_cols
+
+    def dense(self) -> np.ndarray:
+        """The full (Tu, Tr) matrix, inf outside the band (for tests, plots and small inputs)."""
+        tu, tr = self.shape
+        out = np.full((tu, tr), np.inf)
+        for u in range(tu):
+            n = self.band.hi[u] - self.band.lo[u]
+            out[u, self.band.lo[u]:self.band.hi[u]] = self.values[u, :n]
+        return out
+
+    def at(self, u: np.ndarray, r: np.ndarray) -> np.ndarray:
+        u = np.asarray(u)
+        r = np.asarray(r)
+        inside = self.band.contains(u, r)
+        j = np.where(inside, r - self.band.lo[u], 0)
+        return np.where(inside, self.values[u, j], np.inf)
+
+
+def _check_penalty(p) -> float:
+    if p is None:
+        return -1.0
+    v = float(p)
+    if not (math.isfinite(v) and v >= 0):
+        raise InvalidArgumentError(f"missing_penalty: expected a finite number >= 0 or None, got {p!r}")
+    return v
+
+
+def _kernels():
+    from . import _align_kernels
+
+    return _align_kernels
+
+
+def frame_distance_matrix(user: "Sequence | FrameFeatures", reference: "Sequence | FrameFeatures", *,
+                          distance: str = "procrustes", max_rotation: float = 180.0,
+                          band: Band | None = None, missing_penalty: float | None = None) -> DistanceMatrix:
+    """The (Tu, Tr) matrix of frame distances (banded if ``band`` is given; see the module formulas)."""
+    d = check_distance(distance)
+    fu = user if isinstance(user, FrameFeatures) else frame_features(user, d)
+    fr = reference if isinstance(reference, FrameFeatures) else frame_features(reference, d)
+    if fu.distance != d or fr.distance != d:
+        raise InvalidArgumentError(f"frame features were prepared for {fu.distance}/{fr.distance}, not {d}")
+    if fu.points.shape[1] != fr.points.shape[1]:
+        raise InvalidArgumentError(f"user and reference have different keypoint counts "
+                                   f"({fu.points.shape[1]} and {fr.points.shape[1]}); convert both to one layout")
+    tu, tr = len(fu.points), len(fr.points)
+    band = Band.full(tu, tr) if band is None else band
+    if band.num_rows != tu or band.num_cols != tr:
+        raise InvalidArgumentError(f"band is for a {band.num_rows}x{band.num_cols} matrix, not {tu}x{tr}")
+    rt = np.ascontiguousarray(fr.points.transpose(1, 2, 0))   # (K, 2, Tr)
+    wt = np.ascontiguousarray(fr.weights.T)                   # (K, Tr)
+    width = band.width
+    kern = _kernels()
+    parallel = band.cells * fu.points.shape[1] >= PARALLEL_MIN_WORK
+    pen = _check_penalty(missing_penalty)
+    if d == "procrustes":
+        mr = float(max_rotation)
+        if not (0.0 <= mr <= 180.0):
+            raise InvalidArgumentError(f"max_rotation: expected degrees in [0, 180], got {max_rotation!r}")
+        fn = kern.procrustes_matrix_parallel if parallel else kern.procrustes_matrix_serial
+        vals = fn(fu.points, fu.weights, rt, wt, band.lo, band.hi, width, math.radians(mr), MIN_COMMON, pen)
+    else:
+        fn = kern.weighted_matrix_parallel if parallel else kern.weighted_matrix_serial
+        vals = fn(fu.points, fu.weights, rt, wt, band.lo, band.hi, width, MIN_COMMON, pen)
+    return DistanceMatrix(vals, band)
+
+
+# ------------------------------------------------------------------------------------ per-pair detail
+def pair_errors(user: FrameFeatures, reference: FrameFeatures, user_idx: np.ndarray, ref_idx: np.ndarray, *,
+                max_rotation: float = 180.0, missing_penalty: float | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-joint errors of aligned frame pairs (vectorised numpy over the P pairs).
+
+    Returns ``(distance (P,), joint_error (P, K), weight (P, K))`` where the distance is the matrix
+    value (same ``missing_penalty``), joint errors are NaN for joints not present in both, and, for procrustes, ``joint_error`` is |fitted user joint - reference joint| in units of the
+    reference's RMS radius (``distance = sqrt(sum w e^2 / sum w)``); for weighted it is
+    ``|dx| + |dy|`` (``distance = sum w e / sum w``). Pairs without a distance give NaN.
+    """
+    pen = _check_penalty(missing_penalty)
+    y = user.points[user_idx]
+    x = reference.points[ref_idx]
+    cu = user.weights[user_idx]
+    cr = reference.weights[ref_idx]
+    w = cu * cr
+    one_sided = (np.where(cr > 0, 0.0, cu) + np.where(cu > 0, 0.0, cr)).sum(axis=1)
+    n_common = (w > 0).sum(axis=1)
+    W = w.sum(axis=1)
+    ok = n_common >= MIN_COMMON
+    Ws = np.where(ok, W, 1.0)
+    if user.distance == "weighted":
+        e = np.abs(y - x).sum(axis=-1)
+        num = (w * e).sum(axis=1)
+        dist = num / Ws if pen < 0 else (num + pen * one_sided) / (Ws + one_sided)
+        e = np.where(w > 0, e, np.nan)
+        return np.where(ok, dist, np.nan), np.where(ok[:, None], e, np.nan), w
+    yc = y[..., 0] + 1j * y[..., 1]
+    xc = x[..., 0] + 1j * x[..., 1]
+    my = (w * yc).sum(axis=1) / Ws
+    mx = (w * xc).sum(axis=1) / Ws
+    yc = yc - my[:, None]
+    xc = xc - mx[:, None]
+    syy = (w * np.abs(yc) ** 2).sum(axis=1)
+    sxx = (w * np.abs(xc) ** 2).sum(axis=1)
+    z = (w * np.conj(yc) * xc).sum(axis=1)
+    ok &= (syy > 0) & (sxx > 0)
+    theta = np.angle(z)
+    lim = math.radians(float(max_rotation))
+    theta = np.clip(theta, -lim, lim)
+    proj = np.maximum((z * np.exp(-1j * theta)).real, 0.0)
+    scale = proj / np.where(ok, syy, 1.0)
+    fit = scale[:, None] * np.exp(1j * theta)[:, None] * yc
+    rad = np.sqrt(np.where(ok, sxx, 1.0) / Ws)
+    e = np.abs(fit - xc) / rad[:, None]
+    e = np.where(w > 0, e, np.nan)
+    sq = np.nansum(w * e * e, axis=1)
+    d2 = sq / Ws if pen < 0 else (sq + pen * pen * one_sided) / (Ws + one_sided)
+    return np.where(ok, np.sqrt(d2), np.nan), np.where(ok[:, None], e, np.nan), w

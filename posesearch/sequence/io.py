@@ -1,0 +1,293 @@
+"""Reading and writing pose-sequence files.
+
+Formats (chosen by the file suffix):
+
+* ``.json`` — our pose-sequence JSON::
+
+      {"fps": 30, "layout": "coco17",
+       "frames": [[[x, y, c], [x, y, c], ...], ...],      # T frames of K keypoints
+       "times": [0.0, 0.033, ...]}                        # optional, seconds (irregular frame times)
+
+  A missing keypoint is ``null`` or has confidence 0 (``[x, y]`` without a confidence counts as
+  present, confidence 1). ``layout`` defaults to the layout with K keypoints; ``fps`` may be
+  omitted when ``times`` is given.
+* ``.npy`` — a (T, K, 3) float array of [x, y, confidence] (no fps: pass ``fps=``).
+* ``.npz`` — ``keypoints`` (T, K, 3), or ``keypoints`` (T, K, 2) + ``confidences`` (T, K); optional
+  ``fps`` (scalar), ``layout`` (string), ``times`` (T,).
+
+A single-pose file (``{"layout", "keypoints"}``, see :mod:`posesearch.poses.io`) is not a sequence
+and is rejected with a clear error. Problems raise :class:`~posesearch.errors.FileFormatError`
+naming the file and the field, e.g. ``frames[12]: expected 17 keypoints, got 13``.
+
+``fps=`` / ``layout=`` arguments fill in what the file does not say; an ``fps`` argument overrides
+the file's nominal fps (frame times given in the file always win), a ``layout`` argument that
+contradicts the file's is an error.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FileFormatError, PoseSearchError
+from ..poses.layouts import Layout, get_layout, layout_for_count
+from .sequence import Sequence
+
+SUFFIXES = (".json", ".npy", ".npz")
+
+
+def _fail(path, problem: str):
+    return FileFormatError(path, problem)
+
+
+def _resolve_layout(path, file_layout, arg_layout, k: int) -> Layout:
+    lay_file = None
+    if file_layout is not None:
+        if not isinstance(file_layout, str):
+            raise _fail(path, f"layout: expected a layout name, got {file_layout!r}")
+        try:
+            lay_file = get_layout(file_layout)
+        except PoseSearchError as e:
+            raise _fail(path, f"layout: {e}") from None
+    lay_arg = get_layout(arg_layout) if arg_layout is not None else None
+    if lay_file is not None and lay_arg is not None and lay_file.name != lay_arg.name:
+        raise _fail(path, f"layout: the file says {lay_file.name} but {lay_arg.name} was asked for")
+    lay = lay_file or lay_arg
+    if lay is None:
+        try:
+            lay = layout_for_count(k)
+        except PoseSearchError as e:
+            raise _fail(path, f"no layout given and {e}") from None
+    if lay.num_keypoints != k:
+        raise _fail(path, f"layout {lay.name} expects {lay.num_keypoints} keypoints per frame, the frames have {k}")
+    return lay
+
+
+def _number(path, where: str, v, *, allow_none=False):
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _fail(path, f"{where}: expected a number, got {json.dumps(v)[:40]}")
+    return float(v)
+
+
+def _parse_frames(path, frames, expected: int | None = None) -> np.ndarray:
+    """JSON frames -> (T, K, 3) float64 with NaN coordinates / 0 confidence for missing keypoints.
+
+    ``expected``: keypoints per frame (from the declared layout), else that of frames[0]."""
+    if not isinstance(frames, list):
+        raise _fail(path, f"frames: expected a list of frames, got {type(frames).__name__}")
+    if not frames:
+        raise _fail(path, "frames: empty (a sequence needs at least one frame)")
+    k = expected
+    out = None if k is None else np.empty((len(frames), k, 3))
+    for t, fr in enumerate(frames):
+        if not isinstance(fr, list):
+            raise _fail(path, f"frames[{t}]: expected a list of keypoints, got {type(fr).__name__}")
+        if k is None:
+            k = len(fr)
+            if k == 0:
+                raise _fail(path, "frames[0]: a frame has no keypoints")
+            out = np.empty((len(frames), k, 3))
+        if len(fr) != k:
+            raise _fail(path, f"frames[{t}]: expected {k} keypoints, got {len(fr)}")
+        for j, p in enumerate(fr):
+            if p is None:
+                out[t, j] = (np.nan, np.nan, 0.0)
+                continue
+            if not isinstance(p, list) or len(p) not in (2, 3):
+                raise _fail(path, f"frames[{t}][{j}]: expected [x, y, confidence] or null, got "
+                                  f"{json.dumps(p)[:40]}")
+            x = _number(path, f"frames[{t}][{j}][0]", p[0], allow_none=True)
+            y = _number(path, f"frames[{t}][{j}][1]", p[1], allow_none=True)
+            c = _number(path, f"frames[{t}][{j}][2]", p[2]) if len(p) == 3 else 1.0
+            if c != c:
+                raise _fail(path, f"frames[{t}][{j}][2]: confidence is NaN")
+            if x is None or y is None:
+                if c != 0:
+                    raise _fail(path, f"frames[{t}][{j}]: null coordinate with confidence {c:g} (use null or confidence 0)")
+                x = y = np.nan
+            elif not (math.isfinite(x) and math.isfinite(y)):
+                raise _fail(path, f"frames[{t}][{j}]: expected finite coordinates, got [{x}, {y}]")
+            if not (0.0 <= c <= 1.0):
+                raise _fail(path, f"frames[{t}][{j}][2]: confidence must be in [0, 1], got {c:g}")
+            out[t, j] = (x, y, c)
+    return out
+
+
+def _read_json(path: Path):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise _fail(path, "not a text (UTF-8 JSON) file") from None
+    try:
+        doc = json.loads(text, parse_constant=lambda c: float(c))  # NaN/Infinity literals -> checked below
+    except json.JSONDecodeError as e:
+        raise _fail(path, f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+    if not isinstance(doc, dict):
+        raise _fail(path, f"expected a JSON object with 'frames', got a JSON {type(doc).__name__}")
+    if "frames" not in doc:
+        if "keypoints" in doc:
+            raise _fail(path, "this is a single-pose file ('keypoints', no 'frames'), not a pose sequence; "
+                              "a sequence file has 'frames': [[[x, y, c], ...], ...]")
+        raise _fail(path, "missing field 'frames' (a pose sequence has 'frames': [[[x, y, c], ...], ...])")
+    expected = None
+    if isinstance(doc.get("layout"), str):
+        try:
+            expected = get_layout(doc["layout"]).num_keypoints
+        except PoseSearchError as e:
+            raise _fail(path, f"layout: {e}") from None
+    arr = _parse_frames(path, doc["frames"], expected)
+    fps = doc.get("fps")
+    if fps is not None:
+        fps = _number(path, "fps", fps)
+    times = doc.get("times")
+    if times is not None:
+        if not isinstance(times, list):
+            raise _fail(path, f"times: expected a list of seconds, got {type(times).__name__}")
+        times = [_number(path, f"times[{i}]", v) for i, v in enumerate(times)]
+    return arr, doc.get("layout"), fps, times
+
+
+def _read_npy(path: Path):
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise _fail(path, f"not a numeric .npy array ({e})") from None
+    except (OSError, EOFError) as e:
+        raise _fail(path, f"not a readable .npy file ({e})") from None
+    if arr.dtype.kind not in "fiu":
+        raise _fail(path, f"expected a numeric (T, K, 3) array, got dtype {arr.dtype}")
+    return arr, None, None, None
+
+
+def _read_npz(path: Path):
+    try:
+        z = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise _fail(path, f"not a readable .npz file ({e})") from None
+    if not hasattr(z, "files"):
+        raise _fail(path, "expected an .npz archive")
+    with z:
+        if "keypoints" not in z.files:
+            raise _fail(path, f"missing array 'keypoints' (has: {', '.join(z.files) or 'nothing'})")
+        try:
+            kp = z["keypoints"]
+            conf = z["confidences"] if "confidences" in z.files else None
+            fps = z["fps"] if "fps" in z.files else None
+            layout = z["layout"] if "layout" in z.files else None
+            times = z["times"] if "times" in z.files else None
+        except ValueError as e:
+            raise _fail(path, f"unreadable array ({e})") from None
+    if kp.dtype.kind not in "fiu":
+        raise _fail(path, f"keypoints: expected numbers, got dtype {kp.dtype}")
+    if conf is not None:
+        if kp.ndim != 3 or kp.shape[-1] != 2:
+            raise _fail(path, f"keypoints: with 'confidences' expected shape (T, K, 2), got {kp.shape}")
+        if conf.shape != kp.shape[:2]:
+            raise _fail(path, f"confidences: expected shape {kp.shape[:2]}, got {conf.shape}")
+        kp = np.concatenate([kp.astype(np.float64), conf.astype(np.float64)[..., None]], axis=-1)
+    if fps is not None:
+        if fps.size != 1 or fps.dtype.kind not in "fiu":
+            raise _fail(path, f"fps: expected one number, got {fps!r}")
+        fps = float(fps.reshape(()))
+    if layout is not None:
+        if layout.dtype.kind not in "US" or layout.size != 1:
+            raise _fail(path, "layout: expected one string")
+        layout = str(layout.reshape(()))
+    if times is not None and times.dtype.kind not in "fiu":
+        raise _fail(path, f"times: expected numbers, got dtype {times.dtype}")
+    return kp, layout, fps, times
+
+
+def read_sequence(path, *, layout: "str | Layout | None" = None, fps: float | None = None) -> Sequence:
+    """Read a pose sequence file (.json, .npy, .npz); see the module docstring for the formats."""
+    p = Path(path)
+    if not p.exists():
+        raise _fail(p, "no such file")
+    if p.is_dir():
+        raise _fail(p, "is a directory, expected a pose-sequence file")
+    suffix = p.suffix.lower()
+    if suffix == ".json":
+        arr, file_layout, file_fps, times = _read_json(p)
+    elif suffix == ".npy":
+        arr, file_layout, file_fps, times = _read_npy(p)
+    elif suffix == ".npz":
+        arr, file_layout, file_fps, times = _read_npz(p)
+    else:
+        raise _fail(p, f"unsupported file type {p.suffix or '(none)'!r}; expected one of {', '.join(SUFFIXES)}")
+    arr = np.asarray(arr, dtype=np.float64)
+    if arr.ndim != 3 or arr.shape[-1] != 3:
+        raise _fail(p, f"expected frames of [x, y, confidence]: shape (T, K, 3), got {arr.shape}")
+    if arr.shape[0] == 0:
+        raise _fail(p, "empty: no frames")
+    lay = _resolve_layout(p, file_layout, layout, arr.shape[1])
+    if np.isnan(arr[..., 2]).any():
+        t, j = (int(v) for v in np.argwhere(np.isnan(arr[..., 2]))[0])
+        raise _fail(p, f"frames[{t}][{j}]: confidence is NaN")
+    if fps is None:
+        fps = file_fps
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise _fail(p, f"fps: expected a positive number, got {fps:g}")
+    if times is None and fps is None and arr.shape[0] > 1:
+        raise _fail(p, "frame times unknown: the file has no 'fps' or 'times'; give fps (e.g. --fps 30)")
+    try:
+        return Sequence.from_arrays(arr, layout=lay, fps=fps, times=times, name=str(p))
+    except FileFormatError:
+        raise
+    except PoseSearchError as e:  # already names the file (name=str(p))
+        raise FileFormatError(p, str(e).removeprefix(f"{p}: ")) from None
+
+
+def _atomic_write(path: Path, write) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _times_are_regular(seq: Sequence) -> bool:
+    return seq.fps is not None and np.allclose(seq.times, np.arange(len(seq)) / seq.fps, rtol=0, atol=1e-9)
+
+
+def write_sequence(path, seq: Sequence) -> None:
+    """Write ``seq`` atomically as .json, .npz or .npy (by suffix; .npy keeps only the (T, K, 3) array)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    regular = _times_are_regular(seq)
+    if suffix == ".json":
+        frames = [[[float(x), float(y), float(c)] if c > 0 else None
+                   for (x, y), c in zip(kp, cf)] for kp, cf in zip(seq.keypoints, seq.confidences)]
+        doc: dict = {"layout": seq.layout.name}
+        if seq.fps is not None:
+            doc["fps"] = seq.fps
+        if not regular:
+            doc["times"] = [float(t) for t in seq.times]
+        doc["frames"] = frames
+        data = json.dumps(doc, separators=(",", ":")).encode()
+        _atomic_write(p, lambda f: f.write(data))
+    elif suffix == ".npz":
+        arrays = {"keypoints": seq.as_array(), "layout": np.array(seq.layout.name)}
+        if seq.fps is not None:
+            arrays["fps"] = np.array(seq.fps)
+        if not regular:
+            arrays["times"] = seq.times
+        _atomic_write(p, lambda f: np.savez(f, **arrays))
+    elif suffix == ".npy":
+        _atomic_write(p, lambda f: np.save(f, seq.as_array()))
+    else:
+        raise _fail(p, f"unsupported file type {p.suffix or '(none)'!r}; expected one of {', '.join(SUFFIXES)}")

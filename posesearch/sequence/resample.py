@@ -1,0 +1,166 @@
+"""Resampling a sequence onto other frame times (missing frames, other frame rates).
+
+Every keypoint is interpolated on its own, over the frames where it is present, driven by the frame
+times (irregular times and dropped frames are fine). For a target time ``t`` let ``a`` be the last
+present sample at or before ``t`` and ``b`` the first after it:
+
+* an exact hit (``|t_a - t| <= 1e-6`` s, so that float grids such as ``i / 30`` and ``i * (1/30)``
+  agree) takes sample ``a`` as it is;
+* otherwise the keypoint is present only if both ``a`` and ``b`` exist and ``t_b - t_a <= max_gap``:
+  longer gaps stay missing (confidence 0) rather than being invented, and nothing is extrapolated
+  before the first or after the last sample;
+* ``hold``: sample-and-hold (the value and confidence of ``a``: a time remapping, no new poses);
+* ``linear``: ``z = (1 - w) z_a + w z_b`` with ``w = (t - t_a) / (t_b - t_a)``;
+* ``cubic``: monotone piecewise-cubic Hermite interpolation (PCHIP, Fritsch-Carlson derivatives,
+  the same as :class:`scipy.interpolate.PchipInterpolator`) over each run of samples whose gaps are
+  all <= max_gap. PCHIP rather than a cubic spline because it never overshoots the samples (a
+  spline rings between sparse or irregular samples and invents poses beyond those observed) and a
+  bad sample only affects its neighbouring intervals;
+* confidences are interpolated linearly (``hold``: carried from ``a``).
+
+Vectorised over frames with numpy; the only Python loop is over the K keypoints.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import InvalidArgumentError, UnknownNameError, check_finite_positive
+from .sequence import Sequence, _check_times
+
+INTERPOLATIONS = ("hold", "linear", "cubic")
+DEFAULT_MAX_GAP = 0.25
+TIME_TOLERANCE = 1e-6   # seconds: a target this close to a sample time is that sample (float grids)
+
+
+def check_interp(method: str) -> str:
+    m = str(method).strip().lower()
+    m = {"pchip": "cubic", "sample-and-hold": "hold"}.get(m, m)
+    if m not in INTERPOLATIONS:
+        raise UnknownNameError("interpolation", method, INTERPOLATIONS)
+    return m
+
+
+def _edge_slope(h0, h1, m0, m1):
+    """scipy's PCHIP end-point derivative (one-sided three-point estimate, shape-preserving)."""
+    d = ((2.0 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
+    d = np.where(np.sign(d) != np.sign(m0), 0.0, d)
+    big = (np.sign(m0) != np.sign(m1)) & (np.abs(d) > np.abs(3.0 * m0))
+    return np.where(big, 3.0 * m0, d)
+
+
+def pchip_slopes(ts: np.ndarray, ys: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """PCHIP derivatives at samples ``ts`` (n,) of values ``ys`` (n, D), treating intervals with
+    ``ok`` (n-1,) False as breaks (each run of ok intervals is interpolated on its own)."""
+    n = len(ts)
+    d = np.zeros_like(ys)
+    if n < 2:
+        return d
+    h = np.diff(ts)[:, None]
+    m = np.diff(ys, axis=0) / h
+    okl = np.zeros(n, bool)   # the interval left of sample i is usable
+    okr = np.zeros(n, bool)   # the interval right of sample i is usable
+    okl[1:] = ok
+    okr[:-1] = ok
+    # interior samples: weighted harmonic mean of the two slopes, 0 at a local extremum
+    i = np.flatnonzero(okl & okr)
+    if i.size:
+        m0, m1 = m[i - 1], m[i]
+        h0, h1 = h[i - 1], h[i]
+        w1 = 2.0 * h1 + h0
+        w2 = h1 + 2.0 * h0
+        same = (np.sign(m0) == np.sign(m1)) & (m0 != 0) & (m1 != 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hm = (w1 + w2) / (w1 / m0 + w2 / m1)
+        d[i] = np.where(same, hm, 0.0)
+    # ends of runs: scipy's three-point end slope if the run has >= 3 samples, else the secant slope
+    i = np.flatnonzero(okr & ~okl)          # left ends (okr[i] => i + 1 <= n - 1)
+    d[i] = m[i]
+    j = i[okr[i + 1]]
+    d[j] = _edge_slope(h[j], h[j + 1], m[j], m[j + 1])
+    i = np.flatnonzero(okl & ~okr)          # right ends (okl[i] => i >= 1)
+    d[i] = m[i - 1]
+    j = i[okl[i - 1]]
+    d[j] = _edge_slope(h[j - 1], h[j - 2], m[j - 1], m[j - 2])
+    return d
+
+
+def _interp_keypoint(ts, zs, cs, target, method, max_gap):
+    """One keypoint: samples (n,), (n, 2), (n,) -> values (M, 2), confidences (M,) (0 = missing)."""
+    n = len(ts)
+    M = len(target)
+    out = np.zeros((M, 2))
+    conf = np.zeros(M)
+    if n == 0:
+        return out, conf
+    j = np.searchsorted(ts, target + TIME_TOLERANCE, side="right")
+    a = j - 1
+    b = j
+    has_a = a >= 0
+    ac = np.clip(a, 0, n - 1)
+    bc = np.clip(b, 0, n - 1)
+    exact = has_a & (np.abs(ts[ac] - target) <= TIME_TOLERANCE)
+    bridge = has_a & (b < n) & ~exact & ((ts[bc] - ts[ac]) <= max_gap)
+    out[exact] = zs[ac[exact]]
+    conf[exact] = cs[ac[exact]]
+    if not bridge.any():
+        return out, conf
+    ia, ib = ac[bridge], bc[bridge]
+    if method == "hold":
+        out[bridge] = zs[ia]
+        conf[bridge] = cs[ia]
+        return out, conf
+    h = ts[ib] - ts[ia]
+    w = (target[bridge] - ts[ia]) / h
+    conf[bridge] = (1.0 - w) * cs[ia] + w * cs[ib]
+    if method == "linear":
+        out[bridge] = (1.0 - w)[:, None] * zs[ia] + w[:, None] * zs[ib]
+        return out, conf
+    d = pchip_slopes(ts, zs, np.diff(ts) <= max_gap)
+    s = w[:, None]
+    h00 = (1 + 2 * s) * (1 - s) ** 2
+    h10 = s * (1 - s) ** 2
+    h01 = s * s * (3 - 2 * s)
+    h11 = s * s * (s - 1)
+    hh = h[:, None]
+    out[bridge] = h00 * zs[ia] + h10 * hh * d[ia] + h01 * zs[ib] + h11 * hh * d[ib]
+    return out, conf
+
+
+def resample(seq: Sequence, times, *, method: str = "linear", max_gap: float = DEFAULT_MAX_GAP,
+             fps: float | None = None) -> Sequence:
+    """Resample ``seq`` onto ``times`` (strictly increasing seconds); see the module rules.
+
+    ``fps`` is recorded as the result's nominal rate. Raises if no keypoint is present at any of the
+    target times (e.g. no overlap with the sequence's time span).
+    """
+    m = check_interp(method)
+    g = check_finite_positive("max_gap", max_gap)
+    target = np.asarray(times, dtype=np.float64)
+    if target.ndim != 1 or target.size == 0:
+        raise InvalidArgumentError(f"times: expected a non-empty 1-D array of seconds, got shape {target.shape}")
+    target = _check_times(target, len(target), f"{seq.name}: resample")
+    T, K = seq.confidences.shape
+    kp = np.zeros((len(target), K, 2))
+    cf = np.zeros((len(target), K))
+    pres = seq.present
+    for k in range(K):
+        idx = np.flatnonzero(pres[:, k])
+        kp[:, k], cf[:, k] = _interp_keypoint(seq.times[idx], seq.keypoints[idx, k], seq.confidences[idx, k],
+                                              target, m, g)
+    return Sequence(kp, cf, seq.layout, target, fps, seq.name)
+
+
+def regular_times(start: float, stop: float, fps: float) -> np.ndarray:
+    """``start + i / fps`` for i = 0, 1, ... while <= stop (up to a rounding tolerance)."""
+    f = check_finite_positive("fps", fps)
+    n = int(math.floor((stop - start) * f + 1e-6)) + 1
+    return start + np.arange(max(n, 1), dtype=np.float64) / f
+
+
+def resample_to_fps(seq: Sequence, fps: float, *, method: str = "linear",
+                    max_gap: float = DEFAULT_MAX_GAP) -> Sequence:
+    """Resample onto the regular grid ``t_0 + i / fps`` spanning the sequence's own times."""
+    f = check_finite_positive("fps", fps)
+    return resample(seq, regular_times(seq.times[0], seq.times[-1], f), method=method, max_gap=max_gap, fps=f)

@@ -1,0 +1,479 @@
+"""Scoring a user's pose sequence against a reference: 0-100, per joint and per moment.
+
+Pipeline of :func:`score_sequence` (each step configured in :class:`ScoreSettings`):
+
+1. both sequences are converted to COCO-17 (joints a layout lacks are missing);
+2. noise: the user (and, with ``process_reference``, the reference) is smoothed
+   (:mod:`~posesearch.sequence.smooth`: ``kalman`` + RTS, ``one-euro`` or ``none``);
+3. missing frames and frame rate: the user is resampled onto a regular grid at the reference's frame
+   rate over its own time span (:mod:`~posesearch.sequence.resample`, ``interp``, ``max_gap``); with
+   ``process_reference`` the reference's short gaps are filled the same way, on its own frame times;
+4. angle: the frame distance (:mod:`~posesearch.sequence.framedist`) is a proper-rotation + scale
+   Procrustes distance (``distance="procrustes"``, rotation limited to ``max_rotation`` degrees) or
+   Move Mirror's weighted distance (``"weighted"``);
+5. delay and speed: the user is aligned to the reference in time (:mod:`~posesearch.sequence.align`,
+   ``align`` = dtw | nw | diagonal, inside a Sakoe-Chiba band);
+6. mirroring: with ``mirror="auto"`` steps 4-5 run with the user as recorded and mirrored
+   (:func:`posesearch.poses.mirror.mirror` on every frame) and the lower alignment cost wins (once per
+   sequence); ``"on"`` / ``"off"`` force it;
+7. the score (below).
+
+The 0-100 scale. A frame distance ``d`` becomes a score by the log-logistic curve
+
+    s(d) = 100 / (1 + (d / d50) ** slope)
+
+(100 at d = 0, 50 at d = d50, falling smoothly; no clipping). Per reference frame r ("moment") ``s_r`` is the mean of
+``s(d)`` over the user frames aligned to it; a reference frame the user never reached (outside the
+aligned span) or a pair without a distance (fewer than 3 usable joints) scores 0. The score is the
+mean of ``s_r`` over all reference frames, so the per-moment curve averages to it. Per joint k the same curve is applied to the joint's own error
+(``e_k``: Procrustes residual in units of the reference's RMS radius, or ``|dx| + |dy|`` for the
+weighted distance; ``d`` is their RMS resp. mean) and averaged over the moments where the joint is seen
+in both sequences.
+
+Calibration (``d50``, ``slope``, per distance, in :data:`CALIBRATION`) was chosen on Penn Action
+(``benchmarks/bench_scoring_quality.py --calibrate``), from the distribution of the mean aligned
+distance ``D`` (mean of ``d_r``) of clip pairs, with the default settings:
+
+* ``d50`` = the distance where same-action and different-action pairs are equally likely (the
+  crossing of the two histograms): above it a pair is more likely a different action, so it scores
+  below 50;
+* ``slope`` such that the median different-action pair scores 20: a clearly different movement gets
+  a clearly low score, while a self-copy degraded as a real recording (10 fps, 2% jitter, 0.3 s late,
+  20% slower, mirrored) stays >= 90 (tested on Penn Action and CMU mocap).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidArgumentError, InvalidPoseError, UnknownNameError, check_finite_positive
+from ..poses.layouts import COCO17_JOINTS
+from .align import Alignment, align, check_aligner, check_open_ends, make_band
+from .framedist import (MIN_COMMON, FrameFeatures, check_distance, frame_distance_matrix, frame_features,
+                        pair_errors, restrict_joints)
+from .resample import DEFAULT_MAX_GAP, check_interp, resample, resample_to_fps
+from .sequence import Sequence, as_sequence
+from .smooth import KalmanSettings, OneEuroSettings, check_smoother, smooth
+
+MIRROR_MODES = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """s(d) = 100 / (1 + (d / d50) ** slope)."""
+
+    d50: float
+    slope: float
+
+    def __post_init__(self):
+        check_finite_positive("calibration.d50", self.d50)
+        check_finite_positive("calibration.slope", self.slope)
+
+    def score(self, d):
+        """Vectorised s(d); NaN in -> NaN out."""
+        d = np.asarray(d, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return 100.0 / (1.0 + (np.maximum(d, 0.0) / self.d50) ** self.slope)
+
+    def distance(self, score: float) -> float:
+        """Inverse: the distance that scores ``score`` (0 < score < 100)."""
+        return self.d50 * (100.0 / score - 1.0) ** (1.0 / self.slope)
+
+
+#: Default calibration per frame distance (see the module doc for how they were chosen).
+CALIBRATION: dict[str, Calibration] = {
+    "procrustes": Calibration(d50=0.30, slope=2.5),
+    "weighted": Calibration(d50=0.10, slope=2.5),
+}
+
+#: Error charged for a joint seen in only one of the two frames (see :mod:`.framedist`), per distance.
+MISSING_PENALTY = {"procrustes": 0.5, "weighted": 0.15}
+
+#: Cost of a pair without a distance, per frame distance (about the distance scoring ~5).
+MISSING_COST = {"procrustes": 1.0, "weighted": 0.35}
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """Everything :func:`score_sequence` does, with defaults (the formulas live in the modules named).
+
+    layout: layout of array inputs (None: inferred from K).
+    smooth: "kalman" | "one-euro" | "none" (:mod:`.smooth`); kalman / one_euro: their settings.
+    process_reference: smooth the reference with the same filter and fill its short gaps (resampled
+        onto its own frame times, same interp / max_gap), so that identical inputs stay identical.
+    interp: "hold" | "linear" | "cubic" resampling of the user onto the reference frame rate
+        (:mod:`.resample`); max_gap: seconds, longer gaps stay missing.
+    distance: "procrustes" | "weighted" frame distance (:mod:`.framedist`); max_rotation: degrees,
+        limit of the per-frame Procrustes rotation (180 = any rotation).
+    align: "dtw" | "nw" | "diagonal" (:mod:`.align`); open_ends: "user" (extra user frames at the
+        ends are free) | "none".
+    band: Sakoe-Chiba band radius as a fraction of the longer sequence (None = no band), at least
+        band_seconds; gap_open / gap_extend: NW gap cost (distance units) = open + extend * length;
+        min_overlap: diagonal method, fraction of the shorter sequence that must overlap.
+    mirror: "auto" (decide once per sequence by the lower alignment cost) | "on" | "off".
+    calibration: the distance -> score curve (None = CALIBRATION[distance]);
+    missing_cost: alignment cost of a pair without a distance (None = MISSING_COST[distance]).
+    """
+
+    layout: str | None = None
+    smooth: str = "kalman"
+    kalman: KalmanSettings = field(default_factory=KalmanSettings)
+    one_euro: OneEuroSettings = field(default_factory=OneEuroSettings)
+    process_reference: bool = True
+    interp: str = "linear"
+    max_gap: float = DEFAULT_MAX_GAP
+    distance: str = "procrustes"
+    max_rotation: float = 45.0
+    missing_penalty: float | str | None = "auto"
+    align: str = "dtw"
+    open_ends: str = "user"
+    band: float | None = 0.25
+    band_seconds: float = 1.0
+    gap_open: float = 0.3
+    gap_extend: float = 0.15
+    min_overlap: float = 0.5
+    mirror: str = "auto"
+    calibration: Calibration | None = None
+    missing_cost: float | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "smooth", check_smoother(self.smooth))
+        object.__setattr__(self, "interp", check_interp(self.interp))
+        object.__setattr__(self, "distance", check_distance(self.distance))
+        object.__setattr__(self, "align", check_aligner(self.align))
+        object.__setattr__(self, "open_ends", check_open_ends(self.open_ends))
+        m = str(self.mirror).strip().lower()
+        m = {"true": "on", "false": "off", "yes": "on", "no": "off"}.get(m, m)
+        if m not in MIRROR_MODES:
+            raise UnknownNameError("mirror mode", self.mirror, MIRROR_MODES)
+        object.__setattr__(self, "mirror", m)
+        check_finite_positive("max_gap", self.max_gap)
+        check_finite_positive("band_seconds", self.band_seconds)
+        if not (0.0 <= float(self.max_rotation) <= 180.0):
+            raise InvalidArgumentError(f"max_rotation: expected degrees in [0, 180], got {self.max_rotation!r}")
+        if self.band is not None and not (0.0 < float(self.band)):
+            raise InvalidArgumentError(f"band: expected a positive fraction or None, got {self.band!r}")
+        for n in ("gap_open", "gap_extend"):
+            v = getattr(self, n)
+            if not (math.isfinite(v) and v >= 0):
+                raise InvalidArgumentError(f"{n}: expected a finite number >= 0, got {v!r}")
+        if not (0.0 < self.min_overlap <= 1.0):
+            raise InvalidArgumentError(f"min_overlap: expected a fraction in (0, 1], got {self.min_overlap!r}")
+        if self.missing_cost is not None:
+            check_finite_positive("missing_cost", self.missing_cost)
+        mp = self.missing_penalty
+        if mp != "auto" and mp is not None:
+            try:
+                ok = math.isfinite(float(mp)) and float(mp) >= 0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise InvalidArgumentError(f"missing_penalty: expected 'auto', None or a number >= 0, got {mp!r}")
+        if self.layout is not None:
+            from ..poses.layouts import get_layout
+
+            object.__setattr__(self, "layout", get_layout(self.layout).name)
+
+    @property
+    def curve(self) -> Calibration:
+        return self.calibration or CALIBRATION[self.distance]
+
+    @property
+    def penalty(self) -> float | None:
+        """The one-sided-joint penalty in use (None = ignore such joints)."""
+        if self.missing_penalty == "auto":
+            return MISSING_PENALTY[self.distance]
+        return self.missing_penalty
+
+    @property
+    def missing(self) -> float:
+        return self.missing_cost if self.missing_cost is not None else MISSING_COST[self.distance]
+
+    def replace(self, **changes) -> "ScoreSettings":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["kalman"] = self.kalman.to_dict()
+        d["one_euro"] = self.one_euro.to_dict()
+        d["calibration"] = asdict(self.curve)
+        d["missing_cost"] = self.missing
+        d["missing_penalty"] = self.penalty
+        return d
+
+
+@dataclass
+class ScoreReport:
+    """Result of :func:`score_sequence`.
+
+    score: 0-100 (mean of the moment scores).
+    joint_scores: COCO joint name -> 0-100, or None when the joint was never seen in both sequences.
+    moment_times: (Tr,) reference frame times (s); moment_scores: (Tr,) 0-100 per reference frame;
+        moment_distances: (Tr,) the frame distance behind each (NaN where the user was not there).
+    alignment: the chosen alignment; its path pairs (reference index, user index) index the
+        reference frames and ``user_times`` (the user resampled to the reference rate).
+    time_offset (s), speed_ratio (user speed / reference speed), mirrored: from the alignment.
+    mirror_costs: alignment cost without / with mirroring (None where not computed).
+    settings: the settings used.
+    """
+
+    score: float
+    joint_scores: dict[str, float | None]
+    moment_times: np.ndarray
+    moment_scores: np.ndarray
+    moment_distances: np.ndarray
+    alignment: Alignment
+    user_times: np.ndarray
+    mirrored: bool
+    mirror_costs: dict[str, float | None]
+    settings: ScoreSettings
+    joint_coverage: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def time_offset(self) -> float:
+        return self.alignment.time_offset
+
+    @property
+    def speed_ratio(self) -> float:
+        return self.alignment.speed_ratio
+
+    @property
+    def mean_distance(self) -> float:
+        d = self.moment_distances
+        return float(np.nanmean(d)) if np.isfinite(d).any() else float("nan")
+
+    def path_times(self) -> np.ndarray:
+        """(P, 2) alignment path in seconds: (reference time, user time)."""
+        p = self.alignment.path
+        return np.stack([self.moment_times[p[:, 0]], self.user_times[p[:, 1]]], axis=1)
+
+    def worst_joints(self, n: int = 3) -> list[tuple[str, float]]:
+        items = [(k, v) for k, v in self.joint_scores.items() if v is not None]
+        return sorted(items, key=lambda kv: kv[1])[:n]
+
+    def worst_moments(self, n: int = 3, window: float = 0.5) -> list[tuple[float, float, float]]:
+        """Up to n (start s, end s, mean score) stretches of about ``window`` seconds, lowest first,
+        not overlapping."""
+        t = self.moment_times
+        s = self.moment_scores
+        if len(t) == 0:
+            return []
+        dt = float(np.median(np.diff(t))) if len(t) > 1 else 1.0
+        w = max(1, int(round(window / dt)))
+        w = min(w, len(s))
+        csum = np.concatenate([[0.0], np.cumsum(s)])
+        means = (csum[w:] - csum[:-w]) / w          # window starting at i
+        taken = np.zeros(len(means), bool)
+        out = []
+        for i in np.argsort(means, kind="stable"):
+            if taken[i]:
+                continue
+            out.append((float(t[i]), float(t[min(i + w - 1, len(t) - 1)]), float(means[i])))
+            taken[max(0, i - w + 1):i + w] = True
+            if len(out) == n:
+                break
+        return out
+
+    def to_dict(self, *, path: bool = True) -> dict[str, Any]:
+        f = lambda v: None if v is None or not np.isfinite(v) else round(float(v), 6)  # noqa: E731
+        d = {
+            "score": f(self.score),
+            "mirrored": bool(self.mirrored),
+            "time_offset": f(self.time_offset),
+            "speed_ratio": f(self.speed_ratio),
+            "mean_distance": f(self.mean_distance),
+            "joint_scores": {k: f(v) for k, v in self.joint_scores.items()},
+            "joint_coverage": {k: f(v) for k, v in self.joint_coverage.items()},
+            "worst_joints": [{"joint": k, "score": f(v)} for k, v in self.worst_joints()],
+            "worst_moments": [{"start": f(a), "end": f(b), "score": f(s)} for a, b, s in self.worst_moments()],
+            "moments": {"times": [f(v) for v in self.moment_times], "scores": [f(v) for v in self.moment_scores]},
+            "mirror_costs": {k: f(v) for k, v in self.mirror_costs.items()},
+            "alignment": {"method": self.alignment.method, "cost": f(self.alignment.cost),
+                          "total_cost": f(self.alignment.total_cost)},
+            "settings": self.settings.to_dict(),
+        }
+        if path:
+            d["alignment"]["path"] = self.alignment.path.tolist()
+            d["alignment"]["path_times"] = [[f(a), f(b)] for a, b in self.path_times()]
+        return d
+
+    def summary(self) -> str:
+        lines = [f"score {self.score:.1f}/100"
+                 + (" (user mirrored)" if self.mirrored else "")
+                 + (f", user {self.time_offset:+.2f} s late" if np.isfinite(self.time_offset) else "")
+                 + (f", speed x{self.speed_ratio:.2f}" if np.isfinite(self.speed_ratio) else "")]
+        wj = self.worst_joints()
+        if wj:
+            lines.append("worst joints: " + ", ".join(f"{k} {v:.0f}" for k, v in wj))
+        wm = self.worst_moments()
+        if wm:
+            lines.append("worst moments: " + ", ".join(f"{a:.2f}-{b:.2f} s ({s:.0f})" for a, b, s in wm))
+        return "\n".join(lines)
+
+
+def _moments(path, dist, err, w, tr, curve):
+    """Per reference frame: mean distance (finite pairs), mean pair score (a pair without a distance
+    scores 0) and per-joint weighted mean error, from the values of the path's pairs."""
+    r = path[:, 0]
+    K = err.shape[1]
+    cnt = np.bincount(r, minlength=tr).astype(np.float64)
+    bad = ~np.isfinite(dist)
+    d0 = np.where(bad, 0.0, dist)
+    pair_score = np.where(bad, 0.0, curve.score(d0))
+    s_r = np.bincount(r, weights=pair_score, minlength=tr) / np.maximum(cnt, 1)
+    d_cnt = np.bincount(r, weights=(~bad).astype(np.float64), minlength=tr)
+    d_r = np.bincount(r, weights=d0, minlength=tr) / np.maximum(d_cnt, 1)
+    d_r = np.where(d_cnt > 0, d_r, np.nan)
+    fin = np.isfinite(err)
+    e_sum = np.zeros((tr, K))
+    w_sum = np.zeros((tr, K))
+    np.add.at(e_sum, r, np.where(fin, err, 0.0) * w)
+    np.add.at(w_sum, r, np.where(fin, w, 0.0))
+    e_r = np.full((tr, K), np.nan)
+    np.divide(e_sum, w_sum, out=e_r, where=w_sum > 0)
+    return d_r, s_r, e_r
+
+
+def _fill_gaps(path: np.ndarray, tr: int) -> np.ndarray:
+    """Give reference frames that the path skips (NW gaps) inside its span the interpolated user frame."""
+    r = path[:, 0]
+    have = np.zeros(tr, bool)
+    have[r] = True
+    lo, hi = r.min(), r.max()
+    miss = np.flatnonzero(~have[lo:hi + 1]) + lo
+    if miss.size == 0:
+        return path
+    u = np.rint(np.interp(miss, r, path[:, 1])).astype(np.int64)
+    out = np.concatenate([path, np.stack([miss, u], 1)])
+    return out[np.lexsort((out[:, 1], out[:, 0]))]
+
+
+@dataclass
+class PreparedReference:
+    """A reference ready for scoring: COCO-17, smoothed (if configured), with its frame features."""
+
+    seq: Sequence
+    features: FrameFeatures
+    fps: float
+    settings: ScoreSettings
+
+
+@dataclass
+class PreparedUser:
+    """A user ready for scoring: COCO-17, smoothed, resampled to the reference rate; features per mirror state."""
+
+    seq: Sequence
+    features: dict[bool, FrameFeatures]
+    settings: ScoreSettings
+
+
+def prepare_reference(reference, settings: ScoreSettings = ScoreSettings(), *, fps: float | None = None,
+                      layout: str | None = None) -> PreparedReference:
+    """Steps 1-2 (and the features of step 4) for the reference; see :func:`score_sequence`."""
+    st = settings
+    ref = as_sequence(reference, layout=layout if layout is not None else st.layout, fps=fps, name="reference")
+    ref.require_frames(2)
+    ref = ref.to_coco()
+    if st.process_reference:
+        ref = smooth(ref, st.smooth, kalman=st.kalman, one_euro=st.one_euro)
+        ref = resample(ref, ref.times, method=st.interp, max_gap=st.max_gap, fps=ref.fps)
+    feats = frame_features(ref, st.distance)
+    if not feats.valid.any():
+        raise InvalidPoseError(f"reference: no frame has {MIN_COMMON} or more present keypoints")
+    return PreparedReference(ref, feats, 1.0 / ref.frame_interval, st)
+
+
+def prepare_user(user, reference_fps: float, settings: ScoreSettings = ScoreSettings(), *,
+                 fps: float | None = None, layout: str | None = None) -> PreparedUser:
+    """Steps 1-3 (and the features of step 4, for the mirror states ``settings.mirror`` needs)."""
+    st = settings
+    usr = as_sequence(user, layout=layout if layout is not None else st.layout, fps=fps, name="user")
+    usr.require_frames(2)
+    usr = usr.to_coco()
+    usr = smooth(usr, st.smooth, kalman=st.kalman, one_euro=st.one_euro)
+    try:
+        usr = resample_to_fps(usr, reference_fps, method=st.interp, max_gap=st.max_gap)
+    except InvalidPoseError as e:
+        raise InvalidPoseError(f"user: no keypoint survives resampling to {reference_fps:g} fps "
+                               f"(gaps longer than max_gap {st.max_gap:g} s?): {e}") from None
+    states = {"off": [False], "on": [True], "auto": [False, True]}[st.mirror]
+    feats = {m: frame_features(usr.mirrored() if m else usr, st.distance) for m in states}
+    if not feats[states[0]].valid.any():
+        raise InvalidPoseError(f"user: no frame has {MIN_COMMON} or more present keypoints")
+    return PreparedUser(usr, feats, st)
+
+
+def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
+    """Steps 4-7 on prepared inputs (both prepared with the same settings)."""
+    st = ref.settings
+    if usr.settings != st:
+        raise InvalidArgumentError("reference and user were prepared with different settings")
+    fr = ref.features
+    tu, tr = len(usr.seq), len(ref.seq)
+    band = make_band(tu, tr, fps=ref.fps, band=st.band, band_seconds=st.band_seconds)
+    results = {}
+    ref_has = fr.weights.max(axis=0) > 0
+    shared = {}
+    feats = {}
+    for m, fu in usr.features.items():
+        common = ref_has & (fu.weights.max(axis=0) > 0)
+        shared[m] = int(common.sum())
+        if shared[m] < MIN_COMMON:    # e.g. a profile view against its mirror image: no joint in common
+            continue
+        # joints one sequence never has (its layout lacks them, or never detected) are left out on
+        # both sides rather than charged as missing in every frame
+        fu = feats[m] = restrict_joints(fu, common)
+        fr = restrict_joints(ref.features, common)
+        D = frame_distance_matrix(fu, fr, distance=st.distance, max_rotation=st.max_rotation, band=band,
+                                  missing_penalty=st.penalty)
+        results[m] = align(D, ref.seq.times, usr.seq.times, method=st.align, open_ends=st.open_ends,
+                           missing_cost=st.missing, gap_open=st.gap_open, gap_extend=st.gap_extend,
+                           min_overlap=st.min_overlap)
+    if not results:
+        raise InvalidPoseError(f"reference and user share only {max(shared.values())} COCO joint(s) that are "
+                               f"ever present{' (either way round)' if len(shared) > 1 else ''}; at least "
+                               f"{MIN_COMMON} are needed")
+    mirrored = min(results, key=lambda m: results[m].cost)
+    A = results[mirrored]
+    fu = feats[mirrored]
+    fr = restrict_joints(ref.features, fu.weights.max(axis=0) > 0)
+    path = _fill_gaps(A.path, tr)
+    dist, err, w = pair_errors(fu, fr, path[:, 1], path[:, 0], max_rotation=st.max_rotation,
+                               missing_penalty=st.penalty)
+    d_r, s_r, e_r = _moments(path, dist, err, w, tr, st.curve)
+    covered = np.zeros(tr, bool)
+    covered[path[:, 0]] = True
+    s_r = np.where(covered, s_r, 0.0)
+    s_r = np.where(fr.valid, s_r, np.nan)         # reference frames without a pose are not scored
+    if not fr.valid.any():
+        raise InvalidPoseError(f"reference: no frame has {MIN_COMMON} or more of the joints the user also has")
+    score = float(np.nanmean(s_r))
+    js = st.curve.score(e_r)                      # (Tr, K), NaN where the joint is not seen in both
+    joint_scores: dict[str, float | None] = {}
+    coverage: dict[str, float] = {}
+    for k, name in enumerate(COCO17_JOINTS):
+        if not ref_has[k]:
+            continue
+        seen = np.isfinite(js[:, k])
+        coverage[name] = float(seen.mean())
+        joint_scores[name] = float(js[seen, k].mean()) if seen.any() else None
+    costs = {"plain": results[False].cost if False in results else None,
+             "mirrored": results[True].cost if True in results else None}
+    return ScoreReport(score, joint_scores, ref.seq.times.copy(), s_r, d_r, A, usr.seq.times.copy(),
+                       bool(mirrored), costs, st, coverage)
+
+
+def score_sequence(reference, user, ref_fps: float | None = None, user_fps: float | None = None,
+                   settings: ScoreSettings = ScoreSettings(), *, layout: str | None = None) -> ScoreReport:
+    """Score how well ``user`` follows ``reference`` (0-100); see the module doc for every step.
+
+    reference, user: :class:`Sequence`, a path (sequence .json/.npy/.npz), a corpus Clip, or a
+    (T, K, 3) array of [x, y, confidence]; ``ref_fps`` / ``user_fps`` give (or override) frame rates;
+    ``layout`` (or ``settings.layout``) names the layout of array inputs.
+    """
+    ref = prepare_reference(reference, settings, fps=ref_fps, layout=layout)
+    usr = prepare_user(user, ref.fps, settings, fps=user_fps, layout=layout)
+    return score_prepared(ref, usr)

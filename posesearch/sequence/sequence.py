@@ -1,0 +1,247 @@
+"""The Sequence type: a person's keypoints over time, with frame times.
+
+A sequence holds keypoints ``(T, K, 2)`` (float64, pixels or any unit, y down as in images),
+confidences ``(T, K)`` in [0, 1] (0 = missing; a missing keypoint's coordinates are stored as 0 and
+mean nothing), its keypoint :class:`~posesearch.poses.layouts.Layout`, frame ``times`` ``(T,)`` in
+seconds (strictly increasing; irregular spacing and dropped frames are allowed) and the nominal
+``fps`` (None when only times are known).
+
+Construction validates everything and raises :class:`~posesearch.errors.InvalidPoseError` /
+:class:`~posesearch.errors.InvalidArgumentError` with one-line messages naming the sequence: an empty
+sequence, a keypoint count that does not match the layout, NaN confidences, infinite coordinates,
+fps <= 0, times that are not strictly increasing, or a sequence where every keypoint is missing.
+NaN coordinates are accepted as "missing" (their confidence becomes 0), as in
+:func:`posesearch.poses.pose.validate_batch`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InvalidArgumentError, InvalidPoseError
+from ..poses.layouts import Layout, get_layout, layout_for_count
+from ..poses.pose import validate_batch
+
+
+def _check_fps(fps, name: str) -> float | None:
+    if fps is None:
+        return None
+    try:
+        v = float(fps)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{name}: fps: expected a positive number, got {fps!r}") from None
+    if not (np.isfinite(v) and v > 0):
+        raise InvalidArgumentError(f"{name}: fps: expected a positive finite number, got {fps!r}")
+    return v
+
+
+def _check_times(times, n: int, name: str) -> np.ndarray:
+    try:
+        t = np.array(times, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"{name}: times: expected numbers (seconds), got {type(times).__name__}") from None
+    if t.shape != (n,):
+        raise InvalidArgumentError(f"{name}: times: expected {n} frame times (one per frame), got shape {t.shape}")
+    if not np.isfinite(t).all():
+        i = int(np.argmin(np.isfinite(t)))
+        raise InvalidArgumentError(f"{name}: times[{i}]: expected a finite number of seconds, got {t[i]}")
+    if n > 1:
+        d = np.diff(t)
+        if (d <= 0).any():
+            i = int(np.argmax(d <= 0)) + 1
+            raise InvalidArgumentError(f"{name}: times must be strictly increasing; times[{i}] = {t[i]:g} "
+                                       f"follows times[{i - 1}] = {t[i - 1]:g}")
+    return t
+
+
+@dataclass
+class Sequence:
+    """Keypoints of one person over time.
+
+    Attributes:
+        keypoints: (T, K, 2) float64; coordinates of missing keypoints are 0.
+        confidences: (T, K) float64 in [0, 1]; 0 = missing.
+        layout: keypoint layout (K must equal ``layout.num_keypoints``).
+        times: (T,) float64 seconds, strictly increasing.
+        fps: nominal frame rate, or None if the frames only have times.
+        name: what error messages call this sequence (``reference``, ``user``, a file name).
+    """
+
+    keypoints: np.ndarray
+    confidences: np.ndarray
+    layout: Layout
+    times: np.ndarray | None = None
+    fps: float | None = None
+    name: str = field(default="sequence", compare=False)
+
+    def __post_init__(self):
+        name = self.name
+        kp, cf = validate_batch(self.keypoints, self.confidences, name=name)
+        lay = get_layout(self.layout) if self.layout is not None else layout_for_count(kp.shape[1])
+        if kp.shape[1] != lay.num_keypoints:
+            raise InvalidPoseError(f"{name}: layout {lay.name} expects {lay.num_keypoints} keypoints, "
+                                   f"got {kp.shape[1]}")
+        if not (cf > 0).any():
+            raise InvalidPoseError(f"{name}: all keypoints are missing (every confidence is 0) in all "
+                                   f"{len(cf)} frame(s)")
+        fps = _check_fps(self.fps, name)
+        n = len(kp)
+        if self.times is None:
+            if fps is None:
+                if n > 1:
+                    raise InvalidArgumentError(f"{name}: frame times unknown: give fps or times")
+                times = np.zeros(1)
+            else:
+                times = np.arange(n, dtype=np.float64) / fps
+        else:
+            times = _check_times(self.times, n, name)
+        self.keypoints, self.confidences, self.layout, self.times, self.fps = kp, cf, lay, times, fps
+
+    # -- construction ------------------------------------------------------------------------------
+    @classmethod
+    def from_arrays(cls, keypoints, confidences=None, *, layout: "str | Layout | None" = None,
+                    fps: float | None = None, times=None, name: str = "sequence") -> "Sequence":
+        """Build a sequence from (T, K, 3) [x, y, confidence], or (T, K, 2) keypoints + (T, K) confidences.
+
+        ``layout`` defaults to the layout with K keypoints; ``times`` default to ``arange(T) / fps``.
+        (T, K, 2) keypoints without confidences count every keypoint present (NaN = missing).
+        """
+        arr = keypoints
+        if confidences is None:
+            try:
+                a = np.asarray(keypoints, dtype=np.float64)
+            except (TypeError, ValueError) as e:
+                raise InvalidPoseError(f"{name}: expected numeric keypoints ({e})") from None
+            if a.ndim == 3 and a.shape[-1] == 2:
+                confidences = np.where(np.isnan(a).any(axis=-1), 0.0, 1.0)
+            elif a.ndim == 3 and a.shape[-1] == 3:
+                arr, confidences = a[..., :2], a[..., 2]
+            else:
+                raise InvalidPoseError(f"{name}: expected a (T, K, 3) array of [x, y, confidence] or "
+                                       f"(T, K, 2) keypoints, got shape {a.shape}")
+        return cls(arr, confidences, get_layout(layout) if layout is not None else None, times, fps, name)
+
+    # -- basic properties --------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.keypoints)
+
+    @property
+    def num_keypoints(self) -> int:
+        return self.keypoints.shape[1]
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first to the last frame."""
+        return float(self.times[-1] - self.times[0])
+
+    @property
+    def frame_interval(self) -> float:
+        """Typical seconds between frames: 1/fps if known, else the median time step."""
+        if self.fps:
+            return 1.0 / self.fps
+        if len(self) < 2:
+            raise InvalidArgumentError(f"{self.name}: one frame has no frame interval")
+        return float(np.median(np.diff(self.times)))
+
+    @property
+    def present(self) -> np.ndarray:
+        """(T, K) bool: keypoint present (confidence > 0)."""
+        return self.confidences > 0
+
+    def as_array(self) -> np.ndarray:
+        """(T, K, 3) [x, y, confidence] with NaN coordinates for missing keypoints."""
+        kp = np.where(self.present[..., None], self.keypoints, np.nan)
+        return np.concatenate([kp, self.confidences[..., None]], axis=-1)
+
+    def require_frames(self, minimum: int = 2) -> "Sequence":
+        """Raise InvalidPoseError unless the sequence has at least ``minimum`` frames; returns self."""
+        if len(self) < minimum:
+            raise InvalidPoseError(f"{self.name}: expected at least {minimum} frames, got {len(self)}")
+        return self
+
+    def replace(self, **changes) -> "Sequence":
+        """A copy with some fields replaced (validated again)."""
+        d = dict(keypoints=self.keypoints, confidences=self.confidences, layout=self.layout,
+                 times=self.times, fps=self.fps, name=self.name)
+        d.update(changes)
+        return Sequence(**d)
+
+    # -- conversions -------------------------------------------------------------------------------
+    def to_coco(self) -> "Sequence":
+        """The same sequence in COCO-17 (joints the layout lacks become missing)."""
+        if self.layout.name == "coco17":
+            return self
+        kp, cf = self.layout.convert_to_coco(self.keypoints, self.confidences)
+        kp = np.where(cf[..., None] > 0, kp, 0.0)
+        return Sequence(kp, cf, get_layout("coco17"), self.times, self.fps, self.name)
+
+    def mirrored(self) -> "Sequence":
+        """Every frame mirrored with :func:`posesearch.poses.mirror.mirror` (x-flip + left/right swap)."""
+        from ..poses.mirror import mirror
+
+        kp, cf = mirror(self.keypoints, self.confidences, self.layout)
+        kp = np.where(cf[..., None] > 0, kp, 0.0)
+        return Sequence(kp, cf, self.layout, self.times, self.fps, self.name)
+
+    def body_size(self) -> float:
+        """Median over frames of the diagonal of the present keypoints' bounding box (>= 2 present).
+
+        The scale unit of smoothing noise settings and of simulated jitter. Raises if no frame has
+        two present keypoints spanning a non-zero box.
+        """
+        pres = self.present
+        x = self.keypoints[..., 0]
+        y = self.keypoints[..., 1]
+        w = np.where(pres, x, -np.inf).max(1) - np.where(pres, x, np.inf).min(1)
+        h = np.where(pres, y, -np.inf).max(1) - np.where(pres, y, np.inf).min(1)
+        ok = (pres.sum(1) >= 2)
+        diag = np.hypot(w[ok], h[ok])
+        diag = diag[diag > 0]
+        if diag.size == 0:
+            raise InvalidPoseError(f"{self.name}: no frame has two distinct present keypoints (size is zero)")
+        return float(np.median(diag))
+
+    def slice(self, start: int, stop: int | None = None) -> "Sequence":
+        """Frames ``start:stop`` (times kept)."""
+        return Sequence(self.keypoints[start:stop], self.confidences[start:stop], self.layout,
+                        self.times[start:stop], self.fps, self.name)
+
+
+def sequence_from_clip(clip, *, name: str | None = None) -> Sequence:
+    """A :class:`posesearch.corpus.clip.Clip` (reader output / corpus clip) as a Sequence in its own layout."""
+    fps = clip.fps if clip.fps else None
+    times = None if clip.times is None else np.asarray(clip.times, dtype=np.float64)
+    if times is None and fps is None and len(clip) > 1:
+        raise InvalidArgumentError(f"{name or clip.clip_id}: the clip has no fps or times")
+    return Sequence(np.asarray(clip.keypoints, dtype=np.float64), np.asarray(clip.confidences, dtype=np.float64),
+                    get_layout(clip.layout), times, fps, name or clip.clip_id)
+
+
+def as_sequence(obj, *, layout: "str | Layout | None" = None, fps: float | None = None,
+                name: str = "sequence") -> Sequence:
+    """Coerce a Sequence, a path (sequence JSON/.npy/.npz), a corpus Clip or a (T, K, 3) array into a Sequence.
+
+    For a Sequence, ``fps`` (if given) overrides its nominal rate and re-times it only if it has no
+    irregular times of its own (its times were ``arange(T)/fps``); ``layout`` must match.
+    """
+    import os
+
+    if isinstance(obj, Sequence):
+        seq = obj
+        if layout is not None and get_layout(layout).name != seq.layout.name:
+            raise InvalidArgumentError(f"{name}: layout {get_layout(layout).name} given but the sequence is "
+                                       f"{seq.layout.name}")
+        if fps is not None:
+            f = _check_fps(fps, name)
+            regular = seq.fps is not None and np.allclose(seq.times, np.arange(len(seq)) / seq.fps, atol=1e-9)
+            seq = seq.replace(fps=f, times=None if regular else seq.times)
+        return seq if seq.name == name else seq.replace(name=name)
+    if isinstance(obj, (str, os.PathLike)):
+        from .io import read_sequence
+
+        return read_sequence(obj, layout=layout, fps=fps)
+    if hasattr(obj, "clip_id") and hasattr(obj, "keypoints"):   # a corpus Clip
+        seq = sequence_from_clip(obj, name=name)
+        return as_sequence(seq, layout=layout, fps=fps, name=name)
+    return Sequence.from_arrays(obj, layout=layout, fps=fps, name=name)

@@ -1,0 +1,202 @@
+"""Keypoint smoothing: a confidence-aware constant-velocity Kalman filter (+ RTS smoother) and the One Euro filter.
+
+Both work per keypoint coordinate, driven by the frame *times* (irregular spacing and dropped frames
+are fine), in units of the sequence's body size ``L`` (:meth:`Sequence.body_size`, the median
+bounding-box diagonal) so that the settings do not depend on pixels. A missing keypoint
+(confidence 0) is a skipped update, never a zero measurement, and stays missing in the output:
+smoothing moves present keypoints only and never invents one. Confidences pass through unchanged.
+
+Kalman (per coordinate, state ``[p, v]``, time step ``dt``)::
+
+    predict:  p <- p + v dt,   P <- F P F' + Q,   F = [[1, dt], [0, 1]],
+              Q = q L^2 [[dt^3/3, dt^2/2], [dt^2/2, dt]]          (white-noise acceleration)
+    update:   R = (sigma L / c)^2                                  (noise grows as confidence c falls)
+              K = P H' / (H P H' + R),  H = [1, 0];   x <- x + K (z - p),   P <- (I - K H) P
+    start:    at a coordinate's first present sample, p = z, v = 0, P = diag(R, (v0 L)^2)
+
+with ``q = process_noise``, ``sigma = measurement_noise``, ``v0 = initial_speed``. The offline
+Rauch-Tung-Striebel pass (``rts=True``) then runs backwards,
+``x_s[t] = x_f[t] + C (x_s[t+1] - x_p[t+1])``, ``C = P_f[t] F' P_p[t+1]^-1``, removing the
+filter's lag.
+
+One Euro (Casiez et al., CHI 2012), per keypoint, for a present sample at time ``t`` after the
+previous present one at ``t0`` (``dt = t - t0``)::
+
+    alpha(fc) = 1 / (1 + 1 / (2 pi fc dt))
+    dx  = (z - x_hat) / dt;       dx_hat <- alpha(d_cutoff) dx + (1 - alpha(d_cutoff)) dx_hat
+    fc  = min_cutoff + beta |dx_hat| / L                 (|.| = the keypoint's 2-D speed)
+    x_hat <- alpha(fc) z + (1 - alpha(fc)) x_hat
+
+so ``beta`` is in Hz per (body size / second) and one cutoff serves both coordinates of a keypoint.
+
+The loops over time run in numba (``cache=True``) over all K*2 coordinates per step; the streaming
+scorer uses the same step kernels through :class:`OnlineSmoother`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..errors import InvalidArgumentError, UnknownNameError, check_finite_positive
+from .sequence import Sequence
+
+SMOOTHERS = ("kalman", "one-euro", "none")
+
+
+@dataclass(frozen=True)
+class KalmanSettings:
+    """Constant-velocity Kalman filter settings (units: body sizes L and seconds; see the module formulas).
+
+    measurement_noise: sigma, std of a confidence-1 measurement, in body sizes (0.02 = 2% of L).
+    process_noise: q, spectral density of the white-noise acceleration, L^2/s^3. Larger follows fast
+        motion more closely, smaller removes more jitter. The default minimised the RMS error on CMU
+        mocap projected to 2-D at 30 fps with 2% noise (benchmarks/bench_sequence.py).
+    initial_speed: v0, std of the unknown initial velocity, L/s.
+    rts: run the Rauch-Tung-Striebel backward pass (offline, zero lag); False = causal filter only.
+    """
+
+    measurement_noise: float = 0.02
+    process_noise: float = 20.0
+    initial_speed: float = 1.0
+    rts: bool = True
+
+    def __post_init__(self):
+        for n in ("measurement_noise", "process_noise", "initial_speed"):
+            check_finite_positive(f"kalman.{n}", getattr(self, n))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class OneEuroSettings:
+    """One Euro filter settings (see the module formulas).
+
+    min_cutoff: Hz, cutoff when still (lower = less jitter at rest, more lag).
+    beta: Hz per (body size / s); how fast the cutoff rises with speed (higher = less lag when moving).
+    d_cutoff: Hz, cutoff of the speed estimate.
+    Defaults chosen on CMU mocap with 2% noise at 30 fps (benchmarks/bench_sequence.py).
+    """
+
+    min_cutoff: float = 1.5
+    beta: float = 2.0
+    d_cutoff: float = 1.0
+
+    def __post_init__(self):
+        check_finite_positive("one_euro.min_cutoff", self.min_cutoff)
+        check_finite_positive("one_euro.d_cutoff", self.d_cutoff)
+        b = float(self.beta)
+        if not (math.isfinite(b) and b >= 0):
+            raise InvalidArgumentError(f"one_euro.beta: expected a finite number >= 0, got {self.beta!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------------------------------
+# numba kernels (imported lazily so that importing this module stays cheap)
+_KERNELS = None
+
+
+def _kernels():
+    global _KERNELS
+    if _KERNELS is None:
+        from . import _smooth_kernels
+
+        _KERNELS = _smooth_kernels
+    return _KERNELS
+
+
+def _measurement_variance(conf: np.ndarray, sigma: float, scale: float) -> np.ndarray:
+    """(T, K) -> (T, 2K) measurement variance R = (sigma L / c)^2, +inf where missing."""
+    with np.errstate(divide="ignore"):
+        r = np.where(conf > 0, (sigma * scale) ** 2 / np.maximum(conf, 1e-12) ** 2, np.inf)
+    return np.repeat(r, 2, axis=1)
+
+
+def kalman_smooth(seq: Sequence, settings: KalmanSettings = KalmanSettings(), *,
+                  scale: float | None = None) -> Sequence:
+    """Kalman-filter (and, with ``settings.rts``, RTS-smooth) every keypoint coordinate of ``seq``."""
+    L = seq.body_size() if scale is None else check_finite_positive("scale", scale)
+    t, k = seq.confidences.shape
+    z = seq.keypoints.reshape(t, 2 * k)
+    r = _measurement_variance(seq.confidences, settings.measurement_noise, L)
+    out = _kernels().kalman_batch(np.ascontiguousarray(z), np.ascontiguousarray(r), seq.times,
+                                  settings.process_noise * L * L, (settings.initial_speed * L) ** 2,
+                                  bool(settings.rts))
+    kp = np.where(seq.present[..., None], out.reshape(t, k, 2), 0.0)
+    return Sequence(kp, seq.confidences, seq.layout, seq.times, seq.fps, seq.name)
+
+
+def one_euro_smooth(seq: Sequence, settings: OneEuroSettings = OneEuroSettings(), *,
+                    scale: float | None = None) -> Sequence:
+    """One Euro filter every keypoint of ``seq`` (time-stamp aware)."""
+    L = seq.body_size() if scale is None else check_finite_positive("scale", scale)
+    out = _kernels().one_euro_batch(np.ascontiguousarray(seq.keypoints), seq.present, seq.times,
+                                    settings.min_cutoff, settings.beta / L, settings.d_cutoff)
+    kp = np.where(seq.present[..., None], out, 0.0)
+    return Sequence(kp, seq.confidences, seq.layout, seq.times, seq.fps, seq.name)
+
+
+def check_smoother(method: str) -> str:
+    m = str(method).strip().lower().replace("_", "-")
+    if m in ("oneeuro", "1euro", "one-euro-filter"):
+        m = "one-euro"
+    if m not in SMOOTHERS:
+        raise UnknownNameError("smoother", method, SMOOTHERS)
+    return m
+
+
+def smooth(seq: Sequence, method: str = "kalman", *, kalman: KalmanSettings = KalmanSettings(),
+           one_euro: OneEuroSettings = OneEuroSettings(), scale: float | None = None) -> Sequence:
+    """Smooth ``seq`` with ``method`` in {"kalman", "one-euro", "none"}."""
+    m = check_smoother(method)
+    if m == "kalman":
+        return kalman_smooth(seq, kalman, scale=scale)
+    if m == "one-euro":
+        return one_euro_smooth(seq, one_euro, scale=scale)
+    return seq
+
+
+class OnlineSmoother:
+    """Causal, frame-by-frame version of :func:`smooth` for streaming (Kalman without the RTS pass).
+
+    ``step(keypoints (K, 2), confidences (K,), t)`` returns the smoothed (K, 2) keypoints (missing
+    ones stay as given). State is O(K); the numerics are those of the batch kernels.
+    """
+
+    def __init__(self, num_keypoints: int, scale: float, method: str = "kalman", *,
+                 kalman: KalmanSettings = KalmanSettings(), one_euro: OneEuroSettings = OneEuroSettings()):
+        self.method = check_smoother(method)
+        self.k = int(num_keypoints)
+        self.scale = check_finite_positive("scale", scale)
+        self.kalman = kalman
+        self.one_euro = one_euro
+        c = 2 * self.k
+        self._x = np.zeros((c, 2))          # kalman: [p, v]; one-euro: [x_hat, dx_hat]
+        self._p = np.zeros((c, 3))          # kalman covariance [P00, P01, P11]
+        self._tlast = np.full(c, np.nan)    # time of the last update (NaN = never)
+        self._tprev = np.nan                # kalman: time the state was last predicted to
+
+    def step(self, keypoints: np.ndarray, confidences: np.ndarray, t: float) -> np.ndarray:
+        kp = np.asarray(keypoints, dtype=np.float64).reshape(self.k, 2)
+        cf = np.asarray(confidences, dtype=np.float64).reshape(self.k)
+        if self.method == "none":
+            return kp.copy()
+        kern = _kernels()
+        if self.method == "kalman":
+            L = self.scale
+            r = _measurement_variance(cf[None], self.kalman.measurement_noise, L)[0]
+            z = kp.reshape(-1).copy()
+            dt = 0.0 if not np.isfinite(self._tprev) else float(t) - self._tprev
+            kern.kalman_step(z, r, dt, self.kalman.process_noise * L * L, (self.kalman.initial_speed * L) ** 2,
+                             self._x, self._p, self._tlast)
+            self._tprev = float(t)
+            out = self._x[:, 0].reshape(self.k, 2).copy()
+        else:
+            out = kp.copy()
+            kern.one_euro_step(out, cf > 0, float(t), self.one_euro.min_cutoff, self.one_euro.beta / self.scale,
+                               self.one_euro.d_cutoff, self._x.reshape(self.k, 2, 2), self._tlast[: self.k])
+        return np.where(cf[:, None] > 0, out, kp)

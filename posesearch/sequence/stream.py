@@ -1,0 +1,311 @@
+"""Live scoring: push the user's frames one at a time, get a running score.
+
+:class:`ScoreSession` does online what :func:`~posesearch.sequence.score.score_sequence` does offline,
+with memory and per-frame work bounded by the reference length (never by how long the stream runs):
+
+* each pushed frame (K, 3 array at time t) is converted to COCO-17 and smoothed causally
+  (:class:`~posesearch.sequence.smooth.OnlineSmoother`: the Kalman filter without the RTS pass, or
+  One Euro);
+* it is resampled onto the reference-rate grid ``t_0 + i / fps_ref`` between the previous frame and
+  this one (``hold`` or ``linear``; ``cubic`` falls back to linear, which needs no future frame;
+  a keypoint missing in the new frame stays missing on the grid points before it, where the
+  offline resampler could still bridge the gap once it reappears);
+* every grid frame advances an open-begin DTW by one column over all reference frames (the same
+  recursion and tie-breaking as the offline DTW, without a band, since the stream's length is
+  unknown): O(Tr K) work and O(Tr) memory per mirror state. Each cell carries the statistics of its
+  best path, so the score of the best path ending at any reference frame is known without keeping
+  the path;
+* the current position is the reference frame whose best path has the lowest mean cost per step;
+  the running score is the mean moment score of that path over the reference frames covered so far,
+  and :attr:`ScoreSession.final_score` is the offline definition (the best path that reached the last
+  reference frame, over all reference frames; unreached frames score 0);
+* with ``mirror="auto"`` the plain and mirrored user run side by side and the lower mean cost wins;
+* joints are compared as offline, except that the joints left out entirely are those the user's
+  *layout* lacks (offline: those never present in the whole user sequence), and the smoothing scale
+  is the first frame's size (offline: the median over the sequence).
+
+The per-joint information of an update is that of the current pair (user frame, matched reference
+frame): the joint errors and their scores.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InvalidArgumentError, InvalidPoseError
+from ..poses.layouts import COCO17_JOINTS, Layout, get_layout
+from .framedist import features_from_arrays, frame_distance_matrix, pair_errors, restrict_joints
+from .score import ScoreSettings, prepare_reference
+from .smooth import OnlineSmoother
+from .resample import TIME_TOLERANCE
+
+
+@dataclass
+class StreamUpdate:
+    """What :meth:`ScoreSession.push` returns.
+
+    score: running score (mean moment score over the reference frames covered so far), or None
+        before any grid frame was scored.
+    position: index of the reference frame the user is at; ref_time: its time (s).
+    progress: fraction of the reference covered (position + 1) / Tr.
+    moment_score: score of the current pair; joint_scores: COCO joint -> score of the current pair
+        (None = not seen in both); mirrored: the mirror state currently preferred.
+    frames: user frames pushed; grid_frames: reference-rate frames scored.
+    """
+
+    score: float | None
+    position: int
+    ref_time: float
+    progress: float
+    moment_score: float | None
+    joint_scores: dict[str, float | None]
+    mirrored: bool
+    frames: int
+    grid_frames: int
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class _DPState:
+    """One mirror state's DTW column and path statistics (all O(Tr))."""
+
+    def __init__(self, tr: int):
+        self.cols = [np.full(tr, np.inf)] + [np.zeros(tr) for _ in range(5)]
+        self.new = [np.full(tr, np.inf)] + [np.zeros(tr) for _ in range(5)]
+        self.first = True
+        self.end = None            # (cost, length, S, N, RS, RC) of the best path ending at the last ref frame
+        self.last_d = None         # distances of the last grid frame (for the current pair)
+        self.last_u = None         # features of the last grid frame
+        self.keep = None           # joints compared (the reference has them and the user's layout can)
+        self.ref_features = None
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.cols + self.new)
+
+
+class ScoreSession:
+    """Score a live user stream against ``reference`` (see the module doc).
+
+    reference: Sequence, path, corpus Clip or (T, K, 3) array (as :func:`score_sequence`).
+    layout: layout of the pushed frames (default: ``settings.layout``, else inferred from K at the
+        first push).
+    """
+
+    def __init__(self, reference, settings: ScoreSettings = ScoreSettings(), *, ref_fps: float | None = None,
+                 layout: "str | Layout | None" = None):
+        self.settings = st = settings
+        self.ref = prepare_reference(reference, st, fps=ref_fps)
+        self.fps = self.ref.fps
+        self.tr = len(self.ref.seq)
+        lay = layout if layout is not None else st.layout
+        self.layout: Layout | None = get_layout(lay) if lay is not None else None
+        self._ref_valid = self.ref.features.valid.copy()
+        self._n_valid = int(self._ref_valid.sum())
+        self._states = {m: _DPState(self.tr) for m in {"off": [False], "on": [True], "auto": [False, True]}[st.mirror]}
+        self._smoother: OnlineSmoother | None = None
+        self._t_last: float | None = None
+        self._t0: float | None = None
+        self._grid_next = 0                 # index of the next grid time to emit
+        self._last_kp: np.ndarray | None = None   # (K, 2) last present value per keypoint (COCO)
+        self._last_cf: np.ndarray | None = None
+        self._last_t: np.ndarray | None = None    # (K,) time of that value (NaN = never)
+        self.frames = 0
+        self.grid_frames = 0
+        self._update: StreamUpdate | None = None
+        self._kern = None
+
+    # ------------------------------------------------------------------------------------ input
+    def _coco_frame(self, keypoints, t) -> tuple[np.ndarray, np.ndarray, float]:
+        try:
+            a = np.array(keypoints, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidPoseError(f"frame {self.frames}: expected numbers, got {type(keypoints).__name__}") from None
+        if a.ndim != 2 or a.shape[1] != 3:
+            raise InvalidPoseError(f"frame {self.frames}: expected a (K, 3) array of [x, y, confidence], got shape {a.shape}")
+        if self.layout is None:
+            from ..poses.layouts import layout_for_count
+
+            self.layout = layout_for_count(a.shape[0])
+        if a.shape[0] != self.layout.num_keypoints:
+            raise InvalidPoseError(f"frame {self.frames}: expected {self.layout.num_keypoints} keypoints "
+                                   f"({self.layout.name}), got {a.shape[0]}")
+        try:
+            t = float(t)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(f"frame {self.frames}: t: expected seconds, got {t!r}") from None
+        if not math.isfinite(t):
+            raise InvalidArgumentError(f"frame {self.frames}: t: expected a finite time, got {t}")
+        if self._t_last is not None and not t > self._t_last:
+            raise InvalidArgumentError(f"frame {self.frames}: times must increase; t = {t:g} after {self._t_last:g}")
+        cf = a[:, 2]
+        if np.isnan(cf).any():
+            raise InvalidPoseError(f"frame {self.frames}: NaN confidence at keypoint {int(np.argmax(np.isnan(cf)))}")
+        if ((cf < 0) | (cf > 1)).any():
+            raise InvalidPoseError(f"frame {self.frames}: confidences must be in [0, 1]")
+        kp = a[:, :2]
+        if np.isinf(kp).any():
+            raise InvalidPoseError(f"frame {self.frames}: infinite keypoint coordinate")
+        cf = np.where(np.isnan(kp).any(axis=1), 0.0, cf)
+        kp = np.where(cf[:, None] > 0, kp, 0.0)
+        kp, cf = self.layout.convert_to_coco(kp, cf)
+        kp = np.where(cf[:, None] > 0, np.nan_to_num(kp), 0.0)
+        return kp, np.asarray(cf, dtype=np.float64), t
+
+    def _grid_frames(self, kp, cf, t):
+        """Grid frames in (previous frame, t] interpolated between the last samples and this frame."""
+        st = self.settings
+        out = []
+        while True:
+            g = self._t0 + self._grid_next / self.fps
+            if g > t + TIME_TOLERANCE:
+                break
+            self._grid_next += 1
+            gk = np.zeros_like(kp)
+            gc = np.zeros_like(cf)
+            exact = abs(g - t) <= TIME_TOLERANCE
+            for_now = cf > 0
+            if exact:
+                gk[for_now] = kp[for_now]
+                gc[for_now] = cf[for_now]
+            else:
+                ta = self._last_t
+                ok = for_now & np.isfinite(ta) & ((t - ta) <= st.max_gap) & (ta <= g + TIME_TOLERANCE)
+                if st.interp == "hold":
+                    gk[ok] = self._last_kp[ok]
+                    gc[ok] = self._last_cf[ok]
+                else:
+                    w = np.where(ok, (g - ta) / np.where(ok, t - ta, 1.0), 0.0)
+                    gk[ok] = (1 - w[ok, None]) * self._last_kp[ok] + w[ok, None] * kp[ok]
+                    gc[ok] = (1 - w[ok]) * self._last_cf[ok] + w[ok] * cf[ok]
+            out.append((gk, gc))
+        pres = cf > 0
+        self._last_kp[pres] = kp[pres]
+        self._last_cf[pres] = cf[pres]
+        self._last_t[pres] = t
+        return out
+
+    # ------------------------------------------------------------------------------------- core
+    def push(self, keypoints, t: float) -> StreamUpdate:
+        """Add one user frame ((K, 3) [x, y, confidence] at time ``t`` seconds); returns the update."""
+        kp, cf, t = self._coco_frame(keypoints, t)
+        st = self.settings
+        if self._smoother is None:
+            pres = cf > 0
+            if pres.sum() >= 2:
+                span = np.hypot(np.ptp(kp[pres, 0]), np.ptp(kp[pres, 1]))
+            else:
+                span = 0.0
+            scale = span if span > 0 else 1.0
+            self._smoother = OnlineSmoother(17, scale, st.smooth, kalman=st.kalman, one_euro=st.one_euro)
+            # joints the user's layout cannot provide are left out on both sides (as offline)
+            from ..poses.layouts import COCO17
+
+            avail = np.asarray(self.layout.to_coco) >= 0 if self.layout.name != "coco17" else np.ones(17, bool)
+            ref_has = self.ref.features.weights.max(axis=0) > 0
+            for m, state in self._states.items():
+                keep = ref_has & (avail[np.asarray(COCO17.flip)] if m else avail)
+                state.keep = keep
+                state.ref_features = restrict_joints(self.ref.features, keep)
+            self._t0 = t
+            self._last_kp = np.zeros((17, 2))
+            self._last_cf = np.zeros(17)
+            self._last_t = np.full(17, np.nan)
+        kp = self._smoother.step(kp, cf, t)
+        self.frames += 1
+        self._t_last = t
+        for gk, gc in self._grid_frames(kp, cf, t):
+            self._advance(gk, gc)
+        if self._update is None:
+            return StreamUpdate(None, 0, float(self.ref.seq.times[0]), 0.0, None, {}, False, self.frames, 0)
+        self._update.frames = self.frames
+        return self._update
+
+    def _advance(self, gk: np.ndarray, gc: np.ndarray) -> None:
+        from . import _align_kernels as kern
+
+        st = self.settings
+        curve = st.curve
+        best = None
+        for m, s in self._states.items():
+            if m:
+                from ..poses.mirror import mirror
+
+                k2, c2 = mirror(gk, gc, "coco17")
+                k2 = np.where(c2[:, None] > 0, k2, 0.0)
+            else:
+                k2, c2 = gk, gc
+            fu = restrict_joints(features_from_arrays(k2[None], c2[None], st.distance), s.keep)
+            d = frame_distance_matrix(fu, s.ref_features, distance=st.distance, max_rotation=st.max_rotation,
+                                      missing_penalty=st.penalty).values[0]
+            ps = np.where(np.isfinite(d), curve.score(np.where(np.isfinite(d), d, 0.0)), 0.0)
+            kern.dtw_column_step(d, ps, self._ref_valid, float(st.missing), s.first, *s.cols, *s.new)
+            s.cols, s.new = s.new, s.cols
+            s.first = False
+            s.last_d = d
+            s.last_u = fu
+            C, L, S, N, RS, RC = s.cols
+            if np.isfinite(C[-1]) and (s.end is None or C[-1] < s.end[0]):
+                s.end = (C[-1], L[-1], S[-1], N[-1], RS[-1], RC[-1])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean_cost = C / L
+            r = int(np.argmin(np.where(np.isfinite(mean_cost), mean_cost, np.inf)))
+            if best is None or mean_cost[r] < best[0]:
+                best = (mean_cost[r], m, r)
+        self.grid_frames += 1
+        _, m, r = best
+        s = self._states[m]
+        C, L, S, N, RS, RC = s.cols
+        own = RS[r] / RC[r] if self._ref_valid[r] else None
+        num = S[r] + (own if own is not None else 0.0)
+        den = N[r] + (1 if own is not None else 0)
+        score = float(num / den) if den > 0 else None
+        dist, err, w = pair_errors(s.last_u, s.ref_features, np.array([0]), np.array([r]),
+                                   max_rotation=st.max_rotation, missing_penalty=st.penalty)
+        js = curve.score(err[0])
+        joints = {name: (None if not np.isfinite(js[k]) else float(js[k])) for k, name in enumerate(COCO17_JOINTS)}
+        ms = float(curve.score(dist[0])) if np.isfinite(dist[0]) else 0.0
+        self._update = StreamUpdate(score, r, float(self.ref.seq.times[r]), (r + 1) / self.tr, ms, joints,
+                                    bool(m), self.frames, self.grid_frames)
+
+    # ----------------------------------------------------------------------------------- results
+    @property
+    def score(self) -> float | None:
+        """The running score (None before the first scored frame)."""
+        return None if self._update is None else self._update.score
+
+    @property
+    def final_score(self) -> float:
+        """The offline definition: best path that reached the last reference frame, mean moment score
+        over all valid reference frames (unreached frames 0); if the end was never reached, the
+        current best path with the rest counted as 0."""
+        if self._update is None:
+            raise InvalidPoseError("no user frame has been scored yet")
+        cands = []
+        for m, s in self._states.items():
+            if s.end is not None:
+                c, length, S, N, RS, RC = s.end
+                total = S + (RS / RC if self._ref_valid[-1] else 0.0)
+                cands.append((c / length, total / max(self._n_valid, 1)))
+        if cands:
+            return float(min(cands)[1])
+        u = self._update
+        s = self._states[u.mirrored]
+        C, L, S, N, RS, RC = s.cols
+        r = u.position
+        total = S[r] + (RS[r] / RC[r] if self._ref_valid[r] else 0.0)
+        return float(total / max(self._n_valid, 1))
+
+    @property
+    def mirrored(self) -> bool:
+        """The mirror state of the final score (or the current one before the end is reached)."""
+        ends = [(s.end[0] / s.end[1], m) for m, s in self._states.items() if s.end is not None]
+        if ends:
+            return bool(min(ends)[1])
+        return bool(self._update.mirrored) if self._update else False
+
+    def state_nbytes(self) -> int:
+        """Bytes held by the DTW state (constant for a given reference)."""
+        return sum(s.nbytes() for s in self._states.values())

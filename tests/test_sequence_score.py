@@ -1,0 +1,210 @@
+"""score_sequence: calibration, self and degraded scores, mirror decision, per-joint and per-moment detail."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as hst
+
+from posesearch.errors import InvalidArgumentError, InvalidPoseError, UnknownNameError
+from posesearch.sequence import Calibration, Sequence, ScoreSettings, score_sequence, write_sequence
+from posesearch.sequence.score import CALIBRATION, prepare_reference, prepare_user, score_prepared
+from posesearch.sequence.simulate import degrade, synthetic_motion
+from tests.conftest import shared_path
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return synthetic_motion(4, 30, seed=1)
+
+
+def test_calibration_curve():
+    c = Calibration(d50=0.2, slope=2.0)
+    assert c.score(0.0) == 100 and c.score(0.2) == pytest.approx(50)
+    assert c.score(0.4) == pytest.approx(100 / 5)
+    assert c.distance(90) == pytest.approx(0.2 / 3)
+    assert np.isnan(c.score(np.nan))
+    with pytest.raises(InvalidArgumentError):
+        Calibration(d50=0, slope=1)
+
+
+def test_self_score_is_100(ref):
+    r = score_sequence(ref, ref)
+    assert r.score == pytest.approx(100, abs=1e-6) and not r.mirrored
+    assert r.time_offset == pytest.approx(0, abs=1e-9) and r.speed_ratio == pytest.approx(1)
+    assert np.allclose(r.moment_scores, 100) and all(v == pytest.approx(100) for v in r.joint_scores.values())
+    assert r.alignment.path.tolist() == [[i, i] for i in range(len(ref))]
+
+
+@pytest.mark.parametrize("align", ["dtw", "nw", "diagonal"])
+def test_degraded_copy_scores_high_and_is_unmirrored(ref, align):
+    slower = 1.2 if align == "dtw" else 1.0
+    user = degrade(ref, fps=10, noise=0.02, delay=0.3, slower=slower, mirror=True, seed=4)
+    r = score_sequence(ref, user, settings=ScoreSettings(align=align))
+    assert r.mirrored and r.score >= 90
+    assert r.time_offset == pytest.approx(0.3, abs=0.15)
+    assert r.speed_ratio == pytest.approx(1 / slower, abs=0.08)
+    off = score_sequence(ref, user, settings=ScoreSettings(align=align, mirror="off"))
+    assert not off.mirrored and off.score < r.score - 20
+    assert r.mirror_costs["mirrored"] < r.mirror_costs["plain"]
+
+
+def test_other_motion_scores_lower(ref):
+    other = synthetic_motion(4, 30, seed=9)
+    assert score_sequence(ref, other).score < score_sequence(ref, degrade(ref, seed=1)).score - 15
+
+
+def test_bad_joint_and_bad_moment_are_found(ref):
+    user = ref.replace()
+    kp = user.keypoints.copy()
+    kp[:, 9] += [80.0, -60.0]                                  # left wrist always off
+    kp[60:75] = kp[60:75, ::-1]                                # 0.5 s of scrambled poses
+    user = user.replace(keypoints=kp)
+    r = score_sequence(ref, user, settings=ScoreSettings(mirror="off"))
+    assert r.worst_joints(1)[0][0] == "left_wrist"
+    a, b, s = r.worst_moments(1)[0]
+    assert 1.5 <= a and b <= 2.75
+    assert r.score < 90
+    assert "left_wrist" in r.summary() and "worst moments" in r.summary()
+
+
+def test_report_to_dict_is_json(ref):
+    r = score_sequence(ref, degrade(ref, seed=2))
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["score"] == pytest.approx(r.score, abs=1e-5) and d["mirrored"] is True
+    assert len(d["moments"]["scores"]) == len(ref) and d["settings"]["align"] == "dtw"
+    assert len(d["alignment"]["path"]) == len(r.alignment.path)
+    assert set(d["joint_scores"]) == set(r.joint_scores)
+    assert np.nanmean(r.moment_scores) == pytest.approx(r.score)
+
+
+def test_inputs_paths_arrays_and_fps(tmp_path, ref):
+    user = degrade(ref, seed=3, mirror=False)
+    write_sequence(tmp_path / "r.json", ref)
+    np.save(tmp_path / "u.npy", user.as_array())
+    a = score_sequence(tmp_path / "r.json", tmp_path / "u.npy", user_fps=10)
+    b = score_sequence(ref.as_array(), user, ref_fps=30, settings=ScoreSettings(layout="coco17"))
+    c = score_sequence(ref, user)
+    assert a.score == pytest.approx(c.score) and b.score == pytest.approx(c.score)
+    with pytest.raises(InvalidArgumentError, match="give fps or times"):
+        score_sequence(ref.as_array(), user)
+
+
+def test_layouts_are_converted_to_coco(ref):
+    """A penn13 user against a coco17 reference: compared on the joints both have."""
+    from posesearch.poses.layouts import PENN13
+
+    idx = [PENN13.to_coco.index(j) if j in PENN13.to_coco else None for j in range(13)]
+    coco_of_penn = [PENN13.to_coco.index(i) for i in range(13) if i in PENN13.to_coco]
+    kp = np.zeros((len(ref), 13, 2))
+    cf = np.zeros((len(ref), 13))
+    for c, p in enumerate(PENN13.to_coco):
+        if p >= 0:
+            kp[:, p] = ref.keypoints[:, c]
+            cf[:, p] = 1.0
+    cf[:, 0] = 0.0          # Penn's head is not a COCO joint anyway
+    user = Sequence(kp, cf, PENN13, ref.times, ref.fps)
+    r = score_sequence(ref, user)
+    assert r.score == pytest.approx(100, abs=1e-6)
+    assert "nose" in r.joint_scores and r.joint_scores["nose"] is None
+    assert idx and coco_of_penn
+
+
+@pytest.mark.parametrize("make, exc, words", [
+    (lambda r: score_sequence(r.slice(0, 1), r), InvalidPoseError, "reference: expected at least 2 frames, got 1"),
+    (lambda r: score_sequence(r, r.slice(0, 1)), InvalidPoseError, "user: expected at least 2 frames, got 1"),
+    (lambda r: score_sequence(r, r.as_array() * [1, 1, 0], user_fps=30), InvalidPoseError, "all keypoints are missing"),
+    (lambda r: score_sequence(r, r, user_fps=0), InvalidArgumentError, "fps"),
+    (lambda r: score_sequence(r, r.as_array()[:, :13], user_fps=30, layout="coco17"), InvalidPoseError,
+     "expects 17 keypoints, got 13"),
+    (lambda r: score_sequence(r, r, settings=ScoreSettings(align="xyz")), UnknownNameError, "alignment method"),
+])
+def test_errors(ref, make, exc, words):
+    with pytest.raises(exc) as e:
+        make(ref)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_settings_validation():
+    for kw, words in [({"smooth": "median"}, "smoother"), ({"interp": "spline"}, "interpolation"),
+                      ({"distance": "l2"}, "frame distance"), ({"mirror": "maybe"}, "mirror mode"),
+                      ({"max_rotation": 200}, "max_rotation"), ({"band": -1}, "band"),
+                      ({"missing_penalty": -1}, "missing_penalty"), ({"max_gap": 0}, "max_gap")]:
+        with pytest.raises((InvalidArgumentError, UnknownNameError), match=words):
+            ScoreSettings(**kw)
+    assert ScoreSettings(mirror="false").mirror == "off"
+    assert ScoreSettings().curve == CALIBRATION["procrustes"]
+
+
+def test_prepared_api_matches(ref):
+    st = ScoreSettings()
+    user = degrade(ref, seed=6)
+    pr = prepare_reference(ref, st)
+    pu = prepare_user(user, pr.fps, st)
+    assert score_prepared(pr, pu).score == pytest.approx(score_sequence(ref, user, settings=st).score)
+    with pytest.raises(InvalidArgumentError, match="different settings"):
+        score_prepared(pr, prepare_user(user, pr.fps, ScoreSettings(smooth="none")))
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=hst.integers(0, 10_000), noise=hst.floats(0.0, 0.1), mirror=hst.booleans(),
+       align=hst.sampled_from(["dtw", "nw", "diagonal"]), smooth=hst.sampled_from(["kalman", "one-euro", "none"]))
+def test_score_in_range_and_mirror_invariant(ref, seed, noise, mirror, align, smooth):
+    """Properties: scores lie in [0, 100]; with mirror=auto, mirroring the user changes nothing (exactly
+    without smoothing; the filters see the per-frame flip centre move, so nearly with them)."""
+    user = degrade(ref, noise=noise, mirror=mirror, seed=seed, slower=1.0)
+    st = ScoreSettings(align=align, smooth=smooth)
+    r = score_sequence(ref, user, settings=st)
+    assert 0 <= r.score <= 100 and np.all((r.moment_scores >= 0) & (r.moment_scores <= 100))
+    assert all(0 <= v <= 100 for v in r.joint_scores.values() if v is not None)
+    r2 = score_sequence(ref, user.mirrored(), settings=st)
+    assert r2.score == pytest.approx(r.score, abs=1e-6 if smooth == "none" else 2.5) and r2.mirrored != r.mirrored
+
+
+# --------------------------------------------------------------------------------------- real data
+PENN = ["0001", "0200", "0400", "0800", "1200", "1400", "1800", "2000"]
+
+
+@pytest.fixture(scope="module")
+def penn_clips():
+    from posesearch.corpus.readers import penn_action
+
+    root = shared_path("penn_action", "labels")
+    return [penn_action.read_clip(root / f"{i}.mat") for i in PENN]
+
+
+@pytest.mark.slow
+def test_penn_action_self_degraded_and_other_action(penn_clips):
+    from posesearch.sequence import sequence_from_clip
+
+    seqs = [sequence_from_clip(c) for c in penn_clips]
+    actions = [c.labels["action"] for c in penn_clips]
+    assert len(set(actions)) == len(actions)
+    for i, (s, act) in enumerate(zip(seqs, actions)):
+        assert score_sequence(s, s).score >= 99, act
+        deg = score_sequence(s, degrade(s, seed=i))
+        assert deg.score >= 90 and deg.mirrored, (act, deg.score)
+        others = [score_sequence(s, o).score for j, o in enumerate(seqs) if j != i]
+        assert np.median(others) <= deg.score - 40, (act, others)
+
+
+@pytest.mark.slow
+def test_cmu_mocap_self_degraded_and_other_activity():
+    from posesearch.corpus.readers import bvh
+    from posesearch.sequence import sequence_from_clip
+
+    folder = shared_path("cmu_mocap", "bvh")
+    # clearly different activities of subject 2 (walk / jump / run look alike in 2-D: all upright)
+    files = {"walk": "002_01.bvh", "bend and lift": "002_06.bvh", "swordplay": "002_07.bvh"}
+    seqs = {}
+    for name, f in files.items():
+        clip = next(bvh.read(folder / f, views=[30.0], every=2))      # 30 fps, camera 30 degrees off front
+        seqs[name] = sequence_from_clip(clip).slice(0, 150)           # 5 s
+    for i, (name, s) in enumerate(seqs.items()):
+        assert score_sequence(s, s).score >= 99
+        deg = score_sequence(s, degrade(s, seed=i))
+        assert deg.score >= 90 and deg.mirrored, (name, deg.score)
+        for other, o in seqs.items():
+            if other != name:
+                assert score_sequence(s, o).score <= deg.score - 35, (name, other)

@@ -1,0 +1,110 @@
+"""Live scoring: ScoreSession against the offline scorer, bounded state, input errors."""
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from posesearch.errors import InvalidArgumentError, InvalidPoseError
+from posesearch.sequence import ScoreSettings, score_sequence
+from posesearch.sequence.simulate import degrade, synthetic_motion
+from posesearch.sequence.stream import ScoreSession
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return synthetic_motion(3, 30, seed=2)
+
+
+def _run(session, user):
+    arr = np.nan_to_num(user.as_array())
+    up = None
+    for i in range(len(user)):
+        up = session.push(arr[i], user.times[i])
+    return up
+
+
+@pytest.mark.parametrize("interp", ["linear", "hold"])
+@pytest.mark.parametrize("mirror", [True, False])
+def test_final_score_equals_offline_without_smoothing_or_band(ref, interp, mirror):
+    """Same recursion as the offline DTW: identical final score when the inputs are identical."""
+    user = degrade(ref, fps=10, noise=0.02, delay=0.3, slower=1.2, mirror=mirror, seed=5)
+    st = ScoreSettings(smooth="none", band=None, interp=interp)
+    off = score_sequence(ref, user, settings=st)
+    s = ScoreSession(ref, st)
+    up = _run(s, user)
+    assert s.final_score == pytest.approx(off.score, abs=1e-9)
+    assert s.mirrored == off.mirrored == mirror
+    assert up.frames == len(user) and up.grid_frames == len(off.user_times)
+    assert up.position >= len(ref) - 3 and up.progress > 0.95
+
+
+def test_close_to_offline_with_default_settings(ref):
+    user = degrade(ref, fps=15, noise=0.02, delay=0.3, slower=1.2, mirror=True, seed=8)
+    off = score_sequence(ref, user)
+    s = ScoreSession(ref)
+    up = _run(s, user)
+    assert abs(s.final_score - off.score) < 3.0
+    assert abs(up.score - off.score) < 5.0
+    assert up.mirrored and set(up.joint_scores) >= {"left_wrist", "right_ankle"}
+
+
+def test_running_score_tracks_progress(ref):
+    s = ScoreSession(ref, ScoreSettings(mirror="off"))
+    arr = ref.as_array()
+    positions = []
+    for i in range(0, len(ref), 3):
+        up = s.push(arr[i], ref.times[i])
+        positions.append(up.position)
+        assert up.score == pytest.approx(100, abs=0.5)
+    assert positions == sorted(positions) and positions[-1] >= len(ref) - 4
+    assert abs(up.ref_time - ref.times[positions[-1]]) < 1e-12
+
+
+def test_memory_is_bounded_on_long_input(ref):
+    """An hour-long stream would grow nothing: the state is O(reference), checked over 3000 frames."""
+    s = ScoreSession(ref, ScoreSettings(smooth="one-euro"))
+    arr = ref.as_array()
+    n0 = s.state_nbytes()
+    t = 0.0
+    for i in range(300):                              # warm-up: caches, first allocations
+        t += 1 / 30
+        s.push(arr[i % len(ref)], t)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for i in range(3000):
+        t += 1 / 30
+        s.push(arr[i % len(ref)], t)
+    grown = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    assert s.state_nbytes() == n0
+    assert grown < 200_000, grown
+    assert s.frames == 3300 and 0 <= s.score <= 100
+
+
+def test_push_errors(ref):
+    s = ScoreSession(ref)
+    arr = ref.as_array()
+    s.push(arr[0], 0.0)
+    with pytest.raises(InvalidArgumentError, match="times must increase"):
+        s.push(arr[1], 0.0)
+    with pytest.raises(InvalidPoseError, match="expected 17 keypoints"):
+        s.push(arr[1][:13], 0.1)
+    bad = arr[1].copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(InvalidPoseError, match="NaN confidence at keypoint 3"):
+        s.push(bad, 0.1)
+    with pytest.raises(InvalidPoseError, match=r"\(K, 3\)"):
+        s.push(np.zeros(17), 0.1)
+    with pytest.raises(InvalidPoseError, match="no user frame"):
+        ScoreSession(ref).final_score
+
+
+def test_empty_frames_do_not_break_the_stream(ref):
+    s = ScoreSession(ref)
+    arr = ref.as_array()
+    for i in range(len(ref)):
+        frame = arr[i] if not 20 <= i < 30 else np.zeros((17, 3))   # the user left the picture
+        up = s.push(frame, ref.times[i])
+    assert 0 < s.final_score < 100 and up.score is not None
