@@ -11,7 +11,8 @@ from posesearch.poses.distances import cosine_distance, weighted_distance
 from posesearch.poses.mirror import mirror
 
 N = 3000
-EXACT_SETTINGS = [("exact", {}), ("vptree", {}), ("vptree", {"leaf_size": 8}), ("faiss", {"kind": "flat"})]
+EXACT_SETTINGS = [("exact", {}), ("vptree", {}), ("vptree", {"leaf_size": 8, "split_weights": "face-light"}),
+                  ("faiss", {"kind": "flat"})]
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +155,8 @@ def test_unknown_names_list_the_valid_ones(data):
         Index.build(data["vectors"], backend="annoy")
     with pytest.raises(UnknownNameError, match="unknown metric"):
         Index.build(data["vectors"], metric="euclid")
-    with pytest.raises(UnknownNameError, match="unknown parameter of backend 'vptree' 'kind'.*leaf_size, seed"):
+    with pytest.raises(UnknownNameError,
+                       match="unknown parameter of backend 'vptree' 'kind'.*leaf_size, seed, split_weights"):
         Index.build(data["vectors"], backend="vptree", kind="hnsw")
     with pytest.raises(UnknownNameError, match="unknown faiss index kind 'lsh'"):
         Index.build(data["vectors"], backend="faiss", kind="lsh")

@@ -52,7 +52,8 @@ def test_metadata_reads_attributes_only(tmp_path, corpus_file):
                 "dimension", "count", "corpus_path", "corpus_checksum", "created_by", "created", "checksum"):
         assert key in meta, key
     assert meta["format"] == "posesearch-index" and meta["format_version"] == FORMAT_VERSION
-    assert meta["backend"] == "vptree" and meta["backend_params"] == {"leaf_size": 32, "seed": 0}
+    assert meta["backend"] == "vptree"
+    assert meta["backend_params"] == {"leaf_size": 32, "seed": 0, "split_weights": "uniform"}
     assert meta["count"] == 600 and meta["dimension"] == 34 and meta["layout"] == "coco17"
     assert meta["corpus_path"] == str(corpus_file.resolve())
     assert meta["normalization"]["method"] == "bbox-l2"
@@ -120,8 +121,9 @@ def test_foreign_hdf5(tmp_path, corpus_file):
         Index.metadata(corpus_file)
 
 
-@pytest.mark.parametrize("version,message", [(FORMAT_VERSION + 1, "newer than this posesearch reads.*upgrade posesearch"),
-                                             (0, "older than this posesearch reads.*rebuild it")])
+@pytest.mark.parametrize("version,message", [
+    (FORMAT_VERSION + 1, "newer than this posesearch reads.*upgrade posesearch"),
+    (0, "older than this posesearch reads.*rebuild it")])
 def test_other_format_version(tmp_path, poses, version, message):
     path = Index.build(poses[2], backend="exact").save(tmp_path / "v.h5")
     with h5py.File(path, "r+") as f:

@@ -12,7 +12,7 @@ from .common import emit_json, handle_errors
 
 #: CLI option -> backend parameter name, per option (a backend rejects options that are not its own)
 BACKEND_OPTIONS: dict[str, str] = {
-    "leaf_size": "--leaf-size", "seed": "--seed",
+    "leaf_size": "--leaf-size", "seed": "--seed", "split_weights": "--split-weights",
     "kind": "--faiss-kind", "M": "--faiss-m", "ef_construction": "--ef-construction",
     "ef_search": "--ef-search", "nlist": "--nlist", "nprobe": "--nprobe", "candidates": "--candidates",
     "build_weights": "--build-weights", "max_frames": "--max-frames",
@@ -100,6 +100,9 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index file."),
         leaf_size: Optional[int] = typer.Option(None, "--leaf-size", help="vptree: points per leaf (128)."),
         seed: Optional[int] = typer.Option(None, "--seed", help="vptree: vantage point choice; faiss: IVF k-means."),
+        split_weights: Optional[str] = typer.Option(None, "--split-weights",
+                                                    help="vptree: uniform | face-light (build-time joint weights; "
+                                                         "speed only)."),
         faiss_kind: Optional[str] = typer.Option(None, "--faiss-kind", help="faiss: hnsw (default) | ivf | flat."),
         faiss_m: Optional[int] = typer.Option(None, "--faiss-m", help="faiss HNSW: graph degree M (32)."),
         ef_construction: Optional[int] = typer.Option(None, "--ef-construction", help="faiss HNSW: build beam (200)."),
@@ -125,7 +128,7 @@ def register(app: typer.Typer) -> None:
         spec = get_backend_spec(backend)
         metric_name = get_metric(metric).name
         params = _backend_params(spec.name, {
-            "leaf_size": leaf_size, "seed": seed, "kind": faiss_kind, "M": faiss_m,
+            "leaf_size": leaf_size, "seed": seed, "split_weights": split_weights, "kind": faiss_kind, "M": faiss_m,
             "ef_construction": ef_construction, "ef_search": ef_search, "nlist": nlist, "nprobe": nprobe,
             "candidates": candidates, "build_weights": build_weights, "max_frames": max_frames}, param or [])
         from ..index.backend import parse_params

@@ -18,9 +18,9 @@ What FAISS searches:
   ``s(g)_k = gx_k^2 + gy_k^2``, an inner product of ``[2 Wq, -w]`` with ``[g, s(g)]`` (51 dims), turned into
   an L2 search by the usual extra coordinate ``sqrt(Phi^2 - |[g, s(g)]|^2)`` (52 dims; ``Phi`` = largest
   norm; rows and queries are then scaled to unit length, and IVF uses spherical k-means so that its cell
-  choice agrees with that order). It ranks far better than plain L2 on the vectors, which counts the query's missing joints that
-  the weighted distance ignores (200 candidates re-ranked: recall@10 0.98 against 0.65 for held-out Penn
-  Action queries).
+  choice agrees with that order). It ranks far better than plain L2 on the vectors, which counts the
+  query's missing joints that the weighted distance ignores (200 candidates re-ranked: recall@10 0.98
+  against 0.65 for held-out Penn Action queries).
 
 Every candidate is re-ranked with the exact float64 distance (the kernels' ``rescore``, bit-identical to
 every other backend), so reported distances are exact; what approximate kinds can miss is a true
@@ -29,7 +29,7 @@ many FAISS results are re-ranked.
 
 Measured recall@10 against ``exact`` with the defaults (held-out real queries, confidences uniform in
 0.3-1 with 15% missing; details in indexes/README.md): on 41k frames (Penn Action + COCO val) HNSW
-0.990 weighted / 0.992 cosine, IVF 0.989 / 0.991; on 298k frames HNSW 0.96 / 0.99, IVF 0.97 / 0.99.
+0.990 weighted / 0.992 cosine, IVF 0.991 / 0.992; on 298k frames HNSW 0.96 / 0.99, IVF 0.97 / 0.99.
 The weighted L1 / squared-L2 mismatch is what costs recall and time under ``weighted``: there the exact
 ``vptree`` backend is the better choice.
 """

@@ -179,7 +179,8 @@ def read_index_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
             for name in names:
                 arrays[name] = np.asarray(f[name][()])
         except Exception as e:
-            raise FileFormatError(path, f"damaged index file: cannot read dataset(s) ({type(e).__name__}: {e})") from None
+            raise FileFormatError(path, "damaged index file: cannot read dataset(s) "
+                                  f"({type(e).__name__}: {e})") from None
     finally:
         f.close()
     stored = raw_attrs.get(CHECKSUM_ATTR)
