@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from index_testdata import random_poses, random_weights, recall_at, vectors_of
 from posesearch.errors import InvalidArgumentError, PoseSearchError, UnknownNameError
@@ -200,3 +202,22 @@ def test_batch_and_single_results_agree(data):
     for b in range(12):
         one = idx.search_vectors(data["queries"][b], 10, weights=data["weights"][b])
         np.testing.assert_array_equal(one.distances[0], batch.distances[b])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 400), st.integers(0, 2 ** 31 - 1), st.sampled_from(["weighted", "cosine"]),
+       st.integers(1, 3))
+def test_exact_backends_property(n, seed, metric, dup_every):
+    """Small random corpora with repeated rows: vptree and faiss flat give exact's distances and ids."""
+    rng = np.random.default_rng(seed)
+    kp, cf = random_poses(rng, n)
+    v = vectors_of(kp, cf)
+    v = v[np.arange(n) // dup_every]                   # runs of identical rows
+    q = vectors_of(*random_poses(rng, 3)).astype(np.float64)
+    w = random_weights(rng, 3)
+    k = int(rng.integers(1, n + 1))
+    ref = Index.build(v, metric=metric, backend="exact").search_vectors(q, k, weights=w)
+    for backend, params in [("vptree", {"leaf_size": int(rng.integers(1, 20))}), ("faiss", {"kind": "flat"})]:
+        got = Index.build(v, metric=metric, backend=backend, **params).search_vectors(q, k, weights=w)
+        np.testing.assert_array_equal(got.distances, ref.distances)
+        np.testing.assert_array_equal(got.ids, ref.ids)
