@@ -84,6 +84,21 @@ def test_batch_equals_single(rng):
         np.testing.assert_array_equal(d1[0], d[b])
 
 
+def test_concurrent_threads(rng):
+    """Single-query calls from several Python threads at once (per-thread workspaces, GIL released)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = rng.random((20_000, 34)).astype(np.float32)
+    tree = build_vptree(data, "weighted")
+    q = rng.random((40, 34))
+    w = random_weights(rng, 40, 17)
+    ids, d = knn_vptree(tree, q, w, 10)
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda b: knn_vptree(tree, q[b], w[b], 10), range(40)))
+    np.testing.assert_array_equal(np.concatenate([g[1] for g in got]), d)
+    np.testing.assert_array_equal(np.concatenate([g[0] for g in got]), ids)
+
+
 @settings(max_examples=50, deadline=None)
 @given(n=st.integers(1, 400), kj=st.integers(1, 5), k=st.sampled_from([1, 10, 50]), seed=st.integers(0, 2**31),
        metric=st.sampled_from(["weighted", "l2"]), leaf=st.sampled_from([1, 4, 16, 128]),
