@@ -13,7 +13,7 @@ kernel and backend reports bit-identical values for the same (query, row).
 
 **Candidate filter.** Scanning computes a cheap float32 approximation ``a`` of each distance (fastmath,
 any summation order) and computes the exact value only when ``a`` could belong to the result. With
-u = 2^-24, the float32 approximation satisfies (see :func:`filter_bounds`)
+u = 2^-24, the float32 approximation satisfies (see :func:`prepare_query`, :func:`filter_threshold`)
 
     weighted:  a        <= (1 + eps) (d + eta),  eta = 2u sum_d c_d |q_d|,  c_d = w_k / sum w
     l2:        sqrt(a)  <= (1 + eps) (d + eta),  eta = 2u ||q||_2
@@ -22,7 +22,13 @@ with eps = 2 (D + 8) u (rounding of q and c to float32, of each product and of a
 order, with a factor 2 to spare, also covering the float64 rounding of the reported values). A row can
 enter the k best only if its exact distance is <= the current k-th distance ``dk`` (ties go to the
 smaller id), so it is skipped only when ``a > T(dk)``: the filter never loses a true neighbour.
-A float32 overflow (``a`` = inf) always falls through to the exact computation.
+A float32 overflow (``a`` = inf) always falls through to the exact computation. The VP-tree scans
+8-bit codes instead, with the quantization error added to the same threshold
+(:func:`._vpsearch.scan_block`).
+
+numba note: the fastmath pass rewrites every instruction compiled into a fastmath function, callees
+included, so the approximations live in their own fastmath functions and the exact distance is only
+ever called from functions without fastmath (tests check the values bit for bit).
 """
 from __future__ import annotations
 
