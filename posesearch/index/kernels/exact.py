@@ -20,7 +20,7 @@ from ._common import (JIT, check_data, check_k, check_queries, check_weights, ex
 __all__ = ["knn_exact", "pairwise_exact", "rescore"]
 
 _ROW_BLOCK = 4096     # rows per block (~560 KB at D = 34: stays in L2 while a query group scans it)
-_QUERY_GROUP = 4      # queries sharing one pass over the blocks
+_QUERY_GROUP = 4      # queries sharing one pass over the blocks (fewer when that leaves threads idle)
 
 
 @njit(**JIT)
@@ -46,15 +46,16 @@ def _knn_one(X, q, w, metric, k, out_i, out_d):
 
 
 @njit(parallel=True, **JIT)
-def _knn_batch(X, Q, W, metric, k, out_i, out_d):
+def _knn_batch(X, Q, W, metric, k, group, out_i, out_d):
+    """Queries in groups of ``group`` (in parallel); a group walks the rows in blocks together."""
     nq = Q.shape[0]
     dd = X.shape[1]
     nrows = X.shape[0]
-    ngroups = (nq + _QUERY_GROUP - 1) // _QUERY_GROUP
+    ngroups = (nq + group - 1) // group
     dummy = np.empty(0, np.int64)
     for g in prange(ngroups):
-        b0 = g * _QUERY_GROUP
-        b1 = min(nq, b0 + _QUERY_GROUP)
+        b0 = g * group
+        b1 = min(nq, b0 + group)
         m = b1 - b0
         q32 = np.empty((m, dd), np.float32)
         c32 = np.empty((m, dd), np.float32)
@@ -111,7 +112,9 @@ def knn_exact(data: np.ndarray, queries: np.ndarray, weights: np.ndarray | None,
     if b == 1:
         _knn_one(data, q[0], w[0], code, k, out_i[0], out_d[0])
     elif b > 1:
-        _knn_batch(data, q, w, code, k, out_i, out_d)
+        import numba
+        group = max(1, min(_QUERY_GROUP, -(-b // numba.get_num_threads())))
+        _knn_batch(data, q, w, code, k, group, out_i, out_d)
     return out_i, out_d
 
 
