@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
         mirror: bool = typer.Option(False, "--mirror", help="Also try B mirrored (left/right) and keep the better."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     ) -> None:
-        """Compare two poses (JSON {"layout", "keypoints": [[x, y, c], ...]}, PoseNet-style JSON, or .npy (K, 3))."""
+        """Distance or similarity of two poses. Pose files: JSON with "layout" and "keypoints" (a list of
+        x, y, confidence triples; null = missing), PoseNet-style JSON, or .npy of shape (K, 3)."""
         from ..poses.io import read_pose_file
         from ..poses.similarity import pose_similarity, resolve_strategy
 
