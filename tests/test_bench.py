@@ -213,3 +213,20 @@ def test_augment_is_deterministic_and_normalized(rng):
     assert a.shape == (120, 34) and np.array_equal(a, b) and np.isfinite(a).all()
     assert not np.array_equal(a, augment(kp, cf, 120, seed=4))
     assert (a >= 0).all() and (a.reshape(120, 17, 2).max(axis=(1, 2)) <= 1.0 + 1e-6).all()
+
+
+@pytest.mark.slow
+def test_update_replaces_only_the_sections_run(tiny_data, tmp_path):
+    st = TINY.replace(sizes=(800,))
+    res, status = run_benchmarks(st, tmp_path, only=("sequence", "scaling"), data_dir=tiny_data,
+                                 log=lambda m: None, plots=False)
+    assert status == 0
+    before = json.loads((tmp_path / "results-quick.json").read_text())
+    res2, status2 = run_benchmarks(st.replace(sequence_lengths=(3.0,)), tmp_path, only=("sequence",),
+                                   data_dir=tiny_data, log=lambda m: None, plots=False, update=True)
+    after = json.loads((tmp_path / "results-quick.json").read_text())
+    assert status2 == 0
+    assert after["sections"]["scaling"] == before["sections"]["scaling"]      # kept
+    assert after["sections"]["sequence"]["rows"][0]["seconds"] == 3.0         # replaced
+    assert after["sections_updated"][0]["sections"] == ["sequence"]
+    assert "partial" not in after

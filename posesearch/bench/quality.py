@@ -199,9 +199,17 @@ def _repo_benchmark(name: str):
     path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
     if not path.exists():
         return None
-    spec = importlib.util.spec_from_file_location(f"_posesearch_bench_{name}", path)
+    modname = f"_posesearch_bench_{name}"
+    if modname in sys.modules:
+        return sys.modules[modname]
+    spec = importlib.util.spec_from_file_location(modname, path)
     mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    sys.modules[modname] = mod      # its worker processes pickle functions by module name
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        del sys.modules[modname]
+        raise
     return mod
 
 
@@ -323,10 +331,17 @@ def view_angles(ctx: Context) -> dict:
 
 
 def run(ctx: Context) -> dict:
+    """The three parts; one that crashes is recorded (and fails the run) without losing the others."""
+    import traceback
+
     out = {}
     for name, fn in (("body25_loo", loo_body25), ("penn_scoring", penn_scoring), ("cmu_views", view_angles)):
         try:
             out[name] = fn(ctx)
         except ImportError as e:
             out[name] = {"skipped": f"needs a module not available yet: {e}"}
+        except Exception as e:
+            ctx.failures.add(f"quality/{name}", [f"crashed: {type(e).__name__}: {e}"])
+            out[name] = {"crashed": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-3000:]}
+            ctx.say(f"quality/{name}: CRASHED: {type(e).__name__}: {e}")
     return out

@@ -109,6 +109,35 @@ class _LoadSampler:
                 "cores": os.cpu_count(), "note": "load above the core count means the run shared the CPU"}
 
 
+def _load_previous(path: Path, quick: bool) -> dict | None:
+    """A complete earlier results file of the same kind (full / quick), or None."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if old.get("format") != FORMAT or old.get("quick") != quick or old.get("partial"):
+        return None
+    return old
+
+
+def _merge_previous(old: dict, new: dict, only: tuple, ctx: Context) -> dict:
+    """The earlier results with the sections in ``only`` replaced by this run's (see run_benchmarks)."""
+    rerun = set(only) | ({"coldstart"} if "search" in only else set())
+    merged = dict(old)
+    merged["sections"] = {k: v for k, v in old.get("sections", {}).items() if k not in rerun}
+    merged["sections"].update(new["sections"])
+    merged["seconds"] = {**{k: v for k, v in old.get("seconds", {}).items() if k not in rerun}, **new["seconds"]}
+    merged["skipped"] = {**{k: v for k, v in old.get("skipped", {}).items() if k not in rerun}, **new["skipped"]}
+    keep = [f for f in old.get("failures", []) if f[1:].split("/")[0].split("]")[0] not in rerun]
+    ctx.failures.items[:0] = keep
+    merged["failures"] = list(ctx.failures.items)
+    merged["sections_updated"] = old.get("sections_updated", []) + [
+        {"sections": sorted(rerun), "started": new["started"], "finished": new["finished"],
+         "load_during": new.get("load_during"), "source": new.get("source")}]
+    merged["sections_run"] = sorted(set(old.get("sections_run", [])) | set(only))
+    return merged
+
+
 def _source_info() -> dict:
     """Which code ran: the git commit of the checkout (and its uncommitted files), or $POSESEARCH_BENCH_SOURCE."""
     import subprocess
@@ -132,8 +161,12 @@ def _source_info() -> dict:
 
 def run_benchmarks(settings: BenchSettings, out: Path, only: Iterable[str] = SECTIONS, *,
                    data_dir: Path | None = None, log: Callable[[str], None] = print,
-                   plots: bool = True) -> tuple[dict, int]:
-    """Run the chosen sections; returns (results, exit status). See the module doc."""
+                   plots: bool = True, update: bool = False) -> tuple[dict, int]:
+    """Run the chosen sections; returns (results, exit status). See the module doc.
+
+    ``update``: keep the other sections of an existing results file (same --quick-ness) and replace only
+    the ones run now (their failures too); ``sections_updated`` records when.
+    """
     from . import coldstart, exactness, quality, scaling, search, sequence
     from .data import build_corpus, default_data_dir, load_bench_data
     from .timing import machine, other_load
@@ -153,6 +186,7 @@ def run_benchmarks(settings: BenchSettings, out: Path, only: Iterable[str] = SEC
                  "threads": {"single_query": "1 (faiss.omp_set_num_threads(1), hnswlib num_threads=1, numba "
                                              "kernels serial for one query)",
                              "batch": f"{os.cpu_count()} (numba parallel, FAISS OpenMP, hnswlib threads)"}}
+    previous = _load_previous(out / f"results{suffix}.json", settings.quick) if update else None
     sampler = _LoadSampler()
     sampler.start()
     if any(s in only for s in DATA_SECTIONS + ("quality",)):
@@ -182,14 +216,18 @@ def run_benchmarks(settings: BenchSettings, out: Path, only: Iterable[str] = SEC
             res["sections"][sec] = {"crashed": f"{type(e).__name__}: {e}", "traceback": tb[-4000:]}
             ctx.say(f"{sec}: CRASHED: {type(e).__name__}: {e}")
         res["seconds"][sec] = round(time.perf_counter() - t0, 1)
-        res["partial"] = True      # a run stopped midway still leaves the sections done so far
-        res["failures"] = list(ctx.failures.items)
-        _atomic_write(out / f"results{suffix}.json", json.dumps(_clean(res), indent=1, default=_json_default) + "\n")
+        if previous is None:           # a run stopped midway still leaves the sections done so far
+            res["partial"] = True
+            res["failures"] = list(ctx.failures.items)
+            _atomic_write(out / f"results{suffix}.json",
+                          json.dumps(_clean(res), indent=1, default=_json_default) + "\n")
     sampler.stop()
     res["load_during"] = sampler.summary()
     res["load_at_end"] = other_load()
     res.pop("partial", None)
     res["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if previous is not None:
+        res = _merge_previous(previous, res, only, ctx)
     res["failures"] = list(ctx.failures.items)
     from .report import targets, write_summary
 

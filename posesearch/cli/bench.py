@@ -22,6 +22,8 @@ def register(app: typer.Typer) -> None:
                                             help="Datasets folder (default ../shared/data beside the repository)."),
         queries: Optional[int] = typer.Option(None, "--queries", help="Held-out queries (default 1000; quick 60)."),
         sizes: Optional[str] = typer.Option(None, "--sizes", help="Scaling corpus sizes, e.g. 10000,100000."),
+        update: bool = typer.Option(False, "--update",
+                                    help="Keep the other sections of the existing results file; replace only those run."),
         as_json: bool = typer.Option(False, "--json", help="Print the results JSON on stdout."),
     ) -> None:
         """Measure every index backend and its peers (latency, throughput, recall, build time, memory), the
@@ -48,7 +50,7 @@ def register(app: typer.Typer) -> None:
         if data is not None and not data.exists():
             raise InvalidArgumentError(f"--data: {data}: no such folder")
         log = (lambda m: typer.echo(m, err=True)) if as_json else typer.echo
-        res, status = run_benchmarks(st, out, sections, data_dir=data, log=log)
+        res, status = run_benchmarks(st, out, sections, data_dir=data, log=log, update=update)
         if as_json:
             emit_json(res)
         suffix = "-quick" if quick else ""
