@@ -1,7 +1,8 @@
 """Sequence work: smoothing, resampling, alignment and full scoring of 10 s, 60 s and 300 s clips.
 
-If the sequence helper's ``benchmarks/bench_sequence.py`` exposes ``run(quick=...) -> dict``, its
-results are used. Otherwise this module times the public API itself: a reference built from real CMU
+The sequence helper's ``benchmarks/bench_sequence.py`` (imported from the repository when present:
+smoothing quality on CMU motion, every step and aligner on synthetic motion) is run and its JSON kept
+under ``helper``. This module also times the public API itself: a reference built from real CMU
 mocap (COCO-17, 30 fps; clips concatenated until the length is reached) and a simulated user
 (:func:`posesearch.sequence.simulate.degrade`: 20% slower, 0.3 s late, 2% noise, 30 fps); timed are
 ``smooth`` (kalman, one-euro) of the user, ``resample_to_fps``, ``score_prepared`` (frame distances +
@@ -108,19 +109,36 @@ def own_timings(ctx: Context) -> dict:
             "rows": rows}
 
 
-def run(ctx: Context) -> dict:
+def helper_results(ctx: Context) -> dict | None:
+    """The sequence helper's ``benchmarks/bench_sequence.py`` (smoothing quality + per-step timings), if present."""
+    import contextlib
+    import io
+    import json
+    import tempfile
+    from pathlib import Path
+
     mod = _repo_benchmark("bench_sequence")
-    if mod is not None and callable(getattr(mod, "run", None)):
-        try:
-            res = mod.run(quick=ctx.settings.quick)
-            if isinstance(res, dict):
-                res.setdefault("source", "benchmarks/bench_sequence.py (sequence helper)")
-                return res
-        except TypeError:
-            pass
+    if mod is None or not callable(getattr(mod, "main", None)):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "seq.json"
+        argv = ["--out", str(out), "--seed", str(ctx.settings.seed)] + (["--quick"] if ctx.settings.quick else [])
+        ctx.say("sequence: benchmarks/bench_sequence.py " + " ".join(argv[2:]))
+        with contextlib.redirect_stdout(io.StringIO()):
+            rc = mod.main(argv)
+        if rc != 0 or not out.exists():
+            return {"skipped": f"bench_sequence.py exited with {rc}"}
+        res = json.loads(out.read_text())
+    res["source"] = "benchmarks/bench_sequence.py (sequence helper)"
+    return res
+
+
+def run(ctx: Context) -> dict:
+    """The helper's benchmark (when present) and the public-API timings on real CMU motion."""
     out = own_timings(ctx)
-    if mod is None:
-        out["note"] = "benchmarks/bench_sequence.py not present: timed here through the public API"
+    helper = helper_results(ctx)
+    if helper is None:
+        out["note"] = "benchmarks/bench_sequence.py not present"
     else:
-        out["note"] = "benchmarks/bench_sequence.py has no run(quick=...) -> dict: timed here through the public API"
+        out["helper"] = helper
     return out
