@@ -235,3 +235,25 @@ def test_procrustes_3d_and_batch():
     assert (procrustes_distance(x, y * [-1, 1, 1]) > 0.1).all()
     with pytest.raises(InvalidPoseError, match="fewer than 2"):
         procrustes_distance(x[0], y[0], weights=np.eye(19)[0])
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+def test_compiled_normalization_matches_numpy(dtype, tol):
+    from posesearch.poses import normalize as nm
+
+    rng = np.random.default_rng(7)
+    n = nm.COMPILED_FROM + 3
+    kp = rng.uniform(-50, 500, (n, 17, 2))
+    cf = rng.uniform(0, 1, (n, 17)) * (rng.uniform(0, 1, (n, 17)) > 0.25)
+    kp[5, 3] = np.nan
+    cf[7] = 0
+    cf[8, 2:] = 0                       # one present keypoint: invalid
+    kp[9] = 4.0                         # all on one point: invalid
+    big_v, big_ok = nm.normalize_batch(kp, cf, on_invalid="mask", dtype=dtype)
+    parts = [nm.normalize_batch(kp[i:i + 1000], cf[i:i + 1000], on_invalid="mask", dtype=dtype) for i in range(0, n, 1000)]
+    small_v = np.concatenate([p[0] for p in parts])
+    small_ok = np.concatenate([p[1] for p in parts])
+    assert (big_ok == small_ok).all() and not big_ok[[7, 8, 9]].any() and big_ok.sum() > n - 10
+    assert np.abs(big_v - small_v).max() < tol
+    with pytest.raises(InvalidPoseError, match=r"\(pose 7\): cannot normalize: has 0 present keypoint"):
+        nm.normalize_batch(kp, cf, dtype=dtype)

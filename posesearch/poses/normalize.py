@@ -23,6 +23,9 @@ import numpy as np
 from ..errors import InvalidArgumentError, InvalidPoseError
 
 MIN_PRESENT = 2
+COMPILED_FROM = 20_000
+"""Batches of at least this many poses use the compiled (numba) path; smaller ones stay in numpy, which
+needs no JIT start-up (a CLI comparing two poses should not load numba)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,8 @@ def normalize_batch(keypoints: np.ndarray, confidences: np.ndarray, *, on_invali
     """
     if on_invalid not in ("raise", "mask"):
         raise InvalidArgumentError(f"on_invalid: expected 'raise' or 'mask', got {on_invalid!r}")
+    if len(keypoints) >= COMPILED_FROM:
+        return _normalize_compiled(keypoints, confidences, on_invalid=on_invalid, dtype=dtype, name=name)
     kp = np.asarray(keypoints, dtype=dtype)
     present = np.asarray(confidences) > 0
     present &= ~np.isnan(kp).any(axis=-1)
@@ -64,14 +69,7 @@ def normalize_batch(keypoints: np.ndarray, confidences: np.ndarray, *, on_invali
     norm = np.sqrt((tx * tx).sum(axis=1, keepdims=True) + (ty * ty).sum(axis=1, keepdims=True))
     count = present.sum(axis=1)
     valid = (count >= MIN_PRESENT) & (norm[:, 0] > 0) & np.isfinite(norm[:, 0])
-    if not valid.all() and on_invalid == "raise":
-        i = int(np.argmin(valid))
-        if count[i] < MIN_PRESENT:
-            why = f"has {int(count[i])} present keypoint(s), at least {MIN_PRESENT} are needed"
-        else:
-            why = "has all its present keypoints on one point (zero size)"
-        where = f" (pose {i})" if n > 1 else ""
-        raise InvalidPoseError(f"{name}{where}: cannot normalize: {why}")
+    _raise_invalid(valid, count, on_invalid, name)
     safe = np.where(valid[:, None], norm, 1.0)
     tx /= safe
     ty /= safe
@@ -84,6 +82,34 @@ def normalize_batch(keypoints: np.ndarray, confidences: np.ndarray, *, on_invali
     out[:, 0::2] = tx
     out[:, 1::2] = ty
     out[~valid] = 0
+    return out, valid
+
+
+def _raise_invalid(valid, count, on_invalid, name):
+    if not valid.all() and on_invalid == "raise":
+        n = len(valid)
+        i = int(np.argmin(valid))
+        if count[i] < MIN_PRESENT:
+            why = f"has {int(count[i])} present keypoint(s), at least {MIN_PRESENT} are needed"
+        else:
+            why = "has all its present keypoints on one point (zero size)"
+        where = f" (pose {i})" if n > 1 else ""
+        raise InvalidPoseError(f"{name}{where}: cannot normalize: {why}")
+
+
+def _normalize_compiled(keypoints, confidences, *, on_invalid, dtype, name):
+    """The numba path for big batches (same formula, one pass a pose, parallel over poses)."""
+    from ._normalize_kernel import normalize_into
+
+    kp = np.ascontiguousarray(keypoints, dtype=np.float64 if np.dtype(dtype) == np.float64 else np.float32)
+    cf = np.ascontiguousarray(confidences, dtype=kp.dtype)
+    n, k = cf.shape
+    out = np.empty((n, 2 * k), dtype=dtype)
+    valid = np.empty(n, dtype=np.bool_)
+    normalize_into(kp, cf, out, valid, MIN_PRESENT)
+    if not valid.all() and on_invalid == "raise":
+        present = (cf > 0) & ~np.isnan(kp).any(axis=-1)
+        _raise_invalid(valid, present.sum(axis=1), on_invalid, name)
     return out, valid
 
 
