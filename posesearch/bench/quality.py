@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit, prange
 
 from .context import Context
+from .data import default_data_dir
 
 
 # ------------------------------------------------------------------ helpers -----------------------------
@@ -214,7 +215,9 @@ def _repo_benchmark(name: str):
 
 
 def penn_scoring(ctx: Context) -> dict:
-    from .data import default_data_dir
+    """Run ``benchmarks/bench_scoring_quality.py`` in a fresh interpreter (its worker pool forks, which is
+    unsafe in a process that already used OpenMP threads) and read its JSON."""
+    import subprocess
 
     if ctx.settings.penn_queries <= 0:
         return {"skipped": "penn_queries = 0"}
@@ -222,9 +225,9 @@ def penn_scoring(ctx: Context) -> dict:
     labels = data_dir / "penn_action" / "labels"
     if not labels.exists():
         return {"skipped": f"Penn Action not found at {labels}"}
-    mod = _repo_benchmark("bench_scoring_quality")
-    if mod is None or not hasattr(mod, "main"):
-        return {"skipped": "benchmarks/bench_scoring_quality.py (sequence helper) not importable"}
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_scoring_quality.py"
+    if not script.exists():
+        return {"skipped": "benchmarks/bench_scoring_quality.py (sequence helper) not found"}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "q.json"
         argv = ["--data", str(labels), "--queries", str(ctx.settings.penn_queries), "--seed", str(ctx.settings.seed),
@@ -232,14 +235,10 @@ def penn_scoring(ctx: Context) -> dict:
         if not ctx.settings.quick:
             argv += ["--workers", "2"]
         ctx.say(f"quality/penn: bench_scoring_quality {' '.join(argv[2:])}")
-        import contextlib
-        import io
-
-        buf = io.StringIO()
-        with contextlib.redirect_stdout(buf):
-            rc = mod.main(argv)
-        if rc != 0 or not out.exists():
-            return {"skipped": f"bench_scoring_quality exited with {rc}"}
+        p = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True, timeout=7200)
+        if p.returncode != 0 or not out.exists():
+            tail = (p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1]
+            raise RuntimeError(f"bench_scoring_quality.py failed: {tail[:200]}")
         res = json.loads(out.read_text())
     res["source"] = "benchmarks/bench_scoring_quality.py (sequence helper)"
     return res
