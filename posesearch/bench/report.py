@@ -132,6 +132,14 @@ def write_summary(res: dict) -> str:
          f"Run {res.get('started')} – {res.get('finished')} on {m.get('cpu')} ({m.get('cores')} cores, "
          f"{m.get('ram_gib')} GiB), Python {m.get('python')}, " +
          ", ".join(f"{a} {b}" for a, b in (m.get("versions") or {}).items() if b) + ".", ""]
+    for u in res.get("sections_updated", []):
+        src = (u.get("source") or {}).get("description") or (u.get("source") or {}).get("commit", "")
+        ld = (u.get("load_during") or {}).get("mean_loadavg_1min")
+        L += [f"Sections {', '.join(u['sections'])} re-run {u.get('started')} – {u.get('finished')} "
+              f"(`--update`; mean load {ld}; code: {src}).", ""]
+    src = (res.get("source") or {}).get("description")
+    if src:
+        L += [f"Code measured: {src}.", ""]
     load = res.get("load_at_start", {})
     during = res.get("load_during", {})
     if load.get("busy_processes") or during.get("max_loadavg_1min", 0) > (m.get("cores") or 1):
