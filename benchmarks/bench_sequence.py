@@ -9,7 +9,9 @@
 2. Timings for 10 s, 60 s and 300 s references at 30 fps (``synthetic_motion``) with a user made
    from it by :func:`~posesearch.sequence.simulate.degrade` (10 fps, 2% jitter, 0.3 s late, 20%
    slower, mirrored): smoothing, resampling, the banded frame-distance matrix, each aligner, and the
-   full :func:`score_sequence` (mirror auto, so two matrices and two alignments), median of repeats.
+   full :func:`score_sequence` (mirror auto, so two matrices and two alignments), median of repeats;
+   and the live :class:`~posesearch.sequence.stream.ScoreSession` (ms per pushed 10 fps frame, each
+   making three 30 fps grid frames, two mirror states).
 
     python benchmarks/bench_sequence.py [--quick] [--tune] [--out results.json]
 """
@@ -99,16 +101,18 @@ def tune(clips, noise, seed):
     from posesearch.sequence.smooth import KalmanSettings, OneEuroSettings
 
     kal = {}
-    for q in (2, 5, 10, 20, 50, 100, 200):
-        r = smoothing_quality(clips, noise, seed, {"k": ("kalman", {"kalman": KalmanSettings(process_noise=q)})})
-        kal[q] = r["k"]
+    for q in (0.5, 1, 2, 5, 10, 20, 50, 100):
+        r = smoothing_quality(clips, noise, seed, {
+            "rts": ("kalman", {"kalman": KalmanSettings(process_noise=q)}),
+            "causal": ("kalman", {"kalman": KalmanSettings(process_noise=q, rts=False)})})
+        kal[q] = {"rts": r["rts"], "causal": r["causal"]}
     oe = {}
-    for mc in (0.5, 1.0, 1.5, 2.5):
-        for beta in (0.5, 1.0, 2.0, 4.0, 8.0):
+    for mc in (0.25, 0.5, 1.0, 2.0):
+        for beta in (2.0, 4.0, 8.0, 16.0, 32.0):
             r = smoothing_quality(clips, noise, seed,
                                   {"o": ("one-euro", {"one_euro": OneEuroSettings(min_cutoff=mc, beta=beta)})})
             oe[f"min_cutoff={mc},beta={beta}"] = r["o"]
-    best_k = min(kal, key=lambda q: kal[q]["rms_error_pct_height"])
+    best_k = min(kal, key=lambda q: kal[q]["rts"]["rms_error_pct_height"])
     best_o = min(oe, key=lambda k: oe[k]["rms_error_pct_height"])
     return {"kalman_process_noise": {str(k): v for k, v in kal.items()}, "kalman_best": best_k,
             "one_euro": oe, "one_euro_best": best_o}
@@ -146,6 +150,17 @@ def timings(seconds_list, repeat):
         r["score_sequence_mirrored"] = res.mirrored
         r["score_sequence_speed_ratio"] = round(res.speed_ratio, 3)
         r["score_sequence_time_offset_s"] = round(res.time_offset, 3)
+        if secs <= 60:
+            from posesearch.sequence.stream import ScoreSession
+
+            sess = ScoreSession(ref)
+            arr = np.nan_to_num(user.as_array())
+            t0 = time.perf_counter()
+            for i in range(len(user)):
+                sess.push(arr[i], user.times[i])
+            r["stream_push_ms_per_frame"] = 1000 * (time.perf_counter() - t0) / len(user)
+            r["stream_final_score"] = round(sess.final_score, 2)
+            r["stream_state_bytes"] = sess.state_nbytes()
         ss = ScoreSettings(band=None)
         if secs <= 60:
             r["score_sequence_no_band_ms"] = 1000 * _timeit(lambda: score_sequence(ref, user, settings=ss), rep)

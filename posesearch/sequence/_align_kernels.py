@@ -191,11 +191,10 @@ def _get(C, lo, hi, u, r):
 
 
 @njit(cache=True)
-def dtw(D, lo, hi, tr, missing, open_user, open_ref):
+def dtw(D, lo, hi, tr, missing, open_user):
     """Banded DTW, steps (1,1), (1,0), (0,1) with weight 1 each (symmetric1, as dtaidistance).
 
     open_user: the path may start at any (u, 0) and end at any (u, tr-1) (extra user frames are free).
-    open_ref: it may also start at any (0, r) and end at any (tu-1, r).
     Returns (total cost, path (P, 2) as (u, r) pairs in order).
     """
     tu = D.shape[0]
@@ -232,7 +231,7 @@ def dtw(D, lo, hi, tr, missing, open_user, open_ref):
                 if v < best:
                     best = v
                     code = LEFT
-            if (r == 0 and (u == 0 or open_user)) or (open_ref and u == 0):
+            if r == 0 and (u == 0 or open_user):
                 if 0.0 < best:
                     best = 0.0
                     code = START
@@ -250,13 +249,6 @@ def dtw(D, lo, hi, tr, missing, open_user, open_ref):
                 best = v
                 eu = u
                 er = tr - 1
-    if open_ref:
-        for r in range(lo[tu - 1], hi[tu - 1]):
-            v = C[tu - 1, r - lo[tu - 1]]
-            if v < best:
-                best = v
-                eu = tu - 1
-                er = r
     v = _get(C, lo, hi, tu - 1, tr - 1)
     if v < best:
         best = v
@@ -298,12 +290,12 @@ def _gap(n, free, gap_open, gap_extend):
 
 
 @njit(cache=True)
-def gotoh(D, lo, hi, tr, missing, gap_open, gap_extend, open_user, open_ref):
+def gotoh(D, lo, hi, tr, missing, gap_open, gap_extend, open_user):
     """Banded Needleman-Wunsch with affine gaps (Gotoh), minimising
     sum(match distances) + sum over gaps (gap_open + gap_extend * length).
 
     States: M (u matched to r), X (reference frame r unmatched), Y (user frame u unmatched).
-    open_user: leading/trailing user frames are free; open_ref: leading/trailing reference frames too.
+    open_user: leading/trailing user frames are free (reference frames are always charged).
     Returns (total cost, matched pairs (P, 2) as (u, r)).
     """
     tu = D.shape[0]
@@ -334,7 +326,7 @@ def gotoh(D, lo, hi, tr, missing, gap_open, gap_extend, open_user, open_ref):
                 if Yg[u - 1, jj] < best:
                     best = Yg[u - 1, jj]
                     code = ST_Y
-            start = _gap(u, open_user, gap_open, gap_extend) + _gap(r, open_ref, gap_open, gap_extend)
+            start = _gap(u, open_user, gap_open, gap_extend) + _gap(r, False, gap_open, gap_extend)
             if start < best:
                 best = start
                 code = -1
@@ -378,7 +370,7 @@ def gotoh(D, lo, hi, tr, missing, gap_open, gap_extend, open_user, open_ref):
         if tail_u == INF:
             continue
         for r in range(lo[u], hi[u]):
-            v = M[u, r - lo[u]] + tail_u + _gap(tr - 1 - r, open_ref, gap_open, gap_extend)
+            v = M[u, r - lo[u]] + tail_u + _gap(tr - 1 - r, False, gap_open, gap_extend)
             if v < best:
                 best = v
                 eu = u

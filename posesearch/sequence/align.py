@@ -122,15 +122,14 @@ def _kern():
     return _align_kernels
 
 
-def _flags(open_ends: str) -> tuple[bool, bool]:
-    o = check_open_ends(open_ends)
-    return o == "user", False
+def _open_user(open_ends: str) -> bool:
+    return check_open_ends(open_ends) == "user"
 
 
 def dtw_path(D: DistanceMatrix, *, open_ends: str = "user", missing_cost: float = 1.0) -> tuple[float, np.ndarray]:
     """DTW over a banded matrix: (total cost, path (P, 2) as (reference, user) pairs)."""
-    ou, orf = _flags(open_ends)
-    total, p = _kern().dtw(D.values, D.band.lo, D.band.hi, D.band.num_cols, float(missing_cost), ou, orf)
+    total, p = _kern().dtw(D.values, D.band.lo, D.band.hi, D.band.num_cols, float(missing_cost),
+                           _open_user(open_ends))
     if len(p) == 0:
         raise InvalidPoseError("alignment: no monotone path fits in the band; widen the band")
     return float(total), p[:, ::-1].copy()
@@ -139,12 +138,12 @@ def dtw_path(D: DistanceMatrix, *, open_ends: str = "user", missing_cost: float 
 def nw_path(D: DistanceMatrix, *, gap_open: float, gap_extend: float, open_ends: str = "user",
             missing_cost: float = 1.0) -> tuple[float, np.ndarray]:
     """Gotoh/Needleman-Wunsch over a banded matrix: (total cost, matched (reference, user) pairs)."""
-    ou, orf = _flags(open_ends)
+    ou = _open_user(open_ends)
     for n, v in (("gap_open", gap_open), ("gap_extend", gap_extend)):
         if not (np.isfinite(v) and v >= 0):
             raise InvalidArgumentError(f"{n}: expected a finite number >= 0, got {v!r}")
     total, p = _kern().gotoh(D.values, D.band.lo, D.band.hi, D.band.num_cols, float(missing_cost),
-                             float(gap_open), float(gap_extend), ou, orf)
+                             float(gap_open), float(gap_extend), ou)
     if len(p) == 0:
         raise InvalidPoseError("alignment: no path fits in the band; widen the band")
     return float(total), p[:, ::-1].copy()

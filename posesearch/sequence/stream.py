@@ -20,9 +20,8 @@ with memory and per-frame work bounded by the reference length (never by how lon
   and :attr:`ScoreSession.final_score` is the offline definition (the best path that reached the last
   reference frame, over all reference frames; unreached frames score 0);
 * with ``mirror="auto"`` the plain and mirrored user run side by side and the lower mean cost wins;
-* joints are compared as offline, except that the joints left out entirely are those the user's
-  *layout* lacks (offline: those never present in the whole user sequence), and the smoothing scale
-  is the first frame's size (offline: the median over the sequence).
+* joints are compared as offline (joints either layout lacks are left out); the smoothing scale is
+  the first frame's size (offline: the median over the sequence).
 
 The per-joint information of an update is that of the current pair (user frame, matched reference
 frame): the joint errors and their scores.
@@ -203,10 +202,9 @@ class ScoreSession:
             # joints the user's layout cannot provide are left out on both sides (as offline)
             from ..poses.layouts import COCO17
 
-            avail = np.asarray(self.layout.to_coco) >= 0 if self.layout.name != "coco17" else np.ones(17, bool)
-            ref_has = self.ref.features.weights.max(axis=0) > 0
+            avail = np.asarray(self.layout.to_coco) >= 0
             for m, state in self._states.items():
-                keep = ref_has & (avail[np.asarray(COCO17.flip)] if m else avail)
+                keep = self.ref.available & (avail[np.asarray(COCO17.flip)] if m else avail)
                 state.keep = keep
                 state.ref_features = restrict_joints(self.ref.features, keep)
             self._t0 = t
