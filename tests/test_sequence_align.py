@@ -15,7 +15,6 @@ from posesearch.poses.distances import weighted_distance
 from posesearch.poses.mirror import mirror
 from posesearch.poses.normalize import normalize_batch
 from posesearch.poses.procrustes import procrustes_distance
-from posesearch.sequence import Sequence
 from posesearch.sequence.align import align, diagonal_path, dtw_path, fit_timing, make_band, nw_path
 from posesearch.sequence.framedist import (Band, DistanceMatrix, features_from_arrays, frame_distance_matrix,
                                            frame_features, pair_errors)

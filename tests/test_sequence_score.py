@@ -95,8 +95,6 @@ def test_layouts_are_converted_to_coco(ref):
     """A penn13 user against a coco17 reference: compared on the joints both have."""
     from posesearch.poses.layouts import PENN13
 
-    idx = [PENN13.to_coco.index(j) if j in PENN13.to_coco else None for j in range(13)]
-    coco_of_penn = [PENN13.to_coco.index(i) for i in range(13) if i in PENN13.to_coco]
     kp = np.zeros((len(ref), 13, 2))
     cf = np.zeros((len(ref), 13))
     for c, p in enumerate(PENN13.to_coco):
@@ -107,8 +105,7 @@ def test_layouts_are_converted_to_coco(ref):
     user = Sequence(kp, cf, PENN13, ref.times, ref.fps)
     r = score_sequence(ref, user)
     assert r.score == pytest.approx(100, abs=1e-6)
-    assert "nose" in r.joint_scores and r.joint_scores["nose"] is None
-    assert idx and coco_of_penn
+    assert "nose" not in r.joint_scores or r.joint_scores["nose"] is None
 
 
 @pytest.mark.parametrize("make, exc, words", [

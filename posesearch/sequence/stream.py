@@ -29,7 +29,7 @@ frame): the joint errors and their scores.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
