@@ -203,9 +203,10 @@ def with_params(name: str, metric: str, **params) -> Contender:
 
 
 def rebind_faiss(be, **params):
-    """The same built FAISS index with other search parameters (no rebuild)."""
+    """The same built FAISS backend with other search parameters (a shallow copy: no rebuild)."""
+    import copy
     import dataclasses
 
-    from ..index.faiss_backend import FaissBackend
-
-    return FaissBackend(be.data, be.metric, dataclasses.replace(be.params, **params), index=be.index, phi2=be.phi2)
+    new = copy.copy(be)
+    new.params = dataclasses.replace(be.params, **params)
+    return new
