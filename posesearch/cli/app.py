@@ -21,13 +21,7 @@ app = typer.Typer(
 COMMAND_MODULES = ["compare", "ingest", "index", "score", "bench", "demo"]
 
 for _name in COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(f"posesearch.cli.{_name}")
-    except ModuleNotFoundError as _e:  # a command module not written yet
-        if _e.name != f"posesearch.cli.{_name}":
-            raise
-        continue
-    _mod.register(app)
+    importlib.import_module(f"posesearch.cli.{_name}").register(app)
 
 
 @app.callback()
