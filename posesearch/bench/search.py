@@ -38,6 +38,7 @@ def measure(ctx: Context, where: str, con: C.Contender, obj, data: np.ndarray, q
             dists[i] = r_d[0]
 
     lat = latency(one, n_single)
+    con.knn(obj, q[:2], None if w is None else w[:2], k, False)     # warm the batch path (parallel kernels)
     (b_ids, b_d), t_batch = timed(lambda: con.knn(obj, q[:n_single], None if w is None else w[:n_single], k, False))
     chk = check_answers(f"{con.name} ({metric})", con.claim, con.min_recall, data, q[:n_single],
                         None if w is None else w[:n_single], metric, k, ids, dists if (have_d[0] and con.exact_distances) else None,

@@ -2,7 +2,8 @@
 
 * Single-query latency: each query alone (batch of one), timed with ``perf_counter_ns`` around the
   ``knn`` call, after ``WARMUP`` untimed queries; median and 99th percentile over the queries.
-* Batch throughput: all queries in one call (every core), queries per second = B / wall time.
+* Batch throughput: all queries in one call (every core), queries per second = B / wall time, after
+  an untimed 2-query batch (so that compiling the parallel kernels is not counted).
 * Peak memory of a build: measured in a fresh subprocess (:mod:`posesearch.bench._worker`) as
   ``VmHWM`` (peak resident set, /proc/self/status) after the build minus ``VmHWM`` just before it (data
   loaded, libraries imported, kernels compiled on a tiny input) — the extra memory the build needed
