@@ -156,7 +156,8 @@ def sweeps(ctx: Context, built: dict, data, q, w, metric: str, k: int) -> dict:
         for c in st.hnsw_candidates:
             if c < k:
                 continue
-            pts.append({"candidates": c, "ef_search": c, **point(con, C.rebind_faiss(be, candidates=c), f"c={c}")})
+            pts.append({"candidates": c, "ef_search": c,
+                        **point(con, C.rebind_faiss(be, candidates=c, ef_search=c), f"c={c}")})
         out["faiss-hnsw"] = pts
     if "faiss-ivf" in built:
         con, be = built["faiss-ivf"]
