@@ -233,6 +233,19 @@ def heap_sort(hd, hi, n):
         hi[p] = idx
 
 
+
+@njit(**JIT)
+def finish_heap(hd, hi, n, k, out_i, out_d):
+    """Sort the n heap entries and write the best k into out_i / out_d (id -1, distance inf past n)."""
+    heap_sort(hd, hi, n)
+    for j in range(k):
+        if j < n:
+            out_i[j] = hi[j]
+            out_d[j] = hd[j]
+        else:
+            out_i[j] = -1
+            out_d[j] = np.inf
+
 # ----------------------------------------------------------------------------- float32 filter
 
 @njit(**JIT)

@@ -30,8 +30,8 @@ from collections import namedtuple
 import numpy as np
 from numba import njit, prange
 
-from ._common import (F32_MAX, FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, filter_threshold, heap_offer,
-                      heap_sort, prepare_query)
+from ._common import (F32_MAX, FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, filter_threshold, finish_heap,
+                      heap_offer, prepare_query)
 from ._vplayout import padded
 
 NODE_WORK = 256   # a node expansion costs about as much as scanning this many rows (fallback rule)
@@ -388,14 +388,7 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
             cb = max(cb, lb)
             if n < k or cb * _REL_SLACK - abs_slack <= hd[0]:
                 sz = _hpush(hn, hl, sz, c, cb)
-    heap_sort(hd, hi, n)
-    for j in range(k):
-        if j < n:
-            out_i[j] = hi[j]
-            out_d[j] = hd[j]
-        else:
-            out_i[j] = -1
-            out_d[j] = np.inf
+    finish_heap(hd, hi, n, k, out_i, out_d)
     stats[0] = npts
     stats[1] = nnodes
     stats[2] = nleaves

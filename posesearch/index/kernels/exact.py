@@ -14,8 +14,8 @@ import numpy as np
 from numba import njit, prange
 
 from ...errors import InvalidArgumentError
-from ._common import (JIT, check_data, check_k, check_queries, check_weights, exact_distance, heap_offer,
-                      heap_sort, metric_code, SCAN_BLOCK, prepare_query, scan_rows)
+from ._common import (JIT, check_data, check_k, check_queries, check_weights, exact_distance, finish_heap,
+                      heap_offer, metric_code, SCAN_BLOCK, prepare_query, scan_rows)
 
 __all__ = ["knn_exact", "pairwise_exact", "rescore"]
 
@@ -35,14 +35,7 @@ def _knn_one(X, q, w, metric, k, out_i, out_d):
     dummy = np.empty(0, np.int64)
     buf = np.empty(SCAN_BLOCK, np.float32)
     n = scan_rows(X, 0, X.shape[0], dummy, False, q, w, metric, q32, c32, eps, eta, hd, hi, 0, buf)
-    heap_sort(hd, hi, n)
-    for j in range(k):
-        if j < n:
-            out_i[j] = hi[j]
-            out_d[j] = hd[j]
-        else:
-            out_i[j] = -1
-            out_d[j] = np.inf
+    finish_heap(hd, hi, n, k, out_i, out_d)
 
 
 @njit(parallel=True, **JIT)
@@ -74,14 +67,7 @@ def _knn_batch(X, Q, W, metric, k, group, out_i, out_d):
                 sz[j] = scan_rows(X, r0, r1, dummy, False, Q[b0 + j], W[b0 + j], metric, q32[j], c32[j],
                                   eps[j], eta[j], hd[j], hi[j], sz[j], buf)
         for j in range(m):
-            heap_sort(hd[j], hi[j], sz[j])
-            for t in range(k):
-                if t < sz[j]:
-                    out_i[b0 + j, t] = hi[j, t]
-                    out_d[b0 + j, t] = hd[j, t]
-                else:
-                    out_i[b0 + j, t] = -1
-                    out_d[b0 + j, t] = np.inf
+            finish_heap(hd[j], hi[j], sz[j], k, out_i[b0 + j], out_d[b0 + j])
 
 
 def knn_exact(data: np.ndarray, queries: np.ndarray, weights: np.ndarray | None, k: int,
@@ -157,14 +143,7 @@ def _rescore(X, Q, W, metric, cand, k, out_i, out_d):
             if dup:
                 continue
             sz = heap_offer(hd, hi, sz, exact_distance(X[c], Q[b], W[b], metric), c)
-        heap_sort(hd, hi, sz)
-        for t in range(k):
-            if t < sz:
-                out_i[b, t] = hi[t]
-                out_d[b, t] = hd[t]
-            else:
-                out_i[b, t] = -1
-                out_d[b, t] = np.inf
+        finish_heap(hd, hi, sz, k, out_i[b], out_d[b])
 
 
 def rescore(data: np.ndarray, queries: np.ndarray, weights: np.ndarray | None, candidates: np.ndarray, k: int,
