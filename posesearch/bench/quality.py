@@ -9,8 +9,8 @@
    Traffic_Left/RightTurn), which mirror invariance must confuse: accuracy is reported per class label
    and with each left/right pair merged into one class.
 2. **Sequence scoring on Penn Action** (accuracy and AUC of :func:`posesearch.sequence.score_sequence`):
-   the sequence helper's ``benchmarks/bench_scoring_quality.py`` (imported from the repository), run on
-   ``penn_queries`` test clips against every train clip.
+   :mod:`posesearch.bench.scoring_quality` (also ``python benchmarks/bench_scoring_quality.py``), run in a
+   fresh interpreter on ``penn_queries`` test clips against every train clip.
 3. **View-angle robustness on CMU mocap**: every clip (first ``view_seconds`` s, 30 fps) projected at
    yaw 0 is the reference; the same motion seen at yaw 30 and 60 should score high / lie close, other
    motions (a different description) at yaw 0 low / far. Measured with ``score_sequence`` (score) and
@@ -19,7 +19,6 @@
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import sys
@@ -31,20 +30,10 @@ from numba import njit, prange
 
 from .context import Context
 from .data import default_data_dir
+from .scoring_quality import roc_auc
 
 
 # ------------------------------------------------------------------ helpers -----------------------------
-
-def roc_auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(pos > neg) + 0.5 P(pos == neg), by ranks (Mann-Whitney U)."""
-    from scipy.stats import rankdata
-
-    pos, neg = np.asarray(pos, float), np.asarray(neg, float)
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    r = rankdata(np.concatenate([pos, neg]))
-    u = r[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2
-    return float(u / (len(pos) * len(neg)))
 
 
 def merge_sides(label: str) -> str:
@@ -195,52 +184,37 @@ def loo_body25(ctx: Context) -> dict:
 
 # ------------------------------------------------------------------ 2. Penn Action scoring ---------------
 
-def _repo_benchmark(name: str):
-    """Import benchmarks/<name>.py from the repository beside the package (None if absent)."""
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
-    if not path.exists():
-        return None
-    modname = f"_posesearch_bench_{name}"
-    if modname in sys.modules:
-        return sys.modules[modname]
-    spec = importlib.util.spec_from_file_location(modname, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[modname] = mod      # its worker processes pickle functions by module name
-    try:
-        spec.loader.exec_module(mod)
-    except BaseException:
-        del sys.modules[modname]
-        raise
-    return mod
+def _package_parent() -> str:
+    """Folder holding this ``posesearch`` package: the child's working directory, so that ``python -m``
+    (which puts the working directory first on sys.path) runs the same code as this process."""
+    return str(Path(__file__).resolve().parents[2])
 
 
 def penn_scoring(ctx: Context) -> dict:
-    """Run ``benchmarks/bench_scoring_quality.py`` in a fresh interpreter (its worker pool forks, which is
+    """Run :mod:`posesearch.bench.scoring_quality` in a fresh interpreter (its worker pool forks, which is
     unsafe in a process that already used OpenMP threads) and read its JSON."""
     import subprocess
 
     if ctx.settings.penn_queries <= 0:
         return {"skipped": "penn_queries = 0"}
     data_dir = ctx.data_dir or default_data_dir()
-    labels = data_dir / "penn_action" / "labels"
+    labels = (data_dir / "penn_action" / "labels").resolve()
     if not labels.exists():
         return {"skipped": f"Penn Action not found at {labels}"}
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_scoring_quality.py"
-    if not script.exists():
-        return {"skipped": "benchmarks/bench_scoring_quality.py (sequence helper) not found"}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "q.json"
         argv = ["--data", str(labels), "--queries", str(ctx.settings.penn_queries), "--seed", str(ctx.settings.seed),
                 "--out", str(out)]
         if not ctx.settings.quick:
             argv += ["--workers", "2"]
-        ctx.say(f"quality/penn: bench_scoring_quality {' '.join(argv[2:])}")
-        p = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True, timeout=7200)
+        ctx.say(f"quality/penn: posesearch.bench.scoring_quality {' '.join(argv[2:])}")
+        p = subprocess.run([sys.executable, "-m", "posesearch.bench.scoring_quality", *argv], capture_output=True,
+                           text=True, timeout=7200, cwd=_package_parent())
         if p.returncode != 0 or not out.exists():
             tail = (p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1]
-            raise RuntimeError(f"bench_scoring_quality.py failed: {tail[:200]}")
+            raise RuntimeError(f"posesearch.bench.scoring_quality failed: {tail[:200]}")
         res = json.loads(out.read_text())
-    res["source"] = "benchmarks/bench_scoring_quality.py (sequence helper)"
+    res["source"] = "posesearch.bench.scoring_quality, also benchmarks/bench_scoring_quality.py"
     return res
 
 

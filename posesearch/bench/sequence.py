@@ -1,9 +1,9 @@
 """Sequence work: smoothing, resampling, alignment and full scoring of 10 s, 60 s and 300 s clips.
 
-The sequence helper's ``benchmarks/bench_sequence.py`` (imported from the repository when present:
-smoothing quality on CMU motion, every step and aligner on synthetic motion) is run and its JSON kept
-under ``helper``. This module also times the public API itself: a reference built from real CMU
-mocap (COCO-17, 30 fps; clips concatenated until the length is reached) and a simulated user
+:mod:`posesearch.bench.seqsteps` (smoothing quality on CMU motion, every step and aligner on synthetic
+motion; also ``python benchmarks/bench_sequence.py``) is run and its JSON kept under ``helper``. This
+module also times the public API itself: a reference built from real CMU mocap (COCO-17, 30 fps; clips
+concatenated until the length is reached) and a simulated user
 (:func:`posesearch.sequence.simulate.degrade`: 20% slower, 0.3 s late, 2% noise, 30 fps); timed are
 ``smooth`` (kalman, one-euro) of the user, ``resample_to_fps``, ``score_prepared`` (frame distances +
 alignment + scoring of prepared inputs) and the whole ``score_sequence``. Each figure is the median of
@@ -16,7 +16,6 @@ import time
 import numpy as np
 
 from .context import Context
-from .quality import _repo_benchmark
 
 
 def _clip_sequence(ctx: Context, seconds: float):
@@ -109,36 +108,33 @@ def own_timings(ctx: Context) -> dict:
             "rows": rows}
 
 
-def helper_results(ctx: Context) -> dict | None:
-    """The sequence helper's ``benchmarks/bench_sequence.py`` (smoothing quality + per-step timings), if present."""
+def helper_results(ctx: Context) -> dict:
+    """:mod:`posesearch.bench.seqsteps` (smoothing quality + per-step timings) on the run's data folder."""
     import contextlib
     import io
     import json
     import tempfile
     from pathlib import Path
 
-    mod = _repo_benchmark("bench_sequence")
-    if mod is None or not callable(getattr(mod, "main", None)):
-        return None
+    from . import seqsteps
+    from .data import default_data_dir
+
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "seq.json"
-        argv = ["--out", str(out), "--seed", str(ctx.settings.seed)] + (["--quick"] if ctx.settings.quick else [])
-        ctx.say("sequence: benchmarks/bench_sequence.py " + " ".join(argv[2:]))
+        argv = ["--out", str(out), "--seed", str(ctx.settings.seed),
+                "--data", str(ctx.data_dir or default_data_dir())] + (["--quick"] if ctx.settings.quick else [])
+        ctx.say("sequence: posesearch.bench.seqsteps " + " ".join(argv[2:]))
         with contextlib.redirect_stdout(io.StringIO()):
-            rc = mod.main(argv)
+            rc = seqsteps.main(argv)
         if rc != 0 or not out.exists():
-            return {"skipped": f"bench_sequence.py exited with {rc}"}
+            raise RuntimeError(f"posesearch.bench.seqsteps exited with status {rc}")
         res = json.loads(out.read_text())
-    res["source"] = "benchmarks/bench_sequence.py (sequence helper)"
+    res["source"] = "posesearch.bench.seqsteps, also benchmarks/bench_sequence.py"
     return res
 
 
 def run(ctx: Context) -> dict:
-    """The helper's benchmark (when present) and the public-API timings on real CMU motion."""
+    """The per-step benchmark (:mod:`.seqsteps`) and the public-API timings on real CMU motion."""
     out = own_timings(ctx)
-    helper = helper_results(ctx)
-    if helper is None:
-        out["note"] = "benchmarks/bench_sequence.py not present"
-    else:
-        out["helper"] = helper
+    out["helper"] = helper_results(ctx)
     return out

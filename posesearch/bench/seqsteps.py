@@ -1,6 +1,8 @@
 """Sequence benchmarks: smoothing quality (jitter removed, lag added) and timings of every step.
 
-1. Smoothing on real motion: CMU mocap clips (``../shared/data/cmu_mocap/bvh``) projected to 2-D at
+1. Smoothing on real motion: CMU mocap clips (``<data>/cmu_mocap/bvh``, the data root of
+   :func:`posesearch.bench.data.default_data_dir`, or ``--data``; clips of :data:`CMU_CLIPS` missing
+   there are left out) projected to 2-D at
    30 fps (camera 30 degrees off the front), Gaussian noise of ``--noise`` (default 2%) of the body
    height added to every coordinate. For each filter: RMS error against the clean motion (in % of
    body height; "none" is the raw noise), and the lag it adds: the shift (ms, parabolic sub-frame
@@ -13,7 +15,10 @@
    and the live :class:`~posesearch.sequence.stream.ScoreSession` (ms per pushed 10 fps frame, each
    making three 30 fps grid frames, two mirror states).
 
-    python benchmarks/bench_sequence.py [--quick] [--tune] [--out results.json]
+    python -m posesearch.bench.seqsteps [--quick] [--tune] [--data DIR] [--out results.json]
+    python benchmarks/bench_sequence.py ...      # same, from a checkout
+
+``posesearch bench`` (section ``sequence``) runs it and keeps its JSON under ``helper``.
 """
 from __future__ import annotations
 
@@ -25,10 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from .data import default_data_dir
 
-CMU = ROOT.parent / "shared" / "data" / "cmu_mocap" / "bvh"
 CMU_CLIPS = ["002_01.bvh", "002_05.bvh", "002_07.bvh", "005_02.bvh", "002_06.bvh"]
 
 
@@ -62,21 +65,22 @@ def lag_ms(filtered: np.ndarray, clean: np.ndarray, fps: float, max_lag: int = 1
     return 1000.0 * shift / fps
 
 
-def load_cmu(n_clips: int, seconds: float):
-    from posesearch.corpus.readers import bvh
-    from posesearch.sequence import sequence_from_clip
+def load_cmu(folder: Path, n_clips: int, seconds: float):
+    """The first ``n_clips`` of :data:`CMU_CLIPS` found in ``folder``, 30 fps, yaw 30, first ``seconds`` s."""
+    from ..corpus.readers import bvh
+    from ..sequence import sequence_from_clip
 
     out = []
-    for f in CMU_CLIPS[:n_clips]:
-        clip = next(bvh.read(CMU / f, views=[30.0], every=2))     # 60 -> 30 fps
+    for f in [c for c in CMU_CLIPS if (folder / c).exists()][:n_clips]:
+        clip = next(bvh.read(folder / f, views=[30.0], every=2))     # 60 -> 30 fps
         s = sequence_from_clip(clip).to_coco()
         out.append((f, s.slice(0, int(seconds * 30))))
     return out
 
 
 def smoothing_quality(clips, noise: float, seed: int, filters: dict) -> dict:
-    from posesearch.sequence.simulate import body_height
-    from posesearch.sequence.smooth import smooth
+    from ..sequence.simulate import body_height
+    from ..sequence.smooth import smooth
 
     rng = np.random.default_rng(seed)
     rows = {name: {"rms": [], "lag": []} for name in filters}
@@ -98,7 +102,7 @@ def smoothing_quality(clips, noise: float, seed: int, filters: dict) -> dict:
 
 
 def tune(clips, noise, seed):
-    from posesearch.sequence.smooth import KalmanSettings, OneEuroSettings
+    from ..sequence.smooth import KalmanSettings, OneEuroSettings
 
     kal = {}
     for q in (0.5, 1, 2, 5, 10, 20, 50, 100):
@@ -119,12 +123,12 @@ def tune(clips, noise, seed):
 
 
 def timings(seconds_list, repeat):
-    from posesearch.sequence import ScoreSettings, score_sequence
-    from posesearch.sequence.align import align, make_band
-    from posesearch.sequence.framedist import frame_distance_matrix, frame_features
-    from posesearch.sequence.resample import resample_to_fps
-    from posesearch.sequence.simulate import degrade, synthetic_motion
-    from posesearch.sequence.smooth import smooth
+    from ..sequence import ScoreSettings, score_sequence
+    from ..sequence.align import align, make_band
+    from ..sequence.framedist import frame_distance_matrix, frame_features
+    from ..sequence.resample import resample_to_fps
+    from ..sequence.simulate import degrade, synthetic_motion
+    from ..sequence.smooth import smooth
 
     out = {}
     for secs in seconds_list:
@@ -151,7 +155,7 @@ def timings(seconds_list, repeat):
         r["score_sequence_speed_ratio"] = round(res.speed_ratio, 3)
         r["score_sequence_time_offset_s"] = round(res.time_offset, 3)
         if secs <= 60:
-            from posesearch.sequence.stream import ScoreSession
+            from ..sequence.stream import ScoreSession
 
             sess = ScoreSession(ref)
             arr = np.nan_to_num(user.as_array())
@@ -174,13 +178,16 @@ def main(argv=None) -> int:
     ap.add_argument("--tune", action="store_true", help="grid-search the filter settings on the CMU clips")
     ap.add_argument("--noise", type=float, default=0.02, help="jitter, fraction of body height (default 0.02)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", type=Path, help="data root holding cmu_mocap/bvh (default: $POSESEARCH_DATA, "
+                                              "else ../shared/data beside the repository)")
     ap.add_argument("--out", type=Path, help="write the results as JSON")
     a = ap.parse_args(argv)
-    from posesearch.sequence.smooth import KalmanSettings
+    from ..sequence.smooth import KalmanSettings
 
+    cmu = (a.data if a.data is not None else default_data_dir()) / "cmu_mocap" / "bvh"
     res: dict = {"noise_fraction_of_height": a.noise}
-    if CMU.exists():
-        clips = load_cmu(2 if a.quick else len(CMU_CLIPS), 20.0)
+    clips = load_cmu(cmu, 2 if a.quick else len(CMU_CLIPS), 20.0) if cmu.is_dir() else []
+    if clips:
         res["smoothing_clips"] = [f for f, _ in clips]
         res["smoothing"] = smoothing_quality(clips, a.noise, a.seed, {
             "none": ("none", {}),
@@ -191,7 +198,7 @@ def main(argv=None) -> int:
         if a.tune:
             res["tuning"] = tune(clips, a.noise, a.seed)
     else:
-        res["smoothing"] = f"skipped: {CMU} not found"
+        res["smoothing"] = f"skipped: none of {', '.join(CMU_CLIPS)} found in {cmu}"
     res["timings"] = timings([10, 60] if a.quick else [10, 60, 300], 3 if a.quick else 7)
     print(json.dumps(res, indent=2))
     if a.out:

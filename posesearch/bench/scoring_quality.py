@@ -19,7 +19,13 @@ clips (fixed ``--seed``) is scored against all train clips; ``--queries 0`` scor
 Preparation (smoothing, resampling, features) is done once per clip; only alignment and scoring
 run per pair. ``--workers`` splits the queries over processes.
 
-    python benchmarks/bench_scoring_quality.py --queries 150 --out quality.json
+Penn Action is read from ``--data`` (default ``<data>/penn_action/labels``, the data root of
+:func:`posesearch.bench.data.default_data_dir`).
+
+    python -m posesearch.bench.scoring_quality --queries 150 --out quality.json
+    python benchmarks/bench_scoring_quality.py ...     # same, from a checkout
+
+``posesearch bench`` (section ``quality``, part ``penn_scoring``) runs it in a fresh interpreter.
 """
 from __future__ import annotations
 
@@ -31,19 +37,18 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "penn_action" / "labels"
+from .data import default_data_dir
 
 
 def roc_auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(pos > neg) + 0.5 P(pos == neg), by ranks (Mann-Whitney U)."""
+    """P(pos > neg) + 0.5 P(pos == neg), by ranks (Mann-Whitney U); NaN if either side is empty."""
     from scipy.stats import rankdata
 
-    allv = np.concatenate([pos, neg])
-    ranks = rankdata(allv)
-    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2
+    pos, neg = np.asarray(pos, float), np.asarray(neg, float)
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    r = rankdata(np.concatenate([pos, neg]))
+    u = r[:len(pos)].sum() - len(pos) * (len(pos) + 1) / 2
     return float(u / (len(pos) * len(neg)))
 
 
@@ -70,7 +75,7 @@ def parse_sets(items):
 
 
 def load_clips(data: Path):
-    from posesearch.corpus.readers import penn_action
+    from ..corpus.readers import penn_action
 
     return list(penn_action.read(data))
 
@@ -84,8 +89,8 @@ _STATE = {}
 
 
 def _init(data, settings_kw):
-    from posesearch.errors import PoseSearchError
-    from posesearch.sequence.score import ScoreSettings, prepare_reference, prepare_user
+    from ..errors import PoseSearchError
+    from ..sequence.score import ScoreSettings, prepare_reference, prepare_user
 
     clips = load_clips(Path(data))
     st = ScoreSettings(**settings_kw)
@@ -112,10 +117,10 @@ def _init(data, settings_kw):
 
 
 def _run(q_idx, settings_kw):
-    from posesearch.errors import PoseSearchError
-    from posesearch.sequence import sequence_from_clip
-    from posesearch.sequence.score import prepare_user, score_prepared, score_sequence
-    from posesearch.sequence.simulate import degrade
+    from ..errors import PoseSearchError
+    from ..sequence import sequence_from_clip
+    from ..sequence.score import prepare_user, score_prepared, score_sequence
+    from ..sequence.simulate import degrade
 
     train, test, refs, st = _STATE["train"], _STATE["test"], _STATE["refs"], _STATE["st"]
     scores = np.zeros((len(q_idx), len(train)))
@@ -143,7 +148,8 @@ def _run(q_idx, settings_kw):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Penn Action labels folder")
+    ap.add_argument("--data", type=Path, help="Penn Action labels folder (default: <data root>/penn_action/labels; "
+                                              "data root = $POSESEARCH_DATA, else ../shared/data beside the repository)")
     ap.add_argument("--queries", type=int, default=150, help="random test clips to score (0 = all 1,068)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=1)
@@ -152,12 +158,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="write the results as JSON")
     ap.add_argument("--quick", action="store_true", help="30 queries (a smoke run)")
     a = ap.parse_args(argv)
+    if a.data is None:
+        a.data = default_data_dir() / "penn_action" / "labels"
     if not a.data.exists():
         print(f"error: {a.data}: Penn Action labels not found", file=sys.stderr)
         return 2
     settings_kw = parse_sets(a.set)
     if settings_kw.get("calibration"):
-        from posesearch.sequence.score import Calibration
+        from ..sequence.score import Calibration
 
         settings_kw["calibration"] = Calibration(**settings_kw["calibration"])
     t0 = time.perf_counter()
