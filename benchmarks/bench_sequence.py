@@ -1,0 +1,10 @@
+"""Sequence benchmarks (smoothing quality, per-step timings): ``python -m posesearch.bench.seqsteps``, same options."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # measure this checkout's code
+
+if __name__ == "__main__":
+    from posesearch.bench.seqsteps import main
+
+    sys.exit(main())
