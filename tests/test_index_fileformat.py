@@ -63,7 +63,7 @@ def test_metadata_reads_attributes_only(tmp_path, corpus_file):
 
 
 @pytest.mark.parametrize("backend,params,dataset", [
-    ("faiss", {"kind": "hnsw"}, "backend/faiss_index"),
+    ("faiss", {"kind": "hnsw"}, "backend/hnsw_neighbors"),
     ("faiss", {"kind": "ivf", "nlist": 8}, "backend/faiss_index"),
     ("vptree", {}, "backend/shell_lo"),
     ("vptree", {}, "backend/perm"),

@@ -1,37 +1,34 @@
-"""``faiss`` backend: FAISS retrieves candidates, the exact metric re-ranks them.
+"""``faiss`` backend: FAISS-built approximate structures, answers ranked by the exact metric.
 
 Kinds (``kind``):
 
-* ``hnsw`` (default) — ``IndexHNSWFlat`` (graph; ``M``, ``ef_construction``, ``ef_search``). Approximate.
-* ``ivf`` — ``IndexIVFFlat`` (k-means cells; ``nlist``, ``nprobe``). Approximate.
+* ``hnsw`` (default) — FAISS builds an HNSW graph (``IndexHNSWFlat``; ``M``, ``ef_construction``) and
+  our kernel walks it (:mod:`.kernels.hnsw`, beam ``ef_search``) with the query's own distance: the
+  weighted distance with the query's confidences (the graph is built under L1, its equal-weights
+  case), or L2 on unit vectors for cosine. Identical rows are one graph node (HNSW's link pruning
+  strands exact duplicates). No FAISS code runs at search time and the file stores the graph arrays,
+  not FAISS bytes. Approximate.
+* ``ivf`` — ``IndexIVFFlat`` (k-means cells; ``nlist``, ``nprobe``); FAISS retrieves ``candidates``
+  that are re-ranked exactly. Approximate.
 * ``flat`` — exhaustive and exact: cosine through ``IndexFlatL2`` over unit vectors (candidates re-ranked
   in float64; the candidate set grows until the float32 FAISS distances certify that no frame outside it
   can be closer); weighted through the exact brute-force kernel, because FAISS has no per-query
   weighted L1 distance.
 
-What FAISS searches:
+Why the HNSW graph is walked by our kernel rather than searched by FAISS: Move Mirror's distance is a
+weighted L1 with weights from the query, which no fixed FAISS index evaluates. The best stand-in FAISS
+can rank (used by ``ivf``) is a weighted *squared L2*: ``sum_k w_k ((fx_k - gx_k)^2 + (fy_k - gy_k)^2) =
+q.Wq - 2 (Wq).g + w.s(g)`` with ``s(g)_k = gx_k^2 + gy_k^2``, an inner product of ``[2 Wq, -w]`` with
+``[g, s(g)]`` (51 dims), made an L2 search by the extra coordinate ``sqrt(Phi^2 - |[g, s(g)]|^2)`` (52
+dims, rows and queries scaled to unit length; IVF uses spherical k-means so that its cell choice agrees).
+On 312k real frames (1,000 held-out queries, pose-estimator-like confidences) FAISS's own HNSW search
+of that stand-in needed 400 re-ranked candidates for recall@10 0.98 at 0.65 ms; walking the L1 graph
+with the exact weights gives 0.985 at ~0.2 ms (``ef_search`` 128), and cosine 0.99 at ~0.08 ms (48).
 
-* ``cosine``: the unit vectors with L2 — the same ranking as the cosine distance.
-* ``weighted``: Move Mirror's distance is a weighted L1 with weights from the query, which FAISS cannot
-  evaluate. Candidates come from the closest weighted *squared L2* proxy that a fixed index can rank:
-  ``sum_k w_k ((fx_k - gx_k)^2 + (fy_k - gy_k)^2) = q.Wq - 2 (Wq).g + w.s(g)`` with
-  ``s(g)_k = gx_k^2 + gy_k^2``, an inner product of ``[2 Wq, -w]`` with ``[g, s(g)]`` (51 dims), turned into
-  an L2 search by the usual extra coordinate ``sqrt(Phi^2 - |[g, s(g)]|^2)`` (52 dims; ``Phi`` = largest
-  norm; rows and queries are then scaled to unit length, and IVF uses spherical k-means so that its cell
-  choice agrees with that order). It ranks far better than plain L2 on the vectors, which counts the
-  query's missing joints that the weighted distance ignores (200 candidates re-ranked: recall@10 0.98
-  against 0.65 for held-out Penn Action queries).
-
-Every candidate is re-ranked with the exact float64 distance (the kernels' ``rescore``, bit-identical to
-every other backend), so reported distances are exact; what approximate kinds can miss is a true
-neighbour. ``candidates`` (0 = automatic: ``max(4 k, 64)`` cosine, ``max(40 k, 400)`` weighted) is how
-many FAISS results are re-ranked.
-
-Measured recall@10 against ``exact`` with the defaults (held-out real queries, confidences uniform in
-0.3-1 with 15% missing; details in indexes/README.md): on 41k frames (Penn Action + COCO val) HNSW
-0.990 weighted / 0.992 cosine, IVF 0.991 / 0.992; on 298k frames HNSW 0.96 / 0.99, IVF 0.97 / 0.99.
-The weighted L1 / squared-L2 mismatch is what costs recall and time under ``weighted``: there the exact
-``vptree`` backend is the better choice.
+Reported distances are always the exact float64 values (bit-identical to every other backend); what
+approximate kinds can miss is a true neighbour. ``candidates`` (IVF; 0 = automatic: ``max(4 k, 64)``
+cosine, ``max(40 k, 400)`` weighted) is how many FAISS results are re-ranked.
+Measured recall and latency per setting: ``posesearch bench`` (benchmarks/README.md).
 """
 from __future__ import annotations
 
@@ -43,8 +40,13 @@ import numpy as np
 from ..errors import FileFormatError, InvalidArgumentError
 from .backend import KERNEL_METRIC, Backend, check_positive_int
 from .exact import ExactBackend
+from .groups import RowGroups
+from .kernels import _common as kc
+from .kernels.hnsw import HNSWGraph, graph_from_faiss, knn_hnsw, quantize
 
 KINDS = ("hnsw", "ivf", "flat")
+DEFAULT_EF_WEIGHTED = 128
+DEFAULT_EF_COSINE = 48
 AUG_DIM = 34 + 17 + 1
 
 
@@ -58,10 +60,11 @@ def _faiss():
 class FaissParams:
     """FAISS settings.
 
-    kind: hnsw | ivf | flat. M: HNSW graph degree. ef_construction: HNSW build beam. ef_search: HNSW search
-    beam (0 = automatic: max(candidates, 200) cosine, max(candidates, 400) weighted; never below the
-    candidate count). nlist: IVF cells (0 = 4 sqrt(N), at most N / 39). nprobe: IVF cells visited (0 =
-    automatic: 32 cosine, 128 weighted). candidates: results re-ranked exactly (0 = automatic:
+    kind: hnsw | ivf | flat. M: HNSW graph degree (2 M links per node on the base layer).
+    ef_construction: HNSW build beam. ef_search: HNSW search beam, the frames kept while walking and
+    scored exactly at the end (0 = automatic: 128 weighted, 48 cosine; never below k); larger = higher
+    recall, slower. nlist: IVF cells (0 = 4 sqrt(N), at most N / 39). nprobe: IVF cells visited (0 =
+    automatic: 32 cosine, 128 weighted). candidates: IVF results re-ranked exactly (0 = automatic:
     max(4 k, 64) cosine, max(40 k, 400) weighted). seed: IVF k-means.
     """
 
@@ -110,6 +113,15 @@ def weighted_query_transform(queries: np.ndarray, weights: np.ndarray) -> np.nda
     return np.ascontiguousarray(qa / np.where(n > 0, n, 1.0), dtype=np.float32)
 
 
+def _add_in_slices(index, vecs: np.ndarray, progress, step: int = 16384) -> None:
+    """index.add in slices so that a progress bar can move."""
+    n = len(vecs)
+    for a in range(0, n, step):
+        index.add(vecs[a:a + step])
+        if progress:
+            progress(min(n, a + step), n)
+
+
 def _set_threads(batch: int) -> None:
     faiss = _faiss()
     # one query: OpenMP start-up costs more than it saves
@@ -123,9 +135,11 @@ class FaissBackend(Backend):
     exact = False
     Params = FaissParams
 
-    def __init__(self, data, metric, params, index=None):
+    def __init__(self, data, metric, params, index=None, graph=None):
         super().__init__(data, metric, params)
         self.index = index
+        self.graph = graph          # hnsw: the graph FAISS built, walked by kernels.hnsw
+        self._codes = None
         self._exact = ExactBackend(data, metric, params) if (params.kind == "flat" and metric == "weighted") else None
 
     @property
@@ -142,17 +156,25 @@ class FaissBackend(Backend):
             if progress:
                 progress(n, n)
             return cls(data, metric, params)
+        faiss.omp_set_num_threads(max(1, os.cpu_count() or 1))
+        if params.kind == "hnsw":
+            # the graph links frames close under the metric's own geometry (weighted: L1, its
+            # all-weights-equal case; cosine: L2 on unit vectors); the walk then uses the exact distance
+            # identical rows become one node (HNSW link pruning strands exact duplicates)
+            groups = RowGroups.of(data)
+            vecs = np.ascontiguousarray(data[groups.rows], dtype=np.float32)
+            index = faiss.IndexHNSWFlat(vecs.shape[1], params.M,
+                                        faiss.METRIC_L1 if metric == "weighted" else faiss.METRIC_L2)
+            index.hnsw.efConstruction = params.ef_construction
+            _add_in_slices(index, vecs, progress)
+            return cls(data, metric, params, graph=graph_from_faiss(index, groups))
         if metric == "weighted":
             vecs = weighted_data_transform(data)
         else:
             vecs = np.ascontiguousarray(data, dtype=np.float32)
         d = vecs.shape[1]
-        faiss.omp_set_num_threads(max(1, os.cpu_count() or 1))
         if params.kind == "flat":
             index = faiss.IndexFlatL2(d)
-        elif params.kind == "hnsw":
-            index = faiss.IndexHNSWFlat(d, params.M)
-            index.hnsw.efConstruction = params.ef_construction
         else:
             nlist = params.nlist or int(max(1, min(4 * np.sqrt(n), n // 39)))
             if nlist > n:
@@ -169,11 +191,7 @@ class FaissBackend(Backend):
             if n > cap:
                 train = vecs[np.random.default_rng(params.seed).choice(n, cap, replace=False)]
             index.train(train)
-        step = 16384
-        for a in range(0, n, step):  # add in slices so a progress bar can move
-            index.add(vecs[a:a + step])
-            if progress:
-                progress(min(n, a + step), n)
+        _add_in_slices(index, vecs, progress)
         return cls(data, metric, params, index)
 
     # --- searching --------------------------------------------------------------------------
@@ -185,11 +203,7 @@ class FaissBackend(Backend):
     def _faiss_search(self, q: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
         faiss = _faiss()
         weighted = self.metric == "weighted"
-        if self.params.kind == "hnsw":
-            ef = self.params.ef_search or (400 if weighted else 200)
-            sp = faiss.SearchParametersHNSW(efSearch=max(ef, c))
-            dist, lab = self.index.search(q, c, params=sp)
-        elif self.params.kind == "ivf":
+        if self.params.kind == "ivf":
             nprobe = self.params.nprobe or (128 if weighted else 32)
             sp = faiss.SearchParametersIVF(nprobe=min(nprobe, self.index.nlist))
             dist, lab = self.index.search(q, c, params=sp)
@@ -202,6 +216,8 @@ class FaissBackend(Backend):
             return self._exact.knn(queries, weights, k)
         from .kernels import exact as kx
 
+        if self.graph is not None:
+            return self._walk(queries, weights, k)
         _set_threads(len(queries))
         if self.metric == "weighted":
             q = weighted_query_transform(queries, weights)
@@ -225,8 +241,24 @@ class FaissBackend(Backend):
             out_r, out_d = self._fill_short(queries, weights, k, out_r, out_d)
         return out_r, out_d
 
+    def _ef(self, k: int) -> int:
+        ef = self.params.ef_search or (DEFAULT_EF_WEIGHTED if self.metric == "weighted" else DEFAULT_EF_COSINE)
+        return int(min(max(ef, k), len(self.data)))
+
+    def _walk(self, queries, weights, k):
+        weighted = self.metric == "weighted"
+        code = kc.METRIC_WEIGHTED if weighted else kc.METRIC_L2
+        q = kc.check_queries(queries, self.data.shape[1])
+        w = kc.check_weights(weights if weighted else None, code, q.shape[0], self.data.shape[1] // 2)
+        if self._codes is None:
+            self._codes = quantize(self.data[self.graph.rows])
+        rows, dists = knn_hnsw(self.data, q, w, code, self.graph, self._ef(k), k, self._codes)
+        if (rows < 0).any():
+            rows, dists = self._fill_short(queries, weights, k, rows, dists)
+        return rows, dists
+
     def _fill_short(self, queries, weights, k, rows, dists):
-        """Queries for which FAISS returned fewer than k results (tiny IVF cells): answer them exactly."""
+        """Queries with fewer than k results (tiny IVF cells; a graph part not reached): answer them exactly."""
         bad = np.flatnonzero((rows < 0).any(axis=1))
         ex = ExactBackend(self.data, self.metric, self.params)
         r, d = ex.knn(queries[bad], None if weights is None else weights[bad], k)
@@ -236,6 +268,8 @@ class FaissBackend(Backend):
     # --- persistence ------------------------------------------------------------------------
 
     def to_arrays(self):
+        if self.graph is not None:
+            return self.graph.to_arrays()
         if self.index is None:
             return {}
         faiss = _faiss()
@@ -245,6 +279,8 @@ class FaissBackend(Backend):
     def from_arrays(cls, arrays, data, metric, params, *, path="index"):
         if params.kind == "flat" and metric == "weighted":
             return cls(data, metric, params)
+        if params.kind == "hnsw" and "faiss_index" not in arrays:
+            return cls(data, metric, params, graph=HNSWGraph.from_arrays(arrays, len(data), path))
         blob = arrays.get("faiss_index")
         if blob is None or blob.dtype != np.uint8 or blob.ndim != 1:
             raise FileFormatError(path, "damaged index file: FAISS index data missing or malformed")
@@ -258,10 +294,20 @@ class FaissBackend(Backend):
         if index.d != want_d or index.ntotal != len(data):
             raise FileFormatError(path, f"damaged index file: FAISS index has {index.ntotal} vectors of dimension "
                                   f"{index.d}, expected {len(data)} of {want_d}")
+        if params.kind == "hnsw":
+            # written by posesearch 0.1.0 before the walk: its graph (over the weighted stand-in vectors
+            # for ``weighted``) links the same rows, so it is walked like a new one
+            g = graph_from_faiss(index)
+            return cls(data, metric, params, graph=HNSWGraph.from_arrays(g.to_arrays(), len(data), path))
         return cls(data, metric, params, index)
 
     def describe(self):
-        out = {"faiss_kind": self.params.kind, "candidates": self.params.candidates or "auto"}
+        out = {"faiss_kind": self.params.kind}
+        if self.graph is not None:
+            out.update(ef_search=self.params.ef_search or "auto", graph_nodes=int(len(self.graph.rows)),
+                       duplicates_collapsed=int(len(self.data) - len(self.graph.rows)))
+            return out
+        out["candidates"] = self.params.candidates or "auto"
         if self.index is not None and self.params.kind == "ivf":
             out["nlist"] = int(self.index.nlist)
         return out

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import FileFormatError, InvalidArgumentError
 from .backend import KERNEL_METRIC, Backend, check_positive_int
+from .groups import RowGroups
 
 BUILD_WEIGHTS = ("corpus", "uniform")
 
@@ -167,16 +168,8 @@ class PyPIVPTreeBackend(Backend):
                 f"backend 'vptree-pypi' is pure Python and slow: {n:,} frames exceed its max_frames "
                 f"({params.max_frames:,}); use backend 'vptree' (exact, fast) or raise max_frames")
         # collapse identical vectors (the package recurses once per level and degenerates on them)
-        rows = np.ascontiguousarray(data).view(np.dtype((np.void, data.dtype.itemsize * data.shape[1]))).ravel()
-        _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
-        order = np.argsort(first, kind="stable")            # tree points in corpus order
-        reps = first[order].astype(np.int64)
-        point_of_group = np.empty(len(order), np.int64)
-        point_of_group[order] = np.arange(len(order))
-        point = point_of_group[inverse.ravel()]             # tree point of each row
-        members = np.argsort(point, kind="stable").astype(np.int64)
-        group_start = np.zeros(len(reps) + 1, np.int64)
-        np.cumsum(np.bincount(point, minlength=len(reps)), out=group_start[1:])
+        groups = RowGroups.of(data)
+        reps, group_start, members = groups.rows, groups.group_start, groups.members
 
         weighted = metric == "weighted"
         w = None

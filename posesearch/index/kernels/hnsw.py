@@ -1,0 +1,317 @@
+"""Walking an HNSW graph with the exact metric (numba): the search half of the ``faiss`` backend's ``hnsw`` kind.
+
+FAISS builds the graph (``IndexHNSWFlat``); this kernel searches it with the metric the results are
+ranked by (``weighted`` with the query's own weights, or ``l2``) instead of a fixed stand-in FAISS can
+evaluate, so a query with missing joints is steered by the joints it has. The walk compares float32
+approximations of that distance over 8-bit codes of the rows (:func:`quantize`); the ``ef`` frames it
+keeps then get the fixed-order float64 :func:`~._common.exact_distance`, so reported distances are
+bit-identical to the other backends'. What the walk can miss (it is approximate) is a true neighbour
+the graph does not lead to, or one the 8-bit steering ranks just outside the ``ef`` kept.
+
+The search is the standard HNSW one (Malkov & Yashunin 2018, algorithms 2 and 5): greedy descent
+through the upper layers from the entry point, then a best-first beam of width ``ef`` on layer 0; the
+``ef`` closest frames found are then sorted (ties by smaller row) and the best k returned.
+
+Graph arrays (FAISS's own layout, copied out of its index; :class:`HNSWGraph`):
+``neighbors`` int32 (all links; -1 = empty slot), ``offsets`` int64 (N + 1; node i's links start at
+``offsets[i]``), ``cum`` int64 (level l's links of a node are ``cum[l]:cum[l+1]`` after its offset),
+``entry`` (entry point) and ``max_level``. Reads are clipped to the node's own slots, so damaged arrays
+cannot make the kernel read outside them (files are also checksum-verified before loading).
+Visited nodes are kept in an open-addressing hash set per query (no state shared between queries).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit, prange
+
+from ...errors import FileFormatError
+from ._common import FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, finish_heap, heap_offer, prepare_query
+
+__all__ = ["HNSWGraph", "graph_from_faiss", "knn_hnsw", "quantize"]
+
+
+@dataclass(frozen=True)
+class HNSWGraph:
+    """The graph over U distinct rows and the groups of identical rows each node stands for."""
+
+    neighbors: np.ndarray    # (L,) int32 node ids, -1 = empty slot
+    offsets: np.ndarray      # (U + 1,) int64
+    cum: np.ndarray          # (levels + 1,) int64
+    entry: int
+    max_level: int
+    rows: np.ndarray         # (U,) int64 data row of each node (the first of its group)
+    group_start: np.ndarray  # (U + 1,) int64 CSR offsets into members
+    members: np.ndarray      # (N,) int64 rows grouped by node, ascending within a group
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"hnsw_neighbors": self.neighbors, "hnsw_offsets": self.offsets, "hnsw_cum": self.cum,
+                "hnsw_entry": np.array([self.entry, self.max_level], np.int64), "hnsw_rows": self.rows,
+                "hnsw_group_start": self.group_start, "hnsw_members": self.members}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], n: int, path: str = "index") -> "HNSWGraph":
+        """Check the arrays against the row count ``n`` (any inconsistency: a one-line FileFormatError)."""
+        need = ("hnsw_neighbors", "hnsw_offsets", "hnsw_cum", "hnsw_entry", "hnsw_rows", "hnsw_group_start",
+                "hnsw_members")
+        if any(a not in arrays for a in need):
+            raise FileFormatError(path, "damaged index file: HNSW graph arrays missing")
+        nb, off, cum, ent, rows, gs, mem = (np.asarray(arrays[a]) for a in need)
+        u = len(rows)
+        ok = (nb.ndim == 1 and nb.dtype == np.int32 and off.shape == (u + 1,) and off.dtype == np.int64
+              and cum.ndim == 1 and cum.dtype == np.int64 and len(cum) >= 2 and ent.shape == (2,)
+              and rows.ndim == 1 and rows.dtype == np.int64 and 1 <= u <= n and gs.shape == (u + 1,)
+              and gs.dtype == np.int64 and mem.shape == (n,) and mem.dtype == np.int64)
+        if ok:
+            entry, max_level = int(ent[0]), int(ent[1])
+            ok = (off[0] == 0 and off[-1] == len(nb) and np.all(np.diff(off) >= cum[1]) and cum[0] == 0
+                  and np.all(np.diff(cum) >= 0) and 0 <= entry < u and 0 <= max_level < len(cum) - 1
+                  and (len(nb) == 0 or (nb.min() >= -1 and nb.max() < u))
+                  and rows.min() >= 0 and rows.max() < n and gs[0] == 0 and gs[-1] == n
+                  and np.all(np.diff(gs) >= 1) and mem.min() >= 0 and mem.max() < n)
+        if not ok:
+            raise FileFormatError(path, "damaged index file: inconsistent HNSW graph arrays")
+        return cls(*(np.ascontiguousarray(a) for a in (nb, off, cum)), entry, max_level,
+                   *(np.ascontiguousarray(a) for a in (rows, gs, mem)))
+
+
+def graph_from_faiss(index, groups=None) -> HNSWGraph:
+    """Copy the graph out of a FAISS ``IndexHNSW*`` built over ``groups.rows`` (a
+    :class:`~posesearch.index.groups.RowGroups`; default: every row its own node)."""
+    import faiss
+
+    h = index.hnsw
+    nb = faiss.vector_to_array(h.neighbors).astype(np.int32)
+    off = faiss.vector_to_array(h.offsets).astype(np.int64)
+    if len(off) == index.ntotal:                      # some versions omit the final offset
+        off = np.append(off, len(nb))
+    cum = faiss.vector_to_array(h.cum_nneighbor_per_level).astype(np.int64)
+    if groups is None:
+        ar = np.arange(index.ntotal, dtype=np.int64)
+        rows, start, members = ar, np.arange(index.ntotal + 1, dtype=np.int64), ar.copy()
+    else:
+        rows, start, members = groups.rows, groups.group_start, groups.members
+    return HNSWGraph(nb, off, cum, int(h.entry_point), max(0, int(h.max_level)), rows, start, members)
+
+
+# ----------------------------------------------------------------------------- heaps + visited set
+
+@njit(inline="always", **JIT)
+def _push(hk, hv, n, key, val):
+    """Push into a binary min-heap on ``key`` of size n; returns the new size (capacity is the caller's)."""
+    i = n
+    while i > 0:
+        p = (i - 1) >> 1
+        if hk[p] <= key:
+            break
+        hk[i] = hk[p]
+        hv[i] = hv[p]
+        i = p
+    hk[i] = key
+    hv[i] = val
+    return n + 1
+
+
+@njit(inline="always", **JIT)
+def _pop(hk, hv, n):
+    """Drop the root of a binary min-heap of size n; returns the new size."""
+    n -= 1
+    key = hk[n]
+    val = hv[n]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and hk[c + 1] < hk[c]:
+            c += 1
+        if hk[c] >= key:
+            break
+        hk[i] = hk[c]
+        hv[i] = hv[c]
+        i = c
+    if n > 0:
+        hk[i] = key
+        hv[i] = val
+    return n
+
+
+@njit(inline="always", **JIT)
+def _slot(table, v):
+    mask = table.shape[0] - 1
+    h = (v * 2654435761) & mask
+    while table[h] != -1 and table[h] != v:
+        h = (h + 1) & mask
+    return h
+
+
+@njit(**JIT)
+def _grow(table):
+    out = np.full(2 * table.shape[0], -1, np.int32)
+    for t in range(table.shape[0]):
+        if table[t] != -1:
+            out[_slot(out, table[t])] = table[t]
+    return out
+
+
+@njit(inline="always", **JIT)
+def _links(offs, cum, c, lev):
+    """Slot range of node c's links on level lev, clipped to the node's own slots."""
+    b = offs[c] + cum[lev]
+    e = min(offs[c] + cum[lev + 1], offs[c + 1])
+    return b, e
+
+
+# ----------------------------------------------------------------------------- search
+
+@njit(fastmath=FASTMATH, **JIT)
+def _approx(codes, v, qc, cc):
+    """float32 steering distance of node v: sum_d cc_d |qc_d - code_d| (see :func:`quantize`)."""
+    s = np.float32(0.0)
+    for d in range(codes.shape[1]):
+        s += cc[d] * abs(qc[d] - np.float32(codes[v, d]))
+    return s
+
+
+@njit(fastmath=FASTMATH, **JIT)
+def _approx_l2(codes, v, qc, cc):
+    """float32 steering distance of node v under l2: sum_d cc_d (qc_d - code_d)^2."""
+    s = np.float32(0.0)
+    for d in range(codes.shape[1]):
+        t = qc[d] - np.float32(codes[v, d])
+        s += cc[d] * t * t
+    return s
+
+
+def quantize(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """8-bit codes of the graph's rows for steering the walk: ``x_d ~ lo_d + scale_d * code_d``.
+
+    A node's codes are one cache line (34 bytes) against 136 for its float32 row, and the walk is bound
+    by memory latency: steering by codes is ~1.6x faster at the same recall (measured on 312k real
+    frames). The query is mapped into code space, ``qc = (q - lo) / scale``, with per-coordinate
+    weights ``cc = c scale`` (weighted) or ``scale^2`` (l2), so that ``sum cc |qc - code|`` approximates
+    the normalized weighted distance and ``sum cc (qc - code)^2`` the squared L2 one.
+    """
+    x = np.asarray(rows, dtype=np.float64)
+    lo = x.min(axis=0) if len(x) else np.zeros(x.shape[1])
+    scale = ((x.max(axis=0) - lo) / 255.0) if len(x) else np.ones(x.shape[1])
+    scale[~(scale > 0)] = 1.0
+    codes = np.clip(np.rint((x - lo) / scale), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(codes), lo, scale
+
+
+@njit(**JIT)
+def _search_one(X, q, w, metric, nbr, offs, cum, entry, max_level, rows, gstart, members, codes, lo, scale, ef, k,
+                out_i, out_d):
+    n = rows.shape[0]
+    dd = X.shape[1]
+    q32 = np.empty(dd, np.float32)
+    c32 = np.empty(dd, np.float32)
+    cn = np.empty(max(w.shape[0], dd // 2))
+    prepare_query(q, w, metric, q32, c32, cn)
+    l2 = metric != METRIC_WEIGHTED
+    for d in range(dd):                            # the query in code space (see quantize)
+        q32[d] = np.float32((q[d] - lo[d]) / scale[d])
+        c32[d] = np.float32(scale[d] * scale[d]) if l2 else np.float32(c32[d] * scale[d])
+    cur = entry
+    dcur = _approx_l2(codes, cur, q32, c32) if l2 else _approx(codes, cur, q32, c32)
+    for lev in range(max_level, 0, -1):            # greedy descent
+        changed = True
+        while changed:
+            changed = False
+            b, e = _links(offs, cum, cur, lev)
+            for t in range(b, e):
+                v = nbr[t]
+                if v < 0 or v >= n:
+                    break
+                dv = _approx_l2(codes, v, q32, c32) if l2 else _approx(codes, v, q32, c32)
+                if dv < dcur or (dv == dcur and v < cur):
+                    dcur = dv
+                    cur = v
+                    changed = True
+    width = cum[1] - cum[0]
+    ck = np.empty(ef * width + 1)                  # frontier (min-heap); grows if needed
+    cv = np.empty(ef * width + 1, np.int64)
+    rk = np.empty(ef + 1)                          # ef best so far (max-heap as a min-heap on -d)
+    rv = np.empty(ef + 1, np.int64)
+    size = 1024
+    while size < 2 * ef * width:
+        size *= 2
+    table = np.full(size, -1, np.int32)
+    used = 1
+    table[_slot(table, cur)] = cur
+    nc = _push(ck, cv, 0, dcur, cur)
+    nr = _push(rk, rv, 0, -dcur, cur)
+    while nc > 0:
+        dc = ck[0]
+        c = cv[0]
+        nc = _pop(ck, cv, nc)
+        if nr >= ef and dc > -rk[0]:
+            break
+        b, e = _links(offs, cum, c, 0)
+        for t in range(b, e):
+            v = nbr[t]
+            if v < 0 or v >= n:
+                break
+            s = _slot(table, v)
+            if table[s] == v:
+                continue
+            table[s] = v
+            used += 1
+            if 2 * used > table.shape[0]:
+                table = _grow(table)
+            dv = _approx_l2(codes, v, q32, c32) if l2 else _approx(codes, v, q32, c32)
+            if nr < ef or dv < -rk[0]:
+                if nc >= ck.shape[0]:
+                    nk = np.empty(2 * ck.shape[0])
+                    nv = np.empty(2 * ck.shape[0], np.int64)
+                    nk[:nc] = ck[:nc]
+                    nv[:nc] = cv[:nc]
+                    ck = nk
+                    cv = nv
+                nc = _push(ck, cv, nc, dv, v)
+                nr = _push(rk, rv, nr, -dv, v)
+                if nr > ef:
+                    nr = _pop(rk, rv, nr)
+    hd = np.empty(k)
+    hi = np.empty(k, np.int64)
+    sz = 0
+    for t in range(nr):                            # each node stands for its group of identical rows;
+        u = rv[t]                                  # ties go to smaller rows, so k members are enough
+        de = exact_distance(X[rows[u]], q, w, metric)
+        for j in range(gstart[u], min(gstart[u + 1], gstart[u] + k)):
+            sz = heap_offer(hd, hi, sz, de, members[j])
+    finish_heap(hd, hi, sz, k, out_i, out_d)
+
+
+@njit(parallel=True, **JIT)
+def _search_batch(X, Q, W, metric, nbr, offs, cum, entry, max_level, rows, gstart, members, codes, lo, scale, ef,
+                  k, out_i, out_d):
+    for b in prange(Q.shape[0]):
+        _search_one(X, Q[b], W[b], metric, nbr, offs, cum, entry, max_level, rows, gstart, members, codes, lo,
+                    scale, ef, k, out_i[b], out_d[b])
+
+
+def knn_hnsw(data: np.ndarray, queries: np.ndarray, weights: np.ndarray, metric_code: int, graph: HNSWGraph,
+             ef: int, k: int, codes: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """k nearest rows found by walking ``graph`` with beam width ``ef`` (>= k), exact distances.
+
+    ``codes``: :func:`quantize` of ``data[graph.rows]`` (computed here when not given; backends keep it).
+
+    ``data`` (N, D) float32, ``queries`` (B, D) float64, ``weights`` (B, K) float64 (a (B, 1) dummy for
+    l2), all already checked by the caller (the backend). Rows not reached: id -1, distance inf.
+    """
+    b = queries.shape[0]
+    out_i = np.empty((b, k), np.int64)
+    out_d = np.empty((b, k), np.float64)
+    ef = max(int(ef), int(k))
+    if codes is None:
+        codes = quantize(data[graph.rows])
+    g = (graph.neighbors, graph.offsets, graph.cum, graph.entry, graph.max_level, graph.rows, graph.group_start,
+         graph.members, *codes, ef, k)
+    if b == 1:
+        _search_one(data, queries[0], weights[0], metric_code, *g, out_i[0], out_d[0])
+    elif b > 1:
+        _search_batch(data, queries, weights, metric_code, *g, out_i, out_d)
+    return out_i, out_d

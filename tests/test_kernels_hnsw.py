@@ -1,0 +1,175 @@
+"""The HNSW graph walk: exact when the beam covers the graph, hand-built graphs, damaged arrays, old files."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from index_testdata import random_poses, random_weights, vectors_of
+from posesearch.errors import FileFormatError
+from posesearch.index import Index
+from posesearch.index.kernels._common import METRIC_L2, METRIC_WEIGHTED
+from posesearch.index.kernels.exact import knn_exact
+from posesearch.index.kernels.hnsw import HNSWGraph, graph_from_faiss, knn_hnsw
+
+
+def _faiss_graph(data, metric, M=8):
+    import faiss
+
+    index = faiss.IndexHNSWFlat(data.shape[1], M, faiss.METRIC_L1 if metric == "weighted" else faiss.METRIC_L2)
+    index.add(data)
+    return graph_from_faiss(index)
+
+
+def _chain_graph(n):
+    """Layer 0 only: node i linked to i - 1 and i + 1 (a path), entry node 0."""
+    nb = np.full((n, 2), -1, np.int32)          # links first, -1 pads the rest (FAISS's layout)
+    nb[1:, 0] = np.arange(n - 1)
+    nb[:-1, 1] = np.arange(1, n)
+    nb[0] = [1, -1]
+    ar = np.arange(n, dtype=np.int64)
+    return HNSWGraph(nb.ravel().copy(), np.arange(n + 1, dtype=np.int64) * 2, np.array([0, 2], np.int64), 0, 0,
+                     ar, np.arange(n + 1, dtype=np.int64), ar.copy())
+
+
+def test_walk_on_a_hand_built_path():
+    # points on a line at x = 0..9 (D = 2): a greedy walk from 0 along the path reaches the query's side
+    data = np.zeros((10, 2), np.float32)
+    data[:, 0] = np.arange(10)
+    q = np.array([[6.2, 0.0]])
+    w = np.ones((1, 1))
+    ids, d = knn_hnsw(data, q, w, METRIC_WEIGHTED, _chain_graph(10), ef=1, k=1)
+    assert ids.tolist() == [[6]] and d[0, 0] == pytest.approx(0.2, abs=1e-6)
+    ids, d = knn_hnsw(data, q, w, METRIC_WEIGHTED, _chain_graph(10), ef=3, k=3)
+    assert ids.tolist() == [[6, 7, 5]]
+    # a beam of ef = 1 stops at a local minimum it cannot see past; the exact walk reports true distances
+    ids, d = knn_hnsw(data, np.array([[9.0, 0.0]]), np.ones((1, 1)), METRIC_L2, _chain_graph(10), ef=1, k=1)
+    assert ids.tolist() == [[9]] and d[0, 0] == 0.0
+
+
+def test_unreached_places_are_marked():
+    # a graph with no links: only the entry point is ever reached
+    n = 5
+    ar = np.arange(n, dtype=np.int64)
+    g = HNSWGraph(np.full(n * 2, -1, np.int32), np.arange(n + 1, dtype=np.int64) * 2, np.array([0, 2], np.int64),
+                  2, 0, ar, np.arange(n + 1, dtype=np.int64), ar.copy())
+    data = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
+    ids, d = knn_hnsw(data, np.zeros((1, 2)), np.ones((1, 1)), METRIC_WEIGHTED, g, ef=4, k=3)
+    assert ids[0].tolist() == [2, -1, -1] and np.isinf(d[0, 1:]).all()
+
+
+def _random_connected_graph(rng, n, extra=3):
+    """Layer 0 only: a random spanning path plus ``extra`` random links per node (all ids, -1 padded)."""
+    order = rng.permutation(n)
+    width = 2 + extra
+    nb = np.full((n, width), -1, np.int32)
+    for i, node in enumerate(order):
+        links = [order[i - 1]] if i > 0 else []
+        links += [order[i + 1]] if i < n - 1 else []
+        links += [int(x) for x in rng.integers(0, n, extra) if x != node]
+        nb[node, :len(links)] = links[:width]
+    ar = np.arange(n, dtype=np.int64)
+    return HNSWGraph(nb.ravel().copy(), np.arange(n + 1, dtype=np.int64) * width, np.array([0, width], np.int64),
+                     int(order[0]), 0, ar, np.arange(n + 1, dtype=np.int64), ar.copy())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(2, 300), st.integers(0, 2 ** 31 - 1), st.sampled_from(["weighted", "l2"]))
+def test_beam_covering_a_connected_graph_is_exact(n, seed, metric):
+    """With ef = N the layer-0 beam reaches every node of a connected graph: the walk equals brute force."""
+    rng = np.random.default_rng(seed)
+    kp, cf = random_poses(rng, n)
+    v = vectors_of(kp, cf)
+    g = _random_connected_graph(rng, n)
+    q = v[rng.choice(n, 4)].astype(np.float64) + rng.normal(0, 0.02, (4, 34))
+    w = random_weights(rng, 4) if metric == "weighted" else np.ones((4, 1))
+    k = min(n, 5)
+    ref_i, ref_d = knn_exact(v, q, w if metric == "weighted" else None, k, metric)
+    code = METRIC_WEIGHTED if metric == "weighted" else METRIC_L2
+    got_i, got_d = knn_hnsw(v, q, w, code, g, ef=n, k=k)
+    np.testing.assert_array_equal(got_d, ref_d)
+    np.testing.assert_array_equal(got_i, ref_i)         # ties by smaller row, like the exact kernels
+    one_i, one_d = knn_hnsw(v, q[:1], w[:1], code, g, ef=n, k=k)
+    np.testing.assert_array_equal(one_d[0], got_d[0])   # single-query path = batch path
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(2, 300), st.integers(0, 2 ** 31 - 1), st.sampled_from(["weighted", "cosine"]),
+       st.integers(1, 4))
+def test_duplicates_expand_from_their_node(n, seed, metric, dup_every):
+    """Runs of identical rows are one graph node; every copy comes back, ties by smaller row."""
+    from posesearch.index import Index
+
+    rng = np.random.default_rng(seed)
+    kp, cf = random_poses(rng, n)
+    v = vectors_of(kp, cf)[np.arange(n) // dup_every]
+    idx = Index.build(v, metric=metric, backend="faiss", kind="hnsw", ef_search=max(n, 1))
+    assert len(idx.backend.graph.rows) == len(np.unique(v, axis=0))
+    q = v[rng.choice(n, 3)].astype(np.float64)          # exact copies of indexed rows: ties everywhere
+    w = random_weights(rng, 3)
+    k = min(n, 6)
+    ref = Index.build(v, metric=metric, backend="exact").search_vectors(q, k, weights=w)
+    got = idx.search_vectors(q, k, weights=w)
+    # a query equal to a node is found whatever the graph; its whole group comes first in row order
+    np.testing.assert_array_equal(got.distances[:, 0], ref.distances[:, 0])
+    np.testing.assert_array_equal(got.ids[:, :min(k, dup_every)], ref.ids[:, :min(k, dup_every)])
+
+
+def _arrays(g):
+    return {k: v.copy() for k, v in g.to_arrays().items()}
+
+
+@pytest.mark.parametrize("damage", ["neighbor out of range", "offsets", "entry", "level", "missing", "dtype",
+                                    "row out of range", "group offsets"])
+def test_damaged_graph_arrays_are_refused(damage):
+    rng = np.random.default_rng(3)
+    kp, cf = random_poses(rng, 200)
+    g = _faiss_graph(vectors_of(kp, cf), "weighted")
+    a = _arrays(g)
+    HNSWGraph.from_arrays(a, 200)                       # intact: accepted
+    if damage == "neighbor out of range":
+        a["hnsw_neighbors"][5] = 200
+    elif damage == "offsets":
+        a["hnsw_offsets"][3] = a["hnsw_offsets"][4] + 1
+    elif damage == "entry":
+        a["hnsw_entry"][0] = 200
+    elif damage == "level":
+        a["hnsw_entry"][1] = len(a["hnsw_cum"])
+    elif damage == "missing":
+        del a["hnsw_cum"]
+    elif damage == "row out of range":
+        a["hnsw_rows"][7] = 200
+    elif damage == "group offsets":
+        a["hnsw_group_start"][-1] = 199
+    else:
+        a["hnsw_neighbors"] = a["hnsw_neighbors"].astype(np.int64)
+    with pytest.raises(FileFormatError, match="HNSW graph arrays"):
+        HNSWGraph.from_arrays(a, 200, "x.h5")
+
+
+def test_old_files_with_a_faiss_hnsw_index_still_load(tmp_path, monkeypatch):
+    """posesearch 0.1.0 stored the FAISS HNSW index itself: its graph is taken out of it and walked."""
+    import faiss
+
+    from posesearch.index.faiss_backend import FaissBackend
+
+    rng = np.random.default_rng(11)
+    kp, cf = random_poses(rng, 400)
+    v = vectors_of(kp, cf)
+    idx = Index.build(v, metric="cosine", backend="faiss", kind="hnsw")
+
+    def old_to_arrays(self):
+        index = faiss.IndexHNSWFlat(34, self.params.M)
+        index.add(np.ascontiguousarray(self.data, dtype=np.float32))
+        return {"faiss_index": np.asarray(faiss.serialize_index(index), dtype=np.uint8)}
+
+    monkeypatch.setattr(FaissBackend, "to_arrays", old_to_arrays)
+    path = idx.save(tmp_path / "old.h5")
+    monkeypatch.undo()
+    back = Index.load(path)
+    assert back.backend.graph is not None and back.backend.index is None
+    q = v[:20].astype(np.float64) + rng.normal(0, 0.01, (20, 34))
+    exact = Index.build(v, metric="cosine", backend="exact").search_vectors(q, 5)
+    got = back.search_vectors(q, 5)
+    assert np.mean(got.distances <= exact.distances[:, -1:] + 1e-12) >= 0.95
