@@ -14,7 +14,7 @@ from posesearch.cli.app import app
 from tests.conftest import shared_path
 
 TINY = BenchSettings.quick_settings().replace(
-    queries=12, numpy_queries=6, sweep_queries=6, hnsw_candidates=(10, 40), ivf_nprobe=(1, 8), hnswlib_ef=(10,),
+    queries=12, numpy_queries=6, sweep_queries=6, hnsw_ef=(10, 40), ivf_nprobe=(1, 8), hnswlib_ef=(10,),
     sizes=(1500,), scaling_queries=6, scaling_metrics=("weighted",), scaling_contenders=("exact", "vptree"),
     search_frames=3000, pypi_frames=600, pypi_queries=4, pypi_max_scaling=0, quality_poses=150, penn_queries=0,
     view_clips=3, view_seconds=2.0, sequence_lengths=(5.0,), coldstart="off")
@@ -75,7 +75,7 @@ def test_tiny_run_structure(tiny_run):
         assert r["p99_ms"] >= r["median_ms"] > 0
         if r["claim"] == "exact":
             assert r["recall@10"] == 1.0
-    assert [p["candidates"] for p in s["sweeps"]["weighted"]["faiss-hnsw"]] == [10, 40]
+    assert [p["ef_search"] for p in s["sweeps"]["weighted"]["faiss-hnsw"]] == [10, 40]
     sc = disk["sections"]["scaling"]["metrics"]["weighted"]
     assert {(r["name"], r["size"]) for r in sc} == {("exact", 1500), ("vptree", 1500)}
     for r in sc:

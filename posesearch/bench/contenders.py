@@ -93,7 +93,7 @@ OURS = {
     "faiss-flat": _ours("faiss-flat", "faiss", {"kind": "flat"}, "exact",
                         note="cosine: FAISS flat + certified float64 re-rank; weighted: the exact kernel"),
     "faiss-hnsw": _ours("faiss-hnsw", "faiss", {"kind": "hnsw"}, "approximate",
-                        note="HNSW (M 32, efC 200) candidates re-ranked exactly"),
+                        note="FAISS HNSW graph (M 32, efC 200) walked with the exact distance"),
     "faiss-ivf": _ours("faiss-ivf", "faiss", {"kind": "ivf"}, "approximate",
                        note="IVF (nlist 4 sqrt N, nprobe 32) candidates re-ranked exactly"),
     "vptree-pypi": _ours("vptree-pypi", "vptree-pypi", {"max_frames": 10_000_000}, "approximate", "exact",

@@ -34,7 +34,7 @@ class BenchSettings:
     seed: int = 20240
     numpy_queries: int = 200
     sweep_queries: int = 300
-    hnsw_candidates: tuple = (10, 20, 40, 80, 160, 320, 640)
+    hnsw_ef: tuple = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256)
     ivf_nprobe: tuple = (1, 2, 4, 8, 16, 32, 64, 128)
     hnswlib_ef: tuple = (10, 20, 40, 80, 160, 320)
     sizes: tuple = (10_000, 30_000, 100_000, 300_000, 1_000_000)
@@ -61,7 +61,7 @@ class BenchSettings:
 
     @classmethod
     def quick_settings(cls) -> "BenchSettings":
-        return cls(quick=True, queries=60, numpy_queries=30, sweep_queries=40, hnsw_candidates=(10, 40, 160),
+        return cls(quick=True, queries=60, numpy_queries=30, sweep_queries=40, hnsw_ef=(16, 48, 128),
                    ivf_nprobe=(1, 8, 64), hnswlib_ef=(10, 40, 160), sizes=(3_000, 10_000), scaling_queries=30,
                    scaling_metrics=("weighted",), pypi_frames=2_000, pypi_queries=20, pypi_max_scaling=3_000,
                    quality_poses=600, penn_queries=4, view_clips=4, view_seconds=4.0,

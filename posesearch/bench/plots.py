@@ -101,12 +101,12 @@ def recall_vs_latency(res: dict, path: Path) -> bool:
     fig, axes = plt.subplots(1, len(metrics), figsize=(6.2 * len(metrics), 4.8), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         d = sw[metric]
-        for name, key in (("faiss-hnsw", "candidates"), ("faiss-ivf", "nprobe"), ("hnswlib", "ef")):
+        for name, key in (("faiss-hnsw", "ef_search"), ("faiss-ivf", "nprobe"), ("hnswlib", "ef")):
             pts = d.get(name) or []
             if not pts:
                 continue
             c, mk = _style(name)
-            lab = {"faiss-hnsw": "faiss HNSW + re-rank (efSearch = candidates)",
+            lab = {"faiss-hnsw": "faiss HNSW graph, exact-distance walk (ef_search)",
                    "faiss-ivf": f"faiss IVF + re-rank (nprobe; nlist {d.get('faiss-ivf_nlist')})",
                    "hnswlib": "hnswlib raw (ef)" + (", plain L2" if metric == "weighted" else "")}[name]
             ax.plot([p["median_ms"] for p in pts], [p[rk] for p in pts], marker=mk, color=c, label=lab)

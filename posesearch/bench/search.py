@@ -4,8 +4,8 @@ For each metric (``weighted`` with the three query-confidence variants; ``cosine
 confidences) every contender of :mod:`.contenders` is built once over the same indexed frames and
 answers the same held-out queries: single-query latency (median, p99), batch throughput, recall@k
 against ``exact``, answers checked (:mod:`.checks`). Ratios are ``exact median / contender median``
-(> 1: faster than exact). Sweeps: recall@k vs median latency of FAISS HNSW (re-ranked candidates =
-efSearch), FAISS IVF (nprobe) and raw hnswlib (ef). vptree-pypi is measured on a subset in
+(> 1: faster than exact). Sweeps: recall@k vs median latency of FAISS HNSW (the graph walked with the exact distance,
+beam ef_search), FAISS IVF (nprobe) and raw hnswlib (ef). vptree-pypi is measured on a subset in
 :mod:`.exactness` (pure Python: too slow for the full corpus).
 """
 from __future__ import annotations
@@ -153,11 +153,10 @@ def sweeps(ctx: Context, built: dict, data, q, w, metric: str, k: int) -> dict:
     if "faiss-hnsw" in built:
         con, be = built["faiss-hnsw"]
         pts = []
-        for c in st.hnsw_candidates:
-            if c < k:
+        for ef in st.hnsw_ef:
+            if ef < k:
                 continue
-            pts.append({"candidates": c, "ef_search": c,
-                        **point(con, C.rebind_faiss(be, candidates=c, ef_search=c), f"c={c}")})
+            pts.append({"ef_search": ef, **point(con, C.rebind_faiss(be, ef_search=ef), f"ef_search={ef}")})
         out["faiss-hnsw"] = pts
     if "faiss-ivf" in built:
         con, be = built["faiss-ivf"]
