@@ -61,11 +61,15 @@ QUICK_SKIP = ("coco-train",)   # quick mode leaves the 150k-person npz out
 
 
 def default_data_dir() -> Path:
-    """``../shared/data`` beside the repository (or $POSESEARCH_DATA)."""
+    """The datasets folder: $POSESEARCH_DATA; else ``../shared/data`` from the working directory (the
+    repository root, where the README's commands run); else ``../shared/data`` beside the source tree
+    (an editable install run from elsewhere). The first existing one, or the working-directory one."""
     env = os.environ.get("POSESEARCH_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    candidates = [Path.cwd().parent / "shared" / "data",
+                  Path(__file__).resolve().parents[2].parent / "shared" / "data"]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
 
 
 def _source_files(data_dir: Path, src: Source, quick: bool) -> list[Path]:

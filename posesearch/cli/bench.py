@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
         only: Optional[str] = typer.Option(None, "--only",
                                            help="Comma-separated sections: search,scaling,exactness,sequence,quality."),
         data: Optional[Path] = typer.Option(None, "--data",
-                                            help="Datasets folder (default ../shared/data beside the repository)."),
+                                            help="Datasets folder (default: $POSESEARCH_DATA, else ../shared/data from the current folder or beside the source tree)."),
         queries: Optional[int] = typer.Option(None, "--queries", help="Held-out queries (default 1000; quick 60)."),
         sizes: Optional[str] = typer.Option(None, "--sizes", help="Scaling corpus sizes, e.g. 10000,100000."),
         update: bool = typer.Option(False, "--update",
