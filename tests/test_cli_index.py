@@ -61,7 +61,7 @@ def test_build_json_with_backend_options(tmp_path, corpus):
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
     assert d["backend"] == "vptree" and d["metric"] == "cosine"
-    assert d["params"] == {"leaf_size": 16, "seed": 0, "split_weights": "uniform"}
+    assert d["params"] == {"leaf_size": 16, "seed": 0, "split_weights": "uniform", "face_free_tree": True}
     assert d["frames_indexed"] == 300 and d["size_bytes"] == out.stat().st_size and d["exact"] is True
     r = run("build", corpus, "--backend", "faiss", "--faiss-kind", "ivf", "--nlist", "4", "--out", tmp_path / "f.h5",
             "--json")

@@ -221,3 +221,49 @@ def test_exact_backends_property(n, seed, metric, dup_every):
         got = Index.build(v, metric=metric, backend=backend, **params).search_vectors(q, k, weights=w)
         np.testing.assert_array_equal(got.distances, ref.distances)
         np.testing.assert_array_equal(got.ids, ref.ids)
+
+
+# ----------------------------------------------------------------------------- vptree: the face-free tree
+
+def _faceless(w):
+    w = w.copy()
+    w[::2, :5] = 0.0          # every other query has no face joint (like Penn Action poses)
+    return w
+
+
+@pytest.mark.parametrize("k", [1, 10])
+def test_face_free_tree_answers_like_exact(data, exact_indexes, k):
+    """Queries without face joints go to the second tree; a mixed batch and single queries agree with exact
+    (ids and bit-identical distances) and the statistics cover every query."""
+    w = _faceless(data["weights"])
+    idx = Index.build(data["vectors"], metric="weighted", backend="vptree", leaf_size=16)
+    be = idx.backend
+    assert be.face_free is not None and idx.describe()["face_free_tree"] is True
+    ref = exact_indexes["weighted"].search_vectors(data["queries"], k, weights=w)
+    got = idx.search_vectors(data["queries"], k, weights=w)
+    np.testing.assert_array_equal(got.distances, ref.distances)
+    np.testing.assert_array_equal(got.ids, ref.ids)
+    for b in (0, 1):                                        # one face-free, one with a face
+        one = idx.search_vectors(data["queries"][b], k, weights=w[b])
+        np.testing.assert_array_equal(one.distances[0], ref.distances[b])
+    rows, dists, st = be.knn_stats(data["queries"], w, k)
+    np.testing.assert_array_equal(dists, ref.distances)
+    assert st["points"].shape == (len(w),) and st["mean_points"] == st["points"].mean()
+    # the face-free tree really is used: it scans its own (face-zeroed) rows
+    assert be.face_free.data_perm[:, :10].max() == 0.0 and be.tree.data_perm[:, :10].max() > 0.0
+
+
+def test_face_free_tree_option_and_files(tmp_path, data):
+    w = _faceless(data["weights"])
+    plain = Index.build(data["vectors"], metric="weighted", backend="vptree", face_free_tree=False)
+    assert plain.backend.face_free is None
+    assert Index.build(data["vectors"], metric="cosine", backend="vptree").backend.face_free is None
+    two = Index.build(data["vectors"], metric="weighted", backend="vptree")
+    np.testing.assert_array_equal(plain.search_vectors(data["queries"], 10, weights=w).distances,
+                                  two.search_vectors(data["queries"], 10, weights=w).distances)
+    back = Index.load(two.save(tmp_path / "two.h5"))
+    assert back.backend.face_free is not None
+    np.testing.assert_array_equal(back.search_vectors(data["queries"], 10, weights=w).ids,
+                                  two.search_vectors(data["queries"], 10, weights=w).ids)
+    back = Index.load(plain.save(tmp_path / "one.h5"))     # a file without the second tree still loads
+    assert back.backend.face_free is None

@@ -53,7 +53,7 @@ def test_metadata_reads_attributes_only(tmp_path, corpus_file):
         assert key in meta, key
     assert meta["format"] == "posesearch-index" and meta["format_version"] == FORMAT_VERSION
     assert meta["backend"] == "vptree"
-    assert meta["backend_params"] == {"leaf_size": 32, "seed": 0, "split_weights": "uniform"}
+    assert meta["backend_params"] == {"leaf_size": 32, "seed": 0, "split_weights": "uniform", "face_free_tree": True}
     assert meta["count"] == 600 and meta["dimension"] == 34 and meta["layout"] == "coco17"
     assert meta["corpus_path"] == str(corpus_file.resolve())
     assert meta["normalization"]["method"] == "bbox-l2"
@@ -67,6 +67,7 @@ def test_metadata_reads_attributes_only(tmp_path, corpus_file):
     ("faiss", {"kind": "ivf", "nlist": 8}, "backend/faiss_index"),
     ("vptree", {}, "backend/shell_lo"),
     ("vptree", {}, "backend/perm"),
+    ("vptree", {}, "backend/face_free_shell_lo"),
     ("exact", {}, "vectors"),
     ("vptree-pypi", {}, "backend/tree_bounds"),
 ])

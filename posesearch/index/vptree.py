@@ -6,9 +6,15 @@ the query), but for one query it is a weighted L1 distance, and the tree bounds 
 bounds at search time: pruning never drops a true neighbour, for any query confidences. Cosine is
 searched as L2 over unit vectors. See the kernel module for the bounds and their proof.
 
-Parameters: ``leaf_size`` (rows per leaf, default 128), ``seed`` (vantage point sampling) and
+Parameters: ``leaf_size`` (rows per leaf, default 128), ``seed`` (vantage point sampling),
 ``split_weights`` ("uniform", or "face-light": the five COCO face joints weigh 0.25 when choosing vantage
-points and splits; results never change, only how many rows a query scans — see the kernel).
+points and splits; results never change, only how many rows a query scans — see the kernel) and
+``face_free_tree`` (weighted only, default on): a second tree over the rows with the five face joints
+left out, searched by every query that has none of them. Such a query's distance ignores the face, so
+that tree's splits and whole-distance bounds fit it better; its answers are the same bit for bit (a
+joint of weight 0 adds exactly 0). Penn Action, and many COCO persons, have no face joints: measured on
+312k real frames with real confidences, those queries scan about half the rows (median 0.49 -> 0.26 ms).
+The cost is a second tree: about twice the build time and the tree's memory.
 """
 from __future__ import annotations
 
@@ -21,16 +27,28 @@ from .backend import KERNEL_METRIC, Backend, check_positive_int
 
 
 SPLIT_WEIGHTS = {"uniform": None, "face-light": "face-light"}
+FACE_DIMS = slice(0, 10)     # COCO-17 nose, eyes, ears: x, y of joints 0-4
+FACE_JOINTS = slice(0, 5)
+_FACE_FREE = "face_free_"    # prefix of the second tree's arrays in the index file
+
+
+def _without_face(data: np.ndarray) -> np.ndarray:
+    out = np.array(data, dtype=np.float32, copy=True)
+    out[:, FACE_DIMS] = 0.0
+    return out
 
 
 @dataclass(frozen=True)
 class VPTreeParams:
     """leaf_size: rows per leaf (smaller = deeper tree). seed: vantage point sampling. split_weights:
-    "uniform" or "face-light" (joint weights used to build the tree; speed only, results are exact)."""
+    "uniform" or "face-light" (joint weights used to build the tree; speed only, results are exact).
+    face_free_tree: weighted only, also build a tree without the face joints for queries that have none
+    (speed only; see the module doc)."""
 
     leaf_size: int = 128
     seed: int = 0
     split_weights: str = "uniform"
+    face_free_tree: bool = True
 
     def __post_init__(self):
         check_positive_int("vptree", "leaf_size", self.leaf_size)
@@ -48,56 +66,104 @@ class VPTreeBackend(Backend):
     exact = True
     Params = VPTreeParams
 
-    def __init__(self, data, metric, params, tree=None):
+    def __init__(self, data, metric, params, tree=None, face_free=None):
         super().__init__(data, metric, params)
         self.tree = tree
+        self.face_free = face_free     # the tree without face joints (weighted), or None
 
     @classmethod
     def build(cls, data, metric, params, *, build_weights=None, progress=None):
         from .kernels.vptree import build_vptree
 
+        two = metric == "weighted" and params.face_free_tree and data.shape[1] == 34
         steps = 1000
-        tree = build_vptree(data, KERNEL_METRIC[metric], leaf_size=params.leaf_size, seed=params.seed,
-                            progress=None if progress is None else (lambda f: progress(int(f * steps), steps)),
-                            split_weights=SPLIT_WEIGHTS[params.split_weights])
-        return cls(data, metric, params, tree)
+        parts = [data, _without_face(data)] if two else [data]
+        trees = []
+        for i, rows in enumerate(parts):
+            report = None if progress is None else (
+                lambda f, i=i: progress(int((i + f) * steps / len(parts)), steps))
+            trees.append(build_vptree(rows, KERNEL_METRIC[metric], leaf_size=params.leaf_size, seed=params.seed,
+                                      progress=report, split_weights=SPLIT_WEIGHTS[params.split_weights]))
+        return cls(data, metric, params, trees[0], trees[1] if two else None)
 
-    def knn(self, queries, weights, k):
+    def _search(self, queries, weights, k, stats: bool):
         from .kernels.vptree import knn_vptree
 
-        return knn_vptree(self.tree, queries, weights if self.metric == "weighted" else None, k)
+        if self.metric != "weighted":
+            return knn_vptree(self.tree, queries, None, k, return_stats=stats)
+        if self.face_free is None:
+            return knn_vptree(self.tree, queries, weights, k, return_stats=stats)
+        w = np.asarray(weights)
+        no_face = (w[:, FACE_JOINTS] == 0).all(axis=1) if w.ndim == 2 else np.zeros(0, bool)
+        if w.ndim != 2 or no_face.all() or not no_face.any():
+            tree = self.face_free if (w.ndim == 2 and no_face.all()) else self.tree
+            return knn_vptree(tree, queries, weights, k, return_stats=stats)
+        q = np.asarray(queries)
+        parts = [knn_vptree(t, q[m], w[m], k, return_stats=stats)
+                 for t, m in ((self.tree, ~no_face), (self.face_free, no_face))]
+        out = []
+        for j in range(2):
+            a = np.empty((len(q),) + parts[0][j].shape[1:], parts[0][j].dtype)
+            a[~no_face], a[no_face] = parts[0][j], parts[1][j]
+            out.append(a)
+        if not stats:
+            return tuple(out)
+        st = {}
+        for key, v in parts[0][2].items():
+            if isinstance(v, np.ndarray):
+                a = np.empty(len(q), v.dtype)
+                a[~no_face], a[no_face] = v, parts[1][2][key]
+                st[key] = a
+        st["mean_points"] = float(st["points"].mean())
+        st["mean_nodes"] = float(st["nodes"].mean())
+        return out[0], out[1], st
+
+    def knn(self, queries, weights, k):
+        return self._search(queries, weights, k, False)
 
     def knn_stats(self, queries, weights, k):
         """Like :meth:`knn`, plus the kernel's search statistics (distances computed, nodes visited)."""
-        from .kernels.vptree import knn_vptree
-
-        return knn_vptree(self.tree, queries, weights if self.metric == "weighted" else None, k, return_stats=True)
+        return self._search(queries, weights, k, True)
 
     def to_arrays(self):
         # the rows in tree order are data[perm]: not stored twice (the index stores data itself)
-        return {k: v for k, v in self.tree.to_arrays().items() if k != "data_perm"}
+        out = {k: v for k, v in self.tree.to_arrays().items() if k != "data_perm"}
+        if self.face_free is not None:
+            out.update({_FACE_FREE + k: v for k, v in self.face_free.to_arrays().items() if k != "data_perm"})
+        return out
 
     @classmethod
     def from_arrays(cls, arrays, data, metric, params, *, path="index"):
-        from .kernels.vptree import VPTreeArrays
-
-        arrays = dict(arrays)
-        perm = arrays.get("perm")
-        if not (isinstance(perm, np.ndarray) and perm.dtype == np.int64 and perm.shape == (len(data),)
-                and (len(perm) == 0 or (perm.min() >= 0 and perm.max() < len(data)))):
-            raise FileFormatError(path, "damaged index file: VP-tree permutation missing or out of range")
-        arrays["data_perm"] = np.ascontiguousarray(data[perm])
-        try:
-            tree = VPTreeArrays.from_arrays(arrays)
-        except FileFormatError as e:
-            raise FileFormatError(path, f"damaged index file: {e.problem}") from None
-        except (KeyError, ValueError, TypeError) as e:
-            raise FileFormatError(path, f"damaged index file: VP-tree arrays are inconsistent ({e})") from None
-        n = getattr(tree, "n", None)
-        if n is not None and int(n) != len(data):
-            raise FileFormatError(path, f"damaged index file: the VP-tree holds {n} rows, the index {len(data)}")
-        return cls(data, metric, params, tree)
+        tree = _tree_from(arrays, data, path, "")
+        face_free = None
+        if any(k.startswith(_FACE_FREE) for k in arrays):   # absent in files without the second tree
+            sub = {k[len(_FACE_FREE):]: v for k, v in arrays.items() if k.startswith(_FACE_FREE)}
+            face_free = _tree_from(sub, _without_face(data), path, "face-free ")
+        return cls(data, metric, params, tree, face_free)
 
     def describe(self):
         t = self.tree
-        return {"tree_depth": t.depth, "tree_nodes": t.n_nodes, "tree_leaves": t.n_leaves}
+        return {"tree_depth": t.depth, "tree_nodes": t.n_nodes, "tree_leaves": t.n_leaves,
+                "face_free_tree": self.face_free is not None}
+
+
+def _tree_from(arrays, rows: np.ndarray, path: str, which: str):
+    """A VPTreeArrays from stored arrays over ``rows`` (its rows in tree order are rows[perm])."""
+    from .kernels.vptree import VPTreeArrays
+
+    arrays = dict(arrays)
+    perm = arrays.get("perm")
+    if not (isinstance(perm, np.ndarray) and perm.dtype == np.int64 and perm.shape == (len(rows),)
+            and (len(perm) == 0 or (perm.min() >= 0 and perm.max() < len(rows)))):
+        raise FileFormatError(path, f"damaged index file: {which}VP-tree permutation missing or out of range")
+    arrays["data_perm"] = np.ascontiguousarray(rows[perm])
+    try:
+        tree = VPTreeArrays.from_arrays(arrays)
+    except FileFormatError as e:
+        raise FileFormatError(path, f"damaged index file: {which}{e.problem}") from None
+    except (KeyError, ValueError, TypeError) as e:
+        raise FileFormatError(path, f"damaged index file: {which}VP-tree arrays are inconsistent ({e})") from None
+    n = getattr(tree, "n", None)
+    if n is not None and int(n) != len(rows):
+        raise FileFormatError(path, f"damaged index file: the {which}VP-tree holds {n} rows, the index {len(rows)}")
+    return tree
