@@ -493,3 +493,22 @@ def test_json_attrs_are_json(tmp_path, rng):
     with h5py.File(path, "r") as f:
         assert json.loads(f.attrs["normalization"]) == DEFAULT_NORMALIZATION.to_dict()
         assert json.loads(f.attrs["joints"])[0] == "nose"
+
+
+def test_frame_numbers_and_times_columns(tmp_path):
+    """Bulk accessors of the per-frame columns agree with the per-frame records."""
+    import numpy as np
+
+    from posesearch.corpus.clip import Clip
+    from posesearch.corpus.store import Corpus
+
+    rng = np.random.default_rng(4)
+    clips = [Clip(clip_id=f"c{i}", keypoints=rng.uniform(0, 100, (5, 17, 2)).astype(np.float32),
+                  confidences=np.ones((5, 17), np.float32), layout="coco17", fps=10.0 * (i + 1),
+                  frame_labels={"frame": np.arange(5) + 3 * i}) for i in range(2)]
+    path = tmp_path / "c.h5"
+    Corpus.ingest(path, clips)
+    with Corpus.open(path) as c:
+        np.testing.assert_array_equal(c.frame_numbers(), [0, 1, 2, 3, 4, 3, 4, 5, 6, 7])
+        np.testing.assert_allclose(c.times(), np.r_[np.arange(5) / 10.0, np.arange(5) / 20.0])  # index / fps
+        np.testing.assert_array_equal(c.frame_numbers(6, 8), [4, 5])

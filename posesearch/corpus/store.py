@@ -221,6 +221,18 @@ class Corpus:
         a, b = self._slice(start, stop)
         return self._ds("frames/clip_index")[a:b]
 
+    @_read_errors
+    def frame_numbers(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Frame number within its clip of frames ``start:stop`` (int64)."""
+        a, b = self._slice(start, stop)
+        return self._ds("frames/frame")[a:b]
+
+    @_read_errors
+    def times(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Time in seconds within its clip of frames ``start:stop`` (float64)."""
+        a, b = self._slice(start, stop)
+        return self._ds("frames/time")[a:b]
+
     @property
     @_read_errors
     def valid(self) -> np.ndarray:

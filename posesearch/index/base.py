@@ -475,10 +475,9 @@ class FrameMetadata:
 
     def _load(self) -> dict[str, Any]:
         corpus = self.corpus
-        f = corpus._f  # frame numbers and times have no bulk accessor in Corpus (yet)
         return {"clip_index": np.asarray(corpus.clip_indices(), dtype=np.int64),
-                "frame": np.asarray(f["frames/frame"][:], dtype=np.int64),
-                "time": np.asarray(f["frames/time"][:], dtype=np.float64),
+                "frame": np.asarray(corpus.frame_numbers(), dtype=np.int64),
+                "time": np.asarray(corpus.times(), dtype=np.float64),
                 "clip_ids": np.asarray(corpus.clip_ids(), dtype=object),
                 "clip_labels": {k: np.asarray(corpus.clip_labels(k), dtype=object) for k in corpus.label_keys},
                 "frame_labels": {k: np.asarray(corpus.frame_labels(k)) for k in corpus.frame_label_keys}}
