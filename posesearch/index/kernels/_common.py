@@ -248,6 +248,52 @@ def finish_heap(hd, hi, n, k, out_i, out_d):
 
 # ----------------------------------------------------------------------------- float32 filter
 
+# ----------------------------------------------------------------------------- a plain min-heap
+# (ids, keys) arrays with the smallest key at the root; capacity is the caller's (searches' frontiers).
+
+@njit(**JIT)
+def minheap_push(ids, keys, sz, idx, key):
+    """Push (idx, key) into the min-heap of size sz; returns the new size."""
+    p = sz
+    while p > 0:
+        par = (p - 1) >> 1
+        if keys[par] > key:
+            ids[p] = ids[par]
+            keys[p] = keys[par]
+            p = par
+        else:
+            break
+    ids[p] = idx
+    keys[p] = key
+    return sz + 1
+
+
+@njit(**JIT)
+def minheap_pop(ids, keys, sz):
+    """Remove the root of the min-heap of size sz (read it first); returns the new size."""
+    sz -= 1
+    if sz == 0:
+        return 0
+    xi = ids[sz]
+    xk = keys[sz]
+    p = 0
+    while True:
+        c = 2 * p + 1
+        if c >= sz:
+            break
+        if c + 1 < sz and keys[c + 1] < keys[c]:
+            c += 1
+        if keys[c] < xk:
+            ids[p] = ids[c]
+            keys[p] = keys[c]
+            p = c
+        else:
+            break
+    ids[p] = xi
+    keys[p] = xk
+    return sz
+
+
 @njit(**JIT)
 def prepare_query(q, w, metric, q32, c32, cn):
     """Fill float32 query ``q32``, float32 per-coordinate weights ``c32`` (w_k / sum w, for x and y)

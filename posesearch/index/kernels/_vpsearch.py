@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._common import (F32_MAX, FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, filter_threshold, finish_heap,
+                      minheap_pop, minheap_push,
                       heap_offer, prepare_query)
 from ._vplayout import padded
 
@@ -43,48 +44,6 @@ KTree = namedtuple("KTree", ["scale", "data", "perm", "sw", "split", "nint", "nr
 KTree.__doc__ = """Arrays a search reads: ``scale`` (max |coordinate|), ``data`` (rows in tree order), ``perm``
 (position -> id), ``sw`` (split weights), ``split`` (the joints with sw > 0) and the derived layout of
 :mod:`._vplayout`."""
-
-
-@njit(**JIT)
-def _hpush(hn, hl, sz, node, lb):
-    p = sz
-    while p > 0:
-        par = (p - 1) >> 1
-        if hl[par] > lb:
-            hn[p] = hn[par]
-            hl[p] = hl[par]
-            p = par
-        else:
-            break
-    hn[p] = node
-    hl[p] = lb
-    return sz + 1
-
-
-@njit(**JIT)
-def _hpop(hn, hl, sz):
-    """Remove the root of the min-heap of size sz (caller read it first); returns the new size."""
-    sz -= 1
-    if sz == 0:
-        return 0
-    xn = hn[sz]
-    xl = hl[sz]
-    p = 0
-    while True:
-        c = 2 * p + 1
-        if c >= sz:
-            break
-        if c + 1 < sz and hl[c + 1] < hl[c]:
-            c += 1
-        if hl[c] < xl:
-            hn[p] = hn[c]
-            hl[p] = hl[c]
-            p = c
-        else:
-            break
-    hn[p] = xn
-    hl[p] = xl
-    return sz
 
 
 @njit(**JIT)
@@ -334,7 +293,7 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
     n = 0
     for j in range(kk):
         inh[0, j] = 0.0
-    sz = _hpush(hn, hl, 0, 0, 0.0)
+    sz = minheap_push(hn, hl, 0, 0, 0.0)
     npts = 0
     nnodes = 0
     nleaves = 0
@@ -344,7 +303,7 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
     while sz > 0:
         node = hn[0]
         lb = hl[0]
-        sz = _hpop(hn, hl, sz)
+        sz = minheap_pop(hn, hl, sz)
         if n == k and lb * _REL_SLACK - abs_slack > hd[0]:
             break
         b0 = T.nint[node, 2]
@@ -361,7 +320,7 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
         if npts + NODE_WORK * nnodes > max_work:
             flat = True
             stats[4] = 1
-            sz = _hpush(hn, hl, sz, node, lb)
+            sz = minheap_push(hn, hl, sz, node, lb)
             continue
         lc = T.nint[node, 0]
         nnodes += 1
@@ -387,7 +346,7 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
                 cb = _child_bound_l2(T.nrec[c], q, dq, dq_tot, inh[node], inh[c])
             cb = max(cb, lb)
             if n < k or cb * _REL_SLACK - abs_slack <= hd[0]:
-                sz = _hpush(hn, hl, sz, c, cb)
+                sz = minheap_push(hn, hl, sz, c, cb)
     finish_heap(hd, hi, n, k, out_i, out_d)
     stats[0] = npts
     stats[1] = nnodes

@@ -27,7 +27,8 @@ import numpy as np
 from numba import njit, prange
 
 from ...errors import FileFormatError
-from ._common import FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, finish_heap, heap_offer, prepare_query
+from ._common import (FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, finish_heap, heap_offer, minheap_pop,
+                      minheap_push, prepare_query)
 
 __all__ = ["HNSWGraph", "graph_from_faiss", "knn_hnsw", "quantize"]
 
@@ -95,47 +96,7 @@ def graph_from_faiss(index, groups=None) -> HNSWGraph:
     return HNSWGraph(nb, off, cum, int(h.entry_point), max(0, int(h.max_level)), rows, start, members)
 
 
-# ----------------------------------------------------------------------------- heaps + visited set
-
-@njit(inline="always", **JIT)
-def _push(hk, hv, n, key, val):
-    """Push into a binary min-heap on ``key`` of size n; returns the new size (capacity is the caller's)."""
-    i = n
-    while i > 0:
-        p = (i - 1) >> 1
-        if hk[p] <= key:
-            break
-        hk[i] = hk[p]
-        hv[i] = hv[p]
-        i = p
-    hk[i] = key
-    hv[i] = val
-    return n + 1
-
-
-@njit(inline="always", **JIT)
-def _pop(hk, hv, n):
-    """Drop the root of a binary min-heap of size n; returns the new size."""
-    n -= 1
-    key = hk[n]
-    val = hv[n]
-    i = 0
-    while True:
-        c = 2 * i + 1
-        if c >= n:
-            break
-        if c + 1 < n and hk[c + 1] < hk[c]:
-            c += 1
-        if hk[c] >= key:
-            break
-        hk[i] = hk[c]
-        hv[i] = hv[c]
-        i = c
-    if n > 0:
-        hk[i] = key
-        hv[i] = val
-    return n
-
+# ----------------------------------------------------------------------------- visited set
 
 @njit(inline="always", **JIT)
 def _slot(table, v):
@@ -241,12 +202,12 @@ def _search_one(X, q, w, metric, nbr, offs, cum, entry, max_level, rows, gstart,
     table = np.full(size, -1, np.int32)
     used = 1
     table[_slot(table, cur)] = cur
-    nc = _push(ck, cv, 0, dcur, cur)
-    nr = _push(rk, rv, 0, -dcur, cur)
+    nc = minheap_push(cv, ck, 0, cur, dcur)
+    nr = minheap_push(rv, rk, 0, cur, -dcur)
     while nc > 0:
         dc = ck[0]
         c = cv[0]
-        nc = _pop(ck, cv, nc)
+        nc = minheap_pop(cv, ck, nc)
         if nr >= ef and dc > -rk[0]:
             break
         b, e = _links(offs, cum, c, 0)
@@ -270,10 +231,10 @@ def _search_one(X, q, w, metric, nbr, offs, cum, entry, max_level, rows, gstart,
                     nv[:nc] = cv[:nc]
                     ck = nk
                     cv = nv
-                nc = _push(ck, cv, nc, dv, v)
-                nr = _push(rk, rv, nr, -dv, v)
+                nc = minheap_push(cv, ck, nc, v, dv)
+                nr = minheap_push(rv, rk, nr, v, -dv)
                 if nr > ef:
-                    nr = _pop(rk, rv, nr)
+                    nr = minheap_pop(rv, rk, nr)
     hd = np.empty(k)
     hi = np.empty(k, np.int64)
     sz = 0
