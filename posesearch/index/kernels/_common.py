@@ -189,13 +189,19 @@ def heap_offer(hd, hi, n, d, idx):
         return n + 1
     if not _worse(hd[0], hi[0], d, idx):
         return n
-    # replace the root and sift down
+    _sift_down(hd, hi, n, d, idx)      # replace the root
+    return n
+
+
+@njit(**JIT)
+def _sift_down(hd, hi, size, d, idx):
+    """Put (d, idx) at the root of the max-heap of ``size`` entries and sift it down to its place."""
     p = 0
     while True:
         c = 2 * p + 1
-        if c >= n:
+        if c >= size:
             break
-        if c + 1 < n and _worse(hd[c + 1], hi[c + 1], hd[c], hi[c]):
+        if c + 1 < size and _worse(hd[c + 1], hi[c + 1], hd[c], hi[c]):
             c += 1
         if _worse(hd[c], hi[c], d, idx):
             hd[p] = hd[c]
@@ -205,7 +211,6 @@ def heap_offer(hd, hi, n, d, idx):
             break
     hd[p] = d
     hi[p] = idx
-    return n
 
 
 @njit(**JIT)
@@ -216,22 +221,7 @@ def heap_sort(hd, hi, n):
         idx = hi[end]
         hd[end] = hd[0]
         hi[end] = hi[0]
-        p = 0
-        while True:
-            c = 2 * p + 1
-            if c >= end:
-                break
-            if c + 1 < end and _worse(hd[c + 1], hi[c + 1], hd[c], hi[c]):
-                c += 1
-            if _worse(hd[c], hi[c], d, idx):
-                hd[p] = hd[c]
-                hi[p] = hi[c]
-                p = c
-            else:
-                break
-        hd[p] = d
-        hi[p] = idx
-
+        _sift_down(hd, hi, end, d, idx)
 
 
 @njit(**JIT)
@@ -245,6 +235,7 @@ def finish_heap(hd, hi, n, k, out_i, out_d):
         else:
             out_i[j] = -1
             out_d[j] = np.inf
+
 
 # ----------------------------------------------------------------------------- float32 filter
 
