@@ -66,3 +66,12 @@ def console():
     from rich.console import Console
 
     return Console()
+
+
+def fmt_bytes(n: float) -> str:
+    """A size for people: 512 B, 2.5 MB (decimal units)."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"  # pragma: no cover

@@ -8,7 +8,7 @@ from typing import Any, List, Optional
 import typer
 
 from ..errors import InvalidArgumentError
-from .common import emit_json, handle_errors
+from .common import emit_json, fmt_bytes, handle_errors
 
 #: CLI option -> backend parameter name, per option (a backend rejects options that are not its own)
 BACKEND_OPTIONS: dict[str, str] = {
@@ -17,14 +17,6 @@ BACKEND_OPTIONS: dict[str, str] = {
     "ef_search": "--ef-search", "nlist": "--nlist", "nprobe": "--nprobe", "candidates": "--candidates",
     "build_weights": "--build-weights", "max_frames": "--max-frames",
 }
-
-
-def _fmt_bytes(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"  # pragma: no cover
 
 
 def _backend_params(backend: str, given: dict[str, Any], extra: list[str]) -> dict[str, Any]:
@@ -178,7 +170,7 @@ def register(app: typer.Typer) -> None:
         exact = "exact" if index.exact else "approximate"
         typer.echo(f"built {out}: {spec.name} index ({exact}, metric {metric_name}) over {len(index):,} frames "
                    f"of {n_frames:,} in {corpus}")
-        typer.echo(f"build {summary['build_seconds']:.2f} s (total {seconds:.2f} s); {_fmt_bytes(size)} on disk")
+        typer.echo(f"build {summary['build_seconds']:.2f} s (total {seconds:.2f} s); {fmt_bytes(size)} on disk")
 
     @app.command()
     @handle_errors

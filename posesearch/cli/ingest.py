@@ -10,7 +10,7 @@ from typing import Any, Callable, List, Optional
 import typer
 
 from ..errors import FileFormatError, InvalidArgumentError, UnknownNameError
-from .common import emit_json, handle_errors
+from .common import emit_json, fmt_bytes, handle_errors
 
 #: ``posesearch info`` dispatches on a file's ``format`` attribute: format name -> "module:function",
 #: the function being ``describe(path, *, verify=False) -> dict``. A module without that function
@@ -19,14 +19,6 @@ INFO_DESCRIBERS: dict[str, str] = {
     "posesearch-corpus": "posesearch.corpus.store:describe",
     "posesearch-index": "posesearch.index.fileformat:describe",
 }
-
-
-def _fmt_bytes(n: int) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"  # pragma: no cover
 
 
 def _parse_views(text: str) -> list[float]:
@@ -125,7 +117,7 @@ def _print_info(info: dict) -> None:
     for k in keys:
         v = info[k]
         if k == "size_bytes":
-            v = _fmt_bytes(int(v))
+            v = fmt_bytes(int(v))
         elif k == "num_valid" and info.get("num_frames"):
             v = f"{v} ({100.0 * v / info['num_frames']:.1f}%; the rest cannot be normalized and are not indexed)"
         elif isinstance(v, (dict, list)):
@@ -212,7 +204,7 @@ def register(app: typer.Typer) -> None:
             why = ", ".join(f"{n} {r}" for r, n in summary.skipped_reasons.items())
             typer.echo(f"skipped {summary.skipped_clips:,} clips ({why})")
         typer.echo(f"corpus: {summary.total_frames:,} frames ({summary.total_valid:,} valid), {summary.total_clips:,} "
-                   f"clips, {_fmt_bytes(summary.size_bytes)} on disk; took {summary.seconds:.2f} s")
+                   f"clips, {fmt_bytes(summary.size_bytes)} on disk; took {summary.seconds:.2f} s")
 
     @app.command()
     @handle_errors
