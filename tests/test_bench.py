@@ -230,3 +230,17 @@ def test_update_replaces_only_the_sections_run(tiny_data, tmp_path):
     assert after["sections"]["sequence"]["rows"][0]["seconds"] == 3.0         # replaced
     assert after["sections_updated"][0]["sections"] == ["sequence"]
     assert "partial" not in after
+
+
+def test_sequence_timing_checks_its_answers():
+    """A scorer that loses the speed change, the delay or the match fails the sequence section's check."""
+    from types import SimpleNamespace
+
+    from posesearch.bench.sequence import check_recovery
+
+    good = SimpleNamespace(score=98.7, speed_ratio=0.835, time_offset=0.31)
+    assert check_recovery(good, slower=1.2, delay=0.3) == []
+    assert len(check_recovery(SimpleNamespace(score=60.0, speed_ratio=1.0, time_offset=0.0),
+                              slower=1.2, delay=0.3)) == 3
+    assert check_recovery(SimpleNamespace(score=float("nan"), speed_ratio=0.835, time_offset=0.3),
+                          slower=1.2, delay=0.3)                   # NaN never passes

@@ -8,6 +8,8 @@ concatenated until the length is reached) and a simulated user
 ``smooth`` (kalman, one-euro) of the user, ``resample_to_fps``, ``score_prepared`` (frame distances +
 alignment + scoring of prepared inputs) and the whole ``score_sequence``. Each figure is the median of
 ``repeats`` warm runs; the first call (numba kernels loaded from cache or compiled) is reported apart.
+The answers are checked (:func:`check_recovery`): the degraded copy must score >= 90 with its speed
+change and delay recovered, else the run fails.
 """
 from __future__ import annotations
 
@@ -70,6 +72,19 @@ def _median_time(fn, repeats: int) -> tuple[float, float]:
     return first, float(np.median(ts))
 
 
+def check_recovery(report, *, slower: float, delay: float) -> list[str]:
+    """What the timed scoring must get right about a degraded copy of its reference: a high score, the
+    speed change (user time = slower x reference time, so ratio ~ 1 / slower) and the delay."""
+    problems = []
+    if not report.score >= 90.0:
+        problems.append(f"score of a degraded copy {report.score:.1f}, expected >= 90")
+    if not abs(report.speed_ratio * slower - 1.0) <= 0.05:
+        problems.append(f"speed ratio {report.speed_ratio:.3f}, expected {1 / slower:.3f} +- 5%")
+    if not abs(report.time_offset - delay) <= 0.1:
+        problems.append(f"time offset {report.time_offset:.3f} s, expected {delay:g} +- 0.1 s")
+    return problems
+
+
 def own_timings(ctx: Context) -> dict:
     from ..sequence import ScoreSettings, score_sequence
     from ..sequence.resample import resample_to_fps
@@ -102,7 +117,9 @@ def own_timings(ctx: Context) -> dict:
             rep[0] = score_sequence(ref, usr)
         first, med = _median_time(full, reps)
         row["score_sequence_s"], row["score_sequence_first_call_s"] = med, first
-        row["score"] = float(rep[0].score)
+        r = rep[0]
+        row.update(score=float(r.score), speed_ratio=float(r.speed_ratio), time_offset_s=float(r.time_offset))
+        ctx.failures.add(f"sequence/{seconds:g}s", check_recovery(r, slower=1.2, delay=0.3))
         rows.append(row)
     return {"source": "posesearch.bench.sequence (public API timings)", "settings": "ScoreSettings() defaults",
             "rows": rows}
