@@ -281,9 +281,11 @@ def write_summary(res: dict) -> str:
               "30 fps), median of warm runs:", ""]
         body = [[_f(r["seconds"]), f"{r['reference_frames']:,} / {r['user_frames']:,}",
                  _f(1e3 * r["smooth_kalman_s"]), _f(1e3 * r["smooth_one_euro_s"]), _f(1e3 * r["resample_to_30fps_s"]),
-                 _f(1e3 * r["align_and_score_prepared_s"]), _f(1e3 * r["score_sequence_s"])] for r in sq["rows"]]
+                 _f(1e3 * r["align_and_score_prepared_s"]), _f(1e3 * r["score_sequence_s"]), _f(r.get("score")),
+                 _f(r.get("speed_ratio"), 3), _f(r.get("time_offset_s"), 3)] for r in sq["rows"]]
         L += [_table(["clip s", "ref / user frames", "kalman ms", "one-euro ms", "resample ms",
-                      "align+score (prepared) ms", "score_sequence ms"], body), ""]
+                      "align+score (prepared) ms", "score_sequence ms", "score", "speed ratio (1/1.2 = 0.833)",
+                      "offset s (0.3)"], body), ""]
         h = sq.get("helper")
         if isinstance(h, dict) and isinstance(h.get("timings"), dict):
             cols = ["smooth_kalman_rts_ms", "smooth_one_euro_ms", "resample_linear_10_to_30fps_ms",
