@@ -75,6 +75,8 @@ def test_tiny_run_structure(tiny_run):
         assert r["p99_ms"] >= r["median_ms"] > 0
         if r["claim"] == "exact":
             assert r["recall@10"] == 1.0
+        # every index holds at least its float32 vectors (12 queries' corpus: 34 floats a row)
+        assert r["index_bytes"] >= 4 * 34 * s["indexed_frames"], r["name"]
     assert [p["ef_search"] for p in s["sweeps"]["weighted"]["faiss-hnsw"]] == [10, 40]
     sc = disk["sections"]["scaling"]["metrics"]["weighted"]
     assert {(r["name"], r["size"]) for r in sc} == {("exact", 1500), ("vptree", 1500)}

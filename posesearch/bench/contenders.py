@@ -192,6 +192,29 @@ def available_peers() -> dict[str, str]:
     return missing
 
 
+def index_bytes(obj, data: np.ndarray) -> int:
+    """Bytes a built contender keeps (what its file would hold): ours = the indexed vectors + the
+    backend's stored arrays + 8-byte frame ids (the index file, less HDF5 overhead); numpy = its array;
+    FAISS = ``serialize_index``; hnswlib = its ``save_index`` file."""
+    from ..index.backend import Backend
+
+    if isinstance(obj, Backend):
+        return int(data.nbytes + 8 * len(data) + sum(int(np.asarray(a).nbytes) for a in obj.to_arrays().values()))
+    if isinstance(obj, _Numpy):
+        return int(obj.x.nbytes)
+    if type(obj).__module__.startswith("faiss"):
+        import faiss
+
+        return int(len(faiss.serialize_index(obj)))
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:      # hnswlib
+        path = os.path.join(tmp, "index.bin")
+        obj.save_index(path)
+        return int(os.path.getsize(path))
+
+
 def make(name: str, metric: str) -> Contender:
     if name in OURS:
         return OURS[name](metric)

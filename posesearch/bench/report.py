@@ -136,9 +136,11 @@ def _search_table(rows: list[dict], k: int) -> str:
         body.append([f"{r['name']}" + (" (peer)" if r.get("family") == "peer" else ""), r["claim"],
                      _f(r["median_ms"]), _f(r["p99_ms"]), _ratio(r.get("speedup_median_vs_exact")),
                      _ratio(r.get("speedup_p99_vs_exact")), _f(r["batch_qps"]), _f(r.get(rk), 4),
-                     _f(r.get("build_seconds")), "ok" if r.get("check_ok") else "**FAIL**"])
+                     _f(r.get("build_seconds")),
+                     _f(r["index_bytes"] / 1e6) if r.get("index_bytes") is not None else "–",
+                     "ok" if r.get("check_ok") else "**FAIL**"])
     return _table(["contender", "claim", "median ms", "p99 ms", "× exact (median)", "× exact (p99)",
-                   "batch q/s", rk, "build s", "check"], body)
+                   "batch q/s", rk, "build s", "index MB", "check"], body)
 
 
 def write_summary(res: dict) -> str:
@@ -194,7 +196,8 @@ def write_summary(res: dict) -> str:
               "× exact = exact's time / this time (> 1: faster). Claims: exact = must equal brute force to 1e-9 "
               "(else the run fails); approximate = re-ranked candidates, fails below its stated recall; float32 = "
               "raw FAISS; l2-standin = a library without the weighted metric, ranking by plain L2 (what its user "
-              "would get).", ""]
+              "would get). index MB = what the built index keeps (ours: vectors + structures + frame ids, i.e. its "
+              "file; FAISS: serialized; hnswlib: saved file); peak build memory per backend and size: Scaling.", ""]
         for metric, mr in s["metrics"].items():
             for var, vr in mr["variants"].items():
                 title = f"### {metric}" + (f", {var} confidences" if metric == "weighted" else "")

@@ -85,14 +85,15 @@ def run(ctx: Context) -> dict:
         data = C.prepare_data(vectors, metric)
         q = C.prepare_queries(d.queries, metric)
         variants = ("real", "estimator", "uniform") if metric == "weighted" else ("any",)
-        built, builds = {}, {}
+        built, builds, sizes = {}, {}, {}
         for name in names:
             con = C.make(name, metric)
             ctx.say(f"search/{metric}: building {name} over {len(data):,} frames")
             obj, secs = timed(lambda: con.build(data, metric, None))
             built[name] = (con, obj)
             builds[name] = round(secs, 3)
-        mres: dict = {"build_seconds": builds, "variants": {}}
+            sizes[name] = C.index_bytes(obj, data)
+        mres: dict = {"build_seconds": builds, "index_bytes": sizes, "variants": {}}
         for var in variants:
             w = d.weights[var] if metric == "weighted" else None
             (ref_i, _), t_ref = timed(lambda: built["exact"][0].knn(built["exact"][1], q, w, k, False))
@@ -104,6 +105,7 @@ def run(ctx: Context) -> dict:
                 ctx.say(f"search/{metric}/{var}: {name} ({n_single} queries)")
                 row = measure(ctx, f"search/{metric}/{var}", con, obj, data, q, w, metric, ref_d, n_single, k)
                 row["build_seconds"] = builds[name]
+                row["index_bytes"] = sizes[name]
                 rows.append(row)
             _add_ratios(rows)
             mres["variants"][var] = {"rows": rows, "reference_batch_seconds": t_ref}
