@@ -228,3 +228,17 @@ def test_info_on_an_index(built):
     assert d["format"] == "posesearch-index" and d["backend"] == "vptree" and d["count"] == 300
     r = run("info", built, "--verify", "--json")
     assert r.exit_code == 0 and "verified" in json.loads(r.stdout)
+
+
+def test_query_with_search_params(tmp_path, corpus, built, poses):
+    kp, cf = poses
+    q = pose_file(tmp_path / "q.json", kp[260], cf[260])
+    out = tmp_path / "h.h5"
+    assert run("build", corpus, "--backend", "faiss", "--out", out).exit_code == 0
+    r = run("query", out, q, "-k", "3", "--ef-search", "300", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["results"][0]["matches"][0]["id"] == 260
+    r = run("query", out, q, "--ef-search", "-4")
+    assert r.exit_code == 2 and "ef_search: expected an integer >= 0, got -4" in err(r)
+    r = run("query", built, q, "--nprobe", "4")
+    assert r.exit_code == 2 and "search parameter of backend 'vptree'" in err(r)

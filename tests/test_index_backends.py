@@ -267,3 +267,21 @@ def test_face_free_tree_option_and_files(tmp_path, data):
                                   two.search_vectors(data["queries"], 10, weights=w).ids)
     back = Index.load(plain.save(tmp_path / "one.h5"))     # a file without the second tree still loads
     assert back.backend.face_free is None
+
+
+def test_search_params_change_recall_not_the_index(data, exact_indexes):
+    """faiss's beam can be changed on a built index (wider = at least as good here); names and values checked."""
+    w = data["weights"]
+    ref = exact_indexes["weighted"].search_vectors(data["queries"], 10, weights=w)
+    idx = Index.build(data["vectors"], metric="weighted", backend="faiss", kind="hnsw", M=4, ef_search=10)
+    narrow = recall_at(idx.search_vectors(data["queries"], 10, weights=w).distances, ref.distances)
+    assert idx.set_search_params(ef_search=len(data["vectors"])) is idx
+    assert idx.params["ef_search"] == len(data["vectors"]) and idx.params["M"] == 4
+    wide = recall_at(idx.search_vectors(data["queries"], 10, weights=w).distances, ref.distances)
+    assert wide >= narrow and wide >= 0.99
+    with pytest.raises(UnknownNameError, match="expected one of: candidates, ef_search, nprobe"):
+        idx.set_search_params(M=8)                       # a build parameter
+    with pytest.raises(PoseSearchError, match="ef_search: expected an integer >= 0"):
+        idx.set_search_params(ef_search=-1)
+    with pytest.raises(UnknownNameError, match=r"\(none\)"):
+        exact_indexes["weighted"].set_search_params(ef_search=5)

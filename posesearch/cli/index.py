@@ -185,6 +185,10 @@ def register(app: typer.Typer) -> None:
         layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of the pose file "
                                                                      "(default: the file's, or by keypoint count)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+        ef_search: Optional[int] = typer.Option(None, "--ef-search",
+                                                help="faiss HNSW: search beam for this query (default: the "
+                                                     "index's; larger = higher recall, slower)."),
+        nprobe: Optional[int] = typer.Option(None, "--nprobe", help="faiss IVF: cells visited for this query."),
     ) -> None:
         """The k nearest corpus frames of a pose (or of every frame of a sequence)."""
         from ..index.base import Index
@@ -192,6 +196,9 @@ def register(app: typer.Typer) -> None:
         if k < 1:
             raise InvalidArgumentError(f"-k: expected an integer >= 1, got {k}")
         idx = Index.load(index_file)
+        search_params = {n: v for n, v in (("ef_search", ef_search), ("nprobe", nprobe)) if v is not None}
+        if search_params:
+            idx.set_search_params(**search_params)
         if k > len(idx):
             raise InvalidArgumentError(f"-k: expected 1 <= k <= {len(idx)} (the number of indexed frames), got {k}")
         note = None

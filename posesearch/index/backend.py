@@ -79,6 +79,8 @@ class Backend(ABC):
     name: ClassVar[str]
     exact: ClassVar[bool]          # True: results are the exact k nearest under the metric
     Params: ClassVar[type] = NoParams
+    #: parameters that only affect searching (changeable on a built index, e.g. a beam width)
+    SEARCH_PARAMS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, data: np.ndarray, metric: str, params: Any):
         self.data = data

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ChecksumError, FileFormatError, InvalidArgumentError, PoseSearchError
+from ..errors import ChecksumError, FileFormatError, InvalidArgumentError, PoseSearchError, UnknownNameError
 from ..poses.distances import get_metric
 from ..poses.normalize import DEFAULT_NORMALIZATION
 from .backend import Backend, Progress, params_to_json, parse_params
@@ -240,6 +240,22 @@ class Index:
         return cls(be, data, frame_ids, metric, attrs, corpus=corpus)
 
     # --- corpus ---------------------------------------------------------------------------------
+
+    def set_search_params(self, **params) -> "Index":
+        """Change search-only parameters of the built backend in place (e.g. ``ef_search`` / ``nprobe`` /
+        ``candidates`` of ``faiss``: recall against speed) and return the index. Unknown names list the
+        valid ones; values are checked like at build time. Not saved unless the index is saved again."""
+        from .backend import parse_params
+
+        allowed = self.backend.SEARCH_PARAMS
+        for key in params:
+            if key not in allowed:
+                raise UnknownNameError(f"search parameter of backend {self.backend_name!r}", key,
+                                       allowed or ["(none)"])
+        given = parse_params(type(self.backend.params), self.backend_name, params)
+        self.backend.params = dataclasses.replace(self.backend.params,
+                                                  **{k: getattr(given, k) for k in params})
+        return self
 
     def attach_corpus(self, corpus) -> None:
         """Attach the corpus that frame metadata comes from; refuses one whose checksum differs."""

@@ -134,6 +134,7 @@ class FaissBackend(Backend):
     name = "faiss"
     exact = False
     Params = FaissParams
+    SEARCH_PARAMS = ("ef_search", "nprobe", "candidates")
 
     def __init__(self, data, metric, params, index=None, graph=None):
         super().__init__(data, metric, params)
