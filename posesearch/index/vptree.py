@@ -94,6 +94,9 @@ class VPTreeBackend(Backend):
         if self.face_free is None:
             return knn_vptree(self.tree, queries, weights, k, return_stats=stats)
         w = np.asarray(weights)
+        if w.ndim == 2 and w.shape[0] == 1:          # one query (the common case): no mask arrays
+            tree = self.tree if w[0, FACE_JOINTS].any() else self.face_free
+            return knn_vptree(tree, queries, weights, k, return_stats=stats)
         no_face = (w[:, FACE_JOINTS] == 0).all(axis=1) if w.ndim == 2 else np.zeros(0, bool)
         if w.ndim != 2 or no_face.all() or not no_face.any():
             tree = self.face_free if (w.ndim == 2 and no_face.all()) else self.tree
