@@ -245,8 +245,6 @@ class Index:
         """Change search-only parameters of the built backend in place (e.g. ``ef_search`` / ``nprobe`` /
         ``candidates`` of ``faiss``: recall against speed) and return the index. Unknown names list the
         valid ones; values are checked like at build time. Not saved unless the index is saved again."""
-        from .backend import parse_params
-
         allowed = self.backend.SEARCH_PARAMS
         for key in params:
             if key not in allowed:

@@ -215,10 +215,10 @@ class FaissBackend(Backend):
     def knn(self, queries, weights, k):
         if self._exact is not None:
             return self._exact.knn(queries, weights, k)
-        from .kernels import exact as kx
-
         if self.graph is not None:
             return self._walk(queries, weights, k)
+        from .kernels import exact as kx
+
         _set_threads(len(queries))
         if self.metric == "weighted":
             q = weighted_query_transform(queries, weights)

@@ -32,6 +32,13 @@ FACE_JOINTS = slice(0, 5)
 _FACE_FREE = "face_free_"    # prefix of the second tree's arrays in the index file
 
 
+def _merge(a: np.ndarray, b: np.ndarray, to_b: np.ndarray) -> np.ndarray:
+    """Rows of ``a`` where ``to_b`` is False and of ``b`` where it is True, in query order."""
+    out = np.empty((len(to_b),) + a.shape[1:], a.dtype)
+    out[~to_b], out[to_b] = a, b
+    return out
+
+
 def _without_face(data: np.ndarray) -> np.ndarray:
     out = np.array(data, dtype=np.float32, copy=True)
     out[:, FACE_DIMS] = 0.0
@@ -94,32 +101,23 @@ class VPTreeBackend(Backend):
         if self.face_free is None:
             return knn_vptree(self.tree, queries, weights, k, return_stats=stats)
         w = np.asarray(weights)
-        if w.ndim == 2 and w.shape[0] == 1:          # one query (the common case): no mask arrays
-            tree = self.tree if w[0, FACE_JOINTS].any() else self.face_free
-            return knn_vptree(tree, queries, weights, k, return_stats=stats)
-        no_face = (w[:, FACE_JOINTS] == 0).all(axis=1) if w.ndim == 2 else np.zeros(0, bool)
-        if w.ndim != 2 or no_face.all() or not no_face.any():
-            tree = self.face_free if (w.ndim == 2 and no_face.all()) else self.tree
-            return knn_vptree(tree, queries, weights, k, return_stats=stats)
+        if w.ndim != 2:                              # malformed: the kernel's checks report it
+            return knn_vptree(self.tree, queries, weights, k, return_stats=stats)
+        has_face = w[:, FACE_JOINTS].any(axis=1)
+        n_face = np.count_nonzero(has_face)
+        if n_face in (0, len(w)):                    # one tree serves the whole batch (always for one query)
+            return knn_vptree(self.tree if n_face else self.face_free, queries, weights, k, return_stats=stats)
+        no_face = ~has_face
         q = np.asarray(queries)
-        parts = [knn_vptree(t, q[m], w[m], k, return_stats=stats)
-                 for t, m in ((self.tree, ~no_face), (self.face_free, no_face))]
-        out = []
-        for j in range(2):
-            a = np.empty((len(q),) + parts[0][j].shape[1:], parts[0][j].dtype)
-            a[~no_face], a[no_face] = parts[0][j], parts[1][j]
-            out.append(a)
+        (ia, da, *sa), (ib, db, *sb) = (knn_vptree(t, q[m], w[m], k, return_stats=stats)
+                                        for t, m in ((self.tree, ~no_face), (self.face_free, no_face)))
+        ids, dists = _merge(ia, ib, no_face), _merge(da, db, no_face)
         if not stats:
-            return tuple(out)
-        st = {}
-        for key, v in parts[0][2].items():
-            if isinstance(v, np.ndarray):
-                a = np.empty(len(q), v.dtype)
-                a[~no_face], a[no_face] = v, parts[1][2][key]
-                st[key] = a
+            return ids, dists
+        st = {key: _merge(v, sb[0][key], no_face) for key, v in sa[0].items() if isinstance(v, np.ndarray)}
         st["mean_points"] = float(st["points"].mean())
         st["mean_nodes"] = float(st["nodes"].mean())
-        return out[0], out[1], st
+        return ids, dists, st
 
     def knn(self, queries, weights, k):
         return self._search(queries, weights, k, False)
