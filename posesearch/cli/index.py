@@ -178,8 +178,11 @@ def register(app: typer.Typer) -> None:
         index_file: Path = typer.Argument(..., metavar="INDEX", help="Index file (made by `posesearch build`)."),
         pose_file: Path = typer.Argument(..., help="Pose file (JSON / .npy (K, 3)) or sequence file "
                                                    "(JSON with frames, .npy (T, K, 3), .npz): every frame is a query."),
-        k: int = typer.Option(10, "-k", "--k", help="Number of nearest frames per query."),
-        mirror: bool = typer.Option(False, "--mirror", help="Also match the mirror image (left/right swapped)."),
+        k: Optional[int] = typer.Option(None, "-k", "--k", help="Number of nearest frames per query (default 10; "
+                                                               "with --sequence 50 per user frame)."),
+        mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror",
+                                              help="Also match the mirror image (left/right swapped). Default: "
+                                                   "off for frames, on with --sequence (webcams often mirror)."),
         corpus: Optional[Path] = typer.Option(None, "--corpus",
                                               help="Corpus for frame metadata (default: the one the index remembers)."),
         layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of the pose file "
@@ -189,10 +192,21 @@ def register(app: typer.Typer) -> None:
                                                 help="faiss HNSW: search beam for this query (default: the "
                                                      "index's; larger = higher recall, slower)."),
         nprobe: Optional[int] = typer.Option(None, "--nprobe", help="faiss IVF: cells visited for this query."),
+        sequence: bool = typer.Option(False, "--sequence",
+                                      help="Treat POSE_FILE as one performance: find the corpus clips it matches "
+                                           "in order, with the matched segment and a 0-100 score."),
+        top: int = typer.Option(5, "--top", help="--sequence: number of clips to show."),
+        fps: Optional[float] = typer.Option(None, "--fps", help="--sequence: frame rate of the sequence file "
+                                                                "(if it has none)."),
     ) -> None:
-        """The k nearest corpus frames of a pose (or of every frame of a sequence)."""
+        """The k nearest corpus frames of a pose (or of every frame of a sequence); with --sequence, the clips
+        a whole sequence performed."""
         from ..index.base import Index
 
+        if k is None:
+            k = 50 if sequence else 10
+        if mirror is None:
+            mirror = sequence
         if k < 1:
             raise InvalidArgumentError(f"-k: expected an integer >= 1, got {k}")
         idx = Index.load(index_file)
@@ -211,6 +225,13 @@ def register(app: typer.Typer) -> None:
                         "(pass --corpus PATH for clips, frames and labels)")
             else:
                 idx.attach_corpus(where)
+        if sequence:
+            if note:
+                raise InvalidArgumentError(f"--sequence: the index's corpus {idx.corpus_path} was not found; "
+                                           "pass --corpus PATH")
+            _query_sequence(idx, index_file, pose_file, k=k, top=top, mirror=mirror, fps=fps, layout=layout,
+                            as_json=as_json)
+            return
         kp, cf, lay, is_seq = _read_queries(pose_file, layout)
         matches = idx.search(kp, k, layout=lay, confidences=cf, mirror=mirror)
         if note:
@@ -223,6 +244,57 @@ def register(app: typer.Typer) -> None:
                        "results": [{"query": b, "matches": r} for b, r in enumerate(records)]})
             return
         _print_matches(records, idx, mirror, pose_file, is_seq)
+
+
+def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int, mirror: bool,
+                    fps: float | None, layout: str | None, as_json: bool) -> None:
+    """``query --sequence``: the clips a whole sequence performed (Index.search_sequence)."""
+    from .score import load_input
+
+    if fps is not None and not fps > 0:
+        raise InvalidArgumentError(f"--fps: expected a frame rate > 0, got {fps}")
+    if idx.corpus is None:
+        raise InvalidArgumentError("--sequence needs the index's corpus (clip ids and reference frames): "
+                                   "pass --corpus PATH")
+    seq = load_input(str(pose_file), fps=fps, layout=layout, name="sequence")
+    res = idx.search_sequence(seq, top=top, k=k, mirror=mirror)
+    if as_json:
+        emit_json({"index": str(index_file), "query": str(pose_file), "backend": idx.backend_name,
+                   "metric": idx.metric, "exact": idx.exact, "corpus": str(idx.corpus.path), **res.to_dict()})
+        return
+    from rich import box
+    from rich.table import Table
+
+    from .common import console
+
+    con = console()
+    title = (f"clips matching {pose_file.name} ({res.frames_queried} of {res.frames} frames queried, k = {k}) — "
+             f"{idx.backend_name}, {idx.metric}")
+    if not res.clips:
+        con.print(title)
+        con.print("no clip matched at least "
+                  f"{res.settings.min_coverage:.0%} of the frames in order")
+        return
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    headers = (("#", "right"), ("clip", "left"), ("frames", "right"), ("time s", "right"), ("score", "right"),
+               ("match", "right"), ("covered", "right"), ("speed", "right"), ("mirror", "left"))
+    rows = [[str(i), c.clip_id, f"{c.start_frame}-{c.end_frame}", f"{c.start_time:.2f}-{c.end_time:.2f}",
+             f"{c.score:.1f}", f"{c.match:.1f}", f"{c.coverage:.0%}",
+             f"x{c.speed_ratio:.2f}" if c.speed_ratio == c.speed_ratio else "-", "yes" if c.mirrored else ""]
+            for i, c in enumerate(res.clips, 1)]
+    widths = [max([len(h)] + [len(r[j]) for r in rows]) for j, (h, _) in enumerate(headers)]
+    for (name, justify), width in zip(headers, widths):
+        table.add_column(name, justify=justify, no_wrap=True, min_width=width)
+    labels = [", ".join(f"{a}={b}" for a, b in c.labels.items()) for c in res.clips]
+    budget = con.width - sum(widths) - 2 * len(widths) - 2
+    if budget >= 16:   # labels cut to what is left of the terminal
+        table.add_column("labels", no_wrap=True)
+        rows = [r + [t if len(t) <= budget else t[:budget - 1] + "…"] for r, t in zip(rows, labels)]
+    for r in rows:
+        table.add_row(*r)
+    con.print(table)
+    con.print("score: 0-100 against the matched segment; covered: frames whose nearest corpus frames fall on the "
+              "clip in order; match = score x covered (the ranking)")
 
 
 def _print_matches(records, idx, mirror: bool, pose_file: Path, is_seq: bool) -> None:

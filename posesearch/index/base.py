@@ -312,14 +312,51 @@ class Index:
         ``mirror=True``: best of the pose and its mirror image per frame.
         """
         k = self._check_k(k)
+        return self._matches(*self._search_ids(poses, k, layout=layout, confidences=confidences, mirror=mirror))
+
+    def _search_ids(self, poses, k: int, *, layout: str = "coco17", confidences=None,
+                    mirror: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(frame ids, distances, mirrored) of raw poses, without metadata (``k`` already checked)."""
         kp, cf, _ = raw_to_coco(poses, layout, confidences)
         prep = prepare_coco(kp, cf)
         ids, dists = self._knn(prep.vectors, prep.weights, k)
         if not mirror:
-            return self._matches(ids, dists, np.zeros_like(ids, dtype=bool))
+            return ids, dists, np.zeros_like(ids, dtype=bool)
         mprep = prepare_coco(kp, cf, mirrored=True)
         mids, mdists = self._knn(mprep.vectors, mprep.weights, k)
-        return self._matches(*merge_mirrored(ids, dists, mids, mdists, k))
+        return merge_mirrored(ids, dists, mids, mdists, k)
+
+    def search_sequence(self, sequence, settings=None, *, layout: str | None = None, fps: float | None = None,
+                        **options):
+        """Corpus clips a user's pose sequence performed, best 0-100 score first (Move Mirror's per-frame
+        hits aligned over time, then scored): see :mod:`posesearch.index.sequence_search`.
+
+        ``settings``: a :class:`~posesearch.index.sequence_search.SequenceSearchSettings`; keyword
+        ``options`` override its fields (``top=3, mirror=True, ...``). Needs the index's corpus.
+        """
+        from .sequence_search import SequenceSearchSettings, search_sequence
+
+        st = settings if settings is not None else SequenceSearchSettings()
+        if options:
+            if not isinstance(st, SequenceSearchSettings):
+                raise InvalidArgumentError(f"settings: expected SequenceSearchSettings, got {type(st).__name__}")
+            try:
+                st = st.replace(**options)
+            except TypeError:
+                valid = [f.name for f in dataclasses.fields(SequenceSearchSettings)]
+                bad = next(n for n in options if n not in valid)
+                raise UnknownNameError("sequence search option", bad, valid) from None
+        return search_sequence(self, sequence, st, layout=layout, fps=fps)
+
+    def _frame_columns(self) -> dict[str, Any]:
+        """Clip index, frame number and time of every corpus frame, plus each clip's frame count (cached)."""
+        if self.corpus is None:
+            raise InvalidArgumentError("this needs the index's corpus: load the index with corpus=PATH or call "
+                                       "attach_corpus(PATH)")
+        cols = self._meta.columns()
+        if "clip_len" not in cols:
+            cols["clip_len"] = np.bincount(cols["clip_index"], minlength=self.corpus.num_clips)
+        return cols
 
     def search_vectors(self, vectors, k: int = 10, *, weights=None) -> Matches:
         """k nearest indexed frames of pre-normalized (B, 34) / (34,) vectors.
@@ -486,6 +523,12 @@ class FrameMetadata:
                 if v is not None:
                     d[k] = v
         return c["clip_ids"][ci], c["frame"][ids], c["time"][ids], labels
+
+    def columns(self) -> dict[str, Any]:
+        """Every metadata column, read into memory (once)."""
+        if self.cols is None:
+            self.cols = self._load()
+        return self.cols
 
     def _load(self) -> dict[str, Any]:
         corpus = self.corpus

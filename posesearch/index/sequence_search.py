@@ -1,0 +1,285 @@
+"""Sequence search: which corpus clips did a user's sequence perform, where in them, and how well?
+
+Move Mirror matched every webcam frame on its own. For a whole sequence the per-frame nearest
+neighbours are aligned over time instead, so that a clip wins by matching the user *in order*, not by
+containing a few similar poses. :meth:`posesearch.index.base.Index.search_sequence` runs these steps
+(options in :class:`SequenceSearchSettings`):
+
+1. **Per-frame hits.** Every user frame with at least ``min_joints`` present COCO-17 joints queries the
+   index for its ``k`` nearest frames (``mirror``: best of the pose and its mirror image). Frames of
+   clips with fewer than two frames (still images) are ignored from here on.
+2. **Aligning the hits in time.** For each clip, the hits ``(t_user, t_clip)`` vote for a line
+   ``t_clip = offset + speed * t_user`` with ``1 / max_speed <= speed <= max_speed`` (the user may be
+   up to ``max_speed`` times slower or faster). Candidate lines come from pairs of hits and, for speed 1,
+   from single hits (``hypotheses`` of them, fixed seed); a hit is an *inlier* when it lies within
+   ``tolerance`` seconds of the line, and a line's support is the number of distinct user frames with
+   an inlier (each frame counts once, so a clip full of near-identical frames gains nothing). The best
+   line's support divided by the queried frames is the clip's ``coverage``.
+3. **Scoring.** The ``candidates`` clips with the highest coverage (at least ``min_coverage``) are
+   scored: the clip frames between the first and the last inlier hit are the reference segment, and
+   :func:`posesearch.sequence.score.score_sequence` (smoothing, resampling, DTW, mirroring, the 0-100
+   curve, all per ``score`` settings) scores the user against it. Because the user's extra frames are
+   free in that alignment, a short segment matching a small part of the user could score high; so the
+   clips are ranked by ``match = score * coverage``: how well the segment was performed times how much
+   of the sequence follows the clip in order.
+4. The clips are returned best ``match`` first (ties: higher coverage), at most ``top`` of them.
+
+Costs: step 1 is ``T`` (x2 with mirror) index queries in one batch; step 2 is vectorized numpy over
+each clip's hits; step 3 runs ``candidates`` scorings (a few ms each for clips of a few seconds).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import InvalidArgumentError, InvalidPoseError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..sequence.score import ScoreReport, ScoreSettings
+    from .base import Index
+
+__all__ = ["SequenceSearchSettings", "ClipMatch", "SequenceMatches", "search_sequence", "fit_time_line"]
+
+
+@dataclass(frozen=True)
+class SequenceSearchSettings:
+    """Options of :func:`search_sequence` (the steps and formulas are in the module doc).
+
+    top: clips returned; candidates: clips scored (the best by coverage); k: nearest frames per user
+    frame; mirror: also match every frame's mirror image (default on: webcam apps often show and
+    record the user mirrored); min_joints: present joints a user frame needs
+    to be queried; tolerance: seconds a hit may lie off a clip's time line; max_speed: largest speed
+    ratio either way; hypotheses: time lines tried per clip; min_coverage: fraction of queried frames a
+    clip's line must explain to be scored; score: the :class:`~posesearch.sequence.score.ScoreSettings`
+    (None = defaults).
+    """
+
+    top: int = 5
+    candidates: int = 20
+    k: int = 50
+    mirror: bool = True
+    min_joints: int = 5
+    tolerance: float = 0.4
+    max_speed: float = 2.0
+    hypotheses: int = 256
+    min_coverage: float = 0.1
+    score: "ScoreSettings | None" = None
+
+    def __post_init__(self):
+        for name in ("top", "candidates", "k", "hypotheses"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise InvalidArgumentError(f"{name}: expected an integer >= 1, got {v!r}")
+        mj = self.min_joints
+        if isinstance(mj, bool) or not isinstance(mj, (int, np.integer)) or not 2 <= mj <= 17:
+            raise InvalidArgumentError(f"min_joints: expected an integer in [2, 17], got {mj!r}")
+        if not (isinstance(self.tolerance, (int, float)) and math.isfinite(self.tolerance) and self.tolerance > 0):
+            raise InvalidArgumentError(f"tolerance: expected seconds > 0, got {self.tolerance!r}")
+        if not (isinstance(self.max_speed, (int, float)) and math.isfinite(self.max_speed) and self.max_speed >= 1):
+            raise InvalidArgumentError(f"max_speed: expected a ratio >= 1, got {self.max_speed!r}")
+        if not (isinstance(self.min_coverage, (int, float)) and 0 <= self.min_coverage <= 1):
+            raise InvalidArgumentError(f"min_coverage: expected a fraction in [0, 1], got {self.min_coverage!r}")
+        if not isinstance(self.mirror, (bool, np.bool_)):
+            raise InvalidArgumentError(f"mirror: expected True or False, got {self.mirror!r}")
+        if self.candidates < self.top:
+            object.__setattr__(self, "candidates", int(self.top))
+
+    def replace(self, **changes) -> "SequenceSearchSettings":
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+@dataclass
+class ClipMatch:
+    """One corpus clip the user's sequence matched, with the matched segment and its score.
+
+    start_frame / end_frame: source frame numbers of the segment (inclusive); start_time / end_time: its
+    clip times (s). score, time_offset (s), speed_ratio, mirrored: from scoring the user against the
+    segment (``report``). match: score * coverage (the ranking). coverage: fraction of the queried user frames whose hits lie on the
+    clip's time line; hits: those frames; line_offset / line_speed: the line
+    ``t_clip = offset + speed * t_user``.
+    """
+
+    clip_id: str
+    clip_index: int
+    labels: dict[str, str]
+    start_frame: int
+    end_frame: int
+    start_time: float
+    end_time: float
+    score: float
+    time_offset: float
+    speed_ratio: float
+    mirrored: bool
+    match: float
+    coverage: float
+    hits: int
+    line_offset: float
+    line_speed: float
+    report: "ScoreReport" = field(repr=False)
+
+    def to_dict(self, *, report: bool = False) -> dict[str, Any]:
+        f = lambda v: None if v is None or not np.isfinite(v) else round(float(v), 6)  # noqa: E731
+        d = {"clip": self.clip_id, "clip_index": self.clip_index, "labels": dict(self.labels),
+             "start_frame": self.start_frame, "end_frame": self.end_frame, "start_time": f(self.start_time),
+             "end_time": f(self.end_time), "score": f(self.score), "time_offset": f(self.time_offset),
+             "speed_ratio": f(self.speed_ratio), "mirrored": bool(self.mirrored), "match": f(self.match), "coverage": f(self.coverage),
+             "hits": self.hits, "line": {"offset": f(self.line_offset), "speed": f(self.line_speed)}}
+        if report:
+            d["report"] = self.report.to_dict(path=False)
+        return d
+
+
+@dataclass
+class SequenceMatches:
+    """Result of :func:`search_sequence`: the matched clips (best first) and what was queried."""
+
+    clips: list[ClipMatch]
+    frames: int               # user frames
+    frames_queried: int       # with enough joints
+    settings: SequenceSearchSettings
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, i: int) -> ClipMatch:
+        return self.clips[i]
+
+    @property
+    def best(self) -> ClipMatch | None:
+        return self.clips[0] if self.clips else None
+
+    def to_dict(self, *, reports: bool = False) -> dict[str, Any]:
+        s = self.settings
+        return {"frames": self.frames, "frames_queried": self.frames_queried,
+                "settings": {"top": s.top, "candidates": s.candidates, "k": s.k, "mirror": bool(s.mirror),
+                             "min_joints": s.min_joints, "tolerance": s.tolerance, "max_speed": s.max_speed,
+                             "hypotheses": s.hypotheses, "min_coverage": s.min_coverage},
+                "clips": [c.to_dict(report=reports) for c in self.clips]}
+
+
+# ----------------------------------------------------------------------------- step 2: time lines
+
+def fit_time_line(user_frame: np.ndarray, t_user: np.ndarray, t_clip: np.ndarray, *, tolerance: float,
+                  max_speed: float, hypotheses: int, seed: int = 0) -> tuple[int, float, float, np.ndarray]:
+    """Best line ``t_clip = offset + speed * t_user`` through hits (see the module doc, step 2).
+
+    ``user_frame`` (n,) int: the user frame of each hit (a frame counts once); ``t_user``, ``t_clip``
+    (n,) seconds. Returns (support, offset, speed, inlier mask). Deterministic for a seed.
+    """
+    n = len(t_user)
+    if n == 0:
+        return 0, 0.0, 1.0, np.zeros(0, bool)
+    rng = np.random.default_rng(seed)
+    # speed-1 lines through single hits, then lines through random pairs of hits of different user times
+    singles = rng.choice(n, size=min(n, max(1, hypotheses // 4)), replace=False)
+    off = [t_clip[singles] - t_user[singles]]
+    spd = [np.ones(len(singles))]
+    m = hypotheses - len(singles)
+    if m > 0 and n > 1:
+        i = rng.integers(0, n, size=4 * m)
+        j = rng.integers(0, n, size=4 * m)
+        du = t_user[j] - t_user[i]
+        ok = np.abs(du) > 1e-9
+        s = np.where(ok, (t_clip[j] - t_clip[i]) / np.where(ok, du, 1.0), 0.0)
+        ok &= (s >= 1.0 / max_speed) & (s <= max_speed)
+        i, s = i[ok][:m], s[ok][:m]
+        off.append(t_clip[i] - s * t_user[i])
+        spd.append(s)
+    off = np.concatenate(off)
+    spd = np.concatenate(spd)
+    inl = np.abs(t_clip[None, :] - (off[:, None] + spd[:, None] * t_user[None, :])) <= tolerance   # (H, n)
+    # support = distinct user frames with an inlier
+    uf, uinv = np.unique(user_frame, return_inverse=True)
+    seen = np.zeros((len(off), len(uf)), bool)
+    h, e = np.nonzero(inl)
+    seen[h, uinv[e]] = True
+    support = seen.sum(axis=1)
+    # best support; ties: the smaller total residual of inliers
+    resid = np.where(inl, np.abs(t_clip[None, :] - (off[:, None] + spd[:, None] * t_user[None, :])), 0.0).sum(1)
+    best = int(np.lexsort((resid, -support))[0])
+    return int(support[best]), float(off[best]), float(spd[best]), inl[best]
+
+
+# ----------------------------------------------------------------------------- the search
+
+def search_sequence(index: "Index", sequence, settings: SequenceSearchSettings | None = None, *,
+                    layout: str | None = None, fps: float | None = None) -> SequenceMatches:
+    """Clips of ``index``'s corpus that ``sequence`` performed, best score first (module doc).
+
+    ``sequence``: a :class:`~posesearch.sequence.Sequence`, a sequence file path, a corpus Clip or a
+    (T, K, 3) array (``layout`` / ``fps`` as for :func:`~posesearch.sequence.as_sequence`). The index
+    needs its corpus (clip ids, times and the reference frames to score against).
+    """
+    from ..sequence.score import ScoreSettings, score_sequence
+    from ..sequence.sequence import as_sequence, sequence_from_clip
+
+    st = settings or SequenceSearchSettings()
+    if not isinstance(st, SequenceSearchSettings):
+        raise InvalidArgumentError(f"settings: expected SequenceSearchSettings, got {type(st).__name__}")
+    corpus = index.corpus
+    if corpus is None:
+        raise InvalidArgumentError("sequence search needs the index's corpus (clip ids, times and reference "
+                                   "frames): load the index with corpus=PATH or call attach_corpus(PATH)")
+    seq = as_sequence(sequence, layout=layout, fps=fps, name="sequence")
+    if len(seq) < 2:
+        raise InvalidPoseError(f"sequence: expected at least 2 frames, got {len(seq)}")
+    user = seq.to_coco()
+    t_user_all = np.asarray(user.times, dtype=np.float64)
+    conf = np.asarray(user.confidences, dtype=np.float64)
+    queried = np.flatnonzero((conf > 0).sum(axis=1) >= st.min_joints)
+    if len(queried) < 2:
+        raise InvalidPoseError(f"sequence: {len(queried)} of {len(user)} frames have at least {st.min_joints} "
+                               "present joints; at least 2 are needed to search")
+    k = min(int(st.k), len(index))
+    poses = np.concatenate([user.keypoints[queried], conf[queried][..., None]], axis=2)
+    rows = index._search_ids(poses, k, mirror=bool(st.mirror))[0]    # (Q, k) corpus frame ids
+    cols = index._frame_columns()
+    clip_of = cols["clip_index"][rows]                     # (Q, k)
+    t_clip = cols["time"][rows]
+    multi = cols["clip_len"][clip_of] >= 2                 # ignore still images
+    qi = np.broadcast_to(np.arange(len(queried))[:, None], rows.shape)
+    clip_f, qi_f, tc_f = clip_of[multi], qi[multi], t_clip[multi]
+    if len(clip_f) == 0:
+        return SequenceMatches([], len(user), len(queried), st)
+    order = np.argsort(clip_f, kind="stable")
+    clip_f, qi_f, tc_f = clip_f[order], qi_f[order], tc_f[order]
+    bounds = np.flatnonzero(np.diff(clip_f)) + 1
+    groups = np.split(np.arange(len(clip_f)), bounds)
+    # cheap upper bound first: distinct user frames hit per clip; fit lines for the most promising only
+    distinct = np.array([len(np.unique(qi_f[g])) for g in groups])
+    need = max(1, int(math.ceil(st.min_coverage * len(queried))))
+    cand_groups = [groups[i] for i in np.argsort(-distinct, kind="stable") if distinct[i] >= need]
+    fitted = []
+    t_q = t_user_all[queried]
+    for g in cand_groups[: 4 * st.candidates]:
+        sup, off, spd, inl = fit_time_line(qi_f[g], t_q[qi_f[g]], tc_f[g], tolerance=float(st.tolerance),
+                                           max_speed=float(st.max_speed), hypotheses=int(st.hypotheses))
+        if sup >= need:
+            fitted.append((sup, int(clip_f[g[0]]), off, spd, tc_f[g][inl]))
+    fitted.sort(key=lambda f: (-f[0], f[1]))
+    score_settings = st.score or ScoreSettings()
+    out: list[ClipMatch] = []
+    for sup, ci, off, spd, tin in fitted[: st.candidates]:
+        clip = corpus.clip(ci)
+        times = np.asarray(clip.times, dtype=np.float64)
+        a = int(np.searchsorted(times, tin.min(), side="left"))
+        b = int(np.searchsorted(times, tin.max(), side="right"))
+        if b - a < 2:
+            continue
+        ref = sequence_from_clip(clip).slice(a, b)
+        try:
+            rep = score_sequence(ref, user, settings=score_settings)
+        except InvalidPoseError:
+            continue                                      # a segment without usable reference frames
+        frames = clip.frame_labels["frame"]
+        out.append(ClipMatch(clip.clip_id, ci, dict(clip.labels), int(frames[a]), int(frames[b - 1]),
+                             float(times[a]), float(times[b - 1]), float(rep.score), float(rep.time_offset),
+                             float(rep.speed_ratio), bool(rep.mirrored), float(rep.score) * sup / len(queried),
+                             sup / len(queried), sup, off, spd, rep))
+    out.sort(key=lambda c: (-c.match, -c.coverage, c.clip_index))
+    return SequenceMatches(out[: st.top], len(user), len(queried), st)
