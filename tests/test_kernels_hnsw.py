@@ -11,7 +11,7 @@ from posesearch.errors import FileFormatError
 from posesearch.index import Index
 from posesearch.index.kernels._common import METRIC_L2, METRIC_WEIGHTED
 from posesearch.index.kernels.exact import knn_exact
-from posesearch.index.kernels.hnsw import HNSWGraph, graph_from_faiss, knn_hnsw
+from posesearch.index.kernels.hnsw import SEEDS, HNSWGraph, graph_from_faiss, knn_hnsw, seed_nodes
 
 
 def _faiss_graph(data, metric, M=8):
@@ -43,20 +43,72 @@ def test_walk_on_a_hand_built_path():
     assert ids.tolist() == [[6]] and d[0, 0] == pytest.approx(0.2, abs=1e-6)
     ids, d = knn_hnsw(data, q, w, METRIC_WEIGHTED, _chain_graph(10), ef=3, k=3)
     assert ids.tolist() == [[6, 7, 5]]
-    # a beam of ef = 1 stops at a local minimum it cannot see past; the exact walk reports true distances
+    # the walk reports true distances (a 10-node single-level graph: every node is a seed)
     ids, d = knn_hnsw(data, np.array([[9.0, 0.0]]), np.ones((1, 1)), METRIC_L2, _chain_graph(10), ef=1, k=1)
     assert ids.tolist() == [[9]] and d[0, 0] == 0.0
 
 
 def test_unreached_places_are_marked():
-    # a graph with no links: only the entry point is ever reached
-    n = 5
+    # a 12-node graph with no links and no upper level: every node is a seed, but the walk starts from
+    # only the best SEEDS (8) of them and no link leads further, so 2 of the k = 10 places stay empty
+    n = 12
+    assert SEEDS == 8
     ar = np.arange(n, dtype=np.int64)
     g = HNSWGraph(np.full(n * 2, -1, np.int32), np.arange(n + 1, dtype=np.int64) * 2, np.array([0, 2], np.int64),
                   2, 0, ar, np.arange(n + 1, dtype=np.int64), ar.copy())
     data = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
-    ids, d = knn_hnsw(data, np.zeros((1, 2)), np.ones((1, 1)), METRIC_WEIGHTED, g, ef=4, k=3)
-    assert ids[0].tolist() == [2, -1, -1] and np.isinf(d[0, 1:]).all()
+    ids, d = knn_hnsw(data, np.zeros((1, 2)), np.ones((1, 1)), METRIC_WEIGHTED, g, ef=10, k=10)
+    assert ids[0].tolist() == list(range(8)) + [-1, -1] and np.isinf(d[0, 8:]).all() and np.isfinite(d[0, :8]).all()
+
+
+def _levelled_graph(tops):
+    """Nodes with the given top levels, no links (FAISS's layout: 2 level-0 slots, 1 per upper level)."""
+    tops = np.asarray(tops)
+    cum = np.concatenate([[0, 2], 2 + np.arange(1, tops.max() + 1)]).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(cum[tops + 1])]).astype(np.int64)
+    n = len(tops)
+    ar = np.arange(n, dtype=np.int64)
+    return HNSWGraph(np.full(offsets[-1], -1, np.int32), offsets, cum, int(np.argmax(tops)), int(tops.max()), ar,
+                     np.arange(n + 1, dtype=np.int64), ar.copy())
+
+
+@pytest.mark.parametrize("counts, level, seeds", [
+    ({0: 100, 1: 60, 2: 10}, 1, 70),    # level 1 holds 70 >= 64 nodes, level 2 only 10
+    ({0: 100, 1: 10, 2: 70}, 2, 70),    # the highest level with >= 64 nodes
+    ({0: 100, 1: 20}, 1, 20),           # no level holds 64: level 1
+    ({0: 30}, 0, 30),                   # a single-level graph: all of it
+])
+def test_seed_level_is_the_highest_with_64_nodes(counts, level, seeds):
+    tops = np.repeat(list(counts), list(counts.values()))
+    g = _levelled_graph(np.random.default_rng(0).permutation(tops))
+    got, lev = seed_nodes(g)
+    assert lev == level and len(got) == seeds
+    top = np.searchsorted(g.cum, np.diff(g.offsets)) - 1
+    assert (top[got] >= level).all() and got.dtype == np.int64
+
+
+def test_seeds_find_a_region_the_entry_point_cannot_reach():
+    # two separate clusters, each a path on layer 0 with 64 upper-level nodes; FAISS's entry point sits in
+    # the other cluster. Scoring the seeds starts the beam in the query's cluster (ef 20 covers the
+    # 8-bit steering's ties: codes step 327 / 255 here).
+    n = 256
+    data = np.zeros((n, 2), np.float32)
+    data[:128, 0] = np.arange(128)              # cluster A: x = 0..127
+    data[128:, 0] = 200 + np.arange(128)        # cluster B: x = 200..327, no link to A
+    nb = np.full((n, 3), -1, np.int32)          # 2 level-0 slots + 1 level-1 slot per node
+    for c0 in (0, 128):
+        for i in range(c0, c0 + 128):
+            links = [j for j in (i - 1, i + 1) if c0 <= j < c0 + 128]
+            nb[i, :len(links)] = links
+    cum = np.array([0, 2, 3], np.int64)
+    offsets = np.arange(n + 1, dtype=np.int64) * 3
+    ar = np.arange(n, dtype=np.int64)
+    g = HNSWGraph(nb.ravel().copy(), offsets, cum, 200, 1, ar, np.arange(n + 1, dtype=np.int64), ar.copy())
+    q = np.array([[40.3, 0.0]])
+    ids, d = knn_hnsw(data, q, np.ones((1, 1)), METRIC_WEIGHTED, g, ef=20, k=5)
+    ref_i, ref_d = knn_exact(data, q, np.ones((1, 1)), 5, "weighted")
+    np.testing.assert_array_equal(d, ref_d)
+    assert sorted(ids[0].tolist()) == [38, 39, 40, 41, 42]
 
 
 def _random_connected_graph(rng, n, extra=3):

@@ -42,10 +42,10 @@ from .backend import KERNEL_METRIC, Backend, check_positive_int
 from .exact import ExactBackend
 from .groups import RowGroups
 from .kernels import _common as kc
-from .kernels.hnsw import HNSWGraph, graph_from_faiss, knn_hnsw, quantize
+from .kernels.hnsw import HNSWGraph, graph_from_faiss, knn_hnsw, quantize, seed_nodes
 
 KINDS = ("hnsw", "ivf", "flat")
-DEFAULT_EF_WEIGHTED = 128
+DEFAULT_EF_WEIGHTED = 160
 DEFAULT_EF_COSINE = 48
 AUG_DIM = 34 + 17 + 1
 
@@ -140,7 +140,8 @@ class FaissBackend(Backend):
         super().__init__(data, metric, params)
         self.index = index
         self.graph = graph          # hnsw: the graph FAISS built, walked by kernels.hnsw
-        self._codes = None
+        self._codes = None          # hnsw walk aids, made on first search: 8-bit codes and seed nodes
+        self._seeds = None
         self._exact = ExactBackend(data, metric, params) if (params.kind == "flat" and metric == "weighted") else None
 
     @property
@@ -253,7 +254,8 @@ class FaissBackend(Backend):
         w = kc.check_weights(weights if weighted else None, code, q.shape[0], self.data.shape[1] // 2)
         if self._codes is None:
             self._codes = quantize(self.data[self.graph.rows])
-        rows, dists = knn_hnsw(self.data, q, w, code, self.graph, self._ef(k), k, self._codes)
+            self._seeds = seed_nodes(self.graph)
+        rows, dists = knn_hnsw(self.data, q, w, code, self.graph, self._ef(k), k, self._codes, self._seeds)
         if (rows < 0).any():
             rows, dists = self._fill_short(queries, weights, k, rows, dists)
         return rows, dists

@@ -8,14 +8,16 @@ keeps then get the fixed-order float64 :func:`~._common.exact_distance`, so repo
 bit-identical to the other backends'. What the walk can miss (it is approximate) is a true neighbour
 the graph does not lead to, or one the 8-bit steering ranks just outside the ``ef`` kept.
 
-The search is the standard HNSW one (Malkov & Yashunin 2018, algorithms 2 and 5): greedy descent
-through the upper layers from the entry point, then a best-first beam of width ``ef`` on layer 0; the
-``ef`` closest frames found are then sorted (ties by smaller row) and the best k returned.
+The search is the HNSW one (Malkov & Yashunin 2018, algorithms 2 and 5) with a wider start: instead
+of one greedy descent from the entry point, the walk scores every node of a seed level (:func:`seed_nodes`)
+and descends greedily from the best :data:`SEEDS` of them; a best-first beam of width ``ef`` on layer 0
+starts from where they land. A node's neighbours are prefetched before any is scored. The ``ef`` closest
+frames found are then sorted (ties by smaller row) and the best k returned.
 
 Graph arrays (FAISS's own layout, copied out of its index; :class:`HNSWGraph`):
 ``neighbors`` int32 (all links; -1 = empty slot), ``offsets`` int64 (N + 1; node i's links start at
 ``offsets[i]``), ``cum`` int64 (level l's links of a node are ``cum[l]:cum[l+1]`` after its offset),
-``entry`` (entry point) and ``max_level``. Reads are clipped to the node's own slots, so damaged arrays
+``entry`` (FAISS's entry point, kept in files; the walk starts from the seeds instead) and ``max_level``. Reads are clipped to the node's own slots, so damaged arrays
 cannot make the kernel read outside them (files are also checksum-verified before loading).
 Visited nodes are kept in an open-addressing hash set per query (no state shared between queries).
 """
@@ -27,10 +29,11 @@ import numpy as np
 from numba import njit, prange
 
 from ...errors import FileFormatError
+from ._prefetch import prefetch_row
 from ._common import (FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, finish_heap, heap_offer, minheap_pop,
                       minheap_push, prepare_query)
 
-__all__ = ["HNSWGraph", "graph_from_faiss", "knn_hnsw", "quantize"]
+__all__ = ["HNSWGraph", "graph_from_faiss", "knn_hnsw", "quantize", "seed_nodes"]
 
 
 @dataclass(frozen=True)
@@ -162,8 +165,37 @@ def quantize(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.ascontiguousarray(codes), lo, scale
 
 
+SEEDS = 8            # best nodes of the seed level the layer-0 beam starts from
+SEED_LEVEL_NODES = 64
+
+
+def seed_nodes(graph: HNSWGraph) -> tuple[np.ndarray, int]:
+    """The nodes every walk scores to choose its starting points, and their level.
+
+    The seed level is the highest level holding at least 64 nodes (297 nodes on level 2 for 312k
+    frames), else level 1, else level 0 (a tiny graph: all of it). Standard HNSW descends greedily
+    from one entry point; with per-query weights and missing joints that single path often ends in
+    the wrong region (frames that agree on the joints the query lacks), so the walk scores all seed
+    nodes and descends from the best :data:`SEEDS` of them instead: recall@10 0.9623 -> 0.9785 at
+    ``ef`` 64 on real estimator-like queries, for ~5 us.
+    """
+    top = np.searchsorted(graph.cum, np.diff(graph.offsets), side="left") - 1   # each node's top level
+    top = np.clip(top, 0, graph.max_level)
+    level = 0
+    for lev in range(graph.max_level, 0, -1):
+        if np.count_nonzero(top >= lev) >= SEED_LEVEL_NODES:
+            level = lev
+            break
+    else:
+        level = 1 if graph.max_level >= 1 else 0
+    seeds = np.flatnonzero(top >= level).astype(np.int64)
+    if len(seeds) == 0:
+        seeds = np.array([graph.entry], np.int64)
+    return seeds, level
+
+
 @njit(**JIT)
-def _search_one(X, q, w, metric, nbr, offs, cum, entry, max_level, rows, gstart, members, codes, lo, scale, ef, k,
+def _search_one(X, q, w, metric, nbr, offs, cum, seeds, seed_level, rows, gstart, members, codes, lo, scale, ef, k,
                 out_i, out_d):
     n = rows.shape[0]
     dd = X.shape[1]
@@ -175,42 +207,67 @@ def _search_one(X, q, w, metric, nbr, offs, cum, entry, max_level, rows, gstart,
     for d in range(dd):                            # the query in code space (see quantize)
         q32[d] = np.float32((q[d] - lo[d]) / scale[d])
         c32[d] = np.float32(scale[d] * scale[d]) if l2 else np.float32(c32[d] * scale[d])
-    cur = entry
-    dcur = _approx_l2(codes, cur, q32, c32) if l2 else _approx(codes, cur, q32, c32)
-    for lev in range(max_level, 0, -1):            # greedy descent
-        changed = True
-        while changed:
-            changed = False
-            b, e = _links(offs, cum, cur, lev)
-            for t in range(b, e):
-                v = nbr[t]
-                if v < 0 or v >= n:
-                    break
-                dv = _approx_l2(codes, v, q32, c32) if l2 else _approx(codes, v, q32, c32)
-                if dv < dcur or (dv == dcur and v < cur):
-                    dcur = dv
-                    cur = v
-                    changed = True
+    ns = min(SEEDS, seeds.shape[0])                # the best ns seed nodes (max-heap as a min-heap on -d)
+    sk = np.empty(ns + 1)
+    sv = np.empty(ns + 1, np.int64)
+    m = 0
+    for t in range(seeds.shape[0]):
+        v = seeds[t]
+        dv = _approx_l2(codes, v, q32, c32) if l2 else _approx(codes, v, q32, c32)
+        if m < ns or dv < -sk[0]:
+            m = minheap_push(sv, sk, m, v, -dv)
+            if m > ns:
+                m = minheap_pop(sv, sk, m)
     width = cum[1] - cum[0]
-    ck = np.empty(ef * width + 1)                  # frontier (min-heap); grows if needed
-    cv = np.empty(ef * width + 1, np.int64)
-    rk = np.empty(ef + 1)                          # ef best so far (max-heap as a min-heap on -d)
-    rv = np.empty(ef + 1, np.int64)
+    ck = np.empty(ef * width + ns + 1)             # frontier (min-heap); grows if needed
+    cv = np.empty(ef * width + ns + 1, np.int64)
+    rk = np.empty(ef + ns + 1)                     # ef best so far (max-heap as a min-heap on -d)
+    rv = np.empty(ef + ns + 1, np.int64)
     size = 1024
     while size < 2 * ef * width:
         size *= 2
     table = np.full(size, -1, np.int32)
-    used = 1
-    table[_slot(table, cur)] = cur
-    nc = minheap_push(cv, ck, 0, cur, dcur)
-    nr = minheap_push(rv, rk, 0, cur, -dcur)
-    while nc > 0:
+    used = 0
+    nc = 0
+    nr = 0
+    for j in range(m):                             # greedy descent from each seed to level 1
+        cur = sv[j]
+        dcur = -sk[j]
+        for lev in range(seed_level - 1, 0, -1):
+            changed = True
+            while changed:
+                changed = False
+                b, e = _links(offs, cum, cur, lev)
+                for t in range(b, e):
+                    v = nbr[t]
+                    if v < 0 or v >= n:
+                        break
+                    dv = _approx_l2(codes, v, q32, c32) if l2 else _approx(codes, v, q32, c32)
+                    if dv < dcur or (dv == dcur and v < cur):
+                        dcur = dv
+                        cur = v
+                        changed = True
+        s = _slot(table, cur)
+        if table[s] == cur:
+            continue
+        table[s] = cur
+        used += 1
+        nc = minheap_push(cv, ck, nc, cur, dcur)
+        nr = minheap_push(rv, rk, nr, cur, -dcur)
+        if nr > ef:
+            nr = minheap_pop(rv, rk, nr)
+    while nc > 0:                                  # best-first beam of width ef on layer 0
         dc = ck[0]
         c = cv[0]
         nc = minheap_pop(cv, ck, nc)
         if nr >= ef and dc > -rk[0]:
             break
         b, e = _links(offs, cum, c, 0)
+        for t in range(b, e):                      # ask for every neighbour's codes first (memory latency)
+            v = nbr[t]
+            if v < 0 or v >= n:
+                break
+            prefetch_row(codes, v)
         for t in range(b, e):
             v = nbr[t]
             if v < 0 or v >= n:
@@ -247,18 +304,20 @@ def _search_one(X, q, w, metric, nbr, offs, cum, entry, max_level, rows, gstart,
 
 
 @njit(parallel=True, **JIT)
-def _search_batch(X, Q, W, metric, nbr, offs, cum, entry, max_level, rows, gstart, members, codes, lo, scale, ef,
-                  k, out_i, out_d):
+def _search_batch(X, Q, W, metric, nbr, offs, cum, seeds, seed_level, rows, gstart, members, codes, lo, scale,
+                  ef, k, out_i, out_d):
     for b in prange(Q.shape[0]):
-        _search_one(X, Q[b], W[b], metric, nbr, offs, cum, entry, max_level, rows, gstart, members, codes, lo,
+        _search_one(X, Q[b], W[b], metric, nbr, offs, cum, seeds, seed_level, rows, gstart, members, codes, lo,
                     scale, ef, k, out_i[b], out_d[b])
 
 
 def knn_hnsw(data: np.ndarray, queries: np.ndarray, weights: np.ndarray, metric_code: int, graph: HNSWGraph,
-             ef: int, k: int, codes: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+             ef: int, k: int, codes: tuple | None = None,
+             seeds: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
     """k nearest rows found by walking ``graph`` with beam width ``ef`` (>= k), exact distances.
 
-    ``codes``: :func:`quantize` of ``data[graph.rows]`` (computed here when not given; backends keep it).
+    ``codes``: :func:`quantize` of ``data[graph.rows]``; ``seeds``: :func:`seed_nodes` of the graph (both
+    computed here when not given; backends keep them).
 
     ``data`` (N, D) float32, ``queries`` (B, D) float64, ``weights`` (B, K) float64 (a (B, 1) dummy for
     l2), all already checked by the caller (the backend). Rows not reached: id -1, distance inf.
@@ -269,7 +328,9 @@ def knn_hnsw(data: np.ndarray, queries: np.ndarray, weights: np.ndarray, metric_
     ef = max(int(ef), int(k))
     if codes is None:
         codes = quantize(data[graph.rows])
-    g = (graph.neighbors, graph.offsets, graph.cum, graph.entry, graph.max_level, graph.rows, graph.group_start,
+    if seeds is None:
+        seeds = seed_nodes(graph)
+    g = (graph.neighbors, graph.offsets, graph.cum, *seeds, graph.rows, graph.group_start,
          graph.members, *codes, ef, k)
     if b == 1:
         _search_one(data, queries[0], weights[0], metric_code, *g, out_i[0], out_d[0])

@@ -1,0 +1,41 @@
+"""``prefetch_row(a, i)``: a software prefetch of row ``i`` of a 2-D array (LLVM ``llvm.prefetch``).
+
+numba has no prefetch of its own. The HNSW walk is bound by memory latency (each node it scores is a
+random row); asking for all of a node's neighbours before scoring the first one overlaps those
+misses, as hnswlib and FAISS do with ``_mm_prefetch`` (~1.2x on 312k real frames). A prefetch is a
+hint: it never faults and never changes a result. Callers pass only in-range rows all the same.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+__all__ = ["prefetch_row"]
+
+
+@intrinsic
+def prefetch_row(typingctx, arr, idx):
+    """Prefetch the first cache line of ``arr[idx, 0]`` for reading, high temporal locality."""
+    if not isinstance(arr, types.Array) or arr.ndim != 2 or not isinstance(idx, types.Integer):
+        return None
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty, idxty = signature.args
+        ary, ind = args
+        a = context.make_array(aryty)(context, builder, ary)
+        ind = context.cast(builder, ind, idxty, types.intp)
+        zero = context.get_constant(types.intp, 0)
+        ptr = cgutils.get_item_pointer2(context, builder, a.data, cgutils.unpack_tuple(builder, a.shape),
+                                        cgutils.unpack_tuple(builder, a.strides), aryty.layout, [ind, zero],
+                                        wraparound=False, boundscheck=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0i8")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])   # read, keep in all levels, data
+        return context.get_dummy_value()
+
+    return sig, codegen
