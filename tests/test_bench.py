@@ -17,7 +17,7 @@ TINY = BenchSettings.quick_settings().replace(
     queries=12, numpy_queries=6, sweep_queries=6, hnsw_ef=(10, 40), ivf_nprobe=(1, 8), hnswlib_ef=(10,),
     sizes=(1500,), scaling_queries=6, scaling_metrics=("weighted",), scaling_contenders=("exact", "vptree"),
     search_frames=3000, pypi_frames=600, pypi_queries=4, pypi_max_scaling=0, quality_poses=150, penn_queries=0,
-    view_clips=3, view_seconds=2.0, sequence_lengths=(5.0,), coldstart="off")
+    view_clips=3, view_seconds=2.0, sequence_lengths=(5.0,), seqsearch_queries=0, coldstart="off")
 
 
 def _link(src, dst):
@@ -246,3 +246,21 @@ def test_sequence_timing_checks_its_answers():
                               slower=1.2, delay=0.3)) == 3
     assert check_recovery(SimpleNamespace(score=float("nan"), speed_ratio=0.835, time_offset=0.3),
                           slower=1.2, delay=0.3)                   # NaN never passes
+
+
+def test_sequence_search_benchmark_runs_and_reports(tiny_data, tmp_path):
+    # 8 Penn Action clips (train and test among them): too few to check a rate, but every figure is made
+    from posesearch.bench.context import Context
+    from posesearch.bench.seqsearch import MIN_CHECKED, run_search
+
+    st = TINY.replace(seqsearch_queries=3, seqsearch_self=2, quick=False)
+    ctx = Context(st, tmp_path, data_dir=tiny_data, log=lambda m: None)
+    out = run_search(ctx)
+    assert out["train_clips"] >= 1 and out["indexed_frames"] > 0
+    for task in ("action", "self"):
+        r = out[task]
+        assert 1 <= r["queries"] < MIN_CHECKED and r["checked"] is False
+        assert 0.0 <= r["ours_top1"] <= 1.0 and 0.0 <= r["peer_top1"] <= 1.0 and r["ours_median_s"] > 0
+    assert not ctx.failures
+    assert run_search(Context(TINY, tmp_path, data_dir=tiny_data, log=lambda m: None)) == {
+        "skipped": "seqsearch_queries = 0"}

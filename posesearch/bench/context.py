@@ -24,7 +24,8 @@ class BenchSettings:
     Python, slow). pypi_max_scaling: largest scaling size vptree-pypi is built at. quality_poses: BODY25
     poses in the leave-one-out test (0 = all). penn_queries: Penn test clips scored (sequence helper's
     benchmark; 0 = skip). view_clips / view_seconds: CMU clips (0 = all) and their length in the
-    view-angle test. search_frames: indexed frames in the search section (0 = all). coldstart: "full"
+    view-angle test. seqsearch_queries / seqsearch_self: Penn test clips (action retrieval; 0 = skip)
+    and degraded train clips (self retrieval) of the sequence-search benchmark. search_frames: indexed frames in the search section (0 = all). coldstart: "full"
     (cached and compiled-from-scratch kernels), "cached" or "off".
     """
 
@@ -52,6 +53,8 @@ class BenchSettings:
     view_clips: int = 0
     view_seconds: float = 10.0
     sequence_lengths: tuple = (10.0, 60.0, 300.0)
+    seqsearch_queries: int = 100
+    seqsearch_self: int = 60
     search_frames: int = 0
     coldstart: str = "full"
 
@@ -65,7 +68,8 @@ class BenchSettings:
                    ivf_nprobe=(1, 8, 64), hnswlib_ef=(10, 40, 160), sizes=(3_000, 10_000), scaling_queries=30,
                    scaling_metrics=("weighted",), pypi_frames=2_000, pypi_queries=20, pypi_max_scaling=3_000,
                    quality_poses=600, penn_queries=4, view_clips=4, view_seconds=4.0,
-                   sequence_lengths=(10.0, 60.0), search_frames=8_000, coldstart="cached",
+                   sequence_lengths=(10.0, 60.0), seqsearch_queries=12, seqsearch_self=8, search_frames=8_000,
+                   coldstart="cached",
                    scaling_contenders=("exact", "vptree", "faiss-hnsw", "numpy", "hnswlib", "vptree-pypi"),
                    scaling_contenders_cosine=("exact", "vptree"))
 

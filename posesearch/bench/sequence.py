@@ -151,7 +151,11 @@ def helper_results(ctx: Context) -> dict:
 
 
 def run(ctx: Context) -> dict:
-    """The per-step benchmark (:mod:`.seqsteps`) and the public-API timings on real CMU motion."""
+    """The per-step benchmark (:mod:`.seqsteps`), the public-API timings on real CMU motion and sequence
+    search on Penn Action against Move Mirror's per-frame vote (:mod:`.seqsearch`)."""
     out = own_timings(ctx)
     out["helper"] = helper_results(ctx)
+    from .seqsearch import run_search
+
+    out["search"] = run_search(ctx)
     return out

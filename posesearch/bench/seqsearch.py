@@ -1,0 +1,164 @@
+"""Sequence search on Penn Action: which clip did this person perform? Ours against Move Mirror's way.
+
+Penn Action's official split: the train clips are ingested into a corpus and indexed (``vptree``,
+weighted). Two tasks:
+
+* **action retrieval**: a random test clip (another person, whole clip) is the user; correct when the
+  best clip found has the test clip's action (top-3: any of the best three);
+* **self retrieval**: half of a random train clip (from 20% in), recorded the way a webcam app would
+  (:func:`posesearch.sequence.simulate.degrade`: 10 fps, 2% jitter, 0.3 s late, 20% slower, mirrored;
+  seed = clip index), is the user; correct when the best clip found is that clip.
+
+Answered two ways on the same index:
+
+* ours: :meth:`posesearch.Index.search_sequence` with its defaults (per-frame hits aligned over time
+  per clip, the matched segment scored, ranked by score x coverage);
+* Move Mirror's way (peer): every frame matched on its own (its nearest frame, mirror images too), and
+  the sequence given the clip (self retrieval) or the action (action retrieval) most frames voted for.
+
+Latency is per sequence (ours: the whole search_sequence; peer: one batch query of all frames plus the
+vote). The answers are checked: ours must reach action top-1 >= 0.85 and self retrieval >= 0.9, else
+the run fails (checked from 30 queries up; a quick run's handful is reported only).
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from .context import Context
+
+MIN_ACTION_TOP1 = 0.85
+MIN_SELF_TOP1 = 0.9
+MIN_CHECKED = 30          # fewer queries: a rate too noisy to check
+
+
+def _frame_votes(index, seq, min_joints: int = 5):
+    """Move Mirror's way: each frame with >= min_joints present joints matched on its own (k = 1, mirror
+    images too). Returns the matched frames' clip ids and labels, one per queried frame."""
+    user = seq.to_coco()
+    conf = np.asarray(user.confidences, dtype=np.float64)
+    keep = (conf > 0).sum(axis=1) >= min_joints
+    poses = np.concatenate([np.asarray(user.keypoints)[keep], conf[keep][..., None]], axis=2)
+    m = index.search(poses, k=1, mirror=True)
+    return [c[0] for c in m.clip_ids], [lab[0] for lab in m.labels]
+
+
+def _mode(items):
+    """Most common item; ties go to the one seen first (Counter keeps insertion order)."""
+    return Counter(items).most_common(1)[0][0] if items else None
+
+
+def run_search(ctx: Context) -> dict:
+    from ..corpus.readers import penn_action
+    from ..corpus.store import Corpus
+    from .data import default_data_dir
+
+    s = ctx.settings
+    if s.seqsearch_queries <= 0:
+        return {"skipped": "seqsearch_queries = 0"}
+    folder = (ctx.data_dir or default_data_dir()) / "penn_action" / "labels"
+    if not folder.exists():
+        return {"skipped": f"Penn Action labels not found at {folder}"}
+    clips = list(penn_action.read(folder))
+    train = [c for c in clips if c.labels.get("split") == "train"]
+    test = [c for c in clips if c.labels.get("split") == "test"]
+    if s.quick:
+        train = train[::10]
+        test = [c for c in test if c.labels.get("action") in {t.labels.get("action") for t in train}]
+    rng = np.random.default_rng(s.seed)
+    out: dict = {"source": "posesearch.bench.seqsearch", "train_clips": len(train),
+                 "settings": "SequenceSearchSettings() defaults; peer: per-frame nearest frame (mirror) + vote"}
+    with tempfile.TemporaryDirectory() as tmp:
+        cpath = Path(tmp) / "penn_train.h5"
+        ctx.say(f"sequence search: ingesting {len(train):,} Penn Action train clips")
+        Corpus.ingest(cpath, train)
+        corpus = Corpus.open(cpath)
+        try:
+            _measure(ctx, corpus, test, rng, out)
+        finally:
+            corpus.close()
+    problems = []
+    for task, floor in (("action", MIN_ACTION_TOP1), ("self", MIN_SELF_TOP1)):
+        r = out[task]
+        if r["queries"] >= MIN_CHECKED and r["ours_top1"] < floor:
+            problems.append(f"{task} retrieval top-1 {r['ours_top1']:.3f} over {r['queries']} queries, "
+                            f"expected >= {floor}")
+        r["checked"] = r["queries"] >= MIN_CHECKED
+    ctx.failures.add("sequence/search", problems)
+    return out
+
+
+def _measure(ctx: Context, corpus, test, rng, out: dict) -> None:
+    from ..errors import InvalidPoseError
+    from ..index import Index
+    from ..sequence.sequence import as_sequence, sequence_from_clip
+    from ..sequence.simulate import degrade
+
+    s = ctx.settings
+    t0 = time.perf_counter()
+    index = Index.build(corpus, metric="weighted", backend="vptree")
+    out["index_build_s"] = time.perf_counter() - t0
+    out["indexed_frames"] = len(index)
+
+    # action retrieval: test clips (other people)
+    pick = rng.choice(len(test), min(s.seqsearch_queries, len(test)), replace=False)
+    ours1, ours3, peer1, t_ours, t_peer, skipped = [], [], [], [], [], 0
+    ctx.say(f"sequence search: action retrieval, {len(pick)} test clips")
+    for i in pick:
+        q = test[int(i)]
+        seq = as_sequence(q)
+        act = q.labels.get("action")
+        try:
+            t0 = time.perf_counter()
+            r = index.search_sequence(seq, top=3)
+            t_ours.append(time.perf_counter() - t0)
+        except InvalidPoseError:                # a clip with (almost) no visible joints: cannot search
+            skipped += 1
+            continue
+        ours1.append(bool(r.clips) and r.clips[0].labels.get("action") == act)
+        ours3.append(any(c.labels.get("action") == act for c in r.clips))
+        t0 = time.perf_counter()
+        _, labels = _frame_votes(index, seq)
+        vote = _mode([lab.get("action") for lab in labels])
+        t_peer.append(time.perf_counter() - t0)
+        peer1.append(vote == act)
+    out["action"] = {"queries": len(ours1), "skipped_no_visible_joints": skipped,
+                     "ours_top1": float(np.mean(ours1)), "ours_top3": float(np.mean(ours3)),
+                     "peer_top1": float(np.mean(peer1)),
+                     "ours_median_s": float(np.median(t_ours)), "ours_p90_s": float(np.percentile(t_ours, 90)),
+                     "peer_median_s": float(np.median(t_peer))}
+
+    # self retrieval: degraded halves of indexed clips
+    n = corpus.num_clips
+    pick = rng.choice(n, min(s.seqsearch_self, n), replace=False)
+    ours_ok, peer_ok, t_ours, t_peer, seg_err, skipped = [], [], [], [], [], 0
+    ctx.say(f"sequence search: self retrieval, {len(pick)} degraded train clips")
+    for ci in pick:
+        clip = corpus.clip(int(ci))
+        seq = sequence_from_clip(clip)
+        a = len(seq) // 5
+        b = min(len(seq), a + max(20, len(seq) // 2))
+        user = degrade(seq.slice(a, b), fps=10, mirror=True, seed=int(ci))
+        try:
+            t0 = time.perf_counter()
+            r = index.search_sequence(user, top=3)
+            t_ours.append(time.perf_counter() - t0)
+        except InvalidPoseError:
+            skipped += 1
+            continue
+        ok = bool(r.clips) and r.clips[0].clip_id == clip.clip_id
+        ours_ok.append(ok)
+        if ok:
+            seg_err.append(max(abs(r.clips[0].start_time - seq.times[a]), abs(r.clips[0].end_time - seq.times[b - 1])))
+        t0 = time.perf_counter()
+        cids, _ = _frame_votes(index, user)
+        peer_ok.append(_mode(cids) == clip.clip_id)
+        t_peer.append(time.perf_counter() - t0)
+    out["self"] = {"queries": len(ours_ok), "skipped_no_visible_joints": skipped,
+                   "ours_top1": float(np.mean(ours_ok)), "peer_top1": float(np.mean(peer_ok)),
+                   "ours_median_s": float(np.median(t_ours)), "peer_median_s": float(np.median(t_peer)),
+                   "segment_end_error_median_s": float(np.median(seg_err)) if seg_err else None}
