@@ -94,16 +94,19 @@ class VPTreeBackend(Backend):
         return cls(data, metric, params, trees[0], trees[1] if two else None)
 
     def _search(self, queries, weights, k, stats: bool):
-        from .kernels.vptree import knn_vptree
+        from .kernels.vptree import knn_vptree, rows_with_weight
 
         if self.metric != "weighted":
             return knn_vptree(self.tree, queries, None, k, return_stats=stats)
         if self.face_free is None:
             return knn_vptree(self.tree, queries, weights, k, return_stats=stats)
-        w = np.asarray(weights)
-        if w.ndim != 2:                              # malformed: the kernel's checks report it
+        try:
+            w = np.ascontiguousarray(weights, dtype=np.float64)
+        except (TypeError, ValueError):
+            w = None
+        if w is None or w.ndim != 2 or w.shape[1] < FACE_JOINTS.stop:   # malformed: the kernel's checks report it
             return knn_vptree(self.tree, queries, weights, k, return_stats=stats)
-        has_face = w[:, FACE_JOINTS].any(axis=1)
+        has_face = rows_with_weight(w, FACE_JOINTS.start, FACE_JOINTS.stop)
         n_face = np.count_nonzero(has_face)
         if n_face in (0, len(w)):                    # one tree serves the whole batch (always for one query)
             return knn_vptree(self.tree if n_face else self.face_free, queries, weights, k, return_stats=stats)

@@ -98,7 +98,7 @@ def check_queries(queries, d: int) -> np.ndarray:
     if q.ndim != 2 or q.shape[1] != d:
         raise InvalidArgumentError(f"queries: expected shape (B, {d}), got {np.shape(queries)}")
     q = np.ascontiguousarray(q, dtype=np.float64)
-    if q.size and not np.abs(q).max() <= MAX_ABS_COORD:      # fast path; NaN fails the comparison too
+    if not _all_within(q, MAX_ABS_COORD):                   # compiled fast path; NaN fails it too
         if not np.isfinite(q).all():
             bad = int(np.argmin(np.isfinite(q).all(axis=1)))
             raise InvalidArgumentError(f"queries: query {bad} contains NaN or infinite values")
@@ -126,9 +126,9 @@ def check_weights(weights, code: int, b: int, k_joints: int) -> np.ndarray:
     w = np.ascontiguousarray(w, dtype=np.float64)
     if b == 0:
         return w
-    sums = w.sum(axis=1)
-    if w.min() >= 0 and sums.min() > 0 and sums.max() <= 1e300:   # fast path (NaN fails the comparisons)
+    if _weights_ok(w):                   # compiled fast path: >= 0, finite, each row's sum in (0, 1e300]
         return w
+    sums = w.sum(axis=1)
     if not np.isfinite(w).all():
         raise InvalidArgumentError("weights: contain NaN or infinite values")
     if (w < 0).any():
@@ -138,6 +138,30 @@ def check_weights(weights, code: int, b: int, k_joints: int) -> np.ndarray:
         i = int(np.argmax(sums <= 0))
         raise InvalidArgumentError(f"weights: query {i} has all weights zero (no keypoint to compare)")
     raise InvalidArgumentError("weights: too large (sum overflows)")
+
+
+@njit(**JIT)
+def _all_within(q, limit):
+    """Every value of the 2-D array q has |value| <= limit (False for NaN)."""
+    for i in range(q.shape[0]):
+        for j in range(q.shape[1]):
+            if not abs(q[i, j]) <= limit:
+                return False
+    return True
+
+
+@njit(**JIT)
+def _weights_ok(w):
+    """Every weight of the 2-D array w is >= 0 (not NaN) and every row's sum lies in (0, 1e300]."""
+    for i in range(w.shape[0]):
+        s = 0.0
+        for j in range(w.shape[1]):
+            if not w[i, j] >= 0.0:
+                return False
+            s += w[i, j]
+        if not (s > 0.0 and s <= 1e300):
+            return False
+    return True
 
 
 # ----------------------------------------------------------------------------- exact distance

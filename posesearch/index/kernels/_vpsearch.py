@@ -353,6 +353,18 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
     stats[2] = nleaves
 
 
+@njit(**JIT)
+def any_nonzero(w, j0, j1, out):
+    """out[b] = any(w[b, j0:j1] != 0)."""
+    for b in range(w.shape[0]):
+        hit = False
+        for j in range(j0, j1):
+            if w[b, j] != 0.0:
+                hit = True
+                break
+        out[b] = hit
+
+
 @njit(parallel=True, **JIT)
 def search_batch(Q, W, metric, k, T, max_work, out_i, out_d, stats, nchunks, max_block):
     """All queries, in parallel over ``nchunks`` contiguous chunks (one workspace each)."""

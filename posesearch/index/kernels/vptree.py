@@ -28,7 +28,7 @@ from ...errors import FileFormatError, InvalidArgumentError
 from ._common import (KERNEL_METRICS, check_data, check_k, check_queries,
                       check_weights, metric_code)
 
-__all__ = ["VPTreeArrays", "build_vptree", "knn_vptree", "VPTREE_VERSION"]
+__all__ = ["VPTreeArrays", "build_vptree", "knn_vptree", "rows_with_weight", "VPTREE_VERSION"]
 
 VPTREE_VERSION = 1
 DEFAULT_LEAF_SIZE = 128
@@ -386,6 +386,17 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
                         end=end, left=left, right=right,
                         vp=vp, shell_lo=shell_lo, shell_hi=shell_hi, tot_lo=tot_lo, tot_hi=tot_hi, box_lo=box_lo,
                         box_hi=box_hi)
+
+
+def rows_with_weight(weights: np.ndarray, j0: int, j1: int) -> np.ndarray:
+    """(B,) bool: which rows of the (B, K) weights have a nonzero weight among joints [j0, j1) (the
+    tree choice of the weighted backend; compiled, as it runs on every query)."""
+    from ._vpsearch import any_nonzero
+
+    w = np.asarray(weights)
+    out = np.empty(w.shape[0], np.bool_)
+    any_nonzero(w, j0, j1, out)
+    return out
 
 
 def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | None, k: int, *,
