@@ -225,3 +225,62 @@ def test_old_files_with_a_faiss_hnsw_index_still_load(tmp_path, monkeypatch):
     exact = Index.build(v, metric="cosine", backend="exact").search_vectors(q, 5)
     got = back.search_vectors(q, 5)
     assert np.mean(got.distances <= exact.distances[:, -1:] + 1e-12) >= 0.95
+
+
+def test_visited_marks_survive_many_queries():
+    """The per-thread visited marks are query stamps that wrap after 254 queries: 600 single queries
+    through one WalkAids give the same answers as a fresh one each time (and as the batch path)."""
+    from posesearch.index.kernels.hnsw import STAMP_LIMIT, WalkAids
+
+    rng = np.random.default_rng(3)
+    kp, cf = random_poses(rng, 400)
+    v = vectors_of(kp, cf)
+    g = _faiss_graph(v, "weighted")
+    nq = 600
+    q = v[rng.choice(len(v), nq)].astype(np.float64) + rng.normal(0, 0.01, (nq, 34))
+    w = random_weights(rng, nq)
+    aids = WalkAids(v, g)
+    got = np.array([knn_hnsw(v, q[i:i + 1], w[i:i + 1], METRIC_WEIGHTED, g, ef=16, k=5, aids=aids)[1][0]
+                    for i in range(nq)])
+    assert nq > 2 * STAMP_LIMIT and aids.visited()[1][0] < STAMP_LIMIT
+    fresh = np.array([knn_hnsw(v, q[i:i + 1], w[i:i + 1], METRIC_WEIGHTED, g, ef=16, k=5)[1][0] for i in range(0, nq, 50)])
+    np.testing.assert_array_equal(got[::50], fresh)
+    np.testing.assert_array_equal(got, knn_hnsw(v, q, w, METRIC_WEIGHTED, g, ef=16, k=5, aids=aids)[1])
+
+
+def test_relabeled_graph_is_the_same_graph():
+    """Renumbering nodes (the build's locality order) keeps every link, slot and row group."""
+    from posesearch.index.kernels.hnsw import locality_order
+
+    rng = np.random.default_rng(5)
+    kp, cf = random_poses(rng, 300)
+    v = vectors_of(kp, cf)
+    v[50:60] = v[40]                                   # a group of identical rows
+    from posesearch.index.groups import RowGroups
+
+    groups = RowGroups.of(v)
+    import faiss
+
+    index = faiss.IndexHNSWFlat(34, 8, faiss.METRIC_L1)
+    index.add(np.ascontiguousarray(v[groups.rows]))
+    g = graph_from_faiss(index, groups)
+    for order in (rng.permutation(len(g.rows)), locality_order(v[g.rows], "weighted")):
+        h = g.relabeled(order)
+        HNSWGraph.from_arrays(h.to_arrays(), len(v))     # accepted as consistent
+        new_of = np.empty(len(order), np.int64)
+        new_of[order] = np.arange(len(order))
+        for i in rng.choice(len(order), 40, replace=False):
+            o = order[i]
+            old = g.neighbors[g.offsets[o]:g.offsets[o + 1]]
+            new = h.neighbors[h.offsets[i]:h.offsets[i + 1]]
+            np.testing.assert_array_equal(new, np.where(old >= 0, new_of[np.maximum(old, 0)], -1))
+            assert h.rows[i] == g.rows[o]
+            np.testing.assert_array_equal(h.members[h.group_start[i]:h.group_start[i + 1]],
+                                          g.members[g.group_start[o]:g.group_start[o + 1]])
+        assert new_of[g.entry] == h.entry
+        q = v[:5].astype(np.float64) + rng.normal(0, 0.01, (5, 34))
+        w = random_weights(rng, 5)
+        a = knn_hnsw(v, q, w, METRIC_WEIGHTED, g, ef=len(v), k=10)
+        b = knn_hnsw(v, q, w, METRIC_WEIGHTED, h, ef=len(v), k=10)
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_array_equal(a[0], b[0])

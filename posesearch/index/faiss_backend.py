@@ -43,7 +43,7 @@ from .backend import KERNEL_METRIC, Backend, check_positive_int
 from .exact import ExactBackend
 from .groups import RowGroups
 from .kernels import _common as kc
-from .kernels.hnsw import HNSWGraph, graph_from_faiss, knn_hnsw, quantize, seed_nodes
+from .kernels.hnsw import HNSWGraph, WalkAids, graph_from_faiss, knn_hnsw, locality_order
 
 KINDS = ("hnsw", "ivf", "flat")
 DEFAULT_EF_WEIGHTED = 160
@@ -141,8 +141,7 @@ class FaissBackend(Backend):
         super().__init__(data, metric, params)
         self.index = index
         self.graph = graph          # hnsw: the graph FAISS built, walked by kernels.hnsw
-        self._codes = None          # hnsw walk aids, made on first search: 8-bit codes and seed nodes
-        self._seeds = None
+        self._aids = None           # hnsw: codes, seeds and visited marks of the walk, made on first search
         self._exact = ExactBackend(data, metric, params) if (params.kind == "flat" and metric == "weighted") else None
 
     @property
@@ -170,7 +169,10 @@ class FaissBackend(Backend):
                                         faiss.METRIC_L1 if metric == "weighted" else faiss.METRIC_L2)
             index.hnsw.efConstruction = params.ef_construction
             _add_in_slices(index, vecs, progress)
-            return cls(data, metric, params, graph=graph_from_faiss(index, groups))
+            graph = graph_from_faiss(index, groups)
+            del index
+            graph = graph.relabeled(locality_order(vecs, KERNEL_METRIC[metric]))
+            return cls(data, metric, params, graph=graph)
         if metric == "weighted":
             vecs = weighted_data_transform(data)
         else:
@@ -253,10 +255,9 @@ class FaissBackend(Backend):
         code = kc.METRIC_WEIGHTED if weighted else kc.METRIC_L2
         q = kc.check_queries(queries, self.data.shape[1])
         w = kc.check_weights(weights if weighted else None, code, q.shape[0], self.data.shape[1] // 2)
-        if self._codes is None:
-            self._codes = quantize(self.data[self.graph.rows])
-            self._seeds = seed_nodes(self.graph)
-        rows, dists = knn_hnsw(self.data, q, w, code, self.graph, self._ef(k), k, self._codes, self._seeds)
+        if self._aids is None:
+            self._aids = WalkAids(self.data, self.graph)
+        rows, dists = knn_hnsw(self.data, q, w, code, self.graph, self._ef(k), k, self._aids)
         if (rows < 0).any():
             rows, dists = self._fill_short(queries, weights, k, rows, dists)
         return rows, dists

@@ -1,4 +1,5 @@
-"""``prefetch_row(a, i)``: a software prefetch of row ``i`` of a 2-D array (LLVM ``llvm.prefetch``).
+"""``prefetch_row(a, i)``: a software prefetch of row ``i`` of a 2-D array, or of item ``i`` of a 1-D
+array (LLVM ``llvm.prefetch``).
 
 numba has no prefetch of its own. The HNSW walk is bound by memory latency (each node it scores is a
 random row); asking for all of a node's neighbours before scoring the first one overlaps those
@@ -17,8 +18,9 @@ __all__ = ["prefetch_row"]
 
 @intrinsic
 def prefetch_row(typingctx, arr, idx):
-    """Prefetch the first cache line of ``arr[idx, 0]`` for reading, high temporal locality."""
-    if not isinstance(arr, types.Array) or arr.ndim != 2 or not isinstance(idx, types.Integer):
+    """Prefetch the cache line of ``arr[idx, 0]`` (2-D) or ``arr[idx]`` (1-D) for reading, high temporal
+    locality."""
+    if not isinstance(arr, types.Array) or arr.ndim not in (1, 2) or not isinstance(idx, types.Integer):
         return None
     sig = types.void(arr, idx)
 
@@ -28,8 +30,9 @@ def prefetch_row(typingctx, arr, idx):
         a = context.make_array(aryty)(context, builder, ary)
         ind = context.cast(builder, ind, idxty, types.intp)
         zero = context.get_constant(types.intp, 0)
+        at = [ind, zero] if aryty.ndim == 2 else [ind]
         ptr = cgutils.get_item_pointer2(context, builder, a.data, cgutils.unpack_tuple(builder, a.shape),
-                                        cgutils.unpack_tuple(builder, a.strides), aryty.layout, [ind, zero],
+                                        cgutils.unpack_tuple(builder, a.strides), aryty.layout, at,
                                         wraparound=False, boundscheck=False)
         i8p = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)

@@ -11,7 +11,8 @@ the graph does not lead to, or one the 8-bit steering ranks just outside the ``e
 The search is the HNSW one (Malkov & Yashunin 2018, algorithms 2 and 5) with a wider start: instead
 of one greedy descent from the entry point, the walk scores every node of a seed level (:func:`seed_nodes`)
 and descends greedily from the best :data:`SEEDS` of them; a best-first beam of width ``ef`` on layer 0
-starts from where they land. A node's neighbours are prefetched before any is scored. The ``ef`` closest
+starts from where they land. A node's unvisited neighbours are marked and their codes prefetched before
+any is scored, and the links of the next node in line are prefetched meanwhile. The ``ef`` closest
 frames found are then sorted (ties by smaller row) and the best k returned.
 
 Graph arrays (FAISS's own layout, copied out of its index; :class:`HNSWGraph`):
@@ -19,10 +20,13 @@ Graph arrays (FAISS's own layout, copied out of its index; :class:`HNSWGraph`):
 ``offsets[i]``), ``cum`` int64 (level l's links of a node are ``cum[l]:cum[l+1]`` after its offset),
 ``entry`` (FAISS's entry point, kept in files; the walk starts from the seeds instead) and ``max_level``. Reads are clipped to the node's own slots, so damaged arrays
 cannot make the kernel read outside them (files are also checksum-verified before loading).
-Visited nodes are kept in an open-addressing hash set per query (no state shared between queries).
+Visited nodes are marked in a byte per node holding the query's stamp (:class:`WalkAids`: one array per
+thread, reused by its queries, cleared once every 254 of them), so a query costs nothing in proportion
+to the graph's size.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +37,7 @@ from ._prefetch import prefetch_row
 from ._common import (FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, finish_heap, heap_offer, minheap_pop,
                       minheap_push, prepare_query)
 
-__all__ = ["HNSWGraph", "graph_from_faiss", "knn_hnsw", "quantize", "seed_nodes"]
+__all__ = ["HNSWGraph", "WalkAids", "graph_from_faiss", "knn_hnsw", "locality_order", "quantize", "seed_nodes"]
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,36 @@ class HNSWGraph:
                    *(np.ascontiguousarray(a) for a in (rows, gs, mem)))
 
 
+    def relabeled(self, order: np.ndarray) -> "HNSWGraph":
+        """The same graph with node ``order[i]`` renumbered ``i`` (links, slots and row groups follow)."""
+        u = len(self.rows)
+        order = np.asarray(order, dtype=np.int64)
+        new_of = np.empty(u, np.int64)
+        new_of[order] = np.arange(u)
+        slots = np.diff(self.offsets)[order]
+        offsets = np.zeros(u + 1, np.int64)
+        np.cumsum(slots, out=offsets[1:])
+        old = self.neighbors[np.repeat(self.offsets[order] - offsets[:-1], slots) + np.arange(offsets[-1])]
+        neighbors = np.where(old >= 0, new_of[np.maximum(old, 0)], -1).astype(np.int32)
+        sizes = np.diff(self.group_start)[order]
+        group_start = np.zeros(u + 1, np.int64)
+        np.cumsum(sizes, out=group_start[1:])
+        members = self.members[np.repeat(self.group_start[order] - group_start[:-1], sizes) + np.arange(group_start[-1])]
+        return HNSWGraph(neighbors, offsets, self.cum, int(new_of[self.entry]), self.max_level, self.rows[order],
+                         group_start, members)
+
+
+def locality_order(rows: np.ndarray, metric: str) -> np.ndarray:
+    """Node order that puts similar rows next to each other in memory: the leaf order of a VP-tree over
+    them (``metric``: the kernel metric). Renumbering a graph by it makes the walk's reads of links and
+    codes land closer together: ~10-15% faster at the same recall on 312k real frames."""
+    from .vptree import build_vptree
+
+    if len(rows) < 2:
+        return np.arange(len(rows), dtype=np.int64)
+    return build_vptree(np.ascontiguousarray(rows, dtype=np.float32), metric, leaf_size=16).perm
+
+
 def graph_from_faiss(index, groups=None) -> HNSWGraph:
     """Copy the graph out of a FAISS ``IndexHNSW*`` built over ``groups.rows`` (a
     :class:`~posesearch.index.groups.RowGroups`; default: every row its own node)."""
@@ -99,24 +133,20 @@ def graph_from_faiss(index, groups=None) -> HNSWGraph:
     return HNSWGraph(nb, off, cum, int(h.entry_point), max(0, int(h.max_level)), rows, start, members)
 
 
-# ----------------------------------------------------------------------------- visited set
+# ----------------------------------------------------------------------------- visited marks
+
+STAMP_LIMIT = 255    # visited marks are uint8 query stamps; the array is cleared once every 254 queries
+
 
 @njit(inline="always", **JIT)
-def _slot(table, v):
-    mask = table.shape[0] - 1
-    h = (v * 2654435761) & mask
-    while table[h] != -1 and table[h] != v:
-        h = (h + 1) & mask
-    return h
-
-
-@njit(**JIT)
-def _grow(table):
-    out = np.full(2 * table.shape[0], -1, np.int32)
-    for t in range(table.shape[0]):
-        if table[t] != -1:
-            out[_slot(out, table[t])] = table[t]
-    return out
+def _next_stamp(visit, gen):
+    """The stamp of a new query: gen[0] + 1, clearing ``visit`` when the uint8 stamps run out."""
+    g = gen[0] + 1
+    if g >= STAMP_LIMIT:
+        visit[:] = 0
+        g = 1
+    gen[0] = g
+    return np.uint8(g)
 
 
 @njit(inline="always", **JIT)
@@ -194,9 +224,14 @@ def seed_nodes(graph: HNSWGraph) -> tuple[np.ndarray, int]:
     return seeds, level
 
 
+@njit(inline="always", **JIT)
+def _score(codes, v, q32, c32, l2):
+    return _approx_l2(codes, v, q32, c32) if l2 else _approx(codes, v, q32, c32)
+
+
 @njit(**JIT)
-def _search_one(X, q, w, metric, nbr, offs, cum, seeds, seed_level, rows, gstart, members, codes, lo, scale, ef, k,
-                out_i, out_d):
+def _search_one(X, q, w, metric, nbr, offs, cum, seeds, seed_codes, seed_level, rows, gstart, members, codes, lo,
+                scale, ef, k, visit, gen, out_i, out_d):
     n = rows.shape[0]
     dd = X.shape[1]
     q32 = np.empty(dd, np.float32)
@@ -207,15 +242,15 @@ def _search_one(X, q, w, metric, nbr, offs, cum, seeds, seed_level, rows, gstart
     for d in range(dd):                            # the query in code space (see quantize)
         q32[d] = np.float32((q[d] - lo[d]) / scale[d])
         c32[d] = np.float32(scale[d] * scale[d]) if l2 else np.float32(c32[d] * scale[d])
+    mark = _next_stamp(visit, gen)
     ns = min(SEEDS, seeds.shape[0])                # the best ns seed nodes (max-heap as a min-heap on -d)
     sk = np.empty(ns + 1)
     sv = np.empty(ns + 1, np.int64)
     m = 0
-    for t in range(seeds.shape[0]):
-        v = seeds[t]
-        dv = _approx_l2(codes, v, q32, c32) if l2 else _approx(codes, v, q32, c32)
+    for t in range(seeds.shape[0]):                # their codes are contiguous: a short streaming scan
+        dv = _score(seed_codes, t, q32, c32, l2)
         if m < ns or dv < -sk[0]:
-            m = minheap_push(sv, sk, m, v, -dv)
+            m = minheap_push(sv, sk, m, seeds[t], -dv)
             if m > ns:
                 m = minheap_pop(sv, sk, m)
     width = cum[1] - cum[0]
@@ -223,11 +258,7 @@ def _search_one(X, q, w, metric, nbr, offs, cum, seeds, seed_level, rows, gstart
     cv = np.empty(ef * width + ns + 1, np.int64)
     rk = np.empty(ef + ns + 1)                     # ef best so far (max-heap as a min-heap on -d)
     rv = np.empty(ef + ns + 1, np.int64)
-    size = 1024
-    while size < 2 * ef * width:
-        size *= 2
-    table = np.full(size, -1, np.int32)
-    used = 0
+    fresh = np.empty(max(width, 1), np.int64)      # a node's neighbours not visited before
     nc = 0
     nr = 0
     for j in range(m):                             # greedy descent from each seed to level 1
@@ -242,16 +273,14 @@ def _search_one(X, q, w, metric, nbr, offs, cum, seeds, seed_level, rows, gstart
                     v = nbr[t]
                     if v < 0 or v >= n:
                         break
-                    dv = _approx_l2(codes, v, q32, c32) if l2 else _approx(codes, v, q32, c32)
+                    dv = _score(codes, v, q32, c32, l2)
                     if dv < dcur or (dv == dcur and v < cur):
                         dcur = dv
                         cur = v
                         changed = True
-        s = _slot(table, cur)
-        if table[s] == cur:
+        if visit[cur] == mark:
             continue
-        table[s] = cur
-        used += 1
+        visit[cur] = mark
         nc = minheap_push(cv, ck, nc, cur, dcur)
         nr = minheap_push(rv, rk, nr, cur, -dcur)
         if nr > ef:
@@ -262,24 +291,25 @@ def _search_one(X, q, w, metric, nbr, offs, cum, seeds, seed_level, rows, gstart
         nc = minheap_pop(cv, ck, nc)
         if nr >= ef and dc > -rk[0]:
             break
+        if nc > 0:                                 # the likely next node's links: fetch them meanwhile
+            b2 = offs[cv[0]]
+            for t in range(0, min(width, 64), 16):
+                prefetch_row(nbr, b2 + t)
         b, e = _links(offs, cum, c, 0)
-        for t in range(b, e):                      # ask for every neighbour's codes first (memory latency)
-            v = nbr[t]
+        nf = 0
+        for t in range(b, e):                      # first the new neighbours (ask for their codes at once:
+            v = nbr[t]                             # the walk is bound by memory latency), then score them
             if v < 0 or v >= n:
                 break
-            prefetch_row(codes, v)
-        for t in range(b, e):
-            v = nbr[t]
-            if v < 0 or v >= n:
-                break
-            s = _slot(table, v)
-            if table[s] == v:
+            if visit[v] == mark:
                 continue
-            table[s] = v
-            used += 1
-            if 2 * used > table.shape[0]:
-                table = _grow(table)
-            dv = _approx_l2(codes, v, q32, c32) if l2 else _approx(codes, v, q32, c32)
+            visit[v] = mark
+            prefetch_row(codes, v)
+            fresh[nf] = v
+            nf += 1
+        for t in range(nf):
+            v = fresh[t]
+            dv = _score(codes, v, q32, c32, l2)
             if nr < ef or dv < -rk[0]:
                 if nc >= ck.shape[0]:
                     nk = np.empty(2 * ck.shape[0])
@@ -304,21 +334,43 @@ def _search_one(X, q, w, metric, nbr, offs, cum, seeds, seed_level, rows, gstart
 
 
 @njit(parallel=True, **JIT)
-def _search_batch(X, Q, W, metric, nbr, offs, cum, seeds, seed_level, rows, gstart, members, codes, lo, scale,
-                  ef, k, out_i, out_d):
-    for b in prange(Q.shape[0]):
-        _search_one(X, Q[b], W[b], metric, nbr, offs, cum, seeds, seed_level, rows, gstart, members, codes, lo,
-                    scale, ef, k, out_i[b], out_d[b])
+def _search_batch(X, Q, W, metric, nbr, offs, cum, seeds, seed_codes, seed_level, rows, gstart, members, codes, lo,
+                  scale, ef, k, nchunks, out_i, out_d):
+    """All queries, in parallel over ``nchunks`` contiguous chunks (one visited array each)."""
+    nq = Q.shape[0]
+    for ch in prange(nchunks):
+        visit = np.zeros(rows.shape[0], np.uint8)
+        gen = np.zeros(1, np.int64)
+        for b in range(ch * nq // nchunks, (ch + 1) * nq // nchunks):
+            _search_one(X, Q[b], W[b], metric, nbr, offs, cum, seeds, seed_codes, seed_level, rows, gstart, members,
+                        codes, lo, scale, ef, k, visit, gen, out_i[b], out_d[b])
+
+
+class WalkAids:
+    """What every walk over one graph reads besides the graph: 8-bit codes of the rows (:func:`quantize`),
+    the seed nodes with their codes laid out contiguously (:func:`seed_nodes`), and per-thread visited
+    marks (uint8 query stamps, one byte a node, reused across that thread's queries). Made once per
+    graph (backends keep it); building it costs one pass over the rows."""
+
+    def __init__(self, data: np.ndarray, graph: HNSWGraph):
+        self.codes, self.lo, self.scale = quantize(data[graph.rows])
+        self.seeds, self.seed_level = seed_nodes(graph)
+        self.seed_codes = np.ascontiguousarray(self.codes[self.seeds])
+        self._local = threading.local()
+
+    def visited(self) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's (visit marks, stamp counter)."""
+        ws = getattr(self._local, "ws", None)
+        if ws is None:
+            ws = self._local.ws = (np.zeros(len(self.codes), np.uint8), np.zeros(1, np.int64))
+        return ws
 
 
 def knn_hnsw(data: np.ndarray, queries: np.ndarray, weights: np.ndarray, metric_code: int, graph: HNSWGraph,
-             ef: int, k: int, codes: tuple | None = None,
-             seeds: tuple | None = None) -> tuple[np.ndarray, np.ndarray]:
+             ef: int, k: int, aids: WalkAids | None = None) -> tuple[np.ndarray, np.ndarray]:
     """k nearest rows found by walking ``graph`` with beam width ``ef`` (>= k), exact distances.
 
-    ``codes``: :func:`quantize` of ``data[graph.rows]``; ``seeds``: :func:`seed_nodes` of the graph (both
-    computed here when not given; backends keep them).
-
+    ``aids``: the graph's :class:`WalkAids` (made here when not given; backends keep theirs).
     ``data`` (N, D) float32, ``queries`` (B, D) float64, ``weights`` (B, K) float64 (a (B, 1) dummy for
     l2), all already checked by the caller (the backend). Rows not reached: id -1, distance inf.
     """
@@ -326,14 +378,14 @@ def knn_hnsw(data: np.ndarray, queries: np.ndarray, weights: np.ndarray, metric_
     out_i = np.empty((b, k), np.int64)
     out_d = np.empty((b, k), np.float64)
     ef = max(int(ef), int(k))
-    if codes is None:
-        codes = quantize(data[graph.rows])
-    if seeds is None:
-        seeds = seed_nodes(graph)
-    g = (graph.neighbors, graph.offsets, graph.cum, *seeds, graph.rows, graph.group_start,
-         graph.members, *codes, ef, k)
+    if aids is None:
+        aids = WalkAids(data, graph)
+    g = (graph.neighbors, graph.offsets, graph.cum, aids.seeds, aids.seed_codes, aids.seed_level, graph.rows,
+         graph.group_start, graph.members, aids.codes, aids.lo, aids.scale, ef, k)
     if b == 1:
-        _search_one(data, queries[0], weights[0], metric_code, *g, out_i[0], out_d[0])
+        _search_one(data, queries[0], weights[0], metric_code, *g, *aids.visited(), out_i[0], out_d[0])
     elif b > 1:
-        _search_batch(data, queries, weights, metric_code, *g, out_i, out_d)
+        import numba
+
+        _search_batch(data, queries, weights, metric_code, *g, min(b, 4 * numba.get_num_threads()), out_i, out_d)
     return out_i, out_d
