@@ -151,3 +151,77 @@ def test_matches_records_and_indexing():
     assert m[-1].ids.tolist() == [[2, 0]]
     with pytest.raises(IndexError):
         m[2]
+
+
+def _checked(poses, layout, conf, mirror_too):
+    from posesearch.index.query import prepare_coco as pc, raw_to_coco as rc
+
+    k, c, _ = rc(poses, layout, conf)
+    return pc(k, c), (pc(k, c, mirrored=True) if mirror_too else None)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2 ** 31 - 1), st.sampled_from(["coco17", "body25", "penn13", "blazepose33"]),
+       st.integers(1, 6), st.booleans(), st.booleans(), st.booleans())
+def test_compiled_preparation_is_the_checked_path_bit_for_bit(seed, layout, b, single, separate, mirror_too):
+    """prepare_raw's compiled pass = raw_to_coco + prepare_coco exactly (vectors, weights, mirror images),
+    with missing joints, NaN coordinates and zero confidences; and it really runs (no fallback)."""
+    from posesearch.index import query as qm
+    from posesearch.poses.layouts import get_layout
+
+    rng = np.random.default_rng(seed)
+    k = get_layout(layout).num_keypoints
+    kp = rng.uniform(-30, 700, (b, k, 2))
+    cf = rng.uniform(0.05, 1, (b, k)) * (rng.uniform(0, 1, (b, k)) > 0.3)
+    cf[:, :3] = rng.uniform(0.5, 1, (b, 3))             # at least 3 present joints (normalizable)
+    kp[rng.uniform(0, 1, (b, k)) < 0.1] = np.nan         # NaN coordinates: missing
+    if layout == "penn13":
+        cf[:, 1:3] = 1.0                                 # Penn's head is not mapped: keep two mapped joints
+        kp[:, 1:3] = rng.uniform(0, 100, (b, 2, 2))
+    if layout == "body25":
+        cf[:, [2, 5]] = 1.0                              # two joints COCO-17 has (shoulders)
+        kp[:, [2, 5]] = rng.uniform(0, 100, (b, 2, 2))
+    if layout == "blazepose33":
+        cf[:, [11, 12]] = 1.0
+        kp[:, [11, 12]] = rng.uniform(0, 100, (b, 2, 2))
+    poses, conf = (kp, cf) if separate else (np.concatenate([kp, cf[..., None]], axis=-1), None)
+    if single:
+        poses, conf = poses[0], (None if conf is None else conf[0])
+    want, want_m = _checked(poses, layout, conf, mirror_too)
+    fast = qm._prepare_compiled(poses, get_layout(layout), conf, mirror_too)
+    assert fast is not None
+    got, got_m = qm.prepare_raw(poses, layout, conf, mirror=mirror_too)
+    for g in (got, fast[0]):
+        np.testing.assert_array_equal(g.vectors, want.vectors)
+        np.testing.assert_array_equal(g.weights, want.weights)
+    if mirror_too:
+        np.testing.assert_array_equal(got_m.vectors, want_m.vectors)
+        np.testing.assert_array_equal(got_m.weights, want_m.weights)
+    else:
+        assert got_m is None
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("inf", "infinite keypoint coordinate"), ("nan_conf", "NaN confidence"), ("conf2", r"confidence must be in \[0, 1\]"),
+    ("one_joint", "at least 2 are needed"), ("count", "expects 17 keypoints, got 13"), ("ragged", "expected numeric"),
+])
+def test_prepare_raw_errors_are_the_checked_path_messages(problem, message):
+    """Input the compiled pass cannot take goes through the checked path: the same one-line errors."""
+    from posesearch.index.query import prepare_raw
+
+    rng = np.random.default_rng(0)
+    raw = np.concatenate([rng.uniform(0, 100, (17, 2)), np.ones((17, 1))], axis=1)
+    if problem == "inf":
+        raw[4, 0] = np.inf
+    elif problem == "nan_conf":
+        raw[2, 2] = np.nan
+    elif problem == "conf2":
+        raw[2, 2] = 2.0
+    elif problem == "one_joint":
+        raw[1:, 2] = 0.0
+    elif problem == "count":
+        raw = raw[:13]
+    elif problem == "ragged":
+        raw = [[1.0, 2.0, 1.0], [3.0, 4.0]]
+    with pytest.raises(InvalidPoseError, match=message):
+        prepare_raw(raw, mirror=True)

@@ -237,8 +237,9 @@ def test_procrustes_3d_and_batch():
         procrustes_distance(x[0], y[0], weights=np.eye(19)[0])
 
 
-@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 0.0), (np.float32, 2e-6)])
 def test_compiled_normalization_matches_numpy(dtype, tol):
+    """float64: the compiled path adds and divides in the numpy path's order (bit-identical vectors)."""
     from posesearch.poses import normalize as nm
 
     rng = np.random.default_rng(7)
@@ -254,6 +255,6 @@ def test_compiled_normalization_matches_numpy(dtype, tol):
     small_v = np.concatenate([p[0] for p in parts])
     small_ok = np.concatenate([p[1] for p in parts])
     assert (big_ok == small_ok).all() and not big_ok[[7, 8, 9]].any() and big_ok.sum() > n - 10
-    assert np.abs(big_v - small_v).max() < tol
+    assert np.abs(big_v - small_v).max() <= tol
     with pytest.raises(InvalidPoseError, match=r"\(pose 7\): cannot normalize: has 0 present keypoint"):
         nm.normalize_batch(kp, cf, dtype=dtype)

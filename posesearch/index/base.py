@@ -31,7 +31,7 @@ from ..poses.distances import get_metric
 from ..poses.normalize import DEFAULT_NORMALIZATION
 from .backend import Backend, Progress, params_to_json, parse_params
 from .fileformat import c_array, read_index_attrs, read_index_file, write_index_file
-from .query import DIM, check_query_vectors, prepare_coco, raw_to_coco, unit_rows
+from .query import DIM, check_query_vectors, prepare_raw, unit_rows
 from .registry import DEFAULT_BACKEND, get_backend_spec
 
 BACKEND_GROUP = "backend"
@@ -317,12 +317,10 @@ class Index:
     def _search_ids(self, poses, k: int, *, layout: str = "coco17", confidences=None,
                     mirror: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(frame ids, distances, mirrored) of raw poses, without metadata (``k`` already checked)."""
-        kp, cf, _ = raw_to_coco(poses, layout, confidences)
-        prep = prepare_coco(kp, cf)
+        prep, mprep = prepare_raw(poses, layout, confidences, mirror=mirror)
         ids, dists = self._knn(prep.vectors, prep.weights, k)
         if not mirror:
             return ids, dists, np.zeros_like(ids, dtype=bool)
-        mprep = prepare_coco(kp, cf, mirrored=True)
         mids, mdists = self._knn(mprep.vectors, mprep.weights, k)
         return merge_mirrored(ids, dists, mids, mdists, k)
 

@@ -77,6 +77,61 @@ def prepare_coco(keypoints: np.ndarray, confidences: np.ndarray, *, mirrored: bo
     return PreparedQueries(vectors, np.asarray(cf, dtype=np.float64))
 
 
+def prepare_raw(poses, layout: "str | Layout" = "coco17", confidences=None, *, mirror: bool = False,
+                name: str = "query") -> tuple[PreparedQueries, PreparedQueries | None]:
+    """Raw poses -> normalized COCO-17 queries (and those of their mirror images when ``mirror``).
+
+    The result of :func:`raw_to_coco` then :func:`prepare_coco`, bit for bit, through one compiled pass
+    (:mod:`.kernels.prepare`); input it cannot take as it is, or any pose it finds invalid, goes through
+    those checked functions instead, which raise the error naming the problem.
+    """
+    lay = get_layout(layout)
+    fast = _prepare_compiled(poses, lay, confidences, mirror)
+    if fast is not None:
+        return fast
+    kp, cf, _ = raw_to_coco(poses, lay, confidences, name=name)
+    return prepare_coco(kp, cf, name=name), (prepare_coco(kp, cf, mirrored=True, name=name) if mirror else None)
+
+
+def _prepare_compiled(poses, lay: Layout, confidences, mirror: bool):
+    """The compiled path of :func:`prepare_raw`, or None when the checked path must run."""
+    from ..poses.normalize import MIN_PRESENT
+    from .kernels.prepare import prepare_queries
+
+    try:
+        arr = np.asarray(poses, dtype=np.float64)
+        conf = None if confidences is None else np.asarray(confidences, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    want = 3 if conf is None else 2
+    if arr.ndim not in (2, 3) or arr.shape[-2:] != (lay.num_keypoints, want) or arr.size == 0:
+        return None
+    if conf is not None and conf.shape != arr.shape[:-1]:
+        return None
+    arr = np.ascontiguousarray(arr.reshape(-1, lay.num_keypoints, want))
+    conf = np.zeros((1, 1)) if conf is None else np.ascontiguousarray(conf.reshape(arr.shape[:2]))
+    to_coco, flip = _maps(lay)
+    out = []
+    for mirrored in ((False, True) if mirror else (False,)):
+        v = np.empty((arr.shape[0], DIM))
+        w = np.empty((arr.shape[0], COCO17.num_keypoints))
+        if prepare_queries(arr, conf, confidences is not None, to_coco, flip, mirrored, MIN_PRESENT, v, w) >= 0:
+            return None
+        out.append(PreparedQueries(v, w))
+    return out[0], (out[1] if mirror else None)
+
+
+_MAPS: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _maps(lay: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """(source joint of each COCO-17 joint or -1, COCO-17's left/right flip permutation) as int64 arrays."""
+    m = _MAPS.get(lay.name)
+    if m is None:
+        m = _MAPS[lay.name] = (np.asarray(lay.to_coco, dtype=np.int64), np.asarray(COCO17.flip, dtype=np.int64))
+    return m
+
+
 def check_query_vectors(vectors, weights=None, *, weighted: bool,
                         name: str = "query vectors") -> tuple[np.ndarray, np.ndarray | None, bool]:
     """Validate pre-normalized query vectors (B, 34) / (34,) and weights (B, 17) / (17,).

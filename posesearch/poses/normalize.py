@@ -6,7 +6,9 @@ For a pose with present keypoints P (confidence > 0):
     s    = sqrt( sum_{k in P} (x_k - min x)^2 + (y_k - min y)^2 )
 
 which is what posenet-similarity computes (it first divides by max(x, y) as well; that factor
-cancels in the L2 step). Missing keypoints never move the box or the norm. In the vector they are
+cancels in the L2 step). The sum runs over keypoints in order and coordinates are divided by s, in the
+numpy path and the compiled one alike: both give bit-identical vectors (float64). Missing keypoints
+never move the box or the norm. In the vector they are
 filled with the centre of the present keypoints' normalized bounding box, so they sit neutrally in
 the middle of the pose; weighted distances give them no weight on the query side anyway.
 
@@ -66,7 +68,9 @@ def normalize_batch(keypoints: np.ndarray, confidences: np.ndarray, *, on_invali
     miny = np.where(present, y, big).min(axis=1, keepdims=True)
     tx = np.where(present, x - minx, 0)
     ty = np.where(present, y - miny, 0)
-    norm = np.sqrt((tx * tx).sum(axis=1, keepdims=True) + (ty * ty).sum(axis=1, keepdims=True))
+    # sum over keypoints in order (a running sum): the compiled path adds in the same order, so both
+    # give bit-identical vectors (numpy's .sum would add pairwise)
+    norm = np.sqrt(np.add.accumulate(tx * tx + ty * ty, axis=1)[:, -1:]) if k else np.zeros((n, 1), dtype)
     count = present.sum(axis=1)
     valid = (count >= MIN_PRESENT) & (norm[:, 0] > 0) & np.isfinite(norm[:, 0])
     _raise_invalid(valid, count, on_invalid, name)
