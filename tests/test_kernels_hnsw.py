@@ -284,3 +284,39 @@ def test_relabeled_graph_is_the_same_graph():
         b = knn_hnsw(v, q, w, METRIC_WEIGHTED, h, ef=len(v), k=10)
         np.testing.assert_array_equal(a[1], b[1])
         np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_face_weight_option_and_files_written_before_it(tmp_path, monkeypatch):
+    """face_weight shapes the weighted graph only (distances stay exact); a bad value is a one-line error;
+    a file written before the option existed loads as built, with face weight 1."""
+    import json
+
+    from posesearch.errors import InvalidArgumentError
+    from posesearch.index import base
+
+    rng = np.random.default_rng(12)
+    kp, cf = random_poses(rng, 300)
+    v = vectors_of(kp, cf)
+    with pytest.raises(InvalidArgumentError, match=r"face_weight: expected a number in \[0, 1\], got 1.5"):
+        Index.build(v, metric="weighted", backend="faiss", face_weight=1.5)
+    q = v[:10].astype(np.float64) + rng.normal(0, 0.01, (10, 34))
+    w = random_weights(rng, 10)
+    exact = Index.build(v, metric="weighted", backend="exact").search_vectors(q, 5, weights=w)
+    for fw in (0.0, 0.5, 1.0):
+        idx = Index.build(v, metric="weighted", backend="faiss", face_weight=fw, ef_search=300)
+        assert idx.params["face_weight"] == fw
+        got = idx.search_vectors(q, 5, weights=w)
+        np.testing.assert_array_equal(got.distances, exact.distances)   # a beam over the whole graph
+    old_json = base.params_to_json
+
+    def without_face_weight(params):
+        d = json.loads(old_json(params))
+        d.pop("face_weight")
+        return json.dumps(d)
+
+    monkeypatch.setattr(base, "params_to_json", without_face_weight)
+    path = Index.build(v, metric="weighted", backend="faiss", face_weight=1.0).save(tmp_path / "old.h5")
+    monkeypatch.undo()
+    assert "face_weight" not in Index.metadata(path)["backend_params"]
+    back = Index.load(path)
+    assert back.params["face_weight"] == 1.0

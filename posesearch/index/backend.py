@@ -81,6 +81,9 @@ class Backend(ABC):
     Params: ClassVar[type] = NoParams
     #: parameters that only affect searching (changeable on a built index, e.g. a beam width)
     SEARCH_PARAMS: ClassVar[tuple[str, ...]] = ()
+    #: build parameters added after files were first written: the value an older file (which does not
+    #: store them) was built with, used when it is loaded
+    LEGACY_PARAMS: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, data: np.ndarray, metric: str, params: Any):
         self.data = data

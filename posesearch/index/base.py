@@ -428,7 +428,10 @@ class Index:
             raise FileFormatError(path, "damaged index file: frame_ids are not increasing")
         bcls = spec.load()
         try:
-            params = parse_params(bcls.Params, spec.name, attrs["backend_params"])
+            stored = attrs["backend_params"]
+            if isinstance(stored, dict):
+                stored = {**bcls.LEGACY_PARAMS, **stored}
+            params = parse_params(bcls.Params, spec.name, stored)
         except PoseSearchError as e:
             raise FileFormatError(path, f"index backend parameters are invalid ({e})") from None
         prefix = BACKEND_GROUP + "/"
