@@ -90,17 +90,32 @@ class HNSWGraph:
         order = np.asarray(order, dtype=np.int64)
         new_of = np.empty(u, np.int64)
         new_of[order] = np.arange(u)
-        slots = np.diff(self.offsets)[order]
         offsets = np.zeros(u + 1, np.int64)
-        np.cumsum(slots, out=offsets[1:])
-        old = self.neighbors[np.repeat(self.offsets[order] - offsets[:-1], slots) + np.arange(offsets[-1])]
-        neighbors = np.where(old >= 0, new_of[np.maximum(old, 0)], -1).astype(np.int32)
-        sizes = np.diff(self.group_start)[order]
+        np.cumsum(np.diff(self.offsets)[order], out=offsets[1:])
+        neighbors = np.empty(int(offsets[-1]), np.int32)
         group_start = np.zeros(u + 1, np.int64)
-        np.cumsum(sizes, out=group_start[1:])
-        members = self.members[np.repeat(self.group_start[order] - group_start[:-1], sizes) + np.arange(group_start[-1])]
+        np.cumsum(np.diff(self.group_start)[order], out=group_start[1:])
+        members = np.empty_like(self.members)
+        _renumber(self.neighbors, self.offsets, self.members, self.group_start, order, new_of, neighbors, offsets,
+                  members, group_start)
         return HNSWGraph(neighbors, offsets, self.cum, int(new_of[self.entry]), self.max_level, self.rows[order],
                          group_start, members)
+
+
+@njit(**JIT)
+def _renumber(nbr, offs, members, gstart, order, new_of, out_nbr, out_offs, out_members, out_gstart):
+    """Copy node order[i]'s slots (ids renumbered, -1 kept) and row group into new node i's places."""
+    for i in range(order.shape[0]):
+        o = order[i]
+        d = out_offs[i]
+        for t in range(offs[o], offs[o + 1]):
+            v = nbr[t]
+            out_nbr[d] = new_of[v] if v >= 0 else -1
+            d += 1
+        d = out_gstart[i]
+        for t in range(gstart[o], gstart[o + 1]):
+            out_members[d] = members[t]
+            d += 1
 
 
 def locality_order(rows: np.ndarray, metric: str) -> np.ndarray:
