@@ -176,9 +176,9 @@ class FaissBackend(Backend):
             return cls(data, metric, params)
         faiss.omp_set_num_threads(max(1, os.cpu_count() or 1))
         if params.kind == "hnsw":
-            # the graph links frames close under the metric's own geometry (weighted: L1, its
-            # all-weights-equal case; cosine: L2 on unit vectors); the walk then uses the exact distance
-            # identical rows become one node (HNSW link pruning strands exact duplicates)
+            # the graph links frames close under the metric's own geometry (weighted: L1 with the face
+            # at face_weight; cosine: L2 on unit vectors); the walk then uses the exact distance.
+            # Identical rows become one node (HNSW link pruning strands exact duplicates)
             groups = RowGroups.of(data)
             vecs = np.ascontiguousarray(data[groups.rows], dtype=np.float32)
             order = locality_order(vecs, KERNEL_METRIC[metric])
