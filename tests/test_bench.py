@@ -264,3 +264,21 @@ def test_sequence_search_benchmark_runs_and_reports(tiny_data, tmp_path):
     assert not ctx.failures
     assert run_search(Context(TINY, tmp_path, data_dir=tiny_data, log=lambda m: None)) == {
         "skipped": "seqsearch_queries = 0"}
+
+
+def test_summary_tables_go_below_the_readme_marker(tmp_path):
+    """The full run writes its tables into benchmarks/README.md below the marker (headings one level
+    down), keeping the prose above it; a README without the marker is left alone."""
+    from posesearch.bench.report import README_MARKER, sync_readme
+
+    summary = "# posesearch benchmarks\n\nRun x.\n\n## Targets (issue 5)\n\n| a |\n\n### weighted\n\nrow\n"
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Benchmarks\n\nprose\n\n{README_MARKER}\n\nold tables\n")
+    assert sync_readme(summary, readme)
+    text = readme.read_text()
+    assert text.startswith("# Benchmarks\n\nprose\n") and "old tables" not in text
+    assert text.endswith(f"{README_MARKER}\n\n### Targets (issue 5)\n\n| a |\n\n#### weighted\n\nrow\n")
+    other = tmp_path / "OTHER.md"
+    other.write_text("no marker\n")
+    assert not sync_readme(summary, other) and other.read_text() == "no marker\n"
+    assert not sync_readme(summary, tmp_path / "missing.md")

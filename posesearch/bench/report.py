@@ -146,10 +146,6 @@ def _search_table(rows: list[dict], k: int) -> str:
 def write_summary(res: dict) -> str:
     k = res.get("settings", {}).get("k", 10)
     m = res.get("machine", {})
-    L = [f"# posesearch benchmarks{' (--quick)' if res.get('quick') else ''}", "",
-         f"Run {res.get('started')} – {res.get('finished')} on {m.get('cpu')} ({m.get('cores')} cores, "
-         f"{m.get('ram_gib')} GiB), Python {m.get('python')}, " +
-         ", ".join(f"{a} {b}" for a, b in (m.get("versions") or {}).items() if b) + ".", ""]
     def _src(d):
         d = d or {}
         return d.get("description") or (d.get("commit", "")[:7] + (" + uncommitted files" if d.get(
@@ -161,6 +157,13 @@ def write_summary(res: dict) -> str:
         for sec in u["sections"]:
             latest[sec] = (u.get("started"), u.get("finished"), _src(u.get("source")),
                            (u.get("load_during") or {}).get("mean_loadavg_1min"))
+    # the span of the runs whose figures the summary holds (with --update, older sections may be gone)
+    first = min((a for a, _, _, _ in latest.values() if a), default=res.get("started"))
+    last = max((b for _, b, _, _ in latest.values() if b), default=res.get("finished"))
+    L = [f"# posesearch benchmarks{' (--quick)' if res.get('quick') else ''}", "",
+         f"Run {first} – {last} on {m.get('cpu')} ({m.get('cores')} cores, "
+         f"{m.get('ram_gib')} GiB), Python {m.get('python')}, " +
+         ", ".join(f"{a} {b}" for a, b in (m.get("versions") or {}).items() if b) + ".", ""]
     if res.get("sections_updated"):
         L += ["Sections were (re-)run with `--update` as the code under test changed; the latest run of each:", "",
               _table(["section", "run", "code measured", "mean 1-min load"],
@@ -365,3 +368,28 @@ def write_summary(res: dict) -> str:
     if secs:
         L += ["Section times: " + ", ".join(f"{a} {b:.0f} s" for a, b in secs.items()) + ".", ""]
     return "\n".join(L)
+
+
+README_MARKER = "<!-- results: written by `posesearch bench` from results/summary.md; edits below are overwritten -->"
+
+
+def sync_readme(summary: str, readme) -> bool:
+    """Put the summary's tables (from its targets on, headings one level down) below ``README_MARKER`` in
+    ``readme`` (benchmarks/README.md), replacing what was there. Returns False (file untouched) when the
+    file or the marker is missing."""
+    from pathlib import Path
+
+    readme = Path(readme)
+    if not readme.is_file():
+        return False
+    text = readme.read_text()
+    at = text.find(README_MARKER)
+    if at < 0:
+        return False
+    body = summary[summary.find("## Targets"):] if "## Targets" in summary else summary
+    body = "\n".join("#" + line if line.startswith("#") else line for line in body.splitlines())
+    new = text[:at + len(README_MARKER)] + "\n\n" + body.rstrip() + "\n"
+    tmp = readme.with_name(f".{readme.name}.tmp")
+    tmp.write_text(new)
+    tmp.replace(readme)
+    return True

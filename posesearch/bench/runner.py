@@ -241,6 +241,11 @@ def run_benchmarks(settings: BenchSettings, out: Path, only: Iterable[str] = SEC
         except Exception as e:  # plots are a view of the JSON: a plotting error is reported, not fatal
             res["outputs"]["plot_error"] = f"{type(e).__name__}: {e}"
     _atomic_write(out / f"results{suffix}.json", json.dumps(_clean(res), indent=1, default=_json_default) + "\n")
-    _atomic_write(out / f"summary{suffix}.md", write_summary(res))
+    summary = write_summary(res)
+    _atomic_write(out / f"summary{suffix}.md", summary)
+    if not settings.quick:          # the committed run's tables also go into benchmarks/README.md
+        from .report import sync_readme
+
+        sync_readme(summary, out.parent / "README.md")
     status = 1 if ctx.failures else 0
     return res, status
