@@ -52,12 +52,12 @@ from .exact import ExactBackend
 from .groups import RowGroups
 from .kernels import _common as kc
 from .kernels.hnsw import HNSWGraph, WalkAids, graph_from_faiss, knn_hnsw, locality_order
+from .query import FACE_DIMS
 
 KINDS = ("hnsw", "ivf", "flat")
 DEFAULT_EF_WEIGHTED = 128
 DEFAULT_EF_COSINE = 48
 AUG_DIM = 34 + 17 + 1
-FACE_DIMS = slice(0, 10)     # COCO-17 nose, eyes, ears: x, y of joints 0-4
 
 
 def _faiss():

@@ -27,6 +27,8 @@ from ..poses.normalize import normalize_batch
 from ..poses.pose import validate_batch
 
 DIM = 2 * COCO17.num_keypoints  # 34
+FACE_JOINTS = slice(0, 5)       # COCO-17 nose, eyes, ears
+FACE_DIMS = slice(0, 10)        # their x, y in a query / index vector
 
 
 @dataclass

@@ -24,11 +24,10 @@ import numpy as np
 
 from ..errors import FileFormatError
 from .backend import KERNEL_METRIC, Backend, check_positive_int
+from .query import FACE_DIMS, FACE_JOINTS
 
 
 SPLIT_WEIGHTS = {"uniform": None, "face-light": "face-light"}
-FACE_DIMS = slice(0, 10)     # COCO-17 nose, eyes, ears: x, y of joints 0-4
-FACE_JOINTS = slice(0, 5)
 _FACE_FREE = "face_free_"    # prefix of the second tree's arrays in the index file
 
 
