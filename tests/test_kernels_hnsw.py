@@ -320,3 +320,59 @@ def test_face_weight_option_and_files_written_before_it(tmp_path, monkeypatch):
     assert "face_weight" not in Index.metadata(path)["backend_params"]
     back = Index.load(path)
     assert back.params["face_weight"] == 1.0
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(2, 200), st.integers(0, 2 ** 31 - 1), st.sampled_from(["weighted", "l2"]),
+       st.floats(0.01, 3.0))
+def test_rerank_slack_bounds_the_exact_distance(n, seed, metric, spread):
+    """rerank_slack: every row's exact distance is at least its 8-bit steering value minus the slack
+    (the bound that lets the re-rank stop early), for queries inside and far outside the rows' range."""
+    from posesearch.index.kernels._common import exact_distance
+    from posesearch.index.kernels.hnsw import _approx, _approx_l2, quantize, rerank_slack
+
+    rng = np.random.default_rng(seed)
+    v = (rng.normal(0, spread, (n, 34))).astype(np.float32)
+    codes, lo, scale = quantize(v)
+    code = METRIC_WEIGHTED if metric == "weighted" else METRIC_L2
+    for _ in range(5):
+        q = rng.normal(0, spread * rng.choice([0.5, 1.0, 4.0]), 34)
+        w = random_weights(rng, 1)[0] if metric == "weighted" else np.ones(1)
+        c = np.repeat(w / w.sum(), 2) if metric == "weighted" else np.ones(34)
+        qc = ((q - lo) / scale).astype(np.float32)
+        cc = (c * scale if metric == "weighted" else scale * scale).astype(np.float32)
+        half, rel = rerank_slack(q, lo, scale, cc, qc, metric == "l2")
+        for i in range(n):
+            a = float((_approx if metric == "weighted" else _approx_l2)(codes, i, qc, cc)) * (1.0 - rel)
+            lb = (np.sqrt(a) if metric == "l2" else a) - half
+            assert exact_distance(v[i], q, w, code) >= lb
+
+
+@pytest.mark.parametrize("metric", ["weighted", "l2"])
+def test_bounded_rerank_gives_the_full_reranks_answers(metric):
+    """The re-rank stops once the 8-bit error bound rules out the rest: ids and distances equal those of
+    re-ranking every frame the beam kept, duplicates included, for k = 1, 10, 50."""
+    rng = np.random.default_rng(11)
+    kp, cf = random_poses(rng, 1500)
+    v = vectors_of(kp, cf)
+    v[100:160] = v[7]                                  # a group of identical rows
+    v[300:305] = v[301] + np.float32(1e-6)             # near-duplicates
+    from posesearch.index.groups import RowGroups
+
+    groups = RowGroups.of(v)
+    import faiss
+
+    index = faiss.IndexHNSWFlat(34, 8, faiss.METRIC_L1 if metric == "weighted" else faiss.METRIC_L2)
+    index.add(np.ascontiguousarray(v[groups.rows]))
+    g = graph_from_faiss(index, groups)
+    q = v[rng.choice(len(v), 60)].astype(np.float64) + rng.normal(0, 0.02, (60, 34))
+    q[:5] = v[7]                                       # queries on the duplicate group
+    w = random_weights(rng, 60) if metric == "weighted" else np.ones((60, 1))
+    code = METRIC_WEIGHTED if metric == "weighted" else METRIC_L2
+    for k, ef in ((1, 8), (10, 40), (50, 120)):
+        a = knn_hnsw(v, q, w, code, g, ef=ef, k=k)
+        b = knn_hnsw(v, q, w, code, g, ef=ef, k=k, full_rerank=True)
+        np.testing.assert_array_equal(a[1], b[1])
+        np.testing.assert_array_equal(a[0], b[0])
+        one = knn_hnsw(v, q[:1], w[:1], code, g, ef=ef, k=k)
+        np.testing.assert_array_equal(one[0][0], b[0][0])
