@@ -376,3 +376,49 @@ def test_bounded_rerank_gives_the_full_reranks_answers(metric):
         np.testing.assert_array_equal(a[0], b[0])
         one = knn_hnsw(v, q[:1], w[:1], code, g, ef=ef, k=k)
         np.testing.assert_array_equal(one[0][0], b[0][0])
+
+
+def test_walk_layout_gives_the_faiss_layout_back():
+    """WalkAids lays the graph out for the walk (level 0 at a fixed stride, upper levels compact) and keeps
+    no other copy of the links: to_graph() must give back exactly the arrays FAISS built (all levels)."""
+    from posesearch.index.groups import RowGroups
+    from posesearch.index.kernels.hnsw import WalkAids
+
+    rng = np.random.default_rng(8)
+    kp, cf = random_poses(rng, 3000)
+    v = vectors_of(kp, cf)
+    v[200:230] = v[3]
+    groups = RowGroups.of(v)
+    import faiss
+
+    index = faiss.IndexHNSWFlat(34, 4, faiss.METRIC_L1)     # small M: several levels over 3,000 rows
+    index.add(np.ascontiguousarray(v[groups.rows]))
+    g = graph_from_faiss(index, groups)
+    assert g.max_level >= 3
+    aids = WalkAids(v, g)
+    assert aids.seed_level >= 2 and len(aids.up_nodes) < len(g.rows)
+    back = aids.to_graph()
+    for name, a in g.to_arrays().items():
+        np.testing.assert_array_equal(back.to_arrays()[name], a, err_msg=name)
+    np.testing.assert_array_equal(aids.rows, g.rows)
+
+
+def test_faiss_backend_keeps_one_copy_of_the_links(tmp_path):
+    """After the first search the backend holds the walk's layout only; saving still writes FAISS's
+    layout, and the reloaded index answers the same."""
+    rng = np.random.default_rng(9)
+    kp, cf = random_poses(rng, 800)
+    v = vectors_of(kp, cf)
+    idx = Index.build(v, metric="weighted", backend="faiss")
+    before = idx.backend.to_arrays()
+    q = v[:6].astype(np.float64) + rng.normal(0, 0.01, (6, 34))
+    w = random_weights(rng, 6)
+    first = idx.backend.knn(q, w, 5)
+    assert idx.backend._graph is None and idx.backend._aids is not None
+    after = idx.backend.to_arrays()
+    for name, a in before.items():
+        np.testing.assert_array_equal(after[name], a, err_msg=name)
+    idx.save(tmp_path / "x.h5")
+    again = Index.load(tmp_path / "x.h5").backend.knn(q, w, 5)
+    np.testing.assert_array_equal(again[0], first[0])
+    np.testing.assert_array_equal(again[1], first[1])

@@ -42,6 +42,7 @@ Measured recall and latency per setting: ``posesearch bench`` (benchmarks/README
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,9 +157,28 @@ class FaissBackend(Backend):
     def __init__(self, data, metric, params, index=None, graph=None):
         super().__init__(data, metric, params)
         self.index = index
-        self.graph = graph          # hnsw: the graph FAISS built, walked by kernels.hnsw
-        self._aids = None           # hnsw: codes, seeds and visited marks of the walk, made on first search
+        self._graph = graph         # hnsw: the graph FAISS built (FAISS's layout), until the first search
+        self._aids = None           # hnsw: the graph laid out for the walk (kernels.hnsw.WalkAids), made on
+        self._aids_lock = threading.Lock()   # first search; it then replaces _graph (one copy of the links)
         self._exact = ExactBackend(data, metric, params) if (params.kind == "flat" and metric == "weighted") else None
+
+    @property
+    def graph(self) -> HNSWGraph | None:
+        """hnsw: the graph in FAISS's layout (rebuilt from the walk's layout once a search has run)."""
+        if self._graph is not None:
+            return self._graph
+        return self._aids.to_graph() if self._aids is not None else None
+
+    @property
+    def _has_graph(self) -> bool:
+        return self._graph is not None or self._aids is not None
+
+    def _walk_aids(self) -> WalkAids:
+        with self._aids_lock:
+            if self._aids is None:
+                self._aids = WalkAids(self.data, self._graph)
+                self._graph = None
+            return self._aids
 
     @property
     def is_exact(self) -> bool:
@@ -244,7 +264,7 @@ class FaissBackend(Backend):
     def knn(self, queries, weights, k):
         if self._exact is not None:
             return self._exact.knn(queries, weights, k)
-        if self.graph is not None:
+        if self._has_graph:
             return self._walk(queries, weights, k)
         from .kernels import exact as kx
 
@@ -280,9 +300,7 @@ class FaissBackend(Backend):
         code = kc.METRIC_WEIGHTED if weighted else kc.METRIC_L2
         q = kc.check_queries(queries, self.data.shape[1])
         w = kc.check_weights(weights if weighted else None, code, q.shape[0], self.data.shape[1] // 2)
-        if self._aids is None:
-            self._aids = WalkAids(self.data, self.graph)
-        rows, dists = knn_hnsw(self.data, q, w, code, self.graph, self._ef(k), k, self._aids)
+        rows, dists = knn_hnsw(self.data, q, w, code, None, self._ef(k), k, self._walk_aids())
         if (rows < 0).any():
             rows, dists = self._fill_short(queries, weights, k, rows, dists)
         return rows, dists
@@ -298,7 +316,7 @@ class FaissBackend(Backend):
     # --- persistence ------------------------------------------------------------------------
 
     def to_arrays(self):
-        if self.graph is not None:
+        if self._has_graph:
             return self.graph.to_arrays()
         if self.index is None:
             return {}
@@ -333,9 +351,10 @@ class FaissBackend(Backend):
 
     def describe(self):
         out = {"faiss_kind": self.params.kind}
-        if self.graph is not None:
-            out.update(ef_search=self.params.ef_search or "auto", graph_nodes=int(len(self.graph.rows)),
-                       duplicates_collapsed=int(len(self.data) - len(self.graph.rows)))
+        if self._has_graph:
+            nodes = len(self._graph.rows if self._graph is not None else self._aids.rows)
+            out.update(ef_search=self.params.ef_search or "auto", graph_nodes=int(nodes),
+                       duplicates_collapsed=int(len(self.data) - nodes))
             return out
         out["candidates"] = self.params.candidates or "auto"
         if self.index is not None and self.params.kind == "ivf":
