@@ -174,6 +174,9 @@ class FaissBackend(Backend):
         return self._graph is not None or self._aids is not None
 
     def _walk_aids(self) -> WalkAids:
+        aids = self._aids
+        if aids is not None:
+            return aids
         with self._aids_lock:
             if self._aids is None:
                 self._aids = WalkAids(self.data, self._graph)
@@ -301,7 +304,7 @@ class FaissBackend(Backend):
         q = kc.check_queries(queries, self.data.shape[1])
         w = kc.check_weights(weights if weighted else None, code, q.shape[0], self.data.shape[1] // 2)
         rows, dists = knn_hnsw(self.data, q, w, code, None, self._ef(k), k, self._walk_aids())
-        if (rows < 0).any():
+        if (rows[0, -1] < 0 if len(rows) == 1 else (rows[:, -1] < 0).any()):   # misses come last
             rows, dists = self._fill_short(queries, weights, k, rows, dists)
         return rows, dists
 

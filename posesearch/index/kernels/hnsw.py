@@ -532,6 +532,12 @@ class WalkAids:
 
     def kernel_args(self) -> tuple:
         """The walk kernels' graph arguments, in their order."""
+        args = self.__dict__.get("_args")
+        if args is None:
+            args = self._args = self._kernel_args()
+        return args
+
+    def _kernel_args(self) -> tuple:
         return (self.l0, self.up_off, self.up_nbr, self.up_mw, self.up_codes, self.up_nodes, self.seeds, self.seed_codes, self.seed_loc, self.seed_level,
                 self.info, self.members, self.codes, self.lo, self.scale)
 
