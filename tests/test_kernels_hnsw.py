@@ -422,3 +422,20 @@ def test_faiss_backend_keeps_one_copy_of_the_links(tmp_path):
     again = Index.load(tmp_path / "x.h5").backend.knn(q, w, 5)
     np.testing.assert_array_equal(again[0], first[0])
     np.testing.assert_array_equal(again[1], first[1])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 2 ** 40), min_size=0, max_size=40), st.integers(1, 12), st.integers(0, 2 ** 40))
+def test_pool_insert_keeps_the_best_sorted(keys, ef, key):
+    """The walk's candidate pool: inserting keeps P[:L] the ef smallest keys, ascending (the binary
+    search and the memmove shift checked against sorted())."""
+    from posesearch.index.kernels.hnsw import _pool_insert
+
+    P = np.empty(ef + 1, np.int64)
+    L = 0
+    for x in keys + [key]:
+        if L < ef or x < P[L - 1]:
+            L, pos = _pool_insert(P, L, ef, np.int64(x))
+            assert P[pos] == x
+    assert L == min(ef, len(keys) + 1)
+    assert list(P[:L]) == sorted(keys + [key])[:L]

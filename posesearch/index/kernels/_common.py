@@ -87,6 +87,10 @@ def check_k(k, n: int) -> int:
 
 def check_queries(queries, d: int) -> np.ndarray:
     """(B, D) or (D,) finite queries -> (B, D) float64 C-contiguous."""
+    if (type(queries) is np.ndarray and queries.dtype == np.float64 and queries.ndim == 2   # fast path:
+            and queries.shape[1] == d and queries.flags.c_contiguous                       # already in form
+            and _all_within(queries, MAX_ABS_COORD)):
+        return queries
     try:
         q = np.asarray(queries)
     except Exception as e:  # pragma: no cover - exotic inputs
@@ -115,6 +119,9 @@ def check_weights(weights, code: int, b: int, k_joints: int) -> np.ndarray:
         return np.ones((b, 1), dtype=np.float64)
     if weights is None:
         raise InvalidArgumentError(f"weights: the weighted metric needs per-keypoint weights of shape ({b}, {k_joints})")
+    if (type(weights) is np.ndarray and weights.dtype == np.float64 and weights.shape == (b, k_joints)  # fast path
+            and b > 0 and weights.flags.c_contiguous and _weights_ok(weights)):
+        return weights
     try:
         w = np.asarray(weights, dtype=np.float64)
     except (TypeError, ValueError):

@@ -42,7 +42,7 @@ import numpy as np
 from numba import njit, prange
 
 from ...errors import FileFormatError
-from ._prefetch import prefetch_row
+from ._llvm import prefetch_row, shift_right
 from ._common import (FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, finish_heap, heap_offer, minheap_pop,
                       minheap_push, prepare_query)
 
@@ -284,18 +284,19 @@ def _score(codes, v, q32, c32, l2):
 @njit(inline="always", **JIT)
 def _pool_insert(P, L, ef, key):
     """Insert ``key`` into the ascending pool P[:L] (dropping the last entry when full); returns
-    (new size, position). Binary search for the first entry > key, then shift the tail by one."""
+    (new size, position). Binary search for the first entry > key, then shift the tail by one.
+    Only called when the key beats P[L - 1] or the pool is not full, so ``pos < ef``."""
     pos = 0
-    step = 1
-    while step * 2 <= L:
-        step *= 2
-    while step > 0:
-        if pos + step <= L and P[pos + step - 1] <= key:
-            pos += step
-        step >>= 1
+    m = L
+    while m > 1:                                   # branch-free upper bound (Khuong & Morin)
+        h = m >> 1
+        pos = pos + h if P[pos + h] <= key else pos
+        m -= h
+    if m == 1 and P[pos] <= key:
+        pos += 1
     top = L if L < ef else ef - 1
-    for j in range(top, pos, -1):
-        P[j] = P[j - 1]
+    if top > pos:
+        shift_right(P, pos, top)                   # one memmove
     P[pos] = key
     return (L + 1 if L < ef else L), pos
 
