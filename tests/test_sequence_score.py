@@ -205,3 +205,32 @@ def test_cmu_mocap_self_degraded_and_other_activity():
         for other, o in seqs.items():
             if other != name:
                 assert score_sequence(s, o).score <= deg.score - 35, (name, other)
+
+
+def test_nw_does_not_read_noise_as_skipped_moves(ref):
+    """Regression (found by hypothesis): a user with heavy jitter (6% of body height) whose every match
+    cost about the fixed NW gap cost made NW skip half the reference on the mirrored recording (76 vs 39),
+    and score 1 without smoothing. The gap costs now scale with the user's typical match."""
+    user = degrade(ref, noise=0.0625, mirror=False, seed=0, slower=1.0)
+    for smooth in ("one-euro", "none"):
+        st = ScoreSettings(align="nw", smooth=smooth)
+        r, r2 = score_sequence(ref, user, settings=st), score_sequence(ref, user.mirrored(), settings=st)
+        dtw = score_sequence(ref, user, settings=ScoreSettings(align="dtw", smooth=smooth))
+        assert r2.mirrored and not r.mirrored
+        assert r2.score == pytest.approx(r.score, abs=2.5)
+        assert r.score == pytest.approx(dtw.score, abs=10)
+        assert len(np.unique(r.alignment.path[:, 0])) == len(ref)
+
+
+def test_nw_still_finds_a_skipped_move(ref):
+    """A user who leaves out a second of the move (at low noise): NW matches none of those reference
+    frames (they are a gap), while the frames before and after are matched."""
+    n = len(ref)
+    keep = np.r_[0:40, 70:n]
+    user = ref.replace(keypoints=ref.keypoints[keep], confidences=ref.confidences[keep],
+                       times=ref.times[0] + np.arange(len(keep)) / ref.fps)
+    user = degrade(user, fps=None, noise=0.01, delay=0.0, slower=1.0, mirror=False, seed=2)
+    r = score_sequence(ref, user, settings=ScoreSettings(align="nw", mirror="off"))
+    matched = set(r.alignment.path[:, 0].tolist())
+    assert len(matched & set(range(45, 65))) == 0
+    assert len(matched & set(range(0, 35))) >= 30 and len(matched & set(range(75, n))) >= n - 80
