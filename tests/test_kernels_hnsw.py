@@ -439,3 +439,46 @@ def test_pool_insert_keeps_the_best_sorted(keys, ef, key):
             assert P[pos] == x
     assert L == min(ef, len(keys) + 1)
     assert list(P[:L]) == sorted(keys + [key])[:L]
+
+
+def _two_level_graph(rng, n, upper=10):
+    """A random connected layer 0 (:func:`_random_connected_graph`) plus a level 1 of ``upper`` nodes
+    linked in a path: the walk's seeds are those nodes only, so a narrow beam really is narrow."""
+    base = _random_connected_graph(rng, n)
+    w0 = int(base.cum[1])
+    up = np.sort(rng.choice(n, upper, replace=False))
+    top = np.zeros(n, np.int64)
+    top[up] = 1
+    cum = np.array([0, w0, w0 + 2], np.int64)
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(cum[top + 1], out=offsets[1:])
+    nb = np.full(int(offsets[-1]), -1, np.int32)
+    for i in range(n):
+        nb[offsets[i]:offsets[i] + w0] = base.neighbors[base.offsets[i]:base.offsets[i] + w0]
+    for j, i in enumerate(up):
+        links = [up[j - 1]] if j > 0 else []
+        links += [up[j + 1]] if j < upper - 1 else []
+        nb[offsets[i] + w0:offsets[i] + w0 + len(links)] = links
+    ar = np.arange(n, dtype=np.int64)
+    return HNSWGraph(nb, offsets, cum, int(up[0]), 1, ar, np.arange(n + 1, dtype=np.int64), ar.copy())
+
+
+def test_queries_weighing_every_joint_take_their_own_beam():
+    """ef_full is the beam of a query whose weights are all positive, ef that of a query missing a joint:
+    with a covering beam (N) on one side only, exactly that side equals brute force, on a graph where a
+    beam of k does not."""
+    rng = np.random.default_rng(12)
+    n = 2000
+    kp, cf = random_poses(rng, n)
+    v = vectors_of(kp, cf)
+    g = _two_level_graph(rng, n)
+    nq = 80
+    q = v[rng.choice(n, nq)].astype(np.float64) + rng.normal(0, 0.05, (nq, 34))
+    w = rng.uniform(0.3, 1.0, (nq, 17))
+    w[nq // 2:, 3] = 0.0                               # the second half misses a joint
+    full = (w > 0).all(axis=1)
+    _, ref_d = knn_exact(v, q, w, 5, "weighted")
+    for ef, ef_full, exact_side in ((5, n, full), (n, 5, ~full)):
+        _, d = knn_hnsw(v, q, w, METRIC_WEIGHTED, g, ef=ef, k=5, ef_full=ef_full)
+        np.testing.assert_array_equal(d[exact_side], ref_d[exact_side])
+        assert not np.array_equal(d[~exact_side], ref_d[~exact_side])   # the narrow side is not exact here

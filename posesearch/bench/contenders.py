@@ -28,7 +28,8 @@ CORES = os.cpu_count() or 1
 
 #: stated recall@10 floors of the approximate contenders at their defaults (below: the run fails).
 #: Measured: faiss-hnsw (the graph built with the face at weight 0.5 and walked with the exact distance
-#: from the best 8 seed nodes, ef_search 128 weighted / 48 cosine) weighted 0.9925 at 312k real frames
+#: from the best 8 seed nodes; ef_search weighted 128, 64 for a query weighing every joint, cosine 48)
+#: weighted 0.9925 at 312k real frames
 #: (estimator-like confidences) and 0.984 at 1M (augmented), cosine 0.9945-0.9965; weighted IVF
 #: 0.983-0.99. Recall falls slowly with size at a fixed ef_search, so the HNSW floor is 0.97. Peers are
 #: never failed on recall (they are not ours to fix).

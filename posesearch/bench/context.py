@@ -35,7 +35,7 @@ class BenchSettings:
     seed: int = 20240
     numpy_queries: int = 200
     sweep_queries: int = 300
-    hnsw_ef: tuple = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+    hnsw_ef: tuple = (10, 16, 24, 32, 48, 64, 96, 112, 128, 160, 192, 256)
     ivf_nprobe: tuple = (1, 2, 4, 8, 16, 32, 64, 128)
     hnswlib_ef: tuple = (10, 20, 40, 80, 160, 320)
     sizes: tuple = (10_000, 30_000, 100_000, 300_000, 1_000_000)

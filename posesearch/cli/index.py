@@ -100,7 +100,8 @@ def register(app: typer.Typer) -> None:
         ef_construction: Optional[int] = typer.Option(None, "--ef-construction", help="faiss HNSW: build beam (200)."),
         ef_search: Optional[int] = typer.Option(None, "--ef-search",
                                                 help="faiss HNSW: search beam, frames kept while walking the graph "
-                                                     "(128 weighted, 48 cosine; larger = higher recall, slower)."),
+                                                     "(weighted: 128, or 64 for a query weighing every joint; cosine 48; "
+                                                     "larger = higher recall, slower)."),
         nlist: Optional[int] = typer.Option(None, "--nlist", help="faiss IVF: cells (default 4 sqrt(N))."),
         nprobe: Optional[int] = typer.Option(None, "--nprobe", help="faiss IVF: cells visited (128 weighted, 32 cosine)."),
         candidates: Optional[int] = typer.Option(None, "--candidates",
