@@ -482,3 +482,22 @@ def test_queries_weighing_every_joint_take_their_own_beam():
         _, d = knn_hnsw(v, q, w, METRIC_WEIGHTED, g, ef=ef, k=5, ef_full=ef_full)
         np.testing.assert_array_equal(d[exact_side], ref_d[exact_side])
         assert not np.array_equal(d[~exact_side], ref_d[~exact_side])   # the narrow side is not exact here
+
+
+def test_first_searches_from_several_threads_agree():
+    """The walk's layout is made once, under a lock, by whichever thread searches first; threads that
+    search at the same moment get the same answers as one thread alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(13)
+    kp, cf = random_poses(rng, 1500)
+    v = vectors_of(kp, cf)
+    q = v[:8].astype(np.float64) + rng.normal(0, 0.01, (8, 34))
+    w = random_weights(rng, 8)
+    alone = Index.build(v, metric="weighted", backend="faiss").backend.knn(q, w, 5)
+    be = Index.build(v, metric="weighted", backend="faiss").backend
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda i: be.knn(q[i:i + 1], w[i:i + 1], 5), range(8)))
+    assert be._graph is None and be._aids is not None
+    np.testing.assert_array_equal(np.concatenate([o[1] for o in outs]), alone[1])
+    np.testing.assert_array_equal(np.concatenate([o[0] for o in outs]), alone[0])
