@@ -484,10 +484,11 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
         fr = restrict_joints(ref.features, common)
         D = frame_distance_matrix(fu, fr, distance=st.distance, max_rotation=st.max_rotation, band=band,
                                   missing_penalty=st.penalty)
-        g_open, g_extend = nw_gap_costs(D, st.gap_open, st.gap_extend) if st.align == "nw" else (0, 0)
+        g_open, g_extend = (nw_gap_costs(D, st.gap_open, st.gap_extend) if st.align == "nw"
+                            else (st.gap_open, st.gap_extend))
         results[m] = align(D, ref.seq.times, usr.seq.times, method=st.align, open_ends=st.open_ends,
-                           missing_cost=st.missing, gap_open=g_open or st.gap_open,
-                           gap_extend=g_extend or st.gap_extend, min_overlap=st.min_overlap)
+                           missing_cost=st.missing, gap_open=g_open, gap_extend=g_extend,
+                           min_overlap=st.min_overlap)
     if not results:
         raise InvalidPoseError(f"reference and user share only {max(shared.values())} COCO joint(s) that are "
                                f"ever present{' (either way round)' if len(shared) > 1 else ''}; at least "

@@ -224,6 +224,12 @@ SEEDS = 8            # best nodes of the seed level the layer-0 beam starts from
 SEED_LEVEL_NODES = 64
 
 
+def _node_levels(graph: HNSWGraph) -> np.ndarray:
+    """Each node's top level (its slots end within level ``top``'s links)."""
+    top = np.searchsorted(graph.cum, np.diff(graph.offsets), side="left") - 1
+    return np.clip(top, 0, graph.max_level)
+
+
 def seed_nodes(graph: HNSWGraph) -> tuple[np.ndarray, int]:
     """The nodes every walk scores to choose its starting points, and their level.
 
@@ -234,8 +240,7 @@ def seed_nodes(graph: HNSWGraph) -> tuple[np.ndarray, int]:
     nodes and descends from the best :data:`SEEDS` of them instead: recall@10 0.9623 -> 0.9785 at
     ``ef`` 64 on real estimator-like queries, for ~5 us.
     """
-    top = np.searchsorted(graph.cum, np.diff(graph.offsets), side="left") - 1   # each node's top level
-    top = np.clip(top, 0, graph.max_level)
+    top = _node_levels(graph)
     level = 0
     for lev in range(graph.max_level, 0, -1):
         if np.count_nonzero(top >= lev) >= SEED_LEVEL_NODES:
@@ -376,9 +381,8 @@ def _search_one(X, q, w, metric, l0, up_off, up_nbr, mw, up_codes, up_nodes, see
                             dead = True
                             break
                         visit[n + cl] = mark
-                    row = cl
-                    b = up_off[row] + (lev - 1) * mw
-                    e = min(b + mw, up_off[row + 1])
+                    b = up_off[cl] + (lev - 1) * mw   # (fixed before cl moves below)
+                    e = min(b + mw, up_off[cl + 1])
                     for t in range(b, e):
                         v = up_nbr[t]
                         if v < 0:
@@ -474,12 +478,6 @@ def _search_batch(X, Q, W, metric, l0, up_off, up_nbr, mw, up_codes, up_nodes, s
                         full_rerank)
 
 
-def _node_levels(graph: HNSWGraph) -> np.ndarray:
-    """Each node's top level (its slots end within level ``top``'s links)."""
-    top = np.searchsorted(graph.cum, np.diff(graph.offsets), side="left") - 1
-    return np.clip(top, 0, graph.max_level)
-
-
 class WalkAids:
     """The graph laid out for the walk, plus what every walk reads besides it. Made once per graph
     (backends keep it, and keep no other copy of the links: :meth:`to_graph` gives the FAISS layout back).
@@ -499,7 +497,6 @@ class WalkAids:
 
     def __init__(self, data: np.ndarray, graph: HNSWGraph):
         u = len(graph.rows)
-        self.n_rows = len(data)
         self.codes, self.lo, self.scale = quantize(data[graph.rows])
         self.seeds, self.seed_level = seed_nodes(graph)
         self.seed_codes = np.ascontiguousarray(self.codes[self.seeds])
@@ -530,6 +527,9 @@ class WalkAids:
         self.info[:, 1] = graph.group_start
         self.members = graph.members
         self._local = threading.local()
+        self.kernel_args = (self.l0, self.up_off, self.up_nbr, self.up_mw, self.up_codes, self.up_nodes,
+                            self.seeds, self.seed_codes, self.seed_loc, self.seed_level, self.info, self.members,
+                            self.codes, self.lo, self.scale)   # the walk kernels' graph arguments, in order
 
     @property
     def rows(self) -> np.ndarray:
@@ -541,17 +541,6 @@ class WalkAids:
         if ws is None:
             ws = self._local.ws = (np.zeros(len(self.codes) + len(self.up_nodes), np.uint8), np.zeros(1, np.int64))
         return ws
-
-    def kernel_args(self) -> tuple:
-        """The walk kernels' graph arguments, in their order."""
-        args = self.__dict__.get("_args")
-        if args is None:
-            args = self._args = self._kernel_args()
-        return args
-
-    def _kernel_args(self) -> tuple:
-        return (self.l0, self.up_off, self.up_nbr, self.up_mw, self.up_codes, self.up_nodes, self.seeds, self.seed_codes, self.seed_loc, self.seed_level,
-                self.info, self.members, self.codes, self.lo, self.scale)
 
     def to_graph(self) -> HNSWGraph:
         """The graph in FAISS's layout again (what index files store): node i's slots are
@@ -617,7 +606,7 @@ def knn_hnsw(data: np.ndarray, queries: np.ndarray, weights: np.ndarray, metric_
     ef_full = ef if ef_full is None else max(int(ef_full), int(k))
     if aids is None:
         aids = WalkAids(data, graph)
-    g = aids.kernel_args()
+    g = aids.kernel_args
     if b == 1:
         _search_one(data, queries[0], weights[0], metric_code, *g, ef, ef_full, k, *aids.visited(), out_i[0],
                     out_d[0], bool(full_rerank))
