@@ -28,6 +28,13 @@ def test_demo_json(tmp_path):
 
 
 def test_demo_table(tmp_path):
-    r = CliRunner().invoke(app, ["demo", "--out", str(tmp_path), "--no-plot"])
+    runner = CliRunner()
+    res = json.loads(runner.invoke(app, ["demo", "--out", str(tmp_path / "j"), "--json", "--no-plot"]).stdout)
+    r = runner.invoke(app, ["demo", "--out", str(tmp_path / "t"), "--no-plot"], env={"COLUMNS": "80"})
     assert r.exit_code == 0, r.output
     assert "identical to brute force" in r.stdout and "/ 100" in r.stdout
+    lines = r.stdout.splitlines()
+    for q in res["queries"]:       # on an 80-column terminal only the description may be cut, never a number
+        for m in q["matches"]:
+            cells = (f" {m['distance']:.4f} ", f" {m['frame']} ", f" {m['time']:.2f} ", f" {m['clip']} ")
+            assert any(all(c in ln for c in cells) for ln in lines), (cells, r.stdout)

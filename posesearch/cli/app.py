@@ -5,6 +5,7 @@ Each sub-command lives in its own module with a ``register(app)`` function.
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import typer
 
@@ -22,6 +23,12 @@ COMMAND_MODULES = ["compare", "ingest", "index", "score", "bench", "demo"]
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"posesearch.cli.{_name}").register(app)
+
+# The command list shows each command's first docstring paragraph; in Typer's rich mode its source line
+# breaks would show too, so it is given as one line.
+for _cmd in app.registered_commands:
+    if _cmd.short_help is None and _cmd.callback is not None and _cmd.callback.__doc__:
+        _cmd.short_help = " ".join(inspect.cleandoc(_cmd.callback.__doc__).split("\n\n")[0].split())
 
 
 @app.callback()

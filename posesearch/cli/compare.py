@@ -12,8 +12,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def compare(
-        pose_a: Path = typer.Argument(..., help="First pose file (the query: its confidences weight the distance)."),
-        pose_b: Path = typer.Argument(..., help="Second pose file."),
+        pose_a: Path = typer.Argument(..., metavar="POSE_A", help="First pose file (the query: its confidences weight the distance)."),
+        pose_b: Path = typer.Argument(..., metavar="POSE_B", help="Second pose file."),
         strategy: str = typer.Option("weighted_distance", "--strategy", "-s",
                                      help="weighted_distance | cosine_distance | cosine_similarity | procrustes_distance"),
         mirror: bool = typer.Option(False, "--mirror", help="Also try B mirrored (left/right) and keep the better."),

@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def build(
-        corpus: Path = typer.Argument(..., help="Corpus file (made by `posesearch ingest`)."),
+        corpus: Path = typer.Argument(..., metavar="CORPUS", help="Corpus file (made by `posesearch ingest`)."),
         backend: str = typer.Option("vptree", "--backend", "-b",
                                     help="vptree (exact, default) | exact | faiss | vptree-pypi"),
         metric: str = typer.Option("weighted", "--metric", "-m", help="weighted (Move Mirror) | cosine"),
@@ -177,7 +177,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def query(
         index_file: Path = typer.Argument(..., metavar="INDEX", help="Index file (made by `posesearch build`)."),
-        pose_file: Path = typer.Argument(..., help="Pose file (JSON / .npy (K, 3)) or sequence file "
+        pose_file: Path = typer.Argument(..., metavar="POSE_FILE", help="Pose file (JSON / .npy (K, 3)) or sequence file "
                                                    "(JSON with frames, .npy (T, K, 3), .npz): every frame is a query."),
         k: Optional[int] = typer.Option(None, "-k", "--k", help="Number of nearest frames per query (default 10; "
                                                                "with --sequence 50 per user frame)."),

@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def ingest(
-        sources: List[Path] = typer.Argument(..., help="Files or folders to read."),
+        sources: List[Path] = typer.Argument(..., metavar="SOURCES", help="Files or folders to read."),
         fmt: str = typer.Option(..., "--format", "-f",
                                 help="Source format: coco | yolo-npz | openpose | sequence | bvh | penn-action."),
         out: Path = typer.Option(..., "--out", "-o", help="Corpus file to write (HDF5)."),
@@ -209,7 +209,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def info(
-        file: Path = typer.Argument(..., help="A posesearch corpus or index file."),
+        file: Path = typer.Argument(..., metavar="FILE", help="A posesearch corpus or index file."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON."),
         verify: bool = typer.Option(False, "--verify", help="Also recompute the checksum from the data."),
     ) -> None:

@@ -74,8 +74,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def score(
-        reference: str = typer.Argument(..., help="Reference sequence (.json/.npy/.npz) or CORPUS.h5:CLIP_ID."),
-        user: str = typer.Argument(..., help="User sequence (.json/.npy/.npz) or CORPUS.h5:CLIP_ID."),
+        reference: str = typer.Argument(..., metavar="REFERENCE", help="Reference sequence (.json/.npy/.npz) or CORPUS.h5:CLIP_ID."),
+        user: str = typer.Argument(..., metavar="USER", help="User sequence (.json/.npy/.npz) or CORPUS.h5:CLIP_ID."),
         ref_fps: Optional[float] = typer.Option(None, "--ref-fps", help="Reference frame rate (if the file has none)."),
         user_fps: Optional[float] = typer.Option(None, "--user-fps", help="User frame rate (if the file has none)."),
         layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of files that do not name one."),
