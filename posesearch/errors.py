@@ -40,6 +40,10 @@ class FileFormatError(PoseSearchError):
         super().__init__(f"{self.path}: {problem}")
 
 
+class FrameRateUnknownError(FileFormatError):
+    """A sequence file of several frames gives neither a frame rate nor frame times, and none was passed."""
+
+
 class ChecksumError(FileFormatError):
     """A file's stored checksum does not match its content, or an index does not match its corpus."""
 

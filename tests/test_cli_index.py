@@ -178,7 +178,13 @@ def test_query_bad_pose_files(tmp_path, built):
     p = tmp_path / "one.json"
     p.write_text(json.dumps({"layout": "coco17", "keypoints": [[1, 2, 1]] + [None] * 16}))
     r = run("query", built, p)
-    assert r.exit_code == 2 and "cannot normalize" in err(r)
+    assert r.exit_code == 2 and f"{p}: query: cannot normalize" in err(r)
+    p = tmp_path / "seq.npy"
+    a = np.random.default_rng(0).uniform(1, 100, (4, 17, 3))
+    a[2] = 0.0
+    np.save(p, a)
+    r = run("query", built, p)
+    assert r.exit_code == 2 and f"{p}: query (pose 2): cannot normalize" in err(r)
     r = run("query", built, tmp_path / "none.json")
     assert r.exit_code == 2 and "no such file" in err(r)
 

@@ -98,6 +98,8 @@ def _frames(t, k=17, c=1.0):
     ("pose.json", {"layout": "coco17", "keypoints": _frames(1)[0]}, [], "single-pose file"),
     ("ok2.json", {"fps": 30, "frames": _frames(4)}, ["--align", "hmm"], "unknown alignment method"),
     ("ok3.json", {"fps": 30, "frames": _frames(4)}, ["--smooth", "median"], "unknown smoother"),
+    ("nofps.json", {"frames": _frames(4)}, [], "frame times unknown: the file has no 'fps' or 'times'; "
+                                               "give its frame rate with --user-fps (e.g. --user-fps 30)"),
 ])
 def test_bad_input_is_one_line_exit_2(files, tmp_path, name, doc, extra, words):
     d, _, _ = files

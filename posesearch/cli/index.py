@@ -7,7 +7,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, InvalidPoseError
 from .common import emit_json, fmt_bytes, handle_errors
 
 #: CLI option -> backend parameter name, per option (a backend rejects options that are not its own)
@@ -234,7 +234,10 @@ def register(app: typer.Typer) -> None:
                             as_json=as_json)
             return
         kp, cf, lay, is_seq = _read_queries(pose_file, layout)
-        matches = idx.search(kp, k, layout=lay, confidences=cf, mirror=mirror)
+        try:
+            matches = idx.search(kp, k, layout=lay, confidences=cf, mirror=mirror)
+        except InvalidPoseError as e:   # name the file the bad pose came from
+            raise InvalidPoseError(f"{pose_file}: {e}") from None
         if note:
             typer.echo(note, err=True)
         records = matches.to_records()

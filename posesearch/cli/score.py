@@ -12,9 +12,10 @@ from .common import emit_json, handle_errors
 _CORPUS_REF = re.compile(r"^(?P<path>.+\.(?:h5|hdf5)):(?P<clip>.+)$", re.IGNORECASE)
 
 
-def load_input(spec: str, *, fps: float | None, layout: str | None, name: str):
-    """A sequence file, or ``corpus.h5:CLIP_ID`` (a clip of a corpus), as a Sequence."""
-    from ..errors import FileFormatError
+def load_input(spec: str, *, fps: float | None, layout: str | None, name: str, fps_flag: str = "--fps"):
+    """A sequence file, or ``corpus.h5:CLIP_ID`` (a clip of a corpus), as a Sequence; a file without frame
+    times asks for the command's frame-rate option ``fps_flag``."""
+    from ..errors import FileFormatError, FrameRateUnknownError
     from ..sequence.sequence import as_sequence
 
     m = _CORPUS_REF.match(spec)
@@ -30,7 +31,10 @@ def load_input(spec: str, *, fps: float | None, layout: str | None, name: str):
             except KeyError:
                 raise FileFormatError(path, f"no clip {m.group('clip')!r} in this corpus") from None
         return as_sequence(clip, fps=fps, layout=layout, name=name)
-    return as_sequence(Path(spec), fps=fps, layout=layout, name=name)
+    try:
+        return as_sequence(Path(spec), fps=fps, layout=layout, name=name)
+    except FrameRateUnknownError as e:
+        raise FrameRateUnknownError(e.path, f"{e.problem} with {fps_flag} (e.g. {fps_flag} 30)") from None
 
 
 def _print_report(report, reference: str, user: str) -> None:
@@ -96,8 +100,8 @@ def register(app: typer.Typer) -> None:
                 check_finite_positive(n, v)
         settings = ScoreSettings(smooth=smooth, interp=interp, align=align, mirror=mirror, distance=distance,
                                  layout=layout)
-        ref = load_input(reference, fps=ref_fps, layout=layout, name="reference")
-        usr = load_input(user, fps=user_fps, layout=layout, name="user")
+        ref = load_input(reference, fps=ref_fps, layout=layout, name="reference", fps_flag="--ref-fps")
+        usr = load_input(user, fps=user_fps, layout=layout, name="user", fps_flag="--user-fps")
         report = score_sequence(ref, usr, settings=settings)
         if plot is not None:
             from ..sequence.plot import plot_report

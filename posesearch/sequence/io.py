@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FileFormatError, PoseSearchError
+from ..errors import FileFormatError, FrameRateUnknownError, PoseSearchError
 from ..poses.layouts import Layout, get_layout, layout_for_count
 from .sequence import Sequence
 
@@ -234,7 +234,7 @@ def read_sequence(path, *, layout: "str | Layout | None" = None, fps: float | No
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise _fail(p, f"fps: expected a positive number, got {fps:g}")
     if times is None and fps is None and arr.shape[0] > 1:
-        raise _fail(p, "frame times unknown: the file has no 'fps' or 'times'; give fps (e.g. --fps 30)")
+        raise FrameRateUnknownError(p, "frame times unknown: the file has no 'fps' or 'times'; give its frame rate")
     try:
         return Sequence.from_arrays(arr, layout=lay, fps=fps, times=times, name=str(p))
     except FileFormatError:
