@@ -181,6 +181,7 @@ def test_query_bad_pose_files(tmp_path, built):
     assert r.exit_code == 2 and f"{p}: query: cannot normalize" in err(r)
     p = tmp_path / "seq.npy"
     a = np.random.default_rng(0).uniform(1, 100, (4, 17, 3))
+    a[..., 2] = 1.0
     a[2] = 0.0
     np.save(p, a)
     r = run("query", built, p)
