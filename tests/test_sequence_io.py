@@ -204,6 +204,29 @@ def test_json_nan_literal_confidence(tmp_path):
         read_sequence(p)
 
 
+def test_json_nan_coordinates_are_missing_like_single_poses(tmp_path):
+    """A NaN coordinate (what a NumPy export of a missing joint writes) is a missing keypoint, as it is in
+    a single-pose file; an infinite one is an error."""
+    from posesearch.poses.io import read_pose_file
+
+    frames = _frames(3)
+    text = json.dumps({"fps": 30, "layout": "coco17", "frames": frames})
+    nan_text = text.replace("[" + ", ".join(str(v) for v in frames[1][4]) + "]", "[NaN, NaN, 0.8]", 1)
+    assert nan_text != text
+    p = tmp_path / "nan.json"
+    p.write_text(nan_text)
+    seq = read_sequence(p)
+    assert seq.confidences[1, 4] == 0.0 and np.isfinite(seq.keypoints).all()
+    assert np.count_nonzero(seq.confidences == 0.0) == 1
+    pose = tmp_path / "pose.json"
+    pose.write_text(json.dumps({"layout": "coco17", "keypoints": frames[1]}).replace(
+        "[" + ", ".join(str(v) for v in frames[1][4]) + "]", "[NaN, NaN, 0.8]", 1))
+    assert read_pose_file(pose).confidences[0, 4] == 0.0
+    p.write_text(text.replace("[" + ", ".join(str(v) for v in frames[1][4]) + "]", "[Infinity, 2, 1]", 1))
+    with pytest.raises(FileFormatError, match=r"frames\[1\]\[4\]: expected finite coordinates"):
+        read_sequence(p)
+
+
 @pytest.mark.parametrize("name, content, words", [
     ("x.json", "{not json", "not valid JSON"),
     ("x.json", "[1, 2]", "expected a JSON object"),

@@ -111,8 +111,11 @@ def _parse_frames(path, frames, expected: int | None = None) -> np.ndarray:
                 if c != 0:
                     raise _fail(path, f"frames[{t}][{j}]: null coordinate with confidence {c:g} (use null or confidence 0)")
                 x = y = np.nan
-            elif not (math.isfinite(x) and math.isfinite(y)):
+            elif math.isinf(x) or math.isinf(y):
                 raise _fail(path, f"frames[{t}][{j}]: expected finite coordinates, got [{x}, {y}]")
+            elif x != x or y != y:     # NaN = missing, as for single poses (posesearch.poses.pose)
+                x = y = np.nan
+                c = 0.0
             if not (0.0 <= c <= 1.0):
                 raise _fail(path, f"frames[{t}][{j}][2]: confidence must be in [0, 1], got {c:g}")
             out[t, j] = (x, y, c)
