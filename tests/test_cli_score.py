@@ -48,6 +48,10 @@ def test_json_output_and_options(files):
     assert out["alignment"]["method"] == "nw" and out["user"].endswith("user.npy")
     off = json.loads(_ok([d / "ref.json", d / "user.npz", "--json", "--mirror", "off"]).stdout)
     assert off["mirrored"] is False and off["score"] < out["score"]
+    assert out["settings"]["moments_from"] == "samples"
+    grid = json.loads(_ok([d / "ref.json", d / "user.npy", "--user-fps", "10", "--json", "--moments-from",
+                           "grid"]).stdout)
+    assert grid["settings"]["moments_from"] == "grid"
 
 
 def test_plot_written(files, tmp_path):
@@ -98,6 +102,7 @@ def _frames(t, k=17, c=1.0):
     ("pose.json", {"layout": "coco17", "keypoints": _frames(1)[0]}, [], "single-pose file"),
     ("ok2.json", {"fps": 30, "frames": _frames(4)}, ["--align", "hmm"], "unknown alignment method"),
     ("ok3.json", {"fps": 30, "frames": _frames(4)}, ["--smooth", "median"], "unknown smoother"),
+    ("ok4.json", {"fps": 30, "frames": _frames(4)}, ["--moments-from", "all"], "unknown moments_from 'all'"),
     ("nofps.json", {"frames": _frames(4)}, [], "frame times unknown: the file has no 'fps' or 'times'; "
                                                "give its frame rate with --user-fps (e.g. --user-fps 30)"),
 ])

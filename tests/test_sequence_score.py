@@ -69,6 +69,64 @@ def test_bad_joint_and_bad_moment_are_found(ref):
     assert "left_wrist" in r.summary() and "worst moments" in r.summary()
 
 
+def _fast(seed=1):
+    """A motion fast enough that straight lines between 10 fps samples cut its corners."""
+    return synthetic_motion(4, 30, seed=seed, tempo=2.0)
+
+
+def test_sparse_perfect_copy_scores_100():
+    """A user recorded at 10 fps who moves exactly like the 30 fps reference is judged by the frames
+    recorded, not by the poses interpolation invents between them (which cost it ~2.5 points)."""
+    ref = _fast()
+    user = degrade(ref, fps=10, noise=0.0, delay=0.0, slower=1.0, mirror=False)
+    st = ScoreSettings(smooth="none")
+    samples = score_sequence(ref, user, settings=st)
+    grid = score_sequence(ref, user, settings=st.replace(moments_from="grid"))
+    assert samples.score >= 99.9 and grid.score <= 98.5
+    # no moment is judged by an invented pose: the lowest is 97.6 (one frame aligned a step early)
+    # where the grid's lowest is 89 and its 5th percentile 93
+    assert np.nanmin(samples.moment_scores) >= 97.0 and np.nanpercentile(samples.moment_scores, 5) >= 99.9
+    assert np.nanmin(grid.moment_scores) < 92.0
+    assert samples.settings.to_dict()["moments_from"] == "samples"
+
+
+def test_sparse_user_is_still_charged_for_a_wrong_move():
+    ref = _fast()
+    kp = ref.keypoints.copy()
+    kp[60:90, 9] += [120.0, -90.0]                       # left wrist wrong for 1 s (2-3 s)
+    user = degrade(ref.replace(keypoints=kp), fps=10, noise=0.0, delay=0.0, slower=1.0, mirror=False)
+    r = score_sequence(ref, user, settings=ScoreSettings(smooth="none"))
+    a, b, s = r.worst_moments(1)[0]
+    assert 1.8 <= a and b <= 3.2 and s < 80
+    assert r.worst_joints(1)[0][0] == "left_wrist"
+    assert r.score < 93
+    # the moments between recorded frames of that second are interpolated from judged ones, not 100
+    inside = (r.moment_times > 2.1) & (r.moment_times < 2.9)
+    assert r.moment_scores[inside].max() < 80
+
+
+def test_dense_user_scores_the_same_either_way():
+    """At or above the reference rate every grid frame is a recorded one: both settings agree."""
+    ref = _fast()
+    user = degrade(ref, fps=30, noise=0.01, delay=0.2, slower=1.0, mirror=False, seed=5)
+    a = score_sequence(ref, user)
+    b = score_sequence(ref, user, settings=ScoreSettings(moments_from="grid"))
+    assert a.score == pytest.approx(b.score, abs=1e-9)
+    assert np.array_equal(a.moment_scores, b.moment_scores, equal_nan=True)
+
+
+def test_observed_frames():
+    from posesearch.sequence.score import observed_frames
+
+    grid = np.arange(31) / 30.0
+    assert np.flatnonzero(observed_frames(grid, np.arange(11) / 10.0)).tolist() == list(range(0, 31, 3))
+    # irregular recordings mark their nearest grid frame; one beyond half a step of the grid marks none
+    got = observed_frames(grid, np.array([0.011, 0.52, 0.999, 1.2]))
+    assert np.flatnonzero(got).tolist() == [0, 16, 30]
+    assert not observed_frames(grid, np.zeros(0)).any()
+    assert observed_frames(np.array([0.5]), np.array([0.4])).tolist() == [True]
+
+
 def test_report_to_dict_is_json(ref):
     r = score_sequence(ref, degrade(ref, seed=2))
     d = json.loads(json.dumps(r.to_dict()))
@@ -127,7 +185,8 @@ def test_settings_validation():
     for kw, words in [({"smooth": "median"}, "smoother"), ({"interp": "spline"}, "interpolation"),
                       ({"distance": "l2"}, "frame distance"), ({"mirror": "maybe"}, "mirror mode"),
                       ({"max_rotation": 200}, "max_rotation"), ({"band": -1}, "band"),
-                      ({"missing_penalty": -1}, "missing_penalty"), ({"max_gap": 0}, "max_gap")]:
+                      ({"missing_penalty": -1}, "missing_penalty"), ({"max_gap": 0}, "max_gap"),
+                      ({"moments_from": "frames"}, "unknown moments_from 'frames'; expected one of: grid, samples")]:
         with pytest.raises((InvalidArgumentError, UnknownNameError), match=words):
             ScoreSettings(**kw)
     assert ScoreSettings(mirror="false").mirror == "off"

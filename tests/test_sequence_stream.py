@@ -25,12 +25,13 @@ def _run(session, user):
     return up
 
 
+@pytest.mark.parametrize("moments_from", ["samples", "grid"])
 @pytest.mark.parametrize("interp", ["linear", "hold"])
 @pytest.mark.parametrize("mirror", [True, False])
-def test_final_score_equals_offline_without_smoothing_or_band(ref, interp, mirror):
+def test_final_score_equals_offline_without_smoothing_or_band(ref, interp, mirror, moments_from):
     """Same recursion as the offline DTW: identical final score when the inputs are identical."""
     user = degrade(ref, fps=10, noise=0.02, delay=0.3, slower=1.2, mirror=mirror, seed=5)
-    st = ScoreSettings(smooth="none", band=None, interp=interp)
+    st = ScoreSettings(smooth="none", band=None, interp=interp, moments_from=moments_from)
     off = score_sequence(ref, user, settings=st)
     s = ScoreSession(ref, st)
     up = _run(s, user)
@@ -38,6 +39,28 @@ def test_final_score_equals_offline_without_smoothing_or_band(ref, interp, mirro
     assert s.mirrored == off.mirrored == mirror
     assert up.frames == len(user) and up.grid_frames == len(off.user_times)
     assert up.position >= len(ref) - 3 and up.progress > 0.95
+
+
+def test_sparse_perfect_copy_scores_100_live_as_offline():
+    """A 10 fps user moving exactly like a fast 30 fps reference: judged on its recorded frames, live
+    as offline (irregular frame times, so recorded frames fall between grid frames)."""
+    fast = synthetic_motion(4, 30, seed=1, tempo=2.0)
+    user = degrade(fast, fps=10, noise=0.0, delay=0.0, slower=1.0, mirror=False)
+    arr = user.as_array()
+    times = user.times + np.random.default_rng(3).uniform(-0.01, 0.01, len(user)) * (np.arange(len(user)) > 0)
+    from posesearch.sequence import Sequence
+
+    user = Sequence.from_arrays(arr, layout=user.layout, times=times)
+    for mf in ("samples", "grid"):
+        st = ScoreSettings(smooth="none", band=None, mirror="off", moments_from=mf)
+        off = score_sequence(fast, user, settings=st)
+        s = ScoreSession(fast, st)
+        _run(s, user)
+        assert s.final_score == pytest.approx(off.score, abs=1e-9)
+        if mf == "samples":
+            assert off.score >= 99.5
+        else:
+            assert off.score < 98.5
 
 
 def test_close_to_offline_with_default_settings(ref):

@@ -88,6 +88,10 @@ def register(app: typer.Typer) -> None:
         align: str = typer.Option("dtw", "--align", help="dtw | nw | diagonal"),
         mirror: str = typer.Option("auto", "--mirror", help="auto | on | off"),
         distance: str = typer.Option("procrustes", "--distance", help="procrustes | weighted"),
+        moments_from: str = typer.Option("samples", "--moments-from",
+                                         help="samples: judge moments by the user's recorded frames only "
+                                              "(interpolated ones take their neighbours' scores) | grid: by "
+                                              "every resampled frame"),
         as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
         plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of the per-moment score and alignment."),
     ) -> None:
@@ -99,7 +103,7 @@ def register(app: typer.Typer) -> None:
             if v is not None:
                 check_finite_positive(n, v)
         settings = ScoreSettings(smooth=smooth, interp=interp, align=align, mirror=mirror, distance=distance,
-                                 layout=layout)
+                                 layout=layout, moments_from=moments_from)
         ref = load_input(reference, fps=ref_fps, layout=layout, name="reference", fps_flag="--ref-fps")
         usr = load_input(user, fps=user_fps, layout=layout, name="user", fps_flag="--user-fps")
         report = score_sequence(ref, usr, settings=settings)

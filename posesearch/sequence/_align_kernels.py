@@ -425,13 +425,58 @@ def diagonal_means(D, lo, hi, tr, missing):
     return s, c
 
 
+# Rows of the per-cell path statistics of dtw_column_step (a (NSTAT, Tr) array per column).
+ST_C, ST_L = 0, 1            # alignment cost, path length
+ST_S, ST_N = 2, 3            # every aligned frame counts: sum / count of finished moments
+ST_RS, ST_RC = 4, 5          # ... sum / count of pair scores at the cell's own reference frame
+ST_SO, ST_NO = 6, 7          # recorded frames judge: sum / count of finished, resolved moments
+ST_RO, ST_OC = 8, 9          # ... sum / count of recorded pairs at the cell's own reference frame
+ST_VA, ST_VI = 10, 11        # ... last judged moment: its score (NaN: none yet) and reference index
+ST_PC, ST_PI = 12, 13        # ... moments since then still unjudged: count and sum of their indices
+NSTAT = 14
+
+
 @njit(cache=True)
-def dtw_column_step(d, ps, ref_valid, missing, first, C, L, S, N, RS, RC, Cn, Ln, Sn, Nn, RSn, RCn):
+def finish_moment(X, q, r_done, valid, Y, r):
+    """Y[:, r] = X[:, q] with the moment at reference frame r_done finished (valid: it is scored).
+    Every-frame statistics add its mean pair score; recorded-frame statistics add its recorded mean
+    (resolving the pending unjudged moments by linear interpolation from the last judged one), or,
+    without a recorded pair, leave it pending."""
+    for f in range(NSTAT):
+        Y[f, r] = X[f, q]
+    if not valid:
+        return
+    Y[ST_S, r] += X[ST_RS, q] / X[ST_RC, q]
+    Y[ST_N, r] += 1.0
+    if X[ST_OC, q] > 0.0:
+        v = X[ST_RO, q] / X[ST_OC, q]
+        pc = X[ST_PC, q]
+        if pc > 0.0:
+            va = X[ST_VA, q]
+            if math.isnan(va):
+                Y[ST_SO, r] += pc * v
+            else:
+                vi = X[ST_VI, q]
+                Y[ST_SO, r] += pc * va + (v - va) * (X[ST_PI, q] - pc * vi) / (r_done - vi)
+            Y[ST_NO, r] += pc
+        Y[ST_SO, r] += v
+        Y[ST_NO, r] += 1.0
+        Y[ST_VA, r] = v
+        Y[ST_VI, r] = r_done
+        Y[ST_PC, r] = 0.0
+        Y[ST_PI, r] = 0.0
+    else:
+        Y[ST_PC, r] += 1.0
+        Y[ST_PI, r] += r_done
+
+
+@njit(cache=True)
+def dtw_column_step(d, ps, observed, ref_valid, missing, first, A, B):
     """One user frame of open-begin DTW (the same recursion and tie-breaking as :func:`dtw` with no
-    band), carrying per cell the statistics of its best path: L path length, S sum of finished
-    reference frames' moment scores, N their count (valid reference frames only), RS / RC the sum /
-    count of pair scores at the cell's own reference frame. Previous column in C..RC (ignored when
-    ``first``), new column written to Cn..RCn."""
+    band), carrying per cell the statistics of its best path (rows ST_*): its length, and the moment
+    scores so far both with every aligned frame counting and with only recorded (``observed``) user
+    frames judging (see ScoreSettings.moments_from). Previous column in A (ignored when ``first``),
+    new column written to B."""
     tr = d.shape[0]
     for r in range(tr):
         dd = d[r]
@@ -440,47 +485,44 @@ def dtw_column_step(d, ps, ref_valid, missing, first, C, L, S, N, RS, RC, Cn, Ln
         best = INF
         code = START
         if not first and r > 0:
-            if C[r - 1] < best:
-                best = C[r - 1]
+            if A[ST_C, r - 1] < best:
+                best = A[ST_C, r - 1]
                 code = DIAG
         if not first:
-            if C[r] < best:
-                best = C[r]
+            if A[ST_C, r] < best:
+                best = A[ST_C, r]
                 code = UP
         if r > 0:
-            if Cn[r - 1] < best:
-                best = Cn[r - 1]
+            if B[ST_C, r - 1] < best:
+                best = B[ST_C, r - 1]
                 code = LEFT
         if r == 0 and 0.0 < best:
             best = 0.0
             code = START
         if best == INF:
-            Cn[r] = INF
+            B[ST_C, r] = INF
             continue
-        Cn[r] = best + dd
         if code == START:
-            Ln[r] = 1.0
-            Sn[r] = 0.0
-            Nn[r] = 0.0
-            RSn[r] = ps[r]
-            RCn[r] = 1.0
+            for f in range(NSTAT):
+                B[f, r] = 0.0
+            B[ST_VA, r] = np.nan
+            B[ST_L, r] = 1.0
+            B[ST_RS, r] = ps[r]
+            B[ST_RC, r] = 1.0
         elif code == UP:
-            Ln[r] = L[r] + 1.0
-            Sn[r] = S[r]
-            Nn[r] = N[r]
-            RSn[r] = RS[r] + ps[r]
-            RCn[r] = RC[r] + 1.0
+            for f in range(NSTAT):
+                B[f, r] = A[f, r]
+            B[ST_L, r] += 1.0
+            B[ST_RS, r] += ps[r]
+            B[ST_RC, r] += 1.0
         else:
-            if code == DIAG:
-                l0, s0, n0, rs0, rc0 = L[r - 1], S[r - 1], N[r - 1], RS[r - 1], RC[r - 1]
-            else:
-                l0, s0, n0, rs0, rc0 = Ln[r - 1], Sn[r - 1], Nn[r - 1], RSn[r - 1], RCn[r - 1]
-            Ln[r] = l0 + 1.0
-            if ref_valid[r - 1]:
-                Sn[r] = s0 + rs0 / rc0
-                Nn[r] = n0 + 1.0
-            else:
-                Sn[r] = s0
-                Nn[r] = n0
-            RSn[r] = ps[r]
-            RCn[r] = 1.0
+            finish_moment(A if code == DIAG else B, r - 1, r - 1, ref_valid[r - 1], B, r)
+            B[ST_L, r] += 1.0
+            B[ST_RS, r] = ps[r]
+            B[ST_RC, r] = 1.0
+            B[ST_RO, r] = 0.0
+            B[ST_OC, r] = 0.0
+        if observed:
+            B[ST_RO, r] += ps[r]
+            B[ST_OC, r] += 1.0
+        B[ST_C, r] = best + dd

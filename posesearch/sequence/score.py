@@ -23,9 +23,13 @@ The 0-100 scale. A frame distance ``d`` becomes a score by the log-logistic curv
     s(d) = 100 / (1 + (d / d50) ** slope)
 
 (100 at d = 0, 50 at d = d50, falling smoothly; no clipping). Per reference frame r ("moment"),
-``s_r`` is the mean of ``s(d)`` over the user frames aligned to it; a reference frame the user never
-reached (outside the aligned span) or a pair without a distance (fewer than 3 usable joints) scores
-0; a reference frame without a usable pose is not scored. The score is the mean of ``s_r`` over the
+``s_r`` is the mean of ``s(d)`` over the user frames aligned to it that were recorded (the resampled
+frame nearest each recorded one; ``moments_from="samples"``, the default) — a reference frame aligned
+only to frames that resampling invented takes ``s_r`` (and its distance and joint errors) by linear
+interpolation between the nearest judged reference frames, so a sparse user is judged on what was
+seen, not on straight lines between samples (``"grid"``: every aligned frame counts). A reference
+frame the user never reached (outside the aligned span) or a pair without a distance (fewer than 3
+usable joints) scores 0; a reference frame without a usable pose is not scored. The score is the mean of ``s_r`` over the
 reference frames, so the per-moment curve averages to it. Per joint k the same curve is applied to
 the joint's own error (``e_k``: the Procrustes residual in units of the reference's RMS radius, or
 ``|dx| + |dy|`` for the weighted distance; ``d`` is their RMS resp. mean) and averaged over the
@@ -50,6 +54,11 @@ Calibration (``d50``, ``slope`` per distance, :data:`CALIBRATION`) was chosen on
 
 Same-action pairs (different people, often other camera views) fall in between (median 43; different-
 action median 22).
+Those figures judged every aligned frame (``moments_from="grid"``). Judging moments by the recorded
+frames (``"samples"``, now the default) leaves every 30 fps pair as it was (accuracy and AUC identical)
+and lifts the 10 fps degraded self-copies: worst 90.2 -> 92.1, 5th percentile 93.1 -> 93.9 (same run,
+seed 0); a perfect copy recorded at 10 fps of a fast Penn Action clip scores 97.6-99.5 instead of
+95.7-97.4, and at 5 fps 97.4-99.4 instead of 91.8-98.6.
 On that run, nearest-neighbour action accuracy was 89.3% and the same- vs different-action ROC AUC 0.790.
 """
 from __future__ import annotations
@@ -105,6 +114,9 @@ CALIBRATION: dict[str, Calibration] = {
     "weighted": Calibration(d50=0.09, slope=2.1),
 }
 
+#: Which aligned user frames judge a moment (see ScoreSettings.moments_from).
+MOMENTS_FROM = ("samples", "grid")
+
 #: Error charged for a joint seen in only one of the two frames (see :mod:`.framedist`), per distance.
 MISSING_PENALTY = {"procrustes": 0.3, "weighted": 0.15}
 
@@ -137,6 +149,14 @@ class ScoreSettings:
     mirror: "auto" (decide once per sequence by the lower alignment cost) | "on" | "off".
     calibration: the distance -> score curve (None = CALIBRATION[distance]);
     missing_cost: alignment cost of a pair without a distance (None = MISSING_COST[distance]).
+    moments_from: "samples" (default) — a moment is judged by the user frames that were recorded, not
+        by the ones resampling invented between them: the grid frame nearest each recorded user frame
+        is *observed*; a reference frame aligned to at least one observed frame takes its score,
+        distance and joint errors from those alone, and one aligned only to invented frames takes
+        them by linear interpolation (over reference frames) between its nearest judged neighbours.
+        So a user recorded at 10 fps who moves exactly like a 30 fps reference scores 100, not less
+        because straight lines between samples cut the corners of fast moves. "grid": every aligned
+        pair counts (the user's interpolated frames are judged like recorded ones).
     """
 
     layout: str | None = None
@@ -159,6 +179,7 @@ class ScoreSettings:
     mirror: str = "auto"
     calibration: Calibration | None = None
     missing_cost: float | None = None
+    moments_from: str = "samples"
 
     def __post_init__(self):
         object.__setattr__(self, "smooth", check_smoother(self.smooth))
@@ -171,6 +192,10 @@ class ScoreSettings:
         if m not in MIRROR_MODES:
             raise UnknownNameError("mirror mode", self.mirror, MIRROR_MODES)
         object.__setattr__(self, "mirror", m)
+        mf = str(self.moments_from).strip().lower()
+        if mf not in MOMENTS_FROM:
+            raise UnknownNameError("moments_from", self.moments_from, MOMENTS_FROM)
+        object.__setattr__(self, "moments_from", mf)
         check_finite_positive("max_gap", self.max_gap)
         check_finite_positive("band_seconds", self.band_seconds)
         if not (0.0 <= float(self.max_rotation) <= 180.0):
@@ -335,26 +360,53 @@ class ScoreReport:
         return "\n".join(lines)
 
 
-def _moments(path, dist, err, w, tr, curve):
+def _moments(path, dist, err, w, tr, curve, observed=None, valid=None):
     """Per reference frame: mean distance (finite pairs), mean pair score (a pair without a distance
-    scores 0) and per-joint weighted mean error, from the values of the path's pairs."""
+    scores 0) and per-joint weighted mean error, from the values of the path's pairs.
+
+    ``observed`` (P,) bool: only those pairs judge a frame (``valid`` (Tr,) bool: reference frames with a
+    pose; only those are judged); the path's other frames take their values by linear interpolation
+    over reference frames between the nearest judged ones, clamped at the ends (see
+    ScoreSettings.moments_from). None, or no judged frame at all: every pair counts."""
     r = path[:, 0]
     K = err.shape[1]
-    cnt = np.bincount(r, minlength=tr).astype(np.float64)
+    use = np.ones(len(r), bool)
+    if observed is not None:
+        ok = valid if valid is not None else np.ones(tr, bool)
+        if (observed & ok[r]).any():
+            use = observed
+    cnt = np.bincount(r, weights=use.astype(np.float64), minlength=tr)
     bad = ~np.isfinite(dist)
     d0 = np.where(bad, 0.0, dist)
     pair_score = np.where(bad, 0.0, curve.score(d0))
-    s_r = np.bincount(r, weights=pair_score, minlength=tr) / np.maximum(cnt, 1)
-    d_cnt = np.bincount(r, weights=(~bad).astype(np.float64), minlength=tr)
-    d_r = np.bincount(r, weights=d0, minlength=tr) / np.maximum(d_cnt, 1)
+    s_r = np.bincount(r, weights=np.where(use, pair_score, 0.0), minlength=tr) / np.maximum(cnt, 1)
+    d_cnt = np.bincount(r, weights=(use & ~bad).astype(np.float64), minlength=tr)
+    d_r = np.bincount(r, weights=np.where(use, d0, 0.0), minlength=tr) / np.maximum(d_cnt, 1)
     d_r = np.where(d_cnt > 0, d_r, np.nan)
-    fin = np.isfinite(err)
+    fin = np.isfinite(err) & use[:, None]
     e_sum = np.zeros((tr, K))
     w_sum = np.zeros((tr, K))
     np.add.at(e_sum, r, np.where(fin, err, 0.0) * w)
     np.add.at(w_sum, r, np.where(fin, w, 0.0))
     e_r = np.full((tr, K), np.nan)
     np.divide(e_sum, w_sum, out=e_r, where=w_sum > 0)
+    judged = cnt > 0
+    if valid is not None:
+        judged &= valid
+    on_path = np.zeros(tr, bool)
+    on_path[r] = True
+    fill = on_path & ~judged
+    if fill.any() and judged.any():
+        idx = np.arange(tr)
+        j = np.flatnonzero(judged)
+        s_r[fill] = np.interp(idx[fill], j, s_r[j])
+        ok = judged & np.isfinite(d_r)
+        if ok.any():
+            d_r[fill] = np.interp(idx[fill], idx[ok], d_r[ok])
+        for k in range(K):
+            ok = judged & np.isfinite(e_r[:, k])
+            if ok.any():
+                e_r[fill, k] = np.interp(idx[fill], idx[ok], e_r[ok, k])
     return d_r, s_r, e_r
 
 
@@ -415,6 +467,7 @@ class PreparedUser:
     features: dict[bool, FrameFeatures]
     settings: ScoreSettings
     available: dict[bool, np.ndarray]   # per mirror state: (17,) COCO joints the source layout has
+    observed: np.ndarray | None = None  # (T,) bool: grid frame nearest a recorded frame with a pose
 
 
 def prepare_reference(reference, settings: ScoreSettings = ScoreSettings(), *, fps: float | None = None,
@@ -443,6 +496,7 @@ def prepare_user(user, reference_fps: float, settings: ScoreSettings = ScoreSett
     available = coco_available(usr.layout)
     usr = usr.to_coco()
     usr = smooth(usr, st.smooth, kalman=st.kalman, one_euro=st.one_euro)
+    recorded = usr.times[usr.confidences.max(axis=1) > 0]
     try:
         usr = resample_to_fps(usr, reference_fps, method=st.interp, max_gap=st.max_gap)
     except InvalidPoseError as e:
@@ -453,7 +507,27 @@ def prepare_user(user, reference_fps: float, settings: ScoreSettings = ScoreSett
     if not feats[states[0]].valid.any():
         raise InvalidPoseError(f"user: no frame has {MIN_COMMON} or more present keypoints")
     flip = np.asarray(COCO17.flip)
-    return PreparedUser(usr, feats, st, {m: available[flip] if m else available for m in states})
+    return PreparedUser(usr, feats, st, {m: available[flip] if m else available for m in states},
+                        observed_frames(usr.times, recorded))
+
+
+def nearest_grid_index(t, t0: float, fps: float):
+    """Index of the grid time ``t0 + i / fps`` nearest to ``t`` (ties: the earlier one)."""
+    x = (np.asarray(t, dtype=np.float64) - t0) * fps
+    lo = np.floor(x + 1e-9)
+    return (lo + (x - lo > 0.5 + 1e-9)).astype(np.int64)
+
+
+def observed_frames(grid: np.ndarray, recorded: np.ndarray) -> np.ndarray:
+    """(len(grid),) bool: for the regular grid ``grid[0] + i / fps`` (as made by
+    :func:`~.resample.resample_to_fps`), the frames nearest to each recorded time."""
+    out = np.zeros(len(grid), bool)
+    if len(grid) == 0 or len(recorded) == 0:
+        return out
+    fps = 1.0 / float(grid[1] - grid[0]) if len(grid) > 1 else 1.0
+    i = nearest_grid_index(recorded, float(grid[0]), fps)
+    out[i[(i >= 0) & (i < len(grid))]] = True
+    return out
 
 
 def coco_available(layout) -> np.ndarray:
@@ -500,7 +574,9 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     path = _fill_gaps(A.path, tr)
     dist, err, w = pair_errors(fu, fr, path[:, 1], path[:, 0], max_rotation=st.max_rotation,
                                missing_penalty=st.penalty)
-    d_r, s_r, e_r = _moments(path, dist, err, w, tr, st.curve)
+    observed = (usr.observed[path[:, 1]] if st.moments_from == "samples" and usr.observed is not None
+                else None)
+    d_r, s_r, e_r = _moments(path, dist, err, w, tr, st.curve, observed, fr.valid)
     covered = np.zeros(tr, bool)
     covered[path[:, 0]] = True
     s_r = np.where(covered, s_r, 0.0)

@@ -16,7 +16,10 @@ with memory and per-frame work bounded by the reference length (never by how lon
   best path, so the score of the best path ending at any reference frame is known without keeping
   the path;
 * the current position is the reference frame whose best path has the lowest mean cost per step;
-  the running score is the mean moment score of that path over the reference frames covered so far,
+  the running score is the mean moment score of that path over the reference frames covered so far
+  (moments judged by the recorded frames as offline: the grid frame nearest each pushed frame with a
+  pose; see ``ScoreSettings.moments_from``; a cell carries what the interpolation needs: the last
+  judged moment and the count and index sum of the unjudged ones since),
   and :attr:`ScoreSession.final_score` is the offline definition (the best path that reached the last
   reference frame, over all reference frames; unreached frames score 0);
 * with ``mirror="auto"`` the plain and mirrored user run side by side and the lower mean cost wins;
@@ -36,7 +39,7 @@ import numpy as np
 from ..errors import InvalidArgumentError, InvalidPoseError
 from ..poses.layouts import COCO17_JOINTS, Layout, get_layout
 from .framedist import features_from_arrays, frame_distance_matrix, pair_errors, restrict_joints
-from .score import ScoreSettings, prepare_reference
+from .score import ScoreSettings, nearest_grid_index, prepare_reference
 from .smooth import OnlineSmoother
 from .resample import TIME_TOLERANCE
 
@@ -72,17 +75,20 @@ class _DPState:
     """One mirror state's DTW column and path statistics (all O(Tr))."""
 
     def __init__(self, tr: int):
-        self.cols = [np.full(tr, np.inf)] + [np.zeros(tr) for _ in range(5)]
-        self.new = [np.full(tr, np.inf)] + [np.zeros(tr) for _ in range(5)]
+        from ._align_kernels import NSTAT, ST_C
+
+        self.cols = np.zeros((NSTAT, tr))     # the last column's path statistics (rows ST_*)
+        self.new = np.zeros((NSTAT, tr))
+        self.cols[ST_C] = np.inf
         self.first = True
-        self.end = None            # (cost, length, S, N, RS, RC) of the best path ending at the last ref frame
+        self.end = None            # statistics (NSTAT,) of the best path ending at the last ref frame
         self.last_d = None         # distances of the last grid frame (for the current pair)
         self.last_u = None         # features of the last grid frame
         self.keep = None           # joints compared (the reference has them and the user's layout can)
         self.ref_features = None
 
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.cols + self.new)
+        return self.cols.nbytes + self.new.nbytes
 
 
 class ScoreSession:
@@ -108,6 +114,7 @@ class ScoreSession:
         self._t_last: float | None = None
         self._t0: float | None = None
         self._grid_next = 0                 # index of the next grid time to emit
+        self._recorded: set[int] = set()    # grid indices nearest a pushed frame with a pose (not yet emitted)
         self._last_kp: np.ndarray | None = None   # (K, 2) last present value per keypoint (COCO)
         self._last_cf: np.ndarray | None = None
         self._last_t: np.ndarray | None = None    # (K,) time of that value (NaN = never)
@@ -154,8 +161,11 @@ class ScoreSession:
         return kp, np.asarray(cf, dtype=np.float64), t
 
     def _grid_frames(self, kp, cf, t):
-        """Grid frames in (previous frame, t] interpolated between the last samples and this frame."""
+        """Grid frames in (previous frame, t] interpolated between the last samples and this frame, each
+        with whether it is the grid frame nearest a recorded one (see ScoreSettings.moments_from)."""
         st = self.settings
+        if (cf > 0).any():
+            self._recorded.add(int(nearest_grid_index(t, self._t0, self.fps)))
         out = []
         while True:
             g = self._t0 + self._grid_next / self.fps
@@ -179,7 +189,10 @@ class ScoreSession:
                     w = np.where(ok, (g - ta) / np.where(ok, t - ta, 1.0), 0.0)
                     gk[ok] = (1 - w[ok, None]) * self._last_kp[ok] + w[ok, None] * kp[ok]
                     gc[ok] = (1 - w[ok]) * self._last_cf[ok] + w[ok] * cf[ok]
-            out.append((gk, gc))
+            i = self._grid_next - 1
+            seen = st.moments_from == "grid" or i in self._recorded
+            self._recorded.discard(i)
+            out.append((gk, gc, seen))
         pres = cf > 0
         self._last_kp[pres] = kp[pres]
         self._last_cf[pres] = cf[pres]
@@ -214,14 +227,14 @@ class ScoreSession:
         kp = self._smoother.step(kp, cf, t)
         self.frames += 1
         self._t_last = t
-        for gk, gc in self._grid_frames(kp, cf, t):
-            self._advance(gk, gc)
+        for gk, gc, seen in self._grid_frames(kp, cf, t):
+            self._advance(gk, gc, seen)
         if self._update is None:
             return StreamUpdate(None, 0, float(self.ref.seq.times[0]), 0.0, None, {}, False, self.frames, 0)
         self._update.frames = self.frames
         return self._update
 
-    def _advance(self, gk: np.ndarray, gc: np.ndarray) -> None:
+    def _advance(self, gk: np.ndarray, gc: np.ndarray, seen: bool) -> None:
         from . import _align_kernels as kern
 
         st = self.settings
@@ -239,14 +252,14 @@ class ScoreSession:
             d = frame_distance_matrix(fu, s.ref_features, distance=st.distance, max_rotation=st.max_rotation,
                                       missing_penalty=st.penalty).values[0]
             ps = np.where(np.isfinite(d), curve.score(np.where(np.isfinite(d), d, 0.0)), 0.0)
-            kern.dtw_column_step(d, ps, self._ref_valid, float(st.missing), s.first, *s.cols, *s.new)
+            kern.dtw_column_step(d, ps, seen, self._ref_valid, float(st.missing), s.first, s.cols, s.new)
             s.cols, s.new = s.new, s.cols
             s.first = False
             s.last_d = d
             s.last_u = fu
-            C, L, S, N, RS, RC = s.cols
-            if np.isfinite(C[-1]) and (s.end is None or C[-1] < s.end[0]):
-                s.end = (C[-1], L[-1], S[-1], N[-1], RS[-1], RC[-1])
+            C, L = s.cols[kern.ST_C], s.cols[kern.ST_L]
+            if np.isfinite(C[-1]) and (s.end is None or C[-1] < s.end[kern.ST_C]):
+                s.end = s.cols[:, -1].copy()
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean_cost = C / L
             r = int(np.argmin(np.where(np.isfinite(mean_cost), mean_cost, np.inf)))
@@ -255,10 +268,7 @@ class ScoreSession:
         self.grid_frames += 1
         _, m, r = best
         s = self._states[m]
-        C, L, S, N, RS, RC = s.cols
-        own = RS[r] / RC[r] if self._ref_valid[r] else None
-        num = S[r] + (own if own is not None else 0.0)
-        den = N[r] + (1 if own is not None else 0)
+        num, den = self._path_totals(s.cols[:, r], r)
         score = float(num / den) if den > 0 else None
         dist, err, w = pair_errors(s.last_u, s.ref_features, np.array([0]), np.array([r]),
                                    max_rotation=st.max_rotation, missing_penalty=st.penalty)
@@ -284,17 +294,28 @@ class ScoreSession:
         cands = []
         for m, s in self._states.items():
             if s.end is not None:
-                c, length, S, N, RS, RC = s.end
-                total = S + (RS / RC if self._ref_valid[-1] else 0.0)
-                cands.append((c / length, total / max(self._n_valid, 1)))
+                total, _ = self._path_totals(s.end, self.tr - 1)
+                cands.append((s.end[0] / s.end[1], total / max(self._n_valid, 1)))
         if cands:
             return float(min(cands)[1])
         u = self._update
         s = self._states[u.mirrored]
-        C, L, S, N, RS, RC = s.cols
-        r = u.position
-        total = S[r] + (RS[r] / RC[r] if self._ref_valid[r] else 0.0)
+        total, _ = self._path_totals(s.cols[:, u.position], u.position)
         return float(total / max(self._n_valid, 1))
+
+    def _path_totals(self, stats: np.ndarray, r: int) -> tuple[float, float]:
+        """(sum, count) of the moment scores of the path whose statistics are ``stats`` (ending at
+        reference frame r, whose moment is finished here): judged by the recorded frames, frames after
+        the last judged one taking its score (as offline, where interpolation clamps at the ends); by
+        every aligned frame when none of the path's frames was judged (as offline)."""
+        from . import _align_kernels as kern
+
+        out = np.empty((kern.NSTAT, 1))
+        kern.finish_moment(np.array(stats, dtype=np.float64).reshape(-1, 1), 0, r, bool(self._ref_valid[r]), out, 0)
+        o = out[:, 0]
+        if np.isnan(o[kern.ST_VA]):
+            return float(o[kern.ST_S]), float(o[kern.ST_N])
+        return (float(o[kern.ST_SO] + o[kern.ST_PC] * o[kern.ST_VA]), float(o[kern.ST_NO] + o[kern.ST_PC]))
 
     @property
     def mirrored(self) -> bool:
