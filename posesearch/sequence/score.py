@@ -29,11 +29,11 @@ only to frames that resampling invented takes ``s_r`` (and its distance and join
 interpolation between the nearest judged reference frames, so a sparse user is judged on what was
 seen, not on straight lines between samples (``"grid"``: every aligned frame counts). A reference
 frame the user never reached (outside the aligned span) or a pair without a distance (fewer than 3
-usable joints) scores 0; a reference frame without a usable pose is not scored. The score is the mean of ``s_r`` over the
-reference frames, so the per-moment curve averages to it. Per joint k the same curve is applied to
-the joint's own error (``e_k``: the Procrustes residual in units of the reference's RMS radius, or
-``|dx| + |dy|`` for the weighted distance; ``d`` is their RMS resp. mean) and averaged over the
-moments where the joint is seen in both sequences.
+usable joints) scores 0; a reference frame without a usable pose is not scored. The score is the
+mean of ``s_r`` over the reference frames, so the per-moment curve averages to it. Per joint k the
+same curve is applied to the joint's own error (``e_k``: the Procrustes residual in units of the
+reference's RMS radius, or ``|dx| + |dy|`` for the weighted distance; ``d`` is their RMS resp. mean)
+and averaged over the moments where the joint is seen in both sequences.
 
 Why this shape: it is 100 only for a perfect match, flat near 0 (tiny tracking noise costs almost
 nothing), steepest around d50 (where "following" turns into "doing something else") and it never
@@ -57,8 +57,9 @@ action median 22).
 Those figures judged every aligned frame (``moments_from="grid"``). Judging moments by the recorded
 frames (``"samples"``, now the default) leaves every 30 fps pair as it was (accuracy and AUC identical)
 and lifts the 10 fps degraded self-copies: worst 90.2 -> 92.1, 5th percentile 93.1 -> 93.9 (same run,
-seed 0); a perfect copy recorded at 10 fps of a fast Penn Action clip scores 97.6-99.5 instead of
-95.7-97.4, and at 5 fps 97.4-99.4 instead of 91.8-98.6.
+seed 0); perfect copies of four fast Penn Action clips recorded at 10 fps score 97.6-99.8 instead of
+95.7-99.7, and at 5 fps 97.4-99.4 instead of 91.8-98.6 (what is left: joints the 30 fps reference
+bridges over a short occlusion that the sparser copy cannot).
 On that run, nearest-neighbour action accuracy was 89.3% and the same- vs different-action ROC AUC 0.790.
 """
 from __future__ import annotations
@@ -154,7 +155,7 @@ class ScoreSettings:
         is *observed*; a reference frame aligned to at least one observed frame takes its score,
         distance and joint errors from those alone, and one aligned only to invented frames takes
         them by linear interpolation (over reference frames) between its nearest judged neighbours.
-        So a user recorded at 10 fps who moves exactly like a 30 fps reference scores 100, not less
+        So a user recorded at 10 fps who moves exactly like a 30 fps reference is not marked down
         because straight lines between samples cut the corners of fast moves. "grid": every aligned
         pair counts (the user's interpolated frames are judged like recorded ones).
     """

@@ -311,7 +311,8 @@ class ScoreSession:
         from . import _align_kernels as kern
 
         out = np.empty((kern.NSTAT, 1))
-        kern.finish_moment(np.array(stats, dtype=np.float64).reshape(-1, 1), 0, r, bool(self._ref_valid[r]), out, 0)
+        col = np.array(stats, dtype=np.float64).reshape(-1, 1)
+        kern.finish_moment(col, 0, r, bool(self._ref_valid[r]), out, 0)
         o = out[:, 0]
         if np.isnan(o[kern.ST_VA]):
             return float(o[kern.ST_S]), float(o[kern.ST_N])
