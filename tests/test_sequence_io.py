@@ -95,6 +95,30 @@ def test_mirrored_twice_is_identity_and_swaps_sides():
     assert np.allclose(m.mirrored().keypoints, s.keypoints)
 
 
+def test_mirrored_flips_the_whole_sequence_about_one_axis():
+    """x -> (min x + max x over every present keypoint of every frame) - x, left/right swapped; so a pose
+    that moves right mirrors to one that moves left by as much, and smoothing commutes with it."""
+    from posesearch.sequence.smooth import smooth
+
+    a = np.zeros((2, 17, 3))
+    a[:, :, 2] = 1.0
+    a[0, :, 0] = np.arange(17) + 10.0          # x 10..26 in frame 0
+    a[1, :, 0] = np.arange(17) + 30.0          # the same pose 20 to the right in frame 1
+    a[:, :, 1] = 5.0
+    s = Sequence.from_arrays(a, fps=30, layout="coco17")
+    m = s.mirrored()
+    flip = np.asarray(s.layout.flip)
+    assert np.allclose(m.keypoints[:, :, 0], (10.0 + 46.0) - a[:, flip, 0])
+    assert np.allclose(m.keypoints[1, :, 0] - m.keypoints[0, :, 0], -20.0)
+    assert np.array_equal(m.keypoints[:, :, 1], a[:, :, 1])
+    seq = Sequence.from_arrays(_arr(20) + np.linspace(0, 200, 20)[:, None, None] * [1, 0, 0], fps=30)
+    for method in ("kalman", "one-euro"):
+        a1 = smooth(seq.mirrored(), method).keypoints
+        a2 = smooth(seq, method).mirrored().keypoints
+        d = a1[..., 0] - a2[..., 0]                # the same up to where the axis sits
+        assert np.allclose(d, d.flat[0]) and np.allclose(a1[..., 1], a2[..., 1])
+
+
 def test_body_size_hand_case():
     a = np.zeros((2, 17, 3))
     a[:, 0] = [0, 0, 1]

@@ -177,10 +177,19 @@ class Sequence:
         return Sequence(kp, cf, get_layout("coco17"), self.times, self.fps, self.name)
 
     def mirrored(self) -> "Sequence":
-        """Every frame mirrored with :func:`posesearch.poses.mirror.mirror` (x-flip + left/right swap)."""
-        from ..poses.mirror import mirror
-
-        kp, cf = mirror(self.keypoints, self.confidences, self.layout)
+        """The sequence mirrored as a selfie camera shows it: x flipped about one vertical axis for the
+        whole sequence (the centre of all present keypoints' x range, so it stays in place) and left /
+        right joints swapped. One axis rather than each frame's own (as
+        :func:`posesearch.poses.mirror.mirror` does for single poses) keeps motion a motion: mirroring
+        then commutes with smoothing and resampling (both are equivariant to x -> c - x), and every
+        per-frame distance is unchanged, since those ignore where a pose stands."""
+        pres = self.present
+        x = self.keypoints[..., 0]
+        c = (x[pres].min() + x[pres].max()) if pres.any() else 0.0
+        kp = self.keypoints.copy()
+        kp[..., 0] = c - x
+        flip = np.asarray(self.layout.flip)
+        kp, cf = kp[:, flip], self.confidences[:, flip]
         kp = np.where(cf[..., None] > 0, kp, 0.0)
         return Sequence(kp, cf, self.layout, self.times, self.fps, self.name)
 
