@@ -57,7 +57,7 @@ action median 22).
 Those figures judged every aligned frame (``moments_from="grid"``). Judging moments by the recorded
 frames (``"samples"``, now the default) leaves every 30 fps pair as it was (accuracy and AUC identical)
 and lifts the 10 fps degraded self-copies: worst 90.2 -> 92.1, 5th percentile 93.1 -> 93.9 (same run,
-seed 0); perfect copies of four fast Penn Action clips recorded at 10 fps score 97.6-99.8 instead of
+seed 0; with :meth:`Sequence.mirrored` flipping about one axis for the whole sequence, 92.8 and 94.1); perfect copies of four fast Penn Action clips recorded at 10 fps score 97.6-99.8 instead of
 95.7-99.7, and at 5 fps 97.4-99.4 instead of 91.8-98.6 (what is left: joints the 30 fps reference
 bridges over a short occlusion that the sparser copy cannot).
 On that run, nearest-neighbour action accuracy was 89.3% and the same- vs different-action ROC AUC 0.790.
