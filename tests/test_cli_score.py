@@ -54,6 +54,14 @@ def test_json_output_and_options(files):
     assert grid["settings"]["moments_from"] == "grid"
 
 
+def test_offset_text():
+    from posesearch.cli.score import _offset_text
+
+    assert _offset_text(-0.0004) == "0.00 s (on time)" and _offset_text(0.0) == "0.00 s (on time)"
+    assert _offset_text(0.31) == "+0.31 s (user late)" and _offset_text(-0.2) == "-0.20 s (user early)"
+    assert _offset_text(float("nan")) == "n/a"
+
+
 def test_plot_written(files, tmp_path):
     d, _, _ = files
     png = tmp_path / "out.png"

@@ -37,6 +37,15 @@ def load_input(spec: str, *, fps: float | None, layout: str | None, name: str, f
         raise FrameRateUnknownError(e.path, f"{e.problem} with {fps_flag} (e.g. {fps_flag} 30)") from None
 
 
+def _offset_text(offset: float) -> str:
+    """How late the user was, as shown (an offset that rounds to 0.00 s is on time, never "-0.00 s")."""
+    if offset != offset:
+        return "n/a"
+    if abs(offset) < 0.005:
+        return "0.00 s (on time)"
+    return f"{offset:+.2f} s (user {'late' if offset > 0 else 'early'})"
+
+
 def _print_report(report, reference: str, user: str) -> None:
     from rich.table import Table
 
@@ -48,8 +57,7 @@ def _print_report(report, reference: str, user: str) -> None:
     head.add_column("what", style="bold")
     head.add_column("value")
     head.add_row("score", f"{r.score:.1f} / 100")
-    head.add_row("time offset", "n/a" if r.time_offset != r.time_offset else f"{r.time_offset:+.2f} s (user late)"
-                 if r.time_offset >= 0 else f"{r.time_offset:+.2f} s (user early)")
+    head.add_row("time offset", _offset_text(r.time_offset))
     head.add_row("speed", "n/a" if r.speed_ratio != r.speed_ratio else f"x{r.speed_ratio:.2f} of the reference")
     head.add_row("mirrored", "yes" if r.mirrored else "no")
     head.add_row("method", f"{r.settings.smooth} / {r.settings.interp} / {r.settings.distance} / {r.alignment.method}")
@@ -65,7 +73,7 @@ def _print_report(report, reference: str, user: str) -> None:
         con.print(t)
     wm = r.worst_moments(3)
     if wm:
-        t = Table(title="worst moments (reference time)", title_justify="left")
+        t = Table(title="worst moments (reference time)", title_justify="left", min_width=32)
         t.add_column("from (s)", justify="right")
         t.add_column("to (s)", justify="right")
         t.add_column("score", justify="right")
