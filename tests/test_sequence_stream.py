@@ -5,6 +5,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as hst
 
 from posesearch.errors import InvalidArgumentError, InvalidPoseError
 from posesearch.sequence import ScoreSettings, score_sequence
@@ -61,6 +62,34 @@ def test_sparse_perfect_copy_scores_100_live_as_offline():
             assert off.score >= 99.5
         else:
             assert off.score < 98.5
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=hst.integers(0, 10_000), fps=hst.floats(4.0, 20.0), tempo=hst.floats(0.5, 2.5),
+       slower=hst.floats(0.8, 1.25), n_invalid=hst.integers(9, 20), mirror=hst.booleans(),
+       moments_from=hst.sampled_from(["samples", "grid"]))
+def test_live_final_score_equals_offline_property(seed, fps, tempo, slower, n_invalid, mirror, moments_from):
+    """Any sparse frame rate, irregular frame times, a stretch of reference frames without a pose (longer
+    than max_gap, so it stays; moments judged on each side of it are interpolated across it by index),
+    faster or slower, mirrored: the live final score is the offline score (no smoothing, no band, so the
+    inputs are identical)."""
+    from posesearch.sequence import Sequence
+
+    rng = np.random.default_rng(seed)
+    ref = synthetic_motion(3, 30, seed=seed, tempo=tempo)
+    a = np.nan_to_num(ref.as_array())
+    start = int(rng.integers(1, len(a) - n_invalid - 1))
+    a[start:start + n_invalid, :, 2] = 0.0          # longer than max_gap: these frames stay without a pose
+    ref = Sequence.from_arrays(a, layout=ref.layout, fps=30)
+    user = degrade(synthetic_motion(3, 30, seed=seed, tempo=tempo), fps=fps, noise=0.03, delay=0.2,
+                   slower=slower, mirror=mirror, seed=seed)
+    t = user.times + np.concatenate([[0.0], rng.uniform(-0.2, 0.2, len(user) - 1)]) / fps
+    user = Sequence.from_arrays(user.as_array(), layout=user.layout, times=t)
+    st = ScoreSettings(smooth="none", band=None, moments_from=moments_from)
+    off = score_sequence(ref, user, settings=st)
+    s = ScoreSession(ref, st)
+    _run(s, user)
+    assert s.final_score == pytest.approx(off.score, abs=1e-9)
 
 
 def test_close_to_offline_with_default_settings(ref):
