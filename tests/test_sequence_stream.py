@@ -114,20 +114,23 @@ def test_running_score_tracks_progress(ref):
     assert abs(up.ref_time - ref.times[positions[-1]]) < 1e-12
 
 
-def test_memory_is_bounded_on_long_input(ref):
-    """An hour-long stream would grow nothing: the state is O(reference), checked over 3000 frames."""
+@pytest.mark.parametrize("fps", [30, 60, 13])
+def test_memory_is_bounded_on_long_input(ref, fps):
+    """An hour-long stream would grow nothing: the state is O(reference), checked over 3000 frames, at
+    the reference's rate, faster and slower (the recorded-frame marks never pile up)."""
     s = ScoreSession(ref, ScoreSettings(smooth="one-euro"))
     arr = ref.as_array()
     n0 = s.state_nbytes()
     t = 0.0
     for i in range(300):                              # warm-up: caches, first allocations
-        t += 1 / 30
+        t += 1 / fps
         s.push(arr[i % len(ref)], t)
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     for i in range(3000):
-        t += 1 / 30
+        t += 1 / fps
         s.push(arr[i % len(ref)], t)
+        assert len(s._recorded) <= 1
     grown = tracemalloc.get_traced_memory()[0] - base
     tracemalloc.stop()
     assert s.state_nbytes() == n0

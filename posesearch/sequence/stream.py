@@ -24,7 +24,10 @@ with memory and per-frame work bounded by the reference length (never by how lon
   reference frame, over all reference frames; unreached frames score 0);
 * with ``mirror="auto"`` the plain and mirrored user run side by side and the lower mean cost wins;
 * joints are compared as offline (joints either layout lacks are left out); the smoothing scale is
-  the first frame's size (offline: the median over the sequence).
+  the first frame's size (offline: the median over the sequence);
+* a grid frame counts as recorded as offline (the one nearest a pushed frame with a pose), except when
+  it was already emitted: a user faster than the reference whose frame without any pose is followed,
+  within half a grid step, by one with a pose leaves that grid frame unjudged live, judged offline.
 
 The per-joint information of an update is that of the current pair (user frame, matched reference
 frame): the joint errors and their scores.
@@ -114,7 +117,8 @@ class ScoreSession:
         self._t_last: float | None = None
         self._t0: float | None = None
         self._grid_next = 0                 # index of the next grid time to emit
-        self._recorded: set[int] = set()    # grid indices nearest a pushed frame with a pose (not yet emitted)
+        self._recorded: set[int] = set()    # grid indices nearest a pushed frame with a pose, not yet emitted
+                                            # (at most one: the next grid frame)
         self._last_kp: np.ndarray | None = None   # (K, 2) last present value per keypoint (COCO)
         self._last_cf: np.ndarray | None = None
         self._last_t: np.ndarray | None = None    # (K,) time of that value (NaN = never)
@@ -164,8 +168,9 @@ class ScoreSession:
         """Grid frames in (previous frame, t] interpolated between the last samples and this frame, each
         with whether it is the grid frame nearest a recorded one (see ScoreSettings.moments_from)."""
         st = self.settings
-        if (cf > 0).any():
-            self._recorded.add(int(nearest_grid_index(t, self._t0, self.fps)))
+        i = int(nearest_grid_index(t, self._t0, self.fps))
+        if (cf > 0).any() and i >= self._grid_next:   # an earlier index was emitted with the previous frame
+            self._recorded.add(i)
         out = []
         while True:
             g = self._t0 + self._grid_next / self.fps
