@@ -68,6 +68,21 @@ def console():
     return Console()
 
 
+def add_fixed_columns(table, headers, rows) -> list[int]:
+    """Add ``headers`` ((name, justify) pairs) to a rich table at their full width: the header's or the
+    longest cell's (``rows``: lists of cell strings), never wrapped or cut. Returns the widths, so the
+    caller can give a trailing text column what is left of the terminal (see :func:`cut_to`)."""
+    widths = [max([len(name)] + [len(r[i]) for r in rows]) for i, (name, _) in enumerate(headers)]
+    for (name, justify), width in zip(headers, widths):
+        table.add_column(name, justify=justify, no_wrap=True, min_width=width)
+    return widths
+
+
+def cut_to(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, ending in "…" when cut."""
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def fmt_bytes(n: float) -> str:
     """A size for people: 512 B, 2.5 MB (decimal units)."""
     for unit in ("B", "kB", "MB", "GB"):

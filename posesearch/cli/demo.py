@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from .common import console, emit_json, handle_errors
+from .common import add_fixed_columns, console, cut_to, emit_json, handle_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -37,16 +37,13 @@ def register(app: typer.Typer) -> None:
             rows = [[str(r), f"{m['distance']:.4f}", "yes" if m["mirrored"] else "no", str(m["clip"]), str(m["frame"]),
                      f"{m['time']:.2f}", str(m["labels"].get("description", m["labels"].get("dataset", "")))]
                     for r, m in enumerate(q["matches"], 1)]
-            heads = ("rank", "distance", "mirrored", "clip", "frame", "time s")
-            widths = [max([len(h)] + [len(r[j]) for r in rows]) for j, h in enumerate(heads)]
-            for h, width in zip(heads, widths):   # these keep their full width; the description gets the rest
-                t.add_column(h, no_wrap=True, min_width=width)
+            heads = [(h, "left") for h in ("rank", "distance", "mirrored", "clip", "frame", "time s")]
+            widths = add_fixed_columns(t, heads, rows)   # these keep their full width; the description gets the rest
             budget = min(28, con.width - sum(widths) - 3 * len(widths) - 4)
             if budget >= 8:
                 t.add_column("description", no_wrap=True)
             for r in rows:
-                d = r[-1] if len(r[-1]) <= budget else r[-1][:budget - 1] + "…"
-                t.add_row(*(r[:-1] + [d] if budget >= 8 else r[:-1]))
+                t.add_row(*(r[:-1] + [cut_to(r[-1], budget)] if budget >= 8 else r[:-1]))
             con.print(t)
         agree = "[green]identical to brute force[/green]" if res.exact_agrees else "[red]DIFFERENT from brute force[/red]"
         con.print(f"distances {agree}; median query (with mirror) vptree {res.vptree_ms:.3f} ms, "

@@ -8,7 +8,7 @@ from typing import Any, List, Optional
 import typer
 
 from ..errors import InvalidArgumentError, InvalidPoseError
-from .common import emit_json, fmt_bytes, handle_errors
+from .common import add_fixed_columns, cut_to, emit_json, fmt_bytes, handle_errors
 
 #: CLI option -> backend parameter name, per option (a backend rejects options that are not its own)
 BACKEND_OPTIONS: dict[str, str] = {
@@ -286,14 +286,12 @@ def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int,
              f"{c.score:.1f}", f"{c.match:.1f}", f"{c.coverage:.0%}",
              f"x{c.speed_ratio:.2f}" if c.speed_ratio == c.speed_ratio else "-", "yes" if c.mirrored else ""]
             for i, c in enumerate(res.clips, 1)]
-    widths = [max([len(h)] + [len(r[j]) for r in rows]) for j, (h, _) in enumerate(headers)]
-    for (name, justify), width in zip(headers, widths):
-        table.add_column(name, justify=justify, no_wrap=True, min_width=width)
+    widths = add_fixed_columns(table, headers, rows)
     labels = [", ".join(f"{a}={b}" for a, b in c.labels.items()) for c in res.clips]
     budget = con.width - sum(widths) - 2 * len(widths) - 2
     if budget >= 16:   # labels cut to what is left of the terminal
         table.add_column("labels", no_wrap=True)
-        rows = [r + [t if len(t) <= budget else t[:budget - 1] + "…"] for r, t in zip(rows, labels)]
+        rows = [r + [cut_to(t, budget)] for r, t in zip(rows, labels)]
     for r in rows:
         table.add_row(*r)
     con.print(table)
@@ -342,13 +340,11 @@ def _print_matches(records, idx, mirror: bool, pose_file: Path, is_seq: bool) ->
             rows_out.append(cells)
             ends.append(multi and j == len(rows) - 1 and b < len(records) - 1)
     # fixed columns keep their full width; the labels are cut to what is left of the terminal
-    widths = [max([len(name)] + [len(c[i]) for c in rows_out]) for i, (name, _) in enumerate(headers)]
-    for (name, justify), width in zip(headers, widths):
-        table.add_column(name, justify=justify, no_wrap=True, min_width=width)
+    widths = add_fixed_columns(table, headers, rows_out)
     if meta:
         budget = con.width - sum(widths) - 2 * len(widths) - 2
         if budget >= 16:  # one line per match, labels cut to fit
-            labels_out = [t if len(t) <= budget else t[:budget - 1] + "…" for t in labels_out]
+            labels_out = [cut_to(t, budget) for t in labels_out]
             table.add_column("labels", no_wrap=True)
         else:
             meta = False
