@@ -119,12 +119,12 @@ def test_observed_frames():
     from posesearch.sequence.score import observed_frames
 
     grid = np.arange(31) / 30.0
-    assert np.flatnonzero(observed_frames(grid, np.arange(11) / 10.0)).tolist() == list(range(0, 31, 3))
+    assert np.flatnonzero(observed_frames(grid, 30.0, np.arange(11) / 10.0)).tolist() == list(range(0, 31, 3))
     # irregular recordings mark their nearest grid frame; one beyond half a step of the grid marks none
-    got = observed_frames(grid, np.array([0.011, 0.52, 0.999, 1.2]))
+    got = observed_frames(grid, 30.0, np.array([0.011, 0.52, 0.999, 1.2]))
     assert np.flatnonzero(got).tolist() == [0, 16, 30]
-    assert not observed_frames(grid, np.zeros(0)).any()
-    assert observed_frames(np.array([0.5]), np.array([0.4])).tolist() == [True]
+    assert not observed_frames(grid, 30.0, np.zeros(0)).any()
+    assert observed_frames(np.array([0.5]), 1.0, np.array([0.4])).tolist() == [True]
 
 
 def test_report_to_dict_is_json(ref):

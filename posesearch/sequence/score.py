@@ -361,21 +361,17 @@ class ScoreReport:
         return "\n".join(lines)
 
 
-def _moments(path, dist, err, w, tr, curve, observed=None, valid=None):
+def _moments(path, dist, err, w, tr, curve, observed, valid):
     """Per reference frame: mean distance (finite pairs), mean pair score (a pair without a distance
     scores 0) and per-joint weighted mean error, from the values of the path's pairs.
 
     ``observed`` (P,) bool: only those pairs judge a frame (``valid`` (Tr,) bool: reference frames with a
     pose; only those are judged); the path's other frames take their values by linear interpolation
     over reference frames between the nearest judged ones, clamped at the ends (see
-    ScoreSettings.moments_from). None, or no judged frame at all: every pair counts."""
+    ScoreSettings.moments_from). ``observed`` None, or no judged frame at all: every pair counts."""
     r = path[:, 0]
     K = err.shape[1]
-    use = np.ones(len(r), bool)
-    if observed is not None:
-        ok = valid if valid is not None else np.ones(tr, bool)
-        if (observed & ok[r]).any():
-            use = observed
+    use = observed if observed is not None and (observed & valid[r]).any() else np.ones(len(r), bool)
     cnt = np.bincount(r, weights=use.astype(np.float64), minlength=tr)
     bad = ~np.isfinite(dist)
     d0 = np.where(bad, 0.0, dist)
@@ -391,9 +387,7 @@ def _moments(path, dist, err, w, tr, curve, observed=None, valid=None):
     np.add.at(w_sum, r, np.where(fin, w, 0.0))
     e_r = np.full((tr, K), np.nan)
     np.divide(e_sum, w_sum, out=e_r, where=w_sum > 0)
-    judged = cnt > 0
-    if valid is not None:
-        judged &= valid
+    judged = (cnt > 0) & valid
     on_path = np.zeros(tr, bool)
     on_path[r] = True
     fill = on_path & ~judged
@@ -509,7 +503,7 @@ def prepare_user(user, reference_fps: float, settings: ScoreSettings = ScoreSett
         raise InvalidPoseError(f"user: no frame has {MIN_COMMON} or more present keypoints")
     flip = np.asarray(COCO17.flip)
     return PreparedUser(usr, feats, st, {m: available[flip] if m else available for m in states},
-                        observed_frames(usr.times, recorded))
+                        observed_frames(usr.times, reference_fps, recorded))
 
 
 def nearest_grid_index(t, t0: float, fps: float):
@@ -519,13 +513,12 @@ def nearest_grid_index(t, t0: float, fps: float):
     return (lo + (x - lo > 0.5 + 1e-9)).astype(np.int64)
 
 
-def observed_frames(grid: np.ndarray, recorded: np.ndarray) -> np.ndarray:
-    """(len(grid),) bool: for the regular grid ``grid[0] + i / fps`` (as made by
+def observed_frames(grid: np.ndarray, fps: float, recorded: np.ndarray) -> np.ndarray:
+    """(len(grid),) bool: on the regular grid ``grid[0] + i / fps`` (as made by
     :func:`~.resample.resample_to_fps`), the frames nearest to each recorded time."""
     out = np.zeros(len(grid), bool)
     if len(grid) == 0 or len(recorded) == 0:
         return out
-    fps = 1.0 / float(grid[1] - grid[0]) if len(grid) > 1 else 1.0
     i = nearest_grid_index(recorded, float(grid[0]), fps)
     out[i[(i >= 0) & (i < len(grid))]] = True
     return out
