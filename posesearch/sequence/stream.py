@@ -74,6 +74,13 @@ class StreamUpdate:
         return dict(self.__dict__)
 
 
+def _mean_cost(end: np.ndarray) -> float:
+    """Alignment cost per step of a path's statistics column (NSTAT, 1)."""
+    from ._align_kernels import ST_C, ST_L
+
+    return float(end[ST_C, 0] / end[ST_L, 0])
+
+
 class _DPState:
     """One mirror state's DTW column and path statistics (all O(Tr))."""
 
@@ -84,7 +91,7 @@ class _DPState:
         self.new = np.zeros((NSTAT, tr))
         self.cols[ST_C] = np.inf
         self.first = True
-        self.end = None            # statistics (NSTAT,) of the best path ending at the last ref frame
+        self.end = None            # statistics (NSTAT, 1) of the best path ending at the last ref frame
         self.last_d = None         # distances of the last grid frame (for the current pair)
         self.last_u = None         # features of the last grid frame
         self.keep = None           # joints compared (the reference has them and the user's layout can)
@@ -263,8 +270,8 @@ class ScoreSession:
             s.last_d = d
             s.last_u = fu
             C, L = s.cols[kern.ST_C], s.cols[kern.ST_L]
-            if np.isfinite(C[-1]) and (s.end is None or C[-1] < s.end[kern.ST_C]):
-                s.end = s.cols[:, -1].copy()
+            if np.isfinite(C[-1]) and (s.end is None or C[-1] < s.end[kern.ST_C, 0]):
+                s.end = s.cols[:, -1:].copy()
             with np.errstate(invalid="ignore", divide="ignore"):
                 mean_cost = C / L
             r = int(np.argmin(np.where(np.isfinite(mean_cost), mean_cost, np.inf)))
@@ -273,7 +280,7 @@ class ScoreSession:
         self.grid_frames += 1
         _, m, r = best
         s = self._states[m]
-        num, den = self._path_totals(s.cols[:, r], r)
+        num, den = self._path_totals(s.cols, r)
         score = float(num / den) if den > 0 else None
         dist, err, w = pair_errors(s.last_u, s.ref_features, np.array([0]), np.array([r]),
                                    max_rotation=st.max_rotation, missing_penalty=st.penalty)
@@ -299,25 +306,25 @@ class ScoreSession:
         cands = []
         for m, s in self._states.items():
             if s.end is not None:
-                total, _ = self._path_totals(s.end, self.tr - 1)
-                cands.append((s.end[0] / s.end[1], total / max(self._n_valid, 1)))
+                total, _ = self._path_totals(s.end, self.tr - 1, column=0)
+                cands.append((_mean_cost(s.end), total / max(self._n_valid, 1)))
         if cands:
             return float(min(cands)[1])
         u = self._update
         s = self._states[u.mirrored]
-        total, _ = self._path_totals(s.cols[:, u.position], u.position)
+        total, _ = self._path_totals(s.cols, u.position)
         return float(total / max(self._n_valid, 1))
 
-    def _path_totals(self, stats: np.ndarray, r: int) -> tuple[float, float]:
-        """(sum, count) of the moment scores of the path whose statistics are ``stats`` (ending at
-        reference frame r, whose moment is finished here): judged by the recorded frames, frames after
-        the last judged one taking its score (as offline, where interpolation clamps at the ends); by
-        every aligned frame when none of the path's frames was judged (as offline)."""
+    def _path_totals(self, stats: np.ndarray, r: int, column: int | None = None) -> tuple[float, float]:
+        """(sum, count) of the moment scores of the path whose statistics are column ``column`` (default
+        r) of ``stats`` (NSTAT, M), ending at reference frame r, whose moment is finished here: judged by
+        the recorded frames, frames after the last judged one taking its score (as offline, where
+        interpolation clamps at the ends); by every aligned frame when none of the path's frames was
+        judged (as offline)."""
         from . import _align_kernels as kern
 
         out = np.empty((kern.NSTAT, 1))
-        col = np.array(stats, dtype=np.float64).reshape(-1, 1)
-        kern.finish_moment(col, 0, r, bool(self._ref_valid[r]), out, 0)
+        kern.finish_moment(stats, r if column is None else column, r, bool(self._ref_valid[r]), out, 0)
         o = out[:, 0]
         if np.isnan(o[kern.ST_VA]):
             return float(o[kern.ST_S]), float(o[kern.ST_N])
@@ -326,7 +333,7 @@ class ScoreSession:
     @property
     def mirrored(self) -> bool:
         """The mirror state of the final score (or the current one before the end is reached)."""
-        ends = [(s.end[0] / s.end[1], m) for m, s in self._states.items() if s.end is not None]
+        ends = [(_mean_cost(s.end), m) for m, s in self._states.items() if s.end is not None]
         if ends:
             return bool(min(ends)[1])
         return bool(self._update.mirrored) if self._update else False
