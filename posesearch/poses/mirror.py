@@ -14,11 +14,14 @@ import numpy as np
 from .layouts import Layout, get_layout
 
 
-def mirror(keypoints: np.ndarray, confidences: np.ndarray | None = None, layout: "str | Layout" = "coco17"):
+def mirror(keypoints: np.ndarray, confidences: np.ndarray | None = None, layout: "str | Layout" = "coco17",
+           *, axis_sum: float | None = None):
     """Mirror (K, 2|3) or (N, K, 2|3) keypoints; returns the same shapes (and mirrored confidences if given).
 
     A (…, K, 3) array carries confidences in its last column; missing keypoints (confidence 0 or NaN
-    coordinates) neither move the flip centre nor get moved meaningfully.
+    coordinates) neither move the flip centre nor get moved meaningfully. Each pose flips about its own
+    centre (x -> min x + max x - x over its present keypoints); ``axis_sum`` given, every pose flips
+    as x -> axis_sum - x (one axis for a whole sequence).
     """
     lay = get_layout(layout)
     kp = np.array(keypoints, dtype=np.float64)
@@ -33,12 +36,13 @@ def mirror(keypoints: np.ndarray, confidences: np.ndarray | None = None, layout:
     else:
         conf = np.ones(kp.shape[:-1])
     x = kp[..., 0]
-    present = (conf > 0) & ~np.isnan(x)
-    lo = np.where(present, x, np.inf).min(axis=-1, keepdims=True)
-    hi = np.where(present, x, -np.inf).max(axis=-1, keepdims=True)
-    any_present = present.any(axis=-1, keepdims=True)
-    centre = np.where(any_present, np.where(any_present, lo, 0.0) + np.where(any_present, hi, 0.0), 0.0)
-    kp[..., 0] = centre - x
+    if axis_sum is None:
+        present = (conf > 0) & ~np.isnan(x)
+        lo = np.where(present, x, np.inf).min(axis=-1, keepdims=True)
+        hi = np.where(present, x, -np.inf).max(axis=-1, keepdims=True)
+        any_present = present.any(axis=-1, keepdims=True)
+        axis_sum = np.where(any_present, np.where(any_present, lo, 0.0) + np.where(any_present, hi, 0.0), 0.0)
+    kp[..., 0] = axis_sum - x
     perm = np.asarray(lay.flip)
     kp = kp[..., perm, :]
     if confidences is not None:

@@ -183,13 +183,12 @@ class Sequence:
         :func:`posesearch.poses.mirror.mirror` does for single poses) keeps motion a motion: mirroring
         then commutes with smoothing and resampling (both are equivariant to x -> c - x), and every
         per-frame distance is unchanged, since those ignore where a pose stands."""
+        from ..poses.mirror import mirror
+
         pres = self.present
         x = self.keypoints[..., 0]
-        c = (x[pres].min() + x[pres].max()) if pres.any() else 0.0
-        kp = self.keypoints.copy()
-        kp[..., 0] = c - x
-        flip = np.asarray(self.layout.flip)
-        kp, cf = kp[:, flip], self.confidences[:, flip]
+        kp, cf = mirror(self.keypoints, self.confidences, self.layout,
+                        axis_sum=float(x[pres].min() + x[pres].max()) if pres.any() else 0.0)
         kp = np.where(cf[..., None] > 0, kp, 0.0)
         return Sequence(kp, cf, self.layout, self.times, self.fps, self.name)
 
