@@ -7,8 +7,13 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from .errors import (ChecksumError, FileFormatError, InvalidArgumentError, InvalidPoseError, PoseSearchError,
-                     UnknownNameError)
+from ._cache import configure_numba_cache
+
+# Before any kernel compiles: numba caches in a per-user folder, never inside the installed package.
+configure_numba_cache()
+
+from .errors import (ChecksumError, FileFormatError, InvalidArgumentError, InvalidPoseError,  # noqa: E402
+                     PoseSearchError, UnknownNameError)
 from .poses.distances import METRICS, cosine_distance, cosine_similarity, get_metric, weighted_distance
 from .poses.layouts import LAYOUTS, Layout, get_layout
 from .poses.mirror import mirror
