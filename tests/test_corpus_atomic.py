@@ -55,7 +55,7 @@ def test_sigkill_midway_leaves_previous_corpus(tmp_path, rng):
         tmp_seen = False
         for line in proc.stdout:
             assert line.strip() != "finished"
-            temps = [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+            temps = [p for p in tmp_path.iterdir() if "posesearch-tmp-" in p.name]
             if int(line) >= 200 and temps and temps[0].stat().st_size > path.stat().st_size:
                 tmp_seen = True  # the append is midway: its temporary file holds new frames
                 break
@@ -71,10 +71,10 @@ def test_sigkill_midway_leaves_previous_corpus(tmp_path, rng):
         assert len(c) == 600 and c.num_clips == 30 and c.checksum == checksum
         assert c.verify()["checksum"] == checksum
     # the dead writer's temporary is removed by the next writer; its lock died with it
-    assert any(".tmp-" in p.name for p in tmp_path.iterdir())
+    assert any("posesearch-tmp-" in p.name for p in tmp_path.iterdir())
     s = Corpus.append(path, clips(rng, 2, prefix="after"))
     assert s.total_clips == 32
-    assert not any(".tmp-" in p.name for p in tmp_path.iterdir())
+    assert not any("posesearch-tmp-" in p.name for p in tmp_path.iterdir())
     with Corpus.open(path) as c:
         c.verify()
 

@@ -338,7 +338,7 @@ def test_bad_clip_errors_and_nothing_lost(tmp_path, rng, mutate, match):
     with Corpus.open(path) as c:
         assert len(c) == 5 and c.checksum == before
         c.verify()
-    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+    assert [p.name for p in tmp_path.iterdir() if "posesearch-tmp-" in p.name] == []
 
 
 def test_nan_coordinates_are_missing(tmp_path, rng):

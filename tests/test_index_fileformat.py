@@ -41,7 +41,7 @@ def test_save_load_search_identical(tmp_path, poses, backend, params, metric):
     np.testing.assert_array_equal(before.ids, after.ids)
     np.testing.assert_array_equal(before.distances, after.distances)
     assert back.backend_name == idx.backend_name and back.params == idx.params and back.metric == metric
-    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]   # no temporaries left behind
+    assert not [p for p in tmp_path.iterdir() if "posesearch-tmp-" in p.name]   # no temporaries left behind
 
 
 def test_metadata_reads_attributes_only(tmp_path, corpus_file):

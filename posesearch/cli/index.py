@@ -35,7 +35,7 @@ def _backend_params(backend: str, given: dict[str, Any], extra: list[str]) -> di
         key = key.strip().replace("-", "_")
         try:
             params[key] = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):   # not JSON: the text itself (the backend checks its type)
             params[key] = value
     for key in params:
         if key not in fields:

@@ -1,23 +1,41 @@
-"""Atomic file replacement and a writer lock.
+"""Atomic file replacement and a writer lock: the one place posesearch writes files.
 
 A writer works on a temporary file in the target's folder (same file system, so ``os.replace`` is
 atomic), fsyncs it, renames it over the target and fsyncs the folder. A process killed at any point
-leaves either the old file or the new one, never a mixture. Temporaries are named
-``.<name>.tmp-<pid>-<random>``; the next writer of the same target removes any it finds (it holds the
-lock, so they cannot belong to a live writer).
+leaves either the old file or the new one, never a mixture.
 
-The lock (``fcntl.flock`` on ``.<name>.lock`` beside the target, present only while a writer runs)
-keeps two processes from appending to the same file at once, where the later rename would silently
-drop the other's additions.
+Temporary files are named ``.<name>.posesearch-tmp-<pid>`` (pid of the writing process). A writer
+killed midway (SIGKILL, power loss) leaves its temporary behind, up to the size of the file; the next
+writer of the same target removes every such temporary whose process is no longer running
+(:func:`clean_stale_temps`; older releases named them ``.<name>.tmp-<pid>-<random>``, also removed).
+
+Modes, links and paths:
+
+* a new file gets ``0666 & ~umask`` (like ``touch``); a rewrite keeps the existing file's permission
+  bits (and, when running as root, its owner and group); the temporary is private (0600) until it
+  replaces the target;
+* a read-only target (no write permission bit, e.g. 0444) is refused, never silently replaced;
+* a symlinked target is written *through* the link: the file it points to is replaced atomically
+  (its temporary lives beside it) and the link stays a link;
+* a target that is a folder, or not a regular file (FIFO, device), is refused.
+
+The lock (``fcntl.flock`` on ``.<name>.lock`` beside the (resolved) target, present only while a writer
+runs) keeps two processes from writing the same file at once, where the later rename would silently
+drop the other's additions: the second writer gets a one-line error.
 """
 from __future__ import annotations
 
 import os
-import secrets
+import re
 import shutil
+import stat
 from pathlib import Path
+from typing import BinaryIO, Callable, Iterable
 
-from ..errors import FileFormatError
+from ..errors import FileFormatError, InvalidArgumentError
+
+TMP_TAG = "posesearch-tmp"
+_TMP_RE = re.compile(r"\.(?:posesearch-tmp-(\d+)|tmp-(\d+)-[0-9a-f]+)$")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -39,6 +57,102 @@ def fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def umask() -> int:
+    """The process's umask (read without changing it where /proc allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)   # pragma: no cover - no /proc: the classic read-and-restore
+    os.umask(old)
+    return old
+
+
+def new_file_mode() -> int:
+    """Permission bits of a newly created file: ``0666 & ~umask``."""
+    return 0o666 & ~umask()
+
+
+def tmp_path_for(target: Path, pid: int | None = None) -> Path:
+    """The temporary file a writer of ``target`` (already resolved) uses."""
+    return target.parent / f".{target.name}.{TMP_TAG}-{os.getpid() if pid is None else pid}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # exists, owned by someone else
+        return True
+    except OSError:  # pragma: no cover
+        return False
+    return True
+
+
+def clean_stale_temps(target: Path) -> list[Path]:
+    """Remove temporaries of ``target`` left by killed writers (their process is gone, or it is this one);
+    returns the paths removed. Called with the writer lock held."""
+    removed = []
+    prefix = f".{target.name}."
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:  # pragma: no cover
+        return removed
+    for e in entries:
+        if not e.name.startswith(prefix):
+            continue
+        m = _TMP_RE.search(e.name[len(prefix) - 1:])
+        if m is None or m.start() != 0:
+            continue
+        pid = int(m.group(1) or m.group(2))
+        if pid != os.getpid() and _pid_alive(pid):
+            continue
+        try:
+            os.unlink(e.path)
+            removed.append(Path(e.path))
+        except OSError:
+            pass
+    return removed
+
+
+def check_writable_target(target: Path, shown: Path | None = None) -> int | None:
+    """Refuse targets that must not be replaced; returns the existing file's permission bits (None if new)."""
+    shown = target if shown is None else shown
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise FileFormatError(shown, f"cannot examine the output path ({e.strerror or e})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise FileFormatError(shown, "is a folder, expected a file path")
+    if not stat.S_ISREG(st.st_mode):
+        raise FileFormatError(shown, "is not a regular file (a FIFO, device or socket); refusing to replace it")
+    mode = stat.S_IMODE(st.st_mode)
+    if not mode & 0o222 or not os.access(target, os.W_OK):
+        raise FileFormatError(shown, f"is read-only (mode {mode:04o}); refusing to replace it (make it writable, "
+                                     "e.g. chmod u+w, or choose another output path)")
+    return mode
+
+
+def check_not_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike], *, what: str = "output") -> None:
+    """Refuse an output path that is one of the inputs (same file, also through symlinks or hard links)."""
+    for src in inputs:
+        try:
+            same = os.path.samefile(out, src)
+        except (OSError, ValueError):
+            continue
+        if same:
+            raise InvalidArgumentError(f"{what} {out}: is the input {src} itself; refusing to overwrite an input "
+                                       "(choose another output path)")
 
 
 class WriterLock:
@@ -90,34 +204,56 @@ class AtomicFile:
     """A temporary file that replaces ``target`` on :meth:`commit` and disappears on :meth:`abort`.
 
     With ``copy_existing=True`` the temporary starts as a byte copy of the target (for appends).
+    ``target`` is the path as given; :attr:`real` is the file replaced (symlinks followed). The
+    temporary ``tmp`` exists (empty, mode 0600) from construction on.
     """
 
     def __init__(self, target: str | os.PathLike, *, copy_existing: bool = False):
         self.target = Path(target)
-        folder = self.target.parent
+        self.real = Path(os.path.realpath(self.target))
+        folder = self.real.parent
         if not folder.is_dir():
-            raise FileFormatError(self.target, f"folder {str(folder)!r} does not exist")
-        self.lock = WriterLock(self.target).acquire()
+            raise FileFormatError(self.target, f"folder {str(self.target.parent)!r} does not exist")
+        self.mode = check_writable_target(self.real, self.target)
+        self.lock = WriterLock(self.real).acquire()
+        self.done = False
         try:
-            for stale in folder.glob(f".{self.target.name}.tmp-*"):
-                try:
-                    stale.unlink()
-                except OSError:
-                    pass
-            self.tmp = folder / f".{self.target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+            self._owner = None
+            if self.mode is not None:
+                st = os.stat(self.real)
+                self._owner = (st.st_uid, st.st_gid)
+            clean_stale_temps(self.real)
+            self.tmp = tmp_path_for(self.real)
+            fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.close(fd)
             if copy_existing:
-                shutil.copyfile(self.target, self.tmp)
+                shutil.copyfile(self.real, self.tmp)
         except BaseException:
             self.lock.release()
             raise
-        self.done = False
 
     def commit(self) -> None:
-        """fsync the temporary, rename it over the target, fsync the folder, release the lock."""
+        """fsync the temporary, give it the final mode, rename it over the target, fsync the folder, unlock."""
         try:
             fsync_file(self.tmp)
-            os.replace(self.tmp, self.target)
-            _fsync_dir(self.target.parent)
+            os.chmod(self.tmp, new_file_mode() if self.mode is None else self.mode)
+            if self._owner is not None and hasattr(os, "chown"):
+                try:
+                    st = os.stat(self.tmp)
+                    if (st.st_uid, st.st_gid) != self._owner:
+                        os.chown(self.tmp, *self._owner)
+                        os.chmod(self.tmp, self.mode)   # chown may clear set-id bits
+                except OSError:
+                    pass   # not allowed (not root): the file is ours now, as with any editor's save
+            os.replace(self.tmp, self.real)
+            _fsync_dir(self.real.parent)
+        except BaseException:
+            try:
+                if self.tmp.exists():
+                    self.tmp.unlink()
+            except OSError:  # pragma: no cover
+                pass
+            raise
         finally:
             self.done = True
             self.lock.release()
@@ -130,3 +266,17 @@ class AtomicFile:
         finally:
             self.done = True
             self.lock.release()
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Write a file atomically through ``write(binary file object)`` (see the module doc for modes and links)."""
+    out = AtomicFile(path)
+    try:
+        with open(out.tmp, "wb") as f:
+            write(f)
+        out.commit()
+    except BaseException:
+        if not out.done:
+            out.abort()
+        raise
+    return Path(path)

@@ -165,7 +165,7 @@ def parse_attrs(f) -> dict:
         if k in ("normalization", "source_layouts", "joints") and isinstance(v, str):
             try:
                 v = json.loads(v)
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
         out[k] = v
     return out

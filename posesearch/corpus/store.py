@@ -446,7 +446,7 @@ class Corpus:
                                            f"{pos_c} of {m} clips")
         if value != self.checksum:
             raise ChecksumError(self.path, "checksum mismatch: the file's checksum attribute does not match its data")
-        nvalid = int(sum(int(f["frames/valid"][a:a + (1 << 20)].astype(bool).sum()) for a in range(0, n, 1 << 20)))
+        nvalid = self.check_vectors()
         if nvalid != self.num_valid:
             raise ChecksumError(self.path, f"damaged corpus: {nvalid} valid frames, the file says {self.num_valid}")
         t = self._clip_table()
@@ -454,6 +454,75 @@ class Corpus:
             raise ChecksumError(self.path, "damaged corpus: clip frame ranges do not tile the frames")
         return {"checksum": value, "blocks": int(len(rows)), "frames": n, "clips": m, "valid": nvalid,
                 "seconds": _time.perf_counter() - t0}
+
+    @property
+    def normalization(self) -> dict | None:
+        """The normalization settings the stored vectors were made with (the ``normalization`` attribute)."""
+        v = parse_attrs(self._fh()).get("normalization")
+        return v if isinstance(v, dict) else None
+
+    #: largest |stored - recomputed| accepted per vector coordinate (both are float32 roundings of the
+    #: same float64 computation, so they agree bit for bit; the margin only absorbs a future kernel's order)
+    VECTOR_TOLERANCE = 1e-6
+    CHECK_CHUNK = 1 << 16
+
+    @_read_errors
+    def check_vectors(self) -> int:
+        """Check the stored vectors against the raw data; returns the number of valid frames.
+
+        The normalization attribute must be this posesearch's; confidences must lie in [0, 1]; every
+        vector must be finite and equal (within :attr:`VECTOR_TOLERANCE`) to the normalization of its
+        keypoints and confidences, recomputed here, and every ``valid`` flag must say whether that
+        normalization succeeds (so a NaN, huge, shifted or non-unit vector, or a flipped flag, is
+        reported with its frame). Vectorized, in chunks of :attr:`CHECK_CHUNK` frames.
+        """
+        from ..poses.normalize import DEFAULT_NORMALIZATION, normalize_batch
+
+        norm = self.normalization
+        if norm != DEFAULT_NORMALIZATION.to_dict():
+            raise FileFormatError(self.path, f"corpus vectors use normalization {norm}, this posesearch uses "
+                                             f"{DEFAULT_NORMALIZATION.to_dict()}; re-ingest the sources")
+        n = len(self)
+        nvalid = 0
+        D = self._ds
+        for a in range(0, n, self.CHECK_CHUNK):
+            b = min(n, a + self.CHECK_CHUNK)
+            kp, cf = D("frames/keypoints")[a:b], D("frames/confidences")[a:b]
+            vec, flag = D("frames/vectors")[a:b], D("frames/valid")[a:b]
+
+            def bad(rows: np.ndarray, what: str):
+                i = int(np.flatnonzero(rows)[0])
+                return ChecksumError(self.path, f"damaged corpus: frame {a + i} {what} ({int(rows.sum())} such "
+                                                f"frame(s) in rows {a}-{b - 1}); re-ingest the sources")
+
+            conf_ok = np.isfinite(cf) & (cf >= 0) & (cf <= 1)
+            if not conf_ok.all():
+                raise bad(~conf_ok.all(axis=1), "has confidences outside [0, 1]")
+            if np.any(flag > 1):
+                raise bad(flag > 1, "has a valid flag other than 0 or 1")
+            fin = np.isfinite(vec).all(axis=1)
+            if not fin.all():
+                raise bad(~fin, "has a vector with NaN or infinite values")
+            # keypoints are NaN where missing; present ones must be finite for a vector to exist
+            with np.errstate(invalid="ignore", over="ignore"):
+                ref, ok = normalize_batch(kp, cf, on_invalid="mask", dtype=np.float64)
+            flag = flag.astype(bool)
+            if (flag != ok).any():
+                wrong = flag != ok
+                i = int(np.flatnonzero(wrong)[0])
+                why = ("is flagged valid but its keypoints cannot be normalized" if flag[i] else
+                       "is flagged invalid but its keypoints normalize")
+                raise bad(wrong, why)
+            diff = np.abs(vec.astype(np.float64) - ref.astype(np.float32).astype(np.float64)).max(axis=1) \
+                if len(vec) else np.zeros(0)
+            off = diff > self.VECTOR_TOLERANCE
+            if off.any():
+                i = int(np.flatnonzero(off)[0])
+                nrm = float(np.sqrt((vec[i].astype(np.float64) ** 2).sum()))
+                raise bad(off, f"has a stored vector that is not the normalized keypoints (max |difference| "
+                               f"{diff[i]:.3g}, norm {nrm:.6g}, expected a unit vector with coordinates in [0, 1])")
+            nvalid += int(flag.sum())
+        return nvalid
 
     # -- lifetime --
     def close(self) -> None:

@@ -33,7 +33,12 @@ class NoParams:
 
 def parse_params(params_type: type, backend: str, values: dict[str, Any] | None) -> Any:
     """Build a backend's frozen params dataclass from a dict, rejecting unknown names with the valid list."""
-    values = dict(values or {})
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise InvalidArgumentError(f"backend {backend!r} parameters: expected a JSON object / dict of NAME: VALUE, "
+                                   f"got {type(values).__name__} {str(values)[:60]!r}")
+    values = dict(values)
     fields = {f.name: f for f in dataclasses.fields(params_type)}
     for key in values:
         if key not in fields:
@@ -67,10 +72,17 @@ def params_to_json(params: Any) -> str:
     return json.dumps(dataclasses.asdict(params), sort_keys=True)
 
 
-def check_positive_int(backend: str, name: str, value: int, *, minimum: int = 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise InvalidArgumentError(f"backend {backend!r} parameter {name}: expected an integer >= {minimum}, "
-                                   f"got {value!r}")
+#: the largest seed any backend accepts (FAISS's k-means seed is a C int)
+MAX_SEED = 2**31 - 1
+
+
+def check_positive_int(backend: str, name: str, value: int, *, minimum: int = 1, maximum: int | None = None) -> None:
+    """``value`` must be an int in [minimum, maximum]: the bounds are what the backend's library supports
+    (beyond them FAISS crashes or exhausts memory, numba overflows), checked before any work."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum or \
+            (maximum is not None and value > maximum):
+        want = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
+        raise InvalidArgumentError(f"backend {backend!r} parameter {name}: expected {want}, got {value!r}")
 
 
 class Backend(ABC):

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FileFormatError, InvalidArgumentError
-from .backend import KERNEL_METRIC, Backend, check_positive_int
+from .backend import KERNEL_METRIC, MAX_SEED, Backend, check_positive_int
 from .exact import ExactBackend
 from .groups import RowGroups
 from .kernels import _common as kc
@@ -60,6 +60,12 @@ DEFAULT_EF_WEIGHTED = 128           # weighted, a query missing some joints
 DEFAULT_EF_WEIGHTED_COMPLETE = 64   # weighted, a query weighing every joint
 DEFAULT_EF_COSINE = 48
 AUG_DIM = 34 + 17 + 1
+#: (parameter, minimum, maximum): what FAISS and the kernels support. M = 1 crashes FAISS's HNSW (its
+#: level multiplier is 1 / ln M), and M beyond a few hundred allocates 8 M bytes per node per level
+#: (std::bad_alloc at 100000); the beams, cells and candidate counts are kept to sizes that fit in
+#: memory (they are capped at the number of frames anyway); FAISS's k-means seed is a C int.
+PARAM_BOUNDS = (("M", 2, 256), ("ef_construction", 1, 8192), ("ef_search", 0, 65536), ("nlist", 0, 1 << 20),
+                ("nprobe", 0, 1 << 20), ("candidates", 0, 1 << 20), ("seed", 0, MAX_SEED))
 
 
 def _faiss():
@@ -99,11 +105,10 @@ class FaissParams:
             from ..errors import UnknownNameError
 
             raise UnknownNameError("faiss index kind", self.kind, KINDS)
-        for name in ("M", "ef_construction"):
-            check_positive_int("faiss", name, getattr(self, name))
-        for name in ("ef_search", "nlist", "nprobe", "candidates", "seed"):
-            check_positive_int("faiss", name, getattr(self, name), minimum=0)
-        if not (isinstance(self.face_weight, (int, float)) and 0.0 <= self.face_weight <= 1.0):
+        for name, lo, hi in PARAM_BOUNDS:
+            check_positive_int("faiss", name, getattr(self, name), minimum=lo, maximum=hi)
+        if not (isinstance(self.face_weight, (int, float)) and not isinstance(self.face_weight, bool)
+                and 0.0 <= self.face_weight <= 1.0):
             raise InvalidArgumentError(f"backend 'faiss' parameter face_weight: expected a number in [0, 1], "
                                        f"got {self.face_weight!r}")
 

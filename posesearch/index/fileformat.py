@@ -151,13 +151,26 @@ def read_index_attrs(path: str | os.PathLike, *, check_version: bool = True) -> 
     finally:
         f.close()
     _check_header(path, attrs, version=check_version)
-    for key in JSON_ATTRS:
-        if isinstance(attrs.get(key), str):
-            try:
-                attrs[key] = json.loads(attrs[key])
-            except json.JSONDecodeError:
-                raise FileFormatError(path, f"damaged index file: attribute {key} is not valid JSON") from None
+    _decode_json_attrs(path, attrs)
     return attrs
+
+
+def _decode_json_attrs(path: Path, attrs: dict[str, Any]) -> None:
+    """Decode the JSON attributes in place: each must be a JSON object (one-line error otherwise)."""
+    for key in JSON_ATTRS:
+        if key not in attrs:
+            continue
+        val = attrs[key]
+        if isinstance(val, str):
+            try:
+                val = json.loads(val)
+            except (ValueError, RecursionError):
+                raise FileFormatError(path, f"damaged index file: attribute {key} is not valid JSON "
+                                            f"(found {attrs[key][:40]!r})") from None
+        if not isinstance(val, dict):
+            raise FileFormatError(path, f"damaged index file: attribute {key} must be a JSON object, found "
+                                        f"{type(val).__name__}")
+        attrs[key] = val
 
 
 def read_index_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -194,9 +207,7 @@ def read_index_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
         raise ChecksumError(path, f"checksum mismatch (stored sha256 {stored[:12]}..., computed {actual[:12]}...): "
                             "the index file is corrupted or was modified; rebuild it with `posesearch build`")
     attrs = dict(raw_attrs)
-    for key in JSON_ATTRS:
-        if isinstance(attrs.get(key), str):
-            attrs[key] = json.loads(attrs[key])
+    _decode_json_attrs(path, attrs)
     return attrs, arrays
 
 

@@ -23,12 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FileFormatError
-from .backend import KERNEL_METRIC, Backend, check_positive_int
+from .backend import KERNEL_METRIC, MAX_SEED, Backend, check_positive_int
 from .query import FACE_DIMS, FACE_JOINTS
 
 
 SPLIT_WEIGHTS = {"uniform": None, "face-light": "face-light"}
 _FACE_FREE = "face_free_"    # prefix of the second tree's arrays in the index file
+MAX_LEAF_SIZE = 1 << 20      # a leaf this big is a brute-force scan already
 
 
 def _merge(a: np.ndarray, b: np.ndarray, to_b: np.ndarray) -> np.ndarray:
@@ -57,8 +58,8 @@ class VPTreeParams:
     face_free_tree: bool = True
 
     def __post_init__(self):
-        check_positive_int("vptree", "leaf_size", self.leaf_size)
-        check_positive_int("vptree", "seed", self.seed, minimum=0)
+        check_positive_int("vptree", "leaf_size", self.leaf_size, maximum=MAX_LEAF_SIZE)
+        check_positive_int("vptree", "seed", self.seed, minimum=0, maximum=MAX_SEED)   # numba int64
         if self.split_weights not in SPLIT_WEIGHTS:
             from ..errors import UnknownNameError
 

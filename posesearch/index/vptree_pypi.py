@@ -53,7 +53,7 @@ class PyPIVPTreeParams:
             from ..errors import UnknownNameError
 
             raise UnknownNameError("vptree-pypi build_weights", self.build_weights, BUILD_WEIGHTS)
-        check_positive_int("vptree-pypi", "max_frames", self.max_frames)
+        check_positive_int("vptree-pypi", "max_frames", self.max_frames, maximum=10_000_000)
 
 
 class _Query:

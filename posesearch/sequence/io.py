@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -247,20 +246,10 @@ def read_sequence(path, *, layout: "str | Layout | None" = None, fps: float | No
 
 
 def _atomic_write(path: Path, write) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Atomic write through the one file-writing helper (modes, links, temporaries: corpus/atomic.py)."""
+    from ..corpus.atomic import atomic_write
+
+    atomic_write(path, write)
 
 
 def _times_are_regular(seq: Sequence) -> bool:
