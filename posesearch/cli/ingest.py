@@ -10,6 +10,7 @@ from typing import Any, Callable, List, Optional
 import typer
 
 from ..errors import FileFormatError, InvalidArgumentError, UnknownNameError
+from ..text import plural
 from .common import emit_json, fmt_bytes, handle_errors
 
 #: ``posesearch info`` dispatches on a file's ``format`` attribute: format name -> "module:function",
@@ -186,7 +187,7 @@ def register(app: typer.Typer) -> None:
             task = bar.add_task("", total=None)
 
             def progress(s) -> None:
-                bar.update(task, description=f"{s.frames_added:,} frames, {s.clips_added:,} clips, "
+                bar.update(task, description=f"{plural(s.frames_added, 'frame')}, {plural(s.clips_added, 'clip')}, "
                                              f"{s.invalid_frames:,} invalid so far")
 
             existed = out.exists()
@@ -197,14 +198,15 @@ def register(app: typer.Typer) -> None:
             return
         pct = 100.0 * summary.invalid_frames / summary.frames_added if summary.frames_added else 0.0
         verb = ("replaced" if existed else "created") if summary.created else "appended to"
-        typer.echo(f"{verb} {out}: added {summary.frames_added:,} frames "
-                   f"in {summary.clips_added:,} clips ({summary.invalid_frames:,} invalid frames, {pct:.1f}%, kept but "
+        typer.echo(f"{verb} {out}: added {plural(summary.frames_added, 'frame')} "
+                   f"in {plural(summary.clips_added, 'clip')} ({plural(summary.invalid_frames, 'invalid frame')}, "
+                   f"{pct:.1f}%, kept but "
                    f"not indexed)")
         if summary.skipped_clips:
             why = ", ".join(f"{n} {r}" for r, n in summary.skipped_reasons.items())
-            typer.echo(f"skipped {summary.skipped_clips:,} clips ({why})")
-        typer.echo(f"corpus: {summary.total_frames:,} frames ({summary.total_valid:,} valid), {summary.total_clips:,} "
-                   f"clips, {fmt_bytes(summary.size_bytes)} on disk; took {summary.seconds:.2f} s")
+            typer.echo(f"skipped {plural(summary.skipped_clips, 'clip')} ({why})")
+        typer.echo(f"corpus: {plural(summary.total_frames, 'frame')} ({summary.total_valid:,} valid), "
+                   f"{plural(summary.total_clips, 'clip')}, {fmt_bytes(summary.size_bytes)} on disk; took {summary.seconds:.2f} s")
 
     @app.command()
     @handle_errors

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from ..text import plural
 from ..errors import ChecksumError, FileFormatError, InvalidArgumentError, PoseSearchError, UnknownNameError
 from . import checksum as _ck
 from . import columns as _col
@@ -182,7 +183,7 @@ class Corpus:
         return int(self._fh().attrs["num_frames"])
 
     def __repr__(self) -> str:
-        state = "closed" if self._f is None or not self._f.id.valid else f"{len(self)} frames, {self.num_clips} clips"
+        state = "closed" if self._f is None or not self._f.id.valid else f"{plural(len(self), 'frame')}, {plural(self.num_clips, 'clip')}"
         return f"Corpus({str(self.path)!r}, {state})"
 
     def _ds(self, name: str):
@@ -300,7 +301,7 @@ class Corpus:
         if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
             i = int(key)
             if not -m <= i < m:
-                raise InvalidArgumentError(f"clip index {i} out of range: {self.path} has {m} clips")
+                raise InvalidArgumentError(f"clip index {i} out of range: {self.path} has {plural(m, 'clip')}")
             return i % m
         if isinstance(key, str):
             if self._id_index is None:
@@ -389,7 +390,7 @@ class Corpus:
         n = len(self)
         if ids.size and (ids.min() < 0 or ids.max() >= n):
             bad = int(ids[(ids < 0) | (ids >= n)][0])
-            raise InvalidArgumentError(f"frame id {bad} out of range: {self.path} has {n} frames")
+            raise InvalidArgumentError(f"frame id {bad} out of range: {self.path} has {plural(n, 'frame')}")
         D = self._ds
         cidx = _col.take(D("frames/clip_index"), ids)
         t = self._clip_table()

@@ -10,6 +10,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ..text import plural
 from ..errors import FileFormatError, InvalidArgumentError, InvalidPoseError, UnknownNameError
 from ..poses.layouts import COCO17_JOINTS, get_layout
 from ..poses.normalize import DEFAULT_NORMALIZATION, normalize_batch
@@ -275,7 +276,7 @@ class CorpusWriter:
             k = _check_label_key(key, "label", who)
             vals = vals.tolist() if isinstance(vals, np.ndarray) else list(vals)
             if len(vals) != m:
-                raise InvalidArgumentError(f"{who}: label {k!r} has {len(vals)} values for {m} clips")
+                raise InvalidArgumentError(f"{who}: label {k!r} has {plural(len(vals), 'value')} for {plural(m, 'clip')}")
             col = np.empty(m, dtype=object)
             col[:] = ["" if v is None else str(v) for v in vals]
             lab[k] = col
