@@ -50,9 +50,76 @@ def make_corpus(path: Path, clips) -> Path:
     return path
 
 
-def recall_at(dists: np.ndarray, exact: np.ndarray) -> float:
-    """Tie-aware recall: the share of returned distances within the exact k-th distance (per query)."""
-    return float(np.mean(dists <= exact[:, -1:] * (1 + 1e-12)))
+TIE_RTOL = {"weighted": 1e-12, "cosine": 1e-6}
+TIE_ATOL = {"weighted": 1e-15, "cosine": 1e-7}
+"""Slack (relative, absolute) when comparing distances. Weighted: float64 over the stored vectors, as the backends
+compute it. Cosine: the indexes hold float32-rounded unit vectors, ~1e-8 from float64 cosine."""
+
+
+def true_distances(vectors: np.ndarray, queries: np.ndarray, weights: np.ndarray | None, ids: np.ndarray,
+                   metric: str = "weighted", rows: np.ndarray | None = None) -> np.ndarray:
+    """(B, k) true distances of query b to ``vectors[ids[b]]``, by the library's reference functions
+    (posesearch.poses.distances), in float64. ``vectors`` is indexed by the ids a backend returns (corpus
+    frame ids for an index built on a corpus); ``rows`` (optional) is the set of ids the index holds:
+    an id outside it is refused."""
+    from posesearch.poses.distances import cosine_distance, weighted_distance
+
+    ids = np.asarray(ids)
+    assert ids.ndim == 2 and ids.shape[0] == len(queries), f"ids of shape {ids.shape} for {len(queries)} queries"
+    assert np.issubdtype(ids.dtype, np.integer), f"ids must be integers, got {ids.dtype}"
+    assert ((ids >= 0) & (ids < len(vectors))).all(), "an id outside the corpus"
+    if rows is not None:
+        assert np.isin(ids, rows).all(), "an id of a frame the index does not hold"
+    out = np.empty(ids.shape)
+    for b in range(len(queries)):
+        g = np.asarray(vectors[ids[b]], dtype=np.float64)
+        out[b] = (weighted_distance(queries[b], g, weights[b]) if metric == "weighted"
+                  else cosine_distance(queries[b], g))
+    return out
+
+
+def brute_force_kth(vectors: np.ndarray, queries: np.ndarray, weights: np.ndarray | None, k: int,
+                    metric: str = "weighted", rows: np.ndarray | None = None) -> np.ndarray:
+    """(B,) true k-th nearest distance of each query over ``vectors[rows]`` (all rows by default)."""
+    from posesearch.poses.distances import cosine_distance, weighted_distance
+
+    v = np.asarray(vectors if rows is None else vectors[rows], dtype=np.float64)
+    out = np.empty(len(queries))
+    for b in range(len(queries)):
+        d = weighted_distance(queries[b], v, weights[b]) if metric == "weighted" else cosine_distance(queries[b], v)
+        out[b] = np.partition(d, k - 1)[k - 1]
+    return out
+
+
+def recall_at(ids: np.ndarray, vectors: np.ndarray, queries: np.ndarray, weights: np.ndarray | None,
+              metric: str = "weighted", rows: np.ndarray | None = None) -> float:
+    """Tie-aware recall@k computed from the returned ids against brute force, trusting nothing the backend
+    reports: a returned id is a hit when its true distance (recomputed from ``vectors``) is within the
+    true k-th distance (times 1 + TIE_RTOL, so any of several tied frames counts); an id repeated in one
+    answer counts once (a backend returning the nearest frame k times scores 1/k). ``queries`` / ``weights``
+    are the normalized query vectors and per-keypoint weights the index searched with (``rows``: see
+    :func:`true_distances`)."""
+    ids = np.asarray(ids)
+    k = ids.shape[1]
+    got = true_distances(vectors, queries, weights, ids, metric, rows)
+    kth = brute_force_kth(vectors, queries, weights, k, metric, rows)
+    ok = got <= kth[:, None] * (1 + TIE_RTOL[metric]) + TIE_ATOL[metric]
+    hits = [len(np.unique(ids[b][ok[b]])) for b in range(len(ids))]
+    return float(np.mean(hits) / k)
+
+
+def check_answers(ids: np.ndarray, dists: np.ndarray, vectors: np.ndarray, queries: np.ndarray,
+                  weights: np.ndarray | None, metric: str = "weighted", rows: np.ndarray | None = None) -> None:
+    """The backend contract, approximate backends included: no id twice in one answer, distances
+    ascending, and each reported distance the true distance of the id it comes with (AssertionError)."""
+    ids, dists = np.asarray(ids), np.asarray(dists, dtype=np.float64)
+    assert ids.shape == dists.shape, f"ids {ids.shape} vs distances {dists.shape}"
+    for b in range(len(ids)):
+        assert len(np.unique(ids[b])) == ids.shape[1], f"query {b}: an id returned twice: {ids[b].tolist()}"
+    assert np.all(np.diff(dists, axis=1) >= 0), "distances not ascending"
+    got = true_distances(vectors, queries, weights, ids, metric, rows)
+    np.testing.assert_allclose(dists, got, rtol=TIE_RTOL[metric], atol=TIE_ATOL[metric],
+                               err_msg="a reported distance is not the true distance of the returned id")
 
 
 def flip_byte(path: Path, dataset: str, at: float = 0.5) -> None:
@@ -118,4 +185,4 @@ def coco_queries(raw) -> tuple[np.ndarray, np.ndarray]:
 
 
 __all__ = ["COCO17", "random_poses", "vectors_of", "random_weights", "coco_clips", "make_corpus", "recall_at",
-           "flip_byte", "held_out_queries", "coco_queries"]
+           "true_distances", "brute_force_kth", "check_answers", "flip_byte", "held_out_queries", "coco_queries"]

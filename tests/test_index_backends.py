@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index_testdata import random_poses, random_weights, recall_at, vectors_of
+from index_testdata import check_answers, random_poses, random_weights, recall_at, vectors_of
 from posesearch.errors import InvalidArgumentError, PoseSearchError, UnknownNameError
 from posesearch.index import BACKENDS, Index
 from posesearch.poses.distances import cosine_distance, weighted_distance
@@ -15,6 +15,7 @@ from posesearch.poses.mirror import mirror
 N = 3000
 EXACT_SETTINGS = [("exact", {}), ("vptree", {}), ("vptree", {"leaf_size": 8, "split_weights": "face-light"}),
                   ("faiss", {"kind": "flat"})]
+PYPI_WEIGHTED_RECALL = 0.99   # recall@10 measured 1.000 on this fixed-seed data (40 queries x 10)
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +72,38 @@ def test_exact_backends_give_the_exact_distances(data, exact_indexes, metric, k,
 @pytest.mark.parametrize("metric", ["weighted", "cosine"])
 @pytest.mark.parametrize("kind", ["hnsw", "ivf"])
 def test_faiss_approximate_kinds_recall(data, exact_indexes, metric, kind):
-    ref = exact_indexes[metric].search_vectors(data["queries"], 10, weights=data["weights"])
     idx = Index.build(data["vectors"], metric=metric, backend="faiss", kind=kind)
     got = idx.search_vectors(data["queries"], 10, weights=data["weights"])
     assert not idx.exact
-    assert recall_at(got.distances, ref.distances) >= 0.97
-    assert np.all(np.diff(got.distances, axis=1) >= 0)
+    assert recall_at(got.ids, data["vectors"], data["queries"], data["weights"], metric) >= 0.97
+    check_answers(got.ids, got.distances, data["vectors"], data["queries"], data["weights"], metric)
+
+
+@pytest.mark.parametrize("metric", ["weighted", "cosine"])
+def test_recall_helper_judges_ids_not_reported_distances(data, exact_indexes, metric):
+    """recall_at recomputes true distances from the returned ids: a fake backend that returns the nearest
+    frame k times (reporting the exact k distances) scores 1/k, and check_answers refuses the answer."""
+    v, q, w = data["vectors"], data["queries"], data["weights"]
+    ref = exact_indexes[metric].search_vectors(q, 10, weights=w)
+    assert recall_at(ref.ids, v, q, w, metric) == 1.0
+    check_answers(ref.ids, ref.distances, v, q, w, metric)
+    fake_ids = np.repeat(ref.ids[:, :1], 10, axis=1)
+    assert recall_at(fake_ids, v, q, w, metric) == pytest.approx(0.1)
+    with pytest.raises(AssertionError, match="an id returned twice"):
+        check_answers(fake_ids, ref.distances, v, q, w, metric)
+    # distinct ids with the right distances reported, but the wrong rows: the far end of the corpus
+    far = np.argsort(-weighted_distance(q[0], v.astype(np.float64), w[0]) if metric == "weighted"
+                     else -cosine_distance(q[0], v.astype(np.float64)))[:10]
+    wrong = ref.ids.copy()
+    wrong[0] = far
+    assert recall_at(wrong, v, q, w, metric) == pytest.approx(1 - 1 / len(q))
+    with pytest.raises(AssertionError, match="not the true distance"):
+        check_answers(wrong, ref.distances, v, q, w, metric)
+    # one wrong distance reported for the right id
+    bad = ref.distances.copy()
+    bad[3, 4] *= 1.001
+    with pytest.raises(AssertionError, match="not the true distance"):
+        check_answers(ref.ids, bad, v, q, w, metric)
 
 
 @pytest.mark.parametrize("metric", ["weighted", "cosine"])
@@ -87,10 +114,9 @@ def test_vptree_pypi_baseline(data, exact_indexes, metric):
     if metric == "cosine":   # a metric: the package's search is exact
         np.testing.assert_array_equal(got.distances, ref.distances)
     else:                    # Move Mirror's non-metric use: approximate, distances still exact values
-        assert recall_at(got.distances, ref.distances) >= 0.5
-        for b in range(3):
-            _, d = brute_force(data["vectors"][got.ids[b]], data["queries"][b], data["weights"][b], metric, 10)
-            np.testing.assert_allclose(np.sort(d), got.distances[b], atol=1e-12)
+        r = recall_at(got.ids, data["vectors"], data["queries"], data["weights"], metric)
+        assert r >= PYPI_WEIGHTED_RECALL, r
+    check_answers(got.ids, got.distances, data["vectors"], data["queries"], data["weights"], metric)
 
 
 @pytest.mark.parametrize("backend,params", [("exact", {}), ("vptree", {}), ("faiss", {"kind": "flat"}),
@@ -272,12 +298,11 @@ def test_face_free_tree_option_and_files(tmp_path, data):
 def test_search_params_change_recall_not_the_index(data, exact_indexes):
     """faiss's beam can be changed on a built index (wider = at least as good here); names and values checked."""
     w = data["weights"]
-    ref = exact_indexes["weighted"].search_vectors(data["queries"], 10, weights=w)
     idx = Index.build(data["vectors"], metric="weighted", backend="faiss", kind="hnsw", M=4, ef_search=10)
-    narrow = recall_at(idx.search_vectors(data["queries"], 10, weights=w).distances, ref.distances)
+    narrow = recall_at(idx.search_vectors(data["queries"], 10, weights=w).ids, data["vectors"], data["queries"], w)
     assert idx.set_search_params(ef_search=len(data["vectors"])) is idx
     assert idx.params["ef_search"] == len(data["vectors"]) and idx.params["M"] == 4
-    wide = recall_at(idx.search_vectors(data["queries"], 10, weights=w).distances, ref.distances)
+    wide = recall_at(idx.search_vectors(data["queries"], 10, weights=w).ids, data["vectors"], data["queries"], w)
     assert wide >= narrow and wide >= 0.99
     with pytest.raises(UnknownNameError, match="expected one of: candidates, ef_search, nprobe"):
         idx.set_search_params(M=8)                       # a build parameter

@@ -2,9 +2,12 @@
 (penn13 layout) and the pose-classification-kit (body25 layout), with confidences uniform in 0.3-1 and
 15% of the present keypoints missing.
 
-Stated thresholds (recall@10 against ``exact``, tie-aware), measured at about 0.99 on this data with the
-defaults (see indexes/README.md): FAISS HNSW and IVF >= 0.97 for both metrics; vptree-pypi (Move
-Mirror's way) >= 0.85 under weighted and exact under cosine.
+Recall@10 is computed from the returned frame ids against brute force over the corpus vectors (tie-aware,
+see tests/index_testdata.py), never from the distances a backend reports; and every reported distance is
+checked against the true distance of its frame. Stated thresholds, measured on this data with the defaults
+(see indexes/README.md): FAISS HNSW and IVF >= 0.97 for both metrics (measured 0.995-0.998);
+vptree-pypi (Move Mirror's way) >= 0.92 under weighted (measured 0.932 on these 25 queries) and exact
+under cosine.
 """
 from __future__ import annotations
 
@@ -14,14 +17,15 @@ import numpy as np
 import pytest
 
 from conftest import shared_path
-from index_testdata import coco_queries, held_out_queries, recall_at
+from index_testdata import check_answers, coco_queries, held_out_queries, recall_at
 from posesearch.index import Index
+from posesearch.index.query import prepare_raw
 from posesearch.poses.mirror import mirror
 
 pytestmark = pytest.mark.slow
 
 RECALL = {"hnsw": 0.97, "ivf": 0.97}
-PYPI_WEIGHTED_RECALL = 0.85
+PYPI_WEIGHTED_RECALL = 0.92   # measured 0.932 (25 queries x 10)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +42,21 @@ def real(tmp_path_factory):
     raw = held_out_queries(penn[2000:2060], kit[::4], rng, 60, 40)
     kp, cf = coco_queries(raw)
     corpus = Corpus.open(path)
-    yield {"path": path, "corpus": corpus, "raw": raw, "kp": kp, "cf": cf}
+    prep, _ = prepare_raw(kp, "coco17", cf)     # the query vectors and weights the indexes search with
+    yield {"path": path, "corpus": corpus, "raw": raw, "kp": kp, "cf": cf, "qv": prep.vectors, "qw": prep.weights,
+           "vectors": corpus.vectors(), "rows": np.flatnonzero(corpus.valid)}
     corpus.close()
+
+
+def _recall(real, got, metric, every=1):
+    """Recall@k from the returned frame ids against brute force over the corpus vectors (index_testdata)."""
+    return recall_at(got.ids, real["vectors"], real["qv"][::every], real["qw"][::every], metric, real["rows"])
+
+
+def _check(real, got, metric, every=1):
+    """Each reported distance is the true distance of the returned frame, recomputed from its corpus vector."""
+    check_answers(got.ids, got.distances, real["vectors"], real["qv"][::every], real["qw"][::every], metric,
+                  real["rows"])
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +85,7 @@ def test_exact_backends_match_exact_distances(real, exact, metric, k, backend, p
     ref = exact[metric].search(real["kp"], k, confidences=real["cf"])
     got = idx.search(real["kp"], k, confidences=real["cf"])
     np.testing.assert_array_equal(got.distances, ref.distances)
+    _check(real, got, metric)
 
 
 @pytest.mark.parametrize("metric", ["weighted", "cosine"])
@@ -76,13 +94,10 @@ def test_faiss_recall(real, exact, metric, kind):
     idx = Index.build(real["corpus"], metric=metric, backend="faiss", kind=kind)
     ref = exact[metric].search(real["kp"], 10, confidences=real["cf"])
     got = idx.search(real["kp"], 10, confidences=real["cf"])
-    r = recall_at(got.distances, ref.distances)
+    r = _recall(real, got, metric)
     print(f"faiss {kind} {metric}: recall@10 {r:.4f}")
     assert r >= RECALL[kind]
-    # what is reported is the exact distance of what is returned
-    again = exact[metric].search(real["kp"], 50, confidences=real["cf"])
-    found = again.distances[:, :10] <= got.distances[:, -1:] + 1e-15
-    assert found.all()
+    _check(real, got, metric)      # what is reported is the true distance of what is returned, no id twice
 
 
 @pytest.mark.parametrize("metric", ["weighted", "cosine"])
@@ -91,12 +106,13 @@ def test_vptree_pypi_recall(real, exact, metric):
     kp, cf = real["kp"][::4], real["cf"][::4]          # pure Python: 25 queries
     ref = exact[metric].search(kp, 10, confidences=cf)
     got = idx.search(kp, 10, confidences=cf)
-    r = recall_at(got.distances, ref.distances)
+    r = _recall(real, got, metric, every=4)
     print(f"vptree-pypi {metric}: recall@10 {r:.4f}")
     if metric == "cosine":
         np.testing.assert_array_equal(got.distances, ref.distances)
     else:
         assert r >= PYPI_WEIGHTED_RECALL
+    _check(real, got, metric, every=4)
 
 
 def test_duplicate_heavy_real_corpus(real, tmp_path):
