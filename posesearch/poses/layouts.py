@@ -215,7 +215,9 @@ CMU19 = Layout(
 )
 
 LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (COCO17, BODY25, BLAZEPOSE33, PENN13, MPII16, CMU19)}
-_BY_COUNT = {lay.num_keypoints: lay for lay in LAYOUTS.values()}
+_BY_COUNT: dict[int, Layout] = {}
+for _lay in LAYOUTS.values():
+    _BY_COUNT.setdefault(_lay.num_keypoints, _lay)   # the first registered layout of a count wins
 
 
 def get_layout(name: "str | Layout") -> Layout:
@@ -230,6 +232,22 @@ def get_layout(name: "str | Layout") -> Layout:
     if key not in LAYOUTS:
         raise UnknownNameError("layout", name, LAYOUTS)
     return LAYOUTS[key]
+
+
+def layouts_for_count(num_keypoints: int) -> list[Layout]:
+    """Every registered layout with this many keypoints (registry order)."""
+    return [lay for lay in LAYOUTS.values() if lay.num_keypoints == num_keypoints]
+
+
+def infer_layout(num_keypoints: int) -> tuple[Layout, str]:
+    """The layout assumed for a file that names none, and why (for the ``assumed`` part of outputs):
+    the first registered layout with this many keypoints. Unknown counts raise like :func:`layout_for_count`."""
+    lay = layout_for_count(num_keypoints)
+    fits = layouts_for_count(num_keypoints)
+    if len(fits) > 1:
+        return lay, (f"no layout given; {num_keypoints} keypoints fit {', '.join(x.name for x in fits)}: "
+                     f"assumed {lay.name}")
+    return lay, f"no layout given; {num_keypoints} keypoints fit only {lay.name}"
 
 
 def layout_for_count(num_keypoints: int) -> Layout:

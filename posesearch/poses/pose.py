@@ -35,6 +35,23 @@ class Poses:
         return np.concatenate([kp, self.confidences[..., None]], axis=-1)
 
 
+def _check_real(values, name: str, what: str) -> None:
+    """Refuse (never coerce) booleans, complex numbers, strings and other non-numbers."""
+    try:
+        a = values if isinstance(values, np.ndarray) else np.asarray(values)
+    except (TypeError, ValueError):
+        return   # ragged lists: the conversion below reports them
+    kind = a.dtype.kind
+    if kind == "O":
+        bad = next((v for v in a.ravel() if v is not None and not (
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)))), None)
+        if bad is None:
+            return
+        raise InvalidPoseError(f"{name}: expected numeric {what}, got {type(bad).__name__} {str(bad)[:20]!r}")
+    if kind not in "iuf":
+        raise InvalidPoseError(f"{name}: expected numeric {what} (real numbers), got dtype {a.dtype}")
+
+
 def validate_batch(keypoints, confidences=None, *, num_keypoints: int | None = None, name: str = "poses",
                    dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
     """Check and coerce a batch. Accepts (N, K, 2) + (N, K), or (N, K, 3) with confidences in the last column.
@@ -42,6 +59,7 @@ def validate_batch(keypoints, confidences=None, *, num_keypoints: int | None = N
     Returns float arrays (copies) where missing keypoints have confidence 0 and coordinates 0.
     Raises InvalidPoseError naming ``name`` and the problem.
     """
+    _check_real(keypoints, name, "keypoints")
     try:
         kp = np.array(keypoints, dtype=dtype)
     except (TypeError, ValueError) as e:
@@ -51,6 +69,7 @@ def validate_batch(keypoints, confidences=None, *, num_keypoints: int | None = N
             raise InvalidPoseError(f"{name}: expected an (N, K, 3) array of [x, y, confidence], got shape {kp.shape}")
         kp, cf = kp[..., :2].copy(), kp[..., 2].copy()
     else:
+        _check_real(confidences, name, "confidences")
         try:
             cf = np.array(confidences, dtype=dtype)
         except (TypeError, ValueError) as e:
@@ -84,6 +103,7 @@ def validate_batch(keypoints, confidences=None, *, num_keypoints: int | None = N
 def validate_pose(keypoints, confidences=None, *, num_keypoints: int | None = None, name: str = "pose",
                   dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
     """Single-pose version of :func:`validate_batch`: (K, 2) + (K,), or (K, 3). Returns (K, 2), (K,)."""
+    _check_real(keypoints, name, "keypoints")
     try:
         kp = np.array(keypoints, dtype=dtype)
     except (TypeError, ValueError) as e:

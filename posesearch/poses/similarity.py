@@ -56,6 +56,10 @@ class PoseInput:
     parts: list[str] | None
 
 
+def _is_real(v) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
 def parse_pose(pose, name: str = "pose") -> PoseInput:
     """Parse a (K, 3) array / nested list or a PoseNet-style dict into arrays; errors name ``name``."""
     if isinstance(pose, Mapping):
@@ -73,10 +77,13 @@ def parse_pose(pose, name: str = "pose") -> PoseInput:
         for i, k in enumerate(kps):
             try:
                 pos = k["position"]
-                rows.append([float(pos["x"]), float(pos["y"]), float(k["score"])])
-            except (KeyError, TypeError, ValueError):
+                row = [pos["x"], pos["y"], k["score"]]
+            except (KeyError, TypeError, ValueError, IndexError):
+                row = None
+            if row is None or not all(_is_real(v) for v in row):   # "0.9", True: refused, not coerced
                 raise InvalidPoseError(
                     f"{name}: keypoints[{i}] must have position.x, position.y and a numeric score") from None
+            rows.append([float(v) for v in row])
             parts.append(k.get("part"))
         kp, cf = validate_pose(rows, name=name)
         return PoseInput(kp, cf, parts if all(isinstance(p, str) for p in parts) else None)

@@ -33,17 +33,48 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileFormatError, FrameRateUnknownError, PoseSearchError
-from ..poses.layouts import Layout, get_layout, layout_for_count
+from ..poses.layouts import Layout, get_layout, infer_layout
+from ..safeio import (MAX_POSE_FILE_BYTES, check_real_array, load_npy, load_npz, parse_json, read_bytes,
+                      regular_file)
 from .sequence import Sequence
 
 SUFFIXES = (".json", ".npy", ".npz")
+
+#: Frame rates and time spans a sequence file may declare (refused at read time, before any resampling
+#: could allocate memory in proportion to them): fps in [MIN_FPS, MAX_FPS], frames at most
+#: MAX_DURATION seconds from first to last, median frame interval within 1/MAX_FPS .. 1/MIN_FPS.
+MIN_FPS = 0.5
+MAX_FPS = 1000.0
+MAX_DURATION = 6 * 3600.0
+
+
+def check_timing(source, fps: float | None, times, num_frames: int, *, fps_name: str = "fps") -> None:
+    """Refuse an absurd frame rate or time span (see MIN_FPS, MAX_FPS, MAX_DURATION) with a one-line
+    FileFormatError naming ``source``; ``times`` may be None (then ``fps`` spaces the frames)."""
+    if fps is not None and not (MIN_FPS <= fps <= MAX_FPS):
+        raise _fail(source, f"{fps_name}: expected a frame rate between {MIN_FPS:g} and {MAX_FPS:g}, got {fps:g}")
+    if times is not None and num_frames > 1:
+        t = np.asarray(times, dtype=np.float64)
+        if not np.isfinite(t).all():
+            return   # Sequence reports the bad time
+        span = float(t[-1] - t[0])
+        if span > MAX_DURATION:
+            raise _fail(source, f"times: the frames span {span:.6g} s, more than the {MAX_DURATION:g} s a "
+                                f"sequence may last")
+        step = float(np.median(np.diff(t)))
+        if step > 0 and not (1.0 / MAX_FPS <= step <= 1.0 / MIN_FPS):
+            raise _fail(source, f"times: median frame interval {step:.6g} s, expected {1.0 / MAX_FPS:g} to "
+                                f"{1.0 / MIN_FPS:g} s (a frame rate between {MIN_FPS:g} and {MAX_FPS:g})")
+    elif fps is not None and (num_frames - 1) / fps > MAX_DURATION:
+        raise _fail(source, f"{num_frames} frames at {fps:g} fps last {(num_frames - 1) / fps:.6g} s, more than "
+                            f"the {MAX_DURATION:g} s a sequence may last")
 
 
 def _fail(path, problem: str):
     return FileFormatError(path, problem)
 
 
-def _resolve_layout(path, file_layout, arg_layout, k: int) -> Layout:
+def _resolve_layout(path, file_layout, arg_layout, k: int, assumed: dict | None = None) -> Layout:
     lay_file = None
     if file_layout is not None:
         if not isinstance(file_layout, str):
@@ -58,9 +89,11 @@ def _resolve_layout(path, file_layout, arg_layout, k: int) -> Layout:
     lay = lay_file or lay_arg
     if lay is None:
         try:
-            lay = layout_for_count(k)
+            lay, why = infer_layout(k)
         except PoseSearchError as e:
             raise _fail(path, f"no layout given and {e}") from None
+        if assumed is not None:
+            assumed["layout"] = {"value": lay.name, "why": why}
     if lay.num_keypoints != k:
         raise _fail(path, f"layout {lay.name} expects {lay.num_keypoints} keypoints per frame, the frames have {k}")
     return lay
@@ -121,15 +154,9 @@ def _parse_frames(path, frames, expected: int | None = None) -> np.ndarray:
     return out
 
 
-def _read_json(path: Path):
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise _fail(path, "not a text (UTF-8 JSON) file") from None
-    try:
-        doc = json.loads(text, parse_constant=lambda c: float(c))  # NaN/Infinity literals -> checked below
-    except json.JSONDecodeError as e:
-        raise _fail(path, f"not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+def _read_json(path: Path, doc=None):
+    if doc is None:   # NaN/Infinity literals are parsed as floats and checked below
+        doc = parse_json(read_bytes(path, what="pose-sequence file", max_bytes=MAX_POSE_FILE_BYTES), path)
     if not isinstance(doc, dict):
         raise _fail(path, f"expected a JSON object with 'frames', got a JSON {type(doc).__name__}")
     if "frames" not in doc:
@@ -138,6 +165,8 @@ def _read_json(path: Path):
                               "a sequence file has 'frames': [[[x, y, c], ...], ...]")
         raise _fail(path, "missing field 'frames' (a pose sequence has 'frames': [[[x, y, c], ...], ...])")
     expected = None
+    if "layout" in doc and doc["layout"] is not None and not isinstance(doc["layout"], str):
+        raise _fail(path, f"layout: expected a layout name, got {json.dumps(doc['layout'])[:40]}")
     if isinstance(doc.get("layout"), str):
         try:
             expected = get_layout(doc["layout"]).num_keypoints
@@ -156,38 +185,20 @@ def _read_json(path: Path):
 
 
 def _read_npy(path: Path):
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except ValueError as e:
-        raise _fail(path, f"not a numeric .npy array ({e})") from None
-    except (OSError, EOFError) as e:
-        raise _fail(path, f"not a readable .npy file ({e})") from None
+    arr = load_npy(path)
     if arr.dtype.kind not in "fiu":
         raise _fail(path, f"expected a numeric (T, K, 3) array, got dtype {arr.dtype}")
     return arr, None, None, None
 
 
 def _read_npz(path: Path):
-    try:
-        z = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise _fail(path, f"not a readable .npz file ({e})") from None
-    if not hasattr(z, "files"):
-        raise _fail(path, "expected an .npz archive")
-    with z:
-        if "keypoints" not in z.files:
-            raise _fail(path, f"missing array 'keypoints' (has: {', '.join(z.files) or 'nothing'})")
-        try:
-            kp = z["keypoints"]
-            conf = z["confidences"] if "confidences" in z.files else None
-            fps = z["fps"] if "fps" in z.files else None
-            layout = z["layout"] if "layout" in z.files else None
-            times = z["times"] if "times" in z.files else None
-        except ValueError as e:
-            raise _fail(path, f"unreadable array ({e})") from None
-    if kp.dtype.kind not in "fiu":
-        raise _fail(path, f"keypoints: expected numbers, got dtype {kp.dtype}")
+    z = load_npz(path, max_bytes=MAX_POSE_FILE_BYTES)
+    if "keypoints" not in z:
+        raise _fail(path, f"missing array 'keypoints' (has: {', '.join(z) or 'nothing'})")
+    kp, conf, fps, layout, times = (z.get(n) for n in ("keypoints", "confidences", "fps", "layout", "times"))
+    check_real_array(path, "keypoints", kp)
     if conf is not None:
+        check_real_array(path, "confidences", conf)
         if kp.ndim != 3 or kp.shape[-1] != 2:
             raise _fail(path, f"keypoints: with 'confidences' expected shape (T, K, 2), got {kp.shape}")
         if conf.shape != kp.shape[:2]:
@@ -199,35 +210,39 @@ def _read_npz(path: Path):
         fps = float(fps.reshape(()))
     if layout is not None:
         if layout.dtype.kind not in "US" or layout.size != 1:
-            raise _fail(path, "layout: expected one string")
+            raise _fail(path, f"layout: expected one string, got {layout.dtype} array of shape {layout.shape}")
         layout = str(layout.reshape(()))
     if times is not None and times.dtype.kind not in "fiu":
         raise _fail(path, f"times: expected numbers, got dtype {times.dtype}")
     return kp, layout, fps, times
 
 
-def read_sequence(path, *, layout: "str | Layout | None" = None, fps: float | None = None) -> Sequence:
-    """Read a pose sequence file (.json, .npy, .npz); see the module docstring for the formats."""
+def read_sequence(path, *, layout: "str | Layout | None" = None, fps: float | None = None,
+                  assumed: dict | None = None, doc=None) -> Sequence:
+    """Read a pose sequence file (.json, .npy, .npz); see the module docstring for the formats.
+
+    ``assumed``: a dict that receives what was not in the file nor in the arguments and had to be
+    assumed (``{"layout": {"value": "penn13", "why": ...}}``). ``doc``: the file's JSON, already parsed."""
     p = Path(path)
-    if not p.exists():
-        raise _fail(p, "no such file")
-    if p.is_dir():
-        raise _fail(p, "is a directory, expected a pose-sequence file")
+    if doc is None:
+        regular_file(p, what="pose-sequence file", max_bytes=MAX_POSE_FILE_BYTES)
     suffix = p.suffix.lower()
     if suffix == ".json":
-        arr, file_layout, file_fps, times = _read_json(p)
+        arr, file_layout, file_fps, times = _read_json(p, doc)
     elif suffix == ".npy":
         arr, file_layout, file_fps, times = _read_npy(p)
     elif suffix == ".npz":
         arr, file_layout, file_fps, times = _read_npz(p)
     else:
         raise _fail(p, f"unsupported file type {p.suffix or '(none)'!r}; expected one of {', '.join(SUFFIXES)}")
+    if arr.dtype.kind not in "fiu":
+        raise _fail(p, f"expected real numbers, got dtype {arr.dtype}")
     arr = np.asarray(arr, dtype=np.float64)
     if arr.ndim != 3 or arr.shape[-1] != 3:
         raise _fail(p, f"expected frames of [x, y, confidence]: shape (T, K, 3), got {arr.shape}")
     if arr.shape[0] == 0:
         raise _fail(p, "empty: no frames")
-    lay = _resolve_layout(p, file_layout, layout, arr.shape[1])
+    lay = _resolve_layout(p, file_layout, layout, arr.shape[1], assumed)
     if np.isnan(arr[..., 2]).any():
         t, j = (int(v) for v in np.argwhere(np.isnan(arr[..., 2]))[0])
         raise _fail(p, f"frames[{t}][{j}]: confidence is NaN")
@@ -237,6 +252,7 @@ def read_sequence(path, *, layout: "str | Layout | None" = None, fps: float | No
         raise _fail(p, f"fps: expected a positive number, got {fps:g}")
     if times is None and fps is None and arr.shape[0] > 1:
         raise FrameRateUnknownError(p, "frame times unknown: the file has no 'fps' or 'times'; give its frame rate")
+    check_timing(p, fps, times, arr.shape[0])
     try:
         return Sequence.from_arrays(arr, layout=lay, fps=fps, times=times, name=str(p))
     except FileFormatError:

@@ -1,0 +1,167 @@
+"""Reading user-supplied input files safely: one place for the checks every reader needs.
+
+* :func:`regular_file` — the path must be an existing *regular* file (not a folder, FIFO, device or
+  socket: a FIFO would block forever and ``/dev/zero`` never ends) no larger than a size limit;
+* :func:`read_bytes` — its bytes, read with that check;
+* :func:`load_json` / :func:`parse_json` — JSON with one rule for numbers: an integer or decimal that
+  does not fit a finite float (``1e400``, 10^400) is refused, and nesting too deep for the parser is a
+  one-line error, not a RecursionError; ``NaN``/``Infinity`` literals are parsed as floats and left to
+  the reader's own checks;
+* :func:`load_npy` / :func:`load_npz` — NumPy files read eagerly (truncated or foreign archives become
+  one-line errors, never ``BadZipFile`` or ``EOFError``), no pickles;
+* :func:`check_real_array` / :func:`is_number` — "a number" means a real int or float: booleans,
+  numeric strings, complex values and objects are refused, never coerced.
+
+Every problem is a :class:`~posesearch.errors.FileFormatError` naming the file.
+"""
+from __future__ import annotations
+
+import json
+import stat
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FileFormatError
+
+#: Largest input file read (bytes). The biggest real source, COCO train keypoints, is ~240 MB.
+MAX_INPUT_BYTES = 2 << 30
+#: Largest single-pose or pose-sequence file (bytes): an hour of 60 fps BODY_25 JSON is ~200 MB.
+MAX_POSE_FILE_BYTES = 512 << 20
+
+_KINDS = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device",
+          stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}
+
+
+def regular_file(path, *, what: str = "file", max_bytes: int = MAX_INPUT_BYTES) -> Path:
+    """``path`` as a Path if it is an existing regular file (links followed) of at most ``max_bytes``."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise FileFormatError(p, "no such file") from None
+    except OSError as e:
+        raise FileFormatError(p, f"cannot read: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((k for test, k in _KINDS.items() if test(st.st_mode)), "not a regular file")
+        raise FileFormatError(p, f"is {kind}, expected a {what}")
+    if st.st_size > max_bytes:
+        raise FileFormatError(p, f"too large: {st.st_size:,} bytes, the limit for a {what} is {max_bytes:,}")
+    return p
+
+
+def read_bytes(path, *, what: str = "file", max_bytes: int = MAX_INPUT_BYTES) -> bytes:
+    """The content of a regular file of at most ``max_bytes`` (checked again while reading)."""
+    p = regular_file(path, what=what, max_bytes=max_bytes)
+    try:
+        with open(p, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+    except OSError as e:
+        raise FileFormatError(p, f"cannot read: {e.strerror or e}") from None
+    if len(raw) > max_bytes:
+        raise FileFormatError(p, f"too large: more than {max_bytes:,} bytes (the limit for a {what})")
+    return raw
+
+
+class _BadNumber(Exception):
+    pass
+
+
+def _parse_float(s: str) -> float:
+    v = float(s)
+    if v in (float("inf"), float("-inf")):
+        raise _BadNumber(s)
+    return v
+
+
+def _parse_int(s: str):
+    if len(s) <= 18:
+        return int(s)
+    return _parse_float(s)   # a float-sized integer stays usable; 10^400 is refused
+
+
+def parse_json(raw: "bytes | str", path):
+    """Parse JSON text of file ``path`` (see the module doc for the rules)."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise FileFormatError(path, "not a JSON file (not UTF-8 text)") from None
+    if not raw.strip():
+        raise FileFormatError(path, "empty file, expected JSON")
+    try:
+        return json.loads(raw, parse_float=_parse_float, parse_int=_parse_int, parse_constant=float)
+    except _BadNumber as e:
+        s = str(e)
+        shown = s if len(s) <= 24 else s[:20] + "..."
+        raise FileFormatError(path, f"number {shown} ({len(s)} characters) is out of range "
+                                    "(larger than any finite float)") from None
+    except RecursionError:
+        raise FileFormatError(path, "JSON nested too deeply") from None
+    except json.JSONDecodeError as e:
+        truncated = "truncated JSON (the text ends early), " if e.pos >= len(raw.rstrip()) else ""
+        raise FileFormatError(path, f"not valid JSON (malformed JSON: {truncated}{e.msg} at line {e.lineno} "
+                                    f"column {e.colno})") from None
+    except ValueError as e:   # e.g. Python's limit on integer digits
+        raise FileFormatError(path, f"malformed JSON: {str(e).splitlines()[0][:80]}") from None
+
+
+def load_json(path, *, what: str = "JSON file", max_bytes: int = MAX_INPUT_BYTES):
+    """Parse a regular JSON file of at most ``max_bytes``; every problem is a one-line FileFormatError."""
+    return parse_json(read_bytes(path, what=what, max_bytes=max_bytes), path)
+
+
+_NPY_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, KeyError, TypeError)
+
+
+def _why(e: Exception) -> str:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return msg[:100]
+
+
+def load_npy(path, *, max_bytes: int = MAX_POSE_FILE_BYTES) -> np.ndarray:
+    """A .npy array (no pickles), read eagerly."""
+    p = regular_file(path, what=".npy file", max_bytes=max_bytes)
+    try:
+        return np.load(p, allow_pickle=False)
+    except _NPY_ERRORS as e:
+        raise FileFormatError(p, f"not a numeric .npy array (truncated or another format: {_why(e)})") from None
+
+
+def load_npz(path, *, max_bytes: int = MAX_INPUT_BYTES) -> dict[str, np.ndarray]:
+    """Every array of a .npz archive (no pickles), read eagerly, as a dict."""
+    p = regular_file(path, what=".npz file", max_bytes=max_bytes)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise FileFormatError(p, "expected an .npz archive, got a single .npy array")
+            return {name: np.asarray(z[name]) for name in z.files}
+    except FileFormatError:
+        raise
+    except _NPY_ERRORS as e:
+        raise FileFormatError(p, f"not a readable .npz file (truncated or another format: {_why(e)})") from None
+
+
+def check_real_array(path, name: str, arr: np.ndarray, *, integer: bool = False) -> np.ndarray:
+    """``arr`` if its dtype holds real numbers (ints or floats; only ints when ``integer``); booleans,
+    complex numbers, strings and objects are refused, never coerced."""
+    kinds = "iu" if integer else "iuf"
+    if arr.dtype.kind not in kinds:
+        want = "integers" if integer else "real numbers"
+        raise FileFormatError(path, f"{name}: expected {want}, got dtype {arr.dtype}")
+    return arr
+
+
+_NUMBER_TYPES = (int, float, np.integer, np.floating)
+
+
+def is_number(v) -> bool:
+    """True for a real int or float (Python or NumPy); False for booleans, strings and anything else."""
+    return isinstance(v, _NUMBER_TYPES) and not isinstance(v, (bool, np.bool_))
+
+
+def all_numbers(values) -> bool:
+    """True if every item of a flat list is a real int or float (fast path for long lists)."""
+    return set(map(type, values)) <= {int, float}
