@@ -388,8 +388,18 @@ class Index:
     # --- persistence ----------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the index to one HDF5 file (atomically). Returns the path."""
+        """Write the index to one HDF5 file (atomically), creating its folder if missing (as ``posesearch
+        build`` does). Returns the path."""
+        from ..corpus.atomic import check_not_input
+
         path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:   # a parent is a file, or no permission
+            raise FileFormatError(path, f"cannot create its folder {str(path.parent)!r}: "
+                                        f"{e.strerror or type(e).__name__}") from None
+        inputs = [p for p in (self.attrs.get("corpus_path"), getattr(self.corpus, "path", None)) if p]
+        check_not_input(path, inputs, what="index file")   # never replace the corpus with its own index
         attrs = dict(self.attrs)
         attrs.update(backend=self.backend_name, backend_params=params_to_json(self.backend.params),
                      metric=self.metric, normalization=_json(DEFAULT_NORMALIZATION.to_dict()),
