@@ -9,7 +9,7 @@ import pytest
 from posesearch.errors import PoseSearchError
 from posesearch.poses.distances import cosine_distance, cosine_similarity, weighted_distance
 from posesearch.poses.normalize import normalize_pose
-from posesearch.poses.similarity import apply_custom_weight, parse_pose, pose_similarity
+from posesearch.poses.similarity import pose_similarity, pose_vectors
 from tests.conftest import shared_path
 
 
@@ -49,15 +49,19 @@ def test_vector_function_cases(parity):
     (c,) = by_fn["weightedDistanceMatching"]
     conf = c["inputs"]["confidences_with_sum_last"]
     assert abs(weighted_distance(c["inputs"]["v1"], c["inputs"]["v2"], conf[:-1]) - c["observed_v0.4.8"]) < 1e-9
-    (c,) = by_fn["L2Normalization"]  # a 1-keypoint pose at (3, 4) relative to the origin
-    v = np.asarray(c["inputs"]["vectorPoseXY"], float)
-    assert np.allclose(v / np.linalg.norm(v), c["observed_v0.4.8"], atol=1e-12)
+    # posenet-similarity's two normalization steps, through posesearch's normalize_pose. Their L2 step
+    # normalizes a vector already translated to the box corner: the pose (0, 0), (3, 4) is that vector
+    # behind a keypoint at the corner (our normalization translates to the present keypoints' min x / y).
+    (c,) = by_fn["L2Normalization"]
+    got = normalize_pose(np.array([[0.0, 0.0]] + [c["inputs"]["vectorPoseXY"]]), np.ones(2))
+    assert np.allclose(got, [0.0, 0.0] + c["observed_v0.4.8"], atol=1e-12)
+    # scaleAndTranslate moves the pose's box corner to 0 and divides by max(x, y); that factor cancels in
+    # the L2 step, so their output, L2-normalized, is what normalize_pose gives the input pose
     (c,) = by_fn["scaleAndTranslate"]
-    xy = np.asarray(c["inputs"]["vectorPoseXY"], float)
-    tx, ty, s = c["inputs"]["transformValues[transX,transY,scaler]"]
-    out = np.empty_like(xy)
-    out[0::2], out[1::2] = xy[0::2] / s - tx, xy[1::2] / s - ty
-    assert np.allclose(out, c["observed_v0.4.8"], atol=1e-12)
+    pose = np.asarray(c["inputs"]["vectorPoseXY"], float).reshape(-1, 2)
+    theirs = np.asarray(c["observed_v0.4.8"], float)
+    assert theirs.reshape(-1, 2).min(axis=0).tolist() == [0.0, 0.0]
+    assert np.allclose(normalize_pose(pose, np.ones(len(pose))), theirs / np.linalg.norm(theirs), atol=1e-12)
 
 
 def test_convert_pose_to_vectors_cases(parity):
@@ -66,16 +70,17 @@ def test_convert_pose_to_vectors_cases(parity):
     cases = [c for c in parity["cases"] if c["function"] == "convertPoseToVectors"]
     assert len(cases) == 7
     for c in cases:
-        p = parse_pose(_resolve(c["inputs"]["pose"], mock))
         xy, (tx, ty, s), conf = c["observed_v0.4.8"]
-        w = apply_custom_weight(p.confidences, c["inputs"]["weightOption"], p.parts)
+        vec, w, p = pose_vectors(_resolve(c["inputs"]["pose"], mock), custom_weight=c["inputs"]["weightOption"])
+        # their [x0, y0, x1, y1, ...] are the pose's raw coordinates; the weights (and their sum) as theirs
+        assert np.allclose(p.keypoints.reshape(-1), xy, atol=0), c["test"]
         assert np.allclose(np.append(w, w.sum()), conf, atol=1e-12), c["test"]
-        # their pipeline: scaleAndTranslate then L2 normalization == our normalize_pose
-        xy = np.asarray(xy, float)
-        theirs = np.empty_like(xy)
-        theirs[0::2], theirs[1::2] = xy[0::2] / s - tx, xy[1::2] / s - ty
-        theirs /= np.linalg.norm(theirs)
-        assert np.allclose(normalize_pose(p.keypoints, p.confidences), theirs, atol=1e-12), c["test"]
+        # the transform they return is (box corner / scaler, scaler): our vector is the pose moved to that
+        # corner at unit length (their scaleAndTranslate + L2Normalization, checked above)
+        corner = np.array([tx, ty]) * s
+        assert corner.tolist() == p.keypoints.min(axis=0).tolist(), c["test"]
+        assert np.allclose(vec.reshape(-1, 2) * np.linalg.norm(p.keypoints - corner) + corner, p.keypoints,
+                           atol=1e-12), c["test"]
 
 
 def test_example_pair(parity):

@@ -17,6 +17,7 @@ from posesearch.errors import FileFormatError, InvalidArgumentError
 from posesearch.poses.kinematics import (
     camera_axes, euler_to_matrix, forward_kinematics, parse_bvh, project)
 from posesearch.poses.layouts import CMU19
+from posesearch.poses.mirror import mirror
 
 J = {n: i for i, n in enumerate(CMU19.joints)}
 
@@ -484,8 +485,7 @@ def test_reader_clips_views_mirror_labels(tmp_path):
     np.testing.assert_allclose(cm.keypoints[..., 0], -c.keypoints[:, CMU19.flip, 0], atol=1e-4)
     np.testing.assert_allclose(cm.keypoints[..., 1], c.keypoints[:, CMU19.flip, 1], atol=1e-4)
     # per frame it is the per-pose mirror of posesearch.poses.mirror up to a horizontal shift
-    mirror_mod = pytest.importorskip("posesearch.poses.mirror")
-    per_pose = mirror_mod.mirror(c.keypoints, layout="cmu19")
+    per_pose = mirror(c.keypoints, layout="cmu19")
     shift = per_pose[..., 0] - cm.keypoints[..., 0]
     np.testing.assert_allclose(shift - shift[:, :1], 0, atol=1e-3)
     np.testing.assert_allclose(per_pose[..., 1], cm.keypoints[..., 1], atol=1e-4)

@@ -193,14 +193,44 @@ def test_settings_validation():
     assert ScoreSettings().curve == CALIBRATION["procrustes"]
 
 
-def test_prepared_api_matches(ref):
-    st = ScoreSettings()
-    user = degrade(ref, seed=6)
-    pr = prepare_reference(ref, st)
-    pu = prepare_user(user, pr.fps, st)
-    assert score_prepared(pr, pu).score == pytest.approx(score_sequence(ref, user, settings=st).score)
+def _static(points, frames=6):
+    """(T, 17, 3) COCO-17 sequence holding one pose: the given (x, y) joints with confidence 1, others missing."""
+    a = np.zeros((frames, 17, 3))
+    for j, (x, y) in enumerate(points):
+        a[:, j] = [x, y, 1.0]
+    return a
+
+
+@pytest.mark.parametrize("align", ["dtw", "nw", "diagonal"])
+def test_prepared_api_hand_computed(align):
+    """score_prepared (and score_sequence) on a case worked out by hand, not against each other.
+
+    Reference: nose (0, 0), left eye (1, 0), right eye (0, 1); user: the left eye at (2, 0) instead. Move
+    Mirror normalization (translate to the box corner, unit L2): reference (0,0) (1/r2,0) (0,1/r2), user
+    (0,0) (2/r5,0) (0,1/r5). Joint errors |dx|+|dy|: e1 = |1/r2 - 2/r5|, e2 = |1/r2 - 1/r5|; weighted
+    distance d = (0 + e1 + e2) / 3 for every pair of frames, so every moment scores s(d) = 100/(1+(d/0.2)^2)
+    whatever the alignment. (Before the diagonal aligner broke ties by overlap, it matched only half the
+    frames of this static pair and scored 32.1, and 50 for the reference against itself.)"""
+    r2, r5 = np.sqrt(2), np.sqrt(5)
+    e1, e2 = abs(1 / r2 - 2 / r5), abs(1 / r2 - 1 / r5)
+    d = (e1 + e2) / 3
+    s = lambda x: 100 / (1 + (x / 0.2) ** 2)  # noqa: E731
+    assert s(d) == pytest.approx(64.2857, abs=1e-4)     # by hand: d = 0.14907, (d/0.2)^2 = 0.5556
+    st = ScoreSettings(distance="weighted", smooth="none", mirror="off", missing_penalty=None, align=align,
+                       calibration=Calibration(d50=0.2, slope=2.0))
+    ref, user = _static([(0, 0), (1, 0), (0, 1)]), _static([(0, 0), (2, 0), (0, 1)])
+    pr = prepare_reference(ref, st, fps=30, layout="coco17")
+    r = score_prepared(pr, prepare_user(user, pr.fps, st, fps=30, layout="coco17"))
+    assert r.score == pytest.approx(s(d), abs=1e-9)
+    np.testing.assert_allclose(r.moment_scores, s(d), atol=1e-9)
+    assert r.joint_scores == pytest.approx({"nose": 100.0, "left_eye": s(e1), "right_eye": s(e2)}, abs=1e-9)
+    assert score_sequence(ref, user, 30, 30, st, layout="coco17").score == pytest.approx(s(d), abs=1e-9)
+    # the reference against itself (moved and scaled: the distance is invariant to both) scores 100
+    moved = ref.copy()
+    moved[..., :2] = moved[..., :2] * 3.5 + [40, -7]
+    assert score_prepared(pr, prepare_user(moved, pr.fps, st, fps=30, layout="coco17")).score == pytest.approx(100)
     with pytest.raises(InvalidArgumentError, match="different settings"):
-        score_prepared(pr, prepare_user(user, pr.fps, ScoreSettings(smooth="none")))
+        score_prepared(pr, prepare_user(user, pr.fps, ScoreSettings(smooth="none"), fps=30, layout="coco17"))
 
 
 @settings(max_examples=12, deadline=None)

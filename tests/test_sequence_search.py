@@ -96,7 +96,8 @@ def test_degraded_recording_finds_its_clip_and_segment(sample_index, clip_id):
     assert best.score >= 85 and best.mirrored
     assert best.coverage >= 0.8
     assert abs(best.start_time - seq.times[a]) <= 0.7 and abs(best.end_time - seq.times[b - 1]) <= 0.7
-    assert best.speed_ratio == pytest.approx(1 / 1.2, rel=0.25)
+    # 20% slower: 1/1.2 = 0.833; measured 0.841-0.874 on these clips, 1.00-1.08 when the user is not slower
+    assert best.speed_ratio == pytest.approx(1 / 1.2, abs=0.07)
     assert [c.match for c in res.clips] == sorted((c.match for c in res.clips), reverse=True)
     assert best.match == pytest.approx(best.score * best.coverage)
     d = res.to_dict()

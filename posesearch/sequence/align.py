@@ -162,7 +162,12 @@ def diagonal_path(D: DistanceMatrix, *, min_overlap: float = 0.5, missing_cost: 
         raise InvalidPoseError(f"alignment: no offset overlaps at least {need} frames "
                                f"(min_overlap {min_overlap:g} of {min(tu, tr)}) inside the band")
     mean = np.where(ok, s / np.maximum(c, 1), np.inf)
-    best = int(np.argmin(mean))
+    # ties (a static pose: every offset has the same mean) go to the longest overlap, then the smallest
+    # delay; the first offset would leave half the reference unmatched and score it 0
+    lowest = mean.min()
+    tied = np.flatnonzero(mean <= lowest + 1e-12 * abs(lowest) + 1e-15)
+    offsets = tied - (tr - 1)
+    best = int(tied[np.lexsort((np.abs(offsets), -c[tied]))[0]])
     o = best - (tr - 1)                         # u = r + o
     r = np.arange(max(0, -o), min(tr, tu - o))
     u = r + o
