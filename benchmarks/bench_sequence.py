@@ -1,10 +1,12 @@
-"""Sequence benchmarks (smoothing quality, per-step timings): ``python -m posesearch.bench.seqsteps``, same options."""
+"""Sequence benchmarks (smoothing quality, per-step timings): ``python -m posesearch_bench.seqsteps`` (from
+``benchmarks/``), same options."""
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # measure this checkout's code
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]    # measure this checkout's code
 
 if __name__ == "__main__":
-    from posesearch.bench.seqsteps import main
+    from posesearch_bench.seqsteps import main
 
     sys.exit(main())

@@ -1,17 +1,26 @@
-"""`posesearch bench`: a tiny smoke run (JSON structure, outputs), and wrong answers make the run FAIL."""
+"""`posesearch bench`: a tiny smoke run (JSON structure, outputs), and wrong answers make the run FAIL.
+
+The suite is the development package ``benchmarks/posesearch_bench`` of the checkout (not part of the
+library); ``posesearch bench --index FILE`` times one index with the library alone."""
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from posesearch.bench.checks import check_answers, recall_at_k, true_distances
-from posesearch.bench.context import BenchSettings
-from posesearch.bench.runner import run_benchmarks
 from posesearch.cli.app import app
 from tests.conftest import shared_path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))      # the benchmark suite, as `posesearch bench` finds it
+
+from posesearch_bench.checks import check_answers, recall_at_k, true_distances  # noqa: E402
+from posesearch_bench.context import BenchSettings  # noqa: E402
+from posesearch_bench.runner import run_benchmarks  # noqa: E402
 
 TINY = BenchSettings.quick_settings().replace(
     queries=12, numpy_queries=6, sweep_queries=6, hnsw_ef=(10, 40), ivf_nprobe=(1, 8), hnswlib_ef=(10,),
@@ -184,7 +193,7 @@ def test_check_answers_hand_case():
 
 
 def test_procrustes_nn_matches_library(rng):
-    from posesearch.bench.quality import procrustes_nn
+    from posesearch_bench.quality import procrustes_nn
     from posesearch.poses.procrustes import procrustes_distance
 
     X = rng.normal(size=(30, 17, 2))
@@ -207,7 +216,7 @@ def test_procrustes_nn_matches_library(rng):
 
 
 def test_augment_is_deterministic_and_normalized(rng):
-    from posesearch.bench.data import augment
+    from posesearch_bench.data import augment
 
     kp = rng.uniform(0, 100, size=(50, 17, 2)).astype(np.float32)
     cf = (rng.random((50, 17)) > 0.2).astype(np.float32)
@@ -238,7 +247,7 @@ def test_sequence_timing_checks_its_answers():
     """A scorer that loses the speed change, the delay or the match fails the sequence section's check."""
     from types import SimpleNamespace
 
-    from posesearch.bench.sequence import check_recovery
+    from posesearch_bench.sequence import check_recovery
 
     good = SimpleNamespace(score=98.7, speed_ratio=0.835, time_offset=0.31)
     assert check_recovery(good, slower=1.2, delay=0.3) == []
@@ -250,8 +259,8 @@ def test_sequence_timing_checks_its_answers():
 
 def test_sequence_search_benchmark_runs_and_reports(tiny_data, tmp_path):
     # 8 Penn Action clips (train and test among them): too few to check a rate, but every figure is made
-    from posesearch.bench.context import Context
-    from posesearch.bench.seqsearch import MIN_CHECKED, run_search
+    from posesearch_bench.context import Context
+    from posesearch_bench.seqsearch import MIN_CHECKED, run_search
 
     st = TINY.replace(seqsearch_queries=3, seqsearch_self=2, quick=False)
     ctx = Context(st, tmp_path, data_dir=tiny_data, log=lambda m: None)
@@ -269,7 +278,7 @@ def test_sequence_search_benchmark_runs_and_reports(tiny_data, tmp_path):
 def test_summary_tables_go_below_the_readme_marker(tmp_path):
     """The full run writes its tables into benchmarks/README.md below the marker (headings one level
     down), keeping the prose above it; a README without the marker is left alone."""
-    from posesearch.bench.report import README_MARKER, sync_readme
+    from posesearch_bench.report import README_MARKER, sync_readme
 
     summary = "# posesearch benchmarks\n\nRun x.\n\n## Targets (issue 5)\n\n| a |\n\n### weighted\n\nrow\n"
     readme = tmp_path / "README.md"
@@ -282,3 +291,211 @@ def test_summary_tables_go_below_the_readme_marker(tmp_path):
     other.write_text("no marker\n")
     assert not sync_readme(summary, other) and other.read_text() == "no marker\n"
     assert not sync_readme(summary, tmp_path / "missing.md")
+
+
+# ------------------------------------------------------------------ verdict: answers apart from targets
+
+def _fake_results(failures=(), met=(True, True, True, True, False, False, False, False, False)):
+    return {"failures": list(failures), "skipped": {}, "skipped_peers": {},
+            "targets": [{"target": f"target {i}", "measured": "x", "met": m, "where": "search"}
+                        for i, m in enumerate(met)] + [{"target": "unmeasured", "measured": "–", "met": None,
+                                                        "where": "search"}]}
+
+
+def test_verdict_keeps_correct_answers_apart_from_missed_targets():
+    """Issue 15: --quick said "all checks passed" above 4 of 9 targets "no". The verdict now says both,
+    apart, and only a wrong answer (or --strict-targets) changes the exit status."""
+    from posesearch_bench.main import EXIT_CHECK_FAILED, EXIT_OK, EXIT_TARGET_MISSED, verdict
+    from posesearch_bench.report import write_summary
+
+    res = _fake_results()
+    status, lines = verdict(res)
+    assert status == EXIT_OK == 0
+    assert lines[0] == "answers: every answer checked and correct"
+    assert lines[1].startswith("targets met: 4/9 (not met: target 4;")          # the unmeasured one not counted
+    assert not any("all checks passed" in line for line in lines)
+    assert verdict(res, strict_targets=True)[0] == EXIT_TARGET_MISSED == 3
+    assert verdict(_fake_results(met=(True,) * 3), strict_targets=True) == (0, [
+        "answers: every answer checked and correct", "targets met: 3/3"])
+    bad = _fake_results(failures=["[search] vptree: claims exact, ..."])
+    status, lines = verdict(bad, strict_targets=True)
+    assert status == EXIT_CHECK_FAILED == 1                       # a wrong answer outranks a missed target
+    assert lines[0] == "answers: FAILED: 1 check(s) failed:" and "targets met: 4/9" in lines[2]
+    summary = write_summary(res)
+    assert "every answer was checked and is correct" in summary and "Targets met: 4/9" in summary
+    assert "all checks passed" not in summary
+
+
+@pytest.mark.parametrize("failures, flags, status", [
+    ((), [], 0), ((), ["--strict-targets"], 3), (("[search] wrong",), [], 1)])
+def test_cli_exit_status_answers_and_targets(tmp_path, monkeypatch, failures, flags, status):
+    import posesearch_bench.runner as runner
+
+    def fake_run(settings, out, only, **kw):
+        return _fake_results(failures), 1 if failures else 0
+    monkeypatch.setattr(runner, "run_benchmarks", fake_run)
+    r = CliRunner().invoke(app, ["bench", "--quick", "--out", str(tmp_path), *flags])
+    assert r.exit_code == status, r.output
+    assert "targets met: 4/9" in r.output
+    assert ("every answer checked and correct" in r.output) == (not failures)
+    assert "all checks passed" not in r.output
+
+
+def test_missing_bench_extra_is_said_in_output_and_results(tmp_path, monkeypatch):
+    """Without the `bench` extra (hnswlib) the peer is left out, and the run says so (log, results.json,
+    summary, verdict) instead of skipping it silently."""
+    from posesearch_bench.main import verdict
+
+    monkeypatch.setitem(sys.modules, "hnswlib", None)               # `import hnswlib` raises ImportError
+    empty = tmp_path / "nodata"
+    empty.mkdir()
+    log: list[str] = []
+    res, status = run_benchmarks(TINY, tmp_path / "out", only=("search",), data_dir=empty, log=log.append,
+                                 plots=False)
+    assert status == 0
+    why = res["skipped_peers"]["hnswlib"]
+    assert "not installed" in why and "pip install -e '.[bench]'" in why and "search and scaling" in why
+    assert any("skipped hnswlib" in m and "not installed" in m for m in log)
+    disk = json.loads((tmp_path / "out" / "results-quick.json").read_text())
+    assert disk["skipped_peers"] == res["skipped_peers"]
+    assert f"- hnswlib: {why}" in (tmp_path / "out" / "summary-quick.md").read_text()
+    assert f"skipped hnswlib: {why}" in verdict(res)[1]
+
+
+# ------------------------------------------------------------------ the library stands alone
+
+def test_package_ships_no_benchmark_code():
+    """`pip install .` packages what [tool.setuptools.packages.find] finds: posesearch only, no benchmarks
+    (before the move, posesearch.bench — 19 files — went into every wheel)."""
+    tomllib = pytest.importorskip("tomllib")
+    from setuptools import find_packages
+
+    cfg = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    pkgs = find_packages(where=str(REPO), include=cfg.get("include", ("*",)), exclude=cfg.get("exclude", ()))
+    assert "posesearch" in pkgs and "posesearch.cli" in pkgs
+    assert not [p for p in pkgs if "bench" in p], pkgs
+    lib = REPO / "posesearch"
+    assert not (lib / "bench").exists()
+    importers = [str(f.relative_to(REPO)) for f in lib.rglob("*.py")
+                 if "import posesearch_bench" in f.read_text() or "from posesearch_bench" in f.read_text()]
+    assert importers == []                  # cli/bench.py loads it by name, only when asked to
+
+
+def _hide_suite(monkeypatch, tmp_path):
+    """As installed from a wheel: no posesearch_bench importable, no benchmarks/ beside the package."""
+    import posesearch.cli.bench as cb
+
+    for name in [m for m in sys.modules if m == "posesearch_bench" or m.startswith("posesearch_bench.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"])
+    monkeypatch.delenv(cb.BENCHMARKS_ENV, raising=False)
+    monkeypatch.setattr(cb, "benchmarks_dirs", lambda: [tmp_path / "site-packages" / "benchmarks"])
+
+
+def test_suite_absent_says_what_to_do(tmp_path, monkeypatch):
+    _hide_suite(monkeypatch, tmp_path)
+    r = CliRunner().invoke(app, ["bench", "--quick", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: the benchmark suite is not installed")
+    for what in ("clone the repository", 'pip install -e ".[bench]"', "posesearch bench --quick",
+                 "posesearch bench --index FILE"):
+        assert what in lines[0], what
+    assert not (tmp_path / "out").exists()
+
+
+def test_suite_absent_under_env_folder(tmp_path, monkeypatch):
+    import posesearch.cli.bench as cb
+
+    monkeypatch.setenv(cb.BENCHMARKS_ENV, str(tmp_path))
+    r = CliRunner().invoke(app, ["bench", "--quick", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2 and f"{cb.BENCHMARKS_ENV}={tmp_path} holds no posesearch_bench/" in r.output
+
+
+def test_suite_found_beside_the_package(tmp_path, monkeypatch):
+    """From a checkout the suite is found in benchmarks/ beside posesearch/, even when not on sys.path."""
+    import posesearch.cli.bench as cb
+
+    _hide_suite(monkeypatch, tmp_path)
+    monkeypatch.setattr(cb, "benchmarks_dirs", lambda: [REPO / "benchmarks"])
+    mod = cb.load_benchmarks()
+    assert Path(mod.__file__).resolve() == REPO / "benchmarks" / "posesearch_bench" / "__init__.py"
+
+
+# ------------------------------------------------------------------ timing one index (works from a wheel)
+
+@pytest.fixture
+def small_index(tmp_path, rng):
+    from posesearch.index import Index
+
+    v = rng.normal(size=(300, 34))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    path = tmp_path / "small.h5"
+    Index.build(v, metric="weighted", backend="exact").save(path)
+    return path
+
+
+def test_time_index_drawn_queries(small_index):
+    from posesearch.index import Index
+    from posesearch.index.timing import drawn_queries, time_index
+
+    idx = Index.load(small_index)
+    t = time_index(idx, k=5, count=40, warmup=2)
+    assert (t.backend, t.metric, t.indexed_frames, t.k, t.queries) == ("exact", "weighted", 300, 5, 40)
+    assert 0 < t.single_median_ms <= t.single_p99_ms and t.batch_queries_per_second > 0
+    assert "drawn from the index" in t.query_source and "0.3" in t.weights
+    v, w = drawn_queries(idx, 40, jitter=0.01, seed=1)
+    v2, _ = drawn_queries(idx, 40, jitter=0.01, seed=1)
+    assert np.array_equal(v, v2) and np.allclose(np.linalg.norm(v, axis=1), 1.0)
+    assert ((w >= 0.3) & (w <= 1.0)).all() and w.shape == (40, 17)
+    d = np.abs(v[:, None, :] - idx.data[None].astype(np.float64)).sum(-1).min(1)
+    assert (d > 0).all() and (d < 0.5).all()                    # jittered, but near an indexed row
+    v0, _ = drawn_queries(idx, 5, jitter=0.0, seed=1)
+    assert np.abs(v0[:, None, :] - idx.data[None]).sum(-1).min(1).max() < 1e-6   # jitter 0: indexed rows
+
+
+@pytest.mark.parametrize("kw, field", [({"k": 0}, "k:"), ({"k": 301}, "k:"), ({"count": 0}, "count:"),
+                                       ({"jitter": -1.0}, "jitter:"), ({"jitter": float("nan")}, "jitter:")])
+def test_time_index_rejects_bad_arguments(small_index, kw, field):
+    from posesearch.errors import InvalidArgumentError
+    from posesearch.index import Index
+    from posesearch.index.timing import time_index
+
+    with pytest.raises(InvalidArgumentError, match=field):
+        time_index(Index.load(small_index), **kw)
+
+
+def test_cli_bench_index_json_and_human(small_index, tmp_path, monkeypatch):
+    """`posesearch bench --index` needs no benchmark suite (hidden here, as in a wheel)."""
+    _hide_suite(monkeypatch, tmp_path)
+    r = CliRunner().invoke(app, ["bench", "--index", str(small_index), "--count", "20", "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["index"] == str(small_index) and d["queries"] == 20 and d["k"] == 10
+    assert d["single_p99_ms"] >= d["single_median_ms"] > 0 and d["batch_queries_per_second"] > 0
+    pose = np.concatenate([np.random.default_rng(2).uniform(0, 100, (3, 17, 2)), np.ones((3, 17, 1))], -1)
+    np.save(tmp_path / "poses.npy", pose)                    # a (T, K, 3) sequence: 3 queries
+    r = CliRunner().invoke(app, ["bench", "--index", str(small_index), "--queries", str(tmp_path / "poses.npy"),
+                                 "-k", "3"])
+    assert r.exit_code == 0, r.output
+    assert "3 pose(s) from" in r.output and "median" in r.output and "queries/s" in r.output
+    assert "weights: the poses' own confidences" in r.output
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--index", "{idx}", "--quick"], "--quick: applies to the benchmark suite"),
+    (["--index", "{idx}", "--only", "search"], "--only: applies to the benchmark suite"),
+    (["--index", "{idx}", "--queries", "{tmp}/none.json"], "none.json"),
+    (["--index", "{idx}", "--queries", "{tmp}/p.npy", "--count", "5"], "--count: applies to queries drawn"),
+    (["--index", "{tmp}/missing.h5"], "missing.h5"),
+    (["-k", "5", "--quick"], "-k: applies to --index FILE only"),
+    (["--queries", "many", "--quick"], "--queries: expected the number of held-out queries"),
+])
+def test_cli_bench_option_errors(small_index, tmp_path, args, needle):
+    np.save(tmp_path / "p.npy", np.ones((17, 3)))
+    args = [a.format(idx=small_index, tmp=tmp_path) for a in args]
+    r = CliRunner().invoke(app, ["bench", *args, "--out", str(tmp_path / "out")] if "--index" not in args
+                           else ["bench", *args])
+    assert r.exit_code == 2, r.output
+    assert needle in r.output and "Traceback" not in r.output
+    assert len(r.output.strip().splitlines()) == 1

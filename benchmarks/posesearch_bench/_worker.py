@@ -1,6 +1,6 @@
 """One scaling measurement in a fresh process: build one contender at one corpus size, query it.
 
-``python -m posesearch.bench._worker spec.json`` reads a spec written by :mod:`.scaling` (paths of the
+``python -m posesearch_bench._worker spec.json`` reads a spec written by :mod:`.scaling` (paths of the
 prepared data, queries, weights, reference distances; contender, metric, k, query count) and writes
 its result JSON to ``spec["out"]``. Peak build memory = VmHWM after the build minus the resident set
 just before it (VmHWM reset with /proc/self/clear_refs once the data are loaded and the contender's

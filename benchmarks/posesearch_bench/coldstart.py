@@ -9,10 +9,11 @@ weighted and the l2 (cosine) metric, then a second (warm) query for comparison.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
+
+from .paths import child_env
 
 CHILD = r"""
 import json, time
@@ -39,7 +40,7 @@ print(json.dumps(out))
 
 
 def _child(env_extra: dict) -> dict:
-    env = dict(os.environ, **env_extra)
+    env = child_env(**env_extra)
     p = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, timeout=900)
     if p.returncode != 0:
         return {"error": (p.stderr.strip().splitlines() or ["?"])[-1][:200]}

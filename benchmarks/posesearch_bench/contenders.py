@@ -52,7 +52,7 @@ class Contender:
 
 
 def unit_rows(v: np.ndarray, dtype=np.float64) -> np.ndarray:
-    from ..index.query import unit_rows as _u
+    from posesearch.index.query import unit_rows as _u
 
     return _u(v, dtype)
 
@@ -71,8 +71,8 @@ def prepare_queries(queries: np.ndarray, metric: str) -> np.ndarray:
 def _ours(name: str, backend: str, params: dict, claim_weighted: str, claim_cosine: str | None = None,
           note: str = ""):
     def make(metric: str) -> Contender:
-        from ..index.backend import parse_params
-        from ..index.registry import get_backend_spec
+        from posesearch.index.backend import parse_params
+        from posesearch.index.registry import get_backend_spec
 
         spec = get_backend_spec(backend)
         cls = spec.load()
@@ -185,12 +185,14 @@ PEERS = {"numpy": _numpy_contender, "faiss-IndexFlatL2": _faiss_flat_raw, "hnswl
 
 
 def available_peers() -> dict[str, str]:
-    """Peers whose library is missing -> why (they are skipped with that message)."""
+    """Peers whose library is missing -> why (they are left out with that message, which the run prints
+    and records under ``skipped_peers`` in results.json)."""
     missing = {}
     try:
         import hnswlib  # noqa: F401
     except ImportError:
-        missing["hnswlib"] = "hnswlib not installed (pip install 'posesearch[bench]')"
+        missing["hnswlib"] = ("peer left out of search and scaling: the hnswlib module is not installed "
+                              "(install the bench extra: pip install -e '.[bench]')")
     return missing
 
 
@@ -198,7 +200,7 @@ def index_bytes(obj, data: np.ndarray) -> int:
     """Bytes a built contender keeps (what its file would hold): ours = the indexed vectors + the
     backend's stored arrays + 8-byte frame ids (the index file, less HDF5 overhead); numpy = its array;
     FAISS = ``serialize_index``; hnswlib = its ``save_index`` file."""
-    from ..index.backend import Backend
+    from posesearch.index.backend import Backend
 
     if isinstance(obj, Backend):
         return int(data.nbytes + 8 * len(data) + sum(int(np.asarray(a).nbytes) for a in obj.to_arrays().values()))

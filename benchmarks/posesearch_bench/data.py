@@ -106,8 +106,8 @@ def build_corpus(out_dir: Path, data_dir: Path | None = None, *, quick: bool = F
     """The combined corpus under ``<out_dir>/cache`` (built if missing or stale); None if no data at all."""
     import time
 
-    from ..corpus.readers import iter_source
-    from ..corpus.store import Corpus
+    from posesearch.corpus.readers import iter_source
+    from posesearch.corpus.store import Corpus
 
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     cache = Path(out_dir) / "cache"
@@ -217,7 +217,7 @@ class BenchData:
 
 def load_bench_data(info: CorpusInfo, n_queries: int, seed: int) -> BenchData:
     """Read the corpus, draw the held-out queries (see the module doc) and the confidence variants."""
-    from ..corpus.store import Corpus
+    from posesearch.corpus.store import Corpus
 
     rng = np.random.default_rng(seed)
     with Corpus.open(info.path) as c:
@@ -257,9 +257,9 @@ def load_bench_data(info: CorpusInfo, n_queries: int, seed: int) -> BenchData:
 
 def augment(keypoints: np.ndarray, confidences: np.ndarray, n: int, seed: int) -> np.ndarray:
     """``n`` augmented normalized vectors (float32, (n, 34)) from random real poses (see the module doc)."""
-    from ..poses.layouts import COCO17
-    from ..poses.mirror import mirror
-    from ..poses.normalize import normalize_batch
+    from posesearch.poses.layouts import COCO17
+    from posesearch.poses.mirror import mirror
+    from posesearch.poses.normalize import normalize_batch
 
     rng = np.random.default_rng(seed)
     out = np.empty((n, keypoints.shape[1] * 2), np.float32)

@@ -9,7 +9,7 @@
    Traffic_Left/RightTurn), which mirror invariance must confuse: accuracy is reported per class label
    and with each left/right pair merged into one class.
 2. **Sequence scoring on Penn Action** (accuracy and AUC of :func:`posesearch.sequence.score_sequence`):
-   :mod:`posesearch.bench.scoring_quality` (also ``python benchmarks/bench_scoring_quality.py``), run in a
+   :mod:`posesearch_bench.scoring_quality` (also ``python benchmarks/bench_scoring_quality.py``), run in a
    fresh interpreter on ``penn_queries`` test clips against every train clip.
 3. **View-angle robustness on CMU mocap**: every clip (first ``view_seconds`` s, 30 fps) projected at
    yaw 0 is the reference; the same motion seen at yaw 30 and 60 should score high / lie close, other
@@ -30,6 +30,7 @@ from numba import njit, prange
 
 from .context import Context
 from .data import default_data_dir
+from .paths import child_env
 from .scoring_quality import roc_auc
 
 
@@ -105,8 +106,8 @@ def procrustes_nn(X, P, Q, QP, exclude_self):
 
 def _nn_vectors(vectors, queries, weights, metric, exclude_self: bool):
     """Nearest other row under cosine / weighted via the exact kernel (k = 2, self skipped)."""
-    from ..index.kernels.exact import knn_exact
-    from ..index.query import unit_rows
+    from posesearch.index.kernels.exact import knn_exact
+    from posesearch.index.query import unit_rows
 
     if metric == "cosine":
         data, q, w, km = unit_rows(vectors, np.float32), unit_rows(queries), None, "l2"
@@ -123,10 +124,10 @@ def _nn_vectors(vectors, queries, weights, metric, exclude_self: bool):
 # ------------------------------------------------------------------ 1. BODY25 LOO ------------------------
 
 def loo_body25(ctx: Context) -> dict:
-    from ..corpus.store import Corpus
-    from ..poses.layouts import COCO17
-    from ..poses.mirror import mirror
-    from ..poses.normalize import normalize_batch
+    from posesearch.corpus.store import Corpus
+    from posesearch.poses.layouts import COCO17
+    from posesearch.poses.mirror import mirror
+    from posesearch.poses.normalize import normalize_batch
 
     path = ctx.data.corpus.path if ctx.data is not None else None
     if path is None:
@@ -184,14 +185,8 @@ def loo_body25(ctx: Context) -> dict:
 
 # ------------------------------------------------------------------ 2. Penn Action scoring ---------------
 
-def _package_parent() -> str:
-    """Folder holding this ``posesearch`` package: the child's working directory, so that ``python -m``
-    (which puts the working directory first on sys.path) runs the same code as this process."""
-    return str(Path(__file__).resolve().parents[2])
-
-
 def penn_scoring(ctx: Context) -> dict:
-    """Run :mod:`posesearch.bench.scoring_quality` in a fresh interpreter (its worker pool forks, which is
+    """Run :mod:`posesearch_bench.scoring_quality` in a fresh interpreter (its worker pool forks, which is
     unsafe in a process that already used OpenMP threads) and read its JSON."""
     import subprocess
 
@@ -207,24 +202,24 @@ def penn_scoring(ctx: Context) -> dict:
                 "--out", str(out)]
         if not ctx.settings.quick:
             argv += ["--workers", "2"]
-        ctx.say(f"quality/penn: posesearch.bench.scoring_quality {' '.join(argv[2:])}")
-        p = subprocess.run([sys.executable, "-m", "posesearch.bench.scoring_quality", *argv], capture_output=True,
-                           text=True, timeout=7200, cwd=_package_parent())
+        ctx.say(f"quality/penn: posesearch_bench.scoring_quality {' '.join(argv[2:])}")
+        p = subprocess.run([sys.executable, "-m", "posesearch_bench.scoring_quality", *argv], capture_output=True,
+                           text=True, timeout=7200, env=child_env())
         if p.returncode != 0 or not out.exists():
             tail = (p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1]
-            raise RuntimeError(f"posesearch.bench.scoring_quality failed: {tail[:200]}")
+            raise RuntimeError(f"posesearch_bench.scoring_quality failed: {tail[:200]}")
         res = json.loads(out.read_text())
-    res["source"] = "posesearch.bench.scoring_quality, also benchmarks/bench_scoring_quality.py"
+    res["source"] = "posesearch_bench.scoring_quality, also python -m posesearch_bench.scoring_quality"
     return res
 
 
 # ------------------------------------------------------------------ 3. CMU view angles -------------------
 
 def view_angles(ctx: Context) -> dict:
-    from ..corpus.readers import bvh
-    from ..errors import PoseSearchError
-    from ..poses.procrustes import procrustes_distance
-    from ..sequence.score import ScoreSettings, prepare_reference, prepare_user, score_prepared
+    from posesearch.corpus.readers import bvh
+    from posesearch.errors import PoseSearchError
+    from posesearch.poses.procrustes import procrustes_distance
+    from posesearch.sequence.score import ScoreSettings, prepare_reference, prepare_user, score_prepared
     from .data import default_data_dir
 
     st = ctx.settings
@@ -261,7 +256,7 @@ def view_angles(ctx: Context) -> dict:
         n = min(len(a), len(b))
         pa, pb = a.keypoints[:n].astype(np.float64), b.keypoints[:n].astype(np.float64)
         ca, cb = a.confidences[:n], b.confidences[:n]
-        from ..poses.layouts import get_layout
+        from posesearch.poses.layouts import get_layout
 
         la, lb = get_layout(a.layout), get_layout(b.layout)
         pa, ca = la.convert_to_coco(pa, ca)

@@ -127,6 +127,12 @@ def targets(res: dict) -> list[dict]:
     return out
 
 
+def targets_met(res: dict) -> tuple[int, int]:
+    """(targets met, targets measured) of a results dict; unmeasured targets (met None) are not counted."""
+    ts = [t for t in res.get("targets") or [] if t.get("met") is not None]
+    return sum(1 for t in ts if t["met"]), len(ts)
+
+
 # ------------------------------------------------------------------ summary ------------------------------
 
 def _search_table(rows: list[dict], k: int) -> str:
@@ -178,7 +184,11 @@ def write_summary(res: dict) -> str:
     if res.get("failures"):
         L += ["## FAILED CHECKS", ""] + [f"- {f}" for f in res["failures"]] + [""]
     else:
-        L += ["Every answer was checked: all checks passed.", ""]
+        L += ["Answers: every answer was checked and is correct.", ""]
+    met, measured = targets_met(res)
+    if measured:
+        L += [f"Targets met: {met}/{measured} (a missed target is a figure short of its goal, not a wrong "
+              "answer; see Targets).", ""]
     if res.get("data"):
         d = res["data"]
         L += ["## Data", "",
@@ -362,8 +372,9 @@ def write_summary(res: dict) -> str:
                           "Procrustes other", "AUC (Procrustes)"], body), ""]
         elif v:
             L += [f"View angles: skipped ({v.get('skipped')})", ""]
-    if res.get("skipped"):
-        L += ["## Skipped", ""] + [f"- {a}: {b}" for a, b in res["skipped"].items()] + [""]
+    skipped = {**res.get("skipped", {}), **res.get("skipped_peers", {})}
+    if skipped:
+        L += ["## Skipped", ""] + [f"- {a}: {b}" for a, b in skipped.items()] + [""]
     secs = res.get("seconds", {})
     if secs:
         L += ["Section times: " + ", ".join(f"{a} {b:.0f} s" for a, b in secs.items()) + ".", ""]

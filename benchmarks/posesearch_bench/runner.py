@@ -25,7 +25,7 @@ FORMAT_VERSION = 1
 
 def parse_only(text: str | None) -> tuple[str, ...]:
     """'search,quality' -> ('search', 'quality'); None/'' -> every section. Unknown names are errors."""
-    from ..errors import UnknownNameError
+    from posesearch.errors import UnknownNameError
 
     if not text:
         return SECTIONS
@@ -128,6 +128,7 @@ def _merge_previous(old: dict, new: dict, only: tuple, ctx: Context) -> dict:
     merged["sections"].update(new["sections"])
     merged["seconds"] = {**{k: v for k, v in old.get("seconds", {}).items() if k not in rerun}, **new["seconds"]}
     merged["skipped"] = {**{k: v for k, v in old.get("skipped", {}).items() if k not in rerun}, **new["skipped"]}
+    merged["skipped_peers"] = new.get("skipped_peers", {})
     keep = [f for f in old.get("failures", []) if f[1:].split("/")[0].split("]")[0] not in rerun]
     ctx.failures.items[:0] = keep
     merged["failures"] = list(ctx.failures.items)
@@ -139,19 +140,22 @@ def _merge_previous(old: dict, new: dict, only: tuple, ctx: Context) -> dict:
 
 
 def _source_info() -> dict:
-    """Which code ran: the git commit of the checkout (and its uncommitted files), or $POSESEARCH_BENCH_SOURCE."""
+    """Which code ran: where ``posesearch`` was imported from, the git commit of this checkout (and its
+    uncommitted files under posesearch/ and benchmarks/posesearch_bench/), or $POSESEARCH_BENCH_SOURCE."""
     import subprocess
 
+    from .paths import REPO_DIR, posesearch_root
+
     env = os.environ.get("POSESEARCH_BENCH_SOURCE")
-    root = Path(__file__).resolve().parents[2]
-    out: dict = {"package_path": str(root)}
+    root = REPO_DIR
+    out: dict = {"package_path": str(posesearch_root()), "benchmarks_path": str(root / "benchmarks")}
     if env:
         out["description"] = env
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if head.returncode == 0:
             out["commit"] = head.stdout.strip()
-            st = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "posesearch"],
+            st = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--", "posesearch", "benchmarks/posesearch_bench"],
                                 capture_output=True, text=True, timeout=10).stdout.splitlines()
             out["uncommitted_package_files"] = [line[3:] for line in st][:50]
     except (OSError, subprocess.SubprocessError):
@@ -186,6 +190,11 @@ def run_benchmarks(settings: BenchSettings, out: Path, only: Iterable[str] = SEC
                  "threads": {"single_query": "1 (faiss.omp_set_num_threads(1), hnswlib num_threads=1, numba "
                                              "kernels serial for one query)",
                              "batch": f"{os.cpu_count()} (numba parallel, FAISS OpenMP, hnswlib threads)"}}
+    from .contenders import available_peers
+
+    res["skipped_peers"] = available_peers()       # e.g. hnswlib without the bench extra: said, not silent
+    for name, why in res["skipped_peers"].items():
+        ctx.say(f"skipped {name}: {why}")
     previous = _load_previous(out / f"results{suffix}.json", settings.quick) if update else None
     sampler = _LoadSampler()
     sampler.start()

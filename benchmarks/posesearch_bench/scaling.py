@@ -11,7 +11,6 @@ vptree-pypi is built only up to ``pypi_max_scaling`` frames (pure Python), numpy
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from . import contenders as C
 from .checks import true_distances
 from .context import Context
 from .data import corpus_of_size
+from .paths import child_env
 
 WORKER_TIMEOUT = 3600
 
@@ -92,10 +92,9 @@ def run(ctx: Context) -> dict:
 
 def _run_worker(spec_path: Path, out_path: Path) -> dict:
     out_path.unlink(missing_ok=True)
-    env = dict(os.environ)
     try:
-        proc = subprocess.run([sys.executable, "-m", "posesearch.bench._worker", str(spec_path)],
-                              capture_output=True, text=True, timeout=WORKER_TIMEOUT, env=env)
+        proc = subprocess.run([sys.executable, "-m", "posesearch_bench._worker", str(spec_path)],
+                              capture_output=True, text=True, timeout=WORKER_TIMEOUT, env=child_env())
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {WORKER_TIMEOUT} s"}
     if not out_path.exists():

@@ -20,10 +20,10 @@ Preparation (smoothing, resampling, features) is done once per clip; only alignm
 run per pair. ``--workers`` splits the queries over processes.
 
 Penn Action is read from ``--data`` (default ``<data>/penn_action/labels``, the data root of
-:func:`posesearch.bench.data.default_data_dir`).
+:func:`posesearch_bench.data.default_data_dir`).
 
-    python -m posesearch.bench.scoring_quality --queries 150 --out quality.json
-    python benchmarks/bench_scoring_quality.py ...     # same, from a checkout
+    cd benchmarks && python -m posesearch_bench.scoring_quality --queries 150 --out quality.json
+    python benchmarks/bench_scoring_quality.py ...     # same, from the checkout root
 
 ``posesearch bench`` (section ``quality``, part ``penn_scoring``) runs it in a fresh interpreter.
 """
@@ -75,7 +75,7 @@ def parse_sets(items):
 
 
 def load_clips(data: Path):
-    from ..corpus.readers import penn_action
+    from posesearch.corpus.readers import penn_action
 
     return list(penn_action.read(data))
 
@@ -89,8 +89,8 @@ _STATE = {}
 
 
 def _init(data, settings_kw):
-    from ..errors import PoseSearchError
-    from ..sequence.score import ScoreSettings, prepare_reference, prepare_user
+    from posesearch.errors import PoseSearchError
+    from posesearch.sequence.score import ScoreSettings, prepare_reference, prepare_user
 
     clips = load_clips(Path(data))
     st = ScoreSettings(**settings_kw)
@@ -117,10 +117,10 @@ def _init(data, settings_kw):
 
 
 def _run(q_idx, settings_kw):
-    from ..errors import PoseSearchError
-    from ..sequence import sequence_from_clip
-    from ..sequence.score import prepare_user, score_prepared, score_sequence
-    from ..sequence.simulate import degrade
+    from posesearch.errors import PoseSearchError
+    from posesearch.sequence import sequence_from_clip
+    from posesearch.sequence.score import prepare_user, score_prepared, score_sequence
+    from posesearch.sequence.simulate import degrade
 
     train, test, refs, st = _STATE["train"], _STATE["test"], _STATE["refs"], _STATE["st"]
     scores = np.zeros((len(q_idx), len(train)))
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
         return 2
     settings_kw = parse_sets(a.set)
     if settings_kw.get("calibration"):
-        from ..sequence.score import Calibration
+        from posesearch.sequence.score import Calibration
 
         settings_kw["calibration"] = Calibration(**settings_kw["calibration"])
     t0 = time.perf_counter()

@@ -53,8 +53,8 @@ def _mode(items):
 
 
 def run_search(ctx: Context) -> dict:
-    from ..corpus.readers import penn_action
-    from ..corpus.store import Corpus
+    from posesearch.corpus.readers import penn_action
+    from posesearch.corpus.store import Corpus
     from .data import default_data_dir
 
     s = ctx.settings
@@ -70,7 +70,7 @@ def run_search(ctx: Context) -> dict:
         train = train[::10]
         test = [c for c in test if c.labels.get("action") in {t.labels.get("action") for t in train}]
     rng = np.random.default_rng(s.seed)
-    out: dict = {"source": "posesearch.bench.seqsearch", "train_clips": len(train),
+    out: dict = {"source": "posesearch_bench.seqsearch", "train_clips": len(train),
                  "settings": "SequenceSearchSettings() defaults; peer: per-frame nearest frame (mirror) + vote"}
     with tempfile.TemporaryDirectory() as tmp:
         cpath = Path(tmp) / "penn_train.h5"
@@ -93,10 +93,10 @@ def run_search(ctx: Context) -> dict:
 
 
 def _measure(ctx: Context, corpus, test, rng, out: dict) -> None:
-    from ..errors import InvalidPoseError
-    from ..index import Index
-    from ..sequence.sequence import as_sequence, sequence_from_clip
-    from ..sequence.simulate import degrade
+    from posesearch.errors import InvalidPoseError
+    from posesearch.index import Index
+    from posesearch.sequence.sequence import as_sequence, sequence_from_clip
+    from posesearch.sequence.simulate import degrade
 
     s = ctx.settings
     t0 = time.perf_counter()

@@ -1,7 +1,7 @@
 """Sequence benchmarks: smoothing quality (jitter removed, lag added) and timings of every step.
 
 1. Smoothing on real motion: CMU mocap clips (``<data>/cmu_mocap/bvh``, the data root of
-   :func:`posesearch.bench.data.default_data_dir`, or ``--data``; clips of :data:`CMU_CLIPS` missing
+   :func:`posesearch_bench.data.default_data_dir`, or ``--data``; clips of :data:`CMU_CLIPS` missing
    there are left out) projected to 2-D at
    30 fps (camera 30 degrees off the front), Gaussian noise of ``--noise`` (default 2%) of the body
    height added to every coordinate. For each filter: RMS error against the clean motion (in % of
@@ -15,8 +15,8 @@
    and the live :class:`~posesearch.sequence.stream.ScoreSession` (ms per pushed 10 fps frame, each
    making three 30 fps grid frames, two mirror states).
 
-    python -m posesearch.bench.seqsteps [--quick] [--tune] [--data DIR] [--out results.json]
-    python benchmarks/bench_sequence.py ...      # same, from a checkout
+    cd benchmarks && python -m posesearch_bench.seqsteps [--quick] [--tune] [--data DIR] [--out results.json]
+    python benchmarks/bench_sequence.py ...      # same, from the checkout root
 
 ``posesearch bench`` (section ``sequence``) runs it and keeps its JSON under ``helper``.
 """
@@ -67,8 +67,8 @@ def lag_ms(filtered: np.ndarray, clean: np.ndarray, fps: float, max_lag: int = 1
 
 def load_cmu(folder: Path, n_clips: int, seconds: float):
     """The first ``n_clips`` of :data:`CMU_CLIPS` found in ``folder``, 30 fps, yaw 30, first ``seconds`` s."""
-    from ..corpus.readers import bvh
-    from ..sequence import sequence_from_clip
+    from posesearch.corpus.readers import bvh
+    from posesearch.sequence import sequence_from_clip
 
     out = []
     for f in [c for c in CMU_CLIPS if (folder / c).exists()][:n_clips]:
@@ -79,8 +79,8 @@ def load_cmu(folder: Path, n_clips: int, seconds: float):
 
 
 def smoothing_quality(clips, noise: float, seed: int, filters: dict) -> dict:
-    from ..sequence.simulate import body_height
-    from ..sequence.smooth import smooth
+    from posesearch.sequence.simulate import body_height
+    from posesearch.sequence.smooth import smooth
 
     rng = np.random.default_rng(seed)
     rows = {name: {"rms": [], "lag": []} for name in filters}
@@ -102,7 +102,7 @@ def smoothing_quality(clips, noise: float, seed: int, filters: dict) -> dict:
 
 
 def tune(clips, noise, seed):
-    from ..sequence.smooth import KalmanSettings, OneEuroSettings
+    from posesearch.sequence.smooth import KalmanSettings, OneEuroSettings
 
     kal = {}
     for q in (0.5, 1, 2, 5, 10, 20, 50, 100):
@@ -123,12 +123,12 @@ def tune(clips, noise, seed):
 
 
 def timings(seconds_list, repeat):
-    from ..sequence import ScoreSettings, score_sequence
-    from ..sequence.align import align, make_band
-    from ..sequence.framedist import frame_distance_matrix, frame_features
-    from ..sequence.resample import resample_to_fps
-    from ..sequence.simulate import degrade, synthetic_motion
-    from ..sequence.smooth import smooth
+    from posesearch.sequence import ScoreSettings, score_sequence
+    from posesearch.sequence.align import align, make_band
+    from posesearch.sequence.framedist import frame_distance_matrix, frame_features
+    from posesearch.sequence.resample import resample_to_fps
+    from posesearch.sequence.simulate import degrade, synthetic_motion
+    from posesearch.sequence.smooth import smooth
 
     out = {}
     for secs in seconds_list:
@@ -155,7 +155,7 @@ def timings(seconds_list, repeat):
         r["score_sequence_speed_ratio"] = round(res.speed_ratio, 3)
         r["score_sequence_time_offset_s"] = round(res.time_offset, 3)
         if secs <= 60:
-            from ..sequence.stream import ScoreSession
+            from posesearch.sequence.stream import ScoreSession
 
             sess = ScoreSession(ref)
             arr = np.nan_to_num(user.as_array())
@@ -182,7 +182,7 @@ def main(argv=None) -> int:
                                               "else ../shared/data beside the repository)")
     ap.add_argument("--out", type=Path, help="write the results as JSON")
     a = ap.parse_args(argv)
-    from ..sequence.smooth import KalmanSettings
+    from posesearch.sequence.smooth import KalmanSettings
 
     cmu = (a.data if a.data is not None else default_data_dir()) / "cmu_mocap" / "bvh"
     res: dict = {"noise_fraction_of_height": a.noise}

@@ -1,6 +1,6 @@
 """Sequence work: smoothing, resampling, alignment and full scoring of 10 s, 60 s and 300 s clips.
 
-:mod:`posesearch.bench.seqsteps` (smoothing quality on CMU motion, every step and aligner on synthetic
+:mod:`posesearch_bench.seqsteps` (smoothing quality on CMU motion, every step and aligner on synthetic
 motion; also ``python benchmarks/bench_sequence.py``) is run and its JSON kept under ``helper``. This
 module also times the public API itself: a reference built from real CMU mocap (COCO-17, 30 fps; clips
 concatenated until the length is reached) and a simulated user
@@ -21,15 +21,15 @@ from .context import Context
 
 
 def _clip_sequence(ctx: Context, seconds: float):
-    from ..corpus.readers import bvh
-    from ..sequence import Sequence
+    from posesearch.corpus.readers import bvh
+    from posesearch.sequence import Sequence
     from .data import default_data_dir
 
     folder = (ctx.data_dir or default_data_dir()) / "cmu_mocap" / "bvh"
     files = sorted(folder.glob("*.bvh")) if folder.exists() else []
     if not files:
-        from ..corpus import sample_corpus_path
-        from ..corpus.store import Corpus
+        from posesearch.corpus import sample_corpus_path
+        from posesearch.corpus.store import Corpus
 
         with Corpus.open(sample_corpus_path()) as c:
             clips = [c.clip(i) for i in range(c.num_clips) if len(c.clip_info(i)) > 30]
@@ -46,7 +46,7 @@ def _clip_sequence(ctx: Context, seconds: float):
     n = 0
     while n < need:
         for c in clips:
-            from ..poses.layouts import get_layout
+            from posesearch.poses.layouts import get_layout
 
             kp, cf = get_layout(c.layout).convert_to_coco(np.asarray(c.keypoints, np.float64),
                                                           np.asarray(c.confidences, np.float64))
@@ -86,11 +86,11 @@ def check_recovery(report, *, slower: float, delay: float) -> list[str]:
 
 
 def own_timings(ctx: Context) -> dict:
-    from ..sequence import ScoreSettings, score_sequence
-    from ..sequence.resample import resample_to_fps
-    from ..sequence.score import prepare_reference, prepare_user, score_prepared
-    from ..sequence.simulate import degrade
-    from ..sequence.smooth import smooth
+    from posesearch.sequence import ScoreSettings, score_sequence
+    from posesearch.sequence.resample import resample_to_fps
+    from posesearch.sequence.score import prepare_reference, prepare_user, score_prepared
+    from posesearch.sequence.simulate import degrade
+    from posesearch.sequence.smooth import smooth
 
     rows = []
     st = ScoreSettings()
@@ -121,12 +121,12 @@ def own_timings(ctx: Context) -> dict:
         row.update(score=float(r.score), speed_ratio=float(r.speed_ratio), time_offset_s=float(r.time_offset))
         ctx.failures.add(f"sequence/{seconds:g}s", check_recovery(r, slower=1.2, delay=0.3))
         rows.append(row)
-    return {"source": "posesearch.bench.sequence (public API timings)", "settings": "ScoreSettings() defaults",
+    return {"source": "posesearch_bench.sequence (public API timings)", "settings": "ScoreSettings() defaults",
             "rows": rows}
 
 
 def helper_results(ctx: Context) -> dict:
-    """:mod:`posesearch.bench.seqsteps` (smoothing quality + per-step timings) on the run's data folder."""
+    """:mod:`posesearch_bench.seqsteps` (smoothing quality + per-step timings) on the run's data folder."""
     import contextlib
     import io
     import json
@@ -140,13 +140,13 @@ def helper_results(ctx: Context) -> dict:
         out = Path(tmp) / "seq.json"
         argv = ["--out", str(out), "--seed", str(ctx.settings.seed),
                 "--data", str(ctx.data_dir or default_data_dir())] + (["--quick"] if ctx.settings.quick else [])
-        ctx.say("sequence: posesearch.bench.seqsteps " + " ".join(argv[2:]))
+        ctx.say("sequence: posesearch_bench.seqsteps " + " ".join(argv[2:]))
         with contextlib.redirect_stdout(io.StringIO()):
             rc = seqsteps.main(argv)
         if rc != 0 or not out.exists():
-            raise RuntimeError(f"posesearch.bench.seqsteps exited with status {rc}")
+            raise RuntimeError(f"posesearch_bench.seqsteps exited with status {rc}")
         res = json.loads(out.read_text())
-    res["source"] = "posesearch.bench.seqsteps, also benchmarks/bench_sequence.py"
+    res["source"] = "posesearch_bench.seqsteps, also python -m posesearch_bench.seqsteps"
     return res
 
 

@@ -4,7 +4,7 @@
   ``knn`` call, after ``WARMUP`` untimed queries; median and 99th percentile over the queries.
 * Batch throughput: all queries in one call (every core), queries per second = B / wall time, after
   an untimed 2-query batch (so that compiling the parallel kernels is not counted).
-* Peak memory of a build: measured in a fresh subprocess (:mod:`posesearch.bench._worker`) as
+* Peak memory of a build: measured in a fresh subprocess (:mod:`posesearch_bench._worker`) as
   ``VmHWM`` (peak resident set, /proc/self/status) after the build minus ``VmHWM`` just before it (data
   loaded, libraries imported, kernels compiled on a tiny input) — the extra memory the build needed
   at its peak. Where /proc is missing, ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` is used.

@@ -26,7 +26,7 @@ confidence as weight and error ``m`` ("could not be compared"): procrustes
 ``W = sum_k w_k`` over the common joints and ``U`` = the summed confidence of the one-sided joints.
 Without it, two frames sharing only a few joints (occlusion) look alike merely because few points
 are easy to fit; on Penn Action it raised nearest-neighbour accuracy markedly (see
-:mod:`posesearch.bench.scoring_quality`).
+:mod:`posesearch_bench.scoring_quality`).
 
 A pair with fewer than ``MIN_COMMON`` joints present in both poses (or a degenerate pose) has no
 distance: NaN in the matrix (the aligner charges its ``missing cost`` there).

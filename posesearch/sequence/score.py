@@ -40,7 +40,7 @@ nothing), steepest around d50 (where "following" turns into "doing something els
 saturates at a hard 0, so a poor performance can still improve visibly.
 
 Calibration (``d50``, ``slope`` per distance, :data:`CALIBRATION`) was chosen on Penn Action with
-``python -m posesearch.bench.scoring_quality --calibrate`` (or ``benchmarks/bench_scoring_quality.py``;
+``python benchmarks/bench_scoring_quality.py --calibrate`` (``benchmarks/posesearch_bench/scoring_quality.py``;
 150 random test clips, seed 0, against all 1,257 usable train clips, default settings) in two steps:
 
 1. anchors on the mean aligned frame distance ``D`` of a pair: a test clip against a simulated

@@ -51,7 +51,7 @@ class KalmanSettings:
 
     measurement_noise: sigma, std of a confidence-1 measurement, in body sizes (0.02 = 2% of L).
     process_noise: q, spectral density of the white-noise acceleration, L^2/s^3. Larger follows fast
-        motion more closely, smaller removes more jitter. Chosen with ``python -m posesearch.bench.seqsteps
+        motion more closely, smaller removes more jitter. Chosen with ``python -m posesearch_bench.seqsteps
         --tune`` (or ``benchmarks/bench_sequence.py --tune``) on CMU mocap projected to 2-D at 30 fps
         with 2% noise: with RTS the RMS error keeps falling as q falls (0.95% of body height at q = 5,
         0.78% at q = 0.5; mocap is smoother than a camera recording), while the causal filter used for
@@ -80,7 +80,7 @@ class OneEuroSettings:
     min_cutoff: Hz, cutoff when still (lower = less jitter at rest, more lag).
     beta: Hz per (body size / s); how fast the cutoff rises with speed (higher = less lag when moving).
     d_cutoff: Hz, cutoff of the speed estimate.
-    Defaults from ``python -m posesearch.bench.seqsteps --tune`` (CMU mocap, 2% noise, 30 fps): the lowest RMS
+    Defaults from ``python -m posesearch_bench.seqsteps --tune`` (CMU mocap, 2% noise, 30 fps): the lowest RMS
     error of the grid (1.32% of body height, from 2.0% raw) with about 20 ms of lag; a larger beta
     cuts the lag (8 ms at beta 32) at some jitter (1.5%).
     """
