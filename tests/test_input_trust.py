@@ -237,3 +237,122 @@ def test_fps_argument_is_bounded_too(tmp_path):
     with pytest.raises(FileFormatError, match="fps"):
         read_sequence(p, fps=1e9)
     assert len(read_sequence(p, fps=30)) == 3
+
+
+# ------------------------------------------------------------------ dataset readers: tracebacks (7, 9)
+
+def _coco(anns, **extra):
+    return {"annotations": anns, **extra}
+
+
+def _ann(**over):
+    kps = []
+    for i in range(17):
+        kps += [10.0 + i, 20.0 + i, 2]
+    return {"id": 5, "image_id": 7, "category_id": 1, "keypoints": kps, **over}
+
+
+@pytest.mark.parametrize("doc, words", [
+    (_coco([_ann()], categories={"id": 1}), "'categories': expected a list"),
+    (_coco([_ann()], images=7), "'images': expected a list"),
+    (_coco([_ann()], categories=[{"id": [1], "name": "person"}]), r"categories\[0\].id"),
+    (_coco([_ann()], categories=[{"id": 1, "keypoints": 5}]), "expected the 17 COCO keypoints"),
+    (_coco([_ann(keypoints=["10"] + _ann()["keypoints"][1:])]), "keypoints must be numbers"),
+    (_coco([_ann(keypoints=_ann()["keypoints"][:50] + [True])]), "keypoints must be numbers"),
+    (_coco([_ann(iscrowd="x")]), "iscrowd must be 0 or 1"),
+])
+def test_coco_fields_of_the_wrong_type(tmp_path, doc, words):
+    from posesearch.corpus.readers import coco
+
+    p = _write(tmp_path, "person_keypoints_x.json", doc)
+    with pytest.raises(FileFormatError, match=words) as e:
+        list(coco.read(p))
+    _one_line(e.value, p)
+
+
+def test_coco_unhashable_ids_do_not_crash(tmp_path):
+    from posesearch.corpus.readers import coco
+
+    p = _write(tmp_path, "person_keypoints_x.json",
+               _coco([_ann(category_id=[1], image_id={"a": 1})], images=[{"id": 7, "file_name": "a.jpg"}],
+                     categories=[{"id": 1, "name": "person"}]))
+    (clip,) = list(coco.read(p))
+    assert clip.labels["category"] == "[1]"
+
+
+def _openpose_frame(tmp_path, text):
+    d = tmp_path / "video"
+    d.mkdir(exist_ok=True)
+    (d / "video_000000000000_keypoints.json").write_text(text)
+    return d
+
+
+@pytest.mark.parametrize("pid, words", [("Infinity", "person_id: expected an integer"),
+                                        ("[1.5]", "person_id: expected an integer"),
+                                        ("1" + "0" * 400, "out of range")])
+def test_openpose_person_ids(tmp_path, pid, words):
+    from posesearch.corpus.readers import openpose
+
+    kps = json.dumps([1.0, 2.0, 0.5] * 25)
+    d = _openpose_frame(tmp_path, '{"people": [{"person_id": ' + pid + ', "pose_keypoints_2d": ' + kps + "}]}")
+    with pytest.raises(FileFormatError, match=words):
+        list(openpose.read(d))
+
+
+def test_openpose_boolean_keypoints_refused(tmp_path):
+    from posesearch.corpus.readers import openpose
+
+    d = _openpose_frame(tmp_path, json.dumps({"people": [{"pose_keypoints_2d": [1.0, 2.0, True] * 25}]}))
+    with pytest.raises(FileFormatError, match="expected numbers"):
+        list(openpose.read(d))
+
+
+def test_penn_nan_dimensions(tmp_path):
+    import scipy.io
+
+    from posesearch.corpus.readers import penn_action
+
+    rng = np.random.default_rng(0)
+    d = dict(x=rng.uniform(0, 400, (3, 13)), y=rng.uniform(0, 300, (3, 13)), visibility=np.ones((3, 13)),
+             dimensions=np.array([[np.nan, 480, 3]]), action="jump", pose="front", train=np.array([[1]]))
+    scipy.io.savemat(str(tmp_path / "0001.mat"), d)
+    with pytest.raises(FileFormatError, match="'dimensions': expected three whole numbers"):
+        list(penn_action.read(tmp_path / "0001.mat"))
+
+
+def test_bvh_tiny_frame_time(tmp_path):
+    from posesearch.poses.kinematics import parse_bvh
+
+    text = ("HIERARCHY\nROOT hips\n{\n  OFFSET 0 0 0\n  CHANNELS 3 Xposition Yposition Zposition\n"
+            "  End Site\n  {\n    OFFSET 0 5 0\n  }\n}\nMOTION\nFrames: 1\nFrame Time: 5e-324\n0 0 0\n")
+    p = _write(tmp_path, "t.bvh", text)
+    with pytest.raises(FileFormatError, match="frame time 5e-324 s is outside"):
+        parse_bvh(p)
+    parse_bvh(_write(tmp_path, "u.bvh", text.replace("5e-324", "0.0083333")))
+
+
+@pytest.mark.parametrize("change, words", [
+    (dict(vis=np.full((2, 17), True)), "vis: expected real numbers"),
+    (dict(kpts_norm=np.full((2, 17, 2), 0.5, dtype=complex)), "kpts_norm: expected real numbers"),
+    (dict(kpts_norm=np.full((2, 17, 2), "0.5")), "kpts_norm: expected real numbers"),
+])
+def test_yolo_npz_dtypes(tmp_path, change, words):
+    from posesearch.corpus.readers import yolo_npz
+
+    arrays = dict(kpts_norm=np.full((2, 17, 2), 0.5), vis=np.full((2, 17), 2), image_id=np.array([1, 2]))
+    arrays.update(change)
+    p = tmp_path / "x_yolo.npz"
+    np.savez(p, **arrays)
+    with pytest.raises(FileFormatError, match=words):
+        list(yolo_npz.read(p))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_dataset_readers_refuse_a_fifo(tmp_path):
+    from posesearch.corpus.readers import iter_source
+
+    fifo = tmp_path / "x.json"
+    os.mkfifo(fifo)
+    for fmt in ("coco", "openpose", "sequence"):
+        with pytest.raises(FileFormatError, match="FIFO"):
+            list(iter_source(fmt, [fifo]))

@@ -118,11 +118,10 @@ def _float(path, tok, line, what):
 
 def parse_bvh(path: "str | Path") -> BVH:
     """Read a BVH file (HIERARCHY + MOTION). Raises FileFormatError naming the file and the problem."""
+    from ..safeio import read_bytes
+
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise FileFormatError(path, f"cannot read: {e.strerror or e}") from None
+    raw = read_bytes(path, what="BVH file")   # regular files only, bounded size
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -321,6 +320,11 @@ def _parse_motion(path, lines: list[str], motion_line: int, num_channels: int) -
     ft = _float(path, tok, ln, "a frame time in seconds")
     if ft <= 0:
         raise FileFormatError(path, f"line {ln}: expected a positive frame time, got {tok!r}")
+    from ..sequence.io import MAX_FPS, MIN_FPS
+
+    if not (1.0 / MAX_FPS <= ft <= 1.0 / MIN_FPS):   # 5e-324 s would be an infinite frame rate
+        raise FileFormatError(path, f"line {ln}: frame time {tok} s is outside {1.0 / MAX_FPS:g} to "
+                                    f"{1.0 / MIN_FPS:g} s (a frame rate between {MIN_FPS:g} and {MAX_FPS:g} fps)")
     first_data = i  # 0-based index of the first data line
     data_lines = lines[first_data:]
     # drop trailing blank lines

@@ -5,6 +5,8 @@ from pathlib import Path
 from typing import Iterable
 
 from ...errors import FileFormatError, InvalidArgumentError
+from ...safeio import load_json as _load_json
+from ...safeio import regular_file
 
 
 def as_path_list(paths) -> list[Path]:
@@ -27,28 +29,14 @@ def expand(paths, patterns: Iterable[str], what: str) -> list[Path]:
             if not found:
                 raise FileFormatError(p, f"folder has no {what} ({' or '.join(patterns)})")
             out.extend(found)
-        elif p.is_file():
-            out.append(p)
+        elif p.exists():
+            out.append(regular_file(p, what=f"file of {what}"))   # FIFOs, devices: refused, never read
         else:
             raise FileFormatError(p, "no such file or folder")
     return out
 
 
 def load_json(path: Path):
-    """Parse a JSON file; truncated or malformed JSON is a one-line FileFormatError."""
-    import json
-
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except OSError as e:
-        raise FileFormatError(path, f"cannot read: {e.strerror or e}") from None
-    if not raw.strip():
-        raise FileFormatError(path, "empty file, expected JSON")
-    try:
-        return json.loads(raw)
-    except UnicodeDecodeError:
-        raise FileFormatError(path, "not a JSON file (not UTF-8 text)") from None
-    except json.JSONDecodeError as e:
-        problem = "truncated JSON" if e.pos >= len(raw.rstrip()) else "malformed JSON"
-        raise FileFormatError(path, f"{problem}: {e.msg} at line {e.lineno} column {e.colno}") from None
+    """Parse a JSON file with :func:`posesearch.safeio.load_json` (regular file of bounded size; truncated,
+    malformed, too deep or out-of-range JSON is a one-line FileFormatError)."""
+    return _load_json(path)

@@ -15,7 +15,9 @@ Labels: ``split``, ``image_id``, ``annotation_id``, ``category`` (the category n
 """
 from __future__ import annotations
 
+import json
 import re
+from itertools import chain
 from pathlib import Path
 from typing import Iterator
 
@@ -25,6 +27,7 @@ from ...errors import FileFormatError, InvalidArgumentError
 from ...poses.layouts import COCO17_JOINTS
 from ..batch import ClipBatch
 from ..clip import Clip
+from ...safeio import all_numbers, is_number
 from ._paths import expand, load_json
 
 FORMAT = "coco"
@@ -40,6 +43,19 @@ def _confidence_value(name: str, v) -> float:
     if not 0.0 < f <= 1.0:
         raise InvalidArgumentError(f"{name}: expected a confidence in (0, 1], got {v!r}")
     return f
+
+
+def _is_id(v) -> bool:
+    return (type(v) is int) or isinstance(v, str)
+
+
+def _list_field(path, data: dict, key: str) -> list:
+    v = data.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise FileFormatError(path, f"{key!r}: expected a list, got {type(v).__name__}")
+    return v
 
 
 def split_name(path: Path) -> str:
@@ -69,20 +85,27 @@ def read_file(path: Path, *, visible: float = 1.0, occluded: float = 0.5, prefix
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
         raise FileFormatError(path, "not a COCO annotation file (expected a JSON object with an 'annotations' list)")
     cats = {}
-    for c in data.get("categories") or []:
+    for i, c in enumerate(_list_field(path, data, "categories")):
         if isinstance(c, dict) and "id" in c:
+            if not _is_id(c["id"]):
+                raise FileFormatError(path, f"categories[{i}].id: expected an integer or a string, got {str(c['id'])[:30]}")
             names = c.get("keypoints")
-            if names is not None and list(names) != list(COCO17_JOINTS):
-                raise FileFormatError(path, f"category {c.get('name', c['id'])!r} has keypoints {list(names)[:4]}... "
-                                            f"({len(names)}), expected the 17 COCO keypoints in COCO order")
+            if names is not None and (not isinstance(names, list) or names != list(COCO17_JOINTS)):
+                shown = names[:4] if isinstance(names, list) else names
+                n = len(names) if isinstance(names, list) else type(names).__name__
+                raise FileFormatError(path, f"category {str(c.get('name', c['id']))!r} has keypoints {str(shown)[:60]}... "
+                                            f"({n}), expected the 17 COCO keypoints in COCO order")
             cats[c["id"]] = str(c.get("name", c["id"]))
-    images = {im.get("id"): im.get("file_name") for im in data.get("images") or [] if isinstance(im, dict)}
+    images = {im.get("id"): im.get("file_name") for im in _list_field(path, data, "images")
+              if isinstance(im, dict) and _is_id(im.get("id"))}
     anns = [a for a in data["annotations"] if isinstance(a, dict) and "keypoints" in a]
     if not anns:
         raise FileFormatError(path, "no annotation has 'keypoints': not a COCO keypoint file")
-    try:
-        kps = np.array([a["keypoints"] for a in anns], dtype=np.float64)
-        bad_shape = kps.ndim != 2 or kps.shape[1] != 51
+    lists = [a["keypoints"] for a in anns]
+    numeric = all(isinstance(k, list) for k in lists) and all_numbers(chain.from_iterable(lists))
+    try:   # numeric strings and booleans are refused, never coerced
+        kps = np.array(lists, dtype=np.float64) if numeric else None
+        bad_shape = kps is None or kps.ndim != 2 or kps.shape[1] != 51
     except (TypeError, ValueError):
         bad_shape = True
     if bad_shape:
@@ -92,10 +115,10 @@ def read_file(path: Path, *, visible: float = 1.0, occluded: float = 0.5, prefix
                 n = len(k) if isinstance(k, list) else type(k).__name__
                 raise FileFormatError(path, f"annotation id {a.get('id')}: expected 17 keypoints (51 numbers "
                                             f"x, y, v), got {n if isinstance(n, str) else f'{n} numbers'}")
-            try:
-                np.asarray(k, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise FileFormatError(path, f"annotation id {a.get('id')}: keypoints must be numbers") from None
+            if not all_numbers(k):
+                j = next(j for j, v in enumerate(k) if not is_number(v))
+                raise FileFormatError(path, f"annotation id {str(a.get('id'))[:30]}: keypoints must be numbers; "
+                                            f"keypoints[{j}] is {json.dumps(k[j])[:30]}")
         raise FileFormatError(path, "keypoints are not all 51 numbers")  # pragma: no cover
     kps = kps.reshape(-1, 17, 3)
     v = kps[..., 2]
@@ -124,12 +147,19 @@ def read_file(path: Path, *, visible: float = 1.0, occluded: float = 0.5, prefix
         "split": [split] * len(sel),
         "image_id": [str(a.get("image_id", "")) for a in sel],
         "annotation_id": [str(a.get("id", "")) for a in sel],
-        "category": [cats.get(a.get("category_id"), str(a.get("category_id", ""))) for a in sel],
+        "category": [cats.get(a.get("category_id"), str(a.get("category_id", "")))
+                     if _is_id(a.get("category_id")) else str(a.get("category_id", "")) for a in sel],
     }
     if images:
-        labels["file_name"] = [str(images.get(a.get("image_id")) or "") for a in sel]
-    if any(a.get("iscrowd") for a in sel):
-        labels["iscrowd"] = [str(int(a.get("iscrowd") or 0)) for a in sel]
+        labels["file_name"] = [str((images.get(a.get("image_id")) if _is_id(a.get("image_id")) else None) or "")
+                               for a in sel]
+    crowd = [a.get("iscrowd", 0) for a in sel]
+    for a, c in zip(sel, crowd):
+        if not (type(c) is int and c in (0, 1)):
+            raise FileFormatError(path, f"annotation id {str(a.get('id'))[:30]}: iscrowd must be 0 or 1, got "
+                                        f"{json.dumps(c)[:20]}")
+    if any(crowd):
+        labels["iscrowd"] = [str(c) for c in crowd]
     return ClipBatch(clip_ids=ids, keypoints=xy, confidences=conf, layout="coco17", lengths=None, fps=None,
                      source=str(path), labels=labels)
 

@@ -23,6 +23,7 @@ Layout ``body25`` in both cases (the corpus maps it to COCO-17; mid-hip, neck an
 """
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -34,6 +35,7 @@ from ...errors import FileFormatError, InvalidArgumentError, check_finite_positi
 from ...poses.layouts import BODY25
 from ..batch import ClipBatch
 from ..clip import Clip
+from ...safeio import all_numbers, is_number
 from ._paths import expand, load_json
 
 FORMAT = "openpose"
@@ -57,6 +59,9 @@ def _person_keypoints(path: Path, i: int, person) -> np.ndarray | None:
         raise FileFormatError(path, f"people[{i}].pose_keypoints_2d: expected a list of numbers")
     if len(raw) == 0:
         return None
+    if not all_numbers(raw):   # "0.5", true, null: refused, never coerced
+        j = next(j for j, v in enumerate(raw) if not is_number(v))
+        raise FileFormatError(path, f"people[{i}].pose_keypoints_2d: expected numbers; item {j} is {str(raw[j])[:20]!r}")
     if len(raw) != 3 * K:
         hint = " (the COCO-18 model, not supported: use BODY_25)" if len(raw) == 54 else ""
         raise FileFormatError(path, f"people[{i}].pose_keypoints_2d: expected {3 * K} numbers ({K} BODY_25 "
@@ -76,14 +81,16 @@ def _person_keypoints(path: Path, i: int, person) -> np.ndarray | None:
     return a
 
 
-def _identity(person: dict, i: int) -> int:
-    pid = person.get("person_id")
+def _identity(path: Path, person: dict, i: int) -> int:
+    """``person_id`` (OpenPose writes [-1] without tracking: then the position in ``people``)."""
+    raw = pid = person.get("person_id")
     if isinstance(pid, list):
-        pid = pid[0] if pid else None
-    try:
-        pid = int(pid)
-    except (TypeError, ValueError):
-        pid = -1
+        pid = pid[0] if len(pid) == 1 else (None if not pid else raw)
+    if pid is None:
+        return i
+    if not is_number(pid) or not math.isfinite(pid) or pid != int(pid) or abs(pid) > 2 ** 53:
+        raise FileFormatError(path, f"people[{i}].person_id: expected an integer, got {str(raw)[:30]}")
+    pid = int(pid)
     return pid if pid >= 0 else i
 
 
@@ -101,7 +108,7 @@ def _read_frames(folder: Path, files: list[tuple[Path, dict]], *, fps: float, pe
             a = _person_keypoints(path, i, p)
             if a is None:
                 continue
-            ident = _identity(p, i)
+            ident = _identity(path, p, i)
             if person is not None and ident != person:
                 continue
             tracks[ident].append((n, a))
@@ -136,7 +143,8 @@ def _read_labelled(path: Path, data: dict, *, prefix: str) -> ClipBatch | None:
             i = next(j for j, e in enumerate(entries) if not isinstance(e, dict) or key not in e)
             raise FileFormatError(path, f"data[{i}]: missing {key!r}") from None
         try:
-            arr = np.asarray(col, dtype=np.float64)
+            ok = all(isinstance(v, list) and all_numbers(v) for v in col)
+            arr = np.asarray(col, dtype=np.float64) if ok else None
         except (TypeError, ValueError):
             arr = None
         if arr is None or arr.ndim != 2 or arr.shape[1] != K:
@@ -160,7 +168,7 @@ def _read_labelled(path: Path, data: dict, *, prefix: str) -> ClipBatch | None:
     n = len(entries)
     flabels = {}
     acc = [e.get("detection_accuracy") for e in entries]
-    if all(isinstance(v, (int, float)) for v in acc):
+    if all_numbers(acc):
         flabels["detection_accuracy"] = np.asarray(acc, dtype=np.float64)
     return ClipBatch(clip_ids=[f"{prefix}:{label}:{i}" for i in range(n)], keypoints=xy, confidences=conf,
                      layout="body25", source=str(path), labels={"label": [label] * n, "set": [path.stem] * n},

@@ -32,6 +32,7 @@ import numpy as np
 
 from ...errors import FileFormatError, InvalidArgumentError, check_finite_positive
 from ...poses.layouts import PENN13
+from ...safeio import regular_file
 from ..clip import Clip
 from ._paths import expand
 
@@ -121,6 +122,8 @@ def clip_from_mat(path: "str | Path", m: dict, *, invisible_confidence: float = 
         d = np.asarray(m["dimensions"]).ravel()
         if d.size != 3 or d.dtype.kind not in "iuf":
             raise FileFormatError(path, f"field 'dimensions': expected (H, W, T), got {d.dtype} array of size {d.size}")
+        if not (np.isfinite(d).all() and (d == np.round(d)).all() and (d >= 0).all() and (d < 2 ** 31).all()):
+            raise FileFormatError(path, f"field 'dimensions': expected three whole numbers (H, W, T), got {d.tolist()}")
         if int(d[2]) != T:
             raise FileFormatError(path, f"field 'dimensions' says {int(d[2])} frames, field 'x' has {T}")
         labels["height"], labels["width"] = str(int(d[0])), str(int(d[1]))
@@ -160,9 +163,7 @@ def clip_from_mat(path: "str | Path", m: dict, *, invisible_confidence: float = 
 
 def read_clip(path: "str | Path", *, invisible_confidence: float = 0.0, fps: float = DEFAULT_FPS) -> Clip:
     """Read one label file (e.g. ``.../labels/0001.mat``) into a Clip."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileFormatError(path, "no such file")
+    path = regular_file(path, what="Penn Action label file")
     return clip_from_mat(path, _loadmat(path), invisible_confidence=invisible_confidence, fps=fps)
 
 

@@ -19,7 +19,6 @@ Built column-wise (no Python object per person) and yielded as ClipBatches of ``
 """
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Iterator
 
@@ -27,6 +26,7 @@ import numpy as np
 
 from ...errors import FileFormatError, InvalidArgumentError, check_finite_positive
 from ...poses.layouts import COCO17_JOINTS
+from ...safeio import check_real_array, load_npz
 from ..batch import ClipBatch
 from ..clip import Clip
 from ._paths import expand
@@ -45,20 +45,14 @@ def split_name(path: Path) -> str:
 
 def load(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(kpts (N,17,2) float64, vis (N,17) int, image_id (N,)) of one file, checked."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in REQUIRED if k not in z.files]
-            if missing:
-                raise FileFormatError(path, f"not a YOLO keypoint npz: missing array(s) {', '.join(missing)} "
-                                            f"(found {', '.join(z.files) or 'none'})")
-            kp = np.asarray(z["kpts_norm"], dtype=np.float64)
-            vis = np.asarray(z["vis"])
-            image_id = np.asarray(z["image_id"])
-    except FileFormatError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise FileFormatError(path, f"not a readable .npz file (truncated or another format: {msg})") from None
+    z = load_npz(path)
+    missing = [k for k in REQUIRED if k not in z]
+    if missing:
+        raise FileFormatError(path, f"not a YOLO keypoint npz: missing array(s) {', '.join(missing)} "
+                                    f"(found {', '.join(z) or 'none'})")
+    kp = check_real_array(path, "kpts_norm", z["kpts_norm"]).astype(np.float64)   # no bool/complex/str coercion
+    vis = check_real_array(path, "vis", z["vis"])
+    image_id = z["image_id"]
     n = kp.shape[0] if kp.ndim else 0
     if kp.ndim != 3 or kp.shape[1:] != (17, 2):
         got = f"{kp.shape[1]} keypoints" if kp.ndim == 3 else f"shape {kp.shape}"
