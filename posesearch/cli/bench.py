@@ -136,7 +136,8 @@ def register(app: typer.Typer) -> None:
         Suite exit status: 0 = every answer checked and correct (targets met or not; the output says
         "targets met: N/M"); 1 = a check failed (a wrong answer, an approximate backend below its stated
         recall, a crashed section); 3 = answers correct but a target missed, with --strict-targets only;
-        2 = a usage error, or the suite is not installed (a wheel: the message says what to do)."""
+        2 = a usage error, or the suite is not installed (a wheel: the message says what to do). The suite
+        lives in the repository's benchmarks/ folder; benchmarks/README.md says how to run each section."""
         if index is not None:
             suite_only = [name for name, given in (("--quick", quick), ("--out", out is not None),
                                                    ("--only", only is not None), ("--data", data is not None),
