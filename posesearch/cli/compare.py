@@ -1,10 +1,13 @@
 """``posesearch compare A B``: distance or similarity of two pose files."""
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Optional
 
 import typer
 
+from ..errors import InvalidArgumentError
+from ..inputs import describe_assumed
+from ..poses.pose import Poses
 from .common import emit_json, handle_errors
 
 
@@ -12,29 +15,59 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def compare(
-        pose_a: Path = typer.Argument(..., metavar="POSE_A", help="First pose file (the query: its confidences weight the distance)."),
-        pose_b: Path = typer.Argument(..., metavar="POSE_B", help="Second pose file."),
-        strategy: str = typer.Option("weighted_distance", "--strategy", "-s",
-                                     help="weighted_distance | cosine_distance | cosine_similarity | procrustes_distance"),
-        mirror: bool = typer.Option(False, "--mirror", help="Also try B mirrored (left/right) and keep the better."),
+        pose_a: str = typer.Argument(..., metavar="POSE_A", help="First pose (the query: its confidences weight the distance)."),
+        pose_b: str = typer.Argument(..., metavar="POSE_B", help="Second pose."),
+        strategy: Optional[str] = typer.Option(None, "--strategy", "-s",
+                                               help="weighted_distance (default) | cosine_distance | cosine_similarity | "
+                                                    "procrustes_distance"),
+        mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror",
+                                              help="Also try B mirrored (left/right) and keep the better (default: off)."),
+        layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of files that do not name one "
+                                                                     "(default: by keypoint count or part names)."),
+        fmt: Optional[str] = typer.Option(None, "--format", "-f",
+                                          help="Input format of both: pose | sequence | coco | yolo-npz | openpose | "
+                                               "bvh | penn-action | corpus (default: detected)."),
+        frame: Optional[int] = typer.Option(None, "--frame", help="Frame of a multi-frame input to compare "
+                                                                   "(required when it has several)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
     ) -> None:
         """Distance or similarity of two poses. Pose files: JSON with "layout" and "keypoints" (a list of
-        x, y, confidence triples; null = missing), PoseNet-style JSON, or .npy of shape (K, 3)."""
-        from ..poses.io import read_pose_file
+        x, y, confidence triples; null = missing), PoseNet-style JSON, or .npy of shape (K, 3); also one frame
+        of anything `ingest` reads (FILE:CLIP picks a clip, --frame a frame)."""
+        from ..inputs import prefixed, read_input
         from ..poses.similarity import pose_similarity, resolve_strategy
 
-        resolve_strategy(strategy)  # fail on a bad name before reading files
-        a = read_pose_file(pose_a)
-        b = read_pose_file(pose_b)
+        name = strategy or "weighted_distance"
+        resolve_strategy(name)  # fail on a bad name before reading files
+        assumed: dict = {}
+        poses = []
+        for spec, who in ((pose_a, "a"), (pose_b, "b")):
+            got = read_input(spec, format=fmt, layout=layout, fps=30.0, name=spec, prefer="pose")
+            p = got.poses()
+            if len(p) > 1:
+                if frame is None:
+                    raise InvalidArgumentError(f"{spec}: holds {len(p)} frames; choose one with --frame (0..{len(p) - 1})")
+                if not 0 <= frame < len(p):
+                    raise InvalidArgumentError(f"--frame: expected 0..{len(p) - 1} for {spec}, got {frame}")
+                p = Poses(p.keypoints[frame:frame + 1], p.confidences[frame:frame + 1], p.layout)
+            assumed.update(prefixed(got.assumed, who))
+            poses.append(p)
+        a, b = poses
         if a.layout.name != b.layout.name:
             a, b = a.to_coco(), b.to_coco()
+        if strategy is None:
+            assumed["strategy"] = {"value": name, "why": "the default; --strategy picks another"}
+        if mirror is None:
+            assumed["mirror"] = {"value": "off", "why": "the default; --mirror also tries B mirrored"}
         pa, pb = a.as_array()[0], b.as_array()[0]
-        result = pose_similarity(pa, pb, strategy=strategy, layout=a.layout, mirror_invariant=mirror)
+        result = pose_similarity(pa, pb, strategy=name, layout=a.layout, mirror_invariant=bool(mirror))
         value, mirrored = result if mirror else (result, False)
         if as_json:
-            emit_json({"a": str(pose_a), "b": str(pose_b), "strategy": strategy, "value": value,
-                       "mirrored": mirrored, "layout": a.layout.name})
+            emit_json({"a": str(pose_a), "b": str(pose_b), "strategy": name, "value": value,
+                       "mirrored": mirrored, "layout": a.layout.name, "assumed": assumed})
         else:
             note = " (B mirrored)" if mirrored else ""
-            typer.echo(f"{strategy}: {value:.6f}{note}")
+            typer.echo(f"{name}: {value:.6f}{note}")
+            line = describe_assumed(assumed)
+            if line:   # a note, like query's: stdout keeps the one result line
+                typer.echo(line, err=True)

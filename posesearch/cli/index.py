@@ -46,37 +46,23 @@ def _backend_params(backend: str, given: dict[str, Any], extra: list[str]) -> di
     return params
 
 
+def _read_query_input(path, layout: str | None, fmt: str | None = None, clip: str | None = None):
+    """Any pose or sequence input ``ingest`` reads, as a :class:`posesearch.inputs.LoadedInput` (every frame
+    is a query; frame times do not matter to a frame query, so a file without them is read at 30 fps)."""
+    from ..errors import FrameRateUnknownError
+    from ..inputs import read_input
+
+    try:
+        return read_input(path, format=fmt, layout=layout, clip=clip, name=str(path), prefer="pose")
+    except FrameRateUnknownError:
+        return read_input(path, format=fmt, layout=layout, clip=clip, fps=30.0, name=str(path), prefer="pose")
+
+
 def _read_queries(path: Path, layout: str | None):
-    """(keypoints (B, K, 2), confidences (B, K), layout, is_sequence) from a pose or sequence file."""
-    import numpy as np
-
-    from ..errors import FileFormatError
-
-    suffix = path.suffix.lower()
-    sequence = suffix == ".npz"
-    if suffix == ".npy" and path.is_file():
-        try:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-            sequence = arr.ndim == 3
-        except Exception:  # let the readers report it
-            pass
-    elif suffix == ".json" and path.is_file():
-        try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-            sequence = isinstance(obj, dict) and "frames" in obj
-        except (ValueError, UnicodeDecodeError):
-            pass
-    if sequence:
-        from ..sequence.io import read_sequence
-
-        seq = read_sequence(path, layout=layout, fps=30.0)  # fps is irrelevant to a query
-        return seq.keypoints, seq.confidences, seq.layout, True
-    from ..poses.io import read_pose_file
-
-    if not path.exists():
-        raise FileFormatError(path, "no such file")
-    poses = read_pose_file(path, layout=layout)
-    return poses.keypoints, poses.confidences, poses.layout, False
+    """(keypoints (B, K, 2), confidences (B, K), layout, is_sequence) from a pose or sequence input."""
+    got = _read_query_input(path, layout)
+    q = got.poses()
+    return q.keypoints, q.confidences, q.layout, got.format != "pose"
 
 
 def register(app: typer.Typer) -> None:
@@ -177,8 +163,10 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def query(
         index_file: Path = typer.Argument(..., metavar="INDEX", help="Index file (made by `posesearch build`)."),
-        pose_file: Path = typer.Argument(..., metavar="POSE_FILE", help="Pose file (JSON / .npy (K, 3)) or sequence file "
-                                                   "(JSON with frames, .npy (T, K, 3), .npz): every frame is a query."),
+        pose_file: Path = typer.Argument(..., metavar="POSE_FILE",
+                                         help="Pose file (JSON / .npy (K, 3)), sequence file (JSON with frames, .npy "
+                                              "(T, K, 3), .npz) or any source `ingest` reads (OpenPose folder, BVH, "
+                                              "Penn .mat, COCO, ...; FILE:CLIP picks a clip): every frame is a query."),
         k: Optional[int] = typer.Option(None, "-k", "--k", help="Number of nearest frames per query (default 10; "
                                                                "with --sequence 50 per user frame)."),
         mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror",
@@ -188,6 +176,12 @@ def register(app: typer.Typer) -> None:
                                               help="Corpus for frame metadata (default: the one the index remembers)."),
         layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of the pose file "
                                                                      "(default: the file's, or by keypoint count)."),
+        fmt: Optional[str] = typer.Option(None, "--format", "-f",
+                                          help="Input format: pose | sequence | coco | yolo-npz | openpose | bvh | "
+                                               "penn-action | corpus (default: detected)."),
+        clip: Optional[str] = typer.Option(None, "--clip",
+                                           help="The clip to read from a source holding several (a COCO file, an "
+                                                "OpenPose folder of several persons, ...): its id or last part."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
         ef_search: Optional[int] = typer.Option(None, "--ef-search",
                                                 help="faiss HNSW: search beam for this query (default: the "
@@ -206,8 +200,13 @@ def register(app: typer.Typer) -> None:
 
         if k is None:
             k = 50 if sequence else 10
+        assumed: dict = {}
         if mirror is None:
             mirror = sequence
+            assumed["mirror"] = {"value": "on" if mirror else "off",
+                                 "why": "the default " + ("with --sequence (webcams often mirror); --no-mirror "
+                                                          "to turn it off" if sequence else
+                                                          "for frame queries; --mirror to also match the mirror image")}
         if k < 1:
             raise InvalidArgumentError(f"-k: expected an integer >= 1, got {k}")
         idx = Index.load(index_file)
@@ -231,9 +230,13 @@ def register(app: typer.Typer) -> None:
                 raise InvalidArgumentError(f"--sequence: the index's corpus {idx.corpus_path} was not found; "
                                            "pass --corpus PATH")
             _query_sequence(idx, index_file, pose_file, k=k, top=top, mirror=mirror, fps=fps, layout=layout,
-                            as_json=as_json)
+                            as_json=as_json, fmt=fmt, clip=clip, assumed=assumed)
             return
-        kp, cf, lay, is_seq = _read_queries(pose_file, layout)
+        got = _read_query_input(pose_file, layout, fmt, clip)
+        assumed = {**got.assumed, **assumed}
+        queries = got.poses()
+        kp, cf, lay = queries.keypoints, queries.confidences, queries.layout
+        is_seq = got.format != "pose"
         try:
             matches = idx.search(kp, k, layout=lay, confidences=cf, mirror=mirror)
         except InvalidPoseError as e:   # name the file the bad pose came from
@@ -245,13 +248,24 @@ def register(app: typer.Typer) -> None:
             emit_json({"index": str(index_file), "query": str(pose_file), "backend": idx.backend_name,
                        "metric": idx.metric, "k": k, "mirror": mirror, "exact": idx.exact,
                        "corpus": str(idx.corpus.path) if idx.corpus is not None else None,
+                       "format": got.format, "clip": got.clip_id, "layout": lay.name, "assumed": assumed,
                        "results": [{"query": b, "matches": r} for b, r in enumerate(records)]})
             return
         _print_matches(records, idx, mirror, pose_file, is_seq)
+        _echo_assumed(assumed)
+
+
+def _echo_assumed(assumed: dict) -> None:
+    from ..inputs import describe_assumed
+
+    line = describe_assumed(assumed)
+    if line:   # a note on stderr, like the corpus note: stdout keeps the results
+        typer.echo(line, err=True)
 
 
 def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int, mirror: bool,
-                    fps: float | None, layout: str | None, as_json: bool) -> None:
+                    fps: float | None, layout: str | None, as_json: bool, fmt: str | None = None,
+                    clip: str | None = None, assumed: dict | None = None) -> None:
     """``query --sequence``: the clips a whole sequence performed (Index.search_sequence)."""
     from .score import load_input
 
@@ -260,11 +274,16 @@ def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int,
     if idx.corpus is None:
         raise InvalidArgumentError("--sequence needs the index's corpus (clip ids and reference frames): "
                                    "pass --corpus PATH")
-    seq = load_input(str(pose_file), fps=fps, layout=layout, name="sequence")
-    res = idx.search_sequence(seq, top=top, k=k, mirror=mirror)
+    got = load_input(str(pose_file), fps=fps, layout=layout, name="sequence", fmt=fmt, clip=clip)
+    assumed = {**got.assumed, **(assumed or {})}
+    res = idx.search_sequence(got.sequence, top=top, k=k, mirror=mirror)
+    if not as_json:
+        _echo_assumed(assumed)
     if as_json:
         emit_json({"index": str(index_file), "query": str(pose_file), "backend": idx.backend_name,
-                   "metric": idx.metric, "exact": idx.exact, "corpus": str(idx.corpus.path), **res.to_dict()})
+                   "metric": idx.metric, "exact": idx.exact, "corpus": str(idx.corpus.path),
+                   "format": got.format, "clip": got.clip_id, "layout": got.sequence.layout.name,
+                   "assumed": assumed, **res.to_dict()})
         return
     from rich import box
     from rich.table import Table

@@ -1,7 +1,6 @@
 """``posesearch score REFERENCE USER``: how well a user's pose sequence follows a reference (0-100)."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Optional
 
@@ -9,30 +8,16 @@ import typer
 
 from .common import emit_json, handle_errors
 
-_CORPUS_REF = re.compile(r"^(?P<path>.+\.(?:h5|hdf5)):(?P<clip>.+)$", re.IGNORECASE)
+def load_input(spec: str, *, fps: float | None, layout: str | None, name: str, fps_flag: str = "--fps",
+               fmt: str | None = None, clip: str | None = None):
+    """Any pose or sequence input that ``ingest`` reads (a file or folder, ``FILE:CLIP``, or
+    ``CORPUS.h5:CLIP_ID``) as a :class:`posesearch.inputs.LoadedInput`; a file without frame times asks
+    for the command's frame-rate option ``fps_flag``."""
+    from ..errors import FrameRateUnknownError
+    from ..inputs import read_input
 
-
-def load_input(spec: str, *, fps: float | None, layout: str | None, name: str, fps_flag: str = "--fps"):
-    """A sequence file, or ``corpus.h5:CLIP_ID`` (a clip of a corpus), as a Sequence; a file without frame
-    times asks for the command's frame-rate option ``fps_flag``."""
-    from ..errors import FileFormatError, FrameRateUnknownError
-    from ..sequence.sequence import as_sequence
-
-    m = _CORPUS_REF.match(spec)
-    if m and not Path(spec).exists():
-        path = Path(m.group("path"))
-        if not path.exists():
-            raise FileFormatError(path, "no such corpus file")
-        from ..corpus import Corpus
-
-        with Corpus.open(path) as corpus:
-            try:
-                clip = corpus.clip(m.group("clip"))
-            except KeyError:
-                raise FileFormatError(path, f"no clip {m.group('clip')!r} in this corpus") from None
-        return as_sequence(clip, fps=fps, layout=layout, name=name)
     try:
-        return as_sequence(Path(spec), fps=fps, layout=layout, name=name)
+        return read_input(spec, format=fmt, layout=layout, fps=fps, clip=clip, name=name, prefer="sequence")
     except FrameRateUnknownError as e:
         raise FrameRateUnknownError(e.path, f"{e.problem} with {fps_flag} (e.g. {fps_flag} 30)") from None
 
@@ -86,16 +71,22 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def score(
-        reference: str = typer.Argument(..., metavar="REFERENCE", help="Reference sequence (.json/.npy/.npz) or CORPUS.h5:CLIP_ID."),
-        user: str = typer.Argument(..., metavar="USER", help="User sequence (.json/.npy/.npz) or CORPUS.h5:CLIP_ID."),
+        reference: str = typer.Argument(..., metavar="REFERENCE",
+                                        help="Reference: a sequence file (.json/.npy/.npz), any source `ingest` "
+                                             "reads (OpenPose folder, BVH, Penn .mat, COCO, ...; FILE:CLIP picks "
+                                             "one clip) or CORPUS.h5:CLIP_ID."),
+        user: str = typer.Argument(..., metavar="USER", help="User: same forms as REFERENCE."),
         ref_fps: Optional[float] = typer.Option(None, "--ref-fps", help="Reference frame rate (if the file has none)."),
         user_fps: Optional[float] = typer.Option(None, "--user-fps", help="User frame rate (if the file has none)."),
         layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of files that do not name one."),
+        fmt: Optional[str] = typer.Option(None, "--format", "-f",
+                                          help="Input format of both files: pose | sequence | coco | yolo-npz | "
+                                               "openpose | bvh | penn-action | corpus (default: detected)."),
         smooth: str = typer.Option("kalman", "--smooth", help="kalman | one-euro | none"),
         interp: str = typer.Option("linear", "--interp", help="hold | linear | cubic"),
         align: str = typer.Option("dtw", "--align", help="dtw | nw | diagonal"),
-        mirror: str = typer.Option("auto", "--mirror", help="auto | on | off"),
-        distance: str = typer.Option("procrustes", "--distance", help="procrustes | weighted"),
+        mirror: Optional[str] = typer.Option(None, "--mirror", help="auto (default) | on | off"),
+        distance: Optional[str] = typer.Option(None, "--distance", help="procrustes (default) | weighted"),
         moments_from: str = typer.Option("samples", "--moments-from",
                                          help="samples: judge moments by the user's recorded frames only "
                                               "(interpolated ones take their neighbours' scores) | grid: by "
@@ -110,22 +101,35 @@ def register(app: typer.Typer) -> None:
         for n, v in (("--ref-fps", ref_fps), ("--user-fps", user_fps)):
             if v is not None:
                 check_finite_positive(n, v)
-        settings = ScoreSettings(smooth=smooth, interp=interp, align=align, mirror=mirror, distance=distance,
-                                 layout=layout, moments_from=moments_from)
-        ref = load_input(reference, fps=ref_fps, layout=layout, name="reference", fps_flag="--ref-fps")
-        usr = load_input(user, fps=user_fps, layout=layout, name="user", fps_flag="--user-fps")
-        report = score_sequence(ref, usr, settings=settings)
+        from ..inputs import describe_assumed, prefixed
+
+        settings = ScoreSettings(smooth=smooth, interp=interp, align=align, mirror=mirror or "auto",
+                                 distance=distance or "procrustes", layout=layout, moments_from=moments_from)
+        ref_in = load_input(reference, fps=ref_fps, layout=layout, name="reference", fps_flag="--ref-fps", fmt=fmt)
+        usr_in = load_input(user, fps=user_fps, layout=layout, name="user", fps_flag="--user-fps", fmt=fmt)
+        report = score_sequence(ref_in.sequence, usr_in.sequence, settings=settings)
+        assumed = {**prefixed(ref_in.assumed, "reference"), **prefixed(usr_in.assumed, "user")}
+        if mirror is None:
+            assumed["mirror"] = {"value": "auto", "why": "the default: the user was scored both as recorded and "
+                                                         f"mirrored, and the better kept ({'mirrored' if report.mirrored else 'as recorded'}); "
+                                                         "--mirror on/off to fix it"}
+        if distance is None:
+            assumed["distance"] = {"value": settings.distance, "why": "the default frame distance; "
+                                                                       "--distance weighted for the other"}
         if plot is not None:
             from ..sequence.plot import plot_report
 
             plot_report(report, plot, title=Path(user).name)
         if as_json:
             d = report.to_dict()
-            d.update(reference=reference, user=user)
+            d.update(reference=reference, user=user, assumed=assumed)
             if plot is not None:
                 d["plot"] = str(plot)
             emit_json(d)
         else:
             _print_report(report, reference, user)
+            line = describe_assumed(assumed)
+            if line:   # on stderr, like every command's notes
+                typer.echo(line, err=True)
             if plot is not None:
                 typer.echo(f"plot written to {plot}")

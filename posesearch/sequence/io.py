@@ -114,7 +114,7 @@ def _parse_frames(path, frames, expected: int | None = None) -> np.ndarray:
     if not isinstance(frames, list):
         raise _fail(path, f"frames: expected a list of frames, got {type(frames).__name__}")
     if not frames:
-        raise _fail(path, "frames: empty (a sequence needs at least one frame)")
+        raise _fail(path, "frames: empty (a pose-sequence file needs at least one frame)")
     k = expected
     out = None if k is None else np.empty((len(frames), k, 3))
     for t, fr in enumerate(frames):
