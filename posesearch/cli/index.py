@@ -73,8 +73,9 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("vptree", "--backend", "-b",
                                     help="vptree (exact, default) | exact | faiss | vptree-pypi"),
         metric: str = typer.Option("weighted", "--metric", "-m", help="weighted (Move Mirror) | cosine"),
-        out: Optional[Path] = typer.Option(None, "--out", "-o",
-                                           help="Index file to write (default indexes/CORPUS-BACKEND-METRIC.h5)."),
+        out: Optional[str] = typer.Option(None, "--out", "-o", metavar="PATH",
+                                          help="Index file to write (default indexes/CORPUS-BACKEND-METRIC.h5; a "
+                                               "folder: that name inside it)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index file."),
         leaf_size: Optional[int] = typer.Option(None, "--leaf-size", help="vptree: points per leaf (128)."),
         seed: Optional[int] = typer.Option(None, "--seed", help="vptree: vantage point choice; faiss: IVF k-means."),
@@ -115,15 +116,10 @@ def register(app: typer.Typer) -> None:
         from ..index.backend import parse_params
 
         parse_params(spec.load().Params, spec.name, params)   # bad values fail before any work
-        if out is None:
-            out = Path("indexes") / f"{corpus.stem}-{spec.name}-{metric_name}.h5"
-            out.parent.mkdir(parents=True, exist_ok=True)
-        if out.exists() and not overwrite:
-            raise InvalidArgumentError(f"{out}: already exists; pass --overwrite to replace it")
-        if out.exists() and out.is_dir():
-            raise InvalidArgumentError(f"{out}: is a directory, expected an index file path")
-        if not out.parent.is_dir():
-            raise InvalidArgumentError(f"--out {out}: folder {str(out.parent)!r} does not exist")
+        from ..corpus.atomic import output_path
+
+        out = output_path(out, f"{corpus.stem}-{spec.name}-{metric_name}.h5", overwrite=overwrite, inputs=[corpus],
+                          default_dir="indexes")
         t0 = time.perf_counter()
         from rich.console import Console
 

@@ -68,12 +68,17 @@ def _describe(path: Path, verify: bool) -> dict:
     if path.is_dir():
         raise FileFormatError(path, "is a folder, expected a posesearch file")
     try:
-        with h5py.File(path, "r") as f:
-            fmt = f.attrs.get("format")
-            raw = {k: v for k, v in f.attrs.items()}
+        f = h5py.File(path, "r")
     except OSError:
         raise FileFormatError(path, "not a posesearch file (not a readable HDF5 file: truncated, corrupted or "
                                     "another format)") from None
+    with f:
+        try:
+            fmt = f.attrs.get("format")
+            raw = {k: v for k, v in f.attrs.items()}
+        except Exception as e:   # damaged attribute storage or types h5py cannot map (TypeError, KeyError, ...)
+            raise FileFormatError(path, f"damaged file: cannot read its attributes ({type(e).__name__}: "
+                                        f"{str(e).splitlines()[0] if str(e) else ''})") from None
     if isinstance(fmt, bytes):
         fmt = fmt.decode("utf-8", "replace")
     if fmt is None:
@@ -115,20 +120,49 @@ def _print_info(info: dict) -> None:
              "size_bytes", "created", "updated", "created_by", "updated_by", "normalization", "checksum",
              "checksum_algorithm"]
     keys = [k for k in order if k in info] + sorted(k for k in info if k not in order and k not in ("joints", "verified"))
+    keys = [k for k in keys if k not in ("search", "recall") and not k.startswith("build_recall_")]
     for k in keys:
         v = info[k]
         if k == "size_bytes":
             v = fmt_bytes(int(v))
-        elif k == "num_valid" and info.get("num_frames"):
+        elif k == "num_valid" and _is_count(v) and _is_count(info.get("num_frames")) and info["num_frames"]:
             v = f"{v} ({100.0 * v / info['num_frames']:.1f}%; the rest cannot be normalized and are not indexed)"
         elif isinstance(v, (dict, list)):
             v = json.dumps(v)
         table.add_row(k, str(v))
+    search = info.get("search")
+    if isinstance(search, dict):   # an index's search settings, automatic values spelled out
+        for k, v in search.items():
+            table.add_row(f"search {k}", str(v))
+    rec = info.get("recall")
+    if isinstance(rec, dict) and rec:
+        if rec.get("exact"):
+            line = "exact (every query gets its true nearest frames)"
+        elif not rec.get("measured"):
+            line = "approximate; not measured (built by an older posesearch: rebuild to measure it)"
+        else:
+            line = f"{rec['recall']} over {rec['queries']} queries ({rec['how']})"
+        table.add_row(f"recall@{rec.get('k', 10)}" if rec.get("measured") else "recall", line)
     if "verified" in info:
-        ver = info["verified"]
-        table.add_row("verified", f"ok: checksum recomputed over {ver.get('blocks', '?')} append block(s) "
-                                  f"in {ver.get('seconds', 0):.2f} s" if isinstance(ver, dict) else str(ver))
+        table.add_row("verified", _verified_line(info["verified"]))
     Console().print(table)
+
+
+def _is_count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _verified_line(ver) -> str:
+    """The ``verified`` row: what was recomputed (corpus: append blocks and vectors; index: datasets)."""
+    if not isinstance(ver, dict):
+        return str(ver)
+    secs = f"in {float(ver.get('seconds', 0)):.2f} s"
+    if "blocks" in ver:
+        return (f"ok: checksum recomputed over {ver['blocks']} append block(s), {ver.get('valid', 0):,} valid "
+                f"vectors re-derived from their keypoints, {secs}")
+    if "datasets" in ver:
+        return f"ok: checksum recomputed over {ver['datasets']} dataset(s) ({fmt_bytes(int(ver.get('bytes', 0)))}) {secs}"
+    return f"ok {secs}"
 
 
 def register(app: typer.Typer) -> None:
@@ -138,7 +172,7 @@ def register(app: typer.Typer) -> None:
         sources: List[Path] = typer.Argument(..., metavar="SOURCES", help="Files or folders to read."),
         fmt: str = typer.Option(..., "--format", "-f",
                                 help="Source format: coco | yolo-npz | openpose | sequence | bvh | penn-action."),
-        out: Path = typer.Option(..., "--out", "-o", help="Corpus file to write (HDF5)."),
+        out: str = typer.Option(..., "--out", "-o", metavar="PATH", help="Corpus file to write (HDF5)."),
         append: bool = typer.Option(False, "--append", help="Add to an existing corpus (created if missing)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing corpus."),
         skip_duplicates: bool = typer.Option(False, "--skip-duplicates",
@@ -162,9 +196,14 @@ def register(app: typer.Typer) -> None:
         from ..corpus.readers import get_reader, iter_source
         from ..corpus.store import Corpus
 
+        from ..corpus.atomic import output_path
+
         get_reader(fmt)  # unknown format: fail before anything else
         if append and overwrite:
             raise InvalidArgumentError("--append and --overwrite exclude each other")
+        # a folder, a missing folder, a read-only file or one of the sources is refused here; whether an
+        # existing corpus may be replaced or appended to is the writer's check
+        out = output_path(out, "", overwrite=True, inputs=sources)
         given: dict[str, Any] = {}
         for name, value in (("prefix", prefix), ("fps", fps), ("person", person), ("pitch", pitch),
                             ("distance", distance), ("projection", projection), ("mirror", mirror)):

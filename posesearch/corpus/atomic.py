@@ -280,3 +280,44 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
             out.abort()
         raise
     return Path(path)
+
+
+def output_path(out: str | os.PathLike | None, default_name: str, *, overwrite: bool = False,
+                inputs: Iterable[str | os.PathLike] = (), default_dir: str | os.PathLike | None = None,
+                what: str = "--out") -> Path:
+    """Where a command writes its output file, checked before any work.
+
+    ``out`` None: ``default_dir/default_name`` (the folder is created). ``out`` an existing folder, or
+    text ending in a path separator (``indexes/``): ``default_name`` inside it (that folder must exist);
+    with ``default_name`` empty, a folder is refused. Refused: an existing file without ``overwrite``, a
+    missing parent folder, a read-only or non-regular target, and an output that is one of ``inputs``.
+    """
+    if out is None:
+        if default_dir is None or not default_name:
+            raise InvalidArgumentError(f"{what}: an output file path is required")
+        folder = Path(default_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / default_name
+    else:
+        text = os.fspath(out)
+        if not text:
+            raise InvalidArgumentError(f"{what}: expected a file path, got an empty string")
+        looks_like_folder = text.endswith((os.sep, "/")) or (os.altsep is not None and text.endswith(os.altsep))
+        if looks_like_folder or Path(text).is_dir():
+            if not default_name:
+                raise InvalidArgumentError(f"{what} {text}: is a folder, expected a file path "
+                                           f"(e.g. {os.path.join(text, 'corpus.h5')})")
+            if not Path(text).is_dir():
+                raise InvalidArgumentError(f"{what} {text}: folder does not exist (create it first, or give a "
+                                           "file path)")
+            path = Path(text) / default_name
+        else:
+            path = Path(text)
+    if not path.parent.is_dir():
+        raise InvalidArgumentError(f"{what} {path}: folder {str(path.parent)!r} does not exist")
+    check_not_input(path, inputs, what=what)
+    if os.path.lexists(path):
+        if not overwrite:
+            raise InvalidArgumentError(f"{what} {path}: already exists; pass --overwrite to replace it")
+        check_writable_target(Path(os.path.realpath(path)), path)
+    return path

@@ -108,15 +108,21 @@ def attr_str(f, name: str, default=None):
 
 def check_format(f, path: Path, *, allow_older: bool = False) -> int:
     """Check that an open HDF5 file is a posesearch corpus this version can read; returns its version."""
-    fmt = attr_str(f, "format")
+    try:
+        fmt = attr_str(f, "format")
+    except Exception as e:   # damaged attribute storage
+        raise FileFormatError(path, f"damaged file: cannot read its 'format' attribute ({type(e).__name__})") from None
     if fmt is None:
         raise FileFormatError(path, f"not a posesearch corpus (HDF5 file without a 'format' attribute; "
                                     f"expected format {FORMAT_NAME!r})")
     if fmt != FORMAT_NAME:
         raise FileFormatError(path, f"not a posesearch corpus (its format is {fmt!r}, expected {FORMAT_NAME!r})")
     try:
-        version = int(f.attrs.get("format_version"))
-    except (TypeError, ValueError):
+        version = f.attrs.get("format_version")
+        if isinstance(version, (bool, np.bool_)) or not isinstance(version, (int, np.integer)):
+            raise TypeError(version)   # 1.5, "1", True: not a format version
+        version = int(version)
+    except Exception:
         raise FileFormatError(path, "corpus has no valid 'format_version' attribute") from None
     if version > FORMAT_VERSION:
         raise FileFormatError(path, f"written by a newer posesearch (format {version}); upgrade posesearch "
@@ -132,8 +138,7 @@ def check_structure(f, path: Path) -> None:
     """Cheap consistency checks on open: datasets present, lengths agree with each other and the attributes."""
     try:
         fr, cl = f["frames"], f["clips"]
-        n = int(f.attrs["num_frames"])
-        m = int(f.attrs["num_clips"])
+        n, m = (_count_attr(f, path, name) for name in ("num_frames", "num_clips"))
         for name in FRAME_ARRAYS:
             if fr[name].shape[0] != n:
                 raise FileFormatError(path, f"damaged corpus: /frames/{name} has {fr[name].shape[0]} rows, "
@@ -155,9 +160,25 @@ def check_structure(f, path: Path) -> None:
 
 
 
-def parse_attrs(f) -> dict:
+def _count_attr(f, path: Path, name: str) -> int:
+    v = f.attrs[name]
+    if isinstance(v, np.ndarray) and v.shape in ((), (1,)):
+        v = v.reshape(-1)[0]
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or int(v) < 0:
+        raise FileFormatError(path, f"damaged corpus: attribute {name} must be a count (integer >= 0), found {v!r:.40}")
+    return int(v)
+
+
+def parse_attrs(f, path: Path | None = None) -> dict:
+    """The root attributes as plain values (JSON ones decoded); unreadable ones are a FileFormatError."""
+    try:
+        items = list(f.attrs.items())
+    except Exception as e:   # damaged attribute storage, or a type h5py cannot map (TypeError, KeyError, ...)
+        raise FileFormatError(path if path is not None else f.filename,
+                              f"damaged corpus: cannot read its attributes ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
     out: dict[str, Any] = {}
-    for k, v in f.attrs.items():
+    for k, v in items:
         if isinstance(v, bytes):
             v = v.decode("utf-8", "replace")
         if isinstance(v, np.generic):

@@ -154,7 +154,8 @@ class Corpus:
         path = Path(path_or_self)
         with open_h5(path) as f:
             check_format(f, path)
-            out = parse_attrs(f)
+            check_structure(f, path)
+            out = parse_attrs(f, path)
         out["path"] = str(path)
         out["size_bytes"] = path.stat().st_size
         return out
@@ -162,7 +163,7 @@ class Corpus:
     @property
     def attrs(self) -> dict:
         """The file's attributes (JSON ones parsed), plus ``path`` and ``size_bytes``."""
-        out = parse_attrs(self._fh())
+        out = parse_attrs(self._fh(), self.path)
         out["path"] = str(self.path)
         out["size_bytes"] = self.path.stat().st_size
         return out
@@ -459,7 +460,7 @@ class Corpus:
     @property
     def normalization(self) -> dict | None:
         """The normalization settings the stored vectors were made with (the ``normalization`` attribute)."""
-        v = parse_attrs(self._fh()).get("normalization")
+        v = parse_attrs(self._fh(), self.path).get("normalization")
         return v if isinstance(v, dict) else None
 
     #: largest |stored - recomputed| accepted per vector coordinate (both are float32 roundings of the

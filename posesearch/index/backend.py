@@ -53,8 +53,11 @@ def parse_params(params_type: type, backend: str, values: dict[str, Any] | None)
                         raise ValueError(val)
                     val = val.lower() in ("true", "1", "yes")
                 val = bool(val)
+            elif isinstance(default, (int, float)) and val is not None and (
+                    isinstance(val, (bool, np.bool_)) or not isinstance(val, (int, float, np.integer, np.floating))):
+                raise ValueError(val)   # booleans, numeric strings, lists: not numbers
             elif isinstance(default, int) and val is not None:
-                if isinstance(val, float) and not val.is_integer():
+                if isinstance(val, (float, np.floating)) and not float(val).is_integer():
                     raise ValueError(val)
                 val = int(val)
             elif isinstance(default, float) and val is not None:

@@ -211,6 +211,49 @@ def read_index_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     return attrs, arrays
 
 
+def search_settings(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The search settings an index file's queries use, automatic values spelled out (``{}`` if the
+    backend has none or the file does not say): from the backend's ``search_settings(params, metric)``."""
+    from .registry import get_backend_spec
+
+    params, metric = attrs.get("backend_params"), attrs.get("metric")
+    try:
+        bcls = get_backend_spec(str(attrs.get("backend"))).load()
+    except Exception:
+        return {}
+    fn = getattr(bcls, "search_settings", None)
+    if fn is None or not isinstance(params, dict) or metric not in ("weighted", "cosine"):
+        return {}
+    try:
+        return fn(params, metric)
+    except (TypeError, ValueError, KeyError):   # damaged parameters: loading the index reports them
+        return {}
+
+
+RECALL_HOW = ("measured at build: the index's own corpus frames as queries, keypoints jittered, joints dropped and "
+              "confidences drawn like a pose estimator's, against brute force")
+
+
+def build_recall(attrs: dict[str, Any]) -> dict[str, Any]:
+    """What an index file says about its recall: exact backends are exact; approximate ones carry the
+    recall@k measured when they were built (``Index.build``), or say that it was not measured."""
+    from .registry import get_backend_spec
+
+    params = attrs.get("backend_params") if isinstance(attrs.get("backend_params"), dict) else {}
+    try:
+        spec = get_backend_spec(str(attrs.get("backend")))
+    except Exception:
+        return {}
+    if spec.exact or (spec.name == "faiss" and params.get("kind") == "flat"):
+        return {"exact": True}
+    keys = [k for k in attrs if k.startswith("build_recall_at_")]
+    if not keys:
+        return {"exact": False, "measured": False}
+    k = keys[0]
+    return {"exact": False, "measured": True, "k": int(k.rsplit("_", 1)[1]), "recall": attrs[k],
+            "queries": attrs.get("build_recall_queries"), "how": RECALL_HOW}
+
+
 def describe(path: str | os.PathLike, *, verify: bool = False) -> dict[str, Any]:
     """``posesearch info`` for an index file: its attributes; ``verify`` also reads every dataset and
     checks the checksum (and the format version)."""
@@ -220,6 +263,10 @@ def describe(path: str | os.PathLike, *, verify: bool = False) -> dict[str, Any]
     out = read_index_attrs(path, check_version=False)
     out["path"] = str(path)
     out["size_bytes"] = path.stat().st_size
+    search = search_settings(out)
+    if search:
+        out["search"] = search
+    out["recall"] = build_recall(out)
     if verify:
         t0 = time.perf_counter()
         _, arrays = read_index_file(path)

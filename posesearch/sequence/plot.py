@@ -15,7 +15,13 @@ from .score import ScoreReport
 def plot_report(report: ScoreReport, path, *, title: str | None = None, dpi: int = 110) -> Path:
     """Write a two-panel PNG: top, moment scores over reference time (worst moments shaded, the
     overall score as a line); bottom, the alignment path (user time against reference time) with the
-    fitted delay/speed line. Returns the path written."""
+    fitted delay/speed line. Returns the path written (it must end in .png: the file is PNG)."""
+    out = Path(path)
+    if out.suffix.lower() != ".png":
+        from ..errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"plot {out}: the plot is a PNG image; expected a file name ending in .png, "
+                                   f"got {out.suffix or 'no suffix'!r}")
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -62,6 +68,5 @@ def plot_report(report: ScoreReport, path, *, title: str | None = None, dpi: int
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    out = Path(path)
     _atomic_write(out, lambda f: f.write(buf.getvalue()))
     return out
