@@ -181,6 +181,8 @@ def register(app: typer.Typer) -> None:
         fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate when the source does not say "
                                                                "(openpose, sequence, penn-action)."),
         person: Optional[int] = typer.Option(None, "--person", help="openpose: read only this person index."),
+        layout: Optional[str] = typer.Option(None, "--layout", help="sequence: keypoint layout of files that do "
+                                                                     "not name one (default: by keypoint count)."),
         views: Optional[str] = typer.Option(None, "--views", help="bvh: camera yaws in degrees, e.g. 0,45,90."),
         pitch: Optional[float] = typer.Option(None, "--pitch", help="bvh: camera pitch in degrees."),
         distance: Optional[float] = typer.Option(None, "--distance", help="bvh: camera distance in metres."),
@@ -205,7 +207,7 @@ def register(app: typer.Typer) -> None:
         # existing corpus may be replaced or appended to is the writer's check
         out = output_path(out, "", overwrite=True, inputs=sources)
         given: dict[str, Any] = {}
-        for name, value in (("prefix", prefix), ("fps", fps), ("person", person), ("pitch", pitch),
+        for name, value in (("prefix", prefix), ("fps", fps), ("person", person), ("layout", layout), ("pitch", pitch),
                             ("distance", distance), ("projection", projection), ("mirror", mirror)):
             if value is not None:
                 given[name] = value
