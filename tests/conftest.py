@@ -26,3 +26,14 @@ def shared_data() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fuzz suite's case count (tests/fuzz_support.py), when any fuzz test ran."""
+    import sys
+
+    fuzz = sys.modules.get("fuzz_support")
+    if fuzz is not None and fuzz.COUNTS:
+        failed = sum(1 for r in terminalreporter.stats.get("failed", []) if "test_fuzz_" in r.nodeid)
+        terminalreporter.write_sep("-", fuzz.summary(failed))
+        fuzz.write_report()
