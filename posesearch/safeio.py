@@ -125,7 +125,8 @@ def load_npy(path, *, max_bytes: int = MAX_POSE_FILE_BYTES) -> np.ndarray:
     """A .npy array (no pickles), read eagerly."""
     p = regular_file(path, what=".npy file", max_bytes=max_bytes)
     try:
-        return np.load(p, allow_pickle=False)
+        with open(p, "rb") as fh:   # our handle: closed even when numpy fails half-way
+            return np.load(fh, allow_pickle=False)
     except _NPY_ERRORS as e:
         raise FileFormatError(p, f"not a numeric .npy array (truncated or another format: {_why(e)})") from None
 
@@ -134,10 +135,12 @@ def load_npz(path, *, max_bytes: int = MAX_INPUT_BYTES) -> dict[str, np.ndarray]
     """Every array of a .npz archive (no pickles), read eagerly, as a dict."""
     p = regular_file(path, what=".npz file", max_bytes=max_bytes)
     try:
-        with np.load(p, allow_pickle=False) as z:
+        with open(p, "rb") as fh:   # our handle: closed even when numpy fails half-way
+            z = np.load(fh, allow_pickle=False)
             if not hasattr(z, "files"):
                 raise FileFormatError(p, "expected an .npz archive, got a single .npy array")
-            return {name: np.asarray(z[name]) for name in z.files}
+            with z:
+                return {name: np.asarray(z[name]) for name in z.files}
     except FileFormatError:
         raise
     except _NPY_ERRORS as e:
