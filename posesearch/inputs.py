@@ -287,6 +287,7 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
     if fmt == "corpus":
         c = _corpus_clip(path, clip)
         seq = as_sequence(sequence_from_clip(c, name=label), fps=fps, layout=lay, name=label)
+        check_timing(path, seq.fps, seq.times, len(seq))
         return LoadedInput(seq, fmt, str(path), c.clip_id, assumed)
     if fmt == "sequence":   # a folder of sequence files: one clip per file, chosen by file stem
         from .corpus.readers import sequence as seq_reader

@@ -176,3 +176,17 @@ def test_ingest_sequence_accepts_layout(tmp_path):
     assert r.exit_code == 0, r.output
     r = run("ingest", p, "--format", "coco", "--layout", "penn13", "--out", tmp_path / "d.h5")
     assert r.exit_code == 2 and "--layout does not apply to format 'coco'" in r.stderr
+
+
+def test_compare_takes_one_frame_of_a_sequence(tmp_path, poses):
+    kp, cf = poses
+    seq = tmp_path / "s.json"
+    seq.write_text(json.dumps({"fps": 30, "layout": "coco17",
+                               "frames": [[[float(x), float(y), 1.0] for x, y in f] for f in kp[:3]]}))
+    pose = tmp_path / "p.json"
+    pose.write_text(json.dumps({"layout": "coco17", "keypoints": [[float(x), float(y), 1.0] for x, y in kp[1]]}))
+    r = run("compare", seq, pose)
+    assert r.exit_code == 2 and "holds 3 frames; choose one with --frame (0..2)" in r.stderr
+    r = run("compare", seq, pose, "--frame", "1", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["value"] == pytest.approx(0.0, abs=1e-9)
