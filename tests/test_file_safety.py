@@ -302,3 +302,17 @@ def test_special_targets_are_refused(tmp_path):
         atomic_write(fifo, lambda f: f.write(b"x"))
     with pytest.raises(FileFormatError, match="is a folder"):
         atomic_write(tmp_path, lambda f: f.write(b"x"))
+
+
+def test_opening_a_fifo_as_corpus_or_index_does_not_block(tmp_path):
+    """One opener (corpus.fileformat.open_h5) for corpora, indexes and ``info``: special files are refused
+    before HDF5 opens them (opening a FIFO for reading blocks until a writer comes)."""
+    fifo = tmp_path / "c.h5"
+    os.mkfifo(fifo)
+    with pytest.raises(FileFormatError, match="not a regular file"):
+        Corpus.open(fifo)
+    with pytest.raises(FileFormatError, match="not a regular file"):
+        Index.load(fifo)
+    assert "not a regular file" in one_line_error(run("info", fifo))
+    text = one_line_error(run("build", fifo, "--backend", "exact", "--out", tmp_path / "i.h5"))
+    assert "not a regular file" in text

@@ -61,17 +61,9 @@ def _reader_options(fmt: str, given: dict[str, Any]) -> dict[str, Any]:
 
 
 def _describe(path: Path, verify: bool) -> dict:
-    import h5py
+    from ..corpus.fileformat import open_h5
 
-    if not path.exists():
-        raise FileFormatError(path, "no such file")
-    if path.is_dir():
-        raise FileFormatError(path, "is a folder, expected a posesearch file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError:
-        raise FileFormatError(path, "not a posesearch file (not a readable HDF5 file: truncated, corrupted or "
-                                    "another format)") from None
+    f = open_h5(path, kind="posesearch")
     with f:
         try:
             fmt = f.attrs.get("format")

@@ -85,18 +85,43 @@ def h5py_module():
 
 # --- open / check ---------------------------------------------------------------------------------
 
-def open_h5(path: Path, mode: str = "r"):
+#: what each posesearch HDF5 file is made by, for the messages of :func:`open_h5`
+MADE_BY = {"corpus": "`posesearch ingest`", "index": "`posesearch build`", "posesearch": "posesearch"}
+
+
+def open_h5(path: Path, mode: str = "r", *, kind: str = "corpus", **kwargs):
+    """Open a posesearch HDF5 file (corpus, index, or either: ``kind``), every failure a one-line
+    FileFormatError: missing, a folder, not a regular file (a FIFO would block), truncated, not HDF5, damaged.
+    The one opener of corpus and index files (index.fileformat and ``posesearch info`` call it)."""
+    import stat
+
     h5py = h5py_module()
-    if not path.exists():
-        raise FileFormatError(path, "no such file")
-    if path.is_dir():
-        raise FileFormatError(path, "is a folder, expected a corpus file")
+    path = Path(path)
     try:
-        # a 4 MB chunk cache per dataset keeps recently read chunks for repeated random access
-        return h5py.File(path, mode, rdcc_nbytes=4 << 20, rdcc_nslots=4099)
+        st = path.stat()
+    except FileNotFoundError:
+        raise FileFormatError(path, "no such file") from None
     except OSError as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise FileFormatError(path, f"not a readable HDF5 file (truncated, corrupted or another format: {first})") from None
+        raise FileFormatError(path, f"cannot read it ({e.strerror or e})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise FileFormatError(path, f"is a directory, expected a {kind} file")
+    if not stat.S_ISREG(st.st_mode):
+        raise FileFormatError(path, f"is not a regular file (a FIFO, device or socket), expected a {kind} file")
+    if kind == "corpus":   # a 4 MB chunk cache per dataset keeps recently read chunks for repeated random access
+        kwargs = {"rdcc_nbytes": 4 << 20, "rdcc_nslots": 4099, **kwargs}
+    try:
+        return h5py.File(path, mode, **kwargs)
+    except OSError as e:
+        msg = str(e)
+        first = msg.splitlines()[0] if msg else type(e).__name__
+        by = MADE_BY.get(kind, "posesearch")
+        if "truncated" in msg:
+            raise FileFormatError(path, f"truncated {kind} file ({st.st_size} bytes; {first.split('(')[-1].rstrip(')')}); "
+                                        f"make it again with {by}") from None
+        if "signature" in msg or st.st_size < 8:
+            raise FileFormatError(path, f"not a readable HDF5 file (not an HDF5 file at all; expected a posesearch "
+                                        f"{kind} made by {by})") from None
+        raise FileFormatError(path, f"not a readable HDF5 file (damaged or another format: {first})") from None
 
 
 def attr_str(f, name: str, default=None):

@@ -96,24 +96,9 @@ def write_index_file(path: str | os.PathLike, attrs: dict[str, Any], arrays: dic
 
 
 def _open(path: Path):
-    import h5py
+    from ..corpus.fileformat import open_h5
 
-    if not path.exists():
-        raise FileFormatError(path, "no such file")
-    if path.is_dir():
-        raise FileFormatError(path, "is a directory, expected an index file (.h5)")
-    size = path.stat().st_size
-    try:
-        return h5py.File(path, "r")
-    except OSError as e:
-        msg = str(e)
-        if "truncated" in msg:
-            raise FileFormatError(path, f"truncated index file ({size} bytes; {msg.split('(')[-1].rstrip(')')}); "
-                                  "rebuild it with `posesearch build`") from None
-        if "signature" in msg or size < 8:
-            raise FileFormatError(path, "not an HDF5 file (expected a posesearch index built by "
-                                  "`posesearch build`)") from None
-        raise FileFormatError(path, f"unreadable or damaged HDF5 file ({msg})") from None
+    return open_h5(path, kind="index")
 
 
 def _check_header(path: Path, attrs: dict[str, Any], *, version: bool = True) -> None:
