@@ -255,3 +255,15 @@ def test_faiss_build_progress_moves(monkeypatch, poses):
     assert seen[0] == (0, n) and seen[-1] == (n, n)
     assert any(0 < d < n for d, _ in seen), seen      # it moved between 0% and 100%
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_append_to_a_corpus_with_damaged_attributes(tmp_path, corpus, poses):
+    import os
+
+    with h5py.File(corpus, "r+") as f:
+        f.attrs["source_layouts"] = "{not json"
+    before = corpus.read_bytes()
+    with pytest.raises(FileFormatError, match="damaged corpus"):
+        Corpus.append(corpus, coco_clips(*poses, prefix="more"))
+    assert corpus.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["c.h5"]     # its temporary and lock were removed

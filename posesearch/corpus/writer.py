@@ -120,10 +120,18 @@ class CorpusWriter:
             self._atomic.abort()
             raise
         f = self._f
-        self._n0 = self._n = int(f.attrs["num_frames"])
-        self._m0 = self._m = int(f.attrs["num_clips"])
-        self._valid_total = int(f.attrs["num_valid"])
-        self._layouts = json.loads(attr_str(f, "source_layouts", "{}"))
+        try:
+            self._n0 = self._n = int(f.attrs["num_frames"])
+            self._m0 = self._m = int(f.attrs["num_clips"])
+            self._valid_total = int(f.attrs["num_valid"])
+            self._layouts = json.loads(attr_str(f, "source_layouts", "{}"))
+            if not isinstance(self._layouts, dict):
+                raise ValueError("source_layouts is not a JSON object")
+        except Exception as e:   # damaged attributes of the corpus appended to: nothing was written
+            self._f.close()
+            self._atomic.abort()
+            raise FileFormatError(self.path, f"damaged corpus: its num_valid / source_layouts attributes cannot be "
+                                             f"read ({type(e).__name__}); re-ingest the sources") from None
         self._pending: list[_Part] = []
         self._pending_frames = 0
         self.summary = IngestSummary(path=str(self.path), created=not self._appending)
