@@ -41,7 +41,7 @@ def regular_file(path, *, what: str = "file", max_bytes: int = MAX_INPUT_BYTES) 
     try:
         st = p.stat()
     except FileNotFoundError:
-        raise FileFormatError(p, "cannot read: no such file") from None
+        raise FileFormatError(p, "no such file") from None
     except OSError as e:
         raise FileFormatError(p, f"cannot read: {e.strerror or e}") from None
     if not stat.S_ISREG(st.st_mode):

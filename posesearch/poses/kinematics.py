@@ -121,6 +121,8 @@ def parse_bvh(path: "str | Path") -> BVH:
     from ..safeio import read_bytes
 
     path = Path(path)
+    if not path.exists():
+        raise FileFormatError(path, "cannot read: no such file")
     raw = read_bytes(path, what="BVH file")   # regular files only, bounded size
     try:
         text = raw.decode("utf-8-sig")
