@@ -298,14 +298,9 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
         seq = read_sequence(f, layout=lay, fps=fps, assumed=assumed).replace(name=label)
         return LoadedInput(seq, fmt, str(f), f"seq:{f.stem}", assumed)
     options: dict[str, Any] = {}
-    if fmt in DEFAULT_FPS:
-        value, why = DEFAULT_FPS[fmt]
-        if fps is None:
-            assumed["fps"] = {"value": value, "why": f"no frame rate given; {why}"}
-        options["fps"] = value if fps is None else fps
-    if fmt == "bvh":
-        assumed["view"] = {"value": "yaw 0, pitch 0", "why": "a BVH is 3D; seen by the bvh reader's default camera "
-                                                             "(in front of the subject, level)"}
+    if fmt in DEFAULT_FPS and fps is not None:
+        options["fps"] = fps
+    assumed.update(reader_assumptions(fmt, options))
     c = _read_clips(fmt, path, clip, options)
     if lay is not None and get_layout(c.layout).name != lay.name:
         raise FileFormatError(path, f"layout: this {fmt} source is {get_layout(c.layout).name}, but {lay.name} "
@@ -317,6 +312,20 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
     return LoadedInput(seq, fmt, str(path), c.clip_id, assumed)
 
 
+def reader_assumptions(fmt: str, options: dict) -> dict:
+    """What a corpus reader assumes when ``options`` (its keyword arguments) leave a default that changes
+    the data: the frame rate of OpenPose and Penn Action sources, the camera of BVH projections."""
+    fmt = normalize_format(fmt)
+    out: dict[str, dict[str, Any]] = {}
+    if fmt in DEFAULT_FPS and options.get("fps") is None:
+        value, why = DEFAULT_FPS[fmt]
+        out["fps"] = {"value": value, "why": f"no frame rate given; {why}"}
+    if fmt == "bvh" and options.get("views") is None:
+        out["view"] = {"value": "yaw 0" + ("" if options.get("pitch") is not None else ", pitch 0"),
+                       "why": "no --views given; the bvh reader's default camera (in front of the subject)"}
+    return out
+
+
 def prefixed(assumed: dict, prefix: str) -> dict:
     """``assumed`` with each key prefixed (``"layout"`` -> ``"reference layout"``) for commands of two inputs."""
     return {f"{prefix} {k}": v for k, v in assumed.items()}
@@ -326,5 +335,8 @@ def describe_assumed(assumed: dict) -> str:
     """One line for people: ``assumed: layout penn13 (no layout given; ...); mirror off (...)``; "" if none."""
     if not assumed:
         return ""
-    parts = [f"{k} {v['value']} ({v['why']})" for k, v in assumed.items()]
+    def show(v) -> str:
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    parts = [f"{k} {show(v['value'])} ({v['why']})" for k, v in assumed.items()]
     return "assumed: " + "; ".join(parts)

@@ -190,3 +190,15 @@ def test_compare_takes_one_frame_of_a_sequence(tmp_path, poses):
     r = run("compare", seq, pose, "--frame", "1", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["value"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_ingest_says_which_frame_rate_it_assumed(tmp_path, poses):
+    kp, cf = poses
+    d = openpose_folder(tmp_path / "op", kp[:3], cf[:3])
+    r = run("ingest", d, "--format", "openpose", "--out", tmp_path / "a.h5", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["assumed"]["fps"]["value"] == 30.0
+    r = run("ingest", d, "--format", "openpose", "--out", tmp_path / "b.h5")
+    assert "assumed: fps 30 (no frame rate given; OpenPose does not record the frame rate)" in r.stderr
+    r = run("ingest", d, "--format", "openpose", "--fps", "25", "--out", tmp_path / "c.h5", "--json")
+    assert json.loads(r.stdout)["assumed"] == {}

@@ -209,6 +209,9 @@ def register(app: typer.Typer) -> None:
             k, v = _parse_option(text)
             given[k] = v
         options = _reader_options(fmt, given)
+        from ..inputs import describe_assumed, reader_assumptions
+
+        assumed = reader_assumptions(fmt, options)
         clips = iter_source(fmt, [str(s) for s in sources], **options)
 
         from rich.console import Console
@@ -227,8 +230,10 @@ def register(app: typer.Typer) -> None:
             summary = Corpus.ingest(out, clips, append=append, overwrite=overwrite,
                                     on_duplicate="skip" if skip_duplicates else "error", progress=progress)
         if as_json:
-            emit_json({**summary.to_dict(), "format": fmt, "sources": [str(s) for s in sources]})
+            emit_json({**summary.to_dict(), "format": fmt, "sources": [str(s) for s in sources], "assumed": assumed})
             return
+        if assumed:
+            typer.echo(describe_assumed(assumed), err=True)
         pct = 100.0 * summary.invalid_frames / summary.frames_added if summary.frames_added else 0.0
         verb = ("replaced" if existed else "created") if summary.created else "appended to"
         typer.echo(f"{verb} {out}: added {plural(summary.frames_added, 'frame')} "
