@@ -37,6 +37,7 @@ _LAZY = {
     "ScoreReport": "posesearch.sequence.score",
     "ScoreSession": "posesearch.sequence.stream",
     "read_pose_file": "posesearch.poses.io",
+    "read_input": "posesearch.inputs",
 }
 
 
