@@ -365,3 +365,25 @@ def test_dataset_readers_refuse_a_fifo(tmp_path):
     for fmt in ("coco", "openpose", "sequence"):
         with pytest.raises(FileFormatError, match="FIFO"):
             list(iter_source(fmt, [fifo]))
+
+
+@pytest.mark.parametrize("arr", [np.ones((2, 17, 3), dtype=complex), np.ones((2, 17, 3), dtype=bool),
+                                 [[["1", 2, 1]] * 17] * 2])
+def test_library_arrays_of_non_numbers_are_refused(arr):
+    from posesearch.errors import InvalidPoseError
+    from posesearch.poses.pose import validate_batch, validate_pose
+    from posesearch.sequence import Sequence
+
+    with pytest.raises(InvalidPoseError, match="expected numeric keypoints"):
+        Sequence.from_arrays(arr, fps=30)
+    with pytest.raises(InvalidPoseError, match="expected numeric keypoints"):
+        validate_batch(arr)
+    with pytest.raises(InvalidPoseError, match="expected numeric keypoints"):
+        validate_pose(np.asarray(arr)[0] if not isinstance(arr, list) else arr[0])
+
+
+def test_library_arrays_with_none_for_missing_still_work():
+    from posesearch.poses.pose import validate_pose
+
+    kp, cf = validate_pose([[1.0, 2.0, 1.0], [None, None, 0.0], [3, 4, 0.5]])
+    assert cf.tolist() == [1.0, 0.0, 0.5]

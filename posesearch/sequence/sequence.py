@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError, InvalidPoseError
 from ..poses.layouts import Layout, get_layout, layout_for_count
-from ..poses.pose import validate_batch
+from ..poses.pose import _check_real, validate_batch
 
 
 def _check_fps(fps, name: str) -> float | None:
@@ -109,6 +109,7 @@ class Sequence:
         """
         arr = keypoints
         if confidences is None:
+            _check_real(keypoints, name, "keypoints")   # complex, bool, "1.5": refused, not coerced
             try:
                 a = np.asarray(keypoints, dtype=np.float64)
             except (TypeError, ValueError) as e:
