@@ -48,7 +48,8 @@ def corpus(tmp_path, poses):
     ("faiss", {"M": 1}), ("faiss", {"M": 100000}), ("faiss", {"M": 0}), ("faiss", {"ef_construction": 0}),
     ("faiss", {"ef_construction": 10**6}), ("faiss", {"ef_search": -1}), ("faiss", {"ef_search": 10**7}),
     ("faiss", {"nlist": 1 << 21}), ("faiss", {"nprobe": 1 << 21}), ("faiss", {"candidates": 1 << 21}),
-    ("faiss", {"seed": 2**31}), ("faiss", {"seed": -1}), ("faiss", {"face_weight": True}), ("faiss", {"M": "32"}), ("faiss", {"face_weight": "0.5"}),
+    ("faiss", {"seed": 2**31}), ("faiss", {"seed": -1}), ("faiss", {"face_weight": True}), ("faiss", {"M": "32"}),
+    ("faiss", {"face_weight": "0.5"}),
     ("faiss", {"M": True}), ("vptree", {"leaf_size": 0}), ("vptree", {"leaf_size": 1 << 21}),
     ("vptree", {"seed": 2**63}), ("vptree-pypi", {"max_frames": 10**9}),
 ])

@@ -153,7 +153,8 @@ def _verified_line(ver) -> str:
         return (f"ok: checksum recomputed over {ver['blocks']} append block(s), {ver.get('valid', 0):,} valid "
                 f"vectors re-derived from their keypoints, {secs}")
     if "datasets" in ver:
-        return f"ok: checksum recomputed over {ver['datasets']} dataset(s) ({fmt_bytes(int(ver.get('bytes', 0)))}) {secs}"
+        size = fmt_bytes(int(ver.get("bytes", 0)))
+        return f"ok: checksum recomputed over {ver['datasets']} dataset(s) ({size}) {secs}"
     return f"ok {secs}"
 
 

@@ -103,10 +103,12 @@ def open_h5(path: Path, mode: str = "r", *, kind: str = "corpus", **kwargs):
         raise FileFormatError(path, "no such file") from None
     except OSError as e:
         raise FileFormatError(path, f"cannot read it ({e.strerror or e})") from None
+    article = "an" if kind[:1] in "aeiou" else "a"
     if stat.S_ISDIR(st.st_mode):
-        raise FileFormatError(path, f"is a directory, expected a {kind} file")
+        raise FileFormatError(path, f"is a directory, expected {article} {kind} file")
     if not stat.S_ISREG(st.st_mode):
-        raise FileFormatError(path, f"is not a regular file (a FIFO, device or socket), expected a {kind} file")
+        raise FileFormatError(path, f"is not a regular file (a FIFO, device or socket), expected {article} {kind} "
+                                    "file")
     if kind == "corpus":   # a 4 MB chunk cache per dataset keeps recently read chunks for repeated random access
         kwargs = {"rdcc_nbytes": 4 << 20, "rdcc_nslots": 4099, **kwargs}
     try:
@@ -116,8 +118,9 @@ def open_h5(path: Path, mode: str = "r", *, kind: str = "corpus", **kwargs):
         first = msg.splitlines()[0] if msg else type(e).__name__
         by = MADE_BY.get(kind, "posesearch")
         if "truncated" in msg:
-            raise FileFormatError(path, f"truncated {kind} file ({st.st_size} bytes; {first.split('(')[-1].rstrip(')')}); "
-                                        f"make it again with {by}") from None
+            detail = first.split("(")[-1].rstrip(")")
+            raise FileFormatError(path, f"truncated {kind} file ({st.st_size} bytes; {detail}); make it again with "
+                                        f"{by}") from None
         if "signature" in msg or st.st_size < 8:
             raise FileFormatError(path, f"not a readable HDF5 file (not an HDF5 file at all; expected a posesearch "
                                         f"{kind} made by {by})") from None
