@@ -249,6 +249,89 @@ def test_exact_backends_property(n, seed, metric, dup_every):
         np.testing.assert_array_equal(got.ids, ref.ids)
 
 
+# ----------------------------------------------------------------------------- vptree: identical rows in files
+
+def _rewrite_index(path, edit):
+    """Apply ``edit(h5file)`` to an index file and store a matching checksum (a consistent file that the
+    checksum cannot tell from one written that way)."""
+    import h5py
+
+    from posesearch.index.fileformat import compute_checksum
+
+    with h5py.File(path, "r+") as f:
+        edit(f)
+        names = []
+        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        arrays = {name: np.asarray(f[name][()]) for name in names}
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
+                 for k, v in f.attrs.items()}
+        f.attrs["checksum"] = compute_checksum(attrs, arrays)
+
+
+@pytest.mark.parametrize("metric", ["weighted", "cosine"])
+def test_vptree_groups_survive_the_index_file(tmp_path, data, metric):
+    """A duplicate-heavy corpus: the file stores each tree's groups (``group_start``, one offset per distinct
+    row), and the loaded index answers as the exact backend does."""
+    import h5py
+
+    v = data["vectors"]
+    vectors = np.concatenate([v[:300], np.repeat(v[:1], 2000, axis=0), v[100:200], v[5:6], v[5:6]])
+    n_distinct = 300
+    exact = Index.build(vectors, metric=metric, backend="exact")
+    idx = Index.build(vectors, metric=metric, backend="vptree", leaf_size=8)
+    path = idx.save(tmp_path / "dups.h5")
+    with h5py.File(path, "r") as f:
+        assert f["backend/group_start"].shape == (n_distinct + 1,)
+        assert ("backend/face_free_group_start" in f) == (metric == "weighted")
+        assert f.attrs["format_version"] == 2
+    back = Index.load(path)
+    q, w = np.concatenate([data["queries"][:6], v[:2].astype(np.float64)]), data["weights"][:8]
+    for k in (1, 10, len(vectors)):
+        ref = exact.search_vectors(q, k, weights=w)
+        for got in (idx.search_vectors(q, k, weights=w), back.search_vectors(q, k, weights=w)):
+            np.testing.assert_array_equal(got.distances, ref.distances)
+            np.testing.assert_array_equal(got.ids, ref.ids)
+
+
+def test_vptree_file_with_a_mixed_group_is_refused(tmp_path, data):
+    from posesearch.errors import FileFormatError
+
+    v = data["vectors"]
+    path = Index.build(np.concatenate([v[:50], v[:50]]), metric="cosine", backend="vptree").save(tmp_path / "m.h5")
+
+    def edit(f):                                  # row 50 copies row 0; now it differs, checksum re-signed
+        vec = f["vectors"][()]
+        vec[50, 0] += 0.5
+        f["vectors"][...] = vec
+    _rewrite_index(path, edit)
+    with pytest.raises(FileFormatError, match="damaged index file: group_start/perm: the rows of group .* are not "
+                                              "identical"):
+        Index.load(path)
+
+
+def test_vptree_format_version_1_file_still_loads(tmp_path, data):
+    """An index written before the groups (format 1, VP-tree arrays version 1, no group_start) loads and
+    answers exactly; what is written now says format 2."""
+    v = data["vectors"][:400]
+    idx = Index.build(v, metric="weighted", backend="vptree", leaf_size=8)
+    path = idx.save(tmp_path / "v1.h5")
+
+    def to_v1(f):
+        for prefix in ("backend/", "backend/face_free_"):
+            del f[prefix + "group_start"]
+            del f[prefix + "version"]
+            f[prefix + "version"] = np.array(1, np.int64)
+        f.attrs["format_version"] = 1
+    _rewrite_index(path, to_v1)
+    back = Index.load(path)
+    assert Index.metadata(path)["format_version"] == 1 and back.backend.face_free is not None
+    q, w = data["queries"][:10], _faceless(data["weights"][:10])
+    ref = Index.build(v, metric="weighted", backend="exact").search_vectors(q, 10, weights=w)
+    got = back.search_vectors(q, 10, weights=w)
+    np.testing.assert_array_equal(got.distances, ref.distances)
+    np.testing.assert_array_equal(got.ids, ref.ids)
+
+
 # ----------------------------------------------------------------------------- vptree: the face-free tree
 
 def _faceless(w):

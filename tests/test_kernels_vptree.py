@@ -140,6 +140,119 @@ def test_ten_thousand_duplicates(metric, rng):
     assert np.all(d[0] == 0.0)
 
 
+# ----------------------------------------------------------------------------- groups of identical rows
+
+@pytest.mark.parametrize("metric", ["weighted", "l2"])
+def test_identical_rows_by_hand(metric):
+    """5 identical rows and 3 distinct ones: the tree holds 4 rows; k = 6 gives the 5 duplicates (ids
+    ascending) and then the nearest distinct row, as the exact kernel does."""
+    dup = [1.0, 1.0, 1.0, 1.0]
+    data = np.array([[9, 9, 9, 9], dup, [1, 1, 1, 3], dup, dup, [5, 5, 5, 5], dup, dup], np.float32)
+    tree = build_vptree(data, metric, leaf_size=1)
+    assert tree.n == 8 and tree.n_unique == 4 and tree.data_perm.shape == (4, 4)
+    q = np.ones((1, 4))
+    w = np.array([[1.0, 1.0]]) if metric == "weighted" else None
+    ids, d = assert_same(tree, data, q, w, 6)
+    assert ids.tolist() == [[1, 3, 4, 6, 7, 2]]
+    assert d.tolist() == [[0.0] * 5 + [1.0 if metric == "weighted" else 2.0]]
+    ids, d = assert_same(tree, data, q, w, 3)          # k smaller than the group: its 3 smallest ids
+    assert ids.tolist() == [[1, 3, 4]]
+    ids, _ = assert_same(tree, data, q, w, 8)
+    assert ids.tolist() == [[1, 3, 4, 6, 7, 2, 5, 0]]
+
+
+@pytest.mark.parametrize("metric", ["weighted", "l2"])
+def test_identical_frames_are_scanned_once(metric, rng):
+    """10,000 identical frames (issue 15, trust 11) are one tree row: a query scans a handful of rows
+    instead of all 10,000 (before the groups: 10,000 rows scanned, 13.6x a normal corpus's time)."""
+    row = rng.random(34).astype(np.float32)
+    data = np.repeat(row[None], 10_000, axis=0)
+    tree = build_vptree(data, metric)
+    assert tree.n_unique == 1 and tree.n_nodes == 1
+    q = rng.random((4, 34))
+    w = random_weights(rng, 4, 17) if metric == "weighted" else None
+    ids, d, st = assert_same(tree, data, q, w, 10, return_stats=True)
+    assert ids[:, :10].tolist() == [list(range(10))] * 4
+    assert st["points"].max() == 1 and st["exact"].max() == 1
+    # near-all duplicates: 99% one frame, plus 100 distinct ones
+    mixed = np.concatenate([data[:9_900], rng.random((100, 34)).astype(np.float32)])[rng.permutation(10_000)]
+    tree = build_vptree(mixed, metric, leaf_size=16)
+    assert tree.n_unique == 101
+    _, _, st = assert_same(tree, mixed, np.concatenate([q, row[None].astype(np.float64)]),
+                           None if w is None else np.concatenate([w, w[:1]]), 50, return_stats=True)
+    assert st["points"].max() <= 101
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 600), distinct=st.integers(1, 40),
+       shape=st.sampled_from(["one-big-group", "many-small-groups", "uniform"]),
+       metric=st.sampled_from(["weighted", "l2"]), leaf=st.sampled_from([1, 4, 32]),
+       block=st.sampled_from([1, 16, 1024]), k=st.integers(1, 80), signed_zero=st.booleans())
+def test_heavy_duplication_property(seed, n, distinct, shape, metric, leaf, block, k, signed_zero):
+    """Corpora made of a few distinct rows repeated (one dominant row, many pairs and triples, or even
+    repeats): distances and ids equal the exact kernel's for every k, including k beyond a group's size.
+    ``signed_zero``: some copies carry -0.0 for 0.0 (other bytes, same distances: their own group)."""
+    rng = np.random.default_rng(seed)
+    base = np.round(rng.normal(size=(distinct, 6)), 1).astype(np.float32)
+    if shape == "one-big-group":
+        pick = np.where(rng.random(n) < 0.9, 0, rng.integers(0, distinct, n))
+    elif shape == "many-small-groups":
+        pick = rng.permutation(np.arange(n) // int(rng.integers(1, 4)))
+        base = np.round(rng.normal(size=(n, 6)), 1).astype(np.float32)
+    else:
+        pick = rng.integers(0, distinct, n)
+    data = base[pick]
+    if signed_zero:
+        data[rng.random(n) < 0.3, 0] = np.float32(0.0) * np.float32(-1.0)
+        data[rng.random(n) < 0.3, 1] = np.float32(0.0)
+    tree = build_vptree(data, metric, leaf_size=leaf, seed=seed % 5)
+    assert tree.n_unique == len(np.unique(data.view(np.uint32), axis=0))
+    q = np.concatenate([rng.normal(size=(2, 6)), data[rng.integers(0, n, 2)].astype(np.float64)])
+    w = random_weights(rng, 4, 3, 0.4) if metric == "weighted" else None
+    assert_same(tree, data, q, w, min(k, n), block_rows=block)
+
+
+def test_groups_round_trip_and_checks(rng):
+    """Arrays with groups survive to_arrays/from_arrays (with the rows given instead of data_perm, as in an
+    index file); damaged groups are refused; version 1 arrays (no groups) still load."""
+    data = rng.random((50, 34)).astype(np.float32)[rng.integers(0, 50, 400)]
+    tree = build_vptree(data, "weighted", leaf_size=8)
+    assert tree.n_unique < 60 and tree.group_start[-1] == 400
+    arrays = tree.to_arrays()
+    q, w = rng.random((3, 34)), random_weights(rng, 3, 17)
+    rows_only = {k: v for k, v in arrays.items() if k != "data_perm"}
+    for back in (VPTreeArrays.from_arrays(arrays, verify=True), VPTreeArrays.from_arrays(rows_only, rows=data)):
+        assert_same(back, data, q, w, 40)
+    first_big = int(np.argmax(np.diff(tree.group_start) > 1))     # the first group of 2 or more ids
+    g0, g1 = tree.group_start[first_big], tree.group_start[first_big + 1]
+    assert g1 - g0 > 1
+    descending = arrays["perm"].copy()
+    descending[g0:g1] = descending[g0:g1][::-1]
+    for name, value, message in [("group_start", _set(1, 0)(arrays["group_start"].copy()), "group_start: expected"),
+                                 ("perm", descending, "perm: the ids of a group .* must be ascending")]:
+        with pytest.raises(FileFormatError, match=f"vptree arrays: {message}"):
+            VPTreeArrays.from_arrays({**arrays, name: value})
+    mixed = data.copy()
+    mixed[arrays["perm"][tree.group_start[first_big] + 1]] += 1.0   # a member no longer equals its group
+    with pytest.raises(FileFormatError, match=f"the rows of group {first_big} are not identical"):
+        VPTreeArrays.from_arrays(rows_only, rows=mixed)
+    with pytest.raises(FileFormatError, match="the tree holds 400 rows"):
+        VPTreeArrays.from_arrays(rows_only, rows=data[:-1])
+    with pytest.raises(FileFormatError, match="missing array.*group_start"):
+        VPTreeArrays.from_arrays({k: v for k, v in arrays.items() if k != "group_start"})
+    # version 1 (before the groups): no group_start, every row its own tree row
+    distinct = rng.random((300, 34)).astype(np.float32)
+    v1 = build_vptree(distinct, "l2", leaf_size=8).to_arrays()
+    assert v1["group_start"].tolist() == list(range(301))
+    del v1["group_start"]
+    v1["version"] = np.array(1)
+    old = VPTreeArrays.from_arrays(v1, verify=True)
+    assert old.version == 2 and old.n_unique == 300
+    assert_same(old, distinct, rng.random((3, 34)), None, 10)
+    with pytest.raises(FileFormatError, match="version 1 arrays have no groups"):
+        VPTreeArrays.from_arrays({**v1, "group_start": np.arange(301)})
+
+
 @pytest.mark.parametrize("metric", ["weighted", "l2"])
 def test_face_light_split_is_exact(metric, rng):
     data = rng.random((4000, 34)).astype(np.float32)

@@ -14,8 +14,9 @@ name order) followed by the canonical JSON of every other attribute. Datasets ar
 uncompressed so the checksum covers exactly the bytes the backends receive.
 
 Reading checks, in order: the file is HDF5 (else "not an HDF5 file" / "truncated"), its ``format`` is
-ours, its version is supported (else a message with the upgrade path), and the checksum matches — all
-before any byte reaches FAISS or numba. Writes are atomic (temporary file, fsync, ``os.replace``).
+ours, its version is supported (1 to :data:`FORMAT_VERSION`; else a message with the upgrade path), and
+the checksum matches — all before any byte reaches FAISS or numba. Writes are atomic (temporary file,
+fsync, ``os.replace``).
 """
 from __future__ import annotations
 
@@ -30,7 +31,10 @@ import numpy as np
 from ..errors import ChecksumError, FileFormatError
 
 FORMAT_NAME = "posesearch-index"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The oldest version read. 2 added the VP-tree's groups of identical rows (``backend/group_start``); a
+#: version 1 file has the same layout without them and loads as is (each row its own group).
+OLDEST_READABLE_VERSION = 1
 CHECKSUM_ATTR = "checksum"
 JSON_ATTRS = ("backend_params", "normalization")
 _ALLOWED_KINDS = "fiu"
@@ -119,9 +123,10 @@ def _check_header(path: Path, attrs: dict[str, Any], *, version: bool = True) ->
         raise FileFormatError(path, f"index format version {ver} (written by {by}) is newer than this posesearch "
                               f"reads ({FORMAT_VERSION}); upgrade posesearch (pip install -U posesearch) or "
                               "rebuild the index with this version's `posesearch build`")
-    if ver < FORMAT_VERSION:
+    if ver < OLDEST_READABLE_VERSION:
         raise FileFormatError(path, f"index format version {ver} (written by {by}) is older than this posesearch "
-                              f"reads ({FORMAT_VERSION}); rebuild it with `posesearch build CORPUS`")
+                              f"reads ({OLDEST_READABLE_VERSION} to {FORMAT_VERSION}); rebuild it with "
+                              "`posesearch build CORPUS`")
 
 
 def read_index_attrs(path: str | os.PathLike, *, check_version: bool = True) -> dict[str, Any]:

@@ -152,22 +152,15 @@ class VPTreeBackend(Backend):
 
 
 def _tree_from(arrays, rows: np.ndarray, path: str, which: str):
-    """A VPTreeArrays from stored arrays over ``rows`` (its rows in tree order are rows[perm])."""
+    """A VPTreeArrays from stored arrays over ``rows`` (the file stores the rows once, as the index's
+    vectors: the tree's distinct rows are taken from them, its groups of identical rows checked)."""
     from .kernels.vptree import VPTreeArrays
 
-    arrays = dict(arrays)
-    perm = arrays.get("perm")
-    if not (isinstance(perm, np.ndarray) and perm.dtype == np.int64 and perm.shape == (len(rows),)
-            and (len(perm) == 0 or (perm.min() >= 0 and perm.max() < len(rows)))):
-        raise FileFormatError(path, f"damaged index file: {which}VP-tree permutation missing or out of range")
-    arrays["data_perm"] = np.ascontiguousarray(rows[perm])
+    arrays = {k: v for k, v in arrays.items() if k != "data_perm"}
     try:
-        tree = VPTreeArrays.from_arrays(arrays)
+        tree = VPTreeArrays.from_arrays(arrays, rows=np.ascontiguousarray(rows, dtype=np.float32))
     except FileFormatError as e:
         raise FileFormatError(path, f"damaged index file: {which}{e.problem}") from None
-    except (KeyError, ValueError, TypeError) as e:
+    except (KeyError, ValueError, TypeError, IndexError) as e:
         raise FileFormatError(path, f"damaged index file: {which}VP-tree arrays are inconsistent ({e})") from None
-    n = getattr(tree, "n", None)
-    if n is not None and int(n) != len(rows):
-        raise FileFormatError(path, f"damaged index file: the {which}VP-tree holds {n} rows, the index {len(rows)}")
     return tree

@@ -193,55 +193,76 @@ def exact_distance(x, q, w, metric):
     return np.sqrt(s)
 
 
-# ----------------------------------------------------------------------------- result heap
-# A max-heap of (distance, id) pairs ordered lexicographically: the root is the worst kept result.
+# ----------------------------------------------------------------------------- heaps
+# Two binary heaps over parallel (keys, ids) arrays, sharing one sift up and one sift down:
+# * the result heap, a max-heap of (distance, id) pairs ordered lexicographically: its root is the worst
+#   kept result (``sign`` = 1);
+# * the frontier min-heap of the searches, (ids, keys) with the smallest key at the root, ties to the
+#   smaller id (``sign`` = -1).
+# ``sign`` is a literal at every call site, so the inlined comparisons compile to plain ones.
 
-@njit(**JIT)
-def _worse(d1, i1, d2, i2):
-    return d1 > d2 or (d1 == d2 and i1 > i2)
+@njit(inline="always", **JIT)
+def _above(k1, i1, k2, i2, sign):
+    """(k1, i1) belongs nearer the root than (k2, i2): larger pair first for sign 1, smaller for -1."""
+    return sign * k1 > sign * k2 or (k1 == k2 and sign * i1 > sign * i2)
+
+
+@njit(inline="always", **JIT)
+def _put(keys, ids, p, key, idx):
+    keys[p] = key
+    ids[p] = idx
+
+
+@njit(inline="always", **JIT)
+def _sift_up(keys, ids, p, key, idx, sign):
+    """Put (key, idx) into the hole at position p and move it up to its place."""
+    while p > 0:
+        par = (p - 1) >> 1
+        if not _above(key, idx, keys[par], ids[par], sign):
+            break
+        _put(keys, ids, p, keys[par], ids[par])
+        p = par
+    _put(keys, ids, p, key, idx)
+
+
+@njit(inline="always", **JIT)
+def _sift_down(keys, ids, size, key, idx, sign):
+    """Put (key, idx) at the root of the heap of ``size`` entries and sift it down to its place."""
+    p = 0
+    c = 1
+    while c < size:
+        if c + 1 < size and _above(keys[c + 1], ids[c + 1], keys[c], ids[c], sign):
+            c += 1
+        if not _above(keys[c], ids[c], key, idx, sign):
+            break
+        _put(keys, ids, p, keys[c], ids[c])
+        p = c
+        c = 2 * p + 1
+    _put(keys, ids, p, key, idx)
 
 
 @njit(**JIT)
 def heap_offer(hd, hi, n, d, idx):
-    """Offer (d, idx) to the heap of current size n (capacity hd.shape[0]); returns the new size."""
-    cap = hd.shape[0]
-    if n < cap:
-        p = n
-        while p > 0:
-            par = (p - 1) >> 1
-            if _worse(d, idx, hd[par], hi[par]):
-                hd[p] = hd[par]
-                hi[p] = hi[par]
-                p = par
-            else:
-                break
-        hd[p] = d
-        hi[p] = idx
+    """Offer (d, idx) to the result heap of current size n (capacity hd.shape[0]); returns the new size."""
+    if n < hd.shape[0]:
+        _sift_up(hd, hi, n, d, idx, 1)
         return n + 1
-    if not _worse(hd[0], hi[0], d, idx):
-        return n
-    _sift_down(hd, hi, n, d, idx)      # replace the root
+    if _above(hd[0], hi[0], d, idx, 1):
+        _sift_down(hd, hi, n, d, idx, 1)      # replace the root
     return n
 
 
 @njit(**JIT)
-def _sift_down(hd, hi, size, d, idx):
-    """Put (d, idx) at the root of the max-heap of ``size`` entries and sift it down to its place."""
-    p = 0
-    while True:
-        c = 2 * p + 1
-        if c >= size:
+def heap_offer_group(hd, hi, n, d, ids, i0, i1):
+    """Offer (d, ids[i]) for i in [i0, i1): the rows of one group of identical vectors, ids ascending.
+    Stops at the first one the full heap refuses (the rest tie with it and have larger ids), so a group
+    costs at most k + 1 offers whatever its size. Returns the new size."""
+    cap = hd.shape[0]
+    for i in range(i0, i1):
+        if n == cap and not _above(hd[0], hi[0], d, ids[i], 1):
             break
-        if c + 1 < size and _worse(hd[c + 1], hi[c + 1], hd[c], hi[c]):
-            c += 1
-        if _worse(hd[c], hi[c], d, idx):
-            hd[p] = hd[c]
-            hi[p] = hi[c]
-            p = c
-        else:
-            break
-    hd[p] = d
-    hi[p] = idx
+        n = heap_offer(hd, hi, n, d, ids[i])
+    return n
 
 
 @njit(**JIT)
@@ -252,7 +273,7 @@ def heap_sort(hd, hi, n):
         idx = hi[end]
         hd[end] = hd[0]
         hi[end] = hi[0]
-        _sift_down(hd, hi, end, d, idx)
+        _sift_down(hd, hi, end, d, idx, 1)
 
 
 @njit(**JIT)
@@ -268,53 +289,23 @@ def finish_heap(hd, hi, n, k, out_i, out_d):
             out_d[j] = np.inf
 
 
-# ----------------------------------------------------------------------------- float32 filter
-
-# ----------------------------------------------------------------------------- a plain min-heap
-# (ids, keys) arrays with the smallest key at the root; capacity is the caller's (searches' frontiers).
-
 @njit(**JIT)
 def minheap_push(ids, keys, sz, idx, key):
-    """Push (idx, key) into the min-heap of size sz; returns the new size."""
-    p = sz
-    while p > 0:
-        par = (p - 1) >> 1
-        if keys[par] > key:
-            ids[p] = ids[par]
-            keys[p] = keys[par]
-            p = par
-        else:
-            break
-    ids[p] = idx
-    keys[p] = key
+    """Push (idx, key) into the frontier min-heap of size sz (capacity the caller's); returns the new size."""
+    _sift_up(keys, ids, sz, key, idx, -1)
     return sz + 1
 
 
 @njit(**JIT)
 def minheap_pop(ids, keys, sz):
-    """Remove the root of the min-heap of size sz (read it first); returns the new size."""
+    """Remove the root of the frontier min-heap of size sz (read it first); returns the new size."""
     sz -= 1
-    if sz == 0:
-        return 0
-    xi = ids[sz]
-    xk = keys[sz]
-    p = 0
-    while True:
-        c = 2 * p + 1
-        if c >= sz:
-            break
-        if c + 1 < sz and keys[c + 1] < keys[c]:
-            c += 1
-        if keys[c] < xk:
-            ids[p] = ids[c]
-            keys[p] = keys[c]
-            p = c
-        else:
-            break
-    ids[p] = xi
-    keys[p] = xk
+    if sz > 0:
+        _sift_down(keys, ids, sz, keys[sz], ids[sz], -1)
     return sz
 
+
+# ----------------------------------------------------------------------------- float32 filter
 
 @njit(**JIT)
 def prepare_query(q, w, metric, q32, c32, cn):

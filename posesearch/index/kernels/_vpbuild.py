@@ -140,6 +140,15 @@ def _choose_vp(work, s, e, metric, sw, vbuf):
     return best
 
 
+@njit(inline="always", **JIT)
+def _widen(lo, hi, i, v):
+    """Widen the range [lo[i], hi[i]] to hold v."""
+    if v < lo[i]:
+        lo[i] = v
+    if v > hi[i]:
+        hi[i] = v
+
+
 @njit(**JIT)
 def _child_bounds(work, vbuf, metric, sw, s, e, c, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf):
     """Shells (per-joint and total distances to the parent's vantage point vbuf) and box of node c = [s, e)."""
@@ -153,25 +162,15 @@ def _child_bounds(work, vbuf, metric, sw, s, e, c, shell_lo, shell_hi, tot_lo, t
     for i in range(dd):
         box_lo[c, i] = np.inf
         box_hi[c, i] = -np.inf
+    sl, sh, bl, bh = shell_lo[c], shell_hi[c], box_lo[c], box_hi[c]
     for p in range(s, e):
         row = work[p]
         t = _joint_dists(row, vbuf, metric, sw, jbuf)
         for j in range(kk):
-            v = jbuf[j]
-            if v < shell_lo[c, j]:
-                shell_lo[c, j] = v
-            if v > shell_hi[c, j]:
-                shell_hi[c, j] = v
-        if t < tot_lo[c]:
-            tot_lo[c] = t
-        if t > tot_hi[c]:
-            tot_hi[c] = t
+            _widen(sl, sh, j, jbuf[j])
+        _widen(tot_lo, tot_hi, c, t)
         for i in range(dd):
-            x = row[i]
-            if x < box_lo[c, i]:
-                box_lo[c, i] = x
-            if x > box_hi[c, i]:
-                box_hi[c, i] = x
+            _widen(bl, bh, i, row[i])
 
 
 @njit(**JIT)
@@ -285,4 +284,31 @@ def verify_bounds(data_perm, metric, sw, start, end, left, vp, shell_lo, shell_h
                 for j in range(kk):
                     if not (shell_lo[c, j] <= jbuf[j] <= shell_hi[c, j]):
                         return c
+    return -1
+
+
+@njit(**JIT)
+def expand_groups(pos_group, gstart, members, out_start):
+    """The ids in tree order: tree position p holds distinct row ``pos_group[p]``, whose ids are
+    ``members[gstart[g]:gstart[g + 1]]``; they go to ``out[out_start[p]:out_start[p + 1]]``."""
+    out = np.empty(members.shape[0], np.int64)
+    for p in range(pos_group.shape[0]):
+        g = pos_group[p]
+        o = out_start[p]
+        for t in range(gstart[g], gstart[g + 1]):
+            out[o] = members[t]
+            o += 1
+    return out
+
+
+@njit(**JIT)
+def first_mixed_group(rows, perm, gstart):
+    """The first group whose rows ``rows[perm[gstart[g]:gstart[g + 1]]]`` are not all equal, or -1."""
+    for g in range(gstart.shape[0] - 1):
+        r0 = rows[perm[gstart[g]]]
+        for t in range(gstart[g] + 1, gstart[g + 1]):
+            r = rows[perm[t]]
+            for i in range(r.shape[0]):
+                if r[i] != r0[i]:
+                    return g
     return -1

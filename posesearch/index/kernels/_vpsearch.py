@@ -32,18 +32,57 @@ from numba import njit, prange
 
 from ._common import (F32_MAX, FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, filter_threshold, finish_heap,
                       minheap_pop, minheap_push,
-                      heap_offer, prepare_query)
+                      heap_offer_group, prepare_query)
 from ._vplayout import padded
 
 NODE_WORK = 256   # a node expansion costs about as much as scanning this many rows (fallback rule)
 _REL_SLACK = 1.0 - 1e-10
 _ABS_SLACK = 1e-10
 
-KTree = namedtuple("KTree", ["scale", "data", "perm", "sw", "split", "nint", "nrec", "block_start", "block_off", "brec",
-                             "codes"])
-KTree.__doc__ = """Arrays a search reads: ``scale`` (max |coordinate|), ``data`` (rows in tree order), ``perm``
-(position -> id), ``sw`` (split weights), ``split`` (the joints with sw > 0) and the derived layout of
-:mod:`._vplayout`."""
+KTree = namedtuple("KTree", ["scale", "data", "perm", "gstart", "sw", "split", "nint", "nrec", "block_start",
+                             "block_off", "brec", "codes"])
+KTree.__doc__ = """Arrays a search reads: ``scale`` (max |coordinate|), ``data`` (distinct rows in tree order),
+``perm`` and ``gstart`` (the ids of position p: perm[gstart[p]:gstart[p + 1]]), ``sw`` (split weights),
+``split`` (the joints with sw > 0) and the derived layout of :mod:`._vplayout`."""
+
+
+@njit(inline="always", **JIT)
+def _box_gaps(rec, q, j, dd):
+    """x and y distances from joint j of the query to the box (box_lo | box_hi, D each) of record rec."""
+    x = q[2 * j]
+    y = q[2 * j + 1]
+    return (max(0.0, rec[2 * j] - x, x - rec[dd + 2 * j]),
+            max(0.0, rec[2 * j + 1] - y, y - rec[dd + 2 * j + 1]))
+
+
+@njit(inline="always", **JIT)
+def _move_total(cost, need, sgn, olim, rec, cn, sw, split, order, dq, g, t0):
+    """``cost`` plus the least extra cost of moving sum_j sw_j t_j by ``need`` > 0 from t0, upwards
+    (sgn = 1, each t_j up to its shell limit rec[olim + j] = shell_hi) or downwards (sgn = -1, down to
+    shell_lo): first free inside each flat part of the cost (|dq_j - t_j| <= g_j), then the cheapest
+    joints by cn_j / sw_j. Written once for both directions through sgn * t: multiplying by +-1 is exact
+    and the costs are added in the same order, so the bounds are bit-identical to two separate loops."""
+    free = 0.0
+    for jj in range(split.shape[0]):
+        j = split[jj]
+        f = min(sgn * np.float64(rec[olim + j]), sgn * dq[j] + g[j]) - sgn * t0[j]
+        if f > 0.0:
+            free += sw[j] * f
+    if free >= need:
+        return cost
+    need -= free
+    for jj in range(order.shape[0]):
+        j = order[jj]
+        lim = sgn * np.float64(rec[olim + j])
+        f = max(0.0, min(lim, sgn * dq[j] + g[j]) - sgn * t0[j])
+        cap = sw[j] * (lim - sgn * t0[j] - f)
+        if cap <= 0.0:
+            continue
+        if cap >= need:
+            return cost + cn[j] / sw[j] * need
+        cost += cn[j] / sw[j] * cap
+        need -= cap
+    return cost
 
 
 @njit(**JIT)
@@ -58,10 +97,7 @@ def _child_bound_weighted(rec, q, cn, sw, split, order, dq, inh_parent, b, t0, g
     cost = 0.0
     ssum = 0.0
     for j in range(kk):
-        x = q[2 * j]
-        y = q[2 * j + 1]
-        bx = max(0.0, rec[2 * j] - x, x - rec[dd + 2 * j])
-        by = max(0.0, rec[2 * j + 1] - y, y - rec[dd + 2 * j + 1])
+        bx, by = _box_gaps(rec, q, j, dd)
         gj = max(inh_parent[j], bx + by)
         lo = np.float64(rec[osl + j])
         hi = np.float64(rec[osh + j])
@@ -76,51 +112,10 @@ def _child_bound_weighted(rec, q, cn, sw, split, order, dq, inh_parent, b, t0, g
         ssum += sw[split[jj]] * t0[split[jj]]
     lo_tot = np.float64(rec[osh + kk])
     hi_tot = np.float64(rec[osh + kk + 1])
-    if ssum < lo_tot:
-        # raise sum t_j to lo_tot: free inside each flat part [.., dq + g], then the cheapest joints
-        need = lo_tot - ssum
-        free = 0.0
-        for jj in range(split.shape[0]):
-            j = split[jj]
-            f = min(np.float64(rec[osh + j]), dq[j] + g[j]) - t0[j]
-            if f > 0.0:
-                free += sw[j] * f
-        if free < need:
-            need -= free
-            for jj in range(order.shape[0]):
-                j = order[jj]
-                hi = np.float64(rec[osh + j])
-                f = max(0.0, min(hi, dq[j] + g[j]) - t0[j])
-                cap = sw[j] * (hi - t0[j] - f)
-                if cap <= 0.0:
-                    continue
-                if cap >= need:
-                    cost += cn[j] / sw[j] * need
-                    break
-                cost += cn[j] / sw[j] * cap
-                need -= cap
-    elif ssum > hi_tot:
-        need = ssum - hi_tot
-        free = 0.0
-        for jj in range(split.shape[0]):
-            j = split[jj]
-            f = t0[j] - max(np.float64(rec[osl + j]), dq[j] - g[j])
-            if f > 0.0:
-                free += sw[j] * f
-        if free < need:
-            need -= free
-            for jj in range(order.shape[0]):
-                j = order[jj]
-                lo = np.float64(rec[osl + j])
-                f = max(0.0, t0[j] - max(lo, dq[j] - g[j]))
-                cap = sw[j] * (t0[j] - lo - f)
-                if cap <= 0.0:
-                    continue
-                if cap >= need:
-                    cost += cn[j] / sw[j] * need
-                    break
-                cost += cn[j] / sw[j] * cap
-                need -= cap
+    if ssum < lo_tot:       # raise sum t_j to lo_tot (each t_j at most its shell's hi)
+        cost = _move_total(cost, lo_tot - ssum, 1.0, osh, rec, cn, sw, split, order, dq, g, t0)
+    elif ssum > hi_tot:     # lower it to hi_tot (each t_j at least its shell's lo)
+        cost = _move_total(cost, ssum - hi_tot, -1.0, osl, rec, cn, sw, split, order, dq, g, t0)
     return cost
 
 
@@ -132,10 +127,7 @@ def _child_bound_l2(rec, q, dq, dq_tot, inh_parent, b):
     osh = 2 * dd + kk
     s = 0.0
     for j in range(kk):
-        x = q[2 * j]
-        y = q[2 * j + 1]
-        bx = max(0.0, rec[2 * j] - x, x - rec[dd + 2 * j])
-        by = max(0.0, rec[2 * j + 1] - y, y - rec[dd + 2 * j + 1])
+        bx, by = _box_gaps(rec, q, j, dd)
         d = dq[j]
         v = max(inh_parent[j], np.sqrt(bx * bx + by * by), d - rec[osh + j], rec[osl + j] - d)
         b[j] = v
@@ -245,7 +237,8 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
         if a <= t32 or a > F32_MAX:
             p = s + r
             stats[3] += 1
-            n = heap_offer(hd, hi, n, exact_distance(data[p], q, w, metric), T.perm[p])
+            de = exact_distance(data[p], q, w, metric)
+            n = heap_offer_group(hd, hi, n, de, T.perm, T.gstart[p], T.gstart[p + 1])   # p's identical rows
             if n == kcap:
                 t32 = filter_threshold(hd[0], eps, hsum, metric)
     return n

@@ -43,8 +43,8 @@ from numba import njit, prange
 
 from ...errors import FileFormatError
 from ._llvm import prefetch_row, shift_right
-from ._common import (FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, finish_heap, heap_offer, minheap_pop,
-                      minheap_push, prepare_query)
+from ._common import (FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, finish_heap, heap_offer, heap_offer_group,
+                      minheap_pop, minheap_push, prepare_query)
 
 __all__ = ["HNSWGraph", "WalkAids", "graph_from_faiss", "knn_hnsw", "locality_order", "quantize", "seed_nodes"]
 
@@ -459,8 +459,7 @@ def _search_one(X, q, w, metric, l0, up_off, up_nbr, mw, up_codes, up_nodes, see
         if g1 - g0 == 1:
             sz = heap_offer(hd, hi, sz, de, r)
         else:
-            for j in range(g0, min(g1, g0 + k)):
-                sz = heap_offer(hd, hi, sz, de, members[j])
+            sz = heap_offer_group(hd, hi, sz, de, members, g0, g1)
     finish_heap(hd, hi, sz, k, out_i, out_d)
 
 

@@ -6,11 +6,18 @@ combine per-joint distance shells around each vantage point, per-node bounding b
 from ancestors and the node's whole-distance range (see :mod:`._vpsearch`). Results are exact: same
 ids, order (ties by smaller id) and bit-identical float64 distances as :func:`.exact.knn_exact`.
 
-Layout: everything is flat numpy arrays (no Python object per node). Rows are stored permuted into
-tree order (``data_perm``, every subtree contiguous) with ``perm[position] = original id``. Nodes are
-numbered breadth-first; see :class:`VPTreeArrays` for each array. At the first search a compact
-search layout is derived from them (node records, 8-bit codes of the rows; :mod:`._vplayout`): it is
-never serialized, so a file cannot hold an inconsistent copy.
+Identical rows: the tree holds each distinct vector once (bit-identical rows are one tree row with its
+group of ids, :class:`~posesearch.index.groups.RowGroups`). A hit offers its group's ids, ascending, to
+the result heap until the heap refuses one, so k and the tie order (smaller id first) are those of the
+exact backend. Without it, 10,000 identical frames tie with each other, no bound can prune among them,
+and a query scanned all of them (13.6x the time on a normal corpus of that size; now the same or less).
+
+Layout: everything is flat numpy arrays (no Python object per node). The U distinct rows are stored in
+tree order (``data_perm``, every subtree contiguous); the ids of tree row p are
+``perm[group_start[p]:group_start[p + 1]]`` (ascending). Nodes are numbered breadth-first; see
+:class:`VPTreeArrays` for each array. At the first search a compact search layout is derived from them
+(node records, 8-bit codes of the rows; :mod:`._vplayout`): it is never serialized, so a file cannot
+hold an inconsistent copy.
 
 Search cost (309k Penn Action + COCO poses, k = 10, one core; see benchmarks/bench_kernels.py):
 best-first over nodes with the full bounds down to blocks of <= 1024 rows, scanned through their codes
@@ -25,12 +32,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ...errors import FileFormatError, InvalidArgumentError
+from ..groups import RowGroups
 from ._common import (KERNEL_METRICS, check_data, check_k, check_queries,
                       check_weights, metric_code)
 
 __all__ = ["VPTreeArrays", "build_vptree", "knn_vptree", "rows_with_weight", "VPTREE_VERSION"]
 
-VPTREE_VERSION = 1
+VPTREE_VERSION = 2   # 2: groups of identical rows (group_start); version 1 arrays (no groups) still load
 DEFAULT_LEAF_SIZE = 128
 DEFAULT_BLOCK_ROWS = 1024   # search: subtrees of at most this many rows are scanned whole (see _vplayout)
 FACE_SPLIT_WEIGHT = 0.25    # build: split weight of COCO-17's face joints with split_weights="face-light"
@@ -41,16 +49,18 @@ _WHAT = "vptree arrays"
 
 @dataclass(eq=False)
 class VPTreeArrays:
-    """A built VP-tree: scalar parameters and flat arrays (M nodes, N rows, D = 2K).
+    """A built VP-tree: scalar parameters and flat arrays (M nodes, N rows of which U distinct, D = 2K).
 
     Attributes:
         metric: ``"weighted"`` or ``"l2"``; leaf_size, n (= N), d (= D), seed, version.
         scale: max |coordinate| over the rows (sets the absolute rounding slack of the bounds).
         split_weights: (K,) float64 in [0, 1], each joint's weight in the distance vantage points and
             splits use (see :mod:`._vpbuild`; the bounds always use every joint).
-        perm: (N,) int64, tree position -> original row id (a permutation).
-        data_perm: (N, D) float32, the rows in tree order (every subtree's rows are contiguous).
-        start, end: (M,) int64, the node's rows are positions [start, end).
+        perm: (N,) int64, a permutation of the row ids: the ids of tree position p are
+            perm[group_start[p]:group_start[p + 1]], ascending (their rows are bit-identical).
+        group_start: (U + 1,) int64, strictly increasing from 0 to N (U = N: no duplicates).
+        data_perm: (U, D) float32, the distinct rows in tree order (every subtree's rows are contiguous).
+        start, end: (M,) int64, the node's rows are positions [start, end) of data_perm.
         left, right: (M,) int64, children ids (right = left + 1 > node id), -1 for a leaf.
         vp: (M,) int64, position of an internal node's vantage point row, -1 for a leaf.
         shell_lo, shell_hi: (M, K) float64, min/max over the node's rows of the per-joint distance to
@@ -68,6 +78,7 @@ class VPTreeArrays:
     scale: float
     split_weights: np.ndarray
     perm: np.ndarray
+    group_start: np.ndarray
     data_perm: np.ndarray
     start: np.ndarray
     end: np.ndarray
@@ -96,6 +107,11 @@ class VPTreeArrays:
         return int(self.start.shape[0])
 
     @property
+    def n_unique(self) -> int:
+        """U: the number of distinct rows (tree rows)."""
+        return int(self.group_start.shape[0] - 1)
+
+    @property
     def n_leaves(self) -> int:
         return int((self.left < 0).sum())
 
@@ -111,10 +127,10 @@ class VPTreeArrays:
     # ------------------------------------------------------------------ serialization
     _SCALARS = {"metric": np.int64, "leaf_size": np.int64, "n": np.int64, "d": np.int64, "seed": np.int64,
                 "version": np.int64, "scale": np.float64}
-    _ARRAYS = {"split_weights": np.float64, "perm": np.int64, "data_perm": np.float32, "start": np.int64,
-               "end": np.int64, "left": np.int64, "right": np.int64, "vp": np.int64, "shell_lo": np.float64,
-               "shell_hi": np.float64, "tot_lo": np.float64, "tot_hi": np.float64, "box_lo": np.float32,
-               "box_hi": np.float32}
+    _ARRAYS = {"split_weights": np.float64, "perm": np.int64, "group_start": np.int64, "data_perm": np.float32,
+               "start": np.int64, "end": np.int64, "left": np.int64, "right": np.int64, "vp": np.int64,
+               "shell_lo": np.float64, "shell_hi": np.float64, "tot_lo": np.float64, "tot_hi": np.float64,
+               "box_lo": np.float32, "box_hi": np.float32}
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """All fields as numpy arrays (scalars as 0-d arrays; ``metric`` as its int64 code:
@@ -128,8 +144,13 @@ class VPTreeArrays:
         return out
 
     @classmethod
-    def from_arrays(cls, d: dict, *, verify: bool = False) -> "VPTreeArrays":
+    def from_arrays(cls, d: dict, *, rows: np.ndarray | None = None, verify: bool = False) -> "VPTreeArrays":
         """Rebuild from :meth:`to_arrays` output, validating everything a search relies on.
+
+        ``rows``: the (N, D) float32 rows the tree was built over, when ``d`` leaves out ``data_perm``
+        (an index file stores the rows once): data_perm is then taken from them, and every group of
+        identical rows is checked to be identical. Version 1 arrays (before the groups) load with every
+        row its own group.
 
         Raises FileFormatError("vptree arrays", ...) on missing keys, wrong dtypes or shapes, values out
         of range, a broken tree structure or a non-permutation; a tree accepted here cannot crash the
@@ -141,7 +162,7 @@ class VPTreeArrays:
 
         if not hasattr(d, "keys"):
             bad(f"expected a mapping of arrays, got {type(d).__name__}")
-        missing = [k for k in list(cls._SCALARS) + list(cls._ARRAYS) if k not in d]
+        missing = [k for k in cls._SCALARS if k not in d]
         if missing:
             bad(f"missing array(s): {', '.join(missing)}")
         vals: dict = {}
@@ -150,8 +171,15 @@ class VPTreeArrays:
             if a.shape != () or a.dtype.kind not in ("f" if dt is np.float64 else "iu"):
                 bad(f"{name}: expected a 0-d {np.dtype(dt).name} scalar, got {a.dtype} of shape {a.shape}")
             vals[name] = a.item()
-        if vals["version"] != VPTREE_VERSION:
-            bad(f"version: expected {VPTREE_VERSION}, got {vals['version']}")
+        if vals["version"] not in (1, VPTREE_VERSION):
+            bad(f"version: expected 1 or {VPTREE_VERSION}, got {vals['version']}")
+        expected = [k for k in cls._ARRAYS if not (k == "data_perm" and rows is not None)
+                    and not (k == "group_start" and vals["version"] == 1)]
+        missing = [k for k in expected if k not in d]
+        if missing:
+            bad(f"missing array(s): {', '.join(missing)}")
+        if vals["version"] == 1 and "group_start" in d:
+            bad("group_start: version 1 arrays have no groups of identical rows")
         if vals["metric"] not in _METRIC_NAMES:
             bad(f"metric: expected code 0 (weighted) or 1 (l2), got {vals['metric']}")
         vals["metric"] = _METRIC_NAMES[vals["metric"]]
@@ -165,17 +193,44 @@ class VPTreeArrays:
         if not (np.isfinite(vals["scale"]) and vals["scale"] >= 0):
             bad(f"scale: expected a finite value >= 0, got {vals['scale']}")
         kj = dim // 2
-        for name, dt in cls._ARRAYS.items():
+        for name in expected:
             a = d[name]
             if not isinstance(a, np.ndarray):
                 a = np.asarray(a)
-            if a.dtype != dt:
-                bad(f"{name}: expected dtype {np.dtype(dt).name}, got {a.dtype}")
+            if a.dtype != cls._ARRAYS[name]:
+                bad(f"{name}: expected dtype {np.dtype(cls._ARRAYS[name]).name}, got {a.dtype}")
             vals[name] = np.ascontiguousarray(a)
+        if vals["version"] == 1:
+            vals["group_start"] = np.arange(n + 1, dtype=np.int64)
+            vals["version"] = VPTREE_VERSION
+        gs, perm = vals["group_start"], vals["perm"]
+        if gs.ndim != 1 or not 2 <= gs.shape[0] <= n + 1:
+            bad(f"group_start: expected a 1-d array of 2 to {n + 1} offsets, got shape {gs.shape}")
+        if gs[0] != 0 or gs[-1] != n or (np.diff(gs) < 1).any():
+            bad(f"group_start: expected offsets increasing strictly from 0 to {n}")
+        u = gs.shape[0] - 1
+        if perm.shape != (n,):
+            bad(f"perm: expected shape {(n,)}, got {perm.shape}")
+        if perm.min() < 0 or perm.max() >= n or np.bincount(perm, minlength=n).max() != 1:
+            bad("perm: not a permutation of the row ids")
+        in_group = np.ones(n, np.bool_)
+        in_group[gs[:-1]] = False                    # True: the row follows another of its group
+        if (np.diff(perm) <= 0)[in_group[1:]].any():
+            bad("perm: the ids of a group of identical rows must be ascending")
+        if rows is not None:
+            if not (isinstance(rows, np.ndarray) and rows.dtype == np.float32 and rows.ndim == 2):
+                bad(f"rows: expected a float32 (N, D) array, got {getattr(rows, 'dtype', type(rows).__name__)}")
+            if rows.shape != (n, dim):
+                bad(f"n, d: the tree holds {n} rows of {dim} values, the rows given are {rows.shape}")
+            vals["data_perm"] = np.ascontiguousarray(rows[perm[gs[:-1]]])
+            from ._vpbuild import first_mixed_group
+            g = first_mixed_group(np.ascontiguousarray(rows), perm, gs)
+            if g >= 0:
+                bad(f"group_start/perm: the rows of group {g} are not identical")
         m = vals["start"].shape[0] if vals["start"].ndim == 1 else -1
         if m < 1:
             bad(f"start: expected a non-empty 1-d array, got shape {vals['start'].shape}")
-        shapes = {"split_weights": (kj,), "perm": (n,), "data_perm": (n, dim), "start": (m,), "end": (m,),
+        shapes = {"split_weights": (kj,), "data_perm": (u, dim), "start": (m,), "end": (m,),
                   "left": (m,), "right": (m,),
                   "vp": (m,), "shell_lo": (m, kj), "shell_hi": (m, kj), "tot_lo": (m,), "tot_hi": (m,),
                   "box_lo": (m, dim), "box_hi": (m, dim)}
@@ -185,13 +240,10 @@ class VPTreeArrays:
         sw = vals["split_weights"]
         if not (np.all((sw >= 0) & (sw <= 1)) and sw.max() > 0):
             bad("split_weights: expected values in [0, 1], at least one > 0")
-        perm = vals["perm"]
-        if perm.min() < 0 or perm.max() >= n or np.bincount(perm, minlength=n).max() != 1:
-            bad("perm: not a permutation of the row ids")
         for name in ("data_perm", "shell_lo", "shell_hi", "tot_lo", "tot_hi", "box_lo", "box_hi"):
             if not np.isfinite(vals[name]).all():
                 bad(f"{name}: contains NaN or infinite values")
-        _check_structure(vals, n, m, bad)
+        _check_structure(vals, u, m, bad)
         if (vals["shell_lo"] < 0).any() or (vals["shell_lo"] > vals["shell_hi"]).any():
             bad("shell_lo/shell_hi: expected 0 <= lo <= hi")
         if (vals["tot_lo"] < 0).any() or (vals["tot_lo"] > vals["tot_hi"]).any():
@@ -235,7 +287,7 @@ class VPTreeArrays:
             build_layout(self.data_perm, self.start, self.end, self.left, self.vp, self.shell_lo, self.shell_hi,
                          self.tot_lo, self.tot_hi, self.box_lo, self.box_hi, is_block, nint, nrec, block_start,
                          block_off, brec, codes)
-            kt = KTree(float(self.scale), self.data_perm, self.perm, self.split_weights,
+            kt = KTree(float(self.scale), self.data_perm, self.perm, self.group_start, self.split_weights,
                        np.flatnonzero(self.split_weights > 0).astype(np.int64), nint, nrec, block_start, block_off,
                        brec, codes)
             max_block = int(padded(int(np.diff(block_start).max())))
@@ -317,6 +369,8 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
     depth is at most log2(N / leaf_size) + 1 and no recursion is used. ``progress(done_fraction)`` is
     called after each level. Deterministic for a given seed.
 
+    Bit-identical rows are indexed once (see the module doc): the tree is built over the distinct rows.
+
     ``split_weights``: (K,) weights in [0, 1] of the joints in the distance that picks vantage points
     and splits (results never depend on it, only speed; bounds always use every joint). None (default)
     = all 1; ``"face-light"`` = for K = 17 (COCO-17) ``FACE_SPLIT_WEIGHT`` for the five face joints,
@@ -335,9 +389,12 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidArgumentError(f"seed: expected an integer >= 0, got {seed!r}")
     leaf_size, seed = int(leaf_size), int(seed)
-    n, dim = data.shape
+    n_rows, dim = data.shape
     kj = dim // 2
     split_weights = _split_weights(split_weights, kj)
+    groups = RowGroups.of(data)
+    distinct = data if len(groups.rows) == n_rows else np.ascontiguousarray(data[groups.rows])
+    n = distinct.shape[0]
     m = _count_nodes(n, leaf_size)
     start = np.zeros(m, np.int64)
     end = np.zeros(m, np.int64)
@@ -351,13 +408,13 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
     box_lo = np.zeros((m, dim), np.float32)
     box_hi = np.zeros((m, dim), np.float32)
     perm = np.arange(n, dtype=np.int64)
-    work = data.copy()                      # becomes data_perm: rows kept in tree order while building
+    work = distinct.copy()                  # becomes data_perm: rows kept in tree order while building
     tmp_work = np.empty_like(work)
     keys = np.empty(n)
     idx = np.empty(n, np.int64)
     tmp = np.empty(n, np.int64)
     end[0] = n
-    vb.root_box(data, box_lo, box_hi)
+    vb.root_box(distinct, box_lo, box_hi)
     count = 1
     lo, level = 0, 0
     n_levels = max(1, int(np.ceil(np.log2(max(n / leaf_size, 1.0)))) + 1)
@@ -378,11 +435,18 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
     vp[inner] = inv[vp[inner]]
     del tmp_work
     data_perm = work
-    scale = float(np.abs(data).max())
+    scale = float(np.abs(distinct).max())
+    # tree position p holds distinct row perm[p]: its ids are that group's members
+    sizes = np.diff(groups.group_start)[perm]
+    group_start = np.zeros(n + 1, np.int64)
+    np.cumsum(sizes, out=group_start[1:])
+    if n < n_rows:
+        perm = vb.expand_groups(perm, groups.group_start, groups.members, group_start)
     if progress is not None:
         progress(1.0)
-    return VPTreeArrays(metric=metric, leaf_size=leaf_size, n=n, d=dim, seed=seed, version=VPTREE_VERSION,
-                        scale=scale, split_weights=split_weights, perm=perm, data_perm=data_perm, start=start,
+    return VPTreeArrays(metric=metric, leaf_size=leaf_size, n=n_rows, d=dim, seed=seed, version=VPTREE_VERSION,
+                        scale=scale, split_weights=split_weights, perm=perm, group_start=group_start,
+                        data_perm=data_perm, start=start,
                         end=end, left=left, right=right,
                         vp=vp, shell_lo=shell_lo, shell_hi=shell_hi, tot_lo=tot_lo, tot_hi=tot_hi, box_lo=box_lo,
                         box_hi=box_hi)
@@ -434,7 +498,7 @@ def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | No
     kt, max_block = tree.kernel_tree(int(block_rows))
     if not (isinstance(fallback_work, (int, float, np.integer, np.floating)) and fallback_work > 0):
         raise InvalidArgumentError(f"fallback_work: expected a positive fraction of the rows, got {fallback_work!r}")
-    max_work = int(min(float(fallback_work) * tree.n, 2**62))
+    max_work = int(min(float(fallback_work) * tree.n_unique, 2**62))
     if b == 1:
         inh, hn, hl, buf = tree.workspace(max_block)
         vs.search_one(q[0], w[0], code, k, kt, max_work, inh, hn, hl, out_i[0], out_d[0], stats[0], buf)
