@@ -40,7 +40,7 @@ FORMATS: dict[str, str] = {
 }
 #: reader defaults that change the answer and are reported as assumed when used
 DEFAULT_FPS = {"openpose": (30.0, "OpenPose does not record the frame rate"),
-               "penn-action": (30.0, "Penn Action's frame rate (the label files do not record it)")}
+               "penn-action": (30.0, "Penn Action is filmed at 30 fps; its label files do not record it")}
 _CORPUS_SUFFIXES = (".h5", ".hdf5")
 _SHOWN = 8
 
@@ -181,8 +181,9 @@ def detect_format(path, prefer: str | None = None) -> tuple[str, Any]:
     raise FileFormatError(p, f"unknown file type {p.suffix or '(none)'!r}; {valid}")
 
 
-def choose_clip(source, ids: list[str], clip: str | None) -> int:
-    """Index of the chosen clip among ``ids`` (see the module doc); errors list what exists."""
+def choose_clip(source, ids: list[str], clip: str | None, clip_option: str | None = None) -> int:
+    """Index of the chosen clip among ``ids`` (see the module doc); errors list what exists and how to
+    choose (``source:ID``, or the command's ``clip_option`` such as ``--clip``)."""
     def listing() -> str:
         shown = ", ".join(ids[:_SHOWN])
         return shown + (f", ... ({len(ids)} in all)" if len(ids) > _SHOWN else "")
@@ -190,8 +191,8 @@ def choose_clip(source, ids: list[str], clip: str | None) -> int:
     if clip is None:
         if len(ids) == 1:
             return 0
-        raise InvalidArgumentError(f"{source}: holds {len(ids)} clips; choose one with --clip ID (or "
-                                   f"{source}:ID): {listing()}")
+        how = f"with {clip_option} ID or as {source}:ID" if clip_option else f"as {source}:ID"
+        raise InvalidArgumentError(f"{source}: holds {len(ids)} clips; choose one {how}: {listing()}")
     if clip in ids:
         return ids.index(clip)
     hits = [i for i, c in enumerate(ids) if c.endswith(":" + clip)]
@@ -203,7 +204,7 @@ def choose_clip(source, ids: list[str], clip: str | None) -> int:
     raise InvalidArgumentError(f"{source}: no clip {clip!r}; it holds: {listing()}")
 
 
-def _read_clips(fmt: str, path: Path, clip: str | None, options: dict):
+def _read_clips(fmt: str, path: Path, clip: str | None, options: dict, clip_option: str | None = None):
     """The chosen Clip of a corpus-reader source (without materialising every clip of big batches)."""
     from .corpus.batch import ClipBatch
     from .corpus.readers import iter_source
@@ -220,7 +221,7 @@ def _read_clips(fmt: str, path: Path, clip: str | None, options: dict):
             where.append((n, -1))
     if not ids:
         raise FileFormatError(path, f"no clips (no person with keypoints) in this {fmt} source")
-    n, j = where[choose_clip(path, ids, clip)]
+    n, j = where[choose_clip(path, ids, clip, clip_option)]
     it = items[n]
     if j < 0:
         return it
@@ -242,13 +243,15 @@ def _corpus_clip(path: Path, clip: str | None):
 
 
 def read_input(spec, *, format: str | None = None, layout=None, fps: float | None = None,
-               clip: str | None = None, name: str | None = None, prefer: str | None = None) -> LoadedInput:
+               clip: str | None = None, name: str | None = None, prefer: str | None = None,
+               clip_option: str | None = None) -> LoadedInput:
     """Read ``spec`` (a path, or ``PATH:CLIP``) as a sequence; see the module doc.
 
     ``layout``: the keypoint layout of files that do not name one (an error when the source says
     otherwise); ``fps``: the frame rate when the source does not give one (for a sequence file it
     overrides the nominal fps, frame times in the file win); ``name``: what messages call the sequence;
-    ``prefer``: the format (``pose`` or ``sequence``) whose reader explains a file that fits no format."""
+    ``prefer``: the format (``pose`` or ``sequence``) whose reader explains a file that fits no format;
+    ``clip_option``: the command's option for choosing a clip, named in errors (e.g. ``--clip``)."""
     from .poses.layouts import get_layout
     from .sequence.io import check_timing, read_sequence
     from .sequence.sequence import as_sequence, sequence_from_clip
@@ -294,14 +297,14 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
         from .corpus.readers._paths import expand
 
         files = expand(path, seq_reader.PATTERNS, "pose-sequence files")
-        f = files[choose_clip(path, [f"seq:{x.stem}" for x in files], clip)]
+        f = files[choose_clip(path, [f"seq:{x.stem}" for x in files], clip, clip_option)]
         seq = read_sequence(f, layout=lay, fps=fps, assumed=assumed).replace(name=label)
         return LoadedInput(seq, fmt, str(f), f"seq:{f.stem}", assumed)
     options: dict[str, Any] = {}
     if fmt in DEFAULT_FPS and fps is not None:
         options["fps"] = fps
     assumed.update(reader_assumptions(fmt, options))
-    c = _read_clips(fmt, path, clip, options)
+    c = _read_clips(fmt, path, clip, options, clip_option)
     if lay is not None and get_layout(c.layout).name != lay.name:
         raise FileFormatError(path, f"layout: this {fmt} source is {get_layout(c.layout).name}, but {lay.name} "
                                     "was asked for")

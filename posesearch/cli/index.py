@@ -270,7 +270,8 @@ def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int,
     if idx.corpus is None:
         raise InvalidArgumentError("--sequence needs the index's corpus (clip ids and reference frames): "
                                    "pass --corpus PATH")
-    got = load_input(str(pose_file), fps=fps, layout=layout, name="sequence", fmt=fmt, clip=clip)
+    got = load_input(str(pose_file), fps=fps, layout=layout, name="sequence", fmt=fmt, clip=clip,
+                     clip_option="--clip")
     assumed = {**got.assumed, **(assumed or {})}
     res = idx.search_sequence(got.sequence, top=top, k=k, mirror=mirror)
     if not as_json:

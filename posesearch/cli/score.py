@@ -9,7 +9,7 @@ import typer
 from .common import emit_json, handle_errors
 
 def load_input(spec: str, *, fps: float | None, layout: str | None, name: str, fps_flag: str = "--fps",
-               fmt: str | None = None, clip: str | None = None):
+               fmt: str | None = None, clip: str | None = None, clip_option: str | None = None):
     """Any pose or sequence input that ``ingest`` reads (a file or folder, ``FILE:CLIP``, or
     ``CORPUS.h5:CLIP_ID``) as a :class:`posesearch.inputs.LoadedInput`; a file without frame times asks
     for the command's frame-rate option ``fps_flag``."""
@@ -17,7 +17,8 @@ def load_input(spec: str, *, fps: float | None, layout: str | None, name: str, f
     from ..inputs import read_input
 
     try:
-        return read_input(spec, format=fmt, layout=layout, fps=fps, clip=clip, name=name, prefer="sequence")
+        return read_input(spec, format=fmt, layout=layout, fps=fps, clip=clip, name=name, prefer="sequence",
+                          clip_option=clip_option)
     except FrameRateUnknownError as e:
         raise FrameRateUnknownError(e.path, f"{e.problem} with {fps_flag} (e.g. {fps_flag} 30)") from None
 
@@ -111,7 +112,8 @@ def register(app: typer.Typer) -> None:
         assumed = {**prefixed(ref_in.assumed, "reference"), **prefixed(usr_in.assumed, "user")}
         if mirror is None:
             assumed["mirror"] = {"value": "auto", "why": "the default: the user was scored both as recorded and "
-                                                         f"mirrored, and the better kept ({'mirrored' if report.mirrored else 'as recorded'}); "
+                                                         "mirrored and the better kept, here "
+                                                         f"{'mirrored' if report.mirrored else 'as recorded'}; "
                                                          "--mirror on/off to fix it"}
         if distance is None:
             assumed["distance"] = {"value": settings.distance, "why": "the default frame distance; "
