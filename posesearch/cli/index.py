@@ -53,9 +53,11 @@ def _read_query_input(path, layout: str | None, fmt: str | None = None, clip: st
     from ..inputs import read_input
 
     try:
-        return read_input(path, format=fmt, layout=layout, clip=clip, name=str(path), prefer="pose")
+        return read_input(path, format=fmt, layout=layout, clip=clip, name=str(path), prefer="pose",
+                          clip_option="--clip")
     except FrameRateUnknownError:
-        return read_input(path, format=fmt, layout=layout, clip=clip, fps=30.0, name=str(path), prefer="pose")
+        return read_input(path, format=fmt, layout=layout, clip=clip, fps=30.0, name=str(path), prefer="pose",
+                          clip_option="--clip")
 
 
 def _read_queries(path: Path, layout: str | None):
