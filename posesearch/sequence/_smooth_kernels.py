@@ -19,6 +19,8 @@ def _predict(x, P, c, dt, q):
 @njit(cache=True, inline="always")
 def _update(x, P, c, z, r):
     s = P[c, 0] + r
+    if not s > 0.0:      # state and measurement both exact (variances underflowed): nothing to weigh
+        return
     k0 = P[c, 0] / s
     k1 = P[c, 1] / s
     y = z - x[c, 0]
@@ -127,7 +129,11 @@ def kalman_batch(z, r, times, q, v0var, rts):
 
 @njit(cache=True, inline="always")
 def _alpha(fc, dt):
-    return 1.0 / (1.0 + 1.0 / (2.0 * math.pi * fc * dt))
+    # 1 / (1 + 1 / (2 pi fc dt)) written without a division by zero when fc dt underflows to 0
+    a = 2.0 * math.pi * fc * dt
+    if a > 1e300:
+        return 1.0
+    return a / (1.0 + a)
 
 
 @njit(cache=True)

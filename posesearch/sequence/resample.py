@@ -19,6 +19,11 @@ present sample at or before ``t`` and ``b`` the first after it:
 * confidences are interpolated linearly (``hold``: carried from ``a``).
 
 Vectorised over frames with numpy; the only Python loop is over the K keypoints.
+
+Size bound: one number (a frame rate of 1e9, frame times 10^6 s apart) can ask for billions of target
+frames. :func:`regular_times` and :func:`resample` refuse more than ``max_frames`` target frames
+(default :data:`MAX_FRAMES`, one hour at 30 fps; ``None`` = no bound) with a one-line
+:class:`~posesearch.errors.InvalidArgumentError` *before* allocating anything.
 """
 from __future__ import annotations
 
@@ -32,6 +37,35 @@ from .sequence import Sequence, _check_times
 INTERPOLATIONS = ("hold", "linear", "cubic")
 DEFAULT_MAX_GAP = 0.25
 TIME_TOLERANCE = 1e-6   # seconds: a target this close to a sample time is that sample (float grids)
+#: Most target frames a resampling may produce (one hour at 30 fps; ~17 kB per frame of COCO-17 output
+#: plus the caller's copies). ScoreSettings.max_frames passes its own bound.
+MAX_FRAMES = 108_000
+
+
+def check_max_frames(max_frames) -> int | None:
+    """``max_frames`` as a positive int (None = unbounded); InvalidArgumentError otherwise."""
+    if max_frames is None:
+        return None
+    if isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer)) or max_frames < 1:
+        raise InvalidArgumentError(f"max_frames: expected a positive whole number of frames or None, "
+                                   f"got {max_frames!r}")
+    return int(max_frames)
+
+
+def grid_length(start: float, stop: float, fps: float) -> float:
+    """How many frames the regular grid ``start + i / fps`` (i >= 0, <= stop) has, as a float (it may be
+    astronomically large: callers compare it with a bound before allocating)."""
+    span = (float(stop) - float(start)) * float(fps)
+    if not math.isfinite(span):
+        return math.inf
+    return math.floor(span + 1e-6) + 1.0 if span > 0 else 1.0
+
+
+def too_many_frames(what: str, n: float, max_frames: int, why: str = "") -> InvalidArgumentError:
+    """The one-line error for a resampling that would make ``n`` > ``max_frames`` frames."""
+    count = "more than 10^18" if not n < 1e18 else f"{int(n):,}"
+    return InvalidArgumentError(f"{what}: {why}{count} frames, more than the maximum of {max_frames:,} "
+                                f"(max_frames; check the frame rates and frame times)")
 
 
 def check_interp(method: str) -> str:
@@ -129,17 +163,21 @@ def _interp_keypoint(ts, zs, cs, target, method, max_gap):
 
 
 def resample(seq: Sequence, times, *, method: str = "linear", max_gap: float = DEFAULT_MAX_GAP,
-             fps: float | None = None) -> Sequence:
+             fps: float | None = None, max_frames: int | None = MAX_FRAMES) -> Sequence:
     """Resample ``seq`` onto ``times`` (strictly increasing seconds); see the module rules.
 
     ``fps`` is recorded as the result's nominal rate. Raises if no keypoint is present at any of the
-    target times (e.g. no overlap with the sequence's time span).
+    target times (e.g. no overlap with the sequence's time span), or if there are more than
+    ``max_frames`` target times.
     """
     m = check_interp(method)
     g = check_finite_positive("max_gap", max_gap)
+    mf = check_max_frames(max_frames)
     target = np.asarray(times, dtype=np.float64)
     if target.ndim != 1 or target.size == 0:
         raise InvalidArgumentError(f"times: expected a non-empty 1-D array of seconds, got shape {target.shape}")
+    if mf is not None and target.size > mf:
+        raise too_many_frames(f"{seq.name}: resample", target.size, mf, "the target times are ")
     target = _check_times(target, len(target), f"{seq.name}: resample")
     T, K = seq.confidences.shape
     kp = np.zeros((len(target), K, 2))
@@ -152,15 +190,26 @@ def resample(seq: Sequence, times, *, method: str = "linear", max_gap: float = D
     return Sequence(kp, cf, seq.layout, target, fps, seq.name)
 
 
-def regular_times(start: float, stop: float, fps: float) -> np.ndarray:
-    """``start + i / fps`` for i = 0, 1, ... while <= stop (up to a rounding tolerance)."""
+def regular_times(start: float, stop: float, fps: float, *, max_frames: int | None = MAX_FRAMES) -> np.ndarray:
+    """``start + i / fps`` for i = 0, 1, ... while <= stop (up to a rounding tolerance); refuses a grid
+    of more than ``max_frames`` frames before allocating it."""
     f = check_finite_positive("fps", fps)
-    n = int(math.floor((stop - start) * f + 1e-6)) + 1
-    return start + np.arange(max(n, 1), dtype=np.float64) / f
+    mf = check_max_frames(max_frames)
+    n = grid_length(start, stop, f)
+    if mf is not None and n > mf:
+        raise too_many_frames("regular_times", n, mf,
+                              f"{float(stop) - float(start):.6g} s at {f:.6g} fps would make ")
+    return start + np.arange(int(n), dtype=np.float64) / f
 
 
 def resample_to_fps(seq: Sequence, fps: float, *, method: str = "linear",
-                    max_gap: float = DEFAULT_MAX_GAP) -> Sequence:
-    """Resample onto the regular grid ``t_0 + i / fps`` spanning the sequence's own times."""
+                    max_gap: float = DEFAULT_MAX_GAP, max_frames: int | None = MAX_FRAMES) -> Sequence:
+    """Resample onto the regular grid ``t_0 + i / fps`` spanning the sequence's own times (at most
+    ``max_frames`` frames, checked before allocating)."""
     f = check_finite_positive("fps", fps)
-    return resample(seq, regular_times(seq.times[0], seq.times[-1], f), method=method, max_gap=max_gap, fps=f)
+    mf = check_max_frames(max_frames)
+    n = grid_length(seq.times[0], seq.times[-1], f)
+    if mf is not None and n > mf:
+        raise too_many_frames(seq.name, n, mf, f"resampling its {seq.duration:.6g} s to {f:.6g} fps would make ")
+    return resample(seq, regular_times(seq.times[0], seq.times[-1], f, max_frames=mf), method=method,
+                    max_gap=max_gap, fps=f, max_frames=mf)

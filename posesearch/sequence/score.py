@@ -75,9 +75,10 @@ from ..poses.layouts import COCO17, COCO17_JOINTS
 from .align import Alignment, align, check_aligner, check_open_ends, make_band
 from .framedist import (MIN_COMMON, FrameFeatures, check_distance, frame_distance_matrix, frame_features,
                         pair_errors, restrict_joints)
-from .resample import DEFAULT_MAX_GAP, check_interp, resample, resample_to_fps
+from .resample import (DEFAULT_MAX_GAP, MAX_FRAMES, check_interp, check_max_frames, grid_length, resample,
+                       resample_to_fps, too_many_frames)
 from .sequence import Sequence, as_sequence
-from .smooth import KalmanSettings, OneEuroSettings, check_smoother, smooth
+from .smooth import KalmanSettings, OneEuroSettings, check_smoother, normalized, smooth
 
 MIRROR_MODES = ("auto", "on", "off")
 
@@ -124,6 +125,15 @@ MISSING_PENALTY = {"procrustes": 0.3, "weighted": 0.15}
 #: Cost of a pair without a distance, per frame distance (about the distance scoring ~5).
 MISSING_COST = {"procrustes": 1.0, "weighted": 0.35}
 
+#: Bytes the alignment allocates per cell of the banded (Tu x band width) frame-distance matrix: the
+#: matrix (8) plus, for dtw, its cost (8) and step (1) tables; for nw the three Gotoh cost tables (24)
+#: and their step tables (3); diagonal only the matrix.
+ALIGN_BYTES_PER_CELL = {"dtw": 17, "nw": 35, "diagonal": 8}
+
+#: Default memory bound of one alignment (ScoreSettings.max_alignment_bytes): 1 GiB. A 5-minute
+#: 30 fps reference against a 20% slower user with the default band (dtw) needs about 0.83 GB.
+MAX_ALIGNMENT_BYTES = 1 << 30
+
 
 @dataclass(frozen=True)
 class ScoreSettings:
@@ -150,6 +160,13 @@ class ScoreSettings:
     mirror: "auto" (decide once per sequence by the lower alignment cost) | "on" | "off".
     calibration: the distance -> score curve (None = CALIBRATION[distance]);
     missing_cost: alignment cost of a pair without a distance (None = MISSING_COST[distance]).
+    max_frames: most frames either sequence may have, as given and after the user is resampled to the
+        reference's frame rate (default :data:`~.resample.MAX_FRAMES`: one hour at 30 fps). Checked
+        before anything is allocated, so a frame rate of 1e9 or frame times 10^6 s apart are refused
+        with a one-line error instead of exhausting memory.
+    max_alignment_bytes: most bytes one alignment may allocate (the banded distance matrix and the
+        aligner's tables: ``ALIGN_BYTES_PER_CELL[align]`` per cell of Tu x band width; default 1 GiB).
+        A longer pair is refused before allocating; narrow ``band`` or lower the reference's frame rate.
     moments_from: "samples" (default) — a moment is judged by the user frames that were recorded, not
         by the ones resampling invented between them: the grid frame nearest each recorded user frame
         is *observed*; a reference frame aligned to at least one observed frame takes its score,
@@ -181,6 +198,8 @@ class ScoreSettings:
     calibration: Calibration | None = None
     missing_cost: float | None = None
     moments_from: str = "samples"
+    max_frames: int = MAX_FRAMES
+    max_alignment_bytes: int = MAX_ALIGNMENT_BYTES
 
     def __post_init__(self):
         object.__setattr__(self, "smooth", check_smoother(self.smooth))
@@ -199,6 +218,13 @@ class ScoreSettings:
         object.__setattr__(self, "moments_from", mf)
         check_finite_positive("max_gap", self.max_gap)
         check_finite_positive("band_seconds", self.band_seconds)
+        if self.max_frames is None:
+            raise InvalidArgumentError("max_frames: expected a positive whole number of frames, got None")
+        object.__setattr__(self, "max_frames", check_max_frames(self.max_frames))
+        mb = self.max_alignment_bytes
+        if isinstance(mb, bool) or not isinstance(mb, (int, np.integer)) or mb < 1:
+            raise InvalidArgumentError(f"max_alignment_bytes: expected a positive whole number of bytes, got {mb!r}")
+        object.__setattr__(self, "max_alignment_bytes", int(mb))
         if not (0.0 <= float(self.max_rotation) <= 180.0):
             raise InvalidArgumentError(f"max_rotation: expected degrees in [0, 180], got {self.max_rotation!r}")
         if self.band is not None and not (0.0 < float(self.band)):
@@ -471,15 +497,30 @@ def prepare_reference(reference, settings: ScoreSettings = ScoreSettings(), *, f
     st = settings
     ref = as_sequence(reference, layout=layout if layout is not None else st.layout, fps=fps, name="reference")
     ref.require_frames(2)
+    _check_length(ref, st.max_frames)
+    rate = 1.0 / ref.frame_interval
+    if not math.isfinite(rate):
+        raise InvalidArgumentError(f"reference: frame rate is not finite (frames {ref.frame_interval:g} s apart); "
+                                   f"expected frame times or an fps that a float can hold")
     available = coco_available(ref.layout)
-    ref = ref.to_coco()
+    ref = normalized(ref)[0].to_coco()     # every step is invariant to the units (see _check_length)
     if st.process_reference:
         ref = smooth(ref, st.smooth, kalman=st.kalman, one_euro=st.one_euro)
-        ref = resample(ref, ref.times, method=st.interp, max_gap=st.max_gap, fps=ref.fps)
+        ref = resample(ref, ref.times, method=st.interp, max_gap=st.max_gap, fps=ref.fps, max_frames=st.max_frames)
     feats = frame_features(ref, st.distance)
     if not feats.valid.any():
         raise InvalidPoseError(f"reference: no frame has {MIN_COMMON} or more present keypoints")
-    return PreparedReference(ref, feats, 1.0 / ref.frame_interval, st, available)
+    return PreparedReference(ref, feats, rate, st, available)
+
+
+def _check_length(seq: Sequence, max_frames: int) -> None:
+    """Refuse a sequence longer than ``max_frames`` before any step allocates per frame.
+
+    (Both sequences are then moved into unit coordinates, :func:`~.smooth.normalized`: smoothing,
+    resampling, mirroring and both frame distances are invariant to moving and scaling a sequence, so
+    the score is the same for coordinates of 1e-300 or 1e300, where squares would underflow or overflow.)"""
+    if len(seq) > max_frames:
+        raise too_many_frames(seq.name, len(seq), max_frames, "the sequence has ")
 
 
 def prepare_user(user, reference_fps: float, settings: ScoreSettings = ScoreSettings(), *,
@@ -488,12 +529,22 @@ def prepare_user(user, reference_fps: float, settings: ScoreSettings = ScoreSett
     st = settings
     usr = as_sequence(user, layout=layout if layout is not None else st.layout, fps=fps, name="user")
     usr.require_frames(2)
+    _check_length(usr, st.max_frames)
+    reference_fps = check_finite_positive("reference_fps", reference_fps)
+    n = grid_length(usr.times[0], usr.times[-1], reference_fps)
+    if n > st.max_frames:
+        raise too_many_frames("user", n, st.max_frames, f"resampling its {usr.duration:.6g} s to the reference's "
+                                                        f"{reference_fps:.6g} fps would make ")
+    if n < 2:
+        raise InvalidPoseError(f"user: its frames span {usr.duration:.6g} s, less than one frame interval at the "
+                               f"reference's {reference_fps:.6g} fps; expected at least 2 frames after resampling "
+                               f"(check the frame rates)")
     available = coco_available(usr.layout)
-    usr = usr.to_coco()
+    usr = normalized(usr)[0].to_coco()
     usr = smooth(usr, st.smooth, kalman=st.kalman, one_euro=st.one_euro)
     recorded = usr.times[usr.confidences.max(axis=1) > 0]
     try:
-        usr = resample_to_fps(usr, reference_fps, method=st.interp, max_gap=st.max_gap)
+        usr = resample_to_fps(usr, reference_fps, method=st.interp, max_gap=st.max_gap, max_frames=st.max_frames)
     except InvalidPoseError as e:
         raise InvalidPoseError(f"user: no keypoint survives resampling to {reference_fps:g} fps "
                                f"(gaps longer than max_gap {st.max_gap:g} s?): {e}") from None
@@ -537,6 +588,12 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     fr = ref.features
     tu, tr = len(usr.seq), len(ref.seq)
     band = make_band(tu, tr, fps=ref.fps, band=st.band, band_seconds=st.band_seconds)
+    need = tu * band.width * ALIGN_BYTES_PER_CELL[st.align]
+    if need > st.max_alignment_bytes:
+        raise InvalidArgumentError(
+            f"alignment: {tu:,} user x {tr:,} reference frames (band {band.width:,} frames wide) would need "
+            f"{need / 2 ** 20:,.1f} MiB for {st.align}, more than max_alignment_bytes "
+            f"({st.max_alignment_bytes / 2 ** 20:,.1f} MiB); score shorter sequences, narrow the band or lower the reference frame rate")
     results = {}
     ref_has = fr.weights.max(axis=0) > 0
     shared = {}

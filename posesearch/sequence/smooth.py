@@ -29,6 +29,13 @@ previous present one at ``t0`` (``dt = t - t0``)::
 
 so ``beta`` is in Hz per (body size / second) and one cutoff serves both coordinates of a keypoint.
 
+Scale: both filters are equivariant to moving and scaling the coordinates (every setting is in
+units of ``L``), so they run on coordinates mapped into [-1, 1] (:func:`normalized`: minus the centre
+of the present keypoints' range, divided by a power of two) and map the result back. The answer is
+the same up to rounding for coordinates of 1e-300 or 1e300 (where ``L^2`` would underflow to 0 or
+overflow, dividing by zero or overflowing in the filter), so a score does not depend on the units.
+A result that is still not finite (e.g. frame times 1e200 s apart) raises InvalidPoseError.
+
 The loops over time run in numba (``cache=True``) over all K*2 coordinates per step; the streaming
 scorer uses the same step kernels through :class:`OnlineSmoother`.
 """
@@ -39,7 +46,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, UnknownNameError, check_finite_positive
+from ..errors import InvalidArgumentError, InvalidPoseError, UnknownNameError, check_finite_positive
 from .sequence import Sequence
 
 SMOOTHERS = ("kalman", "one-euro", "none")
@@ -114,6 +121,52 @@ def _kernels():
     return _KERNELS
 
 
+def unit_frame(keypoints: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(origin (2,), unit)`` mapping the present keypoints into [-1, 1] by ``(z - origin) / unit``:
+    ``origin`` the centre of their x and y ranges, ``unit`` the power of two at or above half the larger
+    range (exact to divide by; 1 when there is no range). Computed without overflow for any finite input."""
+    pts = np.asarray(keypoints, dtype=np.float64)[np.asarray(present, bool)]
+    if pts.size == 0:
+        return np.zeros(2), 1.0
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    origin = 0.5 * lo + 0.5 * hi
+    half = float((0.5 * hi - 0.5 * lo).max())
+    if not half > 0:
+        return origin, 1.0
+    return origin, math.ldexp(1.0, math.frexp(half)[1])
+
+
+def to_unit(keypoints: np.ndarray, origin: np.ndarray, unit: float) -> np.ndarray:
+    """``(z - origin) / unit`` without overflow (halved first: ``z - origin`` may exceed the float range)."""
+    return (0.5 * np.asarray(keypoints, dtype=np.float64) - 0.5 * origin) / (0.5 * unit)
+
+
+def from_unit(keypoints: np.ndarray, origin: np.ndarray, unit: float) -> np.ndarray:
+    """Inverse of :func:`to_unit`."""
+    with np.errstate(over="ignore"):
+        return keypoints * unit + origin
+
+
+def normalized(seq: Sequence) -> tuple[Sequence, np.ndarray, float]:
+    """``(seq in unit coordinates, origin, unit)`` (see :func:`unit_frame`); missing keypoints stay 0."""
+    origin, unit = unit_frame(seq.keypoints, seq.present)
+    if unit == 1.0 and not origin.any():
+        return seq, origin, unit
+    kp = np.where(seq.present[..., None], to_unit(seq.keypoints, origin, unit), 0.0)
+    return Sequence(kp, seq.confidences, seq.layout, seq.times, seq.fps, seq.name), origin, unit
+
+
+def _restore(seq: Sequence, out: np.ndarray, origin: np.ndarray, unit: float, what: str) -> Sequence:
+    """Smoothed unit coordinates ``out`` (T, K, 2) back in ``seq``'s units, missing keypoints 0."""
+    pres = seq.present
+    kp = np.where(pres[..., None], from_unit(out, origin, unit), 0.0)
+    if not np.isfinite(kp).all():
+        t = int(np.argmax(~np.isfinite(kp).all(axis=(1, 2))))
+        raise InvalidPoseError(f"{seq.name}: {what} smoothing overflowed at frame {t} (t = {seq.times[t]:g} s); "
+                               f"are the frame times or coordinates absurdly far apart?")
+    return Sequence(kp, seq.confidences, seq.layout, seq.times, seq.fps, seq.name)
+
+
 def _measurement_variance(conf: np.ndarray, sigma: float, scale: float) -> np.ndarray:
     """(T, K) -> (T, 2K) measurement variance R = (sigma L / c)^2, +inf where missing."""
     with np.errstate(divide="ignore"):
@@ -123,26 +176,32 @@ def _measurement_variance(conf: np.ndarray, sigma: float, scale: float) -> np.nd
 
 def kalman_smooth(seq: Sequence, settings: KalmanSettings = KalmanSettings(), *,
                   scale: float | None = None) -> Sequence:
-    """Kalman-filter (and, with ``settings.rts``, RTS-smooth) every keypoint coordinate of ``seq``."""
-    L = seq.body_size() if scale is None else check_finite_positive("scale", scale)
+    """Kalman-filter (and, with ``settings.rts``, RTS-smooth) every keypoint coordinate of ``seq``
+    (``scale``: the body size L in ``seq``'s units; default :meth:`Sequence.body_size`)."""
+    if scale is not None:
+        check_finite_positive("scale", scale)
+    un, origin, unit = normalized(seq)
+    L = un.body_size() if scale is None else check_finite_positive("scale", scale / unit)
     t, k = seq.confidences.shape
-    z = seq.keypoints.reshape(t, 2 * k)
+    z = un.keypoints.reshape(t, 2 * k)
     r = _measurement_variance(seq.confidences, settings.measurement_noise, L)
-    out = _kernels().kalman_batch(np.ascontiguousarray(z), np.ascontiguousarray(r), seq.times,
-                                  settings.process_noise * L * L, (settings.initial_speed * L) ** 2,
+    with np.errstate(over="ignore"):
+        q, v0var = settings.process_noise * L * L, (settings.initial_speed * L) * (settings.initial_speed * L)
+    out = _kernels().kalman_batch(np.ascontiguousarray(z), np.ascontiguousarray(r), seq.times, q, v0var,
                                   bool(settings.rts))
-    kp = np.where(seq.present[..., None], out.reshape(t, k, 2), 0.0)
-    return Sequence(kp, seq.confidences, seq.layout, seq.times, seq.fps, seq.name)
+    return _restore(seq, out.reshape(t, k, 2), origin, unit, "Kalman")
 
 
 def one_euro_smooth(seq: Sequence, settings: OneEuroSettings = OneEuroSettings(), *,
                     scale: float | None = None) -> Sequence:
-    """One Euro filter every keypoint of ``seq`` (time-stamp aware)."""
-    L = seq.body_size() if scale is None else check_finite_positive("scale", scale)
-    out = _kernels().one_euro_batch(np.ascontiguousarray(seq.keypoints), seq.present, seq.times,
+    """One Euro filter every keypoint of ``seq`` (time-stamp aware; ``scale`` as in :func:`kalman_smooth`)."""
+    if scale is not None:
+        check_finite_positive("scale", scale)
+    un, origin, unit = normalized(seq)
+    L = un.body_size() if scale is None else check_finite_positive("scale", scale / unit)
+    out = _kernels().one_euro_batch(np.ascontiguousarray(un.keypoints), seq.present, seq.times,
                                     settings.min_cutoff, settings.beta / L, settings.d_cutoff)
-    kp = np.where(seq.present[..., None], out, 0.0)
-    return Sequence(kp, seq.confidences, seq.layout, seq.times, seq.fps, seq.name)
+    return _restore(seq, out, origin, unit, "One Euro")
 
 
 def check_smoother(method: str) -> str:
@@ -169,7 +228,9 @@ class OnlineSmoother:
     """Causal, frame-by-frame version of :func:`smooth` for streaming (Kalman without the RTS pass).
 
     ``step(keypoints (K, 2), confidences (K,), t)`` returns the smoothed (K, 2) keypoints (missing
-    ones stay as given). State is O(K); the numerics are those of the batch kernels.
+    ones stay as given). State is O(K); the numerics are those of the batch kernels, run (like them) in
+    unit coordinates: minus the centre of the first frame with a keypoint, divided by the power of two at
+    or above ``scale``, so any finite scale works.
     """
 
     def __init__(self, num_keypoints: int, scale: float, method: str = "kalman", *,
@@ -177,6 +238,8 @@ class OnlineSmoother:
         self.method = check_smoother(method)
         self.k = int(num_keypoints)
         self.scale = check_finite_positive("scale", scale)
+        self._unit = math.ldexp(1.0, math.frexp(self.scale)[1])
+        self._origin: np.ndarray | None = None
         self.kalman = kalman
         self.one_euro = one_euro
         c = 2 * self.k
@@ -191,17 +254,26 @@ class OnlineSmoother:
         if self.method == "none":
             return kp.copy()
         kern = _kernels()
+        pres = cf > 0
+        if self._origin is None and pres.any():
+            self._origin = unit_frame(kp, pres)[0]
+        origin = self._origin if self._origin is not None else np.zeros(2)
+        un = np.where(pres[:, None], to_unit(kp, origin, self._unit), 0.0)
+        L = self.scale / self._unit
         if self.method == "kalman":
-            L = self.scale
             r = _measurement_variance(cf[None], self.kalman.measurement_noise, L)[0]
-            z = kp.reshape(-1).copy()
+            z = un.reshape(-1).copy()
             dt = 0.0 if not np.isfinite(self._tprev) else float(t) - self._tprev
             kern.kalman_step(z, r, dt, self.kalman.process_noise * L * L, (self.kalman.initial_speed * L) ** 2,
                              self._x, self._p, self._tlast)
             self._tprev = float(t)
             out = self._x[:, 0].reshape(self.k, 2).copy()
         else:
-            out = kp.copy()
-            kern.one_euro_step(out, cf > 0, float(t), self.one_euro.min_cutoff, self.one_euro.beta / self.scale,
+            out = un.copy()
+            kern.one_euro_step(out, pres, float(t), self.one_euro.min_cutoff, self.one_euro.beta / L,
                                self.one_euro.d_cutoff, self._x.reshape(self.k, 2, 2), self._tlast[: self.k])
-        return np.where(cf[:, None] > 0, out, kp)
+        out = from_unit(out, origin, self._unit)
+        if not np.isfinite(out[pres]).all():
+            raise InvalidPoseError(f"smoothing overflowed at t = {float(t):g} s; are the frame times or "
+                                   f"coordinates absurdly far apart?")
+        return np.where(pres[:, None], out, kp)

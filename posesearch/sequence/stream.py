@@ -22,6 +22,10 @@ with memory and per-frame work bounded by the reference length (never by how lon
   judged moment and the count and index sum of the unjudged ones since),
   and :attr:`ScoreSession.final_score` is the offline definition (the best path that reached the last
   reference frame, over all reference frames; unreached frames score 0);
+* a push that would emit more than ``settings.max_frames`` grid frames at once (a frame 10^6 s after
+  the last, a reference at 1e9 fps) is refused with a one-line error before any work, and the session
+  stays usable; pushed coordinates are moved into the first frame's unit coordinates (as offline, so
+  coordinates of 1e-300 or 1e200 score as any others);
 * with ``mirror="auto"`` the plain and mirrored user run side by side and the lower mean cost wins;
 * joints are compared as offline (joints either layout lacks are left out); the smoothing scale is
   the first frame's size (offline: the median over the sequence);
@@ -43,8 +47,8 @@ from ..errors import InvalidArgumentError, InvalidPoseError
 from ..poses.layouts import COCO17_JOINTS, Layout, get_layout
 from .framedist import features_from_arrays, frame_distance_matrix, pair_errors, restrict_joints
 from .score import ScoreSettings, nearest_grid_index, prepare_reference
-from .smooth import OnlineSmoother
-from .resample import TIME_TOLERANCE
+from .smooth import OnlineSmoother, to_unit, unit_frame
+from .resample import TIME_TOLERANCE, grid_length, too_many_frames
 
 
 @dataclass
@@ -129,6 +133,8 @@ class ScoreSession:
         self._last_kp: np.ndarray | None = None   # (K, 2) last present value per keypoint (COCO)
         self._last_cf: np.ndarray | None = None
         self._last_t: np.ndarray | None = None    # (K,) time of that value (NaN = never)
+        self._origin, self._unit = np.zeros(2), 1.0   # unit coordinates, fixed at the first push (as offline:
+                                                      # every step is invariant to moving and scaling)
         self.frames = 0
         self.grid_frames = 0
         self._update: StreamUpdate | None = None
@@ -216,6 +222,16 @@ class ScoreSession:
         """Add one user frame ((K, 3) [x, y, confidence] at time ``t`` seconds); returns the update."""
         kp, cf, t = self._coco_frame(keypoints, t)
         st = self.settings
+        if self._t0 is not None:
+            # one frame far after the last (or a reference at 1e9 fps) would emit billions of grid frames
+            n = grid_length(self._t0, t, self.fps) - self._grid_next
+            if n > st.max_frames:
+                raise too_many_frames(f"frame {self.frames}", n, st.max_frames,
+                                      f"t = {t:g} s is {t - self._t_last:.6g} s after the previous frame; at the "
+                                      f"reference's {self.fps:.6g} fps that is ")
+        if self._smoother is None:
+            self._origin, self._unit = unit_frame(kp, cf > 0)
+        kp = np.where(cf[:, None] > 0, to_unit(kp, self._origin, self._unit), 0.0)
         if self._smoother is None:
             pres = cf > 0
             if pres.sum() >= 2:
