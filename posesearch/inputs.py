@@ -287,7 +287,7 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
             return LoadedInput(None, fmt, str(path), None, assumed, pose=poses)
         else:
             seq = read_sequence(path, layout=lay, fps=fps, assumed=assumed, doc=doc)
-            seq = seq.replace(name=label)
+            seq.name = label   # (replace() would validate every frame again)
         return LoadedInput(seq, fmt, str(path), None, assumed)
     if fmt == "corpus":
         c = _corpus_clip(path, clip)
@@ -300,7 +300,8 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
 
         files = expand(path, seq_reader.PATTERNS, "pose-sequence files")
         f = files[choose_clip(path, [f"seq:{x.stem}" for x in files], clip, clip_option)]
-        seq = read_sequence(f, layout=lay, fps=fps, assumed=assumed).replace(name=label)
+        seq = read_sequence(f, layout=lay, fps=fps, assumed=assumed)
+        seq.name = label
         return LoadedInput(seq, fmt, str(f), f"seq:{f.stem}", assumed)
     options: dict[str, Any] = {}
     if fmt in DEFAULT_FPS and fps is not None:
