@@ -160,7 +160,8 @@ def score_call(draw, seq):
         r = ref.copy()
         r[..., :2] *= f
         return r, u, kw, {}, False, ("user", "reference")
-    return ref, draw(st.sampled_from([None, "x", 5, [], {"frames": []}])), kw, {}, True, ("user",)
+    bad = draw(st.sampled_from([None, "x", 5, [], {"frames": []}]))
+    return ref, bad, kw, {}, True, ("user",) + ((bad,) if isinstance(bad, str) else ())   # "x": no such file
 
 
 @pytest.fixture(scope="module")
