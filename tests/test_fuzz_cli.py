@@ -86,6 +86,8 @@ def test_fixtures_are_valid(env):
     cli_ok(["info", e["corpus"], "--verify"])
     cli_ok(["info", e["index"]])
     cli_ok(["build", e["corpus"], "--backend", "exact", "--out", e["dir"] / "ok.h5", "--overwrite"])
+    cli_ok(["clips", e["corpus"], "--label", "action=walk"])
+    cli_ok(["export", e["corpus"], "walk", "--out", e["dir"] / "ok.json", "--overwrite"])
 
 
 BAD_NAMES = ["missing", "directory", "empty", "garbage", "nested", "json list", "huge int", "text", "fifo",
@@ -106,6 +108,8 @@ FILE_SLOTS = {
     "build": ["build", "{X}", "--backend", "exact", "--out", "{dir}/x.h5", "--overwrite"],
     "ingest sequence": ["ingest", "{X}", "-f", "sequence", "--fps", "30", "-o", "{dir}/y.h5", "--overwrite"],
     "ingest coco": ["ingest", "{X}", "-f", "coco", "-o", "{dir}/y.h5", "--overwrite"],
+    "clips": ["clips", "{X}"],
+    "export": ["export", "{X}", "walk", "--out", "{dir}/e.json", "--overwrite"],
     "bench index": ["bench", "--index", "{X}"],
     "bench queries": ["bench", "--index", "{index}", "--queries", "{X}"],
 }
@@ -215,6 +219,16 @@ OPTION_CASES = [
       for opt, v in [("--views", "a,b"), ("--views", ""), ("--views", BIG), ("--views", "nan"), ("--pitch", "nan"),
                      ("--pitch", "1e400"), ("--distance", "0"), ("--distance", "-1"), ("--distance", "nan"),
                      ("--projection", "nope")]],
+    # clips, export
+    (["clips", "{corpus}", "--limit", "-1"], "limit"),
+    (["clips", "{corpus}", "--offset", "-1"], "offset"),
+    (["clips", "{corpus}", "--label", "=x"], "label"),
+    (["export", "{corpus}", "no-such-clip", "--out", "{dir}/e.json", "--overwrite"], "no-such-clip"),
+    (["export", "{corpus}", "", "--out", "{dir}/e.json", "--overwrite"], "clip"),
+    (["export", "{corpus}", "walk", "--out", "{dir}/e.txt", "--overwrite"], "e.txt"),
+    (["export", "{corpus}", "walk", "--out", "{corpus}", "--overwrite"], "c.h5"),
+    (["export", "{corpus}", "walk", "--out", "{dir}/no/such/dir/e.json"], "e.json"),
+    (["export", "{corpus}", "walk", "--out", "{dir}"], "fuzz_cli"),
     # bench (--index only: the suite is not run here)
     (["bench", "--index", "{index}", "-k", "0"], "k"),
     (["bench", "--index", "{index}", "--count", "0"], "count"),
@@ -225,8 +239,8 @@ OPTION_CASES = [
     (["demo", "--out", "{pose}/sub"], "pose.json"),
     # every command: an option it does not have
     *[([cmd, "--no-such-option"], "no-such-option")
-      for cmd in ("compare", "ingest", "info", "build", "query", "score", "bench", "demo")],
-    *[([cmd], "Missing") for cmd in ("compare", "ingest", "info", "build", "query", "score")],
+      for cmd in ("compare", "ingest", "info", "build", "query", "score", "bench", "demo", "clips", "export")],
+    *[([cmd], "Missing") for cmd in ("compare", "ingest", "info", "build", "query", "score", "clips", "export")],
 ]
 
 
