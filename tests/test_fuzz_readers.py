@@ -375,7 +375,22 @@ READERS = {   # name -> (file name, function reading a path)
     "penn mat": ("0001.mat", lambda p: list(iter_source("penn-action", [p]))),
     "bvh": ("01_01.bvh", lambda p: list(iter_source("bvh", [p]))),
     "sequence (ingest)": ("seq_ingest.json", lambda p: list(iter_source("sequence", [p], fps=30))),
+    "corpus": ("corpus.h5", lambda p: _open_corpus(p)),
+    "index": ("index.h5", lambda p: _load_index(p)),
 }
+
+
+def _open_corpus(p):
+    from posesearch.corpus.store import Corpus
+
+    with Corpus.open(p) as c:
+        return c.verify()
+
+
+def _load_index(p):
+    from posesearch.index import Index
+
+    return Index.load(p)
 
 SPECIAL = {
     "empty": b"",
