@@ -188,7 +188,7 @@ def register(app: typer.Typer) -> None:
         sequence: bool = typer.Option(False, "--sequence",
                                       help="Treat POSE_FILE as one performance: find the corpus clips it matches "
                                            "in order, with the matched segment and a 0-100 score."),
-        top: int = typer.Option(5, "--top", help="--sequence: number of clips to show."),
+        top: Optional[int] = typer.Option(None, "--top", help="--sequence: number of clips to show (default 5)."),
         fps: Optional[float] = typer.Option(None, "--fps", help="--sequence: frame rate of the sequence file "
                                                                 "(if it has none)."),
     ) -> None:
@@ -196,6 +196,13 @@ def register(app: typer.Typer) -> None:
         a whole sequence performed."""
         from ..index.base import Index
 
+        if top is not None and not sequence:
+            raise InvalidArgumentError(f"--top {top}: only applies with --sequence (the number of clips a whole "
+                                       f"sequence matched); frame queries show -k nearest frames per query")
+        if top is None:
+            top = 5
+        elif top < 1:
+            raise InvalidArgumentError(f"--top: expected an integer >= 1, got {top}")
         if k is None:
             k = 50 if sequence else 10
         assumed: dict = {}

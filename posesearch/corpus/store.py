@@ -418,6 +418,31 @@ class Corpus:
             layout=self._strings_at("clips/layout", ucl)[inv], source=self._strings_at("clips/source", ucl)[inv],
             labels=clip_labels)
 
+    # -- listing and export (posesearch clips / export; see .listing) --
+    @_read_errors
+    def list_clips(self, label=None, *, limit: int | None = None, offset: int = 0):
+        """Clips matching every ``label`` filter (``"KEY=VALUE"`` or a bare ``"VALUE"``, one or a list), as a
+        :class:`~.listing.ClipListing` page (``limit`` None = all): id, frames, duration, fps, labels."""
+        from .listing import list_clips
+
+        return list_clips(self, label, limit=limit, offset=offset)
+
+    @_read_errors
+    def clip_sequence(self, clip_id: str):
+        """Clip ``clip_id`` as a :class:`posesearch.sequence.Sequence` (COCO-17, with its frame times); an
+        unknown id is a one-line error naming close ids."""
+        from .listing import clip_sequence
+
+        return clip_sequence(self, clip_id)
+
+    @_read_errors
+    def export_clip(self, clip_id: str, path: str | os.PathLike, *, overwrite: bool = False):
+        """Write clip ``clip_id`` as a pose-sequence file (.json / .npz / .npy, the format ``score`` and
+        ``query`` read); returns an :class:`~.listing.ExportSummary`."""
+        from .listing import export_clip
+
+        return export_clip(self, clip_id, path, overwrite=overwrite)
+
     # -- integrity --
     @_read_errors
     def verify(self) -> dict:
