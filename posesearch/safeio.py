@@ -76,21 +76,25 @@ def _check_number_range(raw: bytes, path) -> None:
     COCO files 3.5x slower to parse). A string that merely looks like such a number is refused too."""
     b = np.frombuffer(raw, dtype=np.uint8)
     n = len(b)
-    if n == 0:
+    if n < 5:
         return
     dig = (b >= 48) & (b <= 57)
-    edges = np.diff(np.concatenate(([0], dig.view(np.int8), [0])))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    cand = [int(x) for x in starts[(ends - starts) >= 309]]
-    e = np.flatnonzero((b == 101) | (b == 69))                 # e / E after a digit or '.' ...
-    e = e[(e > 0) & (e + 3 < n)]
-    if e.size:
-        e = e[dig[e - 1] | (b[e - 1] == 46)]
-        nxt = e + 1 + (b[np.minimum(e + 1, n - 1)] == 43)       # ... an optional '+', then 3+ digits
-        ok = (nxt + 2 < n)
-        e, nxt = e[ok], nxt[ok]
-        e = e[dig[nxt] & dig[nxt + 1] & dig[nxt + 2]]
-        cand += [int(x) for x in e]
+    cand: list[int] = []
+    # a run of 309+ digits holds a whole aligned block of 154 digits: a cheap test before the exact one
+    m = n // 154 * 154
+    if n > 309 and dig[:m].reshape(-1, 154).all(axis=1).any():
+        c = np.cumsum(dig, dtype=np.int32)   # some window of 309 bytes is all digits
+        full = (c[309:] - c[:-309]) == 309
+        if full.any():   # the first window of each run
+            cand += [int(i) + 1 for i in np.flatnonzero(full & ~np.concatenate(([False], full[:-1])))]
+    # e / E after a digit or '.', then an optional '+' and 3+ digits (elementwise, no index arrays)
+    e = ((b[1:-3] == 101) | (b[1:-3] == 69)) & (dig[:-4] | (b[:-4] == 46))
+    three = dig[2:-2] & dig[3:-1] & dig[4:]
+    plus = np.zeros_like(three)
+    plus[:-1] = (b[2:-3] == 43) & dig[3:-2] & dig[4:-1] & dig[5:]
+    hit = e & (three | plus)
+    if hit.any():
+        cand += [int(i) + 1 for i in np.flatnonzero(hit)]
     for pos in cand:
         start = pos
         while start > 0 and raw[start - 1] in b"0123456789.-":

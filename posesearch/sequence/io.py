@@ -28,13 +28,14 @@ from __future__ import annotations
 import json
 import math
 import os
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import FileFormatError, FrameRateUnknownError, PoseSearchError
 from ..poses.layouts import Layout, get_layout, infer_layout
-from ..safeio import (MAX_POSE_FILE_BYTES, check_real_array, load_npy, load_npz, parse_json, read_bytes,
+from ..safeio import (MAX_POSE_FILE_BYTES, all_numbers, check_real_array, load_npy, load_npz, parse_json, read_bytes,
                       regular_file)
 from .sequence import Sequence
 
@@ -107,6 +108,32 @@ def _number(path, where: str, v, *, allow_none=False):
     return float(v)
 
 
+def _parse_frames_fast(frames: list, expected: int | None) -> "np.ndarray | None":
+    """The common case in numpy: every keypoint a list of three real numbers, confidences in [0, 1],
+    finite coordinates or NaN (missing). None when anything else occurs (nulls, [x, y] pairs, errors):
+    the per-keypoint loop then reads the frames and words any error."""
+    if set(map(type, frames)) != {list}:
+        return None
+    counts = set(map(len, frames))
+    if len(counts) != 1 or (expected is not None and counts != {expected}) or counts == {0}:
+        return None
+    pts = list(chain.from_iterable(frames))
+    if set(map(type, pts)) != {list} or set(map(len, pts)) != {3} or not all_numbers(chain.from_iterable(pts)):
+        return None
+    try:
+        arr = np.array(pts, dtype=np.float64).reshape(len(frames), -1, 3)
+    except (ValueError, OverflowError):
+        return None
+    c = arr[..., 2]
+    xy = arr[..., :2]
+    if np.isnan(c).any() or np.isinf(xy).any() or ((c < 0) | (c > 1)).any():
+        return None
+    nan = np.isnan(xy).any(axis=-1)
+    if nan.any():   # NaN = missing, as for single poses
+        arr[nan] = (np.nan, np.nan, 0.0)
+    return arr
+
+
 def _parse_frames(path, frames, expected: int | None = None) -> np.ndarray:
     """JSON frames -> (T, K, 3) float64 with NaN coordinates / 0 confidence for missing keypoints.
 
@@ -115,6 +142,9 @@ def _parse_frames(path, frames, expected: int | None = None) -> np.ndarray:
         raise _fail(path, f"frames: expected a list of frames, got {type(frames).__name__}")
     if not frames:
         raise _fail(path, "frames: empty (a pose-sequence file needs at least one frame)")
+    fast = _parse_frames_fast(frames, expected)
+    if fast is not None:
+        return fast
     k = expected
     out = None if k is None else np.empty((len(frames), k, 3))
     for t, fr in enumerate(frames):
