@@ -387,3 +387,23 @@ def test_library_arrays_with_none_for_missing_still_work():
 
     kp, cf = validate_pose([[1.0, 2.0, 1.0], [None, None, 0.0], [3, 4, 0.5]])
     assert cf.tolist() == [1.0, 0.0, 0.5]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_sequence_json_fast_path_equals_the_checked_loop(tmp_path, seed, monkeypatch):
+    """The numpy path for plain [x, y, c] frames reads exactly what the per-keypoint loop reads."""
+    import posesearch.sequence.io as sio
+
+    rng = np.random.default_rng(seed)
+    fr = rng.uniform(-50, 500, (6, 13, 3)).round(3)
+    fr[..., 2] = rng.uniform(0, 1, (6, 13)).round(2)
+    fr[rng.random((6, 13)) < 0.2, 2] = 0.0
+    frames = fr.tolist()
+    frames[1][2][0] = float("nan")         # NaN coordinate = missing
+    frames[2][3] = [int(v) for v in fr[2, 3, :2]] + [1]   # integers are numbers too
+    p = _write(tmp_path, "s.json", json.dumps({"fps": 25, "frames": frames}))
+    fast = read_sequence(p).as_array()
+    monkeypatch.setattr(sio, "_parse_frames_fast", lambda frames, expected: None)
+    slow = read_sequence(p).as_array()
+    np.testing.assert_array_equal(fast, slow)
+    assert fast[1, 2, 2] == 0 and np.isnan(fast[1, 2, 0])
