@@ -407,3 +407,20 @@ def test_sequence_json_fast_path_equals_the_checked_loop(tmp_path, seed, monkeyp
     slow = read_sequence(p).as_array()
     np.testing.assert_array_equal(fast, slow)
     assert fast[1, 2, 2] == 0 and np.isnan(fast[1, 2, 0])
+
+
+def test_score_report_carries_what_was_assumed(tmp_path):
+    """The library says it too: score_sequence on files without a layout reports the layout it assumed."""
+    from posesearch.sequence.score import score_sequence
+
+    rng = np.random.default_rng(3)
+    base = np.array([[0, -60], [-20, -40], [20, -40], [-30, -15], [30, -15], [-35, 10], [35, 10], [-12, 10],
+                     [12, 10], [-14, 50], [14, 50], [-15, 90], [15, 90]], dtype=float) + 200
+    frames = [[[float(x), float(y), 1.0] for x, y in base + rng.normal(0, 3, base.shape)] for _ in range(20)]
+    ref = _write(tmp_path, "ref.json", {"fps": 30, "frames": frames})
+    usr = _write(tmp_path, "usr.json", {"fps": 30, "layout": "penn13", "frames": frames})
+    report = score_sequence(ref, usr)
+    assert report.assumed == {"reference layout": {"value": "penn13",
+                                                   "why": "no layout given; 13 keypoints fit only penn13"}}
+    assert report.to_dict(path=False)["assumed"] == report.assumed
+    assert report.score > 95

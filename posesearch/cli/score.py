@@ -122,9 +122,10 @@ def register(app: typer.Typer) -> None:
             from ..sequence.plot import plot_report
 
             plot_report(report, plot, title=Path(user).name)
+        report.assumed.update(assumed)
         if as_json:
             d = report.to_dict()
-            d.update(reference=reference, user=user, assumed=assumed)
+            d.update(reference=reference, user=user)
             if plot is not None:
                 d["plot"] = str(plot)
             emit_json(d)

@@ -304,6 +304,9 @@ class ScoreReport:
     mirror_costs: dict[str, float | None]
     settings: ScoreSettings
     joint_coverage: dict[str, float] = field(default_factory=dict)
+    #: what was assumed, not given: ``{"reference layout": {"value": "penn13", "why": ...}}`` (see
+    #: :mod:`posesearch.inputs`); filled by :func:`score_sequence` for path inputs and by the CLI
+    assumed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def time_offset(self) -> float:
@@ -367,6 +370,7 @@ class ScoreReport:
             "alignment": {"method": self.alignment.method, "cost": f(self.alignment.cost),
                           "total_cost": f(self.alignment.total_cost)},
             "settings": self.settings.to_dict(),
+            "assumed": self.assumed,
         }
         if path:
             d["alignment"]["path"] = self.alignment.path.tolist()
@@ -658,6 +662,19 @@ def score_sequence(reference, user, ref_fps: float | None = None, user_fps: floa
     (T, K, 3) array of [x, y, confidence]; ``ref_fps`` / ``user_fps`` give (or override) frame rates;
     ``layout`` (or ``settings.layout``) names the layout of array inputs.
     """
-    ref = prepare_reference(reference, settings, fps=ref_fps, layout=layout)
-    usr = prepare_user(user, ref.fps, settings, fps=user_fps, layout=layout)
-    return score_prepared(ref, usr)
+    import os
+
+    from ..inputs import prefixed, read_input
+
+    assumed: dict[str, dict[str, Any]] = {}
+    inputs = {"reference": [reference, ref_fps], "user": [user, user_fps]}
+    for who, item in inputs.items():   # a path: any format read_input reads, with what it assumed
+        if isinstance(item[0], (str, os.PathLike)):
+            got = read_input(item[0], layout=layout or settings.layout, fps=item[1], name=who, prefer="sequence")
+            item[0] = got.sequence
+            assumed.update(prefixed(got.assumed, who))
+    ref = prepare_reference(inputs["reference"][0], settings, fps=ref_fps, layout=layout)
+    usr = prepare_user(inputs["user"][0], ref.fps, settings, fps=user_fps, layout=layout)
+    report = score_prepared(ref, usr)
+    report.assumed.update(assumed)
+    return report
