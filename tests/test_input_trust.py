@@ -424,3 +424,11 @@ def test_score_report_carries_what_was_assumed(tmp_path):
                                                    "why": "no layout given; 13 keypoints fit only penn13"}}
     assert report.to_dict(path=False)["assumed"] == report.assumed
     assert report.score > 95
+
+
+def test_coco_duplicate_annotation_ids_are_refused(tmp_path):
+    from posesearch.corpus.readers import coco
+
+    p = _write(tmp_path, "person_keypoints_x.json", _coco([_ann(), _ann()]))
+    with pytest.raises(FileFormatError, match="annotation id 5 appears more than once"):
+        list(coco.read(p))

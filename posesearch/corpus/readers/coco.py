@@ -143,6 +143,10 @@ def read_file(path: Path, *, visible: float = 1.0, occluded: float = 0.5, prefix
     pre = prefix if prefix is not None else f"coco-{split}"
     sel = [anns[i] for i in idx.tolist()]
     ids = [f"{pre}:ann:{a.get('id', i)}" for i, a in zip(idx.tolist(), sel)]
+    if len(set(ids)) != len(ids):   # the id names the person: two with one id cannot both be right
+        seen: set = set()
+        dup = next(c for c in ids if c in seen or seen.add(c))
+        raise FileFormatError(path, f"annotation id {dup.rsplit(':', 1)[-1][:30]} appears more than once")
     labels = {
         "split": [split] * len(sel),
         "image_id": [str(a.get("image_id", "")) for a in sel],
