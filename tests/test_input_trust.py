@@ -432,3 +432,13 @@ def test_coco_duplicate_annotation_ids_are_refused(tmp_path):
     p = _write(tmp_path, "person_keypoints_x.json", _coco([_ann(), _ann()]))
     with pytest.raises(FileFormatError, match="annotation id 5 appears more than once"):
         list(coco.read(p))
+
+
+def test_openpose_repeated_person_id_in_one_frame_is_refused(tmp_path):
+    from posesearch.corpus.readers import openpose
+
+    kps = [1.0, 2.0, 0.5] * 25
+    d = _openpose_frame(tmp_path, json.dumps({"people": [{"person_id": [3], "pose_keypoints_2d": kps},
+                                                         {"person_id": [3], "pose_keypoints_2d": kps}]}))
+    with pytest.raises(FileFormatError, match=r"people\[1\]: person 3 appears twice"):
+        list(openpose.read(d))

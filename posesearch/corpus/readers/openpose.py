@@ -111,6 +111,9 @@ def _read_frames(folder: Path, files: list[tuple[Path, dict]], *, fps: float, pe
             ident = _identity(path, p, i)
             if person is not None and ident != person:
                 continue
+            if tracks[ident] and tracks[ident][-1][0] == n:
+                raise FileFormatError(path, f"people[{i}]: person {ident} appears twice in this frame "
+                                            "(repeated person_id)")
             tracks[ident].append((n, a))
     if not tracks:
         who = "" if person is None else f" for person {person}"
