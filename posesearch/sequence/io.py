@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from itertools import chain
 from pathlib import Path
 
