@@ -140,15 +140,6 @@ def _choose_vp(work, s, e, metric, sw, vbuf):
     return best
 
 
-@njit(inline="always", **JIT)
-def _widen(lo, hi, i, v):
-    """Widen the range [lo[i], hi[i]] to hold v."""
-    if v < lo[i]:
-        lo[i] = v
-    if v > hi[i]:
-        hi[i] = v
-
-
 @njit(**JIT)
 def _child_bounds(work, vbuf, metric, sw, s, e, c, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, jbuf):
     """Shells (per-joint and total distances to the parent's vantage point vbuf) and box of node c = [s, e)."""
@@ -162,15 +153,17 @@ def _child_bounds(work, vbuf, metric, sw, s, e, c, shell_lo, shell_hi, tot_lo, t
     for i in range(dd):
         box_lo[c, i] = np.inf
         box_hi[c, i] = -np.inf
-    sl, sh, bl, bh = shell_lo[c], shell_hi[c], box_lo[c], box_hi[c]
     for p in range(s, e):
         row = work[p]
         t = _joint_dists(row, vbuf, metric, sw, jbuf)
         for j in range(kk):
-            _widen(sl, sh, j, jbuf[j])
-        _widen(tot_lo, tot_hi, c, t)
+            shell_lo[c, j] = min(shell_lo[c, j], jbuf[j])
+            shell_hi[c, j] = max(shell_hi[c, j], jbuf[j])
+        tot_lo[c] = min(tot_lo[c], t)
+        tot_hi[c] = max(tot_hi[c], t)
         for i in range(dd):
-            _widen(bl, bh, i, row[i])
+            box_lo[c, i] = min(box_lo[c, i], row[i])
+            box_hi[c, i] = max(box_hi[c, i], row[i])
 
 
 @njit(**JIT)
