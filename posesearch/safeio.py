@@ -152,7 +152,13 @@ def load_npy(path, *, max_bytes: int = MAX_POSE_FILE_BYTES) -> np.ndarray:
     p = regular_file(path, what=".npy file", max_bytes=max_bytes)
     try:
         with open(p, "rb") as fh:   # our handle: closed even when numpy fails half-way
-            return np.load(fh, allow_pickle=False)
+            arr = np.load(fh, allow_pickle=False)
+            if not isinstance(arr, np.ndarray):   # a zip archive: np.load gives an NpzFile
+                arr.close()
+                raise FileFormatError(p, "is an .npz archive, expected a .npy array")
+            return arr
+    except FileFormatError:
+        raise
     except _NPY_ERRORS as e:
         raise FileFormatError(p, f"not a numeric .npy array (truncated or another format: {_why(e)})") from None
 

@@ -442,3 +442,22 @@ def test_openpose_repeated_person_id_in_one_frame_is_refused(tmp_path):
                                                          {"person_id": [3], "pose_keypoints_2d": kps}]}))
     with pytest.raises(FileFormatError, match=r"people\[1\]: person 3 appears twice"):
         list(openpose.read(d))
+
+
+def test_npy_that_is_a_zip_archive(tmp_path):
+    p = tmp_path / "pose.npy"
+    np.savez(p.with_suffix(""), keypoints=np.ones((17, 3)))
+    (tmp_path / "pose.npz").rename(p)
+    with pytest.raises(FileFormatError, match="is an .npz archive, expected a .npy array"):
+        read_pose_file(p)
+    with pytest.raises(FileFormatError, match="is an .npz archive"):
+        read_sequence(p, fps=30)
+
+
+@pytest.mark.parametrize("field", ["images", "categories"])
+def test_coco_entries_that_are_not_objects(tmp_path, field):
+    from posesearch.corpus.readers import coco
+
+    p = _write(tmp_path, "person_keypoints_x.json", _coco([_ann()], **{field: [7]}))
+    with pytest.raises(FileFormatError, match=rf"{field}\[0\]: expected an object, got int"):
+        list(coco.read(p))

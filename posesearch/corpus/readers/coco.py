@@ -86,7 +86,9 @@ def read_file(path: Path, *, visible: float = 1.0, occluded: float = 0.5, prefix
         raise FileFormatError(path, "not a COCO annotation file (expected a JSON object with an 'annotations' list)")
     cats = {}
     for i, c in enumerate(_list_field(path, data, "categories")):
-        if isinstance(c, dict) and "id" in c:
+        if not isinstance(c, dict):
+            raise FileFormatError(path, f"categories[{i}]: expected an object, got {type(c).__name__}")
+        if "id" in c:
             if not _is_id(c["id"]):
                 raise FileFormatError(path, f"categories[{i}].id: expected an integer or a string, got {str(c['id'])[:30]}")
             names = c.get("keypoints")
@@ -96,8 +98,11 @@ def read_file(path: Path, *, visible: float = 1.0, occluded: float = 0.5, prefix
                 raise FileFormatError(path, f"category {str(c.get('name', c['id']))!r} has keypoints {str(shown)[:60]}... "
                                             f"({n}), expected the 17 COCO keypoints in COCO order")
             cats[c["id"]] = str(c.get("name", c["id"]))
-    images = {im.get("id"): im.get("file_name") for im in _list_field(path, data, "images")
-              if isinstance(im, dict) and _is_id(im.get("id"))}
+    image_list = _list_field(path, data, "images")
+    for i, im in enumerate(image_list):
+        if not isinstance(im, dict):
+            raise FileFormatError(path, f"images[{i}]: expected an object, got {type(im).__name__}")
+    images = {im.get("id"): im.get("file_name") for im in image_list if _is_id(im.get("id"))}
     anns = [a for a in data["annotations"] if isinstance(a, dict) and "keypoints" in a]
     if not anns:
         raise FileFormatError(path, "no annotation has 'keypoints': not a COCO keypoint file")
