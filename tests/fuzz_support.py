@@ -29,15 +29,21 @@ class Hang(BaseException):
 
 @contextlib.contextmanager
 def time_limit(seconds: float):
-    """Interrupt the block (blocking reads included) after ``seconds`` with :class:`Hang` (main thread only)."""
+    """Interrupt the block (blocking reads included) after ``seconds`` with :class:`Hang` (main thread only).
+    A block stuck inside C code, where the alarm cannot interrupt it, ends the test run after 3 x ``seconds``
+    with every thread's traceback (faulthandler): a hang fails loudly instead of waiting forever."""
+    import faulthandler
+
     def on_alarm(signum, frame):
         raise Hang(f"no answer within {seconds:g} s")
 
     old = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
+    faulthandler.dump_traceback_later(3 * seconds, exit=True)
     try:
         yield
     finally:
+        faulthandler.cancel_dump_traceback_later()
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
 
