@@ -125,10 +125,13 @@ def unit_frame(keypoints: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, 
     """``(origin (2,), unit)`` mapping the present keypoints into [-1, 1] by ``(z - origin) / unit``:
     ``origin`` the centre of their x and y ranges, ``unit`` the power of two at or above half the larger
     range (exact to divide by; 1 when there is no range). Computed without overflow for any finite input."""
-    pts = np.asarray(keypoints, dtype=np.float64)[np.asarray(present, bool)]
-    if pts.size == 0:
+    kp = np.asarray(keypoints, dtype=np.float64)
+    pres = np.asarray(present, bool)
+    if not pres.any():
         return np.zeros(2), 1.0
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    x, y = kp[..., 0], kp[..., 1]
+    lo = np.array([np.where(pres, x, np.inf).min(), np.where(pres, y, np.inf).min()])
+    hi = np.array([np.where(pres, x, -np.inf).max(), np.where(pres, y, -np.inf).max()])
     origin = 0.5 * lo + 0.5 * hi
     half = float((0.5 * hi - 0.5 * lo).max())
     if not half > 0:
@@ -147,13 +150,35 @@ def from_unit(keypoints: np.ndarray, origin: np.ndarray, unit: float) -> np.ndar
         return keypoints * unit + origin
 
 
+def _unit_arrays(seq: Sequence) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(keypoints in unit coordinates (T, K, 2), origin, unit)``; missing keypoints stay 0."""
+    pres = seq.present
+    origin, unit = unit_frame(seq.keypoints, pres)
+    if unit == 1.0 and not origin.any():
+        return seq.keypoints, origin, unit
+    return np.where(pres[..., None], to_unit(seq.keypoints, origin, unit), 0.0), origin, unit
+
+
 def normalized(seq: Sequence) -> tuple[Sequence, np.ndarray, float]:
     """``(seq in unit coordinates, origin, unit)`` (see :func:`unit_frame`); missing keypoints stay 0."""
-    origin, unit = unit_frame(seq.keypoints, seq.present)
-    if unit == 1.0 and not origin.any():
+    kp, origin, unit = _unit_arrays(seq)
+    if kp is seq.keypoints:
         return seq, origin, unit
-    kp = np.where(seq.present[..., None], to_unit(seq.keypoints, origin, unit), 0.0)
     return Sequence(kp, seq.confidences, seq.layout, seq.times, seq.fps, seq.name), origin, unit
+
+
+def _body_size(seq: Sequence, kp: np.ndarray) -> float:
+    """:meth:`Sequence.body_size` of ``seq`` with its keypoints replaced by ``kp`` (same present mask)."""
+    pres = seq.present
+    x, y = kp[..., 0], kp[..., 1]
+    w = np.where(pres, x, -np.inf).max(1) - np.where(pres, x, np.inf).min(1)
+    h = np.where(pres, y, -np.inf).max(1) - np.where(pres, y, np.inf).min(1)
+    ok = pres.sum(1) >= 2
+    diag = np.hypot(w[ok], h[ok])
+    diag = diag[diag > 0]
+    if diag.size == 0:
+        raise InvalidPoseError(f"{seq.name}: no frame has two distinct present keypoints (size is zero)")
+    return float(np.median(diag))
 
 
 def _restore(seq: Sequence, out: np.ndarray, origin: np.ndarray, unit: float, what: str) -> Sequence:
@@ -180,10 +205,10 @@ def kalman_smooth(seq: Sequence, settings: KalmanSettings = KalmanSettings(), *,
     (``scale``: the body size L in ``seq``'s units; default :meth:`Sequence.body_size`)."""
     if scale is not None:
         check_finite_positive("scale", scale)
-    un, origin, unit = normalized(seq)
-    L = un.body_size() if scale is None else check_finite_positive("scale", scale / unit)
+    un, origin, unit = _unit_arrays(seq)
+    L = _body_size(seq, un) if scale is None else check_finite_positive("scale", scale / unit)
     t, k = seq.confidences.shape
-    z = un.keypoints.reshape(t, 2 * k)
+    z = un.reshape(t, 2 * k)
     r = _measurement_variance(seq.confidences, settings.measurement_noise, L)
     with np.errstate(over="ignore"):
         q, v0var = settings.process_noise * L * L, (settings.initial_speed * L) * (settings.initial_speed * L)
@@ -197,9 +222,9 @@ def one_euro_smooth(seq: Sequence, settings: OneEuroSettings = OneEuroSettings()
     """One Euro filter every keypoint of ``seq`` (time-stamp aware; ``scale`` as in :func:`kalman_smooth`)."""
     if scale is not None:
         check_finite_positive("scale", scale)
-    un, origin, unit = normalized(seq)
-    L = un.body_size() if scale is None else check_finite_positive("scale", scale / unit)
-    out = _kernels().one_euro_batch(np.ascontiguousarray(un.keypoints), seq.present, seq.times,
+    un, origin, unit = _unit_arrays(seq)
+    L = _body_size(seq, un) if scale is None else check_finite_positive("scale", scale / unit)
+    out = _kernels().one_euro_batch(np.ascontiguousarray(un), seq.present, seq.times,
                                     settings.min_cutoff, settings.beta / L, settings.d_cutoff)
     return _restore(seq, out, origin, unit, "One Euro")
 
