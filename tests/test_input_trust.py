@@ -461,3 +461,42 @@ def test_coco_entries_that_are_not_objects(tmp_path, field):
     p = _write(tmp_path, "person_keypoints_x.json", _coco([_ann()], **{field: [7]}))
     with pytest.raises(FileFormatError, match=rf"{field}\[0\]: expected an object, got int"):
         list(coco.read(p))
+
+
+def test_pose_similarity_matches_parts_by_name():
+    """The library's posenet-similarity port: shuffled parts compare by name; unknown/repeated names refused."""
+    from posesearch.errors import InvalidPoseError
+    from posesearch.poses.similarity import pose_similarity
+
+    a = _posenet(POSENET)
+    b = {"keypoints": list(reversed(_posenet(POSENET)["keypoints"]))}
+    assert pose_similarity(a, b) == pytest.approx(0.0, abs=1e-12)
+    bad = _posenet(POSENET[:16] + ["leftHand"])
+    with pytest.raises(InvalidPoseError, match="'leftHand' is not a joint of any layout"):
+        pose_similarity(a, bad)
+    with pytest.raises(InvalidPoseError, match="repeats"):
+        pose_similarity(_posenet(POSENET[:16] + ["nose"]), a)
+
+
+def test_score_and_compare_refuse_empty_option_values(tmp_path):
+    from typer.testing import CliRunner
+
+    from posesearch.cli.app import app
+
+    p = _write(tmp_path, "p.json", {"layout": "coco17", "keypoints": [[1.0 + i, 2.0 * i, 1.0] for i in range(17)]})
+    r = CliRunner().invoke(app, ["compare", str(p), str(p), "--strategy", ""])
+    assert r.exit_code == 2 and "unknown strategy ''" in r.stderr
+    s = _write(tmp_path, "s.json", {"fps": 30, "layout": "coco17", "frames": [[[10.0 + i + t, 2.0 * i, 1.0]
+                                                                             for i in range(17)] for t in range(8)]})
+    for opt in ("--mirror", "--distance"):
+        r = CliRunner().invoke(app, ["score", str(s), str(s), opt, ""])
+        assert r.exit_code == 2, (opt, r.output)
+
+
+def test_sequence_fps_argument_must_be_a_number(tmp_path):
+    from posesearch.errors import InvalidArgumentError
+
+    s = _write(tmp_path, "s.json", {"frames": [[[1.0 + i, 2.0 * i, 1.0] for i in range(17)]] * 2})
+    for bad in ("30", True):
+        with pytest.raises(InvalidArgumentError, match="fps: expected a positive number"):
+            read_sequence(s, fps=bad)

@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         from ..inputs import prefixed, read_input
         from ..poses.similarity import pose_similarity, resolve_strategy
 
-        name = strategy or "weighted_distance"
+        name = "weighted_distance" if strategy is None else strategy   # "" is an error, not the default
         resolve_strategy(name)  # fail on a bad name before reading files
         assumed: dict = {}
         poses = []

@@ -104,8 +104,10 @@ def register(app: typer.Typer) -> None:
                 check_finite_positive(n, v)
         from ..inputs import describe_assumed, prefixed
 
-        settings = ScoreSettings(smooth=smooth, interp=interp, align=align, mirror=mirror or "auto",
-                                 distance=distance or "procrustes", layout=layout, moments_from=moments_from)
+        settings = ScoreSettings(smooth=smooth, interp=interp, align=align,
+                                 mirror="auto" if mirror is None else mirror,
+                                 distance="procrustes" if distance is None else distance, layout=layout,
+                                 moments_from=moments_from)
         ref_in = load_input(reference, fps=ref_fps, layout=layout, name="reference", fps_flag="--ref-fps", fmt=fmt)
         usr_in = load_input(user, fps=user_fps, layout=layout, name="user", fps_flag="--user-fps", fmt=fmt)
         report = score_sequence(ref_in.sequence, usr_in.sequence, settings=settings)

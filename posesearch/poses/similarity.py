@@ -56,6 +56,20 @@ class PoseInput:
     parts: list[str] | None
 
 
+def _check_part_names(parts: list[str], name: str) -> None:
+    """Part names are the truth: an unknown or repeated name is refused (never read by position)."""
+    from .layouts import LAYOUTS
+
+    known = set().union(*(set(lay.joints) | set(lay.source_names) for lay in LAYOUTS.values()))
+    seen: dict[str, int] = {}
+    for i, part in enumerate(parts):
+        if part not in known:
+            raise InvalidPoseError(f"{name}: keypoints[{i}].part {part!r} is not a joint of any layout")
+        if part in seen:
+            raise InvalidPoseError(f"{name}: keypoints[{i}].part {part!r} repeats keypoints[{seen[part]}]")
+        seen[part] = i
+
+
 def _is_real(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
@@ -86,7 +100,13 @@ def parse_pose(pose, name: str = "pose") -> PoseInput:
             rows.append([float(v) for v in row])
             parts.append(k.get("part"))
         kp, cf = validate_pose(rows, name=name)
-        return PoseInput(kp, cf, parts if all(isinstance(p, str) for p in parts) else None)
+        if not all(isinstance(p, str) for p in parts):
+            if any(p is not None for p in parts):
+                raise InvalidPoseError(f"{name}: keypoints[{next(i for i, p in enumerate(parts) if not isinstance(p, str))}]"
+                                       ".part: expected a part name (name every part or none)")
+            return PoseInput(kp, cf, None)
+        _check_part_names(parts, name)
+        return PoseInput(kp, cf, parts)
     if pose is None or isinstance(pose, (str, bytes, int, float, bool)):
         raise InvalidPoseError(f"{name}: expected a (K, 3) array or a PoseNet-style object, got {type(pose).__name__}")
     kp, cf = validate_pose(pose, name=name)
@@ -173,6 +193,12 @@ def pose_similarity(pose1, pose2, strategy="weighted_distance", custom_weight=No
     p2 = parse_pose(pose2, "pose2")
     if len(p2.confidences) != len(p1.confidences):
         raise InvalidPoseError(f"pose2: expected {len(p1.confidences)} keypoints like pose1, got {len(p2.confidences)}")
+    if p1.parts is not None and p2.parts is not None and p1.parts != p2.parts:   # match by name, not position
+        if set(p1.parts) != set(p2.parts):
+            diff = sorted(set(p1.parts) ^ set(p2.parts))
+            raise InvalidPoseError(f"pose2: its parts differ from pose1's ({', '.join(diff[:4])})")
+        order = [p2.parts.index(q) for q in p1.parts]
+        p2 = PoseInput(p2.keypoints[order], p2.confidences[order], list(p1.parts))
     v2 = normalize_pose(p2.keypoints, p2.confidences, name="pose2")
     weights_with_sum = np.append(w1, w1.sum())
 

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FileFormatError, FrameRateUnknownError, PoseSearchError
+from ..errors import FileFormatError, FrameRateUnknownError, InvalidArgumentError, PoseSearchError
 from ..poses.layouts import Layout, get_layout, infer_layout
-from ..safeio import (MAX_POSE_FILE_BYTES, all_numbers, check_real_array, load_npy, load_npz, parse_json, read_bytes,
+from ..safeio import (MAX_POSE_FILE_BYTES, all_numbers, check_real_array, is_number, load_npy, load_npz, parse_json, read_bytes,
                       regular_file)
 from .sequence import Sequence
 
@@ -277,6 +277,8 @@ def read_sequence(path, *, layout: "str | Layout | None" = None, fps: float | No
         raise _fail(p, f"frames[{t}][{j}]: confidence is NaN")
     if fps is None:
         fps = file_fps
+    elif not is_number(fps):   # an argument: "30", True, None-like nonsense is refused, not coerced
+        raise InvalidArgumentError(f"fps: expected a positive number, got {fps!r}")
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise _fail(p, f"fps: expected a positive number, got {fps:g}")
     if times is None and fps is None and arr.shape[0] > 1:
