@@ -500,3 +500,17 @@ def test_sequence_fps_argument_must_be_a_number(tmp_path):
     for bad in ("30", True):
         with pytest.raises(InvalidArgumentError, match="fps: expected a positive number"):
             read_sequence(s, fps=bad)
+
+
+@pytest.mark.parametrize("bad", ["complex", "bool", "str"])
+def test_index_search_refuses_non_real_queries(bad):
+    """Index.search's compiled path took complex/boolean/string arrays as numbers (imaginary parts dropped)."""
+    from posesearch.errors import InvalidPoseError
+    from posesearch.index.query import prepare_raw
+
+    rng = np.random.default_rng(0)
+    pose = np.c_[rng.uniform(0, 300, (17, 2)), np.ones(17)]
+    q = {"complex": pose + 1j, "bool": pose > 100, "str": pose.astype(str)}[bad]
+    with pytest.raises(InvalidPoseError, match="expected numeric keypoints"):
+        prepare_raw(q)
+    prepare_raw(pose)

@@ -47,7 +47,12 @@ def raw_to_coco(poses, layout: "str | Layout" = "coco17", confidences=None, *,
     Returns keypoints (B, 17, 2) (missing ones zeroed), confidences (B, 17), and whether the input was a
     single pose.
     """
+    from ..poses.pose import _check_real
+
     lay = get_layout(layout)
+    _check_real(poses, name, "keypoints")   # complex, boolean, "1.5": refused, never coerced
+    if confidences is not None:
+        _check_real(confidences, name, "confidences")
     try:
         arr = np.asarray(poses, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -101,10 +106,14 @@ def _prepare_compiled(poses, lay: Layout, confidences, mirror: bool):
     from .kernels.prepare import prepare_queries
 
     try:
-        arr = np.asarray(poses, dtype=np.float64)
-        conf = None if confidences is None else np.asarray(confidences, dtype=np.float64)
+        arr = np.asarray(poses)
+        conf = None if confidences is None else np.asarray(confidences)
     except (TypeError, ValueError):
         return None
+    if arr.dtype.kind not in "iuf" or (conf is not None and conf.dtype.kind not in "iuf"):
+        return None   # the checked path refuses (or, for None entries, reads) it
+    arr = arr.astype(np.float64, copy=False)
+    conf = None if conf is None else conf.astype(np.float64, copy=False)
     want = 3 if conf is None else 2
     if arr.ndim not in (2, 3) or arr.shape[-2:] != (lay.num_keypoints, want) or arr.size == 0:
         return None
