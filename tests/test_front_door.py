@@ -84,3 +84,69 @@ def test_index_save_creates_the_missing_folder_like_the_cli(tmp_path):
     with pytest.raises(FileFormatError, match="cannot create its folder"):
         index.save(tmp_path / "afile" / "coco.h5")
     corpus.close()
+
+
+# --- sequence search that finds nothing says why (README: clips.best.clip_id on COCO val) ---
+
+@pytest.fixture(scope="module")
+def still_and_motion_corpora(tmp_path_factory):
+    """Two small corpora cut from the bundled sample: 300 COCO persons (one frame each), and the same plus
+    one CMU clip."""
+    from posesearch.corpus import Corpus, sample_corpus_path
+
+    d = tmp_path_factory.mktemp("seqsearch")
+    with Corpus.open(sample_corpus_path()) as sample:
+        ids = [str(c) for c in sample.clip_ids()]
+        coco = [sample.clip(c) for c in [c for c in ids if c.startswith("coco")][:300]]
+        motion = sample.clip("cmu:002_05:yaw0")
+    Corpus.ingest(d / "stills.h5", coco)
+    Corpus.ingest(d / "mixed.h5", coco + [motion])
+    return d / "stills.h5", d / "mixed.h5", motion
+
+
+def test_sequence_search_on_still_images_says_why_nothing_matched(still_and_motion_corpora, tmp_path):
+    import posesearch as ps
+    from posesearch.corpus import Corpus
+    from posesearch.index.sequence_search import NoClipMatchedError
+    from posesearch.sequence.sequence import sequence_from_clip
+
+    stills, _, motion = still_and_motion_corpora
+    user = sequence_from_clip(motion).slice(0, 60)
+    with Corpus.open(stills) as corpus:
+        res = ps.Index.build(corpus, backend="exact").search_sequence(user, top=3)
+    assert not res and res.clips == []
+    assert "every clip of the corpus is a single frame" in res.reason
+    with pytest.raises(NoClipMatchedError, match="no clip matched the sequence: every clip of the corpus is a "
+                                                 "single frame"):
+        res.best                                            # was None: `res.best.clip_id` an AttributeError
+    assert res.to_dict()["reason"] == res.reason
+    # the CLI says the same
+    from posesearch.sequence.io import write_sequence
+
+    seq_file = tmp_path / "user.json"
+    write_sequence(seq_file, user)
+    idx = tmp_path / "i.h5"
+    assert runner.invoke(app, ["build", str(stills), "--backend", "exact", "--out", str(idx)]).exit_code == 0
+    r = runner.invoke(app, ["query", str(idx), str(seq_file), "--sequence"], env={"COLUMNS": "300"})
+    assert r.exit_code == 0, r.output
+    assert "no clip matched: every clip of the corpus is a single frame" in r.stdout, r.stdout
+
+
+def test_sequence_search_without_enough_coverage_says_why(still_and_motion_corpora):
+    import posesearch as ps
+    from posesearch.corpus import Corpus
+    from posesearch.sequence.sequence import sequence_from_clip
+
+    _, mixed, motion = still_and_motion_corpora
+    user = sequence_from_clip(motion)
+    with Corpus.open(mixed) as corpus:
+        idx = ps.Index.build(corpus, backend="exact")
+        found = idx.search_sequence(user.slice(0, 60), top=3)
+        assert found and found.best.clip_id == "cmu:002_05:yaw0" and found.reason == ""
+        # a user who plays the clip backwards: hits everywhere, but not in order on one time line
+        backwards = user.slice(0, 120)
+        backwards = backwards.replace(keypoints=backwards.keypoints[::-1], confidences=backwards.confidences[::-1])
+        res = idx.search_sequence(backwards, top=3, min_coverage=1.0)
+    assert not res
+    assert res.reason.startswith("no clip had at least 100% of the 120 queried frames (120) on one time line"), \
+        res.reason

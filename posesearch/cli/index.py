@@ -8,6 +8,7 @@ from typing import Any, List, Optional
 import typer
 
 from ..errors import InvalidArgumentError, InvalidPoseError
+from ..text import plural
 from .common import add_fixed_columns, cut_to, emit_json, fmt_bytes, handle_errors
 
 #: CLI option -> backend parameter name, per option (a backend rejects options that are not its own)
@@ -153,8 +154,8 @@ def register(app: typer.Typer) -> None:
             emit_json(summary)
             return
         exact = "exact" if index.exact else "approximate"
-        typer.echo(f"built {out}: {spec.name} index ({exact}, metric {metric_name}) over {len(index):,} frames "
-                   f"of {n_frames:,} in {corpus}")
+        typer.echo(f"built {out}: {spec.name} index ({exact}, metric {metric_name}) over "
+                   f"{len(index):,} of {plural(n_frames, 'frame')} in {corpus}")
         typer.echo(f"build {summary['build_seconds']:.2f} s (total {seconds:.2f} s); {fmt_bytes(size)} on disk")
 
     @app.command()
@@ -297,12 +298,11 @@ def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int,
     from .common import console
 
     con = console()
-    title = (f"clips matching {pose_file.name} ({res.frames_queried} of {res.frames} frames queried, k = {k}) — "
+    title = (f"clips matching {pose_file.name} ({res.frames_queried} of {plural(res.frames, 'frame')} queried, k = {k}) — "
              f"{idx.backend_name}, {idx.metric}")
     if not res.clips:
         con.print(title)
-        con.print("no clip matched at least "
-                  f"{res.settings.min_coverage:.0%} of the frames in order")
+        con.print(f"no clip matched: {res.reason}")
         return
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
     headers = (("#", "right"), ("clip", "left"), ("frames", "right"), ("time s", "right"), ("score", "right"),
@@ -332,8 +332,9 @@ def _print_matches(records, idx, mirror: bool, pose_file: Path, is_seq: bool) ->
     meta = idx.corpus is not None
     multi = len(records) > 1
     exact = "exact" if idx.exact else "approximate"
-    title = (f"{len(records[0])} nearest frames of {pose_file.name}"
-             f"{f' ({len(records)} frames)' if multi else ''} — {idx.backend_name} ({exact}), {idx.metric}")
+    queried = f" ({plural(len(records), 'frame')})" if multi else ""
+    title = (f"{plural(len(records[0]), 'nearest frame')} of {pose_file.name}{queried}"
+             f" — {idx.backend_name} ({exact}), {idx.metric}")
     from rich import box
 
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,

@@ -22,7 +22,10 @@ containing a few similar poses. :meth:`posesearch.index.base.Index.search_sequen
    free in that alignment, a short segment matching a small part of the user could score high; so the
    clips are ranked by ``match = score * coverage``: how well the segment was performed times how much
    of the sequence follows the clip in order.
-4. The clips are returned best ``match`` first (ties: higher coverage), at most ``top`` of them.
+4. The clips are returned best ``match`` first (ties: higher coverage), at most ``top`` of them. When
+   none is found, the result is empty and its ``reason`` says why (e.g. every hit was in a one-frame
+   clip, as in COCO, whose persons are still images); ``best`` then raises :class:`NoClipMatchedError`
+   with that reason instead of returning None.
 
 Costs: step 1 is ``T`` (x2 with mirror) index queries in one batch; step 2 is vectorized numpy over
 each clip's hits; step 3 runs ``candidates`` scorings (a few ms each for clips of a few seconds).
@@ -35,13 +38,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, InvalidPoseError
+from ..errors import InvalidArgumentError, InvalidPoseError, PoseSearchError
+from ..text import plural
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..sequence.score import ScoreReport, ScoreSettings
     from .base import Index
 
-__all__ = ["SequenceSearchSettings", "ClipMatch", "SequenceMatches", "search_sequence", "fit_time_line"]
+__all__ = ["SequenceSearchSettings", "ClipMatch", "SequenceMatches", "NoClipMatchedError", "search_sequence",
+           "fit_time_line"]
+
+
+class NoClipMatchedError(PoseSearchError):
+    """:attr:`SequenceMatches.best` of a search that found no clip; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -136,12 +145,16 @@ class ClipMatch:
 
 @dataclass
 class SequenceMatches:
-    """Result of :func:`search_sequence`: the matched clips (best first) and what was queried."""
+    """Result of :func:`search_sequence`: the matched clips (best first) and what was queried.
+
+    An empty result is falsy and its ``reason`` says why no clip was found; ``best`` is the first clip,
+    and raises :class:`NoClipMatchedError` (with the reason) when there is none."""
 
     clips: list[ClipMatch]
     frames: int               # user frames
     frames_queried: int       # with enough joints
     settings: SequenceSearchSettings
+    reason: str = ""          # why no clip was found (empty when clips were found)
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -149,9 +162,15 @@ class SequenceMatches:
     def __getitem__(self, i: int) -> ClipMatch:
         return self.clips[i]
 
+    def __bool__(self) -> bool:
+        return bool(self.clips)
+
     @property
-    def best(self) -> ClipMatch | None:
-        return self.clips[0] if self.clips else None
+    def best(self) -> ClipMatch:
+        """The best-matching clip; raises :class:`NoClipMatchedError` saying why when none was found."""
+        if not self.clips:
+            raise NoClipMatchedError(f"no clip matched the sequence: {self.reason or 'no reason recorded'}")
+        return self.clips[0]
 
     def to_dict(self, *, reports: bool = False) -> dict[str, Any]:
         s = self.settings
@@ -159,7 +178,8 @@ class SequenceMatches:
                 "settings": {"top": s.top, "candidates": s.candidates, "k": s.k, "mirror": bool(s.mirror),
                              "min_joints": s.min_joints, "tolerance": s.tolerance, "max_speed": s.max_speed,
                              "hypotheses": s.hypotheses, "min_coverage": s.min_coverage},
-                "clips": [c.to_dict(report=reports) for c in self.clips]}
+                "clips": [c.to_dict(report=reports) for c in self.clips],
+                **({} if self.clips else {"reason": self.reason})}
 
 
 # ----------------------------------------------------------------------------- step 2: time lines
@@ -245,7 +265,13 @@ def search_sequence(index: "Index", sequence, settings: SequenceSearchSettings |
     qi = np.broadcast_to(np.arange(len(queried))[:, None], rows.shape)
     clip_f, qi_f, tc_f = clip_of[multi], qi[multi], t_clip[multi]
     if len(clip_f) == 0:
-        return SequenceMatches([], len(user), len(queried), st)
+        if int((cols["clip_len"] >= 2).sum()) == 0:
+            why = (f"every clip of the corpus is a single frame (a still image, as in COCO), and sequence search "
+                   f"matches clips of 2 or more frames")
+        else:
+            why = (f"the {k} nearest frames of each of the {plural(len(queried), 'queried frame')} are all in "
+                   f"single-frame clips (still images), which sequence search ignores")
+        return SequenceMatches([], len(user), len(queried), st, why)
     order = np.argsort(clip_f, kind="stable")
     clip_f, qi_f, tc_f = clip_f[order], qi_f[order], tc_f[order]
     bounds = np.flatnonzero(np.diff(clip_f)) + 1
@@ -282,4 +308,12 @@ def search_sequence(index: "Index", sequence, settings: SequenceSearchSettings |
                              float(rep.speed_ratio), bool(rep.mirrored), float(rep.score) * sup / len(queried),
                              sup / len(queried), sup, off, spd, rep))
     out.sort(key=lambda c: (-c.match, -c.coverage, c.clip_index))
-    return SequenceMatches(out[: st.top], len(user), len(queried), st)
+    why = ""
+    if not out:
+        most = int(distinct.max())
+        why = (f"no clip had at least {st.min_coverage:.0%} of the {plural(len(queried), 'queried frame')} "
+               f"({need}) on one time line (the most any clip was hit by, in any order: {plural(most, 'frame')})"
+               if not fitted else
+               f"the {plural(len(fitted), 'clip')} whose time lines covered enough frames gave no segment of "
+               f"2 or more usable frames to score")
+    return SequenceMatches(out[: st.top], len(user), len(queried), st, why)
