@@ -316,3 +316,23 @@ def test_opening_a_fifo_as_corpus_or_index_does_not_block(tmp_path):
     assert "not a regular file" in one_line_error(run("info", fifo))
     text = one_line_error(run("build", fifo, "--backend", "exact", "--out", tmp_path / "i.h5"))
     assert "not a regular file" in text
+
+
+def test_disk_full_while_copying_is_a_one_line_error(tmp_path, monkeypatch):
+    import shutil
+
+    from posesearch.corpus import atomic
+
+    target = tmp_path / "c.h5"
+    Corpus.ingest(target, small_clips("a"))
+    before = target.read_bytes()
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atomic.shutil, "copyfile", full)
+    with pytest.raises(FileFormatError, match="No space left on device"):
+        Corpus.append(target, small_clips("b"))
+    monkeypatch.setattr(atomic.shutil, "copyfile", shutil.copyfile)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5"]   # temporary and lock removed

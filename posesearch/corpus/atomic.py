@@ -173,7 +173,11 @@ class WriterLock:
         import fcntl
 
         for _ in range(20):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise FileFormatError(self.target, f"cannot write in its folder ({e.strerror or e}: "
+                                                   f"{self.path.name})") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -228,9 +232,22 @@ class AtomicFile:
             os.close(fd)
             if copy_existing:
                 shutil.copyfile(self.real, self.tmp)
+        except OSError as e:   # no permission, disk full, ...: nothing was replaced
+            self._discard()
+            raise FileFormatError(self.target, f"cannot write its temporary file ({e.strerror or e})") from None
         except BaseException:
-            self.lock.release()
+            self._discard()
             raise
+
+    def _discard(self) -> None:
+        tmp = getattr(self, "tmp", None)
+        try:
+            if tmp is not None and tmp.exists():
+                tmp.unlink()
+        except OSError:  # pragma: no cover
+            pass
+        self.done = True
+        self.lock.release()
 
     def commit(self) -> None:
         """fsync the temporary, give it the final mode, rename it over the target, fsync the folder, unlock."""
