@@ -269,3 +269,14 @@ def test_append_to_a_corpus_with_damaged_attributes(tmp_path, corpus, poses):
         Corpus.append(corpus, coco_clips(*poses, prefix="more"))
     assert corpus.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["c.h5"]     # its temporary and lock were removed
+
+
+def test_build_reports_the_measured_recall(tmp_path, corpus):
+    r = run("build", corpus, "--backend", "faiss", "--faiss-kind", "ivf", "--nlist", "4", "--out", tmp_path / "a.h5",
+            "--json")
+    summary = json.loads(r.stdout)
+    assert 0.5 < summary["build_recall_at_10"] <= 1.0 and summary["build_recall_queries"] > 200
+    r = run("build", corpus, "--backend", "faiss", "--faiss-kind", "ivf", "--nlist", "4", "--out", tmp_path / "b.h5")
+    assert r.exit_code == 0 and "recall@10 " in r.stdout
+    r = run("build", corpus, "--backend", "exact", "--out", tmp_path / "e.h5", "--json")
+    assert "build_recall_at_10" not in json.loads(r.stdout)      # exact: nothing to measure

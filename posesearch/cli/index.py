@@ -150,6 +150,8 @@ def register(app: typer.Typer) -> None:
                    "params": index.params, "frames_indexed": len(index), "corpus_frames": n_frames,
                    "build_seconds": index.attrs.get("build_seconds"), "total_seconds": round(seconds, 3),
                    "size_bytes": size, "exact": index.exact}
+        recall = {k: index.attrs[k] for k in ("build_recall_at_10", "build_recall_queries") if k in index.attrs}
+        summary.update(recall)
         if as_json:
             emit_json(summary)
             return
@@ -157,6 +159,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"built {out}: {spec.name} index ({exact}, metric {metric_name}) over "
                    f"{len(index):,} of {plural(n_frames, 'frame')} in {corpus}")
         typer.echo(f"build {summary['build_seconds']:.2f} s (total {seconds:.2f} s); {fmt_bytes(size)} on disk")
+        if recall:
+            typer.echo(f"recall@10 {recall['build_recall_at_10']} against brute force on "
+                       f"{recall['build_recall_queries']} of its own frames, jittered (shown by `posesearch info`)")
 
     @app.command()
     @handle_errors
