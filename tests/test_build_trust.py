@@ -280,3 +280,13 @@ def test_build_reports_the_measured_recall(tmp_path, corpus):
     assert r.exit_code == 0 and "recall@10 " in r.stdout
     r = run("build", corpus, "--backend", "exact", "--out", tmp_path / "e.h5", "--json")
     assert "build_recall_at_10" not in json.loads(r.stdout)      # exact: nothing to measure
+
+
+def test_info_of_an_index_without_measured_recall_says_so(tmp_path, poses):
+    from index_testdata import vectors_of
+
+    path = Index.build(vectors_of(*poses), backend="faiss", measure_recall=False).save(tmp_path / "old.h5")
+    info = json.loads(run("info", path, "--json").stdout)
+    assert info["recall"] == {"exact": False, "measured": False}
+    r = run("info", path)
+    assert "not measured" in r.stdout and "?" not in r.stdout
