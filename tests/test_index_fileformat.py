@@ -171,8 +171,13 @@ def test_corpus_relative_path_survives_a_move(tmp_path, poses):
 
 
 def test_save_into_missing_folder(tmp_path, poses):
-    with pytest.raises(FileFormatError, match="does not exist"):
-        Index.build(poses[2][:20], backend="exact").save(tmp_path / "nope" / "x.h5")
+    """Index.save creates a missing folder like `posesearch build` (issue 15.2); a file in the way is an error."""
+    idx = Index.build(poses[2][:20], backend="exact")
+    path = idx.save(tmp_path / "nope" / "x.h5")
+    assert Index.load(path).count == 20
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FileFormatError, match="cannot create its folder"):
+        idx.save(tmp_path / "file" / "x.h5")
 
 
 def test_read_attrs_of_a_damaged_json_attribute(tmp_path, poses):
