@@ -237,9 +237,15 @@ def test_plot_requires_png(tmp_path):
 # --- temporaries of killed writers ---------------------------------------------------------------------------
 
 def _dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid
+    """The pid of a process that has ended (and not been reused yet)."""
+    for _ in range(20):
+        p = subprocess.Popen([sys.executable, "-c", "pass"])
+        p.wait()
+        try:
+            os.kill(p.pid, 0)
+        except ProcessLookupError:
+            return p.pid
+    raise AssertionError("every finished pid was reused at once")  # pragma: no cover
 
 
 def test_stale_temporaries_are_named_and_cleaned(tmp_path):
