@@ -290,3 +290,18 @@ def test_info_of_an_index_without_measured_recall_says_so(tmp_path, poses):
     assert info["recall"] == {"exact": False, "measured": False}
     r = run("info", path)
     assert "not measured" in r.stdout and "?" not in r.stdout
+
+
+def test_attribute_name_that_is_not_text(tmp_path, corpus, poses):
+    """A flipped bit in an attribute name (found by a byte-flip fuzz run) made `info` sort bytes with str."""
+    from index_testdata import vectors_of
+
+    index = Index.build(vectors_of(*poses), backend="exact").save(tmp_path / "i.h5")
+    for path in (corpus, index):
+        with h5py.File(path, "r+") as f:
+            h5py.h5a.create(f.id, b"corpus_pa\xf4h", h5py.h5t.STD_I64LE, h5py.h5s.create(h5py.h5s.SCALAR))
+        assert "not text" in one_line_error(run("info", path))
+    with pytest.raises(FileFormatError, match="not text"):
+        Index.metadata(index)
+    with pytest.raises(FileFormatError, match="not text"):
+        Corpus.info(corpus)

@@ -68,6 +68,8 @@ def _describe(path: Path, verify: bool) -> dict:
         try:
             fmt = f.attrs.get("format")
             raw = {k: v for k, v in f.attrs.items()}
+            if not all(isinstance(k, str) for k in raw):
+                raise ValueError("an attribute name is not text")
         except Exception as e:   # damaged attribute storage or types h5py cannot map (TypeError, KeyError, ...)
             raise FileFormatError(path, f"damaged file: cannot read its attributes ({type(e).__name__}: "
                                         f"{str(e).splitlines()[0] if str(e) else ''})") from None

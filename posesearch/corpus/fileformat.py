@@ -207,6 +207,9 @@ def parse_attrs(f, path: Path | None = None) -> dict:
                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
     out: dict[str, Any] = {}
     for k, v in items:
+        if not isinstance(k, str):
+            raise FileFormatError(path if path is not None else f.filename,
+                                  f"damaged corpus: attribute name {k!r:.40} is not text")
         if isinstance(v, bytes):
             v = v.decode("utf-8", "replace")
         if isinstance(v, np.generic):

@@ -105,6 +105,15 @@ def _open(path: Path):
     return open_h5(path, kind="index")
 
 
+def _read_attrs(f, path: Path) -> dict[str, Any]:
+    """The root attributes as plain values; a name that is not text (damaged storage) is an error."""
+    attrs = {k: _plain(v) for k, v in f.attrs.items()}
+    for k in attrs:
+        if not isinstance(k, str):
+            raise FileFormatError(path, f"damaged index file: attribute name {k!r:.40} is not text")
+    return attrs
+
+
 def _check_header(path: Path, attrs: dict[str, Any], *, version: bool = True) -> None:
     fmt = attrs.get("format")
     if fmt != FORMAT_NAME:
@@ -135,7 +144,7 @@ def read_index_attrs(path: str | os.PathLike, *, check_version: bool = True) -> 
     f = _open(path)
     try:
         try:
-            attrs = {k: _plain(v) for k, v in f.attrs.items()}
+            attrs = _read_attrs(f, path)
         except Exception as e:  # damaged attribute storage
             raise FileFormatError(path, f"damaged index file: cannot read its attributes ({e})") from None
     finally:
@@ -171,7 +180,7 @@ def read_index_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     f = _open(path)
     try:
         try:
-            raw_attrs = {k: _plain(v) for k, v in f.attrs.items()}
+            raw_attrs = _read_attrs(f, path)
         except Exception as e:
             raise FileFormatError(path, f"damaged index file: cannot read its attributes ({e})") from None
         _check_header(path, raw_attrs)
