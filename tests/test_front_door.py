@@ -150,3 +150,22 @@ def test_sequence_search_without_enough_coverage_says_why(still_and_motion_corpo
     assert not res
     assert res.reason.startswith("no clip had at least 100% of the 120 queried frames (120) on one time line"), \
         res.reason
+
+
+def test_custom_weight_by_name_on_a_plain_array():
+    """README's pose core: pose_similarity(a, b, custom_weight={"scores": {"leftWrist": 2}}) with (17, 3)
+    arrays failed with "unknown keypoint 'leftWrist'; known: " (no names without a layout); 17 keypoints fit
+    only coco17, whose joint and PoseNet names now apply."""
+    import posesearch as ps
+    from posesearch.errors import InvalidArgumentError
+
+    rng = np.random.default_rng(5)
+    a, b = rng.uniform(0, 100, (2, 17, 3))
+    a[:, 2] = b[:, 2] = 1.0
+    plain = ps.pose_similarity(a, b)
+    by_posenet = ps.pose_similarity(a, b, custom_weight={"mode": "multiply", "scores": {"leftWrist": 2}})
+    by_coco = ps.pose_similarity(a, b, custom_weight={"mode": "multiply", "scores": {"left_wrist": 2}})
+    by_index = ps.pose_similarity(a, b, custom_weight={"mode": "multiply", "scores": [None] * 9 + [2]})
+    assert by_posenet == by_coco == by_index != plain
+    with pytest.raises(InvalidArgumentError, match="unknown keypoint 'wrist'"):
+        ps.pose_similarity(a, b, custom_weight={"mode": "multiply", "scores": {"wrist": 2}})

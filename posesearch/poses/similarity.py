@@ -128,6 +128,16 @@ def apply_custom_weight(weights: np.ndarray, custom_weight, parts: list[str] | N
     mods = np.full(len(w), np.nan)
     if isinstance(scores, Mapping):
         names: dict[str, int] = {}
+        if layout is None and not parts:
+            # a plain (K, 3) array: its joints are named by the one layout of K keypoints (17: coco17)
+            from .layouts import layouts_for_count
+
+            fits = layouts_for_count(len(w))
+            if len(fits) != 1:
+                raise InvalidArgumentError(
+                    f"custom_weight.scores: keypoints named by name need the pose's layout; {len(w)} keypoints fit "
+                    f"{', '.join(x.name for x in fits) or 'no layout'}: pass layout=NAME or PoseNet part names")
+            layout = fits[0]
         if layout is not None and layout.num_keypoints == len(w):
             names.update({n: i for i, n in enumerate(layout.joints)})
             names.update({n: i for i, n in enumerate(layout.source_names)})
