@@ -305,3 +305,25 @@ def test_attribute_name_that_is_not_text(tmp_path, corpus, poses):
         Index.metadata(index)
     with pytest.raises(FileFormatError, match="not text"):
         Corpus.info(corpus)
+
+
+def test_append_to_a_corpus_with_a_damaged_chunk(tmp_path, corpus, poses):
+    """A byte-flip run made 81 of 120 appends to damaged corpora end in an h5py OSError traceback."""
+    import os
+
+    with h5py.File(corpus, "r") as f:
+        ds = f["frames/keypoints"]
+        info = ds.id.get_chunk_info(ds.id.get_num_chunks() - 1)   # the partly filled chunk an append extends
+    with open(corpus, "r+b") as fh:
+        fh.seek(info.byte_offset + info.size // 2)
+        fh.write(b"\xff" * 8)
+    before = corpus.read_bytes()
+    with pytest.raises(FileFormatError, match="cannot append: the corpus's existing data are damaged"):
+        Corpus.append(corpus, coco_clips(*poses, prefix="more"))
+    src = tmp_path / "seq.json"
+    frames = [[[float(10 + j), float(20 + 2 * j), 1.0] for j in range(17)]] * 3
+    src.write_text(json.dumps({"layout": "coco17", "fps": 30, "frames": frames}))
+    text = one_line_error(run("ingest", src, "--format", "sequence", "--out", corpus, "--append"))
+    assert "info --verify" in text
+    assert corpus.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["c.h5", "seq.json"]

@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..text import plural
-from ..errors import FileFormatError, InvalidArgumentError, InvalidPoseError, UnknownNameError
+from ..errors import FileFormatError, InvalidArgumentError, InvalidPoseError, PoseSearchError, UnknownNameError
 from ..poses.layouts import COCO17_JOINTS, get_layout
 from ..poses.normalize import DEFAULT_NORMALIZATION, normalize_batch
 from . import checksum as _ck
@@ -359,7 +359,21 @@ class CorpusWriter:
                      sources=np.asarray(sources, dtype=object), labels=lab, flabels=flab)
 
     # -- writing --
+    def _write_error(self, e: BaseException) -> FileFormatError:
+        """A failed HDF5 write or read as a one-line error (the corpus file itself is untouched)."""
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if self._appending:
+            return FileFormatError(self.path, f"cannot append: the corpus's existing data are damaged or unreadable "
+                                              f"({first}); check it with `posesearch info --verify`")
+        return FileFormatError(self.path, f"cannot write the corpus ({first})")
+
     def _flush(self) -> None:
+        try:
+            self._flush_rows()
+        except (OSError, RuntimeError, KeyError) as e:
+            raise self._write_error(e) from None
+
+    def _flush_rows(self) -> None:
         if not self._pending:
             return
         parts, self._pending, self._pending_frames = self._pending, [], 0
@@ -475,6 +489,12 @@ class CorpusWriter:
             self.summary.checksum = attr_str(f, "checksum")
             f.close()
             self._atomic.commit()
+        except PoseSearchError:
+            self.abort()
+            raise
+        except (OSError, RuntimeError, KeyError) as e:
+            self.abort()
+            raise self._write_error(e) from None
         except BaseException:
             self.abort()
             raise
