@@ -27,7 +27,8 @@ Arrays are chunked (512 frame rows, see :mod:`.columns`) and gzip-1 compressed, 
 reads only the chunks it touches. Every write goes to a temporary file that replaces the corpus
 atomically (appends start from a byte copy, so existing data are not re-encoded); see :mod:`.atomic`,
 :mod:`.writer` and :mod:`.checksum`. Opening checks the format, version and structure (cheap);
-``Corpus.verify()`` recomputes the checksum from the data.
+``Corpus.verify()`` recomputes the checksum from the data and re-derives every vector and ``valid`` flag
+from the keypoints (``Corpus.check_vectors``); ``Index.build`` runs it before indexing.
 """
 from __future__ import annotations
 
