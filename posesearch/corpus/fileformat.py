@@ -41,6 +41,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import FileFormatError
+from ..text import plural
 from . import checksum as _ck
 from . import columns as _col
 from .atomic import AtomicFile
@@ -171,17 +172,17 @@ def check_structure(f, path: Path) -> None:
         for name in FRAME_ARRAYS:
             if fr[name].shape[0] != n:
                 raise FileFormatError(path, f"damaged corpus: /frames/{name} has {fr[name].shape[0]} rows, "
-                                            f"the file says {n} frames")
+                                            f"the file says {plural(n, 'frame')}")
         if fr["keypoints"].shape[1:] != (NUM_KEYPOINTS, 2) or fr["vectors"].shape[1:] != (2 * NUM_KEYPOINTS,):
             raise FileFormatError(path, "damaged corpus: keypoint arrays are not COCO-17 shaped")
         for name in CLIP_ARRAYS:
             if cl[name].shape[0] != m:
                 raise FileFormatError(path, f"damaged corpus: /clips/{name} has {cl[name].shape[0]} rows, "
-                                            f"the file says {m} clips")
+                                            f"the file says {plural(m, 'clip')}")
         for name in CLIP_STRINGS:
             if _col.string_count(cl[name]) != m:
                 raise FileFormatError(path, f"damaged corpus: /clips/{name} has {_col.string_count(cl[name])} "
-                                            f"values, the file says {m} clips")
+                                            f"values, the file says {plural(m, 'clip')}")
         f["blocks/rows"]
         f["blocks/checksum"]
     except KeyError as e:

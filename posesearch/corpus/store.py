@@ -469,8 +469,8 @@ class Corpus:
                                                f"clips {c0}-{c1 - 1}): the data were modified or corrupted")
             pos_f, pos_c = f1, c1
         if pos_f != n or pos_c != m:
-            raise ChecksumError(self.path, f"damaged corpus: checksummed blocks cover {pos_f} of {n} frames and "
-                                           f"{pos_c} of {m} clips")
+            raise ChecksumError(self.path, f"damaged corpus: checksummed blocks cover {pos_f} of {plural(n, 'frame')} and "
+                                           f"{pos_c} of {plural(m, 'clip')}")
         if value != self.checksum:
             raise ChecksumError(self.path, "checksum mismatch: the file's checksum attribute does not match its data")
         nvalid = self.check_vectors()

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..text import plural
 from ..errors import ChecksumError, FileFormatError, InvalidArgumentError, PoseSearchError, UnknownNameError
 from ..poses.distances import get_metric
 from ..poses.normalize import DEFAULT_NORMALIZATION
@@ -226,7 +227,7 @@ class Index:
             frame_ids = np.flatnonzero(valid).astype(np.int64)
             if len(frame_ids) == 0:
                 raise InvalidArgumentError(f"corpus {getattr(corpus, 'path', '')}: no valid frames to index "
-                                           f"({n_total} frames, none could be normalized)")
+                                           f"({plural(n_total, 'frame')}, none could be normalized)")
             vectors = np.asarray(corpus.vectors(), dtype=np.float32)[frame_ids]
             if getattr(bcls, "needs_build_weights", False):
                 build_weights = corpus_confidences(corpus, frame_ids)
@@ -280,7 +281,7 @@ class Index:
                                 f"the index was built from ({self.corpus_checksum[:12]}...): the corpus changed "
                                 "or is another one; rebuild the index with `posesearch build`")
         if len(self.frame_ids) and int(self.frame_ids[-1]) >= len(corpus):
-            raise ChecksumError(where, f"corpus has {len(corpus)} frames, the index refers to frame "
+            raise ChecksumError(where, f"corpus has {plural(len(corpus), 'frame')}, the index refers to frame "
                                 f"{int(self.frame_ids[-1])}")
         self.corpus = corpus
         self._meta = FrameMetadata(corpus)
