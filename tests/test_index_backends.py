@@ -285,6 +285,7 @@ def test_vptree_groups_survive_the_index_file(tmp_path, data, metric):
         assert ("backend/face_free_group_start" in f) == (metric == "weighted")
         assert f.attrs["format_version"] == 2
     back = Index.load(path)
+    assert back.describe()["tree_distinct_rows"] == n_distinct
     q, w = np.concatenate([data["queries"][:6], v[:2].astype(np.float64)]), data["weights"][:8]
     for k in (1, 10, len(vectors)):
         ref = exact.search_vectors(q, k, weights=w)

@@ -148,6 +148,7 @@ class VPTreeBackend(Backend):
     def describe(self):
         t = self.tree
         return {"tree_depth": t.depth, "tree_nodes": t.n_nodes, "tree_leaves": t.n_leaves,
+                "tree_distinct_rows": t.n_unique,     # identical rows are one tree row
                 "face_free_tree": self.face_free is not None}
 
 
