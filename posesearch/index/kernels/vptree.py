@@ -477,9 +477,9 @@ def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | No
     remaining candidate nodes are scanned block by block with box checks only (bounds a query the
     tree cannot prune near a plain scan).
 
-    ``stats`` (if asked): dict of per-query arrays ``points`` (rows scanned), ``nodes`` (nodes
-    expanded), ``blocks`` (blocks scanned), ``exact`` (exact distances computed), ``fell_back``, and
-    the means ``mean_points``, ``mean_nodes``.
+    ``stats`` (if asked): dict of per-query arrays ``points`` (tree rows scanned: a group of identical
+    rows counts once), ``nodes`` (nodes expanded), ``blocks`` (blocks scanned), ``exact`` (exact
+    distances computed), ``fell_back``, and the means ``mean_points``, ``mean_nodes``.
     """
     from . import _vpsearch as vs
 
