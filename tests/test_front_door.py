@@ -3,6 +3,7 @@ index into a folder that does not exist yet."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,3 +170,20 @@ def test_custom_weight_by_name_on_a_plain_array():
     assert by_posenet == by_coco == by_index != plain
     with pytest.raises(InvalidArgumentError, match="unknown keypoint 'wrist'"):
         ps.pose_similarity(a, b, custom_weight={"mode": "multiply", "scores": {"wrist": 2}})
+
+
+def test_an_index_of_the_bundled_sample_finds_it_after_a_reinstall(tmp_path):
+    """The demo's index remembers the sample corpus inside site-packages; after `pip install .` then
+    `pip install -e .` that path is gone. The index finds this installation's sample by its checksum (and
+    only a corpus with that checksum), so `posesearch query` still shows clips and frames."""
+    import posesearch as ps
+    from posesearch.corpus import Corpus, sample_corpus_path
+
+    idx_file = tmp_path / "sample.h5"
+    with Corpus.open(sample_corpus_path()) as corpus:
+        ps.Index.build(corpus, backend="exact").save(idx_file)
+    idx = ps.Index.load(idx_file)
+    idx.attrs.update(corpus_path=str(tmp_path / "gone" / "sample_corpus.h5"), corpus_relpath="gone/sample_corpus.h5")
+    assert idx.resolve_corpus_path() == Path(sample_corpus_path())
+    idx.attrs["corpus_checksum"] = "0" * 64                 # another corpus: not found, not guessed
+    assert idx.resolve_corpus_path() is None

@@ -297,7 +297,23 @@ class Index:
         for c in cands:
             if c.exists():
                 return Path(os.path.normpath(c))
-        return None
+        return self._bundled_sample_if_same()
+
+    def _bundled_sample_if_same(self) -> Path | None:
+        """This installation's bundled sample corpus, when the index was built over the same corpus (same
+        checksum) by another installation: e.g. the demo's index after `pip install .` then `pip install -e .`
+        remembers a sample path inside the old site-packages, which is gone."""
+        if not self.corpus_checksum:
+            return None
+        from ..corpus import sample_corpus_path
+        from ..corpus.store import Corpus
+
+        try:
+            sample = Path(sample_corpus_path())
+            same = sample.is_file() and Corpus.info(sample).get("checksum") == self.corpus_checksum
+        except (PoseSearchError, OSError):
+            return None
+        return sample if same else None
 
     # --- searching ------------------------------------------------------------------------------
 
