@@ -131,6 +131,7 @@ def test_gitignore_covers_demo_and_tour_leftovers():
     root = Path(__file__).resolve().parents[1]
     if shutil.which("git") is None or not (root / ".git").exists():
         pytest.skip("not a git checkout")
-    for leftover in ("posesearch-demo/sample_vptree.h5", "posesearch-demo-abc/x.png", "indexes/coco.h5"):
+    for leftover in ("posesearch-demo/sample_vptree.h5", "posesearch-demo-abc/x.png", "indexes/coco.h5",
+                     "demo/sample_vptree.h5", "corpus.h5", "mine.h5", "clip.json", "score.png"):
         r = subprocess.run(["git", "check-ignore", "-q", leftover], cwd=root)
         assert r.returncode == 0, f"{leftover} is not ignored by .gitignore"
