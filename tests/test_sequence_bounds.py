@@ -278,3 +278,18 @@ def test_live_score_is_invariant_to_units(pair, factor):
         return s.final_score
 
     assert run(factor) == pytest.approx(run(1.0), abs=1e-6)
+
+
+@pytest.mark.parametrize("t0", [1e200, 1.7e18])
+def test_stream_starting_at_a_huge_time_does_not_hang(pair, t0):
+    """t0 + i / fps == t0 for every i once t0's spacing exceeds a grid step (1e200 s, or nanoseconds
+    given as seconds): the grid loop never passed t and ran until memory ran out."""
+    ref, usr = pair
+    s = ScoreSession(ref)
+    a = usr.as_array()
+    t_start = time.perf_counter()
+    up = s.push(a[0], t0)
+    assert up.grid_frames == 1 and s.frames == 1
+    with pytest.raises(InvalidArgumentError, match="max_frames"):
+        s.push(a[1], t0 * (1 + 1e-9))
+    assert time.perf_counter() - t_start < 2.0

@@ -186,9 +186,9 @@ def _restore(seq: Sequence, out: np.ndarray, origin: np.ndarray, unit: float, wh
     pres = seq.present
     kp = np.where(pres[..., None], from_unit(out, origin, unit), 0.0)
     if not np.isfinite(kp).all():
-        t = int(np.argmax(~np.isfinite(kp).all(axis=(1, 2))))
-        raise InvalidPoseError(f"{seq.name}: {what} smoothing overflowed at frame {t} (t = {seq.times[t]:g} s); "
-                               f"are the frame times or coordinates absurdly far apart?")
+        gap = float(np.diff(seq.times).max()) if len(seq) > 1 else 0.0
+        raise InvalidPoseError(f"{seq.name}: {what} smoothing overflowed (frames up to {gap:g} s apart, "
+                               f"{len(seq)} frames); expected frame times a float filter can step through")
     return Sequence(kp, seq.confidences, seq.layout, seq.times, seq.fps, seq.name)
 
 

@@ -193,9 +193,12 @@ class ScoreSession:
         if (cf > 0).any() and i >= self._grid_next:   # an earlier index was emitted with the previous frame
             self._recorded.add(i)
         out = []
-        while True:
+        # at most the grid frames up to t (checked against max_frames in push), also counted from t0: for a
+        # huge t0 (1e200 s, or nanoseconds given as seconds) t0 + i / fps == t0 never exceeds t
+        todo = grid_length(self._t0, t + TIME_TOLERANCE, self.fps) - self._grid_next + 1
+        for _ in range(int(min(todo, st.max_frames + 1))):
             g = self._t0 + self._grid_next / self.fps
-            if g > t + TIME_TOLERANCE:
+            if g > t + TIME_TOLERANCE or self._grid_next / self.fps > (t - self._t0) + TIME_TOLERANCE:
                 break
             self._grid_next += 1
             gk = np.zeros_like(kp)
