@@ -237,3 +237,14 @@ def test_query_top_without_sequence_is_an_error(index_file, tmp_path):
     assert ok.exit_code == 0, ok.output
     msg = one_line_error(run("query", index_file, pose, "--top", "3"))
     assert "--top 3: only applies with --sequence" in msg and "-k" in msg
+
+
+def test_unknown_corpus_clip_in_score_names_close_ids(tmp_path):
+    """Every command that takes CORPUS.h5:CLIP_ID (score, query, compare) goes through Corpus.clip."""
+    with Corpus.open(SAMPLE) as c:
+        with pytest.raises(InvalidArgumentError, match="close ids: cmu:002_01:yaw45"):
+            c.clip("cmu:002_01:yaw5")
+    out = tmp_path / "u.json"
+    assert run("export", SAMPLE, CMU, "--out", out).exit_code == 0
+    msg = one_line_error(run("score", f"{SAMPLE}:cmu:002_01:yaw5", out))
+    assert "clip 'cmu:002_01:yaw5' is not in corpus" in msg and "close ids: cmu:002_01:yaw45" in msg

@@ -308,7 +308,9 @@ class Corpus:
             if self._id_index is None:
                 self._id_index = {cid: i for i, cid in enumerate(self.clip_ids().tolist())}
             if key not in self._id_index:
-                raise InvalidArgumentError(f"clip {key!r} is not in corpus {self.path}")
+                from .listing import clip_index
+
+                clip_index(self, key)     # raises, naming a few close ids
             return self._id_index[key]
         raise InvalidArgumentError(f"clip: expected a clip id (str) or index (int), got {type(key).__name__}")
 
