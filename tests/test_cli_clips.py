@@ -201,6 +201,14 @@ def test_cli_clips_missing_corpus(tmp_path):
     assert "nope.h5" in one_line_error(run("clips", tmp_path / "nope.h5"))
 
 
+def test_cli_clips_of_an_empty_corpus(tmp_path):
+    empty = tmp_path / "empty.h5"
+    Corpus.create(empty)
+    r = run("clips", empty)
+    assert r.exit_code == 0 and r.stdout.strip() == "0 clips"
+    assert "has no clip labels" in one_line_error(run("clips", empty, "--label", "view=45"))
+
+
 def test_cli_export_round_trip_and_errors(tmp_path):
     out = tmp_path / "c.json"
     r = run("export", SAMPLE, CMU, "--out", out)

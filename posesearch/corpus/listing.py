@@ -147,6 +147,8 @@ def list_clips(corpus: "Corpus", label: str | Iterable[str] | None = None, *, li
     for spec in filters:
         key, value = parse_label_filter(spec)
         if key is not None:
+            if not corpus.label_keys:
+                raise InvalidArgumentError(f"label {spec!r}: corpus {corpus.path} has no clip labels")
             hit = corpus.clip_labels(key) == value          # UnknownNameError lists the keys
         else:
             hit = np.zeros(m, bool)
