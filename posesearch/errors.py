@@ -50,10 +50,12 @@ class ChecksumError(FileFormatError):
 
 def check_finite_positive(name: str, value: float) -> float:
     """Return ``value`` as float if finite and > 0, else raise InvalidArgumentError naming ``name``."""
+    if isinstance(value, (bool, str, bytes)) or type(value).__name__ == "bool_":   # True is not 1, "30" not 30
+        raise InvalidArgumentError(f"{name}: expected a positive number, got {value!r}")
     try:
         v = float(value)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"{name}: expected a positive number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(f"{name}: expected a positive finite number, got {str(value)[:40]}") from None
     if not (v > 0 and v != float("inf")):
         raise InvalidArgumentError(f"{name}: expected a positive finite number, got {value!r}")
     return v

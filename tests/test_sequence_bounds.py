@@ -293,3 +293,40 @@ def test_stream_starting_at_a_huge_time_does_not_hang(pair, t0):
     with pytest.raises(InvalidArgumentError, match="max_frames"):
         s.push(a[1], t0 * (1 + 1e-9))
     assert time.perf_counter() - t_start < 2.0
+
+
+# ------------------------------------------------------------------- nonsense numbers (trust 7, 9)
+@pytest.mark.parametrize("fps", [True, "30", 10 ** 400])
+@pytest.mark.parametrize("which", ["ref_fps", "user_fps"])
+def test_score_refuses_frame_rates_that_are_not_numbers(pair, fps, which):
+    """True was read as 1 fps (a score of 22 for a 15 fps user), "30" as 30, and 10**400 raised OverflowError."""
+    ref, usr = pair
+    with pytest.raises(InvalidArgumentError) as e:
+        score_sequence(ref.as_array(), usr.as_array(), layout="coco17", **{which: fps})
+    assert "fps" in _one_line(e.value)
+
+
+@pytest.mark.parametrize("t", [True, 10 ** 400, "0.1"])
+def test_stream_refuses_times_that_are_not_numbers(pair, t):
+    ref, usr = pair
+    s = ScoreSession(ref)
+    s.push(usr.as_array()[0], 0.0)
+    with pytest.raises(InvalidArgumentError, match="frame 1: t: expected seconds"):
+        s.push(usr.as_array()[1], t)
+
+
+@pytest.mark.parametrize("dtype", ["complex", "bool", "str"])
+def test_stream_refuses_non_real_frames(pair, dtype):
+    ref, usr = pair
+    s = ScoreSession(ref)
+    frame = usr.as_array()[0]
+    bad = (frame > 0) if dtype == "bool" else frame.astype(dtype)
+    with pytest.raises(InvalidPoseError, match="frame 0: keypoints: expected real numbers"):
+        s.push(bad, 0.0)
+
+
+@pytest.mark.parametrize("field,value", [("band", "0.2"), ("max_gap", True), ("gap_open", "1"),
+                                         ("missing_cost", "x"), ("band_seconds", 10 ** 400)])
+def test_settings_refuse_values_that_are_not_numbers(field, value):
+    with pytest.raises(InvalidArgumentError, match=field):
+        ScoreSettings(**{field: value})

@@ -202,6 +202,13 @@ class ScoreSettings:
     max_alignment_bytes: int = MAX_ALIGNMENT_BYTES
 
     def __post_init__(self):
+        for n in ("max_gap", "band_seconds", "max_rotation", "gap_open", "gap_extend", "min_overlap", "band",
+                  "missing_cost"):
+            v = getattr(self, n)
+            if v is None and n in ("band", "missing_cost"):
+                continue
+            if isinstance(v, (bool, np.bool_, str, bytes)) or not isinstance(v, (int, float, np.integer, np.floating)):
+                raise InvalidArgumentError(f"{n}: expected a number, got {v!r}")
         object.__setattr__(self, "smooth", check_smoother(self.smooth))
         object.__setattr__(self, "interp", check_interp(self.interp))
         object.__setattr__(self, "distance", check_distance(self.distance))

@@ -27,10 +27,12 @@ from ..poses.pose import _check_real, validate_batch
 def _check_fps(fps, name: str) -> float | None:
     if fps is None:
         return None
+    if isinstance(fps, (bool, np.bool_, str, bytes)):       # True is not 1 fps, "30" is not a number
+        raise InvalidArgumentError(f"{name}: fps: expected a positive number, got {fps!r}")
     try:
         v = float(fps)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"{name}: fps: expected a positive number, got {fps!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidArgumentError(f"{name}: fps: expected a positive finite number, got {str(fps)[:40]}") from None
     if not (np.isfinite(v) and v > 0):
         raise InvalidArgumentError(f"{name}: fps: expected a positive finite number, got {fps!r}")
     return v

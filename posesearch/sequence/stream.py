@@ -151,9 +151,12 @@ class ScoreSession:
     # ------------------------------------------------------------------------------------ input
     def _coco_frame(self, keypoints, t) -> tuple[np.ndarray, np.ndarray, float]:
         try:
-            a = np.array(keypoints, dtype=np.float64)
+            raw = np.asarray(keypoints)
         except (TypeError, ValueError):
             raise InvalidPoseError(f"frame {self.frames}: expected numbers, got {type(keypoints).__name__}") from None
+        if raw.dtype.kind not in "fiu":   # complex would lose its imaginary part, bool / str are not numbers
+            raise InvalidPoseError(f"frame {self.frames}: keypoints: expected real numbers, got dtype {raw.dtype}")
+        a = np.array(raw, dtype=np.float64)
         if a.ndim != 2 or a.shape[1] != 3:
             raise InvalidPoseError(f"frame {self.frames}: expected a (K, 3) array of [x, y, confidence], got shape {a.shape}")
         if self.layout is None:
@@ -163,10 +166,12 @@ class ScoreSession:
         if a.shape[0] != self.layout.num_keypoints:
             raise InvalidPoseError(f"frame {self.frames}: expected {self.layout.num_keypoints} keypoints "
                                    f"({self.layout.name}), got {a.shape[0]}")
+        if isinstance(t, (bool, np.bool_, str, bytes)):
+            raise InvalidArgumentError(f"frame {self.frames}: t: expected seconds (a number), got {t!r}")
         try:
             t = float(t)
-        except (TypeError, ValueError):
-            raise InvalidArgumentError(f"frame {self.frames}: t: expected seconds, got {t!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidArgumentError(f"frame {self.frames}: t: expected seconds, got {str(t)[:40]}") from None
         if not math.isfinite(t):
             raise InvalidArgumentError(f"frame {self.frames}: t: expected a finite time, got {t}")
         if self._t_last is not None and not t > self._t_last:
