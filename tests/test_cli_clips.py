@@ -256,3 +256,22 @@ def test_unknown_corpus_clip_in_score_names_close_ids(tmp_path):
     assert run("export", SAMPLE, CMU, "--out", out).exit_code == 0
     msg = one_line_error(run("score", f"{SAMPLE}:cmu:002_01:yaw5", out))
     assert "clip 'cmu:002_01:yaw5' is not in corpus" in msg and "close ids: cmu:002_01:yaw45" in msg
+
+
+@pytest.mark.parametrize("make,args,words", [
+    (None, ["export", "{corpus}", "w:1", "--out", "{tmp}/x.txt"], "unsupported file type '.txt'"),
+    (None, ["export", "{corpus}", "w:1", "--out", "{tmp}"], "is a folder"),
+    (None, ["export", "{corpus}", "", "--out", "{tmp}/e.json"], "clip '' is not in corpus"),
+    ("json", ["export", "{tmp}/not-a-corpus.json", "w:1", "--out", "{tmp}/x.json"], "not-a-corpus.json"),
+    ("json", ["clips", "{tmp}/not-a-corpus.json"], "not-a-corpus.json"),
+    (None, ["clips", "{corpus}", "--label", "="], "label '=': expected KEY=VALUE"),
+    (None, ["clips", "{corpus}", "--limit", "x"], None),
+])
+def test_cli_clips_export_bad_inputs(small, tmp_path, make, args, words):
+    if make == "json":
+        (tmp_path / "not-a-corpus.json").write_text("{}")
+    argv = [a.replace("{corpus}", str(small)).replace("{tmp}", str(tmp_path)) for a in args]
+    r = run(*argv)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    if words is not None:
+        assert words in one_line_error(r)

@@ -255,12 +255,12 @@ def export_clip(corpus: "Corpus", clip_id: str, path: str | os.PathLike, *, over
 
     p = Path(path)
     suffix = p.suffix.lower()
+    if p.is_dir():
+        raise FileFormatError(p, "is a folder, expected a file path such as clip.json")
     if suffix not in SUFFIXES:
         raise FileFormatError(p, f"unsupported file type {p.suffix or '(none)'!r}; expected one of "
                                  f"{', '.join(SUFFIXES)}")
     check_not_input(p, [corpus.path], what="--out")
-    if p.is_dir():
-        raise FileFormatError(p, "is a folder, expected a file path such as clip.json")
     if (p.exists() or p.is_symlink()) and not overwrite:
         raise FileFormatError(p, "already exists; pass --overwrite (overwrite=True) to replace it")
     i = clip_index(corpus, clip_id)
