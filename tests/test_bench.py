@@ -455,6 +455,7 @@ def test_time_index_drawn_queries(small_index):
 
 
 @pytest.mark.parametrize("kw, field", [({"k": 0}, "k:"), ({"k": 301}, "k:"), ({"count": 0}, "count:"),
+                                       ({"count": 10**45}, "count: expected at most"),
                                        ({"jitter": -1.0}, "jitter:"), ({"jitter": float("nan")}, "jitter:")])
 def test_time_index_rejects_bad_arguments(small_index, kw, field):
     from posesearch.errors import InvalidArgumentError

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import InvalidArgumentError
 
 DEFAULT_COUNT = 200
+MAX_COUNT = 1_000_000           # queries drawn at most (34 float64 each: 272 MB)
 DEFAULT_JITTER = 0.01
 WEIGHT_RANGE = (0.3, 1.0)
 
@@ -55,6 +56,8 @@ def drawn_queries(index, count: int = DEFAULT_COUNT, *, jitter: float = DEFAULT_
     """``count`` query vectors (count, 34) drawn from the index's rows with jitter, and their weights
     (count, 17) uniform in :data:`WEIGHT_RANGE` for the weighted metric (None for cosine)."""
     count = _positive_int("count", count)
+    if count > MAX_COUNT:
+        raise InvalidArgumentError(f"count: expected at most {MAX_COUNT:,} queries, got {count:,}")
     if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not np.isfinite(jitter) or jitter < 0:
         raise InvalidArgumentError(f"jitter: expected a finite number >= 0, got {jitter!r}")
     n = len(index)
