@@ -672,7 +672,7 @@ BVH_EDITS = {
 
 @pytest.mark.parametrize("name", list(BVH_EDITS))
 def test_bvh_parse(folder, name):
-    from posesearch.poses.kinematics import parse_bvh
+    from posesearch.corpus.readers.bvh_kinematics import parse_bvh
 
     old, new = BVH_EDITS[name]
     assert old in BVH
@@ -685,7 +685,7 @@ def test_bvh_parse(folder, name):
 @given(cut=st.integers(0, len(BVH) - 2))
 def test_bvh_truncated(folder, cut):
     """A BVH file cut anywhere before its last frame is refused (its header says 3 frames)."""
-    from posesearch.poses.kinematics import parse_bvh
+    from posesearch.corpus.readers.bvh_kinematics import parse_bvh
 
     p = folder / "cut.bvh"
     text = BVH[:cut]
@@ -696,7 +696,7 @@ def test_bvh_truncated(folder, cut):
 
 
 def test_bvh_base_file_is_valid(folder):
-    from posesearch.poses.kinematics import parse_bvh
+    from posesearch.corpus.readers.bvh_kinematics import parse_bvh
 
     p = folder / "ok.bvh"
     p.write_text(BVH)

@@ -330,7 +330,7 @@ def test_penn_nan_dimensions(tmp_path):
 
 
 def test_bvh_tiny_frame_time(tmp_path):
-    from posesearch.poses.kinematics import parse_bvh
+    from posesearch.corpus.readers.bvh_kinematics import parse_bvh
 
     text = ("HIERARCHY\nROOT hips\n{\n  OFFSET 0 0 0\n  CHANNELS 3 Xposition Yposition Zposition\n"
             "  End Site\n  {\n    OFFSET 0 5 0\n  }\n}\nMOTION\nFrames: 1\nFrame Time: 5e-324\n0 0 0\n")

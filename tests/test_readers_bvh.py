@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from conftest import shared_path
 from posesearch.corpus.readers import bvh as reader
 from posesearch.errors import FileFormatError, InvalidArgumentError
-from posesearch.poses.kinematics import (
+from posesearch.corpus.readers.bvh_kinematics import (
     camera_axes, euler_to_matrix, forward_kinematics, parse_bvh, project)
 from posesearch.poses.layouts import CMU19
 from posesearch.poses.mirror import mirror

@@ -225,12 +225,6 @@ def make(name: str, metric: str) -> Contender:
     return PEERS[name](metric)
 
 
-def with_params(name: str, metric: str, **params) -> Contender:
-    """An 'ours' contender with other backend parameters (for sweeps)."""
-    base = {"faiss-hnsw": ("faiss", {"kind": "hnsw"}), "faiss-ivf": ("faiss", {"kind": "ivf"})}[name]
-    return _ours(name, base[0], dict(base[1], **params), "approximate")(metric)
-
-
 def rebind_faiss(be, **params):
     """The same built FAISS backend with other search parameters (a shallow copy: no rebuild)."""
     import copy

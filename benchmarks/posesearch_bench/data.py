@@ -36,7 +36,6 @@ import numpy as np
 
 RECIPE_VERSION = 1
 QUERY_SOURCES = ("penn", "coco-val", "coco-train", "body25")
-CONF_VARIANTS = ("real", "estimator", "uniform")
 
 
 @dataclass(frozen=True)

@@ -51,12 +51,6 @@ def weighted_distance(f: np.ndarray, g: np.ndarray, weights: np.ndarray) -> np.n
     return (per_kp * w).sum(axis=-1) / total
 
 
-def per_keypoint_distance(f: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """(..., K) Manhattan distance per keypoint, |Fx - Gx| + |Fy - Gy| (the terms of the weighted distance)."""
-    d = np.abs(np.asarray(f, dtype=np.float64) - np.asarray(g, dtype=np.float64))
-    return d[..., 0::2] + d[..., 1::2]
-
-
 @dataclass(frozen=True)
 class Metric:
     """A registered metric: name, whether it uses per-keypoint weights, and its numpy reference function."""

@@ -1,7 +1,7 @@
 """Reader ``bvh``: CMU motion capture (BVH) -> 2D clips seen from chosen camera views.
 
-Each file is parsed and run through forward kinematics once (:mod:`posesearch.poses.kinematics`); the
-19 body joints of layout ``cmu19`` are taken from the rig's bones (the CC_Base rig of the iClone
+Each file is parsed and run through forward kinematics once (:mod:`.bvh_kinematics`); the 19 body
+joints of layout ``cmu19`` are taken from the rig's bones (the CC_Base rig of the iClone
 re-exports in ``../shared/data/cmu_mocap``, or the original CMU/cgspeed rig), then projected once per view.
 
 The 3D frame (:func:`load_mocap`): metres (file units × ``scale``, default 0.01 for centimetre files),
@@ -9,7 +9,7 @@ Y up, the file's vertical origin kept (the floor is near 0 in the CMU files), ho
 clip's mean pelvis position and turned about the vertical axis so that the subject faces **+Z** in its
 first motion frame (facing = (person's left) × up, the left direction taken from the left-minus-right hip
 and shoulder vectors). So yaw 0 is a camera in front of the subject as it starts moving; yaw 90 is on its
-left; see :func:`posesearch.poses.kinematics.project` for the camera.
+left; see :func:`posesearch.corpus.readers.bvh_kinematics.project` for the camera.
 
 Camera placement (``follow``): ``"mean"`` (default) is a fixed camera aimed at the clip's mean pelvis
 position, ``distance`` metres away: the image shows the subject travelling. ``"root"`` moves the camera
@@ -38,10 +38,10 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ...errors import FileFormatError, InvalidArgumentError, check_finite_positive
-from ...poses.kinematics import PROJECTIONS, BVH, forward_kinematics, parse_bvh, project
 from ...poses.layouts import CMU19
 from ..clip import Clip
 from ._paths import expand
+from .bvh_kinematics import PROJECTIONS, BVH, forward_kinematics, parse_bvh, project
 
 FORMAT = "bvh"
 DESCRIPTION = ("BVH motion capture (CMU mocap; CC_Base or CMU rig) projected to 2D from chosen camera "
@@ -219,11 +219,6 @@ def mocap_from_bvh(bvh: BVH, *, skip_tpose: bool = True, every: int = 1, scale: 
 def load_mocap(path: "str | Path", *, skip_tpose: bool = True, every: int = 1, scale: float = 0.01) -> Mocap:
     """Parse one BVH file and return its 3D body joints (T, 19, 3) in metres (see :class:`Mocap`)."""
     return mocap_from_bvh(parse_bvh(path), skip_tpose=skip_tpose, every=every, scale=scale)
-
-
-def joints3d(path: "str | Path", **options) -> np.ndarray:
-    """Just the (T, 19, 3) array of :func:`load_mocap` (for 3D Procrustes and the like)."""
-    return load_mocap(path, **options).joints
 
 
 # ------------------------------------------------------------------------------------------------- 2D

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import FileFormatError, InvalidArgumentError
+from ...errors import FileFormatError, InvalidArgumentError
 
 _CHANNELS = {f"{a}{k}": f"{a}{k}" for a in "XYZ" for k in ("position", "rotation")}
 _CHANNELS_LOWER = {k.lower(): v for k, v in _CHANNELS.items()}
@@ -118,7 +118,7 @@ def _float(path, tok, line, what):
 
 def parse_bvh(path: "str | Path") -> BVH:
     """Read a BVH file (HIERARCHY + MOTION). Raises FileFormatError naming the file and the problem."""
-    from ..safeio import read_bytes
+    from ...safeio import read_bytes
 
     path = Path(path)
     if not path.exists():
@@ -322,7 +322,7 @@ def _parse_motion(path, lines: list[str], motion_line: int, num_channels: int) -
     ft = _float(path, tok, ln, "a frame time in seconds")
     if ft <= 0:
         raise FileFormatError(path, f"line {ln}: expected a positive frame time, got {tok!r}")
-    from ..sequence.io import MAX_FPS, MIN_FPS
+    from ...sequence.io import MAX_FPS, MIN_FPS
 
     if not (1.0 / MAX_FPS <= ft <= 1.0 / MIN_FPS):   # 5e-324 s would be an infinite frame rate
         raise FileFormatError(path, f"line {ln}: frame time {tok} s is outside {1.0 / MAX_FPS:g} to "
@@ -500,7 +500,7 @@ def project(points3d: np.ndarray, yaw_deg: float = 0.0, pitch_deg: float = 0.0, 
     """
     if projection not in PROJECTIONS:
         raise InvalidArgumentError(f"projection: expected one of {', '.join(PROJECTIONS)}, got {projection!r}")
-    from ..errors import check_finite_positive
+    from ...errors import check_finite_positive
     distance = check_finite_positive("distance", distance)
     focal = check_finite_positive("focal", focal)
     for name, v in (("yaw", yaw_deg), ("pitch", pitch_deg)):
