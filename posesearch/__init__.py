@@ -27,8 +27,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Corpus": "posesearch.corpus.store",
     "Clip": "posesearch.corpus.clip",
-    "Index": "posesearch.index.base",
-    "Matches": "posesearch.index.base",
+    "Index": "posesearch.index.index",
+    "Matches": "posesearch.index.matches",
     "BACKENDS": "posesearch.index.registry",
     "Sequence": "posesearch.sequence.sequence",
     "read_sequence": "posesearch.sequence.io",

@@ -68,7 +68,7 @@ def run_demo(out_dir: str | Path | None = None, *, plot: bool = True, seed: int 
     """Run the demo, writing the index (and the plot) under ``out_dir`` (default: a new temporary folder,
     see :func:`demo_folder`); returns every figure shown."""
     from .corpus import Corpus, sample_corpus_path
-    from .index.base import Index
+    from .index.index import Index
     from .poses.mirror import mirror
     from .sequence.score import score_sequence
     from .sequence.sequence import sequence_from_clip

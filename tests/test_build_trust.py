@@ -228,7 +228,7 @@ def test_info_verify_of_a_corpus_names_what_was_checked(corpus):
 def test_build_recall_counts_distinct_true_neighbours(poses):
     """A backend that returns the nearest row k times scores 1/k, not 1 (ids count, not distances)."""
     from index_testdata import vectors_of
-    from posesearch.index.base import measure_build_recall
+    from posesearch.index.index import measure_build_recall
 
     v = vectors_of(*poses)
     idx = Index.build(v, backend="faiss", kind="flat", metric="cosine")

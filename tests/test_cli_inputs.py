@@ -36,7 +36,7 @@ def poses():
 @pytest.fixture()
 def index(tmp_path, poses):
     from posesearch.corpus.store import Corpus
-    from posesearch.index.base import Index
+    from posesearch.index.index import Index
 
     kp, cf = poses
     clips = coco_clips(kp[:60], cf[:60])

@@ -108,7 +108,7 @@ def still_and_motion_corpora(tmp_path_factory):
 def test_sequence_search_on_still_images_says_why_nothing_matched(still_and_motion_corpora, tmp_path):
     import posesearch as ps
     from posesearch.corpus import Corpus
-    from posesearch.index.sequence_search import NoClipMatchedError
+    from posesearch.clipsearch import NoClipMatchedError
     from posesearch.sequence.sequence import sequence_from_clip
 
     stills, _, motion = still_and_motion_corpora

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from index_testdata import random_poses
 from posesearch.errors import InvalidArgumentError, InvalidPoseError
-from posesearch.index.base import Matches, merge_mirrored
+from posesearch.index.matches import Matches, merge_mirrored
 from posesearch.index.query import check_query_vectors, prepare_coco, raw_to_coco, unit_rows
 from posesearch.poses.layouts import PENN13
 from posesearch.poses.mirror import mirror

@@ -292,7 +292,7 @@ def test_face_weight_option_and_files_written_before_it(tmp_path, monkeypatch):
     import json
 
     from posesearch.errors import InvalidArgumentError
-    from posesearch.index import base
+    from posesearch.index import index as index_module
 
     rng = np.random.default_rng(12)
     kp, cf = random_poses(rng, 300)
@@ -307,14 +307,14 @@ def test_face_weight_option_and_files_written_before_it(tmp_path, monkeypatch):
         assert idx.params["face_weight"] == fw
         got = idx.search_vectors(q, 5, weights=w)
         np.testing.assert_array_equal(got.distances, exact.distances)   # a beam over the whole graph
-    old_json = base.params_to_json
+    old_json = index_module.params_to_json
 
     def without_face_weight(params):
         d = json.loads(old_json(params))
         d.pop("face_weight")
         return json.dumps(d)
 
-    monkeypatch.setattr(base, "params_to_json", without_face_weight)
+    monkeypatch.setattr(index_module, "params_to_json", without_face_weight)
     path = Index.build(v, metric="weighted", backend="faiss", face_weight=1.0).save(tmp_path / "old.h5")
     monkeypatch.undo()
     assert "face_weight" not in Index.metadata(path)["backend_params"]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from conftest import shared_path
 from posesearch.errors import InvalidArgumentError, InvalidPoseError, UnknownNameError
 from posesearch.index import Index
-from posesearch.index.sequence_search import SequenceSearchSettings, fit_time_line
+from posesearch.clipsearch import SequenceSearchSettings, fit_time_line
 from posesearch.sequence.sequence import Sequence, sequence_from_clip
 from posesearch.sequence.simulate import degrade
 

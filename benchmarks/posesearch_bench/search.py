@@ -120,7 +120,7 @@ def run(ctx: Context) -> dict:
 
 def _end_to_end(ctx: Context, be, data, metric, k) -> dict:
     """Index.search on raw COCO-17 poses (validate, normalize, search, ids): the user-facing call."""
-    from posesearch.index.base import Index
+    from posesearch.index.index import Index
 
     d = ctx.data
     idx = Index(be, data, np.arange(len(data), dtype=np.int64), metric, {})

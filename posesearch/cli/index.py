@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
         import time
 
         from ..corpus.store import Corpus
-        from ..index.base import Index
+        from ..index.index import Index
         from ..index.registry import get_backend_spec
         from ..poses.distances import get_metric
 
@@ -200,7 +200,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The k nearest corpus frames of a pose (or of every frame of a sequence); with --sequence, the clips
         a whole sequence performed."""
-        from ..index.base import Index
+        from ..index.index import Index
 
         if top is not None and not sequence:
             raise InvalidArgumentError(f"--top {top}: only applies with --sequence (the number of clips a whole "

@@ -6,7 +6,8 @@ Mirror's way; baseline). Heavy libraries (numba, FAISS, h5py) load only when use
 """
 from __future__ import annotations
 
-from .base import Index, Matches
+from .index import Index
+from .matches import Matches
 from .registry import BACKENDS, DEFAULT_BACKEND, get_backend
 
 __all__ = ["Index", "Matches", "BACKENDS", "DEFAULT_BACKEND", "get_backend"]

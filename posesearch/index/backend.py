@@ -3,7 +3,7 @@
 A backend answers k-nearest-neighbour queries over ``data``: an (M, 34) float32 C-contiguous array of
 the indexed frames' vectors, in the form the metric needs (normalized Move Mirror vectors for
 ``weighted``; the same vectors scaled to unit length for ``cosine``, whose distance is then the L2
-distance). Rows are numbered 0..M-1; the :class:`~posesearch.index.base.Index` maps rows to corpus
+distance). Rows are numbered 0..M-1; the :class:`~posesearch.index.index.Index` maps rows to corpus
 frame ids.
 
 ``knn(queries, weights, k)`` returns ``(rows int64 (B, k), distances float64 (B, k))`` sorted by

@@ -2,8 +2,8 @@
 
 Move Mirror matched every webcam frame on its own. For a whole sequence the per-frame nearest
 neighbours are aligned over time instead, so that a clip wins by matching the user *in order*, not by
-containing a few similar poses. :meth:`posesearch.index.base.Index.search_sequence` runs these steps
-(options in :class:`SequenceSearchSettings`):
+containing a few similar poses. :func:`search_sequence` (also :meth:`posesearch.Index.search_sequence`)
+runs these steps (options in :class:`SequenceSearchSettings`):
 
 1. **Per-frame hits.** Every user frame with at least ``min_joints`` present COCO-17 joints queries the
    index for its ``k`` nearest frames (``mirror``: best of the pose and its mirror image). Frames of
@@ -29,21 +29,28 @@ containing a few similar poses. :meth:`posesearch.index.base.Index.search_sequen
 
 Costs: step 1 is ``T`` (x2 with mirror) index queries in one batch; step 2 is vectorized numpy over
 each clip's hits; step 3 runs ``candidates`` scorings (a few ms each for clips of a few seconds).
+
+Place in the package: this module sits above both :mod:`posesearch.index` (per-frame hits, through the
+public ``Index.search_ids`` / ``Index.frame_columns``) and :mod:`posesearch.sequence` (scoring); neither
+imports it at module level (``Index.search_sequence`` delegates here with a lazy import).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, InvalidPoseError, PoseSearchError
-from ..text import plural
+from .errors import InvalidArgumentError, InvalidPoseError, PoseSearchError, UnknownNameError
+from .index.index import Index
+from .sequence.score import ScoreSettings, score_sequence
+from .sequence.sequence import as_sequence, sequence_from_clip
+from .text import plural
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..sequence.score import ScoreReport, ScoreSettings
-    from .base import Index
+    from .sequence.score import ScoreReport
 
 __all__ = ["SequenceSearchSettings", "ClipMatch", "SequenceMatches", "NoClipMatchedError", "search_sequence",
            "fit_time_line"]
@@ -97,9 +104,7 @@ class SequenceSearchSettings:
             object.__setattr__(self, "candidates", int(self.top))
 
     def replace(self, **changes) -> "SequenceSearchSettings":
-        from dataclasses import replace
-
-        return replace(self, **changes)
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass
@@ -227,20 +232,25 @@ def fit_time_line(user_frame: np.ndarray, t_user: np.ndarray, t_clip: np.ndarray
 
 # ----------------------------------------------------------------------------- the search
 
-def search_sequence(index: "Index", sequence, settings: SequenceSearchSettings | None = None, *,
-                    layout: str | None = None, fps: float | None = None) -> SequenceMatches:
+def search_sequence(index: Index, sequence, settings: SequenceSearchSettings | None = None, *,
+                    layout: str | None = None, fps: float | None = None, **options) -> SequenceMatches:
     """Clips of ``index``'s corpus that ``sequence`` performed, best score first (module doc).
 
     ``sequence``: a :class:`~posesearch.sequence.Sequence`, a sequence file path, a corpus Clip or a
-    (T, K, 3) array (``layout`` / ``fps`` as for :func:`~posesearch.sequence.as_sequence`). The index
-    needs its corpus (clip ids, times and the reference frames to score against).
+    (T, K, 3) array (``layout`` / ``fps`` as for :func:`~posesearch.sequence.as_sequence`). Keyword
+    ``options`` override fields of ``settings`` (``top=3, mirror=True, ...``). The index needs its
+    corpus (clip ids, times and the reference frames to score against).
     """
-    from ..sequence.score import ScoreSettings, score_sequence
-    from ..sequence.sequence import as_sequence, sequence_from_clip
-
-    st = settings or SequenceSearchSettings()
+    st = settings if settings is not None else SequenceSearchSettings()
     if not isinstance(st, SequenceSearchSettings):
         raise InvalidArgumentError(f"settings: expected SequenceSearchSettings, got {type(st).__name__}")
+    if options:
+        try:
+            st = st.replace(**options)
+        except TypeError:
+            valid = [f.name for f in dataclasses.fields(SequenceSearchSettings)]
+            bad = next(n for n in options if n not in valid)
+            raise UnknownNameError("sequence search option", bad, valid) from None
     corpus = index.corpus
     if corpus is None:
         raise InvalidArgumentError("sequence search needs the index's corpus (clip ids, times and reference "
@@ -257,8 +267,8 @@ def search_sequence(index: "Index", sequence, settings: SequenceSearchSettings |
                                "present joints; at least 2 are needed to search")
     k = min(int(st.k), len(index))
     poses = np.concatenate([user.keypoints[queried], conf[queried][..., None]], axis=2)
-    rows = index._search_ids(poses, k, mirror=bool(st.mirror))[0]    # (Q, k) corpus frame ids
-    cols = index._frame_columns()
+    rows = index.search_ids(poses, k, mirror=bool(st.mirror))[0]     # (Q, k) corpus frame ids
+    cols = index.frame_columns()
     clip_of = cols["clip_index"][rows]                     # (Q, k)
     t_clip = cols["time"][rows]
     multi = cols["clip_len"][clip_of] >= 2                 # ignore still images

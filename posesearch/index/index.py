@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from ..poses.distances import get_metric
 from ..poses.normalize import DEFAULT_NORMALIZATION
 from .backend import Backend, Progress, params_to_json, parse_params
 from .fileformat import c_array, read_index_attrs, read_index_file, write_index_file
+from .matches import FrameMetadata, Matches, fill_metadata, merge_mirrored
 from .query import DIM, check_query_vectors, prepare_raw, unit_rows
 from .registry import DEFAULT_BACKEND, get_backend_spec
 
@@ -45,85 +45,6 @@ def _version() -> str:
         return f"posesearch {version('posesearch')}"
     except Exception:  # pragma: no cover
         return "posesearch (unknown version)"
-
-
-@dataclass
-class Matches:
-    """Search results for B queries, k each, sorted by ascending distance (ties by smaller frame id).
-
-    Attributes:
-        ids: (B, k) int64 corpus frame ids.
-        distances: (B, k) float64 exact metric values.
-        mirrored: (B, k) bool, True where the query's mirror image matched (always False without mirror).
-        metric: the metric name.
-        clip_ids, frames, times: (B, k) clip id (object), frame number within the clip, time in seconds —
-            present when the index has a corpus attached, else None.
-        labels: per query, per match, the clip's labels (dict), when a corpus is attached.
-    """
-
-    ids: np.ndarray
-    distances: np.ndarray
-    mirrored: np.ndarray
-    metric: str
-    clip_ids: np.ndarray | None = None
-    frames: np.ndarray | None = None
-    times: np.ndarray | None = None
-    labels: list[list[dict[str, Any]]] | None = None
-
-    def __len__(self) -> int:
-        return int(self.ids.shape[0])
-
-    @property
-    def k(self) -> int:
-        return int(self.ids.shape[1])
-
-    def __getitem__(self, i: int) -> "Matches":
-        """The matches of query ``i`` (still 2-D, shape (1, k))."""
-        sl = slice(i, i + 1) if i >= 0 else slice(len(self) + i, len(self) + i + 1)
-        if not (0 <= sl.start < len(self)):
-            raise IndexError(f"query {i} out of range (0..{len(self) - 1})")
-        return Matches(self.ids[sl], self.distances[sl], self.mirrored[sl], self.metric,
-                       None if self.clip_ids is None else self.clip_ids[sl],
-                       None if self.frames is None else self.frames[sl],
-                       None if self.times is None else self.times[sl],
-                       None if self.labels is None else self.labels[sl])
-
-    def to_records(self) -> list[list[dict[str, Any]]]:
-        """Per query, a list of plain dicts (rank, id, distance, mirrored, and metadata when known)."""
-        out = []
-        for b in range(len(self)):
-            rows = []
-            for j in range(self.k):
-                r: dict[str, Any] = {"rank": j + 1, "id": int(self.ids[b, j]),
-                                     "distance": float(self.distances[b, j]), "mirrored": bool(self.mirrored[b, j])}
-                if self.clip_ids is not None:
-                    r["clip"] = str(self.clip_ids[b, j])
-                    r["frame"] = int(self.frames[b, j])
-                    r["time"] = float(self.times[b, j])
-                    r["labels"] = dict(self.labels[b][j]) if self.labels is not None else {}
-                rows.append(r)
-            out.append(rows)
-        return out
-
-
-def merge_mirrored(ids_a, d_a, ids_b, d_b, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Best of two result lists per frame id (b = mirrored; a wins ties), top k by (distance, id)."""
-    bsz = ids_a.shape[0]
-    ids = np.concatenate([ids_a, ids_b], axis=1)
-    dist = np.concatenate([d_a, d_b], axis=1)
-    flag = np.concatenate([np.zeros_like(ids_a, dtype=bool), np.ones_like(ids_b, dtype=bool)], axis=1)
-    out_i = np.empty((bsz, k), dtype=np.int64)
-    out_d = np.empty((bsz, k), dtype=np.float64)
-    out_m = np.empty((bsz, k), dtype=bool)
-    for r in range(bsz):
-        order = np.lexsort((flag[r], ids[r], dist[r]))
-        i_sorted = ids[r][order]
-        # sorted by (distance, id, mirrored): the first occurrence of an id is its best match
-        _, pos = np.unique(i_sorted, return_index=True)
-        keep = np.sort(pos)[:k]
-        sel = order[keep]
-        out_i[r], out_d[r], out_m[r] = ids[r][sel], dist[r][sel], flag[r][sel]
-    return out_i, out_d, out_m
 
 
 def _open_corpus(corpus):
@@ -341,12 +262,16 @@ class Index:
         with ``confidences``). Returns :class:`Matches` with B rows (B = 1 for a single pose).
         ``mirror=True``: best of the pose and its mirror image per frame.
         """
-        k = self._check_k(k)
-        return self._matches(*self._search_ids(poses, k, layout=layout, confidences=confidences, mirror=mirror))
+        return self._matches(*self.search_ids(poses, k, layout=layout, confidences=confidences, mirror=mirror))
 
-    def _search_ids(self, poses, k: int, *, layout: str = "coco17", confidences=None,
-                    mirror: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(frame ids, distances, mirrored) of raw poses, without metadata (``k`` already checked)."""
+    def search_ids(self, poses, k: int = 10, *, layout: str = "coco17", confidences=None,
+                   mirror: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`search` without the metadata: (frame ids, distances, mirrored), each (B, k).
+
+        For callers that look the frames up themselves (e.g. :mod:`posesearch.clipsearch`, with
+        :meth:`frame_columns`): no per-match clip ids or labels are built. Same arguments and checks as
+        :meth:`search`."""
+        k = self._check_k(k)
         prep, mprep = prepare_raw(poses, layout, confidences, mirror=mirror)
         ids, dists = self._knn(prep.vectors, prep.weights, k)
         if not mirror:
@@ -357,27 +282,23 @@ class Index:
     def search_sequence(self, sequence, settings=None, *, layout: str | None = None, fps: float | None = None,
                         **options):
         """Corpus clips a user's pose sequence performed, best 0-100 score first (Move Mirror's per-frame
-        hits aligned over time, then scored): see :mod:`posesearch.index.sequence_search`.
+        hits aligned over time, then scored): see :mod:`posesearch.clipsearch`.
 
-        ``settings``: a :class:`~posesearch.index.sequence_search.SequenceSearchSettings`; keyword
-        ``options`` override its fields (``top=3, mirror=True, ...``). Needs the index's corpus.
+        ``settings``: a :class:`~posesearch.clipsearch.SequenceSearchSettings`; keyword ``options``
+        override its fields (``top=3, mirror=True, ...``). Needs the index's corpus.
         """
-        from .sequence_search import SequenceSearchSettings, search_sequence
+        # Clip search sits above index/ and sequence/ (it uses both); this method is a convenience that
+        # delegates to it. The import is lazy and goes upward on purpose: the one upward import allowed by
+        # tests/test_import_graph.py (ALLOWED_UPWARD), so no module-level cycle exists.
+        from ..clipsearch import search_sequence
 
-        st = settings if settings is not None else SequenceSearchSettings()
-        if options:
-            if not isinstance(st, SequenceSearchSettings):
-                raise InvalidArgumentError(f"settings: expected SequenceSearchSettings, got {type(st).__name__}")
-            try:
-                st = st.replace(**options)
-            except TypeError:
-                valid = [f.name for f in dataclasses.fields(SequenceSearchSettings)]
-                bad = next(n for n in options if n not in valid)
-                raise UnknownNameError("sequence search option", bad, valid) from None
-        return search_sequence(self, sequence, st, layout=layout, fps=fps)
+        return search_sequence(self, sequence, settings, layout=layout, fps=fps, **options)
 
-    def _frame_columns(self) -> dict[str, Any]:
-        """Clip index, frame number and time of every corpus frame, plus each clip's frame count (cached)."""
+    def frame_columns(self) -> dict[str, Any]:
+        """Per corpus frame: ``clip_index``, ``frame`` (number in its clip), ``time`` (s), ``clip_ids``,
+        ``clip_labels``, ``frame_labels`` (arrays indexed by corpus frame id, or by clip index for the
+        clip columns), plus ``clip_len``: each clip's frame count. Read from the attached corpus once and
+        cached; raises InvalidArgumentError without a corpus."""
         if self.corpus is None:
             raise InvalidArgumentError("this needs the index's corpus: load the index with corpus=PATH or call "
                                        "attach_corpus(PATH)")
@@ -587,86 +508,3 @@ def corpus_confidences(corpus, frame_ids: np.ndarray) -> np.ndarray:
     else:
         conf = np.asarray(corpus.frames(frame_ids).confidences, dtype=np.float32)
     return np.ascontiguousarray(conf)
-
-
-class FrameMetadata:
-    """Clip id, frame number, time and labels of corpus frames, for filling :class:`Matches`.
-
-    The first few lookups read just the frames asked for (``corpus.frames``, a few ms of chunk reads);
-    after :data:`CACHE_AFTER` lookups, or one big one, every metadata column is read into memory once
-    (about 0.3 s for 300k frames) and lookups become array indexing.
-    """
-
-    CACHE_AFTER = 3
-    BIG = 2000
-
-    def __init__(self, corpus):
-        self.corpus = corpus
-        self.calls = 0
-        self.cols: dict[str, Any] | None = None
-
-    def lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
-        """(clip ids (object), frame numbers, times, labels) of unique frame ids."""
-        self.calls += 1
-        if self.cols is None and (self.calls > self.CACHE_AFTER or len(ids) > self.BIG):
-            self.cols = self._load()
-        if self.cols is None:
-            fb = self.corpus.frames(ids)
-            return (np.asarray(fb.clip_id, dtype=object), np.asarray(fb.frame, dtype=np.int64),
-                    np.asarray(fb.time, dtype=np.float64), [dict(x) for x in fb.labels])
-        c = self.cols
-        ci = c["clip_index"][ids]
-        labels: list[dict[str, Any]] = [{} for _ in range(len(ids))]
-        for k, col in c["clip_labels"].items():
-            for d, v in zip(labels, col[ci].tolist()):
-                if v != "":
-                    d[k] = str(v)
-        for k, col in c["frame_labels"].items():
-            vals = col[ids]
-            numeric = vals.dtype.kind == "f"
-            for d, v in zip(labels, vals.tolist()):
-                v = (_plain_number_row(v) if isinstance(v, list) else _plain_number(v)) if numeric else (v or None)
-                if v is not None:
-                    d[k] = v
-        return c["clip_ids"][ci], c["frame"][ids], c["time"][ids], labels
-
-    def columns(self) -> dict[str, Any]:
-        """Every metadata column, read into memory (once)."""
-        if self.cols is None:
-            self.cols = self._load()
-        return self.cols
-
-    def _load(self) -> dict[str, Any]:
-        corpus = self.corpus
-        return {"clip_index": np.asarray(corpus.clip_indices(), dtype=np.int64),
-                "frame": np.asarray(corpus.frame_numbers(), dtype=np.int64),
-                "time": np.asarray(corpus.times(), dtype=np.float64),
-                "clip_ids": np.asarray(corpus.clip_ids(), dtype=object),
-                "clip_labels": {k: np.asarray(corpus.clip_labels(k), dtype=object) for k in corpus.label_keys},
-                "frame_labels": {k: np.asarray(corpus.frame_labels(k)) for k in corpus.frame_label_keys}}
-
-
-def _plain_number(v: float):
-    """A stored numeric label: NaN -> None, integral -> int."""
-    if v != v or v in (float("inf"), float("-inf")):
-        return None
-    return int(v) if v.is_integer() and abs(v) < 2 ** 53 else v
-
-
-def _plain_number_row(row: list):
-    """A multi-value numeric label (e.g. a bbox): None when every value is NaN."""
-    if all(x != x for x in row):
-        return None
-    return [_plain_number(x) for x in row]
-
-
-def fill_metadata(m: Matches, meta: FrameMetadata) -> None:
-    """Fill clip ids, frame numbers, times and labels of matches."""
-    flat = m.ids.reshape(-1)
-    uniq, inv = np.unique(flat, return_inverse=True)
-    clip_ids, frames, times, labels = meta.lookup(uniq)
-    shape = m.ids.shape
-    m.clip_ids = clip_ids[inv].reshape(shape)
-    m.frames = frames[inv].reshape(shape)
-    m.times = times[inv].reshape(shape)
-    m.labels = [[labels[inv[b * shape[1] + j]] for j in range(shape[1])] for b in range(shape[0])]
