@@ -46,7 +46,8 @@ import numpy as np
 from .errors import InvalidArgumentError, InvalidPoseError, PoseSearchError, UnknownNameError
 from .index.index import Index
 from .sequence.score import ScoreSettings, score_sequence
-from .sequence.sequence import as_sequence, sequence_from_clip
+from .sequence.io import as_sequence
+from .sequence.sequence import sequence_from_clip
 from .text import plural
 
 if TYPE_CHECKING:  # pragma: no cover

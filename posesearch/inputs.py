@@ -254,7 +254,8 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
     ``clip_option``: the command's option for choosing a clip, named in errors (e.g. ``--clip``)."""
     from .poses.layouts import get_layout
     from .sequence.io import check_timing, read_sequence
-    from .sequence.sequence import as_sequence, sequence_from_clip
+    from .sequence.io import as_sequence
+    from .sequence.sequence import sequence_from_clip
 
     path, spec_clip = split_spec(spec)
     if clip is not None and spec_clip is not None and clip != spec_clip:

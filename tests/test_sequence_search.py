@@ -181,7 +181,7 @@ def penn_split(tmp_path_factory):
 def test_penn_test_clips_find_their_action(penn_split):
     """Official split: a test clip (another person) should find train clips of its own action.
     Measured 0.93 top-1 on 100 random test clips (seed 0); stated: >= 0.85 on 40."""
-    from posesearch.sequence.sequence import as_sequence
+    from posesearch.sequence.io import as_sequence
 
     idx, _, test = penn_split
     rng = np.random.default_rng(1)

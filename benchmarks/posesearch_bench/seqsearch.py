@@ -95,7 +95,8 @@ def run_search(ctx: Context) -> dict:
 def _measure(ctx: Context, corpus, test, rng, out: dict) -> None:
     from posesearch.errors import InvalidPoseError
     from posesearch.index import Index
-    from posesearch.sequence.sequence import as_sequence, sequence_from_clip
+    from posesearch.sequence.io import as_sequence
+    from posesearch.sequence.sequence import sequence_from_clip
     from posesearch.sequence.simulate import degrade
 
     s = ctx.settings

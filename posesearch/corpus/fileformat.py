@@ -129,6 +129,19 @@ def open_h5(path: Path, mode: str = "r", *, kind: str = "corpus", **kwargs):
         raise FileFormatError(path, f"not a readable HDF5 file (damaged or another format: {first})") from None
 
 
+def open_corpus_file(path: Path, mode: str = "r"):
+    """:func:`open_h5` of a corpus, then :func:`check_format` and :func:`check_structure` (the file is closed
+    again if a check fails). Used by ``Corpus.open`` and by the writer to read the copy it appends to."""
+    f = open_h5(path, mode)
+    try:
+        check_format(f, path)
+        check_structure(f, path)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
 def attr_str(f, name: str, default=None):
     v = f.attrs.get(name, default)
     if isinstance(v, bytes):

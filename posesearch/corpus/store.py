@@ -20,8 +20,8 @@ from . import checksum as _ck
 from . import columns as _col
 from .batch import ClipBatch
 from .clip import Clip
-from .fileformat import (CLIP_ARRAYS, FORMAT_NAME, FORMAT_VERSION, LAYOUT, attr_str, block_digest, check_format,
-                         check_structure, h5py_module, open_h5, parse_attrs, upgrade)
+from .fileformat import (CLIP_ARRAYS, FORMAT_NAME, FORMAT_VERSION, LAYOUT, attr_str, block_digest,
+                         h5py_module, open_corpus_file, parse_attrs, upgrade)
 from .records import ClipInfo, FrameBatch, IngestSummary, _label_value
 from .writer import CorpusWriter
 
@@ -73,13 +73,7 @@ class Corpus:
         """Open ``path`` read-only (prefer :meth:`open`)."""
         self.path = Path(path)
         self._f = None
-        self._f = open_h5(self.path)
-        try:
-            check_format(self._f, self.path)
-            check_structure(self._f, self.path)
-        except BaseException:
-            self._f.close()
-            raise
+        self._f = open_corpus_file(self.path)
         self._reset_cache()
 
     def _fh(self):
@@ -140,9 +134,8 @@ class Corpus:
     def _reopen(self) -> None:
         if self._f is not None:
             self._f.close()
-        self._f = open_h5(self.path)
-        check_format(self._f, self.path)
-        check_structure(self._f, self.path)
+        self._f = None
+        self._f = open_corpus_file(self.path)
         self._reset_cache()
 
     # -- description --
@@ -152,9 +145,7 @@ class Corpus:
         if isinstance(path_or_self, Corpus):
             return path_or_self.attrs
         path = Path(path_or_self)
-        with open_h5(path) as f:
-            check_format(f, path)
-            check_structure(f, path)
+        with open_corpus_file(path) as f:
             out = parse_attrs(f, path)
         out["path"] = str(path)
         out["size_bytes"] = path.stat().st_size

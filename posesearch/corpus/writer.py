@@ -20,7 +20,7 @@ from .atomic import AtomicFile
 from .batch import ClipBatch
 from .clip import Clip
 from .fileformat import (CLIP_STRINGS, FORMAT_NAME, FORMAT_VERSION, LAYOUT, NUM_KEYPOINTS, attr_str, block_digest,
-                         h5py_module, now_iso, posesearch_version)
+                         h5py_module, now_iso, open_corpus_file, posesearch_version)
 from .records import IngestSummary
 
 #: frames buffered by a writer before they are normalized and written in one go
@@ -105,10 +105,8 @@ class CorpusWriter:
             h5py = h5py_module()
             if self._appending:
                 try:
-                    from .store import Corpus
-
-                    with Corpus.open(self._atomic.tmp) as old:
-                        self._ids = set(old.clip_ids().tolist())
+                    with open_corpus_file(self._atomic.tmp) as old:     # checked like Corpus.open
+                        self._ids = set(_col.read_strings(old["clips/clip_id"]).tolist())
                         self._old_ids = frozenset(self._ids)
                 except FileFormatError as e:
                     raise type(e)(self.path, e.problem) from None
@@ -476,10 +474,8 @@ class CorpusWriter:
                 self.summary.total_valid = self._valid_total
                 self.summary.size_bytes = self.path.stat().st_size
                 self.summary.seconds = _time.perf_counter() - self._t0
-                from .store import Corpus
-
-                with Corpus.open(self.path) as c:
-                    self.summary.checksum = c.checksum
+                with open_corpus_file(self.path) as c:
+                    self.summary.checksum = attr_str(c, "checksum")
                 return self.summary
             f.attrs.update({
                 "num_frames": self._n, "num_clips": self._m, "num_valid": self._valid_total,

@@ -6,8 +6,8 @@
 
 Heavy parts (numba kernels, matplotlib) load lazily; ``import posesearch.sequence`` is cheap.
 """
-from .sequence import Sequence, as_sequence, sequence_from_clip
-from .io import read_sequence, write_sequence
+from .sequence import Sequence, sequence_from_clip
+from .io import as_sequence, read_sequence, write_sequence
 from .score import CALIBRATION, Calibration, ScoreReport, ScoreSettings, score_sequence
 from .stream import ScoreSession, StreamUpdate
 

@@ -19,9 +19,10 @@ A single-pose file (``{"layout", "keypoints"}``, see :mod:`posesearch.poses.io`)
 and is rejected with a clear error. Problems raise :class:`~posesearch.errors.FileFormatError`
 naming the file and the field, e.g. ``frames[12]: expected 17 keypoints, got 13``.
 
-``fps=`` / ``layout=`` arguments fill in what the file does not say; an ``fps`` argument overrides
-the file's nominal fps (frame times given in the file always win), a ``layout`` argument that
-contradicts the file's is an error.
+:func:`as_sequence` turns any sequence input (a Sequence, such a file, a corpus Clip, an array) into a
+:class:`~posesearch.sequence.sequence.Sequence`. ``fps=`` / ``layout=`` arguments fill in what the file
+does not say; an ``fps`` argument overrides the file's nominal fps (frame times given in the file always
+win), a ``layout`` argument that contradicts the file's is an error.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from ..errors import FileFormatError, FrameRateUnknownError, InvalidArgumentErro
 from ..poses.layouts import Layout, get_layout, infer_layout
 from ..safeio import (MAX_POSE_FILE_BYTES, all_numbers, check_real_array, is_number, load_npy, load_npz, parse_json, read_bytes,
                       regular_file)
-from .sequence import Sequence
+from .sequence import Sequence, _check_fps, sequence_from_clip
 
 SUFFIXES = (".json", ".npy", ".npz")
 
@@ -330,3 +331,30 @@ def write_sequence(path, seq: Sequence) -> None:
         _atomic_write(p, lambda f: np.save(f, seq.as_array()))
     else:
         raise _fail(p, f"unsupported file type {p.suffix or '(none)'!r}; expected one of {', '.join(SUFFIXES)}")
+
+
+def as_sequence(obj, *, layout: "str | Layout | None" = None, fps: float | None = None,
+                name: str = "sequence") -> Sequence:
+    """Coerce a Sequence, a path (sequence JSON/.npy/.npz), a corpus Clip or a (T, K, 3) array into a Sequence.
+
+    For a Sequence, ``fps`` (if given) overrides its nominal rate and re-times it only if it has no
+    irregular times of its own (its times were ``arange(T)/fps``); ``layout`` must match.
+    """
+    import os
+
+    if isinstance(obj, Sequence):
+        seq = obj
+        if layout is not None and get_layout(layout).name != seq.layout.name:
+            raise InvalidArgumentError(f"{name}: layout {get_layout(layout).name} given but the sequence is "
+                                       f"{seq.layout.name}")
+        if fps is not None:
+            f = _check_fps(fps, name)
+            regular = seq.fps is not None and np.allclose(seq.times, np.arange(len(seq)) / seq.fps, atol=1e-9)
+            seq = seq.replace(fps=f, times=None if regular else seq.times)
+        return seq if seq.name == name else seq.replace(name=name)
+    if isinstance(obj, (str, os.PathLike)):
+        return read_sequence(obj, layout=layout, fps=fps)
+    if hasattr(obj, "clip_id") and hasattr(obj, "keypoints"):   # a corpus Clip
+        seq = sequence_from_clip(obj, name=name)
+        return as_sequence(seq, layout=layout, fps=fps, name=name)
+    return Sequence.from_arrays(obj, layout=layout, fps=fps, name=name)

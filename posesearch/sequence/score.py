@@ -77,7 +77,8 @@ from .framedist import (MIN_COMMON, FrameFeatures, check_distance, frame_distanc
                         pair_errors, restrict_joints)
 from .resample import (DEFAULT_MAX_GAP, MAX_FRAMES, check_interp, check_max_frames, grid_length, resample,
                        resample_to_fps, too_many_frames)
-from .sequence import Sequence, as_sequence
+from .io import as_sequence
+from .sequence import Sequence
 from .smooth import KalmanSettings, OneEuroSettings, check_smoother, normalized, smooth
 
 MIRROR_MODES = ("auto", "on", "off")

@@ -227,32 +227,3 @@ def sequence_from_clip(clip, *, name: str | None = None) -> Sequence:
         raise InvalidArgumentError(f"{name or clip.clip_id}: the clip has no fps or times")
     return Sequence(np.asarray(clip.keypoints, dtype=np.float64), np.asarray(clip.confidences, dtype=np.float64),
                     get_layout(clip.layout), times, fps, name or clip.clip_id)
-
-
-def as_sequence(obj, *, layout: "str | Layout | None" = None, fps: float | None = None,
-                name: str = "sequence") -> Sequence:
-    """Coerce a Sequence, a path (sequence JSON/.npy/.npz), a corpus Clip or a (T, K, 3) array into a Sequence.
-
-    For a Sequence, ``fps`` (if given) overrides its nominal rate and re-times it only if it has no
-    irregular times of its own (its times were ``arange(T)/fps``); ``layout`` must match.
-    """
-    import os
-
-    if isinstance(obj, Sequence):
-        seq = obj
-        if layout is not None and get_layout(layout).name != seq.layout.name:
-            raise InvalidArgumentError(f"{name}: layout {get_layout(layout).name} given but the sequence is "
-                                       f"{seq.layout.name}")
-        if fps is not None:
-            f = _check_fps(fps, name)
-            regular = seq.fps is not None and np.allclose(seq.times, np.arange(len(seq)) / seq.fps, atol=1e-9)
-            seq = seq.replace(fps=f, times=None if regular else seq.times)
-        return seq if seq.name == name else seq.replace(name=name)
-    if isinstance(obj, (str, os.PathLike)):
-        from .io import read_sequence
-
-        return read_sequence(obj, layout=layout, fps=fps)
-    if hasattr(obj, "clip_id") and hasattr(obj, "keypoints"):   # a corpus Clip
-        seq = sequence_from_clip(obj, name=name)
-        return as_sequence(seq, layout=layout, fps=fps, name=name)
-    return Sequence.from_arrays(obj, layout=layout, fps=fps, name=name)
