@@ -202,7 +202,8 @@ def test_compiled_preparation_is_the_checked_path_bit_for_bit(seed, layout, b, s
 
 
 @pytest.mark.parametrize("problem, message", [
-    ("inf", "infinite keypoint coordinate"), ("nan_conf", "NaN confidence"), ("conf2", r"confidence must be in \[0, 1\]"),
+    ("inf", r"infinite coordinate at pose/keypoint \(0, 4\)"), ("nan_conf", "NaN confidence"),
+    ("conf2", r"confidence must be in \[0, 1\]"),
     ("one_joint", "at least 2 are needed"), ("count", "expects 17 keypoints, got 13"), ("ragged", "expected numeric"),
 ])
 def test_prepare_raw_errors_are_the_checked_path_messages(problem, message):

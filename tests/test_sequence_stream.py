@@ -150,6 +150,12 @@ def test_push_errors(ref):
     bad[3, 2] = np.nan
     with pytest.raises(InvalidPoseError, match="NaN confidence at keypoint 3"):
         s.push(bad, 0.1)
+    bad[3, 2], bad[5, 2] = 1.0, 1.5   # the same words as the corpus writer and validate_batch
+    with pytest.raises(InvalidPoseError, match=r"^frame 1: confidence must be in \[0, 1\], got 1.5 at keypoint 5$"):
+        s.push(bad, 0.1)
+    bad[5, 2], bad[6, 0] = 1.0, np.inf
+    with pytest.raises(InvalidPoseError, match=r"^frame 1: infinite coordinate at keypoint 6$"):
+        s.push(bad, 0.1)
     with pytest.raises(InvalidPoseError, match=r"\(K, 3\)"):
         s.push(np.zeros(17), 0.1)
     with pytest.raises(InvalidPoseError, match="no user frame"):

@@ -12,7 +12,8 @@ import numpy as np
 
 from ..text import plural
 from ..errors import FileFormatError, InvalidArgumentError, InvalidPoseError, PoseSearchError, UnknownNameError
-from ..poses.layouts import COCO17_JOINTS, get_layout
+from ..poses.layouts import COCO17_JOINTS, Layout, get_layout
+from ..poses.pose import first_bad_value
 from ..poses.normalize import DEFAULT_NORMALIZATION, normalize_batch
 from . import checksum as _ck
 from . import columns as _col
@@ -208,125 +209,34 @@ class CorpusWriter:
 
     def _prepare(self, ids, keypoints, confidences, layout_name, lengths, fps, sources, labels, frame_labels,
                  times, *, batch: bool) -> _Part | None:
+        """One clip or batch as a part to write: validate (:func:`_validate_frames`, :func:`_clip_fps`), read
+        the labels (:func:`_clip_labels`, :func:`_frame_fields`), drop empty and duplicate clips, map to COCO-17."""
         ids = [str(c) for c in ids]
-        m = len(ids)
-        first_src = sources[0] if len(sources) else ""
-        who = _describe_clip(ids[0], first_src) if m == 1 else f"clip batch {ids[0]!r}.. ({first_src})" if m else "clip batch"
-        if m == 0:
+        if not ids:
             return None
-        try:
-            layout = get_layout(layout_name)
-        except UnknownNameError as e:
-            raise UnknownNameError(f"layout ({who})", e.name, e.valid) from None
-        try:
-            kp = np.asarray(keypoints, dtype=np.float64)
-            cf = np.asarray(confidences, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InvalidPoseError(f"{who}: keypoints and confidences must be numeric arrays") from None
-        K = layout.num_keypoints
-        if kp.ndim != 3 or kp.shape[-1] != 2:
-            raise InvalidPoseError(f"{who}: expected keypoints of shape (frames, {K}, 2) for layout {layout.name}, "
-                                   f"got {kp.shape}")
-        if kp.shape[1] != K:
-            raise InvalidPoseError(f"{who}: layout {layout.name} expects {K} keypoints, got {kp.shape[1]}")
-        if cf.shape != kp.shape[:2]:
-            raise InvalidPoseError(f"{who}: confidences shape {cf.shape} does not match keypoints {kp.shape[:2]}")
-        lengths = np.asarray(lengths, dtype=np.int64)
-        if len(lengths) != m or (lengths < 0).any() or int(lengths.sum()) != len(kp):
-            raise InvalidPoseError(f"{who}: clip lengths (sum {int(lengths.sum())}) do not add up to the "
-                                   f"{len(kp)} frames given")
-        offsets = np.zeros(m + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
+        fr = _validate_frames(ids, sources, keypoints, confidences, layout_name, lengths)
+        fps = _clip_fps(ids, sources, fps)
+        lab = _clip_labels(labels, len(ids), fr.who)
+        frame, flab, t = _frame_fields(fr, frame_labels, times, fps)
+        keep = self._keep(ids, fr.lengths, sources)
+        if not keep.any():
+            return None
+        kp32, cf32, lengths = fr.kp, fr.cf, fr.lengths
+        if not keep.all():
+            rows = np.repeat(keep, lengths)
+            kp32, cf32, frame, t = kp32[rows], cf32[rows], frame[rows], t[rows]
+            flab = {k: v[rows] for k, v in flab.items()}
+            ids = [cid for cid, k in zip(ids, keep) if k]
+            lengths, fps, sources = lengths[keep], fps[keep], np.asarray(sources, dtype=object)[keep]
+            lab = {k: v[keep] for k, v in lab.items()}
+        self._ids.update(ids)
+        kpc, cfc = fr.layout.convert_to_coco(kp32, cf32)
+        return _Part(kp=np.ascontiguousarray(kpc, dtype=np.float32), cf=np.ascontiguousarray(cfc, dtype=np.float32),
+                     frame=frame, time=t, ids=ids, lengths=lengths, fps=fps, layout=fr.layout.name,
+                     sources=np.asarray(sources, dtype=object), labels=lab, flabels=flab)
 
-        def name_row(row: int, k: int | None = None) -> str:
-            c = int(np.searchsorted(offsets, row, side="right") - 1)
-            s = f"{_describe_clip(ids[c], sources[c])}: frame {row - offsets[c]}"
-            if k is not None:
-                s += f", keypoint {k} ({layout.joints[k]})"
-            return s
-
-        # values
-        bad = np.isinf(kp).any(axis=-1)
-        if bad.any():
-            r, k = np.argwhere(bad)[0]
-            raise InvalidPoseError(f"{name_row(r, k)}: infinite coordinate")
-        bad = np.isnan(cf)
-        if bad.any():
-            r, k = np.argwhere(bad)[0]
-            raise InvalidPoseError(f"{name_row(r, k)}: NaN confidence")
-        bad = (cf < 0) | (cf > 1)
-        if bad.any():
-            r, k = np.argwhere(bad)[0]
-            raise InvalidPoseError(f"{name_row(r, k)}: confidence must be in [0, 1], got {cf[r, k]:g}")
-        kp32 = kp.astype(np.float32)
-        bad = np.isinf(kp32).any(axis=-1)
-        if bad.any():
-            r, k = np.argwhere(bad)[0]
-            raise InvalidPoseError(f"{name_row(r, k)}: coordinate {kp[r, k]} is too large for float32")
-        cf32 = cf.astype(np.float32)
-        missing = (cf32 <= 0) | np.isnan(kp32).any(axis=-1)
-        cf32[missing] = 0.0
-        kp32[missing] = np.nan
-
-        # per-clip fields
-        fps = np.asarray(fps, dtype=np.float64)
-        badf = ~np.isnan(fps) & ~((fps > 0) & np.isfinite(fps))
-        if badf.any():
-            c = int(np.argmax(badf))
-            raise InvalidArgumentError(f"{_describe_clip(ids[c], sources[c])}: fps must be positive, got {fps[c]:g}")
-        for c, cid in enumerate(ids):
-            if not cid:
-                raise InvalidArgumentError(f"{_describe_clip(cid, sources[c])}: empty clip id")
-        lab = {}
-        for key, vals in (labels or {}).items():
-            k = _check_label_key(key, "label", who)
-            vals = vals.tolist() if isinstance(vals, np.ndarray) else list(vals)
-            if len(vals) != m:
-                raise InvalidArgumentError(f"{who}: label {k!r} has {plural(len(vals), 'value')} for {plural(m, 'clip')}")
-            col = np.empty(m, dtype=object)
-            col[:] = ["" if v is None else str(v) for v in vals]
-            lab[k] = col
-        # per-frame fields
-        n = len(kp)
-        local = np.arange(n, dtype=np.int64) - np.repeat(offsets[:-1], lengths)
-        flab = {}
-        frame = local
-        for key, vals in (frame_labels or {}).items():
-            k = _check_label_key(key, "frame label", who)
-            arr = np.asarray(vals)
-            if arr.ndim == 0 or arr.shape[0] != n:
-                raise InvalidArgumentError(f"{who}: frame label {k!r} has shape {arr.shape}, expected ({n}, ...) "
-                                           f"(one value per frame)")
-            if k == "frame":
-                try:
-                    fr = arr.astype(np.float64)
-                except (TypeError, ValueError):
-                    raise InvalidArgumentError(f"{who}: frame numbers must be integers") from None
-                if not (np.isfinite(fr).all() and (fr == np.round(fr)).all()):
-                    raise InvalidArgumentError(f"{who}: frame numbers must be finite integers")
-                frame = fr.astype(np.int64)
-                continue
-            if _frame_label_kind(arr) == "num":
-                flab[k] = arr.astype(np.float64)
-            elif arr.ndim != 1:
-                raise InvalidArgumentError(f"{who}: frame label {k!r}: text labels must be one string per frame, "
-                                           f"got shape {arr.shape}")
-            else:
-                col = np.empty(n, dtype=object)
-                col[:] = ["" if v is None else str(v) for v in arr.tolist()]
-                flab[k] = col
-        if times is not None:
-            t = np.asarray(times, dtype=np.float64)
-            if t.shape != (n,):
-                raise InvalidArgumentError(f"{who}: times has shape {t.shape}, expected ({n},)")
-            if not np.isfinite(t).all():
-                raise InvalidArgumentError(f"{name_row(int(np.argmin(np.isfinite(t))))}: time is not finite")
-        else:  # as Clip.frame_times(): position in the clip / fps, 0 when fps is unknown
-            fpsr = np.repeat(fps, lengths)
-            ok = np.isfinite(fpsr)
-            t = np.where(ok, local / np.where(ok, fpsr, 1.0), 0.0)
-
-        # empty clips and duplicates are skipped (or an error)
+    def _keep(self, ids: list, lengths: np.ndarray, sources) -> np.ndarray:
+        """Which clips to write: empty clips and duplicate ids are skipped (or, duplicates, an error)."""
         keep = lengths > 0
         self._skip("empty clip (no frames)", int((~keep).sum()))
         seen_here: set[str] = set()
@@ -341,20 +251,7 @@ class CorpusWriter:
                 keep[c] = False
                 self._skip("duplicate clip id")
             seen_here.add(cid)
-        if not keep.any():
-            return None
-        if not keep.all():
-            rows = np.repeat(keep, lengths)
-            kp32, cf32, frame, t = kp32[rows], cf32[rows], frame[rows], t[rows]
-            flab = {k: v[rows] for k, v in flab.items()}
-            ids = [cid for cid, k in zip(ids, keep) if k]
-            lengths, fps, sources = lengths[keep], fps[keep], np.asarray(sources, dtype=object)[keep]
-            lab = {k: v[keep] for k, v in lab.items()}
-        self._ids.update(ids)
-        kpc, cfc = layout.convert_to_coco(kp32, cf32)
-        return _Part(kp=np.ascontiguousarray(kpc, dtype=np.float32), cf=np.ascontiguousarray(cfc, dtype=np.float32),
-                     frame=frame, time=t, ids=ids, lengths=lengths, fps=fps, layout=layout.name,
-                     sources=np.asarray(sources, dtype=object), labels=lab, flabels=flab)
+        return keep
 
     # -- writing --
     def _write_error(self, e: BaseException) -> FileFormatError:
@@ -520,6 +417,150 @@ class CorpusWriter:
             self.commit()
         else:
             self.abort()
+
+
+@dataclass
+class _Frames:
+    """The frames of one clip or batch after :func:`_validate_frames`: float32 in the source layout, NaN
+    coordinates and confidence 0 where a keypoint is missing; ``who`` names the clip or batch in errors."""
+
+    who: str
+    ids: list
+    sources: object
+    layout: Layout
+    kp: np.ndarray
+    cf: np.ndarray
+    lengths: np.ndarray
+    offsets: np.ndarray
+
+    def name_row(self, row: int, k: int | None = None) -> str:
+        """Row ``row`` of the part (and keypoint ``k``) as "clip 'id' (source): frame i, keypoint k (name)"."""
+        c = int(np.searchsorted(self.offsets, row, side="right") - 1)
+        s = f"{_describe_clip(self.ids[c], self.sources[c])}: frame {row - self.offsets[c]}"
+        if k is not None:
+            s += f", keypoint {k} ({self.layout.joints[k]})"
+        return s
+
+
+def _validate_frames(ids: list, sources, keypoints, confidences, layout_name, lengths) -> _Frames:
+    """Check the layout, the array shapes, the clip lengths and every value (:func:`first_bad_value`, and
+    coordinates that float32 cannot hold); errors name the clip, frame and keypoint."""
+    m = len(ids)
+    first_src = sources[0] if len(sources) else ""
+    who = _describe_clip(ids[0], first_src) if m == 1 else f"clip batch {ids[0]!r}.. ({first_src})"
+    try:
+        layout = get_layout(layout_name)
+    except UnknownNameError as e:
+        raise UnknownNameError(f"layout ({who})", e.name, e.valid) from None
+    try:
+        kp = np.asarray(keypoints, dtype=np.float64)
+        cf = np.asarray(confidences, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidPoseError(f"{who}: keypoints and confidences must be numeric arrays") from None
+    K = layout.num_keypoints
+    if kp.ndim != 3 or kp.shape[-1] != 2:
+        raise InvalidPoseError(f"{who}: expected keypoints of shape (frames, {K}, 2) for layout {layout.name}, "
+                               f"got {kp.shape}")
+    if kp.shape[1] != K:
+        raise InvalidPoseError(f"{who}: layout {layout.name} expects {K} keypoints, got {kp.shape[1]}")
+    if cf.shape != kp.shape[:2]:
+        raise InvalidPoseError(f"{who}: confidences shape {cf.shape} does not match keypoints {kp.shape[:2]}")
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if len(lengths) != m or (lengths < 0).any() or int(lengths.sum()) != len(kp):
+        raise InvalidPoseError(f"{who}: clip lengths (sum {int(lengths.sum())}) do not add up to the "
+                               f"{len(kp)} frames given")
+    offsets = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    fr = _Frames(who, ids, sources, layout, kp, cf, lengths, offsets)
+    bad = first_bad_value(kp, cf)
+    if bad is not None:
+        raise InvalidPoseError(f"{fr.name_row(*bad[0])}: {bad[1]}")
+    kp32 = kp.astype(np.float32)
+    over = np.isinf(kp32).any(axis=-1)
+    if over.any():
+        r, k = np.argwhere(over)[0]
+        raise InvalidPoseError(f"{fr.name_row(r, k)}: coordinate {kp[r, k]} is too large for float32")
+    cf32 = cf.astype(np.float32)
+    missing = (cf32 <= 0) | np.isnan(kp32).any(axis=-1)
+    cf32[missing] = 0.0
+    kp32[missing] = np.nan
+    fr.kp, fr.cf = kp32, cf32
+    return fr
+
+
+def _clip_fps(ids: list, sources, fps) -> np.ndarray:
+    """The per-clip frame rates (NaN: unknown) after checking them and the clip ids."""
+    fps = np.asarray(fps, dtype=np.float64)
+    badf = ~np.isnan(fps) & ~((fps > 0) & np.isfinite(fps))
+    if badf.any():
+        c = int(np.argmax(badf))
+        raise InvalidArgumentError(f"{_describe_clip(ids[c], sources[c])}: fps must be positive, got {fps[c]:g}")
+    for c, cid in enumerate(ids):
+        if not cid:
+            raise InvalidArgumentError(f"{_describe_clip(cid, sources[c])}: empty clip id")
+    return fps
+
+
+def _text_column(values: list) -> np.ndarray:
+    col = np.empty(len(values), dtype=object)
+    col[:] = ["" if v is None else str(v) for v in values]
+    return col
+
+
+def _clip_labels(labels, m: int, who: str) -> dict[str, np.ndarray]:
+    """Per-clip labels as text columns of ``m`` values."""
+    lab = {}
+    for key, vals in (labels or {}).items():
+        k = _check_label_key(key, "label", who)
+        vals = vals.tolist() if isinstance(vals, np.ndarray) else list(vals)
+        if len(vals) != m:
+            raise InvalidArgumentError(f"{who}: label {k!r} has {plural(len(vals), 'value')} for {plural(m, 'clip')}")
+        lab[k] = _text_column(vals)
+    return lab
+
+
+def _frame_fields(fr: _Frames, frame_labels, times, fps: np.ndarray
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Frame numbers (the ``frame`` label, else the position in the clip), the other per-frame labels
+    (numbers or one string per frame) and the times (given, else as Clip.frame_times())."""
+    who, lengths = fr.who, fr.lengths
+    n = len(fr.kp)
+    local = np.arange(n, dtype=np.int64) - np.repeat(fr.offsets[:-1], lengths)
+    flab = {}
+    frame = local
+    for key, vals in (frame_labels or {}).items():
+        k = _check_label_key(key, "frame label", who)
+        arr = np.asarray(vals)
+        if arr.ndim == 0 or arr.shape[0] != n:
+            raise InvalidArgumentError(f"{who}: frame label {k!r} has shape {arr.shape}, expected ({n}, ...) "
+                                       f"(one value per frame)")
+        if k == "frame":
+            try:
+                num = arr.astype(np.float64)
+            except (TypeError, ValueError):
+                raise InvalidArgumentError(f"{who}: frame numbers must be integers") from None
+            if not (np.isfinite(num).all() and (num == np.round(num)).all()):
+                raise InvalidArgumentError(f"{who}: frame numbers must be finite integers")
+            frame = num.astype(np.int64)
+            continue
+        if _frame_label_kind(arr) == "num":
+            flab[k] = arr.astype(np.float64)
+        elif arr.ndim != 1:
+            raise InvalidArgumentError(f"{who}: frame label {k!r}: text labels must be one string per frame, "
+                                       f"got shape {arr.shape}")
+        else:
+            flab[k] = _text_column(arr.tolist())
+    if times is not None:
+        t = np.asarray(times, dtype=np.float64)
+        if t.shape != (n,):
+            raise InvalidArgumentError(f"{who}: times has shape {t.shape}, expected ({n},)")
+        if not np.isfinite(t).all():
+            raise InvalidArgumentError(f"{fr.name_row(int(np.argmin(np.isfinite(t))))}: time is not finite")
+    else:  # as Clip.frame_times(): position in the clip / fps, 0 when fps is unknown
+        fps_rows = np.repeat(fps, lengths)
+        ok = np.isfinite(fps_rows)
+        t = np.where(ok, local / np.where(ok, fps_rows, 1.0), 0.0)
+    return frame, flab, t
 
 
 def _fps_value(fps, clip: Clip) -> float:

@@ -85,19 +85,32 @@ def validate_batch(keypoints, confidences=None, *, num_keypoints: int | None = N
         raise InvalidPoseError(f"{name}: a pose has no keypoints")
     if num_keypoints is not None and k != num_keypoints:
         raise InvalidPoseError(f"{name}: expected {num_keypoints} keypoints, got {k}")
-    if np.isinf(kp).any():
-        raise InvalidPoseError(f"{name}: infinite keypoint coordinate at pose/keypoint "
-                               f"{tuple(int(v) for v in np.argwhere(np.isinf(kp))[0][:2])}")
-    if np.isnan(cf).any():
-        raise InvalidPoseError(f"{name}: NaN confidence at pose/keypoint {tuple(int(v) for v in np.argwhere(np.isnan(cf))[0])}")
-    bad = (cf < 0) | (cf > 1)
-    if bad.any():
-        i = tuple(int(v) for v in np.argwhere(bad)[0])
-        raise InvalidPoseError(f"{name}: confidence must be in [0, 1], got {cf[i]:g} at pose/keypoint {i}")
+    bad = first_bad_value(kp, cf)
+    if bad is not None:
+        raise InvalidPoseError(f"{name}: {bad[1]} at pose/keypoint {bad[0]}")
     nan = np.isnan(kp).any(axis=-1)
     cf[nan] = 0.0
     kp[cf == 0] = 0.0
     return kp, cf
+
+
+def first_bad_value(keypoints: np.ndarray, confidences: np.ndarray) -> "tuple[tuple[int, ...], str] | None":
+    """The first value no pose may hold, as (index of the keypoint, what is wrong), or None when all are fine.
+
+    ``keypoints`` (..., K, 2) and ``confidences`` (..., K); the checks run in this order: an infinite
+    coordinate, a NaN confidence, a confidence outside [0, 1] (NaN coordinates are allowed: missing).
+    The one check shared by :func:`validate_batch`, the corpus writer and the live scoring stream; each
+    says where in its own words (pose/keypoint, clip and frame, stream frame).
+    """
+    checks = ((lambda: np.isinf(keypoints).any(axis=-1), "infinite coordinate"),
+              (lambda: np.isnan(confidences), "NaN confidence"),
+              (lambda: (confidences < 0) | (confidences > 1), "confidence must be in [0, 1]"))
+    for mask, what in checks:
+        bad = mask()
+        if bad.any():
+            i = tuple(int(v) for v in np.argwhere(bad)[0])
+            return i, (f"{what}, got {confidences[i]:g}" if what.startswith("confidence") else what)
+    return None
 
 
 def validate_pose(keypoints, confidences=None, *, num_keypoints: int | None = None, name: str = "pose",

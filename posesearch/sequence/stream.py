@@ -53,6 +53,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError, InvalidPoseError
 from ..poses.layouts import COCO17_JOINTS, Layout, get_layout
+from ..poses.pose import first_bad_value
 from .framedist import features_from_arrays, frame_distance_matrix, pair_errors, restrict_joints
 from .score import ScoreSettings, nearest_grid_index, prepare_reference
 from .smooth import OnlineSmoother, to_unit, unit_frame
@@ -176,14 +177,10 @@ class ScoreSession:
             raise InvalidArgumentError(f"frame {self.frames}: t: expected a finite time, got {t}")
         if self._t_last is not None and not t > self._t_last:
             raise InvalidArgumentError(f"frame {self.frames}: times must increase; t = {t:g} after {self._t_last:g}")
-        cf = a[:, 2]
-        if np.isnan(cf).any():
-            raise InvalidPoseError(f"frame {self.frames}: NaN confidence at keypoint {int(np.argmax(np.isnan(cf)))}")
-        if ((cf < 0) | (cf > 1)).any():
-            raise InvalidPoseError(f"frame {self.frames}: confidences must be in [0, 1]")
-        kp = a[:, :2]
-        if np.isinf(kp).any():
-            raise InvalidPoseError(f"frame {self.frames}: infinite keypoint coordinate")
+        kp, cf = a[:, :2], a[:, 2]
+        bad = first_bad_value(kp, cf)
+        if bad is not None:
+            raise InvalidPoseError(f"frame {self.frames}: {bad[1]} at keypoint {bad[0][0]}")
         cf = np.where(np.isnan(kp).any(axis=1), 0.0, cf)
         kp = np.where(cf[:, None] > 0, kp, 0.0)
         kp, cf = self.layout.convert_to_coco(kp, cf)
