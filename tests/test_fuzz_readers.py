@@ -38,7 +38,7 @@ def fuzz(n: int):
 NOT_NUMBERS = ["1.5", "nan", "", "0x10", " 3", True, False, [], {}, [1.0], {"x": 1.0}, "__RAW__[[[1]]]"]
 RAW_NUMBERS = ["1e400", "-1e400", "1" + "0" * 400, "Infinity", "-Infinity"]
 not_a_number = st.one_of(st.sampled_from(NOT_NUMBERS), st.sampled_from(RAW_NUMBERS).map(lambda s: "__RAW__" + s))
-LAYOUT_NONSENSE = ["", [], False, True, 0, 17, 1.5, {}, "nolayout", "coco 17", "__RAW__null1"]
+LAYOUT_NONSENSE = ["", [], False, True, 0, 17, 1.5, {}, "nolayout", "coco18", "__RAW__null1"]   # ("coco 17": an alias)
 
 
 def dumps(obj) -> str:
