@@ -594,73 +594,74 @@ def coco_available(layout) -> np.ndarray:
 
 def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     """Steps 4-7 on prepared inputs (both prepared with the same settings)."""
-    st = ref.settings
-    if usr.settings != st:
+    settings = ref.settings
+    if usr.settings != settings:
         raise InvalidArgumentError("reference and user were prepared with different settings")
-    fr = ref.features
-    tu, tr = len(usr.seq), len(ref.seq)
-    band = make_band(tu, tr, fps=ref.fps, band=st.band, band_seconds=st.band_seconds)
-    need = tu * band.width * ALIGN_BYTES_PER_CELL[st.align]
-    if need > st.max_alignment_bytes:
+    n_user, n_ref = len(usr.seq), len(ref.seq)
+    band = make_band(n_user, n_ref, fps=ref.fps, band=settings.band, band_seconds=settings.band_seconds)
+    need = n_user * band.width * ALIGN_BYTES_PER_CELL[settings.align]
+    if need > settings.max_alignment_bytes:
         raise InvalidArgumentError(
-            f"alignment: {tu:,} user x {tr:,} reference frames (band {band.width:,} frames wide) would need "
-            f"{need / 2 ** 20:,.1f} MiB for {st.align}, more than max_alignment_bytes "
-            f"({st.max_alignment_bytes / 2 ** 20:,.1f} MiB); score shorter sequences, narrow the band or lower the reference frame rate")
-    results = {}
-    ref_has = fr.weights.max(axis=0) > 0
+            f"alignment: {n_user:,} user x {n_ref:,} reference frames (band {band.width:,} frames wide) would need "
+            f"{need / 2 ** 20:,.1f} MiB for {settings.align}, more than max_alignment_bytes "
+            f"({settings.max_alignment_bytes / 2 ** 20:,.1f} MiB); score shorter sequences, narrow the band or lower the reference frame rate")
+    alignments = {}             # mirrored (bool) -> alignment of the user, as given and mirrored
+    ref_has = ref.features.weights.max(axis=0) > 0
     shared = {}
-    feats = {}
-    for m, fu in usr.features.items():
-        shared[m] = int((ref_has & (fu.weights.max(axis=0) > 0)).sum())
-        if shared[m] < MIN_COMMON:    # e.g. a profile view against its mirror image: no joint in common
+    user_features = {}
+    for mirror, user_feats in usr.features.items():
+        shared[mirror] = int((ref_has & (user_feats.weights.max(axis=0) > 0)).sum())
+        if shared[mirror] < MIN_COMMON:    # e.g. a profile view against its mirror image: no joint in common
             continue
         # joints one layout cannot provide (Penn Action has no eyes) are left out on both sides rather
         # than charged as missing in every frame; joints a layout has but did not detect do count
-        common = ref.available & usr.available[m]
-        fu = feats[m] = restrict_joints(fu, common)
-        fr = restrict_joints(ref.features, common)
-        D = frame_distance_matrix(fu, fr, distance=st.distance, max_rotation=st.max_rotation, band=band,
-                                  missing_penalty=st.penalty)
-        g_open, g_extend = (nw_gap_costs(D, st.gap_open, st.gap_extend) if st.align == "nw"
-                            else (st.gap_open, st.gap_extend))
-        results[m] = align(D, ref.seq.times, usr.seq.times, method=st.align, open_ends=st.open_ends,
-                           missing_cost=st.missing, gap_open=g_open, gap_extend=g_extend,
-                           min_overlap=st.min_overlap)
-    if not results:
+        common = ref.available & usr.available[mirror]
+        user_feats = user_features[mirror] = restrict_joints(user_feats, common)
+        ref_feats = restrict_joints(ref.features, common)
+        frame_dist = frame_distance_matrix(user_feats, ref_feats, distance=settings.distance,
+                                           max_rotation=settings.max_rotation, band=band,
+                                           missing_penalty=settings.penalty)
+        gap_open, gap_extend = (nw_gap_costs(frame_dist, settings.gap_open, settings.gap_extend)
+                                if settings.align == "nw" else (settings.gap_open, settings.gap_extend))
+        alignments[mirror] = align(frame_dist, ref.seq.times, usr.seq.times, method=settings.align,
+                                   open_ends=settings.open_ends, missing_cost=settings.missing, gap_open=gap_open,
+                                   gap_extend=gap_extend, min_overlap=settings.min_overlap)
+    if not alignments:
         raise InvalidPoseError(f"reference and user share only {max(shared.values())} COCO joint(s) that are "
                                f"ever present{' (either way round)' if len(shared) > 1 else ''}; at least "
                                f"{MIN_COMMON} are needed")
-    mirrored = min(results, key=lambda m: results[m].cost)
-    A = results[mirrored]
-    fu = feats[mirrored]
-    fr = restrict_joints(ref.features, ref.available & usr.available[mirrored])
-    path = _fill_gaps(A.path, tr)
-    dist, err, w = pair_errors(fu, fr, path[:, 1], path[:, 0], max_rotation=st.max_rotation,
-                               missing_penalty=st.penalty)
-    observed = (usr.observed[path[:, 1]] if st.moments_from == "samples" and usr.observed is not None
+    mirrored = min(alignments, key=lambda mirror: alignments[mirror].cost)
+    best = alignments[mirrored]
+    user_feats = user_features[mirrored]
+    ref_feats = restrict_joints(ref.features, ref.available & usr.available[mirrored])
+    path = _fill_gaps(best.path, n_ref)
+    pair_dist, pair_err, pair_weights = pair_errors(user_feats, ref_feats, path[:, 1], path[:, 0],
+                                                    max_rotation=settings.max_rotation,
+                                                    missing_penalty=settings.penalty)
+    observed = (usr.observed[path[:, 1]] if settings.moments_from == "samples" and usr.observed is not None
                 else None)
-    d_r, s_r, e_r = _moments(path, dist, err, w, tr, st.curve, observed, fr.valid)
-    covered = np.zeros(tr, bool)
+    moment_dist, moment_scores, joint_err = _moments(path, pair_dist, pair_err, pair_weights, n_ref,
+                                                     settings.curve, observed, ref_feats.valid)
+    covered = np.zeros(n_ref, bool)
     covered[path[:, 0]] = True
-    s_r = np.where(covered, s_r, 0.0)
-    s_r = np.where(fr.valid, s_r, np.nan)         # reference frames without a pose are not scored
-    if not fr.valid.any():
+    moment_scores = np.where(covered, moment_scores, 0.0)
+    moment_scores = np.where(ref_feats.valid, moment_scores, np.nan)  # reference frames without a pose are not scored
+    if not ref_feats.valid.any():
         raise InvalidPoseError(f"reference: no frame has {MIN_COMMON} or more of the joints the user also has")
-    score = float(np.nanmean(s_r))
-    js = st.curve.score(e_r)                      # (Tr, K), NaN where the joint is not seen in both
+    score = float(np.nanmean(moment_scores))
+    joint_moment_scores = settings.curve.score(joint_err)   # (Tr, K), NaN where the joint is not seen in both
     joint_scores: dict[str, float | None] = {}
     coverage: dict[str, float] = {}
-    for k, name in enumerate(COCO17_JOINTS):
-        if not ref_has[k]:
+    for joint, name in enumerate(COCO17_JOINTS):
+        if not ref_has[joint]:
             continue
-        seen = np.isfinite(js[:, k])
+        seen = np.isfinite(joint_moment_scores[:, joint])
         coverage[name] = float(seen.mean())
-        joint_scores[name] = float(js[seen, k].mean()) if seen.any() else None
-    costs = {"plain": results[False].cost if False in results else None,
-             "mirrored": results[True].cost if True in results else None}
-    return ScoreReport(score, joint_scores, ref.seq.times.copy(), s_r, d_r, A, usr.seq.times.copy(),
-                       bool(mirrored), costs, st, coverage)
-
+        joint_scores[name] = float(joint_moment_scores[seen, joint].mean()) if seen.any() else None
+    costs = {"plain": alignments[False].cost if False in alignments else None,
+             "mirrored": alignments[True].cost if True in alignments else None}
+    return ScoreReport(score, joint_scores, ref.seq.times.copy(), moment_scores, moment_dist, best,
+                       usr.seq.times.copy(), bool(mirrored), costs, settings, coverage)
 
 def score_sequence(reference, user, ref_fps: float | None = None, user_fps: float | None = None,
                    settings: ScoreSettings = ScoreSettings(), *, layout: str | None = None) -> ScoreReport:
