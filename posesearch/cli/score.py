@@ -87,7 +87,9 @@ def register(app: typer.Typer) -> None:
         interp: str = typer.Option("linear", "--interp", help="hold | linear | cubic"),
         align: str = typer.Option("dtw", "--align", help="dtw | nw | diagonal"),
         mirror: Optional[str] = typer.Option(None, "--mirror", help="auto (default) | on | off"),
-        distance: Optional[str] = typer.Option(None, "--distance", help="procrustes (default) | weighted"),
+        distance: Optional[str] = typer.Option(None, "--distance",
+                                               help="procrustes (default) | pair-weighted (Move Mirror with pair "
+                                                    "weights and a missing-joint penalty; old name: weighted)"),
         moments_from: str = typer.Option("samples", "--moments-from",
                                          help="samples: judge moments by the user's recorded frames only "
                                               "(interpolated ones take their neighbours' scores) | grid: by "

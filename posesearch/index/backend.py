@@ -19,7 +19,7 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, UnknownNameError
+from ..errors import InvalidArgumentError, UnknownNameError, check_number
 
 Progress = Callable[[int, int], None]  # progress(done, total)
 
@@ -82,10 +82,7 @@ MAX_SEED = 2**31 - 1
 def check_positive_int(backend: str, name: str, value: int, *, minimum: int = 1, maximum: int | None = None) -> None:
     """``value`` must be an int in [minimum, maximum]: the bounds are what the backend's library supports
     (beyond them FAISS crashes or exhausts memory, numba overflows), checked before any work."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum or \
-            (maximum is not None and value > maximum):
-        want = f"an integer >= {minimum}" if maximum is None else f"an integer in [{minimum}, {maximum}]"
-        raise InvalidArgumentError(f"backend {backend!r} parameter {name}: expected {want}, got {value!r}")
+    check_number(f"backend {backend!r} parameter {name}", value, integer=True, low=minimum, high=maximum)
 
 
 class Backend(ABC):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from ..errors import UnknownNameError
+from ..registry import Registry
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class BackendSpec:
         return getattr(importlib.import_module(self.module), self.cls)
 
 
-BACKENDS: dict[str, BackendSpec] = {s.name: s for s in (
+BACKENDS: Registry[BackendSpec] = Registry("backend", {s.name: s for s in (
     BackendSpec("vptree", "posesearch.index.vptree", "VPTreeBackend", True,
                 "numba VP-tree, exact for the weighted and cosine metrics (default)"),
     BackendSpec("exact", "posesearch.index.exact", "ExactBackend", True,
@@ -30,18 +30,16 @@ BACKENDS: dict[str, BackendSpec] = {s.name: s for s in (
                 "FAISS flat / HNSW / IVF candidates re-ranked with the exact distance (flat + cosine is exact)"),
     BackendSpec("vptree-pypi", "posesearch.index.vptree_pypi", "PyPIVPTreeBackend", False,
                 "the PyPI `vptree` package, Move Mirror's way (pure Python, approximate under weighted): baseline"),
-)}
+)}, aliases={"vp-tree": "vptree", "brute": "exact", "brute-force": "exact", "vptree-py": "vptree-pypi",
+                         "pypi": "vptree-pypi"})
+BACKENDS.descriptions.update({n: b.description for n, b in BACKENDS.items()})
 
 DEFAULT_BACKEND = "vptree"
 
 
 def get_backend_spec(name: str) -> BackendSpec:
-    key = str(name).strip().lower().replace("_", "-")
-    key = {"vp-tree": "vptree", "brute": "exact", "bruteforce": "exact", "brute-force": "exact",
-           "vptree-py": "vptree-pypi", "pypi": "vptree-pypi"}.get(key, key)
-    if key not in BACKENDS:
-        raise UnknownNameError("backend", name, BACKENDS)
-    return BACKENDS[key]
+    """The registered backend ``name`` stands for (aliases: brute, vp-tree, pypi, ...)."""
+    return BACKENDS.lookup(name)
 
 
 def get_backend(name: str):

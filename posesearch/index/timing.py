@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, check_number
 
 DEFAULT_COUNT = 200
 MAX_COUNT = 1_000_000           # queries drawn at most (34 float64 each: 272 MB)
@@ -58,8 +58,7 @@ def drawn_queries(index, count: int = DEFAULT_COUNT, *, jitter: float = DEFAULT_
     count = _positive_int("count", count)
     if count > MAX_COUNT:
         raise InvalidArgumentError(f"count: expected at most {MAX_COUNT:,} queries, got {count:,}")
-    if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or not np.isfinite(jitter) or jitter < 0:
-        raise InvalidArgumentError(f"jitter: expected a finite number >= 0, got {jitter!r}")
+    jitter = check_number("jitter", jitter, low=0)
     n = len(index)
     if n == 0:
         raise InvalidArgumentError("index: it holds no frames to draw queries from")
@@ -135,6 +134,4 @@ def time_index(index, poses=None, *, layout: str = "coco17", confidences=None, k
 
 
 def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise InvalidArgumentError(f"{name}: expected an integer >= 1, got {value!r}")
-    return int(value)
+    return check_number(name, value, integer=True, low=1)

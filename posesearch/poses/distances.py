@@ -19,7 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, UnknownNameError
+from ..errors import InvalidArgumentError
+from ..registry import Registry
 
 
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -62,23 +63,19 @@ class Metric:
     function: Callable
 
 
-METRICS: dict[str, Metric] = {
+METRICS: Registry[Metric] = Registry("metric", {
     "weighted": Metric("weighted", True, False,
                        "Move Mirror confidence-weighted Manhattan distance (weights from the query)",
                        lambda f, g, w: weighted_distance(f, g, w)),
     "cosine": Metric("cosine", False, True, "sqrt(2 (1 - cosine similarity)) of the normalized vectors",
                      lambda f, g, w=None: cosine_distance(f, g)),
-}
-_ALIASES = {"weighted_distance": "weighted", "weighteddistance": "weighted", "movemirror": "weighted",
-            "cosine_distance": "cosine", "cosinedistance": "cosine"}
+}, aliases={"weighted_distance": "weighted", "move-mirror": "weighted", "cosine_distance": "cosine"})
+METRICS.descriptions.update({n: m.description for n, m in METRICS.items()})
 
 
 def get_metric(name: "str | Metric") -> Metric:
-    """Look up a metric by name (aliases: weighted_distance, cosine_distance); lists valid names otherwise."""
+    """Look up a metric by name (aliases: weighted_distance, move-mirror, cosine_distance; case, hyphens and
+    underscores do not matter); unknown names list the valid ones."""
     if isinstance(name, Metric):
         return name
-    key = str(name).strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in METRICS:
-        raise UnknownNameError("metric", name, METRICS)
-    return METRICS[key]
+    return METRICS.lookup(name)

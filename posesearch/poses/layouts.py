@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InvalidPoseError, UnknownNameError
+from ..registry import Registry
 
 COCO17_JOINTS = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
@@ -214,7 +215,11 @@ CMU19 = Layout(
         ("right_ankle", "right_toe")]),
 )
 
-LAYOUTS: dict[str, Layout] = {lay.name: lay for lay in (COCO17, BODY25, BLAZEPOSE33, PENN13, MPII16, CMU19)}
+LAYOUTS: Registry[Layout] = Registry(
+    "layout", {lay.name: lay for lay in (COCO17, BODY25, BLAZEPOSE33, PENN13, MPII16, CMU19)},
+    aliases={"coco": "coco17", "posenet": "coco17", "movenet": "coco17", "openpose": "body25",
+             "blazepose": "blazepose33", "mediapipe": "blazepose33", "penn": "penn13", "pennaction": "penn13",
+             "mpii": "mpii16", "cmu": "cmu19"})
 _BY_COUNT: dict[int, Layout] = {}
 for _lay in LAYOUTS.values():
     _BY_COUNT.setdefault(_lay.num_keypoints, _lay)   # the first registered layout of a count wins
@@ -224,14 +229,7 @@ def get_layout(name: "str | Layout") -> Layout:
     """Look up a layout by name; unknown names raise an error listing the valid ones."""
     if isinstance(name, Layout):
         return name
-    key = str(name).lower().replace("-", "").replace("_", "")
-    aliases = {"coco": "coco17", "posenet": "coco17", "movenet": "coco17", "openpose": "body25",
-               "blazepose": "blazepose33", "mediapipe": "blazepose33", "penn": "penn13",
-               "pennaction": "penn13", "mpii": "mpii16", "cmu": "cmu19"}
-    key = aliases.get(key, key)
-    if key not in LAYOUTS:
-        raise UnknownNameError("layout", name, LAYOUTS)
-    return LAYOUTS[key]
+    return LAYOUTS.lookup(name)
 
 
 def layouts_for_count(num_keypoints: int) -> list[Layout]:

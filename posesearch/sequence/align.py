@@ -35,26 +35,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, InvalidPoseError, UnknownNameError, check_finite_positive
+from ..errors import InvalidArgumentError, InvalidPoseError, check_finite_positive
+from ..registry import Registry
 from .framedist import Band, DistanceMatrix
 
-ALIGNERS = ("dtw", "nw", "diagonal")
-OPEN_ENDS = ("user", "none")
+ALIGNERS = Registry("alignment method", ("dtw", "nw", "diagonal"),
+                    aliases={"needleman-wunsch": "nw", "gotoh": "nw", "diag": "diagonal", "best-diagonal": "diagonal"})
+OPEN_ENDS = Registry("open_ends value", ("user", "none"))
 
 
 def check_aligner(name: str) -> str:
-    n = str(name).strip().lower()
-    n = {"needleman-wunsch": "nw", "gotoh": "nw", "diag": "diagonal", "best-diagonal": "diagonal"}.get(n, n)
-    if n not in ALIGNERS:
-        raise UnknownNameError("alignment method", name, ALIGNERS)
-    return n
+    return ALIGNERS.canonical(name)
 
 
 def check_open_ends(name: str) -> str:
-    n = str(name).strip().lower()
-    if n not in OPEN_ENDS:
-        raise UnknownNameError("open_ends value", name, OPEN_ENDS)
-    return n
+    return OPEN_ENDS.canonical(name)
 
 
 @dataclass

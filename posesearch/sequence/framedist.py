@@ -14,7 +14,9 @@ joint missing in either pose does not count):
   rotation is limited to ``|theta| <= max_rotation`` (closed form: the fit ``rho cos(theta* - theta)``
   is unimodal in theta, so the clamped angle is optimal; a negative fit means scale 0, ``d = 1``).
   That keeps a lying pose from matching a standing one while tolerating camera roll.
-* ``"weighted"`` — Google Move Mirror: each pose normalized on its own
+* ``"pair-weighted"`` (old name ``"weighted"``, still accepted) — Move Mirror's distance with the *pair*
+  weights above (not the index's ``weighted`` metric, which weighs by the query's confidences only
+  and knows no missing-joint penalty): each pose normalized on its own
   (:func:`posesearch.poses.normalize.normalize_batch`: bounding-box translate + unit L2), then
   ``d = sum_k w_k (|dx_k| + |dy_k|) / sum_k w_k`` (:func:`posesearch.poses.distances.weighted_distance`
   with the pair weights).
@@ -43,20 +45,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, UnknownNameError
+from ..errors import InvalidArgumentError
+from ..registry import Registry
 from .sequence import Sequence
 
-FRAME_DISTANCES = ("procrustes", "weighted")
+FRAME_DISTANCES = Registry(
+    "frame distance", ("procrustes", "pair-weighted"),
+    aliases={"weighted": "pair-weighted", "move-mirror": "pair-weighted", "weighted_distance": "pair-weighted"},
+    descriptions={"procrustes": "rotation + scale Procrustes with pair weights (default)",
+                  "pair-weighted": "Move Mirror distance with pair weights c_user*c_ref and the missing-joint "
+                                   "penalty (old name: weighted)"})
 MIN_COMMON = 3
 PARALLEL_MIN_WORK = 2_000_000   # cells x keypoints above which the matrix kernels use threads
 
 
 def check_distance(name: str) -> str:
-    n = str(name).strip().lower()
-    n = {"move-mirror": "weighted", "movemirror": "weighted", "weighted_distance": "weighted"}.get(n, n)
-    if n not in FRAME_DISTANCES:
-        raise UnknownNameError("frame distance", name, FRAME_DISTANCES)
-    return n
+    """The canonical frame distance name (``weighted``, ``move-mirror``: aliases of ``pair-weighted``)."""
+    return FRAME_DISTANCES.canonical(name)
 
 
 # ---------------------------------------------------------------------------------------------- band
@@ -136,7 +141,7 @@ def features_from_arrays(keypoints: np.ndarray, confidences: np.ndarray, distanc
     cf = np.asarray(confidences, dtype=np.float64)
     pres = cf > 0
     count = pres.sum(axis=1)
-    if d == "weighted":
+    if d == "pair-weighted":
         from ..poses.normalize import normalize_batch
 
         vec, valid = normalize_batch(np.where(pres[..., None], kp, 0.0), cf, on_invalid="mask")
@@ -267,7 +272,7 @@ def pair_errors(user: FrameFeatures, reference: FrameFeatures, user_idx: np.ndar
     W = w.sum(axis=1)
     ok = n_common >= MIN_COMMON
     Ws = np.where(ok, W, 1.0)
-    if user.distance == "weighted":
+    if user.distance == "pair-weighted":
         e = np.abs(y - x).sum(axis=-1)
         num = (w * e).sum(axis=1)
         dist = num / Ws if pen < 0 else (num + pen * one_sided) / (Ws + one_sided)

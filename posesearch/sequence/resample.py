@@ -31,10 +31,12 @@ import math
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, UnknownNameError, check_finite_positive
+from ..errors import InvalidArgumentError, check_finite_positive
+from ..registry import Registry
 from .sequence import Sequence, _check_times
 
-INTERPOLATIONS = ("hold", "linear", "cubic")
+INTERPOLATIONS = Registry("interpolation", ("hold", "linear", "cubic"),
+                          aliases={"pchip": "cubic", "sample-and-hold": "hold"})
 DEFAULT_MAX_GAP = 0.25
 TIME_TOLERANCE = 1e-6   # seconds: a target this close to a sample time is that sample (float grids)
 #: Most target frames a resampling may produce (one hour at 30 fps; ~17 kB per frame of COCO-17 output
@@ -69,11 +71,7 @@ def too_many_frames(what: str, n: float, max_frames: int, why: str = "") -> Inva
 
 
 def check_interp(method: str) -> str:
-    m = str(method).strip().lower()
-    m = {"pchip": "cubic", "sample-and-hold": "hold"}.get(m, m)
-    if m not in INTERPOLATIONS:
-        raise UnknownNameError("interpolation", method, INTERPOLATIONS)
-    return m
+    return INTERPOLATIONS.canonical(method)
 
 
 def _edge_slope(h0, h1, m0, m1):

@@ -10,7 +10,8 @@ Pipeline of :func:`score_sequence` (each step configured in :class:`ScoreSetting
    ``process_reference`` the reference's short gaps are filled the same way, on its own frame times;
 4. angle: the frame distance (:mod:`~posesearch.sequence.framedist`) is a proper-rotation + scale
    Procrustes distance (``distance="procrustes"``, rotation limited to ``max_rotation`` degrees) or
-   Move Mirror's weighted distance (``"weighted"``);
+   Move Mirror's distance with pair weights and a missing-joint penalty (``"pair-weighted"``; the old
+   name ``"weighted"`` still works);
 5. delay and speed: the user is aligned to the reference in time (:mod:`~posesearch.sequence.align`,
    ``align`` = dtw | nw | diagonal, inside a Sakoe-Chiba band);
 6. mirroring: with ``mirror="auto"`` steps 4-5 run with the user as recorded and mirrored
@@ -70,7 +71,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, InvalidPoseError, UnknownNameError, check_finite_positive
+from ..errors import InvalidArgumentError, InvalidPoseError, check_finite_positive, check_number
+from ..registry import Registry
 from ..poses.layouts import COCO17, COCO17_JOINTS
 from .align import Alignment, align, check_aligner, check_open_ends, make_band
 from .framedist import (MIN_COMMON, FrameFeatures, check_distance, frame_distance_matrix, frame_features,
@@ -81,7 +83,8 @@ from .io import as_sequence
 from .sequence import Sequence
 from .smooth import KalmanSettings, OneEuroSettings, check_smoother, normalized, smooth
 
-MIRROR_MODES = ("auto", "on", "off")
+MIRROR_MODES = Registry("mirror mode", ("auto", "on", "off"),
+                        aliases={"true": "on", "false": "off", "yes": "on", "no": "off"})
 
 
 @dataclass(frozen=True)
@@ -114,17 +117,17 @@ class Calibration:
 #: degraded 90.1, median different-action pair 29.0.
 CALIBRATION: dict[str, Calibration] = {
     "procrustes": Calibration(d50=0.25, slope=2.2),
-    "weighted": Calibration(d50=0.09, slope=2.1),
+    "pair-weighted": Calibration(d50=0.09, slope=2.1),
 }
 
 #: Which aligned user frames judge a moment (see ScoreSettings.moments_from).
-MOMENTS_FROM = ("samples", "grid")
+MOMENTS_FROM = Registry("moments_from", ("samples", "grid"))
 
 #: Error charged for a joint seen in only one of the two frames (see :mod:`.framedist`), per distance.
-MISSING_PENALTY = {"procrustes": 0.3, "weighted": 0.15}
+MISSING_PENALTY = {"procrustes": 0.3, "pair-weighted": 0.15}
 
 #: Cost of a pair without a distance, per frame distance (about the distance scoring ~5).
-MISSING_COST = {"procrustes": 1.0, "weighted": 0.35}
+MISSING_COST = {"procrustes": 1.0, "pair-weighted": 0.35}
 
 #: Bytes the alignment allocates per cell of the banded (Tu x band width) frame-distance matrix: the
 #: matrix (8) plus, for dtw, its cost (8) and step (1) tables; for nw the three Gotoh cost tables (24)
@@ -146,7 +149,8 @@ class ScoreSettings:
         onto its own frame times, same interp / max_gap), so that identical inputs stay identical.
     interp: "hold" | "linear" | "cubic" resampling of the user onto the reference frame rate
         (:mod:`.resample`); max_gap: seconds, longer gaps stay missing.
-    distance: "procrustes" | "weighted" frame distance (:mod:`.framedist`); max_rotation: degrees,
+    distance: "procrustes" | "pair-weighted" (old name "weighted") frame distance (:mod:`.framedist`);
+        max_rotation: degrees,
         limit of the per-frame Procrustes rotation (180 = any rotation); missing_penalty: error
         charged for a joint seen in only one of the two frames ("auto" = MISSING_PENALTY[distance],
         None = such joints are ignored; formula in :mod:`.framedist`).
@@ -215,34 +219,22 @@ class ScoreSettings:
         object.__setattr__(self, "distance", check_distance(self.distance))
         object.__setattr__(self, "align", check_aligner(self.align))
         object.__setattr__(self, "open_ends", check_open_ends(self.open_ends))
-        m = str(self.mirror).strip().lower()
-        m = {"true": "on", "false": "off", "yes": "on", "no": "off"}.get(m, m)
-        if m not in MIRROR_MODES:
-            raise UnknownNameError("mirror mode", self.mirror, MIRROR_MODES)
-        object.__setattr__(self, "mirror", m)
-        mf = str(self.moments_from).strip().lower()
-        if mf not in MOMENTS_FROM:
-            raise UnknownNameError("moments_from", self.moments_from, MOMENTS_FROM)
-        object.__setattr__(self, "moments_from", mf)
+        object.__setattr__(self, "mirror", MIRROR_MODES.canonical(self.mirror))
+        object.__setattr__(self, "moments_from", MOMENTS_FROM.canonical(self.moments_from))
         check_finite_positive("max_gap", self.max_gap)
         check_finite_positive("band_seconds", self.band_seconds)
         if self.max_frames is None:
             raise InvalidArgumentError("max_frames: expected a positive whole number of frames, got None")
         object.__setattr__(self, "max_frames", check_max_frames(self.max_frames))
-        mb = self.max_alignment_bytes
-        if isinstance(mb, bool) or not isinstance(mb, (int, np.integer)) or mb < 1:
-            raise InvalidArgumentError(f"max_alignment_bytes: expected a positive whole number of bytes, got {mb!r}")
-        object.__setattr__(self, "max_alignment_bytes", int(mb))
-        if not (0.0 <= float(self.max_rotation) <= 180.0):
-            raise InvalidArgumentError(f"max_rotation: expected degrees in [0, 180], got {self.max_rotation!r}")
-        if self.band is not None and not (0.0 < float(self.band)):
-            raise InvalidArgumentError(f"band: expected a positive fraction or None, got {self.band!r}")
+        object.__setattr__(self, "max_alignment_bytes", check_number(
+            "max_alignment_bytes", self.max_alignment_bytes, integer=True, low=1,
+            what="a positive whole number of bytes"))
+        check_number("max_rotation", self.max_rotation, low=0, high=180, what="degrees in [0, 180]")
+        check_number("band", self.band, low=0, low_open=True, allow_none=True, allow_inf=True,
+                     what="a positive fraction or None")
         for n in ("gap_open", "gap_extend"):
-            v = getattr(self, n)
-            if not (math.isfinite(v) and v >= 0):
-                raise InvalidArgumentError(f"{n}: expected a finite number >= 0, got {v!r}")
-        if not (0.0 < self.min_overlap <= 1.0):
-            raise InvalidArgumentError(f"min_overlap: expected a fraction in (0, 1], got {self.min_overlap!r}")
+            check_number(n, getattr(self, n), low=0)
+        check_number("min_overlap", self.min_overlap, low=0, low_open=True, high=1, what="a fraction in (0, 1]")
         if self.missing_cost is not None:
             check_finite_positive("missing_cost", self.missing_cost)
         mp = self.missing_penalty

@@ -46,10 +46,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, InvalidPoseError, UnknownNameError, check_finite_positive
+from ..errors import InvalidArgumentError, InvalidPoseError, check_finite_positive
+from ..registry import Registry
 from .sequence import Sequence
 
-SMOOTHERS = ("kalman", "one-euro", "none")
+SMOOTHERS = Registry("smoother", ("kalman", "one-euro", "none"),
+                     aliases={"1euro": "one-euro", "one-euro-filter": "one-euro"})
 
 
 @dataclass(frozen=True)
@@ -230,12 +232,7 @@ def one_euro_smooth(seq: Sequence, settings: OneEuroSettings = OneEuroSettings()
 
 
 def check_smoother(method: str) -> str:
-    m = str(method).strip().lower().replace("_", "-")
-    if m in ("oneeuro", "1euro", "one-euro-filter"):
-        m = "one-euro"
-    if m not in SMOOTHERS:
-        raise UnknownNameError("smoother", method, SMOOTHERS)
-    return m
+    return SMOOTHERS.canonical(method)
 
 
 def smooth(seq: Sequence, method: str = "kalman", *, kalman: KalmanSettings = KalmanSettings(),

@@ -15,25 +15,22 @@ import importlib
 from types import ModuleType
 from typing import Iterator
 
-from ...errors import UnknownNameError
+from ...registry import Registry
 
 #: format name -> module path
-READERS: dict[str, str] = {
+READERS: Registry[str] = Registry("format", {
     "coco": "posesearch.corpus.readers.coco",
     "yolo-npz": "posesearch.corpus.readers.yolo_npz",
     "openpose": "posesearch.corpus.readers.openpose",
     "sequence": "posesearch.corpus.readers.sequence",
     "bvh": "posesearch.corpus.readers.bvh",
     "penn-action": "posesearch.corpus.readers.penn_action",
-}
+})
 
 
 def get_reader(name: str) -> ModuleType:
     """The reader module for a format name; unknown names raise UnknownNameError listing the valid ones."""
-    key = str(name).strip().lower().replace("_", "-")
-    if key not in READERS:
-        raise UnknownNameError("format", name, READERS)
-    return importlib.import_module(READERS[key])
+    return importlib.import_module(READERS.lookup(name))
 
 
 def iter_source(name: str, paths, **options) -> Iterator:

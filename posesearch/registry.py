@@ -1,0 +1,89 @@
+"""Names and numbers given by users, checked in one place.
+
+:class:`Registry` is the table behind every name a user can type (metric, layout, backend, reader,
+aligner, open ends, frame distance, smoother, interpolation): one normalization (case, spaces,
+hyphens and underscores do not matter: ``Move_Mirror`` = ``move-mirror`` = ``movemirror``), one alias
+table per kind, and one error, :class:`~posesearch.errors.UnknownNameError` ("unknown metric 'x';
+expected one of: ...").
+
+:func:`check_number` is the one check of a numeric parameter: a real number (not a bool, not a
+string), finite, optionally an integer, within bounds; the error names the parameter, what was
+expected and what was found.
+"""
+from __future__ import annotations
+
+from typing import Generic, Iterable, Mapping, TypeVar
+
+from .errors import UnknownNameError, check_number  # noqa: F401  (check_number: the numeric twin of lookups)
+
+T = TypeVar("T")
+
+
+def normalize_name(name: object) -> str:
+    """The form names are compared in: lower case without spaces, hyphens or underscores."""
+    return "".join(ch for ch in str(name).strip().lower() if ch not in " -_")
+
+
+class Registry(dict, Generic[T]):
+    """A ``dict`` of canonical name -> entry, with aliases and the shared lookup.
+
+    ``kind`` names what is looked up in errors ("metric"). ``entries``: a mapping of canonical name ->
+    entry, or an iterable of names (each its own entry). ``aliases``: other name -> canonical name.
+    ``descriptions``: canonical name -> one line, for :meth:`help`.
+    """
+
+    def __init__(self, kind: str, entries: "Mapping[str, T] | Iterable[str]",
+                 aliases: Mapping[str, str] | None = None, descriptions: Mapping[str, str] | None = None):
+        items = entries.items() if isinstance(entries, Mapping) else ((n, n) for n in entries)
+        super().__init__(items)
+        self.kind = kind
+        self.aliases: dict[str, str] = {}
+        self.descriptions: dict[str, str] = dict(descriptions or {})
+        for alias, target in (aliases or {}).items():
+            self.add_alias(alias, target)
+
+    def add_alias(self, alias: str, target: str) -> None:
+        if target not in self:
+            raise KeyError(f"alias {alias!r} of {self.kind}: {target!r} is not registered")
+        self.aliases[normalize_name(alias)] = target
+
+    def register(self, name: str, entry: T, *, description: str = "", aliases: Iterable[str] = ()) -> T:
+        """Add (or replace) an entry: what an extension calls."""
+        self[name] = entry
+        if description:
+            self.descriptions[name] = description
+        for alias in aliases:
+            self.add_alias(alias, name)
+        return entry
+
+    def canonical(self, name: object) -> str:
+        """The registered name ``name`` stands for; UnknownNameError listing the valid names otherwise."""
+        if isinstance(name, str) and name in self:
+            return name
+        key = normalize_name(name)
+        for canon in self:
+            if normalize_name(canon) == key:
+                return canon
+        target = self.aliases.get(key)
+        if target is not None and target in self:
+            return target
+        raise UnknownNameError(self.kind, name, self.names())
+
+    def lookup(self, name: object) -> T:
+        """The entry registered under ``name`` (or an alias of it)."""
+        return self[self.canonical(name)]
+
+    def names(self) -> list[str]:
+        """The canonical names, in registration order."""
+        return list(self)
+
+    def aliases_of(self, name: str) -> list[str]:
+        return sorted(a for a, t in self.aliases.items() if t == name)
+
+    def help(self, sep: str = " | ") -> str:
+        """One line for a CLI option's help: the names, the first marked as the default when asked."""
+        return sep.join(self.names())
+
+    def table(self) -> list[tuple[str, str, list[str]]]:
+        """(name, description, aliases) per entry, for help texts and README tables."""
+        return [(n, self.descriptions.get(n, ""), self.aliases_of(n)) for n in self]
