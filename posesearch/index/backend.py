@@ -86,10 +86,10 @@ def check_positive_int(backend: str, name: str, value: int, *, minimum: int = 1,
 
 
 class Backend(ABC):
-    """A search structure over ``data`` for one metric. Subclasses set ``name``, ``exact``, ``Params``."""
+    """A search structure over ``data`` for one metric. Subclasses set ``name`` and ``Params`` and say
+    when they are exact (:meth:`exact_for`)."""
 
     name: ClassVar[str]
-    exact: ClassVar[bool]          # True: results are the exact k nearest under the metric
     Params: ClassVar[type] = NoParams
     #: parameters that only affect searching (changeable on a built index, e.g. a beam width)
     SEARCH_PARAMS: ClassVar[tuple[str, ...]] = ()
@@ -101,6 +101,19 @@ class Backend(ABC):
         self.data = data
         self.metric = metric
         self.params = params
+
+    @classmethod
+    def exact_for(cls, metric: str, params: Any = None) -> bool:
+        """Whether results are the exact k nearest under ``metric`` with ``params`` (the Params dataclass, a
+        dict of its fields as stored in an index file, or None: the defaults). The one place a backend says so."""
+        return False
+
+    @classmethod
+    def param(cls, params: Any, name: str) -> Any:
+        """Field ``name`` of ``params`` given as for :meth:`exact_for`."""
+        if isinstance(params, dict):
+            return params.get(name, getattr(cls.Params(), name))
+        return getattr(params if params is not None else cls.Params(), name)
 
     @classmethod
     @abstractmethod

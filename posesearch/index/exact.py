@@ -13,7 +13,10 @@ class ExactBackend(Backend):
     """Brute force: exact k nearest under the weighted and cosine metrics."""
 
     name = "exact"
-    exact = True
+
+    @classmethod
+    def exact_for(cls, metric, params=None) -> bool:
+        return True
     Params = NoParams
 
     @classmethod

@@ -208,7 +208,6 @@ class FaissBackend(Backend):
     """FAISS candidates + exact re-ranking (flat is exact; HNSW / IVF approximate, see module doc)."""
 
     name = "faiss"
-    exact = False
     Params = FaissParams
     SEARCH_PARAMS = ("ef_search", "nprobe", "candidates")
     LEGACY_PARAMS = {"face_weight": 1.0}     # HNSW graphs written before face_weight were built with 1
@@ -242,9 +241,9 @@ class FaissBackend(Backend):
                 self._graph = None
             return self._aids
 
-    @property
-    def is_exact(self) -> bool:
-        return self.params.kind == "flat"
+    @classmethod
+    def exact_for(cls, metric, params=None) -> bool:
+        return cls.param(params, "kind") == "flat"
 
     # --- building ---------------------------------------------------------------------------
 

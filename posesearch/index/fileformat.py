@@ -243,7 +243,7 @@ def build_recall(attrs: dict[str, Any]) -> dict[str, Any]:
         spec = get_backend_spec(str(attrs.get("backend")))
     except Exception:
         return {}
-    if spec.exact or (spec.name == "faiss" and params.get("kind") == "flat"):
+    if spec.load().exact_for(str(attrs.get("metric")), params):
         return {"exact": True}
     keys = [k for k in attrs if k.startswith("build_recall_at_")]
     if not keys:

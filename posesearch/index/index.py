@@ -96,7 +96,7 @@ class Index:
     @property
     def exact(self) -> bool:
         """Whether results are the exact k nearest (the backend may still be exact only for some settings)."""
-        return bool(getattr(self.backend, "is_exact", self.backend.exact))
+        return bool(self.backend.exact_for(self.metric, self.backend.params))
 
     @property
     def corpus_path(self) -> str:

@@ -14,7 +14,6 @@ class BackendSpec:
     name: str
     module: str
     cls: str
-    exact: bool
     description: str
 
     def load(self):
@@ -22,13 +21,13 @@ class BackendSpec:
 
 
 BACKENDS: Registry[BackendSpec] = Registry("backend", {s.name: s for s in (
-    BackendSpec("vptree", "posesearch.index.vptree", "VPTreeBackend", True,
+    BackendSpec("vptree", "posesearch.index.vptree", "VPTreeBackend",
                 "numba VP-tree, exact for the weighted and cosine metrics (default)"),
-    BackendSpec("exact", "posesearch.index.exact", "ExactBackend", True,
+    BackendSpec("exact", "posesearch.index.exact", "ExactBackend",
                 "brute force over every frame: the reference"),
-    BackendSpec("faiss", "posesearch.index.faiss_backend", "FaissBackend", False,
-                "FAISS flat / HNSW / IVF candidates re-ranked with the exact distance (flat + cosine is exact)"),
-    BackendSpec("vptree-pypi", "posesearch.index.vptree_pypi", "PyPIVPTreeBackend", False,
+    BackendSpec("faiss", "posesearch.index.faiss_backend", "FaissBackend",
+                "FAISS flat / HNSW / IVF candidates re-ranked with the exact distance (flat is exact)"),
+    BackendSpec("vptree-pypi", "posesearch.index.vptree_pypi", "PyPIVPTreeBackend",
                 "the PyPI `vptree` package, Move Mirror's way (pure Python, approximate under weighted): baseline"),
 )}, aliases={"vp-tree": "vptree", "brute": "exact", "brute-force": "exact", "vptree-py": "vptree-pypi",
                          "pypi": "vptree-pypi"})

@@ -70,8 +70,11 @@ class VPTreeBackend(Backend):
     """Exact VP-tree search (numba kernels)."""
 
     name = "vptree"
-    exact = True
     Params = VPTreeParams
+
+    @classmethod
+    def exact_for(cls, metric, params=None) -> bool:
+        return True
 
     def __init__(self, data, metric, params, tree=None, face_free=None):
         super().__init__(data, metric, params)

@@ -145,7 +145,6 @@ class PyPIVPTreeBackend(Backend):
     """The PyPI ``vptree`` package with Move Mirror's weighted distance (approximate; baseline)."""
 
     name = "vptree-pypi"
-    exact = False
     Params = PyPIVPTreeParams
     needs_build_weights = True
 
@@ -156,9 +155,9 @@ class PyPIVPTreeBackend(Backend):
         self.group_start = group_start      # (U + 1,) CSR offsets into members
         self.members = members              # rows, grouped by tree point, ascending within a group
 
-    @property
-    def is_exact(self) -> bool:
-        return self.metric == "cosine"
+    @classmethod
+    def exact_for(cls, metric, params=None) -> bool:
+        return metric == "cosine"     # weighted (query weights only) is no metric: pruning may miss neighbours
 
     @classmethod
     def build(cls, data, metric, params, *, build_weights=None, progress=None):
