@@ -21,7 +21,7 @@ from .poses.normalize import normalize_batch, normalize_pose
 from .poses.procrustes import procrustes_align, procrustes_distance
 from .poses.similarity import pose_similarity
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402  (one definition: posesearch/_version.py)
 
 # name -> module for lazily imported public objects
 _LAZY = {

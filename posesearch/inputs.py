@@ -277,7 +277,7 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
     assumed: dict[str, dict[str, Any]] = {}
     label = name or str(path)
     if fmt == "pose" and path.is_dir():
-        raise FileFormatError(path, "is a directory, expected a pose file")
+        raise FileFormatError(path, "is a folder, expected a pose file")
     if fmt in ("pose", "sequence") and not path.is_dir():
         if clip is not None:
             raise InvalidArgumentError(f"{path}: a {fmt} file holds one clip; there is no clip {clip!r} to choose")

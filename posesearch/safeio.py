@@ -33,7 +33,7 @@ MAX_INPUT_BYTES = 2 << 30
 #: Largest single-pose or pose-sequence file (bytes): an hour of 60 fps BODY_25 JSON is ~200 MB.
 MAX_POSE_FILE_BYTES = 512 << 20
 
-_KINDS = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device",
+_KINDS = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device",
           stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}
 
 

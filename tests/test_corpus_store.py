@@ -450,13 +450,16 @@ def test_versions(tmp_path, rng):
     path = _corpus(tmp_path, rng)
     with h5py.File(path, "r+") as f:
         f.attrs["format_version"] = FORMAT_VERSION + 1
-    with pytest.raises(FileFormatError, match=r"written by a newer posesearch \(format 2\); upgrade posesearch"):
+    newer = r"corpus format version 2 \(written by posesearch \S+\) is newer than this posesearch reads \(1\); upgrade"
+    with pytest.raises(FileFormatError, match=newer):
         Corpus.open(path)
     with pytest.raises(FileFormatError, match="newer"):
         upgrade(path)
     with h5py.File(path, "r+") as f:
         f.attrs["format_version"] = 0
-    with pytest.raises(FileFormatError, match=r"older posesearch \(format 0\); convert it with posesearch.corpus.upgrade"):
+    older = (r"corpus format version 0 \(written by posesearch \S+\) is older than this posesearch reads \(1\); "
+             r"convert it with posesearch.corpus.upgrade")
+    with pytest.raises(FileFormatError, match=older):
         Corpus.open(path)
     with pytest.raises(FileFormatError, match="no upgrade path from corpus format 0"):
         upgrade(path)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from index_testdata import coco_clips, make_corpus, random_poses
 from posesearch.cli.app import app
 from posesearch.corpus import Clip, Corpus
-from posesearch.corpus.atomic import AtomicFile, WriterLock, atomic_write, clean_stale_temps, output_path
+from posesearch.files.atomic import AtomicFile, WriterLock, atomic_write, clean_stale_temps, output_path
 from posesearch.errors import FileFormatError, InvalidArgumentError, PoseSearchError
 from posesearch.index import Index
 from posesearch.sequence.io import write_sequence
@@ -268,7 +268,7 @@ def test_stale_temporaries_are_named_and_cleaned(tmp_path):
 def test_killed_append_leaves_a_recognisable_temporary_that_the_next_write_removes(tmp_path):
     path = tmp_path / "c.h5"
     Corpus.ingest(path, small_clips("a"))
-    code = ("import os, sys; from posesearch.corpus.atomic import AtomicFile; "
+    code = ("import os, sys; from posesearch.files.atomic import AtomicFile; "
             "a = AtomicFile(sys.argv[1], copy_existing=True); os._exit(9)")     # dies holding a full copy
     subprocess.run([sys.executable, "-c", code, str(path)], check=False)
     temps = [p for p in tmp_path.iterdir() if ".posesearch-tmp-" in p.name]
@@ -311,7 +311,7 @@ def test_special_targets_are_refused(tmp_path):
 
 
 def test_opening_a_fifo_as_corpus_or_index_does_not_block(tmp_path):
-    """One opener (corpus.fileformat.open_h5) for corpora, indexes and ``info``: special files are refused
+    """One opener (posesearch.files.open_h5) for corpora, indexes and ``info``: special files are refused
     before HDF5 opens them (opening a FIFO for reading blocks until a writer comes)."""
     fifo = tmp_path / "c.h5"
     os.mkfifo(fifo)
@@ -327,7 +327,7 @@ def test_opening_a_fifo_as_corpus_or_index_does_not_block(tmp_path):
 def test_disk_full_while_copying_is_a_one_line_error(tmp_path, monkeypatch):
     import shutil
 
-    from posesearch.corpus import atomic
+    from posesearch.files import atomic
 
     target = tmp_path / "c.h5"
     Corpus.ingest(target, small_clips("a"))

@@ -106,7 +106,7 @@ def test_not_hdf5_and_empty(tmp_path):
         Index.load(p)
     with pytest.raises(FileFormatError, match="no such file"):
         Index.load(tmp_path / "missing.h5")
-    with pytest.raises(FileFormatError, match="is a directory"):
+    with pytest.raises(FileFormatError, match="is a folder"):
         Index.load(tmp_path)
 
 

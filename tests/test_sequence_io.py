@@ -268,7 +268,7 @@ def test_foreign_files(tmp_path, name, content, words):
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(FileFormatError, match="no such file"):
         read_sequence(tmp_path / "nope.json")
-    with pytest.raises(FileFormatError, match="is a directory"):
+    with pytest.raises(FileFormatError, match="is a folder"):
         read_sequence(tmp_path)
 
 

@@ -37,12 +37,11 @@ def parse_only(text: str | None) -> tuple[str, ...]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Text written through the library's one atomic writer (posesearch.files.atomic_write)."""
+    from posesearch.files import atomic_write
+
+    data = text.encode()
+    atomic_write(path, lambda f: f.write(data))
 
 
 def _json_default(o):

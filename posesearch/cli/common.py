@@ -36,7 +36,7 @@ def handle_errors(fn: Callable) -> Callable:
         except FileNotFoundError as e:
             raise fail(f"{e.filename}: no such file") from None
         except IsADirectoryError as e:
-            raise fail(f"{e.filename}: is a directory, expected a file") from None
+            raise fail(f"{e.filename}: is a folder, expected a file") from None
         except PermissionError as e:
             raise fail(f"{e.filename}: permission denied") from None
 

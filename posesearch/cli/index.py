@@ -119,7 +119,7 @@ def register(app: typer.Typer) -> None:
         from ..index.backend import parse_params
 
         parse_params(spec.load().Params, spec.name, params)   # bad values fail before any work
-        from ..corpus.atomic import output_path
+        from ..files import output_path
 
         out = output_path(out, f"{corpus.stem}-{spec.name}-{metric_name}.h5", overwrite=overwrite, inputs=[corpus],
                           default_dir="indexes")

@@ -61,25 +61,16 @@ def _reader_options(fmt: str, given: dict[str, Any]) -> dict[str, Any]:
 
 
 def _describe(path: Path, verify: bool) -> dict:
-    from ..corpus.fileformat import open_h5
+    from ..files import open_h5, read_attrs
 
-    f = open_h5(path, kind="posesearch")
-    with f:
-        try:
-            fmt = f.attrs.get("format")
-            raw = {k: v for k, v in f.attrs.items()}
-            if not all(isinstance(k, str) for k in raw):
-                raise ValueError("an attribute name is not text")
-        except Exception as e:   # damaged attribute storage or types h5py cannot map (TypeError, KeyError, ...)
-            raise FileFormatError(path, f"damaged file: cannot read its attributes ({type(e).__name__}: "
-                                        f"{str(e).splitlines()[0] if str(e) else ''})") from None
-    if isinstance(fmt, bytes):
-        fmt = fmt.decode("utf-8", "replace")
+    with open_h5(path, kind="posesearch") as f:
+        raw = read_attrs(f, path, kind="file")
+    fmt = raw.get("format")
     if fmt is None:
         raise FileFormatError(path, f"not a posesearch file (HDF5 without a 'format' attribute; known formats: "
                                     f"{', '.join(sorted(INFO_DESCRIBERS))})")
-    if fmt not in INFO_DESCRIBERS:
-        raise UnknownNameError("file format", fmt, INFO_DESCRIBERS)
+    if not isinstance(fmt, str) or fmt not in INFO_DESCRIBERS:   # (a list attribute is not hashable)
+        raise UnknownNameError("file format", fmt if isinstance(fmt, str) else repr(fmt)[:60], INFO_DESCRIBERS)
     mod_name, fn_name = INFO_DESCRIBERS[fmt].split(":")
     fn: Callable | None = None
     try:
@@ -91,13 +82,7 @@ def _describe(path: Path, verify: bool) -> dict:
         return fn(path, verify=verify)
     if verify:
         raise InvalidArgumentError(f"--verify is not available for {fmt} files yet")
-    out = {}
-    for k, v in raw.items():
-        if isinstance(v, bytes):
-            v = v.decode("utf-8", "replace")
-        if hasattr(v, "tolist"):
-            v = v.tolist()
-        out[k] = v
+    out = dict(raw)
     out["path"] = str(path)
     out["size_bytes"] = path.stat().st_size
     return out
@@ -193,7 +178,7 @@ def register(app: typer.Typer) -> None:
         from ..corpus.readers import get_reader, iter_source
         from ..corpus.store import Corpus
 
-        from ..corpus.atomic import output_path
+        from ..files import output_path
 
         get_reader(fmt)  # unknown format: fail before anything else
         if append and overwrite:

@@ -25,26 +25,24 @@ Layout of a corpus file (format ``posesearch-corpus``, version 1)::
 
 Arrays are chunked (512 frame rows, see :mod:`.columns`) and gzip-1 compressed, so a slice or a clip
 reads only the chunks it touches. Every write goes to a temporary file that replaces the corpus
-atomically (appends start from a byte copy, so existing data are not re-encoded); see :mod:`.atomic`,
+atomically (appends start from a byte copy, so existing data are not re-encoded); see :mod:`posesearch.files`,
 :mod:`.writer` and :mod:`.checksum`. Opening checks the format, version and structure (cheap);
 ``Corpus.verify()`` recomputes the checksum from the data and re-derives every vector and ``valid`` flag
 from the keypoints (``Corpus.check_vectors``); ``Index.build`` runs it before indexing.
 """
 from __future__ import annotations
 
-import json
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import FileFormatError
+from ..files import AtomicFile, attr_str, check_header, h5py_module, made_by, now_iso, open_h5, read_attrs
 from ..text import plural
 from . import checksum as _ck
 from . import columns as _col
-from .atomic import AtomicFile
 
 FORMAT_NAME = "posesearch-corpus"
 FORMAT_VERSION = 1
@@ -56,78 +54,11 @@ CLIP_ARRAYS = ("start", "stop", "fps")
 CLIP_STRINGS = ("clip_id", "layout", "source")
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+#: root attributes stored as JSON text
+JSON_ATTRS = ("normalization", "source_layouts", "joints")
 
 
-def posesearch_version() -> str:
-    """posesearch.__version__ if the package defines it, else the installed distribution's version."""
-    try:
-        import posesearch
-
-        v = getattr(posesearch, "__version__", None)
-        if v:
-            return str(v)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from importlib.metadata import version
-
-        return version("posesearch")
-    except Exception:  # pragma: no cover - running from a source tree that is not installed
-        return "unknown"
-
-
-def h5py_module():
-    import h5py
-
-    return h5py
-
-
-
-# --- open / check ---------------------------------------------------------------------------------
-
-#: what each posesearch HDF5 file is made by, for the messages of :func:`open_h5`
-MADE_BY = {"corpus": "`posesearch ingest`", "index": "`posesearch build`", "posesearch": "posesearch"}
-
-
-def open_h5(path: Path, mode: str = "r", *, kind: str = "corpus", **kwargs):
-    """Open a posesearch HDF5 file (corpus, index, or either: ``kind``), every failure a one-line
-    FileFormatError: missing, a folder, not a regular file (a FIFO would block), truncated, not HDF5, damaged.
-    The one opener of corpus and index files (index.fileformat and ``posesearch info`` call it)."""
-    import stat
-
-    h5py = h5py_module()
-    path = Path(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise FileFormatError(path, "no such file") from None
-    except OSError as e:
-        raise FileFormatError(path, f"cannot read it ({e.strerror or e})") from None
-    article = "an" if kind[:1] in "aeiou" else "a"
-    if stat.S_ISDIR(st.st_mode):
-        raise FileFormatError(path, f"is a directory, expected {article} {kind} file")
-    if not stat.S_ISREG(st.st_mode):
-        raise FileFormatError(path, f"is not a regular file (a FIFO, device or socket), expected {article} {kind} "
-                                    "file")
-    if kind == "corpus":   # a 4 MB chunk cache per dataset keeps recently read chunks for repeated random access
-        kwargs = {"rdcc_nbytes": 4 << 20, "rdcc_nslots": 4099, **kwargs}
-    try:
-        return h5py.File(path, mode, **kwargs)
-    except OSError as e:
-        msg = str(e)
-        first = msg.splitlines()[0] if msg else type(e).__name__
-        by = MADE_BY.get(kind, "posesearch")
-        if "truncated" in msg:
-            detail = first.split("(")[-1].rstrip(")")
-            raise FileFormatError(path, f"truncated {kind} file ({st.st_size} bytes; {detail}); make it again with "
-                                        f"{by}") from None
-        if "signature" in msg or st.st_size < 8:
-            raise FileFormatError(path, f"not a readable HDF5 file (not an HDF5 file at all; expected a posesearch "
-                                        f"{kind} made by {by})") from None
-        raise FileFormatError(path, f"not a readable HDF5 file (damaged or another format: {first})") from None
-
+# --- open / check (the shared parts are in posesearch.files) ------------------------------------------
 
 def open_corpus_file(path: Path, mode: str = "r"):
     """:func:`open_h5` of a corpus, then :func:`check_format` and :func:`check_structure` (the file is closed
@@ -142,39 +73,19 @@ def open_corpus_file(path: Path, mode: str = "r"):
     return f
 
 
-def attr_str(f, name: str, default=None):
-    v = f.attrs.get(name, default)
-    if isinstance(v, bytes):
-        v = v.decode("utf-8", "replace")
-    return v
-
-
 def check_format(f, path: Path, *, allow_older: bool = False) -> int:
-    """Check that an open HDF5 file is a posesearch corpus this version can read; returns its version."""
+    """Check that an open HDF5 file is a posesearch corpus this version can read (an older one too with
+    ``allow_older``, for :func:`upgrade`); returns its version."""
     try:
-        fmt = attr_str(f, "format")
+        header = {k: attr_str(f, k) for k in ("format", "format_version", "created_by")}
     except Exception as e:   # damaged attribute storage
-        raise FileFormatError(path, f"damaged file: cannot read its 'format' attribute ({type(e).__name__})") from None
-    if fmt is None:
-        raise FileFormatError(path, f"not a posesearch corpus (HDF5 file without a 'format' attribute; "
-                                    f"expected format {FORMAT_NAME!r})")
-    if fmt != FORMAT_NAME:
-        raise FileFormatError(path, f"not a posesearch corpus (its format is {fmt!r}, expected {FORMAT_NAME!r})")
-    try:
-        version = f.attrs.get("format_version")
-        if isinstance(version, (bool, np.bool_)) or not isinstance(version, (int, np.integer)):
-            raise TypeError(version)   # 1.5, "1", True: not a format version
-        version = int(version)
-    except Exception:
-        raise FileFormatError(path, "corpus has no valid 'format_version' attribute") from None
-    if version > FORMAT_VERSION:
-        raise FileFormatError(path, f"written by a newer posesearch (format {version}); upgrade posesearch "
-                                    f"(this one reads format {FORMAT_VERSION})")
-    if version < FORMAT_VERSION and not allow_older:
-        raise FileFormatError(path, f"written by an older posesearch (format {version}); convert it with "
-                                    f"posesearch.corpus.upgrade({str(path)!r}) (this version reads format "
-                                    f"{FORMAT_VERSION})")
-    return version
+        raise FileFormatError(path, f"damaged corpus: cannot read its format attributes ({type(e).__name__})") from None
+    ver = header["format_version"]
+    older_ok = allow_older and isinstance(ver, (int, np.integer)) and not isinstance(ver, (bool, np.bool_))
+    return check_header(path, header, kind="corpus", format_name=FORMAT_NAME, newest=FORMAT_VERSION,
+                        oldest=min(int(ver), FORMAT_VERSION) if older_ok else FORMAT_VERSION,
+                        remake="re-ingest the sources",
+                        older_fix=f"convert it with posesearch.corpus.upgrade({str(path)!r})")
 
 
 def check_structure(f, path: Path) -> None:
@@ -214,28 +125,7 @@ def _count_attr(f, path: Path, name: str) -> int:
 
 def parse_attrs(f, path: Path | None = None) -> dict:
     """The root attributes as plain values (JSON ones decoded); unreadable ones are a FileFormatError."""
-    try:
-        items = list(f.attrs.items())
-    except Exception as e:   # damaged attribute storage, or a type h5py cannot map (TypeError, KeyError, ...)
-        raise FileFormatError(path if path is not None else f.filename,
-                              f"damaged corpus: cannot read its attributes ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
-    out: dict[str, Any] = {}
-    for k, v in items:
-        if not isinstance(k, str):
-            raise FileFormatError(path if path is not None else f.filename,
-                                  f"damaged corpus: attribute name {k!r:.40} is not text")
-        if isinstance(v, bytes):
-            v = v.decode("utf-8", "replace")
-        if isinstance(v, np.generic):
-            v = v.item()
-        if k in ("normalization", "source_layouts", "joints") and isinstance(v, str):
-            try:
-                v = json.loads(v)
-            except (ValueError, RecursionError):
-                pass
-        out[k] = v
-    return out
+    return read_attrs(f, path, kind="corpus", json_keys=JSON_ATTRS)
 
 
 
@@ -313,7 +203,7 @@ def upgrade(path: str | os.PathLike) -> bool:
                 _UPGRADES[v](f)
                 f.attrs["format_version"] = v + 1
             f.attrs["updated"] = now_iso()
-            f.attrs["updated_by"] = f"posesearch {posesearch_version()}"
+            f.attrs["updated_by"] = made_by()
     except BaseException:
         target.abort()
         raise

@@ -251,7 +251,7 @@ def export_clip(corpus: "Corpus", clip_id: str, path: str | os.PathLike, *, over
     suffix; .npy keeps only the (T, 17, 3) array, so its frame rate must be given when it is read).
     Atomic; an existing file is replaced only with ``overwrite``; the corpus itself never is."""
     from ..sequence.io import SUFFIXES, _times_are_regular, write_sequence
-    from .atomic import check_not_input
+    from ..files import check_not_input
 
     p = Path(path)
     suffix = p.suffix.lower()

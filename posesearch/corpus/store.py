@@ -16,12 +16,13 @@ import numpy as np
 
 from ..text import plural
 from ..errors import ChecksumError, FileFormatError, InvalidArgumentError, PoseSearchError, UnknownNameError
+from ..files import attr_str, h5py_module
 from . import checksum as _ck
 from . import columns as _col
 from .batch import ClipBatch
 from .clip import Clip
-from .fileformat import (CLIP_ARRAYS, FORMAT_NAME, FORMAT_VERSION, LAYOUT, attr_str, block_digest,
-                         h5py_module, open_corpus_file, parse_attrs, upgrade)
+from .fileformat import (CLIP_ARRAYS, FORMAT_NAME, FORMAT_VERSION, LAYOUT, block_digest, open_corpus_file,
+                         parse_attrs, upgrade)
 from .records import ClipInfo, FrameBatch, IngestSummary, _label_value
 from .writer import CorpusWriter
 

@@ -15,13 +15,13 @@ from ..errors import FileFormatError, InvalidArgumentError, InvalidPoseError, Po
 from ..poses.layouts import COCO17_JOINTS, Layout, get_layout
 from ..poses.pose import first_bad_value
 from ..poses.normalize import DEFAULT_NORMALIZATION, normalize_batch
+from ..files import AtomicFile, attr_str, h5py_module, made_by, now_iso
 from . import checksum as _ck
 from . import columns as _col
-from .atomic import AtomicFile
 from .batch import ClipBatch
 from .clip import Clip
-from .fileformat import (CLIP_STRINGS, FORMAT_NAME, FORMAT_VERSION, LAYOUT, NUM_KEYPOINTS, attr_str, block_digest,
-                         h5py_module, now_iso, open_corpus_file, posesearch_version)
+from .fileformat import (CLIP_STRINGS, FORMAT_NAME, FORMAT_VERSION, LAYOUT, NUM_KEYPOINTS, block_digest,
+                         open_corpus_file)
 from .records import IngestSummary
 
 #: frames buffered by a writer before they are normalized and written in one go
@@ -158,7 +158,7 @@ class CorpusWriter:
         _col.create_array(bl, "rows", np.int64, (4,), 1024)
         _col.create_strings(bl, "checksum")
         now = now_iso()
-        by = f"posesearch {posesearch_version()}"
+        by = made_by()
         f.attrs.update({
             "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "layout": LAYOUT,
             "joints": json.dumps(list(COCO17_JOINTS)),
@@ -377,7 +377,7 @@ class CorpusWriter:
             f.attrs.update({
                 "num_frames": self._n, "num_clips": self._m, "num_valid": self._valid_total,
                 "source_layouts": json.dumps(dict(sorted(self._layouts.items()))),
-                "updated": now_iso(), "updated_by": f"posesearch {posesearch_version()}",
+                "updated": now_iso(), "updated_by": made_by(),
             })
             self.summary.checksum = attr_str(f, "checksum")
             f.close()

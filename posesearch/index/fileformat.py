@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ChecksumError, FileFormatError
+from ..files import AtomicFile, check_header, open_h5, read_attrs
 
 FORMAT_NAME = "posesearch-index"
 FORMAT_VERSION = 2
@@ -62,21 +63,9 @@ def compute_checksum(attrs: dict[str, Any], arrays: dict[str, np.ndarray]) -> st
     return h.hexdigest()
 
 
-def _plain(v: Any) -> Any:
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v
-
-
 def write_index_file(path: str | os.PathLike, attrs: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
     """Write datasets and attributes atomically; adds ``format``, ``format_version`` and ``checksum``."""
     import h5py
-
-    from ..corpus.atomic import AtomicFile
 
     path = Path(path)
     attrs = {**attrs, "format": FORMAT_NAME, "format_version": FORMAT_VERSION}
@@ -100,42 +89,19 @@ def write_index_file(path: str | os.PathLike, attrs: dict[str, Any], arrays: dic
 
 
 def _open(path: Path):
-    from ..corpus.fileformat import open_h5
-
     return open_h5(path, kind="index")
 
 
 def _read_attrs(f, path: Path) -> dict[str, Any]:
-    """The root attributes as plain values; a name that is not text (damaged storage) is an error."""
-    attrs = {k: _plain(v) for k, v in f.attrs.items()}
-    for k in attrs:
-        if not isinstance(k, str):
-            raise FileFormatError(path, f"damaged index file: attribute name {k!r:.40} is not text")
-    return attrs
+    """The root attributes as plain values (JSON ones still text: :func:`_decode_json_attrs`)."""
+    return read_attrs(f, path, kind="index file")
 
 
 def _check_header(path: Path, attrs: dict[str, Any], *, version: bool = True) -> None:
-    fmt = attrs.get("format")
-    if fmt != FORMAT_NAME:
-        if fmt is None:
-            raise FileFormatError(path, "not a posesearch index (HDF5 file without a 'format' attribute)")
-        hint = "; build an index from it with `posesearch build`" if "corpus" in str(fmt) else ""
-        raise FileFormatError(path, f"not a posesearch index (its format is {fmt!r}, expected {FORMAT_NAME!r}){hint}")
-    if not version:
-        return
-    ver = attrs.get("format_version")
-    by = attrs.get("created_by", "an unknown version")
-    if not isinstance(ver, int):
-        raise FileFormatError(path, f"index has no valid format_version (found {ver!r}); rebuild it with "
-                              "`posesearch build`")
-    if ver > FORMAT_VERSION:
-        raise FileFormatError(path, f"index format version {ver} (written by {by}) is newer than this posesearch "
-                              f"reads ({FORMAT_VERSION}); upgrade posesearch (pip install -U posesearch) or "
-                              "rebuild the index with this version's `posesearch build`")
-    if ver < OLDEST_READABLE_VERSION:
-        raise FileFormatError(path, f"index format version {ver} (written by {by}) is older than this posesearch "
-                              f"reads ({OLDEST_READABLE_VERSION} to {FORMAT_VERSION}); rebuild it with "
-                              "`posesearch build CORPUS`")
+    check_header(path, attrs, kind="index", format_name=FORMAT_NAME, newest=FORMAT_VERSION,
+                 oldest=OLDEST_READABLE_VERSION, version=version, remake="rebuild it with `posesearch build`",
+                 older_fix="rebuild it with `posesearch build CORPUS`",
+                 foreign_hints={"posesearch-corpus": "; build an index from it with `posesearch build`"})
 
 
 def read_index_attrs(path: str | os.PathLike, *, check_version: bool = True) -> dict[str, Any]:
@@ -143,10 +109,7 @@ def read_index_attrs(path: str | os.PathLike, *, check_version: bool = True) -> 
     path = Path(path)
     f = _open(path)
     try:
-        try:
-            attrs = _read_attrs(f, path)
-        except Exception as e:  # damaged attribute storage
-            raise FileFormatError(path, f"damaged index file: cannot read its attributes ({e})") from None
+        attrs = _read_attrs(f, path)
     finally:
         f.close()
     _check_header(path, attrs, version=check_version)
@@ -179,10 +142,7 @@ def read_index_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     path = Path(path)
     f = _open(path)
     try:
-        try:
-            raw_attrs = _read_attrs(f, path)
-        except Exception as e:
-            raise FileFormatError(path, f"damaged index file: cannot read its attributes ({e})") from None
+        raw_attrs = _read_attrs(f, path)
         _check_header(path, raw_attrs)
         arrays: dict[str, np.ndarray] = {}
         names: list[str] = []

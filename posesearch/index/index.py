@@ -27,6 +27,7 @@ import numpy as np
 
 from ..text import plural
 from ..errors import ChecksumError, FileFormatError, InvalidArgumentError, PoseSearchError, UnknownNameError
+from ..files import check_not_input, made_by
 from ..poses.distances import get_metric
 from ..poses.normalize import DEFAULT_NORMALIZATION
 from .backend import Backend, Progress, params_to_json, parse_params
@@ -36,15 +37,6 @@ from .query import DIM, check_query_vectors, prepare_raw, unit_rows
 from .registry import DEFAULT_BACKEND, get_backend_spec
 
 BACKEND_GROUP = "backend"
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return f"posesearch {version('posesearch')}"
-    except Exception:  # pragma: no cover
-        return "posesearch (unknown version)"
 
 
 def _open_corpus(corpus):
@@ -168,7 +160,7 @@ class Index:
         be = bcls.build(data, metric, p, build_weights=build_weights, progress=progress)
         attrs.update(build_seconds=round(time.perf_counter() - t0, 3),
                      created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                     created_by=_version())
+                     created_by=made_by())
         index = cls(be, data, frame_ids, metric, attrs, corpus=corpus)
         if measure_recall and not index.exact:
             index.attrs.update(measure_build_recall(index, corpus))
@@ -328,8 +320,6 @@ class Index:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the index to one HDF5 file (atomically), creating its folder if missing (as ``posesearch
         build`` does). Returns the path."""
-        from ..corpus.atomic import check_not_input
-
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

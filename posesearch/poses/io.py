@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileFormatError, PoseSearchError
+from ..files import atomic_write
 from ..safeio import MAX_POSE_FILE_BYTES, check_real_array, is_number, load_npy, parse_json, read_bytes
 from .layouts import LAYOUTS, Layout, get_layout, infer_layout
 from .pose import Poses, validate_pose
@@ -197,8 +198,9 @@ def read_pose_file(path, *, layout: "str | Layout | None" = None, assumed: dict 
 
 
 def write_pose_file(path, keypoints, confidences, layout: "str | Layout" = "coco17") -> None:
-    """Write one pose as JSON ``{"layout", "keypoints": [[x, y, c] | null, ...]}``."""
+    """Write one pose as JSON ``{"layout", "keypoints": [[x, y, c] | null, ...]}`` (atomically)."""
     lay = get_layout(layout)
     kps = [None if c <= 0 or np.isnan(k).any() else [float(k[0]), float(k[1]), float(c)]
            for k, c in zip(np.asarray(keypoints), np.asarray(confidences))]
-    Path(path).write_text(json.dumps({"layout": lay.name, "keypoints": kps}))
+    data = json.dumps({"layout": lay.name, "keypoints": kps}).encode()
+    atomic_write(path, lambda f: f.write(data))

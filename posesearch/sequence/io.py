@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileFormatError, FrameRateUnknownError, InvalidArgumentError, PoseSearchError
+from ..files import atomic_write
 from ..poses.layouts import Layout, get_layout, infer_layout
 from ..safeio import (MAX_POSE_FILE_BYTES, all_numbers, check_real_array, is_number, load_npy, load_npz, parse_json, read_bytes,
                       regular_file)
@@ -293,13 +294,6 @@ def read_sequence(path, *, layout: "str | Layout | None" = None, fps: float | No
         raise FileFormatError(p, str(e).removeprefix(f"{p}: ")) from None
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Atomic write through the one file-writing helper (modes, links, temporaries: corpus/atomic.py)."""
-    from ..corpus.atomic import atomic_write
-
-    atomic_write(path, write)
-
-
 def _times_are_regular(seq: Sequence) -> bool:
     return seq.fps is not None and np.allclose(seq.times, np.arange(len(seq)) / seq.fps, rtol=0, atol=1e-9)
 
@@ -319,16 +313,16 @@ def write_sequence(path, seq: Sequence) -> None:
             doc["times"] = [float(t) for t in seq.times]
         doc["frames"] = frames
         data = json.dumps(doc, separators=(",", ":")).encode()
-        _atomic_write(p, lambda f: f.write(data))
+        atomic_write(p, lambda f: f.write(data))
     elif suffix == ".npz":
         arrays = {"keypoints": seq.as_array(), "layout": np.array(seq.layout.name)}
         if seq.fps is not None:
             arrays["fps"] = np.array(seq.fps)
         if not regular:
             arrays["times"] = seq.times
-        _atomic_write(p, lambda f: np.savez(f, **arrays))
+        atomic_write(p, lambda f: np.savez(f, **arrays))
     elif suffix == ".npy":
-        _atomic_write(p, lambda f: np.save(f, seq.as_array()))
+        atomic_write(p, lambda f: np.save(f, seq.as_array()))
     else:
         raise _fail(p, f"unsupported file type {p.suffix or '(none)'!r}; expected one of {', '.join(SUFFIXES)}")
 

@@ -27,7 +27,7 @@ def plot_report(report: ScoreReport, path, *, title: str | None = None, dpi: int
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    from .io import _atomic_write
+    from ..files import atomic_write
 
     fig = Figure(figsize=(9, 6.2), dpi=dpi)
     ax1, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.1, 1]})
@@ -68,5 +68,5 @@ def plot_report(report: ScoreReport, path, *, title: str | None = None, dpi: int
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    _atomic_write(out, lambda f: f.write(buf.getvalue()))
+    atomic_write(out, lambda f: f.write(buf.getvalue()))
     return out

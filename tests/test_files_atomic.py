@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from posesearch.corpus import Clip, Corpus
-from posesearch.corpus.atomic import AtomicFile
+from posesearch.files.atomic import AtomicFile
 from posesearch.errors import FileFormatError, InvalidPoseError
 
 
@@ -123,7 +123,7 @@ def test_second_writer_is_refused(tmp_path, rng):
 
 def test_lock_retries_when_its_file_was_replaced(tmp_path, monkeypatch):
     """Opening the lock file just before its previous holder removed it must not count as holding it."""
-    from posesearch.corpus import atomic
+    from posesearch.files import atomic
 
     class RacingOs:
         calls = 0
@@ -162,3 +162,45 @@ def test_atomic_file_abort_and_commit(tmp_path):
     a.tmp.write_bytes(b"new")
     a.commit()
     assert target.read_bytes() == b"new" and not a.tmp.exists()
+
+
+# --- one home for posesearch files (issue 16.2) ----------------------------------------------------------
+
+def test_write_pose_file_goes_through_the_atomic_writer(tmp_path):
+    """write_pose_file wrote with Path.write_text: a read-only file was silently replaced (as root) and a
+    folder gave IsADirectoryError. Now it is an atomic write with the same refusals as every other file."""
+    import numpy as np
+
+    from posesearch.errors import FileFormatError
+    from posesearch.poses.io import read_pose_file, write_pose_file
+
+    kp, cf = np.arange(34, dtype=float).reshape(17, 2), np.ones(17)
+    out = tmp_path / "pose.json"
+    write_pose_file(out, kp, cf)
+    assert np.allclose(read_pose_file(out).keypoints[0], kp)
+    out.chmod(0o444)
+    with pytest.raises(FileFormatError, match="is read-only"):
+        write_pose_file(out, kp + 1, cf)
+    assert np.allclose(read_pose_file(out).keypoints[0], kp)
+    with pytest.raises(FileFormatError, match="is a folder, expected a file path"):
+        write_pose_file(tmp_path, kp, cf)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pose.json"]     # no temporary left behind
+
+
+def test_corpus_and_index_carry_the_same_version_stamp(tmp_path):
+    """created_by came from two functions (posesearch.__version__ vs the installed distribution's metadata);
+    now both files say ``posesearch <posesearch.__version__>``."""
+    import numpy as np
+
+    import posesearch as ps
+    from posesearch.corpus import Corpus
+    from posesearch.corpus.clip import Clip
+    from posesearch.files import made_by
+
+    rng = np.random.default_rng(0)
+    kp = rng.uniform(0, 100, (4, 17, 2))
+    clip = Clip("c", kp, np.ones((4, 17)), "coco17", fps=10.0)
+    corpus = Corpus.ingest(tmp_path / "c.h5", [clip])
+    index = ps.Index.build(corpus.path, backend="exact").save(tmp_path / "i.h5")
+    assert made_by() == f"posesearch {ps.__version__}"
+    assert Corpus.info(corpus.path)["created_by"] == made_by() == ps.Index.metadata(index)["created_by"]
