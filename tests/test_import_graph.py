@@ -240,6 +240,21 @@ def test_index_does_not_import_sequence_or_clip_search_at_module_level():
     assert "index._" not in src.replace("index.__", ""), "clip search uses a private Index member"
 
 
+def test_readme_architecture_picture_shows_these_layers():
+    """The README's picture (its one ``text`` block, under "## Architecture") names the layers of
+    :data:`LAYERS`, top layer first, and every package it places exists."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Architecture\n", 1)[1].split("\n## ", 1)[0]
+    picture = section.split("```text\n", 1)[1].split("```", 1)[0]
+    names = [ln.split()[0] for ln in picture.splitlines() if ln.startswith("  ") and ln[2:3].isalpha()]
+    assert names == [name for name, _ in reversed(LAYERS)]
+    files = {p.relative_to(ROOT).as_posix() for p in PACKAGE.rglob("*.py")}
+    for word in picture.split():
+        path = word.strip(",()")
+        if "/" in path and path.strip("/"):     # a folder (cli/) or a file (sequence/score.py) of the package
+            assert any(f"/{path}" in f"/{f}" for f in files), f"the README's picture names {path}: not found"
+
+
 # ----------------------------------------------------------------------------- the checker, on fakes
 
 def _fake(tmp_path: Path, files: dict[str, str]) -> Path:
