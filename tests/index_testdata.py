@@ -10,6 +10,18 @@ from posesearch.poses.layouts import COCO17
 from posesearch.poses.normalize import normalize_batch
 
 
+def backend_settings(*, exact_for: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
+    """(backend name, params) of every registered backend's TEST_PARAMS (a new backend is tested by
+    registering it); ``exact_for``: only the settings exact under each of these metrics."""
+    from posesearch.index.registry import BACKENDS
+
+    out = []
+    for name, spec in BACKENDS.items():
+        cls = spec.load()
+        out += [(name, dict(p)) for p in cls.TEST_PARAMS if all(cls.exact_for(m, p) for m in exact_for)]
+    return out
+
+
 def random_poses(rng: np.random.Generator, n: int, *, missing: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
     """(n, 17, 2) pixel keypoints of loosely human-shaped random poses and (n, 17) confidences."""
     base = np.array([[0, -60], [-5, -65], [5, -65], [-10, -62], [10, -62], [-20, -40], [20, -40], [-30, -15],

@@ -31,3 +31,123 @@ def test_exact_for_is_the_one_answer(backend, metric, params, exact):
     # was measured at build) was reported as approximate and "not measured"
     attrs = {"backend": backend, "metric": metric, "backend_params": params or {}}
     assert build_recall(attrs) == ({"exact": True} if exact else {"exact": False, "measured": False})
+
+
+# ------------------------------------------------------------------ a new backend: one class, one registry line
+# (README "Adding an index backend" shows the same steps)
+import dataclasses  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from posesearch.index.backend import option  # noqa: E402
+from posesearch.index.registry import BackendSpec  # noqa: E402
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyParams:
+    chunk: int = option(4096, "rows compared per numpy step (4096).")
+
+
+class ToyBackend(Backend):
+    """Brute force in numpy: every frame's distance, then the k smallest (ties by smaller row)."""
+
+    name = "toy"
+    Params = ToyParams
+
+    @classmethod
+    def exact_for(cls, metric, params=None) -> bool:
+        return True
+
+    @classmethod
+    def build(cls, data, metric, params, *, build_weights=None, progress=None):
+        return cls(data, metric, params)
+
+    def knn(self, queries, weights, k):
+        x = self.data.astype(np.float64)
+        rows, dists = [], []
+        for b, q in enumerate(queries):
+            if self.metric == "weighted":
+                w = np.ones(x.shape[1] // 2) if weights is None else weights[b]
+                e = np.abs(x - q)
+                d = ((e[:, 0::2] + e[:, 1::2]) * w).sum(axis=1) / w.sum()
+            else:
+                d = np.sqrt(((x - q) ** 2).sum(axis=1))
+            order = np.lexsort((np.arange(len(d)), d))[:k]
+            rows.append(order)
+            dists.append(d[order])
+        return np.asarray(rows, np.int64), np.asarray(dists, np.float64)
+
+
+@pytest.fixture
+def toy_registered(monkeypatch):
+    monkeypatch.setitem(BACKENDS, "toy", BackendSpec("toy", __name__, "ToyBackend", "numpy brute force (a test)"))
+    yield
+
+
+def test_a_registered_backend_is_everywhere(toy_registered, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from index_testdata import backend_settings, coco_clips, make_corpus, random_poses
+    from posesearch.cli import index as index_cli
+    from posesearch.index import Index
+
+    # the backend test list (tests/index_testdata.backend_settings) and the exact settings include it
+    assert ("toy", {}) in backend_settings() and ("toy", {}) in backend_settings(exact_for=("weighted", "cosine"))
+    # the CLI: --backend help, its own flag, and a build + query through it
+    app = typer.Typer()
+    index_cli.register(app)
+    runner = CliRunner()
+    out = runner.invoke(app, ["build", "--help"], env={"COLUMNS": "200"}).output
+    assert "toy (exact)" in out and "--chunk" in out and "toy: rows compared per numpy step" in out
+    rng = np.random.default_rng(5)
+    kp, cf = random_poses(rng, 300)
+    corpus = make_corpus(tmp_path / "c.h5", coco_clips(kp, cf))
+    res = runner.invoke(app, ["build", str(corpus), "--backend", "toy", "--chunk", "64", "-o", str(tmp_path / "i.h5"),
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    bad = runner.invoke(app, ["build", str(corpus), "--backend", "vptree", "--chunk", "64"])
+    assert bad.exit_code == 2 and "option --chunk does not apply to backend 'vptree'" in bad.output
+    # and it answers as the reference does
+    idx = Index.load(tmp_path / "i.h5")
+    assert idx.backend_name == "toy" and idx.params == {"chunk": 64} and idx.exact
+    ref = Index.build(idx.data, metric="weighted", backend="exact")
+    q = idx.data[:5].astype(np.float64) + 0.01
+    got, want = idx.search_vectors(q, 7), ref.search_vectors(q, 7)
+    np.testing.assert_allclose(got.distances, want.distances, rtol=0, atol=1e-12)
+
+
+def test_backend_flags_come_from_the_params_dataclasses():
+    import typer
+    from typer.testing import CliRunner
+
+    from posesearch.cli import index as index_cli
+
+    app = typer.Typer()
+    index_cli.register(app)
+    out = CliRunner().invoke(app, ["build", "--help"], env={"COLUMNS": "200"}).output
+    for spec in BACKENDS.values():
+        for f in dataclasses.fields(spec.load().Params):
+            if "help" in f.metadata:
+                assert (f.metadata["flag"] or "--" + f.name.replace("_", "-")) in out, f.name
+    assert "vptree: vantage point choice; faiss: IVF k-means." in out   # a shared field: one flag, both helps
+
+
+@pytest.mark.parametrize("texts, want", [
+    (["a=1", "b-c=[0, 45]", "d=true", "e=text", "f=1=2", "g="], {"a": 1, "b_c": [0, 45], "d": True, "e": "text",
+                                                                "f": "1=2", "g": ""}),
+    ([], {}), (None, {}),
+])
+def test_one_key_value_parser(texts, want):
+    from posesearch.cli.options import parse_key_values
+
+    assert parse_key_values(texts, "--option") == want
+
+
+@pytest.mark.parametrize("text", ["novalue", "=5"])
+def test_key_value_parser_refuses(text):
+    from posesearch.cli.options import parse_key_values
+    from posesearch.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match=r"^--param: expected KEY=VALUE"):
+        parse_key_values([text], "--param")

@@ -5,13 +5,12 @@ import h5py
 import numpy as np
 import pytest
 
-from index_testdata import coco_clips, flip_byte, make_corpus, random_poses, random_weights, vectors_of
+from index_testdata import backend_settings, coco_clips, flip_byte, make_corpus, random_poses, random_weights, vectors_of
 from posesearch.errors import ChecksumError, FileFormatError, InvalidArgumentError
 from posesearch.index import Index
 from posesearch.index.fileformat import FORMAT_VERSION, describe, read_index_attrs
 
-ALL = [("exact", {}), ("vptree", {"leaf_size": 16}), ("faiss", {"kind": "flat"}), ("faiss", {"kind": "hnsw"}),
-       ("faiss", {"kind": "ivf", "nlist": 8}), ("vptree-pypi", {})]
+ALL = backend_settings()   # every registered backend, with its TEST_PARAMS
 
 
 @pytest.fixture(scope="module")

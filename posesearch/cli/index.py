@@ -1,7 +1,6 @@
 """``posesearch build`` (index a corpus) and ``posesearch query`` (nearest frames of a pose or sequence)."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -9,42 +8,41 @@ import typer
 
 from ..errors import InvalidArgumentError, InvalidPoseError
 from ..text import plural
+from ..index.backend import backend_options
+from ..index.registry import BACKENDS, DEFAULT_BACKEND
+from ..poses.distances import METRICS
 from .common import add_fixed_columns, cut_to, emit_json, fmt_bytes, handle_errors
-
-#: CLI option -> backend parameter name, per option (a backend rejects options that are not its own)
-BACKEND_OPTIONS: dict[str, str] = {
-    "leaf_size": "--leaf-size", "seed": "--seed", "split_weights": "--split-weights",
-    "kind": "--faiss-kind", "M": "--faiss-m", "ef_construction": "--ef-construction",
-    "ef_search": "--ef-search", "nlist": "--nlist", "nprobe": "--nprobe", "candidates": "--candidates",
-    "build_weights": "--build-weights", "max_frames": "--max-frames",
-}
-
+from .options import parse_key_values, with_param_options
 
 def _backend_params(backend: str, given: dict[str, Any], extra: list[str]) -> dict[str, Any]:
-    """The options the user set, checked against the backend's parameters."""
+    """The options the user set (flags and ``--param KEY=VALUE``), checked against the backend's parameters."""
     import dataclasses
 
     from ..index.registry import get_backend_spec
 
     spec = get_backend_spec(backend)
     fields = {f.name for f in dataclasses.fields(spec.load().Params)}
+    flags = {o.name: o.flag for o in backend_options()}
     params = {k: v for k, v in given.items() if v is not None}
-    for text in extra:
-        if "=" not in text:
-            raise InvalidArgumentError(f"--param: expected KEY=VALUE, got {text!r}")
-        key, value = text.split("=", 1)
-        key = key.strip().replace("-", "_")
-        try:
-            params[key] = json.loads(value)
-        except (ValueError, RecursionError):   # not JSON: the text itself (the backend checks its type)
-            params[key] = value
+    params.update(parse_key_values(extra, "--param"))
     for key in params:
         if key not in fields:
-            opts = sorted(BACKEND_OPTIONS.get(f, f"--param {f}=...") for f in fields) or ["none"]
-            shown = BACKEND_OPTIONS.get(key, f"--param {key}")
+            opts = sorted(flags.get(f, f"--param {f}=...") for f in fields) or ["none"]
+            shown = flags.get(key, f"--param {key}")
             raise InvalidArgumentError(f"option {shown} does not apply to backend {spec.name!r} "
                                        f"(its options: {', '.join(opts)})")
     return params
+
+
+def backend_help() -> str:
+    """``--backend``'s help: every registered backend, the default marked, exact ones said so."""
+    parts = []
+    for name, spec in BACKENDS.items():
+        cls = spec.load()
+        exact = all(cls.exact_for(m) for m in METRICS) and name != "exact"
+        notes = [n for n, ok in (("exact", exact), ("default", name == DEFAULT_BACKEND)) if ok]
+        parts.append(f"{name} ({', '.join(notes)})" if notes else name)
+    return " | ".join(parts)
 
 
 def _read_query_input(path, layout: str | None, fmt: str | None = None, clip: str | None = None):
@@ -71,36 +69,19 @@ def _read_queries(path: Path, layout: str | None):
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
+    @with_param_options(backend_options(), "backend_params", before="param")
     def build(
         corpus: Path = typer.Argument(..., metavar="CORPUS", help="Corpus file (made by `posesearch ingest`)."),
-        backend: str = typer.Option("vptree", "--backend", "-b",
-                                    help="vptree (exact, default) | exact | faiss | vptree-pypi"),
-        metric: str = typer.Option("weighted", "--metric", "-m", help="weighted (Move Mirror) | cosine"),
+        backend: str = typer.Option(DEFAULT_BACKEND, "--backend", "-b", help=backend_help()),
+        metric: str = typer.Option("weighted", "--metric", "-m", help=" | ".join(METRICS.names()) +
+                                   " (weighted: Move Mirror's, weights from the query)"),
         out: Optional[str] = typer.Option(None, "--out", "-o", metavar="PATH",
                                           help="Index file to write (default indexes/CORPUS-BACKEND-METRIC.h5; a "
                                                "folder: that name inside it)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index file."),
-        leaf_size: Optional[int] = typer.Option(None, "--leaf-size", help="vptree: points per leaf (128)."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="vptree: vantage point choice; faiss: IVF k-means."),
-        split_weights: Optional[str] = typer.Option(None, "--split-weights",
-                                                    help="vptree: uniform | face-light (build-time joint weights; "
-                                                         "speed only)."),
-        faiss_kind: Optional[str] = typer.Option(None, "--faiss-kind", help="faiss: hnsw (default) | ivf | flat."),
-        faiss_m: Optional[int] = typer.Option(None, "--faiss-m", help="faiss HNSW: graph degree M (32)."),
-        ef_construction: Optional[int] = typer.Option(None, "--ef-construction", help="faiss HNSW: build beam (200)."),
-        ef_search: Optional[int] = typer.Option(None, "--ef-search",
-                                                help="faiss HNSW: search beam, frames kept while walking the graph "
-                                                     "(weighted: 128, or 64 for a query weighing every joint; cosine 48; "
-                                                     "larger = higher recall, slower)."),
-        nlist: Optional[int] = typer.Option(None, "--nlist", help="faiss IVF: cells (default 4 sqrt(N))."),
-        nprobe: Optional[int] = typer.Option(None, "--nprobe", help="faiss IVF: cells visited (128 weighted, 32 cosine)."),
-        candidates: Optional[int] = typer.Option(None, "--candidates",
-                                                 help="faiss IVF: FAISS results re-ranked exactly (default automatic)."),
-        build_weights: Optional[str] = typer.Option(None, "--build-weights",
-                                                    help="vptree-pypi: corpus (Move Mirror) | uniform."),
-        max_frames: Optional[int] = typer.Option(None, "--max-frames", help="vptree-pypi: largest corpus accepted."),
         param: Optional[List[str]] = typer.Option(None, "--param", help="Other backend parameter KEY=VALUE."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+        backend_params: dict = None,
     ) -> None:
         """Build a nearest-pose index over a corpus's valid frames and save it as one HDF5 file."""
         import time
@@ -112,10 +93,7 @@ def register(app: typer.Typer) -> None:
 
         spec = get_backend_spec(backend)
         metric_name = get_metric(metric).name
-        params = _backend_params(spec.name, {
-            "leaf_size": leaf_size, "seed": seed, "split_weights": split_weights, "kind": faiss_kind, "M": faiss_m,
-            "ef_construction": ef_construction, "ef_search": ef_search, "nlist": nlist, "nprobe": nprobe,
-            "candidates": candidates, "build_weights": build_weights, "max_frames": max_frames}, param or [])
+        params = _backend_params(spec.name, backend_params or {}, param or [])
         from ..index.backend import parse_params
 
         parse_params(spec.load().Params, spec.name, params)   # bad values fail before any work

@@ -9,9 +9,11 @@ from typing import Any, Callable, List, Optional
 
 import typer
 
+from ..corpus.readers import READERS
 from ..errors import FileFormatError, InvalidArgumentError, UnknownNameError
 from ..text import plural
 from .common import emit_json, fmt_bytes, handle_errors
+from .options import parse_key_values
 
 #: ``posesearch info`` dispatches on a file's ``format`` attribute: format name -> "module:function",
 #: the function being ``describe(path, *, verify=False) -> dict``. A module without that function
@@ -32,17 +34,6 @@ def _parse_views(text: str) -> list[float]:
             raise InvalidArgumentError(f"--views: expected comma-separated angles in degrees like 0,45,90, "
                                        f"got {text!r}") from None
     return out
-
-
-def _parse_option(text: str) -> tuple[str, Any]:
-    if "=" not in text:
-        raise InvalidArgumentError(f"--option: expected KEY=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    key = key.strip().replace("-", "_")
-    try:
-        return key, json.loads(value)
-    except ValueError:
-        return key, value
 
 
 def _reader_options(fmt: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +142,7 @@ def register(app: typer.Typer) -> None:
     def ingest(
         sources: List[Path] = typer.Argument(..., metavar="SOURCES", help="Files or folders to read."),
         fmt: str = typer.Option(..., "--format", "-f",
-                                help="Source format: coco | yolo-npz | openpose | sequence | bvh | penn-action."),
+                                help="Source format: " + " | ".join(READERS.names()) + "."),
         out: str = typer.Option(..., "--out", "-o", metavar="PATH", help="Corpus file to write (HDF5)."),
         append: bool = typer.Option(False, "--append", help="Add to an existing corpus (created if missing)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing corpus."),
@@ -193,9 +184,7 @@ def register(app: typer.Typer) -> None:
                 given[name] = value
         if views is not None:
             given["views"] = _parse_views(views)
-        for text in option or []:
-            k, v = _parse_option(text)
-            given[k] = v
+        given.update(parse_key_values(option, "--option"))
         options = _reader_options(fmt, given)
         from ..inputs import describe_assumed, reader_assumptions
 

@@ -26,6 +26,48 @@ Progress = Callable[[int, int], None]  # progress(done, total)
 KERNEL_METRIC = {"weighted": "weighted", "cosine": "l2"}  # cosine = L2 over unit vectors
 
 
+def option(default: Any, help: str, *, flag: str | None = None) -> Any:
+    """A Params field that is also a ``posesearch build`` flag: ``--name-with-hyphens`` (or ``flag``) with
+    ``help``. Fields declared without it are still settable with ``--param NAME=VALUE``."""
+    return dataclasses.field(default=default, metadata={"help": help, "flag": flag})
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamOption:
+    """A command-line flag made from parameter fields: of one or several backends (or readers)."""
+
+    name: str                     # the field / keyword name
+    flag: str                     # "--leaf-size"
+    type: type                    # int | float | str | bool
+    help: str                     # "vptree: points per leaf (128)."
+    owners: tuple[str, ...]       # the backends (readers) that take it
+
+
+def params_options(params_types: dict[str, type]) -> list[ParamOption]:
+    """The flags of ``{owner name: Params dataclass}``: one per field declared with :func:`option`; a
+    field several owners share (``seed``) is one flag whose help names each."""
+    merged: dict[str, dict[str, Any]] = {}
+    for owner, ptype in params_types.items():
+        for f in dataclasses.fields(ptype):
+            if "help" not in f.metadata:
+                continue
+            flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+            m = merged.setdefault(flag, {"name": f.name, "type": type(f.default), "helps": [], "owners": []})
+            if m["name"] != f.name:
+                raise TypeError(f"flag {flag} names two fields: {m['name']} and {f.name} ({owner})")
+            m["helps"].append(f"{owner}: {f.metadata['help'].rstrip('.')}")
+            m["owners"].append(owner)
+    return [ParamOption(m["name"], flag, m["type"], "; ".join(m["helps"]) + ".", tuple(m["owners"]))
+            for flag, m in merged.items()]
+
+
+def backend_options() -> list[ParamOption]:
+    """The ``posesearch build`` flags of every registered backend, from their Params dataclasses."""
+    from .registry import BACKENDS
+
+    return params_options({name: spec.load().Params for name, spec in BACKENDS.items()})
+
+
 @dataclasses.dataclass(frozen=True)
 class NoParams:
     """A backend without parameters."""
@@ -91,6 +133,9 @@ class Backend(ABC):
 
     name: ClassVar[str]
     Params: ClassVar[type] = NoParams
+    #: parameter sets the shared backend tests build and check (tests/index_testdata.backend_settings):
+    #: each must build over a few hundred synthetic frames in well under a second
+    TEST_PARAMS: ClassVar[tuple[dict[str, Any], ...]] = ({},)
     #: parameters that only affect searching (changeable on a built index, e.g. a beam width)
     SEARCH_PARAMS: ClassVar[tuple[str, ...]] = ()
     #: build parameters added after files were first written: the value an older file (which does not

@@ -44,15 +44,16 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import FileFormatError, InvalidArgumentError
-from .backend import KERNEL_METRIC, MAX_SEED, Backend, check_positive_int
+from .backend import KERNEL_METRIC, MAX_SEED, Backend, check_positive_int, option
 from .exact import ExactBackend
-from .groups import RowGroups
-from .kernels import _common as kc
-from .kernels.hnsw import HNSWGraph, WalkAids, graph_from_faiss, knn_hnsw, locality_order
+
+if TYPE_CHECKING:
+    from .kernels.hnsw import HNSWGraph, WalkAids
 from .query import FACE_DIMS
 
 KINDS = ("hnsw", "ivf", "flat")
@@ -90,15 +91,16 @@ class FaissParams:
     max(4 k, 64) cosine, max(40 k, 400) weighted). seed: IVF k-means.
     """
 
-    kind: str = "hnsw"
-    M: int = 32
-    ef_construction: int = 200
+    kind: str = option("hnsw", "hnsw (default) | ivf | flat.", flag="--faiss-kind")
+    M: int = option(32, "HNSW graph degree M (32).", flag="--faiss-m")
+    ef_construction: int = option(200, "HNSW build beam (200).")
     face_weight: float = 0.5
-    ef_search: int = 0
-    nlist: int = 0
-    nprobe: int = 0
-    candidates: int = 0
-    seed: int = 1234
+    ef_search: int = option(0, "HNSW search beam, frames kept while walking the graph (weighted: 128, or 64 for "
+                               "a query weighing every joint; cosine 48; larger = higher recall, slower).")
+    nlist: int = option(0, "IVF cells (default 4 sqrt(N)).")
+    nprobe: int = option(0, "IVF cells visited (128 weighted, 32 cosine).")
+    candidates: int = option(0, "IVF results re-ranked exactly (default automatic).")
+    seed: int = option(1234, "IVF k-means.")
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -198,6 +200,13 @@ def _add_watched(index, vecs: np.ndarray, progress, poll: float | None = None) -
     progress(n, n)
 
 
+def _hnsw():
+    """The numba HNSW kernels, imported when first used (listing backends and their options stays cheap)."""
+    from .kernels import hnsw
+
+    return hnsw
+
+
 def _set_threads(batch: int) -> None:
     faiss = _faiss()
     # one query: OpenMP start-up costs more than it saves
@@ -209,6 +218,7 @@ class FaissBackend(Backend):
 
     name = "faiss"
     Params = FaissParams
+    TEST_PARAMS = ({"kind": "flat"}, {"kind": "hnsw"}, {"kind": "ivf"})
     SEARCH_PARAMS = ("ef_search", "nprobe", "candidates")
     LEGACY_PARAMS = {"face_weight": 1.0}     # HNSW graphs written before face_weight were built with 1
 
@@ -237,7 +247,7 @@ class FaissBackend(Backend):
             return aids
         with self._aids_lock:
             if self._aids is None:
-                self._aids = WalkAids(self.data, self._graph)
+                self._aids = _hnsw().WalkAids(self.data, self._graph)
                 self._graph = None
             return self._aids
 
@@ -260,9 +270,11 @@ class FaissBackend(Backend):
             # the graph links frames close under the metric's own geometry (weighted: L1 with the face
             # at face_weight; cosine: L2 on unit vectors); the walk then uses the exact distance.
             # Identical rows become one node (HNSW link pruning strands exact duplicates)
+            from .groups import RowGroups
+
             groups = RowGroups.of(data)
             vecs = np.ascontiguousarray(data[groups.rows], dtype=np.float32)
-            order = locality_order(vecs, KERNEL_METRIC[metric])
+            order = _hnsw().locality_order(vecs, KERNEL_METRIC[metric])
             if metric == "weighted" and vecs.shape[1] == 34 and params.face_weight != 1.0:
                 vecs[:, FACE_DIMS] *= np.float32(params.face_weight)   # the graph's distance only
             index = faiss.IndexHNSWFlat(vecs.shape[1], params.M,
@@ -273,7 +285,7 @@ class FaissBackend(Backend):
             # 0.9925 against 0.9890 at ef_search 128 on 312k real frames. The progress bar follows the
             # insertion instead (see _add_watched)
             _add_watched(index, vecs, progress)
-            graph = graph_from_faiss(index, groups)
+            graph = _hnsw().graph_from_faiss(index, groups)
             del index
             return cls(data, metric, params, graph=graph.relabeled(order))
         if metric == "weighted":
@@ -356,11 +368,13 @@ class FaissBackend(Backend):
         return int(min(max(ef, k), len(self.data)))
 
     def _walk(self, queries, weights, k):
+        from .kernels import _common as kc
+
         weighted = self.metric == "weighted"
         code = kc.METRIC_WEIGHTED if weighted else kc.METRIC_L2
         q = kc.check_queries(queries, self.data.shape[1])
         w = kc.check_weights(weights if weighted else None, code, q.shape[0], self.data.shape[1] // 2)
-        rows, dists = knn_hnsw(self.data, q, w, code, None, self._ef(k), k, self._walk_aids(),
+        rows, dists = _hnsw().knn_hnsw(self.data, q, w, code, None, self._ef(k), k, self._walk_aids(),
                                ef_full=self._ef(k, complete=True))
         if (rows[0, -1] < 0 if len(rows) == 1 else (rows[:, -1] < 0).any()):   # misses come last
             rows, dists = self._fill_short(queries, weights, k, rows, dists)
@@ -389,7 +403,7 @@ class FaissBackend(Backend):
         if params.kind == "flat" and metric == "weighted":
             return cls(data, metric, params)
         if params.kind == "hnsw" and "faiss_index" not in arrays:
-            return cls(data, metric, params, graph=HNSWGraph.from_arrays(arrays, len(data), path))
+            return cls(data, metric, params, graph=_hnsw().HNSWGraph.from_arrays(arrays, len(data), path))
         blob = arrays.get("faiss_index")
         if blob is None or blob.dtype != np.uint8 or blob.ndim != 1:
             raise FileFormatError(path, "damaged index file: FAISS index data missing or malformed")
@@ -406,8 +420,8 @@ class FaissBackend(Backend):
         if params.kind == "hnsw":
             # written by posesearch 0.1.0 before the walk: its graph (over the weighted stand-in vectors
             # for ``weighted``) links the same rows, so it is walked like a new one
-            g = graph_from_faiss(index)
-            return cls(data, metric, params, graph=HNSWGraph.from_arrays(g.to_arrays(), len(data), path))
+            g = _hnsw().graph_from_faiss(index)
+            return cls(data, metric, params, graph=_hnsw().HNSWGraph.from_arrays(g.to_arrays(), len(data), path))
         return cls(data, metric, params, index)
 
     @staticmethod

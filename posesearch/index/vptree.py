@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FileFormatError
-from .backend import KERNEL_METRIC, MAX_SEED, Backend, check_positive_int
+from .backend import KERNEL_METRIC, MAX_SEED, Backend, check_positive_int, option
 from .query import FACE_DIMS, FACE_JOINTS
 
 
@@ -52,9 +52,9 @@ class VPTreeParams:
     face_free_tree: weighted only, also build a tree without the face joints for queries that have none
     (speed only; see the module doc)."""
 
-    leaf_size: int = 128
-    seed: int = 0
-    split_weights: str = "uniform"
+    leaf_size: int = option(128, "points per leaf (128).")
+    seed: int = option(0, "vantage point choice.")
+    split_weights: str = option("uniform", "uniform | face-light (build-time joint weights; speed only).")
     face_free_tree: bool = True
 
     def __post_init__(self):
@@ -71,6 +71,7 @@ class VPTreeBackend(Backend):
 
     name = "vptree"
     Params = VPTreeParams
+    TEST_PARAMS = ({}, {"leaf_size": 8, "split_weights": "face-light"})
 
     @classmethod
     def exact_for(cls, metric, params=None) -> bool:

@@ -34,8 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FileFormatError, InvalidArgumentError
-from .backend import KERNEL_METRIC, Backend, check_positive_int
-from .groups import RowGroups
+from .backend import KERNEL_METRIC, Backend, check_positive_int, option
 
 BUILD_WEIGHTS = ("corpus", "uniform")
 
@@ -45,8 +44,8 @@ class PyPIVPTreeParams:
     """build_weights: "corpus" (Move Mirror: each vantage point weighs with its own confidences) or
     "uniform". max_frames: largest corpus accepted (pure Python is slow)."""
 
-    build_weights: str = "corpus"
-    max_frames: int = 200_000
+    build_weights: str = option("corpus", "corpus (Move Mirror) | uniform.")
+    max_frames: int = option(200_000, "largest corpus accepted.")
 
     def __post_init__(self):
         if self.build_weights not in BUILD_WEIGHTS:
@@ -167,6 +166,8 @@ class PyPIVPTreeBackend(Backend):
                 f"backend 'vptree-pypi' is pure Python and slow: {n:,} frames exceed its max_frames "
                 f"({params.max_frames:,}); use backend 'vptree' (exact, fast) or raise max_frames")
         # collapse identical vectors (the package recurses once per level and degenerates on them)
+        from .groups import RowGroups   # numba: imported when building, not when listing options
+
         groups = RowGroups.of(data)
         reps, group_start, members = groups.rows, groups.group_start, groups.members
 
