@@ -188,7 +188,7 @@ assert m.clip_ids[0][0] == "cmu:002_05:yaw45" and m.frames[0][0] == 400, (m.clip
 import os
 assert os.path.isfile("indexes/sample.h5") and os.path.isfile("clip.json")
 assert 90 <= report.score <= 100 and report.mirrored, report.score
-assert session.final_score is not None and update.score is not None
+assert update.score is not None and final.score == ps.score_sequence(reference, user).score, final.score
 """,
 }
 

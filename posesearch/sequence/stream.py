@@ -36,7 +36,10 @@ with memory and per-frame work bounded by the reference length (never by how lon
 The per-joint information of an update is that of the current pair (user frame, matched reference
 frame): the joint errors and their scores.
 
-Live against offline: :attr:`ScoreSession.final_score` equals ``score_sequence(reference, user,
+Live against offline: :meth:`ScoreSession.report` is the final report, computed at the end by the
+offline scorer from every frame pushed (as pushed), so it equals ``score_sequence`` of the same frames with the
+same settings exactly, whatever the settings. The running score is causal; its end value
+:attr:`ScoreSession.final_score` equals ``score_sequence(reference, user,
 settings).score`` to 1e-9 when both see the same inputs: ``smooth="none"``, ``band=None``, ``interp``
 "linear" or "hold", and every pushed frame has every joint of its layout. Otherwise the live score is
 lower: the causal Kalman filter against Kalman + RTS offline (and the offline band), and joints missing in a
@@ -148,6 +151,9 @@ class ScoreSession:
         self.grid_frames = 0
         self._update: StreamUpdate | None = None
         self._kern = None
+        # every accepted frame as pushed (its layout, [x, y, c]) and its time: report() scores them offline
+        self._pushed: list[np.ndarray] = []
+        self._pushed_t: list[float] = []
 
     # ------------------------------------------------------------------------------------ input
     def _coco_frame(self, keypoints, t) -> tuple[np.ndarray, np.ndarray, float]:
@@ -234,6 +240,7 @@ class ScoreSession:
     def push(self, keypoints, t: float) -> StreamUpdate:
         """Add one user frame ((K, 3) [x, y, confidence] at time ``t`` seconds); returns the update."""
         kp, cf, t = self._coco_frame(keypoints, t)
+        raw = np.array(keypoints, dtype=np.float64)      # validated by _coco_frame: real (K, 3) numbers
         st = self.settings
         if self._t0 is not None:
             # one frame far after the last (or a reference at 1e9 fps) would emit billions of grid frames
@@ -268,6 +275,9 @@ class ScoreSession:
         kp = self._smoother.step(kp, cf, t)
         self.frames += 1
         self._t_last = t
+        if len(self._pushed) <= st.max_frames:   # one more than the scorer takes, so report() can say so
+            self._pushed.append(raw)
+            self._pushed_t.append(t)
         for gk, gc, seen in self._grid_frames(kp, cf, t):
             self._advance(gk, gc, seen)
         if self._update is None:
@@ -359,6 +369,28 @@ class ScoreSession:
         if np.isnan(o[kern.ST_VA]):
             return float(o[kern.ST_S]), float(o[kern.ST_N])
         return (float(o[kern.ST_SO] + o[kern.ST_PC] * o[kern.ST_VA]), float(o[kern.ST_NO] + o[kern.ST_PC]))
+
+    def user_sequence(self):
+        """The frames pushed so far, as pushed (their layout, their times), as a :class:`Sequence`."""
+        from .sequence import Sequence
+
+        if not self._pushed:
+            raise InvalidPoseError("no user frame has been pushed yet")
+        if len(self._pushed) > self.settings.max_frames:
+            raise InvalidArgumentError(f"user: {len(self._pushed):,}+ frames pushed, more than "
+                                       f"settings.max_frames = {self.settings.max_frames:,} can be scored")
+        return Sequence.from_arrays(np.stack(self._pushed), layout=self.layout, times=np.asarray(self._pushed_t),
+                                    name="user")
+
+    def report(self):
+        """The final :class:`~posesearch.sequence.score.ScoreReport` of every frame pushed so far: the offline
+        scorer run on those frames with this session's settings and reference, so it equals
+        ``score_sequence(reference, those frames, settings)`` exactly (the running score during the stream is
+        causal; see the module doc for how its end value, :attr:`final_score`, can differ). Costs one offline
+        scoring (about 140 ms for a 60 s pair); frames are kept as pushed, 408 bytes each for COCO-17."""
+        from .score import prepare_user, score_prepared
+
+        return score_prepared(self.ref, prepare_user(self.user_sequence(), self.fps, self.settings))
 
     @property
     def mirrored(self) -> bool:
