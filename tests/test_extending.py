@@ -151,3 +151,39 @@ def test_key_value_parser_refuses(text):
 
     with pytest.raises(InvalidArgumentError, match=r"^--param: expected KEY=VALUE"):
         parse_key_values([text], "--param")
+
+
+# ------------------------------------------------------------------------------------------ readers
+@pytest.mark.parametrize("fmt", list(__import__("posesearch.corpus.readers", fromlist=["READERS"]).READERS))
+def test_every_registered_reader_follows_the_protocol(fmt):
+    import inspect
+
+    from posesearch.corpus.readers import Reader, get_reader
+
+    mod = get_reader(fmt)
+    assert isinstance(mod, Reader) and mod.FORMAT == fmt and mod.DESCRIPTION
+    for fn in (mod.read, getattr(mod, "read_batches", mod.read)):
+        params = list(inspect.signature(fn).parameters.values())
+        assert params[0].name == "paths" and all(p.kind == p.KEYWORD_ONLY for p in params[1:]), fmt
+
+
+def test_readme_tables_are_generated_from_the_registries():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(root / "scripts" / "readme_tables.py"), "--check"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    from posesearch.corpus.readers import formats_table
+    from posesearch.index.registry import backends_table
+
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert backends_table() in readme and formats_table() in readme
+
+
+def test_a_registered_backend_gets_a_readme_row(toy_registered):
+    from posesearch.index.registry import backends_table
+
+    assert "| `toy` | yes | numpy brute force (a test) |" in backends_table().split("\n")

@@ -1,23 +1,37 @@
 """Readers: turn pose datasets into :class:`~posesearch.corpus.clip.Clip` objects for a corpus.
 
-Every reader module exposes ``FORMAT`` (its name here), ``DESCRIPTION`` and
-``read(paths, **options) -> Iterator[Clip]``: clips in the *source* layout (the corpus maps them to
-COCO-17). Bad input raises :class:`~posesearch.errors.FileFormatError` naming the file and the problem.
-Readers of large single-frame sets may also expose ``read_batches(paths, **options)`` yielding
-:class:`~posesearch.corpus.batch.ClipBatch` objects (the same clips, column-wise, much faster to
-ingest); :func:`iter_source` prefers it.
-
-Modules are imported only when asked for, so listing formats stays cheap.
+Every reader is a module following :class:`Reader` (the contract), registered by one line in
+:data:`READERS`. Modules are imported only when asked for, so listing formats stays cheap.
 """
 from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Iterator
+from typing import Any, Iterable, Iterator, Protocol, runtime_checkable
 
 from ...registry import Registry
 
-#: format name -> module path
+@runtime_checkable
+class Reader(Protocol):
+    """What a reader module provides (a module, so these are its module-level names).
+
+    ``read(paths, *, option=default, ...)`` yields clips in the *source* layout (the corpus maps them to
+    COCO-17); its keyword-only parameters are the reader's options (``posesearch ingest --option
+    NAME=VALUE``; an option the reader does not take is refused naming the valid ones). Bad input raises
+    :class:`~posesearch.errors.FileFormatError` naming the file and the problem, never a traceback.
+    Readers of large single-frame sets may also provide ``read_batches(paths, **options)`` yielding
+    :class:`~posesearch.corpus.batch.ClipBatch` objects (the same clips, column-wise, much faster to
+    ingest; same options); :func:`iter_source` prefers it. ``SOURCE`` and ``NOTES`` (optional) fill the
+    README table of formats (:func:`formats_table`).
+    """
+
+    FORMAT: str               #: its name in READERS
+    DESCRIPTION: str          #: one line for help texts
+
+    def read(self, paths: Iterable[str], **options: Any) -> Iterator[Any]: ...
+
+
+#: format name -> module path (one line per reader)
 READERS: Registry[str] = Registry("format", {
     "coco": "posesearch.corpus.readers.coco",
     "yolo-npz": "posesearch.corpus.readers.yolo_npz",
@@ -28,9 +42,20 @@ READERS: Registry[str] = Registry("format", {
 })
 
 
-def get_reader(name: str) -> ModuleType:
+def get_reader(name: str) -> "ModuleType | Reader":
     """The reader module for a format name; unknown names raise UnknownNameError listing the valid ones."""
     return importlib.import_module(READERS.lookup(name))
+
+
+def formats_table() -> str:
+    """The README table of formats, from each reader's ``SOURCE`` and ``NOTES`` (``DESCRIPTION`` when it
+    has no SOURCE); tests/test_extending.py checks the README holds exactly this."""
+    lines = ["| format | source | notes |", "|---|---|---|"]
+    for name in READERS:
+        mod = get_reader(name)
+        row = f"| `{name}` | {getattr(mod, 'SOURCE', mod.DESCRIPTION)} | {getattr(mod, 'NOTES', '')} |"
+        lines.append(row.replace("|  |", "| |"))
+    return "\n".join(lines)
 
 
 def iter_source(name: str, paths, **options) -> Iterator:

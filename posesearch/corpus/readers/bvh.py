@@ -46,6 +46,9 @@ from .bvh_kinematics import PROJECTIONS, BVH, forward_kinematics, parse_bvh, pro
 FORMAT = "bvh"
 DESCRIPTION = ("BVH motion capture (CMU mocap; CC_Base or CMU rig) projected to 2D from chosen camera "
                "yaws/pitch, layout cmu19")
+#: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
+SOURCE = 'motion capture'
+NOTES = 'forward kinematics, then a camera at `--views` yaws, `--pitch`, orthographic or perspective, `--mirror`'
 PATTERNS = ("*.bvh", "*.BVH")
 LAYOUT = CMU19.name
 

@@ -32,6 +32,9 @@ from ._paths import expand, load_json
 
 FORMAT = "coco"
 DESCRIPTION = "COCO keypoint annotations JSON (person_keypoints_*.json): one single-frame clip per person"
+#: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
+SOURCE = 'COCO keypoint JSON'
+NOTES = 'one clip per person; v=2 → confidence 1.0, v=1 (occluded) → 0.5, v=0 → missing'
 PATTERNS = ("person_keypoints_*.json", "*.json")
 
 

@@ -41,6 +41,9 @@ from ._paths import expand, load_json
 FORMAT = "openpose"
 DESCRIPTION = ("OpenPose BODY_25 JSON: per-frame *_keypoints.json output (one clip per person per folder), or a "
                "labelled pose set {info: {label}, data: [{x, y, a}]} (y up, flipped)")
+#: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
+SOURCE = 'OpenPose per-frame JSON, and the labelled BODY25 set'
+NOTES = 'one clip per person id per folder; class label kept; y flipped to point down'
 K = BODY25.num_keypoints
 
 

@@ -38,6 +38,9 @@ from ._paths import expand
 
 FORMAT = "penn-action"
 DESCRIPTION = "Penn Action joint annotations (labels/NNNN.mat), 13 joints, layout penn13, 30 fps"
+#: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
+SOURCE = 'Penn Action `labels/*.mat`'
+NOTES = 'action, view, split labels; invisible joints missing; 30 fps; left/right as the data show'
 PATTERNS = ("*.mat",)
 LAYOUT = PENN13.name
 DEFAULT_FPS = 30.0

@@ -18,6 +18,9 @@ from ._paths import expand
 
 FORMAT = "sequence"
 DESCRIPTION = "posesearch pose-sequence files (.json {fps, layout, frames}, .npy/.npz (T, K, 3)): one clip per file"
+#: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
+SOURCE = 'our pose-sequence JSON, `.npy`, `.npz`'
+NOTES = ''
 PATTERNS = ("*.json", "*.npy", "*.npz")
 
 
