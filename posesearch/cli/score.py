@@ -66,6 +66,7 @@ def _print_report(report, reference: str, user: str) -> None:
         for a, b, s in wm:
             t.add_row(f"{a:.2f}", f"{b:.2f}", f"{s:.1f}")
         con.print(t)
+    con.print(r.worst_moments_note(), highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:

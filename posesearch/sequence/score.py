@@ -120,6 +120,10 @@ CALIBRATION: dict[str, Calibration] = {
     "pair-weighted": Calibration(d50=0.09, slope=2.1),
 }
 
+#: A "worst moment" scores at least this many points below the overall score (ScoreReport.worst_moments):
+#: a stretch at or just under the average is ordinary, and a good performance may have no worst moment.
+WORST_MOMENT_MARGIN = 5.0
+
 #: Which aligned user frames judge a moment (see ScoreSettings.moments_from).
 MOMENTS_FROM = Registry("moments_from", ("samples", "grid"))
 
@@ -330,21 +334,28 @@ class ScoreReport:
         items = [(k, v) for k, v in self.joint_scores.items() if v is not None]
         return sorted(items, key=lambda kv: kv[1])[:n]
 
-    def worst_moments(self, n: int = 3, window: float = 0.5) -> list[tuple[float, float, float]]:
+    def worst_moments(self, n: int = 3, window: float = 0.5,
+                      margin: float | None = None) -> list[tuple[float, float, float]]:
         """Up to n (start s, end s, mean score) stretches of about ``window`` seconds, lowest first,
-        not overlapping."""
+        not overlapping, each scoring at least ``margin`` points (default :data:`WORST_MOMENT_MARGIN`)
+        below the overall score. Empty when no stretch stands out that far (see
+        :meth:`worst_moments_note`): a stretch at or above the average is never a "worst moment"."""
+        margin = WORST_MOMENT_MARGIN if margin is None else float(margin)
         t = self.moment_times
         s = self.moment_scores
-        if len(t) == 0:
+        if len(t) == 0 or not np.isfinite(self.score):
             return []
         dt = float(np.median(np.diff(t))) if len(t) > 1 else 1.0
         w = max(1, int(round(window / dt)))
         w = min(w, len(s))
         csum = np.concatenate([[0.0], np.cumsum(s)])
-        means = (csum[w:] - csum[:-w]) / w          # window starting at i
+        means = (csum[w:] - csum[:-w]) / w          # window starting at i (NaN if it holds an unscored frame)
+        bar = self.score - margin
         taken = np.zeros(len(means), bool)
         out = []
         for i in np.argsort(means, kind="stable"):
+            if not np.isfinite(means[i]) or means[i] > bar:
+                break                               # ascending order: nothing further qualifies
             if taken[i]:
                 continue
             out.append((float(t[i]), float(t[min(i + w - 1, len(t) - 1)]), float(means[i])))
@@ -352,6 +363,15 @@ class ScoreReport:
             if len(out) == n:
                 break
         return out
+
+    def worst_moments_note(self, window: float = 0.5, margin: float | None = None) -> str:
+        """The rule behind :meth:`worst_moments` in words, e.g. for when none qualifies."""
+        margin = WORST_MOMENT_MARGIN if margin is None else float(margin)
+        if self.worst_moments(1, window, margin):
+            return (f"stretches of about {window:g} s scoring at least {margin:g} points below the overall "
+                    f"{self.score:.1f}")
+        return (f"no moment stands out: no stretch of about {window:g} s scores {margin:g} or more points below "
+                f"the overall {self.score:.1f}")
 
     def to_dict(self, *, path: bool = True) -> dict[str, Any]:
         f = lambda v: None if v is None or not np.isfinite(v) else round(float(v), 6)  # noqa: E731
@@ -365,6 +385,8 @@ class ScoreReport:
             "joint_coverage": {k: f(v) for k, v in self.joint_coverage.items()},
             "worst_joints": [{"joint": k, "score": f(v)} for k, v in self.worst_joints()],
             "worst_moments": [{"start": f(a), "end": f(b), "score": f(s)} for a, b, s in self.worst_moments()],
+            "worst_moments_rule": {"window_s": 0.5, "below_score_by": WORST_MOMENT_MARGIN,
+                                   "note": self.worst_moments_note()},
             "moments": {"times": [f(v) for v in self.moment_times], "scores": [f(v) for v in self.moment_scores]},
             "mirror_costs": {k: f(v) for k, v in self.mirror_costs.items()},
             "alignment": {"method": self.alignment.method, "cost": f(self.alignment.cost),
@@ -388,6 +410,8 @@ class ScoreReport:
         wm = self.worst_moments()
         if wm:
             lines.append("worst moments: " + ", ".join(f"{a:.2f}-{b:.2f} s ({s:.0f})" for a, b, s in wm))
+        else:
+            lines.append(self.worst_moments_note())
         return "\n".join(lines)
 
 
