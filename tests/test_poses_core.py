@@ -258,3 +258,59 @@ def test_compiled_normalization_matches_numpy(dtype, tol):
     assert np.abs(big_v - small_v).max() <= tol
     with pytest.raises(InvalidPoseError, match=r"\(pose 7\): cannot normalize: has 0 present keypoint"):
         nm.normalize_batch(kp, cf, dtype=dtype)
+
+
+# ------------------------------------------------------------------ extreme scales (issue 15: a new user's find)
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e-160, 1e154, 1e200, 1e300])
+def test_normalization_is_scale_free_at_extreme_scales(scale):
+    """Poses x1e-300 .. x1e300 normalize as x1 (the sum of squares used to overflow or underflow: 'all its
+    present keypoints on one point (zero size)', untrue), in the numpy path and the compiled one."""
+    from posesearch.poses.normalize import COMPILED_FROM, normalize_batch
+
+    rng = np.random.default_rng(0)
+    kp = rng.uniform(0, 100, (4, 17, 2))
+    cf = np.ones((4, 17))
+    cf[:, 3] = 0
+    ref, _ = normalize_batch(kp, cf)
+    got, valid = normalize_batch(kp * scale, cf)
+    assert valid.all()
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+    reps = COMPILED_FROM // 4 + 1                        # the compiled path: bit-identical to numpy's
+    many, _ = normalize_batch(np.tile(kp * scale, (reps, 1, 1)), np.tile(cf, (reps, 1)))
+    assert np.array_equal(many[:4], got)
+
+
+def test_normalization_unchanged_in_the_normal_range():
+    """The power-of-two rescale applies only outside the safe range: ordinary poses keep bit-identical vectors
+    (the Move Mirror formula divided by the plain norm)."""
+    from posesearch.poses.normalize import normalize_batch
+
+    rng = np.random.default_rng(1)
+    kp = rng.uniform(-1e6, 1e6, (50, 17, 2))
+    cf = np.ones((50, 17))
+    got, _ = normalize_batch(kp, cf)
+    t = kp - kp.min(axis=1, keepdims=True)
+    norm = np.sqrt(np.add.accumulate((t ** 2).sum(-1), axis=1)[:, -1:])
+    want = (t / norm[..., None]).reshape(50, 34)
+    assert np.array_equal(got, want)
+
+
+def test_query_and_compare_of_a_huge_pose(tmp_path):
+    """CLI: a pose x1e200 compares as the same pose (distance 0), with no overflow warning."""
+    import json
+    import subprocess
+    import sys
+
+    from posesearch.cli.app import app
+    from typer.testing import CliRunner
+
+    pose = {"layout": "coco17", "keypoints": [[10.0 + 3 * k, 20.0 + (k % 5) * 7, 1.0] for k in range(17)]}
+    (tmp_path / "a.json").write_text(json.dumps(pose))
+    pose["keypoints"] = [[x * 1e200, y * 1e200, c] for x, y, c in pose["keypoints"]]
+    (tmp_path / "b.json").write_text(json.dumps(pose))
+    r = CliRunner().invoke(app, ["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert abs(json.loads(r.stdout)["value"]) < 1e-12, r.stdout
+    out = subprocess.run([sys.executable, "-W", "error", "-m", "posesearch.cli.app", "compare",
+                          str(tmp_path / "a.json"), str(tmp_path / "b.json")], capture_output=True, text=True)
+    assert out.returncode == 0 and "Warning" not in out.stderr, out.stderr

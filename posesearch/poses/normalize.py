@@ -68,6 +68,14 @@ def normalize_batch(keypoints: np.ndarray, confidences: np.ndarray, *, on_invali
     miny = np.where(present, y, big).min(axis=1, keepdims=True)
     tx = np.where(present, x - minx, 0)
     ty = np.where(present, y - miny, 0)
+    # extreme scales (1e200, 1e-300): bring the pose's extent near 1 by an exact power of two first, so the
+    # sum of squares neither overflows nor underflows; a factor of 1 elsewhere keeps every vector bit-identical
+    hi, lo = safe_range(tx.dtype)
+    extent = np.maximum(tx.max(axis=1, initial=0), ty.max(axis=1, initial=0))
+    factor = np.where((extent > hi) | ((extent < lo) & (extent > 0)),
+                      np.ldexp(np.ones_like(extent), -np.frexp(extent)[1]), 1.0).astype(tx.dtype)
+    tx *= factor[:, None]
+    ty *= factor[:, None]
     # sum over keypoints in order (a running sum): the compiled path adds in the same order, so both
     # give bit-identical vectors (numpy's .sum would add pairwise)
     norm = np.sqrt(np.add.accumulate(tx * tx + ty * ty, axis=1)[:, -1:]) if k else np.zeros((n, 1), dtype)
@@ -87,6 +95,13 @@ def normalize_batch(keypoints: np.ndarray, confidences: np.ndarray, *, on_invali
     out[:, 1::2] = ty
     out[~valid] = 0
     return out, valid
+
+
+def safe_range(dtype) -> tuple[float, float]:
+    """Extents between these two powers of two are normalized as they are: their squares summed over any
+    layout neither overflow nor underflow in ``dtype``."""
+    info = np.finfo(dtype)
+    return float(np.ldexp(1.0, info.maxexp // 2 - 8)), float(np.ldexp(1.0, info.minexp // 2 + 8))
 
 
 def _raise_invalid(valid, count, on_invalid, name):
@@ -110,7 +125,8 @@ def _normalize_compiled(keypoints, confidences, *, on_invalid, dtype, name):
     n, k = cf.shape
     out = np.empty((n, 2 * k), dtype=dtype)
     valid = np.empty(n, dtype=np.bool_)
-    normalize_into(kp, cf, out, valid, MIN_PRESENT)
+    big, small = safe_range(kp.dtype)
+    normalize_into(kp, cf, out, valid, MIN_PRESENT, big, small)
     if not valid.all() and on_invalid == "raise":
         present = (cf > 0) & ~np.isnan(kp).any(axis=-1)
         _raise_invalid(valid, present.sum(axis=1), on_invalid, name)

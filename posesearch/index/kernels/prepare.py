@@ -13,7 +13,11 @@ import numpy as np
 from numba import njit
 
 from ...poses._normalize_kernel import normalize_one
+from ...poses.normalize import safe_range
 from ._common import JIT
+
+
+_HI, _LO = safe_range(np.float64)     # pose extents normalized without a power-of-two rescale first
 
 
 @njit(**JIT)
@@ -75,7 +79,7 @@ def prepare_queries(raw, conf, has_conf, to_coco, flip, mirrored, min_present, o
         else:
             src_k = kp
             src_c = cf
-        if not normalize_one(src_k, src_c, out_v[b], min_present):
+        if not normalize_one(src_k, src_c, out_v[b], min_present, _HI, _LO):
             return b
         for i in range(nc):
             out_w[b, i] = src_c[i]
