@@ -12,11 +12,40 @@ expected and what was found.
 """
 from __future__ import annotations
 
-from typing import Generic, Iterable, Mapping, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, Iterable, Mapping, TypeVar
 
 from .errors import UnknownNameError, check_number  # noqa: F401  (check_number: the numeric twin of lookups)
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ParamOption:
+    """A command-line flag made from declared parameters of one or several backends (or readers)."""
+
+    name: str                     #: the field / keyword name
+    flag: str                     #: "--leaf-size"
+    type: type                    #: int | float | str | bool | list (comma-separated numbers)
+    help: str                     #: "vptree: points per leaf (128)."
+    owners: tuple[str, ...]       #: the backends (readers) that take it
+
+
+def merge_options(entries: Iterable[tuple[str, str, type, str, "str | None"]]) -> list[ParamOption]:
+    """One :class:`ParamOption` per flag from (owner, name, type, help, flag or None) entries: the flag is
+    ``--name-with-hyphens`` unless given; owners sharing a flag share it, and its help names each
+    (owners with the same help text once: "openpose, penn-action: frame rate (30)")."""
+    merged: dict[str, dict[str, Any]] = {}
+    for owner, name, typ, text, flag in entries:
+        flag = flag or "--" + name.replace("_", "-")
+        m = merged.setdefault(flag, {"name": name, "type": typ, "helps": {}, "owners": []})
+        if m["name"] != name:
+            raise TypeError(f"flag {flag} names two parameters: {m['name']} and {name} ({owner})")
+        m["helps"].setdefault(text.rstrip("."), []).append(owner)
+        m["owners"].append(owner)
+    return [ParamOption(m["name"], flag, m["type"],
+                        "; ".join(f"{', '.join(owners)}: {text}" for text, owners in m["helps"].items()) + ".",
+                        tuple(m["owners"])) for flag, m in merged.items()]
 
 
 def normalize_name(name: object) -> str:

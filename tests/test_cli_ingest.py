@@ -83,7 +83,7 @@ def test_info_detects_corruption(tmp_path):
 @pytest.mark.parametrize("args, match", [
     (["ingest", "{d}", "-f", "nope", "-o", "{o}"], "unknown format 'nope'"),
     (["ingest", "{d}", "-f", "coco", "-o", "{o}", "--views", "0,45"], "option --views does not apply to format 'coco'"),
-    (["ingest", "{d}", "-f", "bvh", "-o", "{o}", "--views", "0,x"], "--views: expected comma-separated angles"),
+    (["ingest", "{d}", "-f", "bvh", "-o", "{o}", "--views", "0,x"], "--views: expected comma-separated numbers"),
     (["ingest", "{d}", "-f", "sequence", "-o", "{o}", "-O", "nokey"], "--option: expected KEY=VALUE"),
     (["ingest", "{d}", "-f", "sequence", "-o", "{o}", "--append", "--overwrite"], "exclude each other"),
     (["ingest", "{d}/missing.json", "-f", "sequence", "-o", "{o}"], "missing.json: no such file"),

@@ -187,3 +187,31 @@ def test_a_registered_backend_gets_a_readme_row(toy_registered):
     from posesearch.index.registry import backends_table
 
     assert "| `toy` | yes | numpy brute force (a test) |" in backends_table().split("\n")
+
+
+def test_reader_flags_come_from_the_readers(monkeypatch):
+    import sys
+    import types
+
+    import typer
+    from typer.testing import CliRunner
+
+    from posesearch.cli import ingest as ingest_cli
+    from posesearch.corpus.readers import READERS, get_reader
+
+    toy = types.ModuleType("toy_reader")
+    toy.FORMAT, toy.DESCRIPTION, toy.OPTION_HELP = "toy", "a test reader", {"stride": "keep every n-th frame"}
+
+    def read(paths, *, stride: int = 1, fps: float = 30.0):
+        return iter(())
+
+    toy.read = read
+    monkeypatch.setitem(sys.modules, "toy_reader", toy)
+    monkeypatch.setitem(READERS, "toy", "toy_reader")
+    app = typer.Typer()
+    ingest_cli.register(app)
+    out = CliRunner().invoke(app, ["ingest", "--help"], env={"COLUMNS": "200"}).output
+    assert "| penn-action | toy." in out and "toy: keep every n-th frame." in out and "--stride" in out
+    for fmt in READERS:
+        for key in getattr(get_reader(fmt), "OPTION_HELP", {}):
+            assert "--" + key.replace("_", "-") in out, (fmt, key)

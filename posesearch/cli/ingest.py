@@ -9,11 +9,11 @@ from typing import Any, Callable, List, Optional
 
 import typer
 
-from ..corpus.readers import READERS
+from ..corpus.readers import READERS, reader_options
 from ..errors import FileFormatError, InvalidArgumentError, UnknownNameError
 from ..text import plural
 from .common import emit_json, fmt_bytes, handle_errors
-from .options import parse_key_values
+from .options import parse_key_values, with_param_options
 
 #: ``posesearch info`` dispatches on a file's ``format`` attribute: format name -> "module:function",
 #: the function being ``describe(path, *, verify=False) -> dict``. A module without that function
@@ -24,15 +24,15 @@ INFO_DESCRIBERS: dict[str, str] = {
 }
 
 
-def _parse_views(text: str) -> list[float]:
+def _parse_numbers(text: str, flag: str) -> list[float]:
+    """A list option's comma-separated numbers (``--views 0,45,90``)."""
     out = []
     for part in text.split(","):
         part = part.strip()
         try:
             out.append(float(part))
         except ValueError:
-            raise InvalidArgumentError(f"--views: expected comma-separated angles in degrees like 0,45,90, "
-                                       f"got {text!r}") from None
+            raise InvalidArgumentError(f"{flag}: expected comma-separated numbers like 0,45,90, got {text!r}") from None
     return out
 
 
@@ -137,8 +137,11 @@ def _verified_line(ver) -> str:
 
 
 def register(app: typer.Typer) -> None:
+    flags = reader_options()
+
     @app.command()
     @handle_errors
+    @with_param_options(flags, "reader_flags", before="option")
     def ingest(
         sources: List[Path] = typer.Argument(..., metavar="SOURCES", help="Files or folders to read."),
         fmt: str = typer.Option(..., "--format", "-f",
@@ -148,22 +151,11 @@ def register(app: typer.Typer) -> None:
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing corpus."),
         skip_duplicates: bool = typer.Option(False, "--skip-duplicates",
                                              help="Skip clips whose id is already in the corpus instead of failing."),
-        prefix: Optional[str] = typer.Option(None, "--prefix", help="Clip id prefix (default: per format)."),
-        fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate when the source does not say "
-                                                               "(openpose, sequence, penn-action)."),
-        person: Optional[int] = typer.Option(None, "--person", help="openpose: read only this person index."),
-        layout: Optional[str] = typer.Option(None, "--layout", help="sequence: keypoint layout of files that do "
-                                                                     "not name one (default: by keypoint count)."),
-        views: Optional[str] = typer.Option(None, "--views", help="bvh: camera yaws in degrees, e.g. 0,45,90."),
-        pitch: Optional[float] = typer.Option(None, "--pitch", help="bvh: camera pitch in degrees."),
-        distance: Optional[float] = typer.Option(None, "--distance", help="bvh: camera distance in metres."),
-        projection: Optional[str] = typer.Option(None, "--projection", help="bvh: orthographic | perspective."),
-        mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror",
-                                              help="bvh: also add a left/right mirrored copy of every clip."),
         option: Optional[List[str]] = typer.Option(None, "--option", "-O",
                                                    help="Any other reader option as KEY=VALUE (JSON value), "
                                                         "e.g. -O occluded=0.7 -O aspect=1.33."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        reader_flags: dict = None,
     ) -> None:
         """Read pose datasets into a corpus file (COCO-17, normalized vectors, labels), atomically."""
         from ..corpus.readers import get_reader, iter_source
@@ -177,13 +169,10 @@ def register(app: typer.Typer) -> None:
         # a folder, a missing folder, a read-only file or one of the sources is refused here; whether an
         # existing corpus may be replaced or appended to is the writer's check
         out = output_path(out, "", overwrite=True, inputs=sources)
-        given: dict[str, Any] = {}
-        for name, value in (("prefix", prefix), ("fps", fps), ("person", person), ("layout", layout), ("pitch", pitch),
-                            ("distance", distance), ("projection", projection), ("mirror", mirror)):
-            if value is not None:
-                given[name] = value
-        if views is not None:
-            given["views"] = _parse_views(views)
+        given: dict[str, Any] = dict(reader_flags or {})
+        for o in flags:
+            if o.type is list and o.name in given:
+                given[o.name] = _parse_numbers(given[o.name], o.flag)
         given.update(parse_key_values(option, "--option"))
         options = _reader_options(fmt, given)
         from ..inputs import describe_assumed, reader_assumptions

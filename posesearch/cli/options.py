@@ -46,7 +46,8 @@ def with_param_options(options: list[ParamOption], dest: str, *, before: str | N
             if pname in taken:
                 raise TypeError(f"{fn.__name__}: option {o.flag} clashes with parameter {pname}")
             decl = f"{o.flag}/--no-{o.flag[2:]}" if o.type is bool else o.flag
-            extra.append(inspect.Parameter(pname, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[o.type],
+            typ = str if o.type is list else o.type          # a list: comma-separated text, parsed by the command
+            extra.append(inspect.Parameter(pname, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[typ],
                                            default=typer.Option(None, decl, help=o.help)))
         names = {"opt_" + o.name: o.name for o in options}
 

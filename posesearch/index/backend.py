@@ -20,6 +20,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from ..errors import InvalidArgumentError, UnknownNameError, check_number
+from ..registry import ParamOption, merge_options  # noqa: F401  (ParamOption: the flags' type)
 
 Progress = Callable[[int, int], None]  # progress(done, total)
 
@@ -32,33 +33,12 @@ def option(default: Any, help: str, *, flag: str | None = None) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, "flag": flag})
 
 
-@dataclasses.dataclass(frozen=True)
-class ParamOption:
-    """A command-line flag made from parameter fields: of one or several backends (or readers)."""
-
-    name: str                     # the field / keyword name
-    flag: str                     # "--leaf-size"
-    type: type                    # int | float | str | bool
-    help: str                     # "vptree: points per leaf (128)."
-    owners: tuple[str, ...]       # the backends (readers) that take it
-
-
 def params_options(params_types: dict[str, type]) -> list[ParamOption]:
     """The flags of ``{owner name: Params dataclass}``: one per field declared with :func:`option`; a
     field several owners share (``seed``) is one flag whose help names each."""
-    merged: dict[str, dict[str, Any]] = {}
-    for owner, ptype in params_types.items():
-        for f in dataclasses.fields(ptype):
-            if "help" not in f.metadata:
-                continue
-            flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
-            m = merged.setdefault(flag, {"name": f.name, "type": type(f.default), "helps": [], "owners": []})
-            if m["name"] != f.name:
-                raise TypeError(f"flag {flag} names two fields: {m['name']} and {f.name} ({owner})")
-            m["helps"].append(f"{owner}: {f.metadata['help'].rstrip('.')}")
-            m["owners"].append(owner)
-    return [ParamOption(m["name"], flag, m["type"], "; ".join(m["helps"]) + ".", tuple(m["owners"]))
-            for flag, m in merged.items()]
+    return merge_options((owner, f.name, type(f.default), f.metadata["help"], f.metadata.get("flag"))
+                         for owner, ptype in params_types.items() for f in dataclasses.fields(ptype)
+                         if "help" in f.metadata)
 
 
 def backend_options() -> list[ParamOption]:

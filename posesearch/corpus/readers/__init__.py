@@ -9,7 +9,7 @@ import importlib
 from types import ModuleType
 from typing import Any, Iterable, Iterator, Protocol, runtime_checkable
 
-from ...registry import Registry
+from ...registry import ParamOption, Registry  # noqa: F401  (ParamOption: reader_options' type)
 
 @runtime_checkable
 class Reader(Protocol):
@@ -45,6 +45,31 @@ READERS: Registry[str] = Registry("format", {
 def get_reader(name: str) -> "ModuleType | Reader":
     """The reader module for a format name; unknown names raise UnknownNameError listing the valid ones."""
     return importlib.import_module(READERS.lookup(name))
+
+
+def reader_options() -> "list[ParamOption]":
+    """The ``posesearch ingest`` flags: every registered reader's ``OPTION_HELP`` entries, typed by its
+    ``read`` (``read_batches``) signature; a list option (``views``) takes comma-separated numbers."""
+    import inspect
+
+    from ...registry import merge_options
+
+    entries = []
+    for name in READERS:
+        mod = get_reader(name)
+        fn = getattr(mod, "read_batches", None) or mod.read
+        sig = inspect.signature(fn, eval_str=True)
+        for key, text in getattr(mod, "OPTION_HELP", {}).items():
+            entries.append((name, key, _flag_type(sig.parameters[key]), text, None))
+    return merge_options(entries)
+
+
+def _flag_type(param) -> type:
+    ann = param.annotation
+    for t in (bool, int, float, str):
+        if ann is t or ann == (t | None):
+            return t
+    return list
 
 
 def formats_table() -> str:

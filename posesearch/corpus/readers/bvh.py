@@ -49,6 +49,14 @@ DESCRIPTION = ("BVH motion capture (CMU mocap; CC_Base or CMU rig) projected to 
 #: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
 SOURCE = 'motion capture'
 NOTES = 'forward kinematics, then a camera at `--views` yaws, `--pitch`, orthographic or perspective, `--mirror`'
+#: options that are also `posesearch ingest` flags (the others: -O NAME=VALUE), with their help
+OPTION_HELP = {
+    "views": "camera yaws in degrees, e.g. 0,45,90",
+    "pitch": "camera pitch in degrees",
+    "distance": "camera distance in metres",
+    "projection": "orthographic | perspective",
+    "mirror": "also add a left/right mirrored copy of every clip",
+}
 PATTERNS = ("*.bvh", "*.BVH")
 LAYOUT = CMU19.name
 

@@ -35,6 +35,10 @@ DESCRIPTION = "COCO keypoint annotations JSON (person_keypoints_*.json): one sin
 #: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
 SOURCE = 'COCO keypoint JSON'
 NOTES = 'one clip per person; v=2 → confidence 1.0, v=1 (occluded) → 0.5, v=0 → missing'
+#: options that are also `posesearch ingest` flags (the others: -O NAME=VALUE), with their help
+OPTION_HELP = {
+    "prefix": "clip id prefix (default: per format)",
+}
 PATTERNS = ("person_keypoints_*.json", "*.json")
 
 

@@ -44,6 +44,12 @@ DESCRIPTION = ("OpenPose BODY_25 JSON: per-frame *_keypoints.json output (one cl
 #: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
 SOURCE = 'OpenPose per-frame JSON, and the labelled BODY25 set'
 NOTES = 'one clip per person id per folder; class label kept; y flipped to point down'
+#: options that are also `posesearch ingest` flags (the others: -O NAME=VALUE), with their help
+OPTION_HELP = {
+    "prefix": "clip id prefix (default: per format)",
+    "fps": "frame rate (30)",
+    "person": "read only this person index",
+}
 K = BODY25.num_keypoints
 
 

@@ -41,6 +41,10 @@ DESCRIPTION = "Penn Action joint annotations (labels/NNNN.mat), 13 joints, layou
 #: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
 SOURCE = 'Penn Action `labels/*.mat`'
 NOTES = 'action, view, split labels; invisible joints missing; 30 fps; left/right as the data show'
+#: options that are also `posesearch ingest` flags (the others: -O NAME=VALUE), with their help
+OPTION_HELP = {
+    "fps": "frame rate (30)",
+}
 PATTERNS = ("*.mat",)
 LAYOUT = PENN13.name
 DEFAULT_FPS = 30.0

@@ -21,6 +21,12 @@ DESCRIPTION = "posesearch pose-sequence files (.json {fps, layout, frames}, .npy
 #: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
 SOURCE = 'our pose-sequence JSON, `.npy`, `.npz`'
 NOTES = ''
+#: options that are also `posesearch ingest` flags (the others: -O NAME=VALUE), with their help
+OPTION_HELP = {
+    "prefix": "clip id prefix (default: per format)",
+    "fps": "frame rate of files that give none",
+    "layout": "keypoint layout of files that do not name one (default: by keypoint count)",
+}
 PATTERNS = ("*.json", "*.npy", "*.npz")
 
 

@@ -38,6 +38,10 @@ DESCRIPTION = ("COCO persons as YOLO-pose arrays in .npz (kpts_norm, vis, image_
 #: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
 SOURCE = 'COCO train array (`train2017_yolo_kpts.npz`)'
 NOTES = '149,813 persons; coordinates divided by unknown image sizes (aspect distorted)'
+#: options that are also `posesearch ingest` flags (the others: -O NAME=VALUE), with their help
+OPTION_HELP = {
+    "prefix": "clip id prefix (default: per format)",
+}
 REQUIRED = ("kpts_norm", "vis", "image_id")
 
 
