@@ -32,6 +32,7 @@ from the keypoints (``Corpus.check_vectors``); ``Index.build`` runs it before in
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Callable
@@ -109,9 +110,29 @@ def check_structure(f, path: Path) -> None:
                                             f"values, the file says {plural(m, 'clip')}")
         f["blocks/rows"]
         f["blocks/checksum"]
+        _check_layout_attrs(f, path)
     except KeyError as e:
         raise FileFormatError(path, f"damaged corpus: missing {e.args[0] if e.args else 'a dataset'}") from None
 
+
+
+def _check_layout_attrs(f, path: Path) -> None:
+    """The layout attributes say what the arrays hold: COCO-17 joints in COCO order. A file that says another
+    layout or other joints is not read as COCO-17 (its vectors would be compared joint by joint with others)."""
+    from ..poses.layouts import COCO17_JOINTS
+
+    layout = attr_str(f, "layout")
+    if layout != LAYOUT:
+        raise FileFormatError(path, f"damaged corpus: attribute layout must be {LAYOUT!r} (corpora store COCO-17), "
+                                    f"found {layout!r:.40}")
+    joints = attr_str(f, "joints")
+    try:
+        names = json.loads(joints) if isinstance(joints, str) else None
+    except ValueError:
+        names = None
+    if names != list(COCO17_JOINTS):
+        raise FileFormatError(path, f"damaged corpus: attribute joints must list the 17 COCO joints in COCO order, "
+                                    f"found {joints!r:.60}")
 
 
 def _count_attr(f, path: Path, name: str) -> int:
