@@ -109,9 +109,16 @@ class Registry(dict, Generic[T]):
     def aliases_of(self, name: str) -> list[str]:
         return sorted(a for a, t in self.aliases.items() if t == name)
 
-    def help(self, sep: str = " | ") -> str:
-        """One line for a CLI option's help: the names, the first marked as the default when asked."""
-        return sep.join(self.names())
+    def help(self, *, default: str | None = None, describe: bool = False) -> str:
+        """One line for a CLI option's help: the names joined by " | ", ``default`` marked, and with
+        ``describe`` each name's description in parentheses."""
+        parts = []
+        for name in self:
+            notes = [self.descriptions[name]] if describe and self.descriptions.get(name) else []
+            if name == default:
+                notes.insert(0, "default")
+            parts.append(f"{name} ({'; '.join(notes)})" if notes else name)
+        return " | ".join(parts)
 
     def table(self) -> list[tuple[str, str, list[str]]]:
         """(name, description, aliases) per entry, for help texts and README tables."""

@@ -139,3 +139,15 @@ def test_the_old_numeric_checks_go_through_check_number():
         ScoreSettings(min_overlap=0)
     with pytest.raises(InvalidArgumentError, match=r"^max_rotation: expected degrees in \[0, 180\], got nan"):
         ScoreSettings(max_rotation=float("nan"))
+
+
+def test_help_texts_come_from_the_registries():
+    from typer.testing import CliRunner
+
+    from posesearch.cli.app import app
+
+    assert SMOOTHERS.help() == "kalman | one-euro | none"
+    assert MIRROR_MODES.help(default="auto") == "auto (default) | on | off"
+    out = CliRunner().invoke(app, ["score", "--help"], env={"COLUMNS": "250"}).output
+    assert "pair-weighted (Move Mirror distance with pair weights" in out and "old name: weighted" in out
+    assert "procrustes (default;" in out

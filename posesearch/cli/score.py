@@ -6,6 +6,11 @@ from typing import Optional
 
 import typer
 
+from ..sequence.align import ALIGNERS
+from ..sequence.framedist import FRAME_DISTANCES
+from ..sequence.resample import INTERPOLATIONS
+from ..sequence.score import MIRROR_MODES
+from ..sequence.smooth import SMOOTHERS
 from .common import emit_json, handle_errors
 
 def load_input(spec: str, *, fps: float | None, layout: str | None, name: str, fps_flag: str = "--fps",
@@ -84,13 +89,12 @@ def register(app: typer.Typer) -> None:
         fmt: Optional[str] = typer.Option(None, "--format", "-f",
                                           help="Input format of both files: pose | sequence | coco | yolo-npz | "
                                                "openpose | bvh | penn-action | corpus (default: detected)."),
-        smooth: str = typer.Option("kalman", "--smooth", help="kalman | one-euro | none"),
-        interp: str = typer.Option("linear", "--interp", help="hold | linear | cubic"),
-        align: str = typer.Option("dtw", "--align", help="dtw | nw | diagonal"),
-        mirror: Optional[str] = typer.Option(None, "--mirror", help="auto (default) | on | off"),
+        smooth: str = typer.Option("kalman", "--smooth", help=SMOOTHERS.help()),
+        interp: str = typer.Option("linear", "--interp", help=INTERPOLATIONS.help()),
+        align: str = typer.Option("dtw", "--align", help=ALIGNERS.help()),
+        mirror: Optional[str] = typer.Option(None, "--mirror", help=MIRROR_MODES.help(default="auto")),
         distance: Optional[str] = typer.Option(None, "--distance",
-                                               help="procrustes (default) | pair-weighted (Move Mirror with pair "
-                                                    "weights and a missing-joint penalty; old name: weighted)"),
+                                               help=FRAME_DISTANCES.help(default="procrustes", describe=True)),
         moments_from: str = typer.Option("samples", "--moments-from",
                                          help="samples: judge moments by the user's recorded frames only "
                                               "(interpolated ones take their neighbours' scores) | grid: by "
@@ -122,7 +126,7 @@ def register(app: typer.Typer) -> None:
                                                          "--mirror on/off to fix it"}
         if distance is None:
             assumed["distance"] = {"value": settings.distance, "why": "the default frame distance; "
-                                                                       "--distance weighted for the other"}
+                                                                       "--distance pair-weighted for the other"}
         if plot is not None:
             from ..sequence.plot import plot_report
 

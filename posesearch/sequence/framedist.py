@@ -52,7 +52,7 @@ from .sequence import Sequence
 FRAME_DISTANCES = Registry(
     "frame distance", ("procrustes", "pair-weighted"),
     aliases={"weighted": "pair-weighted", "move-mirror": "pair-weighted", "weighted_distance": "pair-weighted"},
-    descriptions={"procrustes": "rotation + scale Procrustes with pair weights (default)",
+    descriptions={"procrustes": "rotation + scale Procrustes with pair weights",
                   "pair-weighted": "Move Mirror distance with pair weights c_user*c_ref and the missing-joint "
                                    "penalty (old name: weighted)"})
 MIN_COMMON = 3
