@@ -83,3 +83,44 @@ def test_plot_legend_names_the_shaded_bands(base_report):
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert not any(lab.startswith("worst moments") for lab in labels)
     assert any(t.get_text().startswith("no moment stands out") for t in fig.axes[0].texts)
+
+
+# --- 2. one-frame inputs to `score` name the file and say what to do instead ------------------------
+
+def test_readme_python_block_writes_person_json_not_the_tours_clip_json():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert 'export_clip(page.rows[0].clip_id, "person.json"' in readme
+    assert 'export_clip(page.rows[0].clip_id, "clip.json"' not in readme
+
+
+def _one_frame_errors(r, who, spec):
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.output, r.stderr
+    assert lines[0] == (f"error: {who} ({spec}): expected at least 2 frames, got 1 (a single pose: compare it "
+                        "with `posesearch compare` or `query`)"), lines[0]
+
+
+def test_score_of_an_exported_one_frame_clip_names_the_file(tmp_path, monkeypatch):
+    from posesearch.corpus import Corpus, sample_corpus_path
+
+    corpus = Corpus.open(sample_corpus_path())
+    corpus.export_clip(corpus.list_clips(label="category=person", limit=1).rows[0].clip_id,
+                       tmp_path / "person.json", overwrite=True)
+    monkeypatch.chdir(tmp_path)
+    user = str(EXAMPLES / "user.json")
+    _one_frame_errors(runner.invoke(app, ["score", "person.json", user]), "reference", "person.json")
+    _one_frame_errors(runner.invoke(app, ["score", user, "person.json"]), "user", "person.json")
+
+
+def test_score_of_a_coco_annotation_names_file_and_id(tmp_path, monkeypatch):
+    from posesearch.poses.layouts import COCO17_JOINTS
+
+    kps = [v for k in range(17) for v in (100 + 5 * k, 50 + 9 * k, 2)]
+    doc = {"images": [{"id": 7, "file_name": "000007.jpg"}],
+           "annotations": [{"id": 11, "image_id": 7, "category_id": 1, "iscrowd": 0, "keypoints": kps}],
+           "categories": [{"id": 1, "name": "person", "keypoints": list(COCO17_JOINTS)}]}
+    (tmp_path / "person_keypoints_mini.json").write_text(json.dumps(doc))
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["score", "person_keypoints_mini.json:11", str(EXAMPLES / "user.json")])
+    _one_frame_errors(r, "reference", "person_keypoints_mini.json:11")

@@ -186,11 +186,28 @@ assert clips.best.clip_id == "cmu:002_05:yaw0" and clips.best.mirrored, clips.be
 assert clips.best.start_time < 0.5 and abs(clips.best.end_time - 5.3) < 0.5, clips.best
 assert m.clip_ids[0][0] == "cmu:002_05:yaw45" and m.frames[0][0] == 400, (m.clip_ids[0], m.frames[0])
 import os
-assert os.path.isfile("indexes/sample.h5") and os.path.isfile("clip.json")
+assert os.path.isfile("indexes/sample.h5") and os.path.isfile("person.json")
 assert 90 <= report.score <= 100 and report.mirrored, report.score
 assert update.score is not None and final.score == ps.score_sequence(reference, user).score, final.score
 """,
 }
+
+
+PY_WRITES = re.compile(r'(?:export_clip\([^,]+,|\.save\(|\.ingest\(|write_\w+\()\s*"([^"]+)"')
+
+
+def test_python_block_keeps_the_tour_files():
+    """A reader who follows the tour and then the Python block must not lose the files the tour made:
+    the Python block once exported a one-frame COCO still over the tour's walk clip.json (issue 15)."""
+    tour = {m.group(1) for b in BLOCKS if b.lang == "bash" and not b.setup
+            for m in re.finditer(r"--out\s+(\S+)", b.text)}
+    assert "clip.json" in tour
+    seen = set()
+    for b in (b for b in BLOCKS if b.lang == "python"):
+        written = set(PY_WRITES.findall(b.text))
+        seen |= written
+        assert not written & tour, f"python block at line {b.line} overwrites {sorted(written & tour)} of the tour"
+    assert {"mine.h5", "indexes/sample.h5"} <= seen, seen     # the pattern still finds the block's writes
 
 
 @pytest.mark.parametrize("block", _params("python"))

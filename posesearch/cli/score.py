@@ -117,6 +117,8 @@ def register(app: typer.Typer) -> None:
                                  moments_from=moments_from)
         ref_in = load_input(reference, fps=ref_fps, layout=layout, name="reference", fps_flag="--ref-fps", fmt=fmt)
         usr_in = load_input(user, fps=user_fps, layout=layout, name="user", fps_flag="--user-fps", fmt=fmt)
+        ref_in.sequence.require_frames(2, source=reference)   # names the file: "reference (clip.json): ..."
+        usr_in.sequence.require_frames(2, source=user)
         report = score_sequence(ref_in.sequence, usr_in.sequence, settings=settings)
         assumed = {**prefixed(ref_in.assumed, "reference"), **prefixed(usr_in.assumed, "user")}
         if mirror is None:

@@ -57,6 +57,10 @@ def _check_times(times, n: int, name: str) -> np.ndarray:
     return t
 
 
+#: What a one-frame input to sequence scoring is told (Sequence.require_frames).
+SINGLE_POSE_HINT = "a single pose: compare it with `posesearch compare` or `query`"
+
+
 @dataclass
 class Sequence:
     """Keypoints of one person over time.
@@ -157,10 +161,14 @@ class Sequence:
         kp = np.where(self.present[..., None], self.keypoints, np.nan)
         return np.concatenate([kp, self.confidences[..., None]], axis=-1)
 
-    def require_frames(self, minimum: int = 2) -> "Sequence":
-        """Raise InvalidPoseError unless the sequence has at least ``minimum`` frames; returns self."""
+    def require_frames(self, minimum: int = 2, source: str | None = None) -> "Sequence":
+        """Raise InvalidPoseError unless the sequence has at least ``minimum`` frames; returns self.
+        ``source``: the file (or ``FILE:ID``) it was read from, named in the message; a single frame
+        gets a hint that one pose is compared, not scored as a performance."""
         if len(self) < minimum:
-            raise InvalidPoseError(f"{self.name}: expected at least {minimum} frames, got {len(self)}")
+            where = f" ({source})" if source else ""
+            hint = f" ({SINGLE_POSE_HINT})" if len(self) == 1 else ""
+            raise InvalidPoseError(f"{self.name}{where}: expected at least {minimum} frames, got {len(self)}{hint}")
         return self
 
     def replace(self, **changes) -> "Sequence":
