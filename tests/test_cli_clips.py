@@ -245,6 +245,8 @@ def test_query_top_without_sequence_is_an_error(index_file, tmp_path):
     assert ok.exit_code == 0, ok.output
     msg = one_line_error(run("query", index_file, pose, "--top", "3"))
     assert "--top 3: only applies with --sequence" in msg and "-k" in msg
+    msg = one_line_error(run("query", index_file, pose, "--fps", "10"))   # was silently ignored
+    assert "--fps 10: only applies with --sequence" in msg
 
 
 def test_unknown_corpus_clip_in_score_names_close_ids(tmp_path):

@@ -183,6 +183,9 @@ def register(app: typer.Typer) -> None:
         if top is not None and not sequence:
             raise InvalidArgumentError(f"--top {top}: only applies with --sequence (the number of clips a whole "
                                        f"sequence matched); frame queries show -k nearest frames per query")
+        if fps is not None and not sequence:
+            raise InvalidArgumentError(f"--fps {fps:g}: only applies with --sequence (frame times matter when a whole "
+                                       f"sequence is aligned); a frame query does not use them")
         if top is None:
             top = 5
         elif top < 1:
