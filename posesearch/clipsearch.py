@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InvalidArgumentError, InvalidPoseError, PoseSearchError, UnknownNameError
+from .errors import InvalidArgumentError, InvalidPoseError, PoseSearchError, UnknownNameError, check_number
 from .index.index import Index
 from .sequence.score import ScoreSettings, score_sequence
 from .sequence.io import as_sequence
@@ -87,9 +87,7 @@ class SequenceSearchSettings:
 
     def __post_init__(self):
         for name in ("top", "candidates", "k", "hypotheses"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise InvalidArgumentError(f"{name}: expected an integer >= 1, got {v!r}")
+            check_number(name, getattr(self, name), integer=True, low=1)
         mj = self.min_joints
         if isinstance(mj, bool) or not isinstance(mj, (int, np.integer)) or not 2 <= mj <= 17:
             raise InvalidArgumentError(f"min_joints: expected an integer in [2, 17], got {mj!r}")

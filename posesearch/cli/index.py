@@ -6,7 +6,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from ..errors import InvalidArgumentError, InvalidPoseError
+from ..errors import InvalidArgumentError, InvalidPoseError, check_number
 from ..text import plural
 from ..index.backend import backend_options
 from ..index.registry import BACKENDS, DEFAULT_BACKEND
@@ -188,8 +188,8 @@ def register(app: typer.Typer) -> None:
                                        f"sequence is aligned); a frame query does not use them")
         if top is None:
             top = 5
-        elif top < 1:
-            raise InvalidArgumentError(f"--top: expected an integer >= 1, got {top}")
+        else:
+            check_number("--top", top, integer=True, low=1)
         if k is None:
             k = 50 if sequence else 10
         assumed: dict = {}
@@ -199,8 +199,7 @@ def register(app: typer.Typer) -> None:
                                  "why": "the default " + ("with --sequence (webcams often mirror); --no-mirror "
                                                           "to turn it off" if sequence else
                                                           "for frame queries; --mirror to also match the mirror image")}
-        if k < 1:
-            raise InvalidArgumentError(f"-k: expected an integer >= 1, got {k}")
+        check_number("-k", k, integer=True, low=1)
         idx = Index.load(index_file)
         search_params = {n: v for n, v in (("ef_search", ef_search), ("nprobe", nprobe)) if v is not None}
         if search_params:

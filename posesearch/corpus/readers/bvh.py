@@ -37,7 +37,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ...errors import FileFormatError, InvalidArgumentError, check_finite_positive
+from ...errors import FileFormatError, InvalidArgumentError, check_finite_positive, check_number
 from ...poses.layouts import CMU19
 from ..clip import Clip
 from ._paths import expand
@@ -276,8 +276,7 @@ def project_mocap(mocap: Mocap, yaw: float = 0.0, *, pitch: float = 0.0, distanc
 
 
 def _check_every(every) -> int:
-    if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
-        raise InvalidArgumentError(f"every: expected an integer >= 1, got {every!r}")
+    check_number("every", every, integer=True, low=1)
     return int(every)
 
 

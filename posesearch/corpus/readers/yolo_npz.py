@@ -24,7 +24,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ...errors import FileFormatError, InvalidArgumentError, check_finite_positive
+from ...errors import FileFormatError, InvalidArgumentError, check_finite_positive, check_number
 from ...poses.layouts import COCO17_JOINTS
 from ...safeio import check_real_array, load_npz
 from ..batch import ClipBatch
@@ -87,8 +87,7 @@ def read_batches(paths, *, visible: float = 1.0, occluded: float = 0.5, aspect: 
     visible = _confidence_value("visible", visible)
     occluded = _confidence_value("occluded", occluded)
     aspect = check_finite_positive("aspect", aspect)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise InvalidArgumentError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
+    check_number("batch_size", batch_size, integer=True, low=1)
     files = expand(paths, ("*.npz",), ".npz files")
     if prefix is not None and len(files) > 1:
         raise InvalidArgumentError("prefix: give it for one file at a time (clip ids would collide)")

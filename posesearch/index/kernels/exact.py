@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ...errors import InvalidArgumentError
+from ...errors import InvalidArgumentError, check_number
 from ._common import (JIT, check_data, check_k, check_queries, check_weights, exact_distance, finish_heap,
                       heap_offer, metric_code, SCAN_BLOCK, prepare_query, scan_rows)
 
@@ -161,8 +161,7 @@ def rescore(data: np.ndarray, queries: np.ndarray, weights: np.ndarray | None, c
     if cand.ndim != 2 or cand.shape[0] != q.shape[0] or cand.dtype.kind not in "iu":
         raise InvalidArgumentError(f"candidates: expected integer ids of shape ({q.shape[0]}, m), "
                                    f"got {cand.dtype} {cand.shape}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InvalidArgumentError(f"k: expected an integer >= 1, got {k!r}")
+    check_number("k", k, integer=True, low=1)
     k = int(k)
     out_i = np.empty((q.shape[0], k), np.int64)
     out_d = np.empty((q.shape[0], k), np.float64)

@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ...errors import FileFormatError, InvalidArgumentError
+from ...errors import FileFormatError, InvalidArgumentError, check_number
 from ..groups import RowGroups
 from ._common import (KERNEL_METRICS, check_data, check_k, check_queries,
                       check_weights, metric_code)
@@ -384,8 +384,7 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
     data = check_data(data)
     if not np.isfinite(data).all():
         raise InvalidArgumentError("data: contains NaN or infinite values")
-    if isinstance(leaf_size, bool) or not isinstance(leaf_size, (int, np.integer)) or leaf_size < 1:
-        raise InvalidArgumentError(f"leaf_size: expected an integer >= 1, got {leaf_size!r}")
+    check_number("leaf_size", leaf_size, integer=True, low=1)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidArgumentError(f"seed: expected an integer >= 0, got {seed!r}")
     leaf_size, seed = int(leaf_size), int(seed)
@@ -493,8 +492,7 @@ def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | No
     out_i = np.empty((b, k), np.int64)
     out_d = np.empty((b, k), np.float64)
     stats = np.zeros((b, 5), np.int64)
-    if isinstance(block_rows, bool) or not isinstance(block_rows, (int, np.integer)) or block_rows < 1:
-        raise InvalidArgumentError(f"block_rows: expected an integer >= 1, got {block_rows!r}")
+    check_number("block_rows", block_rows, integer=True, low=1)
     kt, max_block = tree.kernel_tree(int(block_rows))
     if not (isinstance(fallback_work, (int, float, np.integer, np.floating)) and fallback_work > 0):
         raise InvalidArgumentError(f"fallback_work: expected a positive fraction of the rows, got {fallback_work!r}")
