@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import FileFormatError, InvalidArgumentError, UnknownNameError
+from .errors import FileFormatError, InvalidArgumentError
+from .registry import Registry
 
 #: format name -> what it reads
-FORMATS: dict[str, str] = {
+_FORMAT_TEXTS = {
     "pose": "single-pose file: JSON {layout, keypoints}, PoseNet-style JSON, or .npy (K, 3)",
     "sequence": "pose-sequence file: JSON {fps, layout, frames}, .npy (T, K, 3) or .npz; or a folder of them",
     "coco": "COCO keypoint annotations JSON (one clip per person)",
@@ -38,6 +39,8 @@ FORMATS: dict[str, str] = {
     "penn-action": "Penn Action label .mat file (or a folder of them)",
     "corpus": "a clip of a posesearch corpus: CORPUS.h5:CLIP_ID",
 }
+FORMATS: Registry[str] = Registry("input format", _FORMAT_TEXTS, descriptions=_FORMAT_TEXTS,
+                                  aliases={"penn": "penn-action", "yolo": "yolo-npz", "seq": "sequence", "h5": "corpus"})
 #: reader defaults that change the answer and are reported as assumed when used
 DEFAULT_FPS = {"openpose": (30.0, "OpenPose does not record the frame rate"),
                "penn-action": (30.0, "Penn Action is filmed at 30 fps; its label files do not record it")}
@@ -79,11 +82,7 @@ class LoadedInput:
 
 def normalize_format(name) -> str:
     """The format name for ``name`` (case, ``_`` or ``-``); unknown names list the valid ones."""
-    key = str(name).strip().lower().replace("_", "-")
-    key = {"penn": "penn-action", "yolo": "yolo-npz", "seq": "sequence", "h5": "corpus"}.get(key, key)
-    if key not in FORMATS:
-        raise UnknownNameError("input format", name, FORMATS)
-    return key
+    return FORMATS.canonical(name)
 
 
 def split_spec(spec) -> tuple[Path, str | None]:

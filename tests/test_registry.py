@@ -9,6 +9,8 @@ import pytest
 from posesearch.corpus.readers import READERS, get_reader
 from posesearch.errors import InvalidArgumentError, UnknownNameError, check_finite_positive, check_number
 from posesearch.index.registry import BACKENDS, get_backend_spec
+from posesearch.inputs import FORMATS as INPUT_FORMATS
+from posesearch.inputs import normalize_format
 from posesearch.poses.distances import METRICS, get_metric
 from posesearch.poses.layouts import LAYOUTS, get_layout
 from posesearch.registry import Registry
@@ -31,6 +33,7 @@ LOOKUPS = [
     (INTERPOLATIONS, check_interp, "interpolation"),
     (MIRROR_MODES, lambda n: ScoreSettings(mirror=n).mirror, "mirror mode"),
     (MOMENTS_FROM, lambda n: ScoreSettings(moments_from=n).moments_from, "moments_from"),
+    (INPUT_FORMATS, normalize_format, "input format"),
 ]
 IDS = [kind for _, _, kind in LOOKUPS]
 
