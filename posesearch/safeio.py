@@ -121,9 +121,8 @@ def parse_json(raw: "bytes | str", path):
             raise FileFormatError(path, "not a JSON file (not UTF-8 text)") from None
     if not raw.strip():
         raise FileFormatError(path, "empty file, expected JSON")
-    _check_number_range(data, path)
     try:
-        return json.loads(raw, parse_constant=float)
+        doc = json.loads(raw, parse_constant=float)
     except RecursionError:
         raise FileFormatError(path, "JSON nested too deeply") from None
     except json.JSONDecodeError as e:
@@ -131,7 +130,11 @@ def parse_json(raw: "bytes | str", path):
         raise FileFormatError(path, f"not valid JSON (malformed JSON: {truncated}{e.msg} at line {e.lineno} "
                                     f"column {e.colno})") from None
     except ValueError as e:   # e.g. Python's limit on integer digits
+        _check_number_range(data, path)    # an integer too long for any float says so
         raise FileFormatError(path, f"malformed JSON: {str(e).splitlines()[0][:80]}") from None
+    # only text that parses has its numbers checked: a README with "1e400" in it is "not valid JSON"
+    _check_number_range(data, path)
+    return doc
 
 
 def load_json(path, *, what: str = "JSON file", max_bytes: int = MAX_INPUT_BYTES):

@@ -124,3 +124,43 @@ def test_score_of_a_coco_annotation_names_file_and_id(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     r = runner.invoke(app, ["score", "person_keypoints_mini.json:11", str(EXAMPLES / "user.json")])
     _one_frame_errors(r, "reference", "person_keypoints_mini.json:11")
+
+
+# --- 3. messages say what they mean -------------------------------------------------------------------
+
+def _one_line_error(r) -> str:
+    assert r.exit_code == 2, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.output, r.stderr
+    return lines[0]
+
+
+def test_info_of_a_json_file_is_not_garbled():
+    msg = _one_line_error(runner.invoke(app, ["info", str(EXAMPLES / "pose.json")]))
+    assert "posesearch posesearch" not in msg and "made by posesearch)" not in msg, msg
+    assert msg.endswith("expected a posesearch corpus or index made by `posesearch ingest` or `posesearch build`)")
+
+
+def test_text_with_a_huge_number_in_it_is_not_json_first(tmp_path):
+    """README.md holds "1e400" in prose: it is not JSON, and that is what the user is told."""
+    from posesearch.errors import FileFormatError
+    from posesearch.safeio import parse_json
+
+    with pytest.raises(FileFormatError, match="not valid JSON"):
+        parse_json(b"# README\nnumbers like 1e400 are refused\n", tmp_path / "README.md")
+    with pytest.raises(FileFormatError, match=r"number 1e400 \(5 characters\) is out of range"):
+        parse_json(b'{"keypoints": [[1e400, 2, 1]]}', tmp_path / "pose.json")
+    with pytest.raises(FileFormatError, match=r"\(5000 characters\) is out of range"):
+        parse_json(b'{"a": ' + b"9" * 5000 + b"}", tmp_path / "big.json")   # past Python's int-digit limit
+    msg = _one_line_error(runner.invoke(app, ["compare", str(EXAMPLES / "pose.json"), str(ROOT / "README.md")]))
+    assert "README.md: not valid JSON" in msg and "out of range" not in msg, msg
+
+
+def test_compare_names_the_second_file_not_pose2(tmp_path, monkeypatch):
+    doc = json.loads((EXAMPLES / "pose.json").read_text())
+    doc["keypoints"] = [None] * 16 + [[10, 10, 1]]
+    (tmp_path / "one_joint.json").write_text(json.dumps(doc))
+    monkeypatch.chdir(tmp_path)
+    for extra in ([], ["--mirror"]):
+        msg = _one_line_error(runner.invoke(app, ["compare", str(EXAMPLES / "pose.json"), "one_joint.json", *extra]))
+        assert msg.startswith("error: one_joint.json: ") and "pose2" not in msg, msg

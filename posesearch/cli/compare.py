@@ -60,7 +60,8 @@ def register(app: typer.Typer) -> None:
         if mirror is None:
             assumed["mirror"] = {"value": "off", "why": "the default; --mirror also tries B mirrored"}
         pa, pb = a.as_array()[0], b.as_array()[0]
-        result = pose_similarity(pa, pb, strategy=name, layout=a.layout, mirror_invariant=bool(mirror))
+        result = pose_similarity(pa, pb, strategy=name, layout=a.layout, mirror_invariant=bool(mirror),
+                                 names=(str(pose_a), str(pose_b)))
         value, mirrored = result if mirror else (result, False)
         if as_json:
             emit_json({"a": str(pose_a), "b": str(pose_b), "strategy": name, "value": value,

@@ -46,7 +46,10 @@ def h5py_module():
 
 
 #: what each posesearch HDF5 file is made by, for the messages of :func:`open_h5`
-MADE_BY = {"corpus": "`posesearch ingest`", "index": "`posesearch build`", "posesearch": "posesearch"}
+MADE_BY = {"corpus": "`posesearch ingest`", "index": "`posesearch build`",
+           "posesearch": "`posesearch ingest` or `posesearch build`"}
+#: What a file of each kind is called in messages ("posesearch" is either kind, e.g. for `posesearch info`).
+KIND_NAME = {"corpus": "posesearch corpus", "index": "posesearch index", "posesearch": "posesearch corpus or index"}
 
 
 def open_h5(path: Path, mode: str = "r", *, kind: str = "corpus", **kwargs):
@@ -77,11 +80,12 @@ def open_h5(path: Path, mode: str = "r", *, kind: str = "corpus", **kwargs):
         by = MADE_BY.get(kind, "posesearch")
         if "truncated" in msg:
             detail = first.split("(")[-1].rstrip(")")
-            raise FileFormatError(path, f"truncated {kind} file ({st.st_size} bytes; {detail}); make it again with "
+            raise FileFormatError(path, f"truncated {KIND_NAME.get(kind, kind)} file ({st.st_size} bytes; {detail}); make it again with "
                                         f"{by}") from None
         if "signature" in msg or st.st_size < 8:
-            raise FileFormatError(path, f"not a readable HDF5 file (not an HDF5 file at all; expected a posesearch "
-                                        f"{kind} made by {by})") from None
+            what = KIND_NAME.get(kind, f"posesearch {kind}")
+            raise FileFormatError(path, f"not a readable HDF5 file (not an HDF5 file at all; expected a {what} "
+                                        f"made by {by})") from None
         raise FileFormatError(path, f"not a readable HDF5 file (damaged or another format: {first})") from None
 
 

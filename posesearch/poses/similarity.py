@@ -191,25 +191,27 @@ def pose_vectors(pose, *, custom_weight=None, layout=None, name: str = "pose"):
 
 
 def pose_similarity(pose1, pose2, strategy="weighted_distance", custom_weight=None, *, layout=None,
-                    mirror_invariant: bool = False):
+                    mirror_invariant: bool = False, names: tuple[str, str] = ("pose1", "pose2")):
     """Compare two raw poses (posenet-similarity's ``poseSimilarity``).
 
     Returns a float. With ``mirror_invariant=True`` returns ``(value, mirrored)``: the best of pose2
     and its mirror image (min for distances, max for similarity), and whether the mirror won; this
-    needs the layout (given, or inferred as COCO-17 for 17 keypoints).
+    needs the layout (given, or inferred as COCO-17 for 17 keypoints). ``names``: what messages call
+    the two poses (e.g. their file names).
     """
     fn = resolve_strategy(strategy)
-    v1, w1, p1 = pose_vectors(pose1, custom_weight=custom_weight, layout=layout, name="pose1")
-    p2 = parse_pose(pose2, "pose2")
+    n1, n2 = names
+    v1, w1, p1 = pose_vectors(pose1, custom_weight=custom_weight, layout=layout, name=n1)
+    p2 = parse_pose(pose2, n2)
     if len(p2.confidences) != len(p1.confidences):
-        raise InvalidPoseError(f"pose2: expected {len(p1.confidences)} keypoints like pose1, got {len(p2.confidences)}")
+        raise InvalidPoseError(f"{n2}: expected {len(p1.confidences)} keypoints like {n1}, got {len(p2.confidences)}")
     if p1.parts is not None and p2.parts is not None and p1.parts != p2.parts:   # match by name, not position
         if set(p1.parts) != set(p2.parts):
             diff = sorted(set(p1.parts) ^ set(p2.parts))
-            raise InvalidPoseError(f"pose2: its parts differ from pose1's ({', '.join(diff[:4])})")
+            raise InvalidPoseError(f"{n2}: its parts differ from {n1}'s ({', '.join(diff[:4])})")
         order = [p2.parts.index(q) for q in p1.parts]
         p2 = PoseInput(p2.keypoints[order], p2.confidences[order], list(p1.parts))
-    v2 = normalize_pose(p2.keypoints, p2.confidences, name="pose2")
+    v2 = normalize_pose(p2.keypoints, p2.confidences, name=n2)
     weights_with_sum = np.append(w1, w1.sum())
 
     def run(vec2, conf2):
@@ -224,7 +226,7 @@ def pose_similarity(pose1, pose2, strategy="weighted_distance", custom_weight=No
 
     lay = get_layout(layout) if layout is not None else layout_for_count(len(p2.confidences))
     mk, mc = mirror(p2.keypoints, p2.confidences, lay)
-    mvalue = run(normalize_pose(mk, mc, name="pose2 (mirrored)"), mc)
+    mvalue = run(normalize_pose(mk, mc, name=f"{n2} (mirrored)"), mc)
     larger_is_better = strategy in ("cosine_similarity", "cosineSimilarity")
     better = mvalue > value if larger_is_better else mvalue < value
     return (mvalue, True) if better else (value, False)
