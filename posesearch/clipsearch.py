@@ -159,6 +159,9 @@ class SequenceMatches:
     frames_queried: int       # with enough joints
     settings: SequenceSearchSettings
     reason: str = ""          # why no clip was found (empty when clips were found)
+    #: why fewer clips than ``settings.top`` were returned, when at least one was (empty otherwise):
+    #: how many clips the nearest frames reached and how many had a time line covering min_coverage
+    why_fewer: str = ""
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -183,7 +186,8 @@ class SequenceMatches:
                              "min_joints": s.min_joints, "tolerance": s.tolerance, "max_speed": s.max_speed,
                              "hypotheses": s.hypotheses, "min_coverage": s.min_coverage},
                 "clips": [c.to_dict(report=reports) for c in self.clips],
-                **({} if self.clips else {"reason": self.reason})}
+                **({} if self.clips else {"reason": self.reason}),
+                **({"why_fewer": self.why_fewer} if self.why_fewer else {})}
 
 
 # ----------------------------------------------------------------------------- step 2: time lines
@@ -325,4 +329,14 @@ def search_sequence(index: Index, sequence, settings: SequenceSearchSettings | N
                if not fitted else
                f"the {plural(len(fitted), 'clip')} whose time lines covered enough frames gave no segment of "
                f"2 or more usable frames to score")
-    return SequenceMatches(out[: st.top], len(user), len(queried), st, why)
+    fewer = ""
+    if 0 < len(out) < st.top:
+        fewer = (f"only {plural(len(out), 'clip')} of the {st.top} asked for (top): "
+                 f"{plural(len(groups), 'clip')} of 2 or more frames held any of the {k} nearest frames of the "
+                 f"{plural(len(queried), 'queried frame')}, and {len(fitted)} of them had a time line covering "
+                 f"at least {st.min_coverage:.0%} of those frames (min_coverage: {plural(need, 'frame')})")
+        if len(fitted) > st.candidates:
+            fewer += f"; only the best {st.candidates} (candidates) were scored"
+        if len(out) < min(len(fitted), st.candidates):
+            fewer += f"; {min(len(fitted), st.candidates) - len(out)} gave no segment of 2 or more usable frames"
+    return SequenceMatches(out[: st.top], len(user), len(queried), st, why, fewer)

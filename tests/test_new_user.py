@@ -164,3 +164,41 @@ def test_compare_names_the_second_file_not_pose2(tmp_path, monkeypatch):
     for extra in ([], ["--mirror"]):
         msg = _one_line_error(runner.invoke(app, ["compare", str(EXAMPLES / "pose.json"), "one_joint.json", *extra]))
         assert msg.startswith("error: one_joint.json: ") and "pose2" not in msg, msg
+
+
+# --- 4. fewer clips than --top: the answer says why ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sample_index_file(tmp_path_factory):
+    from posesearch.corpus import sample_corpus_path
+
+    out = tmp_path_factory.mktemp("idx") / "sample.h5"
+    r = runner.invoke(app, ["build", str(sample_corpus_path()), "--backend", "exact", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_sequence_search_says_why_fewer_than_top():
+    import posesearch as ps
+    from posesearch.corpus import Corpus, sample_corpus_path
+
+    with Corpus.open(sample_corpus_path()) as corpus:
+        idx = ps.Index.build(corpus, backend="exact")
+        res = idx.search_sequence(str(EXAMPLES / "user.json"), top=5)
+        one = idx.search_sequence(str(EXAMPLES / "user.json"), top=1)
+    assert 0 < len(res) < 5 and res.reason == ""
+    assert res.why_fewer.startswith(f"only {len(res)} clips of the 5 asked for (top): "), res.why_fewer
+    assert f"and {len(res)} of them had a time line covering at least 10% of those frames" in res.why_fewer
+    assert res.to_dict()["why_fewer"] == res.why_fewer
+    assert len(one) == 1 and one.why_fewer == "" and "why_fewer" not in one.to_dict()
+
+
+def test_query_sequence_cli_says_why_fewer_than_top(sample_index_file):
+    args = ["query", str(sample_index_file), str(EXAMPLES / "user.json"), "--sequence", "--top", "5"]
+    r = runner.invoke(app, args + ["--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert 0 < len(d["clips"]) < 5 and d["why_fewer"].startswith(f"only {len(d['clips'])} clips of the 5"), d
+    r = runner.invoke(app, args, env={"COLUMNS": "400"})
+    assert r.exit_code == 0, r.output
+    assert d["why_fewer"] in r.stdout, r.stdout

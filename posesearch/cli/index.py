@@ -307,6 +307,8 @@ def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int,
     con.print(table)
     con.print("score: 0-100 against the matched segment; covered: frames whose nearest corpus frames fall on the "
               "clip in order; match = score x covered (the ranking)")
+    if res.why_fewer:
+        con.print(res.why_fewer, highlight=False, markup=False)
 
 
 def _print_matches(records, idx, mirror: bool, pose_file: Path, is_seq: bool) -> None:
