@@ -202,3 +202,33 @@ def test_query_sequence_cli_says_why_fewer_than_top(sample_index_file):
     r = runner.invoke(app, args, env={"COLUMNS": "400"})
     assert r.exit_code == 0, r.output
     assert d["why_fewer"] in r.stdout, r.stdout
+
+
+# --- 5. `bench --quick` leaves no untracked files -------------------------------------------------
+
+def test_bench_quick_outputs_are_ignored_and_full_run_outputs_are_not():
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    bench = ROOT / "benchmarks" / "posesearch_bench"
+    runner_src = (bench / "runner.py").read_text()
+    plots_src = (bench / "plots.py").read_text()
+    # the names the suite writes (runner.py: results{suffix}.json, summary{suffix}.md; plots.py: {name}{suffix}.png)
+    assert 'f"results{suffix}.json"' in runner_src and 'f"summary{suffix}.md"' in runner_src
+    assert 'suffix = "-quick" if settings.quick else ""' in runner_src and 'f"{name}{suffix}.png"' in plots_src
+    plots = ["latency_vs_size", "build_vs_size", "recall_vs_latency"]
+    assert all(f'("{p}", ' in plots_src for p in plots)
+    quick = ["results-quick.json", "summary-quick.md"] + [f"{p}-quick.png" for p in plots]
+    full = ["results.json", "summary.md"] + [f"{p}.png" for p in plots]
+
+    def ignored(name):
+        r = subprocess.run(["git", "check-ignore", "--no-index", "-q", f"benchmarks/results/{name}"], cwd=ROOT,
+                           capture_output=True, text=True)
+        if r.returncode == 128:
+            pytest.skip(f"not a git checkout: {r.stderr.strip()}")
+        return r.returncode == 0
+
+    assert [n for n in quick if not ignored(n)] == []
+    assert [n for n in full if ignored(n)] == []
