@@ -21,6 +21,21 @@ LEFT = 3       # from (u, r-1): the reference advanced, same user frame
 ST_M = 0
 ST_X = 1       # reference frame left unmatched (gap in the user)
 ST_Y = 2       # user frame left unmatched (gap in the reference)
+#: row chunks of the parallel frame-distance matrices (rows c, c + NCHUNK, ... go to one thread)
+NCHUNK = 16
+
+
+@njit(cache=True, inline="always")
+def _joint_rows(P, wu, RT, wrT, u, k, r0, n, penalty, unmatched):
+    """Joint k of user frame u against the reference frames r0 .. r0+n-1: the user's weight c, the
+    reference weights, the user point (x, y) and the reference x and y rows. A joint the user lacks
+    (c <= 0) adds the reference weights to ``unmatched`` when penalty >= 0 (the row kernels skip it)."""
+    c = wu[u, k]
+    wr_row = wrT[k, r0:r0 + n]
+    if c <= 0.0 and penalty >= 0.0:
+        for j in range(n):
+            unmatched[j] += wr_row[j]
+    return c, wr_row, P[u, k, 0], P[u, k, 1], RT[k, 0, r0:r0 + n], RT[k, 1, r0:r0 + n]
 
 
 @njit(cache=True)
@@ -28,36 +43,16 @@ def _procrustes_row(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, u, out
     """Row u of the Procrustes matrix (acc: (11, width) scratch). penalty >= 0: joints present in
     only one pose add weight (their confidence) at error ``penalty``; penalty < 0: they are ignored.
     The inner loop over reference frames is branch-free so that it vectorises."""
-    K = wu.shape[1]
     r0 = lo[u]
     n = hi[u] - r0
+    acc[:, :n] = 0.0
     a0, a1, a2, a3, a4, a5 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5]
     a6, a7, a8, a9, a10 = acc[6], acc[7], acc[8], acc[9], acc[10]
-    for j in range(n):
-        a0[j] = 0.0
-        a1[j] = 0.0
-        a2[j] = 0.0
-        a3[j] = 0.0
-        a4[j] = 0.0
-        a5[j] = 0.0
-        a6[j] = 0.0
-        a7[j] = 0.0
-        a8[j] = 0.0
-        a9[j] = 0.0
-        a10[j] = 0.0
-    for k in range(K):
-        c = wu[u, k]
-        wr_row = wrT[k, r0:r0 + n]
+    for k in range(wu.shape[1]):
+        c, wr_row, yx, yy, xr, yr = _joint_rows(Y, wu, XT, wrT, u, k, r0, n, penalty, a10)
         if c <= 0.0:
-            if penalty >= 0.0:
-                for j in range(n):
-                    a10[j] += wr_row[j]
             continue
-        yx = Y[u, k, 0]
-        yy = Y[u, k, 1]
         q = yx * yx + yy * yy
-        xr = XT[k, 0, r0:r0 + n]
-        yr = XT[k, 1, r0:r0 + n]
         for j in range(n):
             wr = wr_row[j]
             w = c * wr
@@ -100,51 +95,16 @@ def _procrustes_row(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, u, out
         out[u, j] = math.sqrt(d2)
 
 
-@njit(cache=True, parallel=True)
-def procrustes_matrix_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty):
-    tu = wu.shape[0]
-    out = np.full((tu, width), INF)
-    nchunk = 16
-    for c in prange(nchunk):
-        acc = np.zeros((11, width))
-        for u in range(c, tu, nchunk):
-            _procrustes_row(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, u, out, acc)
-    return out
-
-
-@njit(cache=True)
-def procrustes_matrix_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty):
-    tu = wu.shape[0]
-    out = np.full((tu, width), INF)
-    acc = np.zeros((11, width))
-    for u in range(tu):
-        _procrustes_row(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, u, out, acc)
-    return out
-
-
 @njit(cache=True)
 def _weighted_row(U, wu, RT, wrT, lo, hi, min_common, penalty, u, out, acc):
-    K = wu.shape[1]
     r0 = lo[u]
     n = hi[u] - r0
+    acc[:4, :n] = 0.0
     num, den, cnt, one = acc[0], acc[1], acc[2], acc[3]
-    for j in range(n):
-        num[j] = 0.0
-        den[j] = 0.0
-        cnt[j] = 0.0
-        one[j] = 0.0
-    for k in range(K):
-        c = wu[u, k]
-        wr_row = wrT[k, r0:r0 + n]
+    for k in range(wu.shape[1]):
+        c, wr_row, ux, uy, xr, yr = _joint_rows(U, wu, RT, wrT, u, k, r0, n, penalty, one)
         if c <= 0.0:
-            if penalty >= 0.0:
-                for j in range(n):
-                    one[j] += wr_row[j]
             continue
-        ux = U[u, k, 0]
-        uy = U[u, k, 1]
-        xr = RT[k, 0, r0:r0 + n]
-        yr = RT[k, 1, r0:r0 + n]
         for j in range(n):
             wr = wr_row[j]
             w = c * wr
@@ -161,26 +121,47 @@ def _weighted_row(U, wu, RT, wrT, lo, hi, min_common, penalty, u, out, acc):
             out[u, j] = num[j] / den[j]
 
 
+@njit(cache=True)
+def _matrix_rows(P, wu, RT, wrT, lo, hi, max_rot, min_common, penalty, procrustes, first, step, out, acc):
+    """Rows first, first + step, ... of the banded matrix (procrustes or weighted); acc: (11, width) scratch."""
+    for u in range(first, wu.shape[0], step):
+        if procrustes:
+            _procrustes_row(P, wu, RT, wrT, lo, hi, max_rot, min_common, penalty, u, out, acc)
+        else:
+            _weighted_row(P, wu, RT, wrT, lo, hi, min_common, penalty, u, out, acc)
+
+
 @njit(cache=True, parallel=True)
-def weighted_matrix_parallel(U, wu, RT, wrT, lo, hi, width, min_common, penalty):
-    tu = wu.shape[0]
-    out = np.full((tu, width), INF)
-    nchunk = 16
-    for c in prange(nchunk):
-        acc = np.zeros((4, width))
-        for u in range(c, tu, nchunk):
-            _weighted_row(U, wu, RT, wrT, lo, hi, min_common, penalty, u, out, acc)
+def _matrix_parallel(P, wu, RT, wrT, lo, hi, width, max_rot, min_common, penalty, procrustes):
+    out = np.full((wu.shape[0], width), INF)
+    for c in prange(NCHUNK):
+        _matrix_rows(P, wu, RT, wrT, lo, hi, max_rot, min_common, penalty, procrustes, c, NCHUNK, out,
+                     np.zeros((11, width)))
     return out
 
 
 @njit(cache=True)
-def weighted_matrix_serial(U, wu, RT, wrT, lo, hi, width, min_common, penalty):
-    tu = wu.shape[0]
-    out = np.full((tu, width), INF)
-    acc = np.zeros((4, width))
-    for u in range(tu):
-        _weighted_row(U, wu, RT, wrT, lo, hi, min_common, penalty, u, out, acc)
+def _matrix_serial(P, wu, RT, wrT, lo, hi, width, max_rot, min_common, penalty, procrustes):
+    out = np.full((wu.shape[0], width), INF)
+    _matrix_rows(P, wu, RT, wrT, lo, hi, max_rot, min_common, penalty, procrustes, 0, 1, out, np.zeros((11, width)))
     return out
+
+
+def procrustes_matrix_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty):
+    """The (Tu, width) banded Procrustes matrix, rows spread over the threads in NCHUNK interleaved chunks."""
+    return _matrix_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, True)
+
+
+def procrustes_matrix_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty):
+    return _matrix_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, True)
+
+
+def weighted_matrix_parallel(U, wu, RT, wrT, lo, hi, width, min_common, penalty):
+    return _matrix_parallel(U, wu, RT, wrT, lo, hi, width, 0.0, min_common, penalty, False)
+
+
+def weighted_matrix_serial(U, wu, RT, wrT, lo, hi, width, min_common, penalty):
+    return _matrix_serial(U, wu, RT, wrT, lo, hi, width, 0.0, min_common, penalty, False)
 
 
 @njit(cache=True, inline="always")
@@ -274,11 +255,7 @@ def dtw(D, lo, hi, tr, missing, open_user):
             u -= 1
         else:
             r -= 1
-    out = np.empty((n, 2), dtype=np.int64)
-    for i in range(n):
-        out[i, 0] = path[n - 1 - i, 0]
-        out[i, 1] = path[n - 1 - i, 1]
-    return best, out
+    return best, path[:n][::-1].copy()      # the walk went backwards
 
 
 @njit(cache=True, inline="always")
@@ -287,6 +264,26 @@ def _gap(n, free, gap_open, gap_extend):
     if n == 0 or free:
         return 0.0
     return gap_open + gap_extend * n
+
+
+@njit(cache=True, inline="always")
+def _gap_step(G, BG, u, j, from_match, from_same, from_other, go, gap_extend, same, other):
+    """Best way into gap state ``same`` at cell (u, j) of its table G (predecessor state in BG): open
+    it after a match or after the other gap (``go`` = open + extend), or extend it; ties prefer the
+    match, then extending. (Writing into G/BG here, not returning a tuple, keeps gotoh as fast as the
+    two hand-written copies were.)"""
+    a = from_match + go
+    b = from_same + gap_extend
+    c = from_other + go
+    if a <= b and a <= c:
+        G[u, j] = a
+        BG[u, j] = ST_M
+    elif b <= c:
+        G[u, j] = b
+        BG[u, j] = same
+    else:
+        G[u, j] = c
+        BG[u, j] = other
 
 
 @njit(cache=True)
@@ -334,33 +331,11 @@ def gotoh(D, lo, hi, tr, missing, gap_open, gap_extend, open_user):
             BM[u, j] = code
             # X: reference frame r unmatched, coming from (u, r-1)
             if r > 0 and r - 1 >= lo[u]:
-                a = M[u, j - 1] + go
-                b = X[u, j - 1] + gap_extend
-                c = Yg[u, j - 1] + go
-                if a <= b and a <= c:
-                    X[u, j] = a
-                    BX[u, j] = ST_M
-                elif b <= c:
-                    X[u, j] = b
-                    BX[u, j] = ST_X
-                else:
-                    X[u, j] = c
-                    BX[u, j] = ST_Y
+                _gap_step(X, BX, u, j, M[u, j - 1], X[u, j - 1], Yg[u, j - 1], go, gap_extend, ST_X, ST_Y)
             # Y: user frame u unmatched, coming from (u-1, r)
             if u > 0 and r >= lo[u - 1] and r < hi[u - 1]:
                 jj = r - lo[u - 1]
-                a = M[u - 1, jj] + go
-                b = Yg[u - 1, jj] + gap_extend
-                c = X[u - 1, jj] + go
-                if a <= b and a <= c:
-                    Yg[u, j] = a
-                    BY[u, j] = ST_M
-                elif b <= c:
-                    Yg[u, j] = b
-                    BY[u, j] = ST_Y
-                else:
-                    Yg[u, j] = c
-                    BY[u, j] = ST_X
+                _gap_step(Yg, BY, u, j, M[u - 1, jj], Yg[u - 1, jj], X[u - 1, jj], go, gap_extend, ST_Y, ST_X)
     # end: the last match; trailing unmatched frames are charged (or free) as configured
     best = INF
     eu = -1
@@ -400,11 +375,7 @@ def gotoh(D, lo, hi, tr, missing, gap_open, gap_extend, open_user):
         else:
             state = BY[u, j]
             u -= 1
-    out = np.empty((n, 2), dtype=np.int64)
-    for i in range(n):
-        out[i, 0] = path[n - 1 - i, 0]
-        out[i, 1] = path[n - 1 - i, 1]
-    return best, out
+    return best, path[:n][::-1].copy()      # the walk went backwards
 
 
 @njit(cache=True)
