@@ -173,7 +173,7 @@ def test_save_into_missing_folder(tmp_path, poses):
     """Index.save creates a missing folder like `posesearch build` (issue 15.2); a file in the way is an error."""
     idx = Index.build(poses[2][:20], backend="exact")
     path = idx.save(tmp_path / "nope" / "x.h5")
-    assert Index.load(path).count == 20
+    assert len(Index.load(path)) == 20
     (tmp_path / "file").write_text("")
     with pytest.raises(FileFormatError, match="cannot create its folder"):
         idx.save(tmp_path / "file" / "x.h5")

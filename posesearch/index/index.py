@@ -74,10 +74,6 @@ class Index:
         return int(len(self.frame_ids))
 
     @property
-    def count(self) -> int:
-        return len(self)
-
-    @property
     def backend_name(self) -> str:
         return self.backend.name
 

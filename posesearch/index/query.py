@@ -39,6 +39,17 @@ class PreparedQueries:
     weights: np.ndarray
 
 
+def _as_batch(values, single_ndim: int, error: type, what: str, name: str) -> tuple[np.ndarray, bool]:
+    """``values`` as a float64 array (a copy) with a batch axis, and whether it was one item (``single_ndim``
+    dimensions: a leading axis of 1 is added); non-numbers raise ``error`` naming ``name`` and ``what``."""
+    try:
+        arr = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise error(f"{name}: expected numeric {what}, got {type(values).__name__} ({e})") from None
+    single = arr.ndim == single_ndim
+    return (arr[None] if single else arr), single
+
+
 def raw_to_coco(poses, layout: "str | Layout" = "coco17", confidences=None, *,
                 name: str = "query") -> tuple[np.ndarray, np.ndarray, bool]:
     """Validate raw poses and map them to COCO-17.
@@ -53,15 +64,9 @@ def raw_to_coco(poses, layout: "str | Layout" = "coco17", confidences=None, *,
     _check_real(poses, name, "keypoints")   # complex, boolean, "1.5": refused, never coerced
     if confidences is not None:
         _check_real(confidences, name, "confidences")
-    try:
-        arr = np.asarray(poses, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise InvalidPoseError(f"{name}: expected numeric keypoints, got {type(poses).__name__} ({e})") from None
-    single = arr.ndim == 2
-    if single:
-        arr = arr[None]
-        if confidences is not None:
-            confidences = np.asarray(confidences, dtype=np.float64)[None]
+    arr, single = _as_batch(poses, 2, InvalidPoseError, "keypoints", name)
+    if single and confidences is not None:
+        confidences = np.asarray(confidences, dtype=np.float64)[None]
     if arr.ndim != 3:
         raise InvalidPoseError(f"{name}: expected a pose (K, 3) or a batch (B, K, 3), got shape {arr.shape}")
     if arr.shape[1] != lay.num_keypoints:
@@ -150,13 +155,7 @@ def check_query_vectors(vectors, weights=None, *, weighted: bool,
     For the weighted metric ``weights=None`` means uniform weights. Returns float64 arrays and whether
     the input was a single vector.
     """
-    try:
-        v = np.array(vectors, dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise InvalidArgumentError(f"{name}: expected numeric vectors ({e})") from None
-    single = v.ndim == 1
-    if single:
-        v = v[None]
+    v, single = _as_batch(vectors, 1, InvalidArgumentError, "vectors", name)
     if v.ndim != 2 or v.shape[1] != DIM:
         raise InvalidArgumentError(f"{name}: expected shape (B, {DIM}) or ({DIM},) (normalized COCO-17 "
                                    f"vectors), got {v.shape}")
