@@ -232,3 +232,50 @@ def test_bench_quick_outputs_are_ignored_and_full_run_outputs_are_not():
 
     assert [n for n in quick if not ignored(n)] == []
     assert [n for n in full if ignored(n)] == []
+
+
+# --- 6. usage errors are one line on stderr, exit status 2 (the console script, posesearch.cli.app.main) ---
+
+def _main(capsys, *argv):
+    from posesearch.cli.app import main
+
+    with pytest.raises(SystemExit) as ex:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    return ex.value.code, out, err
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["query", "X", "Y", "--kk", "3"],
+     "error: no such option '--kk' (did you mean --k? posesearch query --help lists the options)"),
+    (["quer"], "error: no such command 'quer' (did you mean query? the commands: compare, ingest, info, clips, "
+               "export, build, query, score, bench, demo)"),
+    (["frobnicate"], "error: no such command 'frobnicate' (the commands: compare, ingest, info, clips, export, "
+                     "build, query, score, bench, demo)"),
+    (["score", "a.json"], "error: missing argument 'USER' (posesearch score --help lists the options and arguments)"),
+    (["--kk"], "error: no such option '--kk' (posesearch --help lists the options)"),
+])
+def test_usage_errors_are_one_line(capsys, argv, line):
+    code, out, err = _main(capsys, *argv)
+    assert code == 2 and out == "", (code, out)
+    assert err.splitlines() == [line], err
+
+
+def test_bad_option_value_is_one_line_naming_the_option(capsys):
+    code, out, err = _main(capsys, "query", "X", "Y", "--top", "x")
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("error: invalid value for '--top': "), err
+    assert err.rstrip().endswith("(posesearch query --help lists the options and arguments)"), err
+
+
+def test_help_and_normal_exit_statuses_unchanged(capsys):
+    code, out, err = _main(capsys, "--help")
+    assert code == 0 and "Usage: posesearch" in out and " query " in out
+    code, out, err = _main(capsys, "score", "--help")
+    assert code == 0 and "REFERENCE" in out
+    code, out, err = _main(capsys)                      # no command: the help, status 2 (as before)
+    assert code == 2 and "Usage: posesearch" in out
+    code, out, err = _main(capsys, "compare", str(EXAMPLES / "pose.json"), str(EXAMPLES / "pose_b.json"))
+    assert code == 0 and out.startswith("weighted_distance: ")
+    code, out, err = _main(capsys, "info", str(EXAMPLES / "pose.json"))     # a user error: one line, 2
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error: ")
