@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import stat
 import zipfile
@@ -37,15 +38,20 @@ _KINDS = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO (named pipe)", stat.S
           stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket"}
 
 
+def file_stat(path: Path) -> os.stat_result:
+    """``path.stat()`` (links followed); a missing or unreadable path is a one-line FileFormatError."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        raise FileFormatError(path, "no such file") from None
+    except OSError as e:
+        raise FileFormatError(path, f"cannot read: {e.strerror or e}") from None
+
+
 def regular_file(path, *, what: str = "file", max_bytes: int = MAX_INPUT_BYTES) -> Path:
     """``path`` as a Path if it is an existing regular file (links followed) of at most ``max_bytes``."""
     p = Path(path)
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise FileFormatError(p, "no such file") from None
-    except OSError as e:
-        raise FileFormatError(p, f"cannot read: {e.strerror or e}") from None
+    st = file_stat(p)
     if not stat.S_ISREG(st.st_mode):
         kind = next((k for test, k in _KINDS.items() if test(st.st_mode)), "not a regular file")
         raise FileFormatError(p, f"is {kind}, expected a {what}")

@@ -18,6 +18,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import FileFormatError
+from ..safeio import file_stat
 
 __all__ = ["MADE_BY", "open_h5", "h5py_module", "plain", "read_attrs", "attr_str", "check_header",
            "posesearch_version", "made_by", "now_iso"]
@@ -58,12 +59,7 @@ def open_h5(path: Path, mode: str = "r", *, kind: str = "corpus", **kwargs):
     HDF5, damaged. The one opener of corpus and index files (and of ``posesearch info``)."""
     h5py = h5py_module()
     path = Path(path)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise FileFormatError(path, "no such file") from None
-    except OSError as e:
-        raise FileFormatError(path, f"cannot read it ({e.strerror or e})") from None
+    st = file_stat(path)
     article = "an" if kind[:1] in "aeiou" else "a"
     if stat.S_ISDIR(st.st_mode):
         raise FileFormatError(path, f"is a folder, expected {article} {kind} file")
