@@ -60,6 +60,18 @@ def _read_errors(fn):
     return wrapper
 
 
+def _frame_column(name: str, doc: str):
+    """A Corpus method ``(start=0, stop=None) -> array`` reading frames start:stop of ``frames/<name>``."""
+
+    @_read_errors
+    def read(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        a, b = self._slice(start, stop)
+        return self._ds(f"frames/{name}")[a:b]
+
+    read.__doc__ = doc
+    return read
+
+
 class Corpus:
     """A corpus file opened read-only. Create and extend corpora with :meth:`ingest`, :meth:`writer`,
     :meth:`create`, :meth:`append`.
@@ -192,40 +204,16 @@ class Corpus:
         start, stop, _ = slice(start, stop).indices(n)
         return start, max(start, stop)
 
-    @_read_errors
-    def vectors(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Normalized vectors of frames ``start:stop`` as (n, 34) float32 (zero rows for invalid frames)."""
-        a, b = self._slice(start, stop)
-        return self._ds("frames/vectors")[a:b]
-
-    @_read_errors
-    def keypoints(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """COCO-17 keypoints of frames ``start:stop``, (n, 17, 2) float32, NaN where missing."""
-        a, b = self._slice(start, stop)
-        return self._ds("frames/keypoints")[a:b]
-
-    @_read_errors
-    def confidences(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        a, b = self._slice(start, stop)
-        return self._ds("frames/confidences")[a:b]
-
-    @_read_errors
-    def clip_indices(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Clip row of frames ``start:stop`` (int64)."""
-        a, b = self._slice(start, stop)
-        return self._ds("frames/clip_index")[a:b]
-
-    @_read_errors
-    def frame_numbers(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Frame number within its clip of frames ``start:stop`` (int64)."""
-        a, b = self._slice(start, stop)
-        return self._ds("frames/frame")[a:b]
-
-    @_read_errors
-    def times(self, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Time in seconds within its clip of frames ``start:stop`` (float64)."""
-        a, b = self._slice(start, stop)
-        return self._ds("frames/time")[a:b]
+    # frames start:stop of one column (negative and open ends as for slices)
+    vectors = _frame_column("vectors", "Normalized vectors of frames ``start:stop`` as (n, 34) float32 (zero rows "
+                                       "for invalid frames).")
+    keypoints = _frame_column("keypoints", "COCO-17 keypoints of frames ``start:stop``, (n, 17, 2) float32, NaN "
+                                           "where missing.")
+    confidences = _frame_column("confidences", "COCO-17 confidences of frames ``start:stop``, (n, 17) float32 (0 "
+                                               "where missing).")
+    clip_indices = _frame_column("clip_index", "Clip row of frames ``start:stop`` (int64).")
+    frame_numbers = _frame_column("frame", "Frame number within its clip of frames ``start:stop`` (int64).")
+    times = _frame_column("time", "Time in seconds within its clip of frames ``start:stop`` (float64).")
 
     @property
     @_read_errors
