@@ -50,3 +50,44 @@ def configure_numba_cache() -> Path:
         # compilation, so setting it here still applies to every kernel posesearch compiles from now on.
         config.CACHE_DIR = str(path)
     return path
+
+
+def numba_cache_subfolder(source_dir: Path) -> str:
+    """The folder numba keeps the kernels of ``source_dir``'s modules in, inside the cache folder: the
+    folder's name and the SHA-1 of its absolute path (numba's ``_CacheLocator.get_suitable_cache_subpath``)."""
+    import hashlib
+
+    sub = os.path.abspath(str(source_dir))
+    return f"{os.path.basename(sub)}_{hashlib.sha1(sub.encode()).hexdigest()}"
+
+
+def kernel_source_dirs() -> list[Path]:
+    """The package folders whose modules hold cached numba kernels (a ``cache=True`` outside ``backquotes``)."""
+    import re
+
+    pattern = re.compile(r"(?<!``)\bcache=True\b")
+    pkg = Path(__file__).resolve().parent
+    found = set()
+    for path in pkg.rglob("*.py"):
+        if "__pycache__" in path.parts or path.parent in found:
+            continue
+        try:
+            if pattern.search(path.read_text(encoding="utf-8", errors="replace")):
+                found.add(path.parent)
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def kernel_cache_cold(cache_dir: Path | None = None) -> bool:
+    """True when this install's compiled kernels are not in the cache yet (the first run compiles them:
+    a minute or two): some kernel folder of the package has no numba index file (``*.nbi``) in
+    ``cache_dir`` (default :func:`numba_cache_dir`). A few file-system look-ups; compiles nothing."""
+    root = Path(cache_dir) if cache_dir is not None else numba_cache_dir()
+    if not root.is_dir():
+        return True
+    for src in kernel_source_dirs():
+        sub = root / numba_cache_subfolder(src)
+        if not sub.is_dir() or not any(sub.glob("*.nbi")):
+            return True
+    return False

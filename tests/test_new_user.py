@@ -279,3 +279,70 @@ def test_help_and_normal_exit_statuses_unchanged(capsys):
     assert code == 0 and out.startswith("weighted_distance: ")
     code, out, err = _main(capsys, "info", str(EXAMPLES / "pose.json"))     # a user error: one line, 2
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error: ")
+
+
+# --- 7. the first run says it compiles, and how long that takes ---------------------------------------
+
+def test_numba_cache_subfolder_is_numbas_own():
+    from numba.core.caching import _CacheLocator
+
+    from posesearch import _cache
+
+    for d in _cache.kernel_source_dirs():
+        assert _cache.numba_cache_subfolder(d) == _CacheLocator.get_suitable_cache_subpath(str(d / "x.py"))
+    names = {d.relative_to(ROOT / "posesearch").as_posix() for d in _cache.kernel_source_dirs()}
+    assert "sequence" in names and len(names) >= 3, names
+
+
+def test_kernel_cache_cold_until_every_kernel_folder_has_entries(tmp_path):
+    from posesearch import _cache
+
+    root = tmp_path / "numba"
+    assert _cache.kernel_cache_cold(root)                       # missing
+    root.mkdir()
+    assert _cache.kernel_cache_cold(root)                       # empty
+    subs = [root / _cache.numba_cache_subfolder(d) for d in _cache.kernel_source_dirs()]
+    for s in subs:
+        s.mkdir()
+        (s / "kernel.f-10.py311.nbi").write_bytes(b"x")
+    assert not _cache.kernel_cache_cold(root)
+    (subs[-1] / "kernel.f-10.py311.nbi").unlink()               # one folder's kernels not compiled yet
+    assert _cache.kernel_cache_cold(root)
+
+
+def _stop_demo(*a, **k):
+    from posesearch.errors import InvalidArgumentError
+
+    raise InvalidArgumentError("stopped by the test before any work")
+
+
+def test_demo_says_first_run_when_the_cache_is_cold(tmp_path, monkeypatch):
+    import posesearch.demo
+
+    monkeypatch.setattr(posesearch.demo, "run_demo", _stop_demo)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "empty-cache"))
+    r = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--no-plot"])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.splitlines() == [
+        f"first run: compiling kernels, about 1-2 minutes, once (cached in {tmp_path / 'empty-cache'})",
+        "error: stopped by the test before any work"], r.stderr
+
+
+def test_demo_says_nothing_when_the_cache_is_warm(tmp_path, monkeypatch):
+    import posesearch.demo
+    from posesearch import _cache
+
+    monkeypatch.setattr(posesearch.demo, "run_demo", _stop_demo)
+    root = tmp_path / "warm"
+    for d in _cache.kernel_source_dirs():
+        (root / _cache.numba_cache_subfolder(d)).mkdir(parents=True)
+        (root / _cache.numba_cache_subfolder(d) / "k.nbi").write_bytes(b"x")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(root))
+    r = runner.invoke(app, ["demo", "--out", str(tmp_path / "d"), "--no-plot"])
+    assert r.exit_code == 2 and r.stderr.splitlines() == ["error: stopped by the test before any work"], r.stderr
+
+
+def test_readme_states_the_measured_first_compile():
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert "about 20 s once" not in readme
+    assert "compiled by numba on first use (about 1–2 minutes once after installing" in readme

@@ -27,6 +27,11 @@ def register(app: typer.Typer) -> None:
         folder = demo_folder(out)    # a bad --out fails here, before a minute of work
 
         con = console()
+        from .. import _cache
+
+        if _cache.kernel_cache_cold():   # on stderr: --json output stays one JSON document
+            typer.echo(f"first run: compiling kernels, about 1-2 minutes, once (cached in "
+                       f"{_cache.numba_cache_dir()})", err=True)
         with con.status("building the index and scoring the sample..."):
             res = run_demo(folder, plot=plot)
         if as_json:
