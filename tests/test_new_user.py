@@ -346,3 +346,26 @@ def test_readme_states_the_measured_first_compile():
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     assert "about 20 s once" not in readme
     assert "compiled by numba on first use (about 1–2 minutes once after installing" in readme
+
+
+# --- 8. the folder holding a checkout named posesearch -------------------------------------------------
+
+def test_readme_warns_about_running_python_beside_a_checkout_named_posesearch(tmp_path):
+    import subprocess
+    import sys
+
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    setup = readme[readme.index("## Set-up"):readme.index("## A quick tour")]
+    assert "not from the folder that holds it when the checkout is itself named `posesearch`" in setup
+    assert "empty namespace package" in setup
+    # the note is true of this install: beside a folder named posesearch, Python picks that folder first
+    (tmp_path / "posesearch").mkdir()
+    code = "import posesearch; print(hasattr(posesearch, 'Index'))"
+    beside = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    inside = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "posesearch", capture_output=True,
+                            text=True)
+    assert inside.stdout.strip() == "True", inside.stderr
+    if beside.stdout.strip() == "True":
+        pytest.skip("this install is not shadowed by a folder named posesearch (not a finder-based editable "
+                    "install); the README note is for those that are")
+    assert beside.stdout.strip() == "False", beside.stderr
