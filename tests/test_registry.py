@@ -13,6 +13,7 @@ from posesearch.inputs import FORMATS as INPUT_FORMATS
 from posesearch.inputs import normalize_format
 from posesearch.poses.distances import METRICS, get_metric
 from posesearch.poses.layouts import LAYOUTS, get_layout
+from posesearch.poses.similarity import STRATEGIES, resolve_strategy
 from posesearch.registry import Registry
 from posesearch.sequence.align import ALIGNERS, OPEN_ENDS, check_aligner, check_open_ends
 from posesearch.sequence.framedist import FRAME_DISTANCES, check_distance
@@ -34,6 +35,7 @@ LOOKUPS = [
     (MIRROR_MODES, lambda n: ScoreSettings(mirror=n).mirror, "mirror mode"),
     (MOMENTS_FROM, lambda n: ScoreSettings(moments_from=n).moments_from, "moments_from"),
     (INPUT_FORMATS, normalize_format, "input format"),
+    (STRATEGIES, lambda n: next(k for k, f in STRATEGIES.items() if f is resolve_strategy(n)), "strategy"),
 ]
 IDS = [kind for _, _, kind in LOOKUPS]
 
@@ -65,6 +67,8 @@ def test_the_lookups_that_used_to_disagree_now_agree():
     assert get_backend_spec("vptree_pypi").name == "vptree-pypi" and get_backend_spec("bruteforce").name == "exact"
     assert check_smoother("one_euro") == "one-euro" and check_smoother("OneEuro") == "one-euro"
     assert get_reader("penn_action").FORMAT == "penn-action" and get_reader("YOLO-NPZ").FORMAT == "yolo-npz"
+    assert resolve_strategy("weightedDistance") is STRATEGIES["weighted_distance"]     # Move Mirror's camelCase
+    assert resolve_strategy("cosine-similarity") is STRATEGIES["cosine_similarity"]    # was refused
 
 
 def test_sequence_weighted_distance_is_named_pair_weighted_and_the_old_name_still_works():

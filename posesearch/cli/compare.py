@@ -8,6 +8,7 @@ import typer
 from ..errors import InvalidArgumentError
 from ..inputs import describe_assumed
 from ..poses.pose import Poses
+from ..poses.similarity import STRATEGIES
 from .common import emit_json, handle_errors
 
 
@@ -18,8 +19,7 @@ def register(app: typer.Typer) -> None:
         pose_a: str = typer.Argument(..., metavar="POSE_A", help="First pose (the query: its confidences weight the distance)."),
         pose_b: str = typer.Argument(..., metavar="POSE_B", help="Second pose."),
         strategy: Optional[str] = typer.Option(None, "--strategy", "-s",
-                                               help="weighted_distance (default) | cosine_distance | cosine_similarity | "
-                                                    "procrustes_distance"),
+                                               help=STRATEGIES.help(default="weighted_distance")),
         mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror",
                                               help="Also try B mirrored (left/right) and keep the better (default: off)."),
         layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of files that do not name one "

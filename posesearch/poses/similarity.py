@@ -26,6 +26,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import InvalidArgumentError, InvalidPoseError, UnknownNameError
+from ..registry import Registry
 from .distances import cosine_distance, cosine_similarity, weighted_distance
 from .layouts import Layout, get_layout
 from .mirror import mirror
@@ -33,17 +34,15 @@ from .normalize import normalize_pose
 from .pose import validate_pose
 from .procrustes import procrustes_distance
 
-STRATEGIES: dict[str, Callable] = {
+STRATEGIES: Registry[Callable] = Registry("strategy", {
     "weighted_distance": lambda f, g, w: float(weighted_distance(f, g, w)),
     "cosine_distance": lambda f, g, w: float(cosine_distance(f, g)),
     "cosine_similarity": lambda f, g, w: float(cosine_similarity(f, g)),
     # on normalized vectors, weights > 0 mark the keypoints used (pose_similarity passes both poses' presence)
     "procrustes_distance": lambda f, g, w: float(procrustes_distance(
         f.reshape(-1, 2), g.reshape(-1, 2), (np.asarray(w) > 0).astype(np.float64))),
-}
-_STRATEGY_ALIASES = {"weightedDistance": "weighted_distance", "cosineDistance": "cosine_distance",
-                     "cosineSimilarity": "cosine_similarity", "weighted": "weighted_distance",
-                     "cosine": "cosine_distance"}
+}, aliases={"weighted": "weighted_distance", "cosine": "cosine_distance"})
+# (camelCase names, weightedDistance, resolve by the registry's normalization)
 WEIGHT_MODES = ("multiply", "replace", "add")
 
 
@@ -174,11 +173,9 @@ def _number(val, name):
 def resolve_strategy(strategy) -> Callable:
     if callable(strategy):
         return strategy
-    if isinstance(strategy, str):
-        key = _STRATEGY_ALIASES.get(strategy, strategy)
-        if key in STRATEGIES:
-            return STRATEGIES[key]
-    raise UnknownNameError("strategy", strategy, STRATEGIES)
+    if not isinstance(strategy, str):
+        raise UnknownNameError("strategy", strategy, STRATEGIES)
+    return STRATEGIES.lookup(strategy)
 
 
 def pose_vectors(pose, *, custom_weight=None, layout=None, name: str = "pose"):
