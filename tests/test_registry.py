@@ -158,3 +158,15 @@ def test_help_texts_come_from_the_registries():
     out = CliRunner().invoke(app, ["score", "--help"], env={"COLUMNS": "250"}).output
     assert "pair-weighted (Move Mirror distance with pair weights" in out and "old name: weighted" in out
     assert "procrustes (default;" in out
+
+
+def test_backend_parameter_names_resolve_like_every_name():
+    from posesearch.index.faiss_backend import FaissParams
+    from posesearch.index.vptree import VPTreeParams
+    from posesearch.index.vptree_pypi import PyPIVPTreeParams
+
+    # stored canonical, so an index file says 'face-light' however it was typed
+    assert VPTreeParams(split_weights="Face_Light").split_weights == "face-light"
+    assert FaissParams(kind="HNSW").kind == "hnsw" and PyPIVPTreeParams(build_weights="Uniform").build_weights == "uniform"
+    with pytest.raises(UnknownNameError, match=r"^unknown faiss index kind 'lsh'; expected one of: flat, hnsw, ivf$"):
+        FaissParams(kind="lsh")

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import FileFormatError, InvalidArgumentError
+from ..registry import Registry
 from .backend import KERNEL_METRIC, MAX_SEED, Backend, check_positive_int, option
 from .exact import ExactBackend
 
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     from .kernels.hnsw import HNSWGraph, WalkAids
 from .query import FACE_DIMS
 
-KINDS = ("hnsw", "ivf", "flat")
+KINDS = Registry("faiss index kind", ("hnsw", "ivf", "flat"))
 DEFAULT_EF_WEIGHTED = 128           # weighted, a query missing some joints
 DEFAULT_EF_WEIGHTED_COMPLETE = 64   # weighted, a query weighing every joint
 DEFAULT_EF_COSINE = 48
@@ -103,10 +104,7 @@ class FaissParams:
     seed: int = option(1234, "IVF k-means.")
 
     def __post_init__(self):
-        if self.kind not in KINDS:
-            from ..errors import UnknownNameError
-
-            raise UnknownNameError("faiss index kind", self.kind, KINDS)
+        object.__setattr__(self, "kind", KINDS.canonical(self.kind))
         for name, lo, hi in PARAM_BOUNDS:
             check_positive_int("faiss", name, getattr(self, name), minimum=lo, maximum=hi)
         if not (isinstance(self.face_weight, (int, float)) and not isinstance(self.face_weight, bool)

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FileFormatError
+from ..registry import Registry
 from .backend import KERNEL_METRIC, MAX_SEED, Backend, check_positive_int, option
 from .query import FACE_DIMS, FACE_JOINTS
 
 
-SPLIT_WEIGHTS = {"uniform": None, "face-light": "face-light"}
+SPLIT_WEIGHTS = Registry("vptree split_weights", {"uniform": None, "face-light": "face-light"})
 _FACE_FREE = "face_free_"    # prefix of the second tree's arrays in the index file
 MAX_LEAF_SIZE = 1 << 20      # a leaf this big is a brute-force scan already
 
@@ -60,10 +61,7 @@ class VPTreeParams:
     def __post_init__(self):
         check_positive_int("vptree", "leaf_size", self.leaf_size, maximum=MAX_LEAF_SIZE)
         check_positive_int("vptree", "seed", self.seed, minimum=0, maximum=MAX_SEED)   # numba int64
-        if self.split_weights not in SPLIT_WEIGHTS:
-            from ..errors import UnknownNameError
-
-            raise UnknownNameError("vptree split_weights", self.split_weights, SPLIT_WEIGHTS)
+        object.__setattr__(self, "split_weights", SPLIT_WEIGHTS.canonical(self.split_weights))
 
 
 class VPTreeBackend(Backend):

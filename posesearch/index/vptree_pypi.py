@@ -34,9 +34,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FileFormatError, InvalidArgumentError
+from ..registry import Registry
 from .backend import KERNEL_METRIC, Backend, check_positive_int, option
 
-BUILD_WEIGHTS = ("corpus", "uniform")
+BUILD_WEIGHTS = Registry("vptree-pypi build_weights", ("corpus", "uniform"))
 
 
 @dataclass(frozen=True)
@@ -48,10 +49,7 @@ class PyPIVPTreeParams:
     max_frames: int = option(200_000, "largest corpus accepted.")
 
     def __post_init__(self):
-        if self.build_weights not in BUILD_WEIGHTS:
-            from ..errors import UnknownNameError
-
-            raise UnknownNameError("vptree-pypi build_weights", self.build_weights, BUILD_WEIGHTS)
+        object.__setattr__(self, "build_weights", BUILD_WEIGHTS.canonical(self.build_weights))
         check_positive_int("vptree-pypi", "max_frames", self.max_frames, maximum=10_000_000)
 
 
