@@ -314,3 +314,20 @@ def test_query_and_compare_of_a_huge_pose(tmp_path):
     out = subprocess.run([sys.executable, "-W", "error", "-m", "posesearch.cli.app", "compare",
                           str(tmp_path / "a.json"), str(tmp_path / "b.json")], capture_output=True, text=True)
     assert out.returncode == 0 and "Warning" not in out.stderr, out.stderr
+
+
+def test_first_bad_value_order_and_words():
+    """The one pose value check behind validate_batch, the corpus writer and ScoreSession.push: infinite
+    coordinates first, then NaN confidences, then confidences outside [0, 1]; NaN coordinates are missing."""
+    from posesearch.poses.pose import first_bad_value
+
+    kp, cf = np.zeros((2, 3, 2)), np.ones((2, 3))
+    kp[0, 0] = np.nan
+    assert first_bad_value(kp, cf) is None
+    cf[1, 2], cf[0, 2], kp[1, 1, 0] = 1.5, np.nan, np.inf
+    assert first_bad_value(kp, cf) == ((1, 1), "infinite coordinate")
+    kp[1, 1, 0] = 0.0
+    assert first_bad_value(kp, cf) == ((0, 2), "NaN confidence")
+    cf[0, 2] = 1.0
+    assert first_bad_value(kp, cf) == ((1, 2), "confidence must be in [0, 1], got 1.5")
+    assert first_bad_value(kp[1], cf[1]) == ((2,), "confidence must be in [0, 1], got 1.5")   # one pose
