@@ -113,6 +113,18 @@ def test_score_of_an_exported_one_frame_clip_names_the_file(tmp_path, monkeypatc
     _one_frame_errors(runner.invoke(app, ["score", user, "person.json"]), "user", "person.json")
 
 
+def test_query_sequence_of_a_one_frame_file_names_it(tmp_path, monkeypatch, sample_index_file):
+    from posesearch.corpus import Corpus, sample_corpus_path
+
+    corpus = Corpus.open(sample_corpus_path())
+    corpus.export_clip(corpus.list_clips(label="category=person", limit=1).rows[0].clip_id,
+                       tmp_path / "person.json", overwrite=True)
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["query", str(sample_index_file), "person.json", "--sequence"])
+    assert _one_line_error(r) == ("error: sequence (person.json): expected at least 2 frames, got 1 (a single "
+                                  "pose: query it without --sequence)")
+
+
 def test_score_of_a_coco_annotation_names_file_and_id(tmp_path, monkeypatch):
     from posesearch.poses.layouts import COCO17_JOINTS
 

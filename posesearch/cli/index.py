@@ -267,6 +267,8 @@ def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int,
                                    "pass --corpus PATH")
     got = load_input(str(pose_file), fps=fps, layout=layout, name="sequence", fmt=fmt, clip=clip,
                      clip_option="--clip")
+    got.sequence.require_frames(2, source=str(pose_file),
+                                single_pose_hint="a single pose: query it without --sequence")
     assumed = {**got.assumed, **(assumed or {})}
     res = idx.search_sequence(got.sequence, top=top, k=k, mirror=mirror)
     if not as_json:

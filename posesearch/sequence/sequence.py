@@ -161,13 +161,14 @@ class Sequence:
         kp = np.where(self.present[..., None], self.keypoints, np.nan)
         return np.concatenate([kp, self.confidences[..., None]], axis=-1)
 
-    def require_frames(self, minimum: int = 2, source: str | None = None) -> "Sequence":
+    def require_frames(self, minimum: int = 2, source: str | None = None,
+                       single_pose_hint: str = SINGLE_POSE_HINT) -> "Sequence":
         """Raise InvalidPoseError unless the sequence has at least ``minimum`` frames; returns self.
         ``source``: the file (or ``FILE:ID``) it was read from, named in the message; a single frame
-        gets a hint that one pose is compared, not scored as a performance."""
+        gets ``single_pose_hint``: one pose is compared, not scored or searched as a performance."""
         if len(self) < minimum:
             where = f" ({source})" if source else ""
-            hint = f" ({SINGLE_POSE_HINT})" if len(self) == 1 else ""
+            hint = f" ({single_pose_hint})" if len(self) == 1 and single_pose_hint else ""
             raise InvalidPoseError(f"{self.name}{where}: expected at least {minimum} frames, got {len(self)}{hint}")
         return self
 
