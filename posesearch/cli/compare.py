@@ -6,6 +6,7 @@ from typing import Optional
 import typer
 
 from ..errors import InvalidArgumentError
+from ..inputs import FORMATS as INPUT_FORMATS
 from ..inputs import describe_assumed
 from ..poses.pose import Poses
 from ..poses.similarity import STRATEGIES
@@ -25,8 +26,7 @@ def register(app: typer.Typer) -> None:
         layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of files that do not name one "
                                                                      "(default: by keypoint count or part names)."),
         fmt: Optional[str] = typer.Option(None, "--format", "-f",
-                                          help="Input format of both: pose | sequence | coco | yolo-npz | openpose | "
-                                               "bvh | penn-action | corpus (default: detected)."),
+                                          help=f"Input format of both: {INPUT_FORMATS.help()} (default: detected)."),
         frame: Optional[int] = typer.Option(None, "--frame", help="Frame of a multi-frame input to compare "
                                                                    "(required when it has several)."),
         as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),

@@ -10,6 +10,7 @@ from ..errors import InvalidArgumentError, InvalidPoseError, check_number
 from ..text import plural
 from ..index.backend import backend_options
 from ..index.registry import BACKENDS, DEFAULT_BACKEND
+from ..inputs import FORMATS as INPUT_FORMATS
 from ..poses.distances import METRICS
 from .common import add_fixed_columns, cut_to, emit_json, fmt_bytes, handle_errors
 from .options import parse_key_values, with_param_options
@@ -159,8 +160,7 @@ def register(app: typer.Typer) -> None:
         layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of the pose file "
                                                                      "(default: the file's, or by keypoint count)."),
         fmt: Optional[str] = typer.Option(None, "--format", "-f",
-                                          help="Input format: pose | sequence | coco | yolo-npz | openpose | bvh | "
-                                               "penn-action | corpus (default: detected)."),
+                                          help=f"Input format: {INPUT_FORMATS.help()} (default: detected)."),
         clip: Optional[str] = typer.Option(None, "--clip",
                                            help="The clip to read from a source holding several (a COCO file, an "
                                                 "OpenPose folder of several persons, ...): its id or last part."),

@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from ..inputs import FORMATS as INPUT_FORMATS
 from ..sequence.align import ALIGNERS
 from ..sequence.framedist import FRAME_DISTANCES
 from ..sequence.resample import INTERPOLATIONS
@@ -87,8 +88,7 @@ def register(app: typer.Typer) -> None:
         user_fps: Optional[float] = typer.Option(None, "--user-fps", help="User frame rate (if the file has none)."),
         layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of files that do not name one."),
         fmt: Optional[str] = typer.Option(None, "--format", "-f",
-                                          help="Input format of both files: pose | sequence | coco | yolo-npz | "
-                                               "openpose | bvh | penn-action | corpus (default: detected)."),
+                                          help=f"Input format of both files: {INPUT_FORMATS.help()} (default: detected)."),
         smooth: str = typer.Option("kalman", "--smooth", help=SMOOTHERS.help()),
         interp: str = typer.Option("linear", "--interp", help=INTERPOLATIONS.help()),
         align: str = typer.Option("dtw", "--align", help=ALIGNERS.help()),
