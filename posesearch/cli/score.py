@@ -88,7 +88,8 @@ def register(app: typer.Typer) -> None:
         user_fps: Optional[float] = typer.Option(None, "--user-fps", help="User frame rate (if the file has none)."),
         layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of files that do not name one."),
         fmt: Optional[str] = typer.Option(None, "--format", "-f",
-                                          help=f"Input format of both files: {INPUT_FORMATS.help()} (default: detected)."),
+                                          help=f"Input format of both files: {INPUT_FORMATS.help()} "
+                                               "(default: detected)."),
         smooth: str = typer.Option("kalman", "--smooth", help=SMOOTHERS.help()),
         interp: str = typer.Option("linear", "--interp", help=INTERPOLATIONS.help()),
         align: str = typer.Option("dtw", "--align", help=ALIGNERS.help()),
