@@ -117,8 +117,9 @@ def test_running_score_tracks_progress(ref):
 @pytest.mark.parametrize("fps", [30, 60, 13])
 def test_memory_is_bounded_on_long_input(ref, fps):
     """An hour-long stream would grow nothing: the state is O(reference), checked over 3000 frames, at
-    the reference's rate, faster and slower (the recorded-frame marks never pile up)."""
-    s = ScoreSession(ref, ScoreSettings(smooth="one-euro"))
+    the reference's rate, faster and slower (the recorded-frame marks never pile up). With keep_frames (the
+    default, for report()) the frames kept add ~500 bytes a push and nothing else: checked below too."""
+    s = ScoreSession(ref, ScoreSettings(smooth="one-euro"), keep_frames=False)
     arr = ref.as_array()
     n0 = s.state_nbytes()
     t = 0.0
@@ -136,6 +137,29 @@ def test_memory_is_bounded_on_long_input(ref, fps):
     assert s.state_nbytes() == n0
     assert grown < 200_000, grown
     assert s.frames == 3300 and 0 <= s.score <= 100
+    with pytest.raises(InvalidArgumentError, match="keep_frames=False"):
+        s.report()
+
+
+def test_frames_kept_for_the_report_cost_their_size_and_stop_at_max_frames(ref):
+    s = ScoreSession(ref, ScoreSettings(smooth="one-euro", max_frames=2000))
+    arr = ref.as_array()
+    t = 0.0
+    for i in range(300):
+        t += 1 / 30
+        s.push(arr[i % len(ref)], t)
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    for i in range(3000):
+        t += 1 / 30
+        s.push(arr[i % len(ref)], t)
+    grown = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    kept = 2001 - 300                                  # kept up to max_frames + 1, then no more
+    assert len(s._pushed) == 2001
+    assert grown < kept * 17 * 3 * 8 * 1.5 + 200_000, grown
+    with pytest.raises(InvalidArgumentError, match="max_frames"):
+        s.report()
 
 
 def test_push_errors(ref):

@@ -123,10 +123,13 @@ class ScoreSession:
     reference: Sequence, path, corpus Clip or (T, K, 3) array (as :func:`score_sequence`).
     layout: layout of the pushed frames (default: ``settings.layout``, else inferred from K at the
         first push).
+    keep_frames: keep every pushed frame (about 500 bytes each, at most ``settings.max_frames`` of them) so
+        that :meth:`report` can score them offline at the end; with False the memory is the DTW state
+        alone, whatever the stream's length, and only the causal :attr:`final_score` is available.
     """
 
     def __init__(self, reference, settings: ScoreSettings = ScoreSettings(), *, ref_fps: float | None = None,
-                 layout: "str | Layout | None" = None):
+                 layout: "str | Layout | None" = None, keep_frames: bool = True):
         self.settings = st = settings
         self.ref = prepare_reference(reference, st, fps=ref_fps)
         self.fps = self.ref.fps
@@ -152,6 +155,7 @@ class ScoreSession:
         self._update: StreamUpdate | None = None
         self._kern = None
         # every accepted frame as pushed (its layout, [x, y, c]) and its time: report() scores them offline
+        self.keep_frames = bool(keep_frames)
         self._pushed: list[np.ndarray] = []
         self._pushed_t: list[float] = []
 
@@ -275,7 +279,7 @@ class ScoreSession:
         kp = self._smoother.step(kp, cf, t)
         self.frames += 1
         self._t_last = t
-        if len(self._pushed) <= st.max_frames:   # one more than the scorer takes, so report() can say so
+        if self.keep_frames and len(self._pushed) <= st.max_frames:   # one more than the scorer takes (report)
             self._pushed.append(raw)
             self._pushed_t.append(t)
         for gk, gc, seen in self._grid_frames(kp, cf, t):
@@ -374,6 +378,9 @@ class ScoreSession:
         """The frames pushed so far, as pushed (their layout, their times), as a :class:`Sequence`."""
         from .sequence import Sequence
 
+        if not self.keep_frames:
+            raise InvalidArgumentError("report: this session was made with keep_frames=False, so it kept no frames "
+                                       "to score offline; use final_score, or keep_frames=True")
         if not self._pushed:
             raise InvalidPoseError("no user frame has been pushed yet")
         if len(self._pushed) > self.settings.max_frames:
