@@ -19,6 +19,7 @@ import typer
 
 from ..errors import InvalidArgumentError, PoseSearchError
 from .common import emit_json, handle_errors
+from .options import json_option, k_option, layout_option
 
 BENCH_PACKAGE = "posesearch_bench"
 BENCHMARKS_ENV = "POSESEARCH_BENCHMARKS"
@@ -104,13 +105,12 @@ def register(app: typer.Typer) -> None:
                                               help="With --index: a pose or sequence FILE whose frames are the "
                                                    "queries (default: queries drawn from the index with jitter). "
                                                    "Suite: the number of held-out queries (default 1000; quick 60)."),
-        k: Optional[int] = typer.Option(None, "-k", "--k", help="With --index: neighbours per query (default 10)."),
+        k: Optional[int] = k_option("With --index: neighbours per query (default 10)."),
         count: Optional[int] = typer.Option(None, "--count",
                                             help="With --index and no --queries: queries drawn from the index "
                                                  "(default 200)."),
-        layout: Optional[str] = typer.Option(None, "--layout",
-                                             help="With --index --queries: keypoint layout of the file "
-                                                  "(default: the file's, or by keypoint count)."),
+        layout: Optional[str] = layout_option("With --index --queries: keypoint layout of the file "
+                                              "(default: the file's, or by keypoint count)."),
         quick: bool = typer.Option(False, "--quick", help="Suite: small sizes and few queries (about a minute; CI smoke)."),
         out: Optional[Path] = typer.Option(None, "--out",
                                            help="Suite: folder for results.json, summary.md and the PNG plots "
@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
         strict_targets: bool = typer.Option(False, "--strict-targets",
                                             help="Suite: exit with status 3 when every answer is correct but a "
                                                  "target is missed."),
-        as_json: bool = typer.Option(False, "--json", help="Print the results JSON on stdout."),
+        as_json: bool = json_option("Print the results JSON on stdout."),
     ) -> None:
         """Time your own index (--index FILE), or, from a checkout, run the benchmark suite: every backend and
         its peers (latency, throughput, recall, build time, memory), the exactness of Move Mirror's VP-tree,

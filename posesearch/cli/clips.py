@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from .common import add_fixed_columns, cut_to, emit_json, handle_errors
+from .options import json_option
 
 
 def _fmt_fps(fps) -> str:
@@ -51,7 +52,7 @@ def register(app: typer.Typer) -> None:
                                                        "require several."),
         limit: int = typer.Option(50, "--limit", "-n", help="Clips to show (0 = all)."),
         offset: int = typer.Option(0, "--offset", help="Skip this many matching clips (the next page)."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+        as_json: bool = json_option(),
     ) -> None:
         """List the clips of a corpus: id, frames, duration, fps and labels, filtered by label."""
         from ..corpus import Corpus
@@ -78,7 +79,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", "-o", help="Output file: .json (pose-sequence JSON), .npz, or .npy "
                                                           "(array only, no frame rate)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+        as_json: bool = json_option(),
     ) -> None:
         """Write one clip of a corpus as a pose-sequence file (the format `score` and `query` read)."""
         from ..corpus import Corpus

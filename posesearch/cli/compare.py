@@ -11,6 +11,7 @@ from ..inputs import describe_assumed
 from ..poses.pose import Poses
 from ..poses.similarity import STRATEGIES
 from .common import emit_json, handle_errors
+from .options import format_option, json_option, layout_option, mirror_option
 
 
 def register(app: typer.Typer) -> None:
@@ -21,15 +22,13 @@ def register(app: typer.Typer) -> None:
         pose_b: str = typer.Argument(..., metavar="POSE_B", help="Second pose."),
         strategy: Optional[str] = typer.Option(None, "--strategy", "-s",
                                                help=STRATEGIES.help(default="weighted_distance")),
-        mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror",
-                                              help="Also try B mirrored (left/right) and keep the better (default: off)."),
-        layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of files that do not name one "
-                                                                     "(default: by keypoint count or part names)."),
-        fmt: Optional[str] = typer.Option(None, "--format", "-f",
-                                          help=f"Input format of both: {INPUT_FORMATS.help()} (default: detected)."),
+        mirror: Optional[bool] = mirror_option("Also try B mirrored (left/right) and keep the better (default: off)."),
+        layout: Optional[str] = layout_option("Keypoint layout of files that do not name one "
+                                              "(default: by keypoint count or part names)."),
+        fmt: Optional[str] = format_option(f"Input format of both: {INPUT_FORMATS.help()} (default: detected)."),
         frame: Optional[int] = typer.Option(None, "--frame", help="Frame of a multi-frame input to compare "
                                                                    "(required when it has several)."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+        as_json: bool = json_option(),
     ) -> None:
         """Distance or similarity of two poses. Pose files: JSON with "layout" and "keypoints" (a list of
         x, y, confidence triples; null = missing), PoseNet-style JSON, or .npy of shape (K, 3); also one frame

@@ -8,6 +8,7 @@ import typer
 
 from ..text import plural
 from .common import add_fixed_columns, console, cut_to, emit_json, handle_errors
+from .options import json_option
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +19,7 @@ def register(app: typer.Typer) -> None:
                                            help="Folder for the demo's index and plot (created if missing; "
                                                 "default: a new temporary folder, printed at the end)."),
         plot: bool = typer.Option(True, "--plot/--no-plot", help="Write a PNG of the per-moment score."),
-        as_json: bool = typer.Option(False, "--json", help="Print every figure as JSON."),
+        as_json: bool = json_option("Print every figure as JSON."),
     ) -> None:
         """Build an exact VP-tree over the bundled sample (COCO val persons + CMU mocap clips), query it with
         jittered, mirrored frames of its own CMU clips, and score a degraded user clip 0-100."""

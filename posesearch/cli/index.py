@@ -13,7 +13,8 @@ from ..index.registry import BACKENDS, DEFAULT_BACKEND
 from ..inputs import FORMATS as INPUT_FORMATS
 from ..poses.distances import METRICS
 from .common import add_fixed_columns, cut_to, emit_json, fmt_bytes, handle_errors
-from .options import parse_key_values, with_param_options
+from .options import (format_option, json_option, k_option, layout_option, mirror_option, parse_key_values,
+                      with_param_options)
 
 def _backend_params(backend: str, given: dict[str, Any], extra: list[str]) -> dict[str, Any]:
     """The options the user set (flags and ``--param KEY=VALUE``), checked against the backend's parameters."""
@@ -81,7 +82,7 @@ def register(app: typer.Typer) -> None:
                                                "folder: that name inside it)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index file."),
         param: Optional[List[str]] = typer.Option(None, "--param", help="Other backend parameter KEY=VALUE."),
-        as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+        as_json: bool = json_option("Print a JSON summary."),
         backend_params: dict = None,
     ) -> None:
         """Build a nearest-pose index over a corpus's valid frames and save it as one HDF5 file."""
@@ -150,21 +151,19 @@ def register(app: typer.Typer) -> None:
                                          help="Pose file (JSON / .npy (K, 3)), sequence file (JSON with frames, .npy "
                                               "(T, K, 3), .npz) or any source `ingest` reads (OpenPose folder, BVH, "
                                               "Penn .mat, COCO, ...; FILE:CLIP picks a clip): every frame is a query."),
-        k: Optional[int] = typer.Option(None, "-k", "--k", help="Number of nearest frames per query (default 10; "
-                                                               "with --sequence 50 per user frame)."),
-        mirror: Optional[bool] = typer.Option(None, "--mirror/--no-mirror",
-                                              help="Also match the mirror image (left/right swapped). Default: "
-                                                   "off for frames, on with --sequence (webcams often mirror)."),
+        k: Optional[int] = k_option("Number of nearest frames per query (default 10; "
+                                    "with --sequence 50 per user frame)."),
+        mirror: Optional[bool] = mirror_option("Also match the mirror image (left/right swapped). Default: "
+                                               "off for frames, on with --sequence (webcams often mirror)."),
         corpus: Optional[Path] = typer.Option(None, "--corpus",
                                               help="Corpus for frame metadata (default: the one the index remembers)."),
-        layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of the pose file "
-                                                                     "(default: the file's, or by keypoint count)."),
-        fmt: Optional[str] = typer.Option(None, "--format", "-f",
-                                          help=f"Input format: {INPUT_FORMATS.help()} (default: detected)."),
+        layout: Optional[str] = layout_option("Keypoint layout of the pose file "
+                                              "(default: the file's, or by keypoint count)."),
+        fmt: Optional[str] = format_option(f"Input format: {INPUT_FORMATS.help()} (default: detected)."),
         clip: Optional[str] = typer.Option(None, "--clip",
                                            help="The clip to read from a source holding several (a COCO file, an "
                                                 "OpenPose folder of several persons, ...): its id or last part."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+        as_json: bool = json_option(),
         ef_search: Optional[int] = typer.Option(None, "--ef-search",
                                                 help="faiss HNSW: search beam for this query (default: the "
                                                      "index's; larger = higher recall, slower)."),

@@ -13,7 +13,7 @@ from ..corpus.readers import READERS, reader_options
 from ..errors import FileFormatError, InvalidArgumentError, UnknownNameError
 from ..text import plural
 from .common import emit_json, fmt_bytes, handle_errors
-from .options import parse_key_values, with_param_options
+from .options import format_option, json_option, parse_key_values, with_param_options
 
 #: ``posesearch info`` dispatches on a file's ``format`` attribute: format name -> "module:function",
 #: the function being ``describe(path, *, verify=False) -> dict``. A module without that function
@@ -144,8 +144,7 @@ def register(app: typer.Typer) -> None:
     @with_param_options(flags, "reader_flags", before="option")
     def ingest(
         sources: List[Path] = typer.Argument(..., metavar="SOURCES", help="Files or folders to read."),
-        fmt: str = typer.Option(..., "--format", "-f",
-                                help="Source format: " + " | ".join(READERS.names()) + "."),
+        fmt: str = format_option("Source format: " + " | ".join(READERS.names()) + ".", default=...),
         out: str = typer.Option(..., "--out", "-o", metavar="PATH", help="Corpus file to write (HDF5)."),
         append: bool = typer.Option(False, "--append", help="Add to an existing corpus (created if missing)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing corpus."),
@@ -154,7 +153,7 @@ def register(app: typer.Typer) -> None:
         option: Optional[List[str]] = typer.Option(None, "--option", "-O",
                                                    help="Any other reader option as KEY=VALUE (JSON value), "
                                                         "e.g. -O occluded=0.7 -O aspect=1.33."),
-        as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        as_json: bool = json_option("Print the summary as JSON."),
         reader_flags: dict = None,
     ) -> None:
         """Read pose datasets into a corpus file (COCO-17, normalized vectors, labels), atomically."""
@@ -216,7 +215,7 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def info(
         file: Path = typer.Argument(..., metavar="FILE", help="A posesearch corpus or index file."),
-        as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+        as_json: bool = json_option("Print JSON."),
         verify: bool = typer.Option(False, "--verify", help="Also recompute the checksum from the data."),
     ) -> None:
         """Describe a posesearch file (corpus or index) from its attributes; --verify checks the data too."""

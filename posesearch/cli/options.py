@@ -70,3 +70,29 @@ def with_param_options(options: list[ParamOption], dest: str, *, before: str | N
         del wrapper.__wrapped__          # typer reads the signature above, not fn's
         return wrapper
     return decorate
+
+
+# The options several commands share, declared once: each command passes its own help text.
+def json_option(help: str = "Print JSON for scripts.") -> Any:
+    """``--json``: print JSON instead of the human summary."""
+    return typer.Option(False, "--json", help=help)
+
+
+def layout_option(help: str) -> Any:
+    """``--layout``: the keypoint layout of an input that does not name one (default None: detected)."""
+    return typer.Option(None, "--layout", help=help)
+
+
+def format_option(help: str, default: Any = None) -> Any:
+    """``--format`` / ``-f``: an input format (default None: detected; ``...`` makes it required)."""
+    return typer.Option(default, "--format", "-f", help=help)
+
+
+def mirror_option(help: str) -> Any:
+    """``--mirror/--no-mirror``: also match the mirror image (default None: the command's own)."""
+    return typer.Option(None, "--mirror/--no-mirror", help=help)
+
+
+def k_option(help: str) -> Any:
+    """``-k`` / ``--k``: neighbours per query (default None: the command's own)."""
+    return typer.Option(None, "-k", "--k", help=help)

@@ -13,6 +13,7 @@ from ..sequence.resample import INTERPOLATIONS
 from ..sequence.score import MIRROR_MODES
 from ..sequence.smooth import SMOOTHERS
 from .common import emit_json, handle_errors
+from .options import format_option, json_option, layout_option
 
 def load_input(spec: str, *, fps: float | None, layout: str | None, name: str, fps_flag: str = "--fps",
                fmt: str | None = None, clip: str | None = None, clip_option: str | None = None):
@@ -86,10 +87,9 @@ def register(app: typer.Typer) -> None:
         user: str = typer.Argument(..., metavar="USER", help="User: same forms as REFERENCE."),
         ref_fps: Optional[float] = typer.Option(None, "--ref-fps", help="Reference frame rate (if the file has none)."),
         user_fps: Optional[float] = typer.Option(None, "--user-fps", help="User frame rate (if the file has none)."),
-        layout: Optional[str] = typer.Option(None, "--layout", help="Keypoint layout of files that do not name one."),
-        fmt: Optional[str] = typer.Option(None, "--format", "-f",
-                                          help=f"Input format of both files: {INPUT_FORMATS.help()} "
-                                               "(default: detected)."),
+        layout: Optional[str] = layout_option("Keypoint layout of files that do not name one."),
+        fmt: Optional[str] = format_option(f"Input format of both files: {INPUT_FORMATS.help()} "
+                                           "(default: detected)."),
         smooth: str = typer.Option("kalman", "--smooth", help=SMOOTHERS.help()),
         interp: str = typer.Option("linear", "--interp", help=INTERPOLATIONS.help()),
         align: str = typer.Option("dtw", "--align", help=ALIGNERS.help()),
@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
                                          help="samples: judge moments by the user's recorded frames only "
                                               "(interpolated ones take their neighbours' scores) | grid: by "
                                               "every resampled frame"),
-        as_json: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
+        as_json: bool = json_option("Print the full report as JSON."),
         plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of the per-moment score and alignment."),
     ) -> None:
         """Score how well USER follows REFERENCE (0-100), with the worst joints and moments."""
