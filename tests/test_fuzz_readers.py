@@ -51,6 +51,20 @@ def dumps(obj) -> str:
     return text
 
 
+def refused_json(path: Path, doc, read, field: str | None = None) -> str:
+    """Write ``doc`` (see :func:`dumps`) to ``path`` and read it with ``read(path)``: refused with one readers
+    error naming the file and, where the JSON itself is well formed, the ``field`` at fault."""
+    path.write_text(dumps(doc))
+    msg = refused("readers", lambda: read(path), str(path))
+    if field and "__RAW__" not in json.dumps(doc):    # (a bad literal is refused by the JSON parser)
+        assert field in msg or field.rstrip("s") in msg, msg
+    return msg
+
+
+def read_coco(path: Path) -> list:
+    return list(iter_source("coco", [path]))
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("fuzz_readers")
@@ -105,11 +119,7 @@ def broken_pose_doc(draw):
 @given(case=broken_pose_doc())
 def test_pose_json(folder, case):
     doc, field = case
-    p = folder / "pose.json"
-    p.write_text(dumps(doc))
-    msg = refused("readers", lambda: read_pose_file(p), str(p))
-    if field and "__RAW__" not in json.dumps(doc):    # (a bad literal is refused by the JSON parser)
-        assert field in msg or field.rstrip("s") in msg, msg
+    refused_json(folder / "pose.json", doc, read_pose_file, field)
 
 
 @st.composite
@@ -140,9 +150,7 @@ def broken_posenet(draw):
 @fuzz(120)
 @given(doc=broken_posenet())
 def test_posenet_json(folder, doc):
-    p = folder / "posenet.json"
-    p.write_text(dumps(doc))
-    refused("readers", lambda: read_pose_file(p), str(p))
+    refused_json(folder / "posenet.json", doc, read_pose_file)
 
 
 NPY_POSES = {
@@ -248,11 +256,7 @@ def broken_seq_doc(draw):
 @given(case=broken_seq_doc())
 def test_sequence_json(folder, case):
     doc, field = case
-    p = folder / "seq.json"
-    p.write_text(dumps(doc))
-    msg = refused("readers", lambda: read_sequence(p), str(p))
-    if field and "__RAW__" not in json.dumps(doc):
-        assert field in msg or field.rstrip("s") in msg, msg
+    refused_json(folder / "seq.json", doc, read_sequence, field)
 
 
 SEQ_ARRAYS = {
@@ -490,17 +494,13 @@ def test_coco_odd_ids_are_labels_not_crashes(folder, field, value):
 def test_coco_lists(folder, field, value):
     doc = _coco_doc()
     doc[field] = value
-    p = folder / "person_keypoints_lists.json"
-    p.write_text(dumps(doc))
-    refused("readers", lambda: list(iter_source("coco", [p])), str(p))
+    refused_json(folder / "person_keypoints_lists.json", doc, read_coco)
 
 
 @fuzz(120)
 @given(doc=broken_coco())
 def test_coco(folder, doc):
-    p = folder / "person_keypoints_fuzz.json"
-    p.write_text(dumps(doc))
-    refused("readers", lambda: list(iter_source("coco", [p])), str(p))
+    refused_json(folder / "person_keypoints_fuzz.json", doc, read_coco)
 
 
 # -------------------------------------------------------------------------------------------- OpenPose
