@@ -62,6 +62,23 @@ def make_corpus(path: Path, clips) -> Path:
     return path
 
 
+def corpus_fixtures(seed: int, n: int):
+    """The fixtures ``poses`` (module scope: ``random_poses`` of ``n`` rows from ``seed``) and ``corpus`` (a
+    corpus file of them, one single-frame COCO clip a pose, in tmp_path). A test module takes both with
+    ``poses, corpus = corpus_fixtures(seed, n)``."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def poses():
+        return random_poses(np.random.default_rng(seed), n)
+
+    @pytest.fixture()
+    def corpus(tmp_path, poses):
+        return make_corpus(tmp_path / "c.h5", coco_clips(*poses))
+
+    return poses, corpus
+
+
 TIE_RTOL = {"weighted": 1e-12, "cosine": 1e-6}
 TIE_ATOL = {"weighted": 1e-15, "cosine": 1e-7}
 """Slack (relative, absolute) when comparing distances. Weighted: float64 over the stored vectors, as the backends

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from index_testdata import coco_clips, make_corpus, random_poses
+from index_testdata import coco_clips, corpus_fixtures, make_corpus
 from posesearch.cli.app import app
 from posesearch.corpus import Corpus
 from posesearch.errors import ChecksumError, FileFormatError, InvalidArgumentError, PoseSearchError
@@ -32,14 +32,7 @@ def one_line_error(result) -> str:
     return text
 
 
-@pytest.fixture(scope="module")
-def poses():
-    return random_poses(np.random.default_rng(11), 400)
-
-
-@pytest.fixture()
-def corpus(tmp_path, poses):
-    return make_corpus(tmp_path / "c.h5", coco_clips(*poses))
+poses, corpus = corpus_fixtures(11, 400)
 
 
 # --- trust 1: parameters bounded to what the libraries support ---------------------------------------------

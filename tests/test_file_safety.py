@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from index_testdata import coco_clips, make_corpus, random_poses
+from index_testdata import corpus_fixtures
 from posesearch.cli.app import app
 from posesearch.corpus import Clip, Corpus
 from posesearch.files.atomic import AtomicFile, WriterLock, atomic_write, clean_stale_temps, output_path
@@ -49,14 +49,7 @@ def umask_022():
     os.umask(old)
 
 
-@pytest.fixture(scope="module")
-def poses():
-    return random_poses(np.random.default_rng(5), 120)
-
-
-@pytest.fixture()
-def corpus(tmp_path, poses):
-    return make_corpus(tmp_path / "c.h5", coco_clips(*poses))
+poses, corpus = corpus_fixtures(5, 120)
 
 
 def a_sequence():
