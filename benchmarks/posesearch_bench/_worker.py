@@ -16,21 +16,10 @@ import time
 import numpy as np
 
 
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
 def run(spec: dict) -> dict:
     from . import contenders as C
     from .checks import check_answers
-    from .timing import latency, reset_hwm, summarize, vm_hwm_bytes
+    from .timing import latency, reset_hwm, rss_bytes, summarize, vm_hwm_bytes
 
     data = np.load(spec["data"])
     q = np.load(spec["queries"])
@@ -47,14 +36,14 @@ def run(spec: dict) -> dict:
     del tiny
     gc.collect()
     hwm_reset = reset_hwm()
-    base_rss = _rss_bytes()
+    base_rss = rss_bytes()
     base_hwm = vm_hwm_bytes()
     t0 = time.perf_counter()
     obj = con.build(data, metric, bw)
     build_s = time.perf_counter() - t0
     gc.collect()
     peak = vm_hwm_bytes()
-    after = _rss_bytes()
+    after = rss_bytes()
     n = min(int(spec["n_single"]), len(q))
     ids = np.empty((n, k), np.int64)
     dists = np.empty((n, k))

@@ -32,6 +32,25 @@ def _style(name):
     return STYLE.get(name, ("tab:green", "."))
 
 
+def _size_axes(ax, ylabel: str) -> None:
+    """Log-log axes over corpus size, with their labels, grid and legend."""
+    _log_axis(ax, "x", "{:,.0f}")
+    _log_axis(ax, "y")
+    ax.set_xlabel("corpus size (frames)")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def _save(plt, fig, path: Path, title: str) -> bool:
+    """Title the figure, write it to ``path`` and close it."""
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def latency_vs_size(res: dict, path: Path) -> bool:
     sc = res.get("sections", {}).get("scaling", {})
     if not isinstance(sc, dict) or not sc.get("metrics"):
@@ -47,18 +66,9 @@ def latency_vs_size(res: dict, path: Path) -> bool:
             lab = name + (" (peer)" if rr[0].get("family") == "peer" else "")
             ax.plot([r["size"] for r in rr], [r["median_ms"] for r in rr], marker=mk, color=c, label=lab)
             ax.plot([r["size"] for r in rr], [r["p99_ms"] for r in rr], ls=":", color=c, lw=0.8)
-        _log_axis(ax, "x", "{:,.0f}")
-        _log_axis(ax, "y")
-        ax.set_xlabel("corpus size (frames)")
-        ax.set_ylabel("single-query latency, ms (solid: median, dotted: p99)")
+        _size_axes(ax, "single-query latency, ms (solid: median, dotted: p99)")
         ax.set_title(f"{metric} metric, k = {sc.get('k')}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle("Query latency vs corpus size (one thread)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(plt, fig, path, "Query latency vs corpus size (one thread)")
 
 
 def build_vs_size(res: dict, path: Path) -> bool:
@@ -76,17 +86,8 @@ def build_vs_size(res: dict, path: Path) -> bool:
         a1.plot(xs, [max(r["build_seconds"], 1e-4) for r in rr], marker=mk, color=c, label=name)
         a2.plot(xs, [max(r["build_peak_extra_bytes"] / 2 ** 20, 0.1) for r in rr], marker=mk, color=c, label=name)
     for ax, yl in ((a1, "build time, s"), (a2, "peak extra memory of the build, MiB")):
-        _log_axis(ax, "x", "{:,.0f}")
-        _log_axis(ax, "y")
-        ax.set_xlabel("corpus size (frames)")
-        ax.set_ylabel(yl)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(f"Index build cost vs corpus size ({metric}; each build in its own process)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+        _size_axes(ax, yl)
+    return _save(plt, fig, path, f"Index build cost vs corpus size ({metric}; each build in its own process)")
 
 
 def recall_vs_latency(res: dict, path: Path) -> bool:
@@ -127,11 +128,7 @@ def recall_vs_latency(res: dict, path: Path) -> bool:
                      f", {s.get('indexed_frames', 0):,} frames")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle("Recall vs latency of the approximate settings (dashed: recall 0.99; dotted: 0.1 ms)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return True
+    return _save(plt, fig, path, "Recall vs latency of the approximate settings (dashed: recall 0.99; dotted: 0.1 ms)")
 
 
 def make_plots(res: dict, out: Path, suffix: str = "") -> list[str]:

@@ -44,6 +44,12 @@ def _rows(res: dict, section: str, metric: str, variant: str) -> list[dict]:
         return []
 
 
+def _section(res: dict, name: str, key: str) -> dict | None:
+    """The results' section ``name`` when it is a dict holding ``key``, else None."""
+    sec = res.get("sections", {}).get(name)
+    return sec if isinstance(sec, dict) and key in sec else None
+
+
 def _row(rows: list[dict], name: str) -> dict | None:
     return next((r for r in rows if r.get("name") == name), None)
 
@@ -82,8 +88,7 @@ def targets(res: dict) -> list[dict]:
         add("vptree p99 never worse than exact (every metric and confidence variant)",
             f"worst case {worst[1]}: vptree p99 {_f(worst[2])} ms vs exact {_f(worst[3])} ms", worst[0] <= 1.0,
             "search")
-    ex = res.get("sections", {}).get("exactness", {})
-    if isinstance(ex, dict) and "metrics" in ex:
+    if ex := _section(res, "exactness", "metrics"):
         best = None
         for var, vr in ex["metrics"].get("weighted", {}).get("variants", {}).items():
             v = _row(vr["rows"], "vptree")
@@ -201,8 +206,7 @@ def write_summary(res: dict) -> str:
               _table(["target", "measured", "met"],
                      [[t["target"], t["measured"], "–" if t["met"] is None else ("yes" if t["met"] else "**no**")]
                       for t in res["targets"]]), ""]
-    s = res.get("sections", {}).get("search")
-    if isinstance(s, dict) and "metrics" in s:
+    if s := _section(res, "search", "metrics"):
         L += ["## Query latency, throughput, recall (full corpus)", "",
               f"{s['indexed_frames']:,} indexed frames, k = {k}; single-query latency over {s['queries']:,} held-out "
               "queries (numpy: fewer), one thread; batch = all those queries in one call on every core. "
@@ -230,8 +234,7 @@ def write_summary(res: dict) -> str:
                         body.append([metric, name, f"{key}={p[key]}", _f(p["median_ms"]), _f(p["p99_ms"]),
                                      _f(p.get(f"recall@{k}"), 4)])
             L += [_table(["metric", "contender", "setting", "median ms", "p99 ms", f"recall@{k}"], body), ""]
-    cs = res.get("sections", {}).get("coldstart")
-    if isinstance(cs, dict) and "cached_kernels" in cs:
+    if cs := _section(res, "coldstart", "cached_kernels"):
         L += ["## Cold start (first query in a fresh process)", ""]
         body = []
         for label, key in (("numba cache present", "cached_kernels"), ("compiled from scratch", "compiled_from_scratch")):
@@ -246,8 +249,7 @@ def write_summary(res: dict) -> str:
                          _f(c.get("total_s"))])
         L += [_table(["kernels", "import s", "exact 1st query s", "vptree 1st build s (2k rows)",
                       "vptree 1st query s", "total s (both metrics)"], body), ""]
-    ex = res.get("sections", {}).get("exactness")
-    if isinstance(ex, dict) and "metrics" in ex:
+    if ex := _section(res, "exactness", "metrics"):
         L += ["## Weighted-distance exactness: Move Mirror's VP-tree vs ours", "",
               f"vptree-pypi = the PyPI `vptree` package built Move Mirror's way (each vantage point weighs with its "
               f"own confidences, the query with its own). {ex['frames']:,}-frame random subset (pure Python is slow), "
@@ -262,8 +264,7 @@ def write_summary(res: dict) -> str:
         L += [_table(["metric", "confidences", "pypi recall@1", f"pypi recall@{k}", f"ours recall@{k}",
                       "pypi median ms", "vptree median ms", "exact median ms", "vptree × pypi", "pypi build s"],
                      body), ""]
-    sc = res.get("sections", {}).get("scaling")
-    if isinstance(sc, dict) and "metrics" in sc:
+    if sc := _section(res, "scaling", "metrics"):
         L += ["## Scaling", "",
               f"Median single-query latency (ms) by corpus size; above the real frames the corpus grows with "
               f"augmented real poses. {sc['queries']} queries per size (weighted: estimator-like confidences). "

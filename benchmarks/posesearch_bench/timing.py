@@ -48,15 +48,34 @@ def timed(fn: Callable[[], object]) -> tuple[object, float]:
     return r, time.perf_counter() - t0
 
 
-def vm_hwm_bytes() -> int:
-    """Peak resident set size of this process so far (bytes)."""
+def _proc_line(path: str, prefix: str) -> str | None:
+    """The first line of a /proc file that starts with ``prefix`` (case aside); None if none or unreadable."""
     try:
-        with open("/proc/self/status") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
+                if line.lower().startswith(prefix.lower()):
+                    return line
     except OSError:
         pass
+    return None
+
+
+def _proc_bytes(path: str, key: str) -> int | None:
+    """A ``key: N kB`` field of a /proc file in bytes; None if absent or unreadable."""
+    line = _proc_line(path, key + ":")
+    return None if line is None else int(line.split()[1]) * 1024
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process now (bytes; 0 where /proc is missing)."""
+    return _proc_bytes("/proc/self/status", "VmRSS") or 0
+
+
+def vm_hwm_bytes() -> int:
+    """Peak resident set size of this process so far (bytes)."""
+    hwm = _proc_bytes("/proc/self/status", "VmHWM")
+    if hwm is not None:
+        return hwm
     import resource
 
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -74,25 +93,14 @@ def reset_hwm() -> bool:
 
 
 def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    line = _proc_line("/proc/cpuinfo", "model name")
+    if line is not None:
+        return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 
 def _ram_bytes() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
+    return _proc_bytes("/proc/meminfo", "MemTotal")
 
 
 def _version(mod: str) -> str | None:
