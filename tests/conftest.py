@@ -18,6 +18,24 @@ def shared_path(*parts: str) -> Path:
     return p
 
 
+def read_refused(reader, source, match: str, error: type[Exception] | None = None, **options) -> None:
+    """Reading ``source`` with the reader module ``reader`` (``reader.read(source, **options)``, consumed)
+    raises ``error`` (default FileFormatError) with a message matching ``match``."""
+    from posesearch.errors import FileFormatError
+
+    with pytest.raises(error or FileFormatError, match=match):
+        list(reader.read(source, **options))
+
+
+def foreign_hdf5(path: Path) -> Path:
+    """Write at ``path`` an HDF5 file that is no posesearch file (one dataset, no 'format' attribute)."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f["data"] = np.arange(10)
+    return path
+
+
 @pytest.fixture
 def shared_data() -> Path:
     return shared_path()

@@ -49,6 +49,23 @@ def random_weights(rng: np.random.Generator, b: int, *, missing: float = 0.15) -
     return w
 
 
+def repeated_rows_args(min_n: int, max_n: int, max_every: int) -> tuple:
+    """Hypothesis strategies for ``(n, seed, metric, every)``, the arguments of :func:`repeated_rows` and a
+    metric: a property test over small corpora with runs of identical rows takes ``@given(*these)``."""
+    from hypothesis import strategies as st
+
+    return (st.integers(min_n, max_n), st.integers(0, 2 ** 31 - 1), st.sampled_from(["weighted", "cosine"]),
+            st.integers(1, max_every))
+
+
+def repeated_rows(seed: int, n: int, every: int) -> tuple[np.random.Generator, np.ndarray]:
+    """A generator seeded with ``seed`` and the vectors of ``n`` random poses drawn from it, in runs of
+    ``every`` identical rows (row i is pose i // every); the generator goes on to draw the queries."""
+    rng = np.random.default_rng(seed)
+    kp, cf = random_poses(rng, n)
+    return rng, vectors_of(kp, cf)[np.arange(n) // every]
+
+
 def coco_clips(kp: np.ndarray, cf: np.ndarray, prefix: str = "synth") -> list[Clip]:
     """One single-frame clip per pose (COCO-17), labelled with its row."""
     return [Clip(f"{prefix}:{i}", kp[i:i + 1].astype(np.float32), cf[i:i + 1].astype(np.float32), "coco17",

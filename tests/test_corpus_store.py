@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import foreign_hdf5
 from posesearch.corpus import Clip, ClipBatch, Corpus, upgrade
 from posesearch.corpus import columns as col
 from posesearch.corpus.store import FORMAT_VERSION, IngestSummary
@@ -420,9 +421,7 @@ def test_open_checks_structure(tmp_path, rng):
 # --- foreign, truncated, versions ---------------------------------------------------------------------
 
 def test_foreign_and_broken_files(tmp_path, rng):
-    p = tmp_path / "foreign.h5"
-    with h5py.File(p, "w") as f:
-        f["x"] = np.arange(3)
+    p = foreign_hdf5(tmp_path / "foreign.h5")
     with pytest.raises(FileFormatError, match="not a posesearch corpus .*without a 'format' attribute"):
         Corpus.open(p)
     with h5py.File(p, "a") as f:

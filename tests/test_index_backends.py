@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from index_testdata import backend_settings, check_answers, random_poses, random_weights, recall_at, vectors_of
+from index_testdata import (backend_settings, check_answers, random_poses, random_weights, recall_at, repeated_rows,
+                            repeated_rows_args, vectors_of)
 from posesearch.errors import InvalidArgumentError, PoseSearchError, UnknownNameError
 from posesearch.index import BACKENDS, Index
 from posesearch.poses.distances import cosine_distance, weighted_distance
@@ -228,14 +228,10 @@ def test_batch_and_single_results_agree(data):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(1, 400), st.integers(0, 2 ** 31 - 1), st.sampled_from(["weighted", "cosine"]),
-       st.integers(1, 3))
+@given(*repeated_rows_args(1, 400, 3))
 def test_exact_backends_property(n, seed, metric, dup_every):
     """Small random corpora with repeated rows: vptree and faiss flat give exact's distances and ids."""
-    rng = np.random.default_rng(seed)
-    kp, cf = random_poses(rng, n)
-    v = vectors_of(kp, cf)
-    v = v[np.arange(n) // dup_every]                   # runs of identical rows
+    rng, v = repeated_rows(seed, n, dup_every)
     q = vectors_of(*random_poses(rng, 3)).astype(np.float64)
     w = random_weights(rng, 3)
     k = int(rng.integers(1, n + 1))

@@ -5,6 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
+from conftest import foreign_hdf5
 from index_testdata import backend_settings, coco_clips, flip_byte, make_corpus, random_poses, random_weights, vectors_of
 from posesearch.errors import ChecksumError, FileFormatError, InvalidArgumentError
 from posesearch.index import Index
@@ -110,9 +111,7 @@ def test_not_hdf5_and_empty(tmp_path):
 
 
 def test_foreign_hdf5(tmp_path, corpus_file):
-    p = tmp_path / "foreign.h5"
-    with h5py.File(p, "w") as f:
-        f["data"] = np.arange(10)
+    p = foreign_hdf5(tmp_path / "foreign.h5")
     with pytest.raises(FileFormatError, match="not a posesearch index .*without a 'format' attribute"):
         Index.load(p)
     with pytest.raises(FileFormatError, match="its format is 'posesearch-corpus'.*posesearch build"):

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index_testdata import random_poses, random_weights, vectors_of
+from index_testdata import random_poses, random_weights, repeated_rows, repeated_rows_args, vectors_of
 from posesearch.errors import FileFormatError
 from posesearch.index import Index
 from posesearch.index.kernels._common import METRIC_L2, METRIC_WEIGHTED
@@ -147,15 +147,12 @@ def test_beam_covering_a_connected_graph_is_exact(n, seed, metric):
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(2, 300), st.integers(0, 2 ** 31 - 1), st.sampled_from(["weighted", "cosine"]),
-       st.integers(1, 4))
+@given(*repeated_rows_args(2, 300, 4))
 def test_duplicates_expand_from_their_node(n, seed, metric, dup_every):
     """Runs of identical rows are one graph node; every copy comes back, ties by smaller row."""
     from posesearch.index import Index
 
-    rng = np.random.default_rng(seed)
-    kp, cf = random_poses(rng, n)
-    v = vectors_of(kp, cf)[np.arange(n) // dup_every]
+    rng, v = repeated_rows(seed, n, dup_every)
     idx = Index.build(v, metric=metric, backend="faiss", kind="hnsw", ef_search=max(n, 1))
     assert len(idx.backend.graph.rows) == len(np.unique(v, axis=0))
     q = v[rng.choice(n, 3)].astype(np.float64)          # exact copies of indexed rows: ties everywhere

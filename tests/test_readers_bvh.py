@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import shared_path
+from conftest import read_refused, shared_path
 from posesearch.corpus.readers import bvh as reader
 from posesearch.errors import FileFormatError, InvalidArgumentError
 from posesearch.corpus.readers.bvh_kinematics import (
@@ -507,23 +507,16 @@ def test_mirrored_clip_is_the_image_of_the_mirrored_person(tmp_path):
 def test_reader_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(FileFormatError, match="empty: folder has no BVH files"):
-        list(reader.read(empty))
-    with pytest.raises(FileFormatError, match="missing.bvh: no such file"):
-        list(reader.read(tmp_path / "missing.bvh"))
-    with pytest.raises(FileFormatError, match="tiny.bvh: unknown rig"):
-        list(reader.read(tiny(tmp_path)))
-    bad = write(tmp_path / "bad.bvh", TINY.replace("Frames: 2", "Frames: 5"))
-    with pytest.raises(FileFormatError, match="bad.bvh: truncated"):
-        list(reader.read(bad))
+    read_refused(reader, empty, "empty: folder has no BVH files")
+    read_refused(reader, tmp_path / "missing.bvh", "missing.bvh: no such file")
+    read_refused(reader, tiny(tmp_path), "tiny.bvh: unknown rig")
+    read_refused(reader, write(tmp_path / "bad.bvh", TINY.replace("Frames: 2", "Frames: 5")), "bad.bvh: truncated")
     good = cmu_rig_bvh(tmp_path / "good.bvh")
     for kw, word in ((dict(views=[float("inf")]), "views"), (dict(views=[]), "views"), (dict(every=0), "every"),
                      (dict(projection="fisheye"), "projection"), (dict(pitch=90), "pitch"),
                      (dict(distance=-1), "distance"), (dict(follow="drone"), "follow")):
-        with pytest.raises(InvalidArgumentError, match=word):
-            list(reader.read(good, **kw))
-    with pytest.raises(InvalidArgumentError, match="good.bvh: distance"):
-        list(reader.read(good, projection="perspective", distance=0.05))
+        read_refused(reader, good, word, InvalidArgumentError, **kw)
+    read_refused(reader, good, "good.bvh: distance", InvalidArgumentError, projection="perspective", distance=0.05)
 
 
 def test_tpose_frames_detector():

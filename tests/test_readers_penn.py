@@ -10,7 +10,7 @@ import scipy.io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import shared_path
+from conftest import read_refused, shared_path
 from posesearch.corpus.readers import penn_action as reader
 from posesearch.errors import FileFormatError, InvalidArgumentError
 from posesearch.poses.layouts import PENN13
@@ -143,10 +143,8 @@ def test_folders(tmp_path):
     assert [c.clip_id for c in reader.read([tmp_path / "0010.mat", tmp_path / "0001.mat"])] == ["penn:0010", "penn:0001"]
     empty = tmp_path / "none"
     empty.mkdir()
-    with pytest.raises(FileFormatError, match="none: folder has no Penn Action label files"):
-        list(reader.read(empty))
-    with pytest.raises(FileFormatError, match="nowhere: no such file or folder"):
-        list(reader.read(tmp_path / "nowhere"))
+    read_refused(reader, empty, "none: folder has no Penn Action label files")
+    read_refused(reader, tmp_path / "nowhere", "nowhere: no such file or folder")
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
