@@ -34,6 +34,7 @@ PACKAGE = ROOT / "posesearch"
 #:
 #:   base      errors, text, name registry, files (open/check/atomic write), safe input reading
 #:   poses     layouts, normalization, distances, mirror, Procrustes, pose files
+#:   pictures  skeleton drawing, match and clip pictures (duck-typed, so Matches.plot and Clip.plot call down)
 #:   sequence  pose sequences: Sequence, sequence files, smoothing, resampling, alignment, frame distances
 #:   corpus    the corpus file, its readers (a reader may read sequence files: corpus is above sequence)
 #:   index     nearest-pose search over a corpus (backends, kernels, index files, query preparation)
@@ -47,6 +48,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("posesearch.errors", "posesearch.text", "posesearch._cache", "posesearch._version",
               "posesearch.registry", "posesearch.files", "posesearch.safeio")),
     ("poses", ("posesearch.poses",)),
+    ("pictures", ("posesearch.pictures",)),
     ("sequence", ("posesearch.sequence",)),
     ("corpus", ("posesearch.corpus",)),
     ("index", ("posesearch.index",)),

@@ -52,24 +52,46 @@ def register(app: typer.Typer) -> None:
                                                        "require several."),
         limit: int = typer.Option(50, "--limit", "-n", help="Clips to show (0 = all)."),
         offset: int = typer.Option(0, "--offset", help="Skip this many matching clips (the next page)."),
+        plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG contact sheet of one clip's poses: "
+                                                                 "--clip, else the first clip listed."),
+        clip: Optional[str] = typer.Option(None, "--clip", help="--plot: the clip to draw (its id)."),
+        frames: int = typer.Option(12, "--frames", help="--plot: poses on the sheet, spread over the clip (1-60)."),
         as_json: bool = json_option(),
     ) -> None:
-        """List the clips of a corpus: id, frames, duration, fps and labels, filtered by label."""
+        """List the clips of a corpus: id, frames, duration, fps and labels, filtered by label; --plot draws a
+        contact sheet of one clip's poses."""
         from ..corpus import Corpus
-        from ..errors import InvalidArgumentError
+        from ..errors import InvalidArgumentError, check_number
 
         if limit < 0:
             raise InvalidArgumentError(f"--limit: expected a whole number >= 0 (0 = all), got {limit}")
         if offset < 0:
             raise InvalidArgumentError(f"--offset: expected a whole number >= 0, got {offset}")
+        if clip is not None and plot is None:
+            raise InvalidArgumentError("--clip: only applies with --plot (the clip to draw)")
+        if plot is not None:
+            from ..pictures.draw import check_png_path
+
+            check_png_path(plot)          # before the work
+            check_number("--frames", frames, integer=True, low=1, high=60)
+        drawn = None
         with Corpus.open(corpus) as c:
             listing = c.list_clips(label or None, limit=limit or None, offset=offset)
+            if plot is not None:
+                drawn = clip if clip is not None else (listing.rows[0].clip_id if listing.rows else None)
+                if drawn is None:
+                    raise InvalidArgumentError("--plot: no clip matches, nothing to draw")
+                c.clip(drawn).plot(plot, frames=frames)
         if as_json:
             d = listing.to_dict()
             d["corpus"] = str(corpus)
+            if plot is not None:
+                d["plot"] = {"path": str(plot), "clip": drawn}
             emit_json(d)
             return
         _print_listing(listing, corpus)
+        if plot is not None:
+            typer.echo(f"contact sheet of {drawn} written to {plot}")
 
     @app.command()
     @handle_errors

@@ -174,6 +174,9 @@ def register(app: typer.Typer) -> None:
         top: Optional[int] = typer.Option(None, "--top", help="--sequence: number of clips to show (default 5)."),
         fps: Optional[float] = typer.Option(None, "--fps", help="--sequence: frame rate of the sequence file "
                                                                 "(if it has none)."),
+        plot: Optional[Path] = typer.Option(None, "--plot",
+                                            help="Write a PNG: the query skeleton beside its k nearest corpus "
+                                                 "frames (the first query of a sequence file)."),
     ) -> None:
         """The k nearest corpus frames of a pose (or of every frame of a sequence); with --sequence, the clips
         a whole sequence performed."""
@@ -185,6 +188,13 @@ def register(app: typer.Typer) -> None:
         if fps is not None and not sequence:
             raise InvalidArgumentError(f"--fps {fps:g}: only applies with --sequence (frame times matter when a whole "
                                        f"sequence is aligned); a frame query does not use them")
+        if plot is not None:
+            if sequence:
+                raise InvalidArgumentError("--plot: draws the nearest frames of a pose; with --sequence, score the "
+                                           "matched clip (`posesearch score ... --plot`) to see it")
+            from ..pictures.draw import check_png_path
+
+            check_png_path(plot)          # before the work
         if top is None:
             top = 5
         else:
@@ -233,16 +243,24 @@ def register(app: typer.Typer) -> None:
             raise InvalidPoseError(f"{pose_file}: {e}") from None
         if note:
             typer.echo(note, err=True)
+        if plot is not None:
+            if idx.corpus is None:
+                raise InvalidArgumentError(f"--plot: the match skeletons come from the corpus; {idx.corpus_path} "
+                                           "was not found: pass --corpus PATH")
+            matches.plot(plot, kp, idx.corpus, layout=lay, confidences=cf, query_name=pose_file.name)
         records = matches.to_records()
         if as_json:
             emit_json({"index": str(index_file), "query": str(pose_file), "backend": idx.backend_name,
                        "metric": idx.metric, "k": k, "mirror": mirror, "exact": idx.exact,
                        "corpus": str(idx.corpus.path) if idx.corpus is not None else None,
                        "format": got.format, "clip": got.clip_id, "layout": lay.name, "assumed": assumed,
-                       "results": [{"query": b, "matches": r} for b, r in enumerate(records)]})
+                       "results": [{"query": b, "matches": r} for b, r in enumerate(records)],
+                       **({"plot": str(plot)} if plot is not None else {})})
             return
         _print_matches(records, idx, mirror, pose_file, is_seq)
         _echo_assumed(assumed)
+        if plot is not None:
+            typer.echo(f"plot written to {plot}" + (f" (query 0 of {len(records)})" if len(records) > 1 else ""))
 
 
 def _echo_assumed(assumed: dict) -> None:

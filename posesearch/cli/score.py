@@ -101,7 +101,9 @@ def register(app: typer.Typer) -> None:
                                               "(interpolated ones take their neighbours' scores) | grid: by "
                                               "every resampled frame"),
         as_json: bool = json_option("Print the full report as JSON."),
-        plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG of the per-moment score and alignment."),
+        plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG: the score over time with the worst "
+                                                                 "moments, the user's and the reference's skeletons "
+                                                                 "there, and the alignment."),
     ) -> None:
         """Score how well USER follows REFERENCE (0-100), with the worst joints and moments."""
         from ..errors import check_finite_positive
@@ -110,6 +112,10 @@ def register(app: typer.Typer) -> None:
         for n, v in (("--ref-fps", ref_fps), ("--user-fps", user_fps)):
             if v is not None:
                 check_finite_positive(n, v)
+        if plot is not None:
+            from ..pictures.draw import check_png_path
+
+            check_png_path(plot)          # before the work
         from ..inputs import describe_assumed, prefixed
 
         settings = ScoreSettings(smooth=smooth, interp=interp, align=align,

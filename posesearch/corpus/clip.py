@@ -42,3 +42,9 @@ class Clip:
         if self.fps:
             return np.arange(len(self), dtype=np.float64) / float(self.fps)
         return np.zeros(len(self), dtype=np.float64)
+
+    def plot(self, path, *, frames: int = 12, title: str | None = None):
+        """Write a contact sheet of this clip's poses as a PNG (:func:`posesearch.pictures.plot_clip`)."""
+        from ..pictures.sheets import plot_clip
+
+        return plot_clip(self, path, frames=frames, title=title)

@@ -52,6 +52,15 @@ class Matches:
                        None if self.times is None else self.times[sl],
                        None if self.labels is None else self.labels[sl])
 
+    def plot(self, path, query, corpus, *, query_index: int = 0, layout=None, confidences=None,
+             query_name: str = "query", title: str | None = None):
+        """Write a PNG of query ``query_index`` (its (J, 2|3) pose, or all queries (B, J, 2|3)) beside its
+        matches, drawn from ``corpus`` (:func:`posesearch.pictures.plot_matches`). Returns the path."""
+        from ..pictures.sheets import plot_matches
+
+        return plot_matches(self, path, query, corpus, query_index=query_index, layout=layout,
+                            confidences=confidences, query_name=query_name, title=title)
+
     def to_records(self) -> list[list[dict[str, Any]]]:
         """Per query, a list of plain dicts (rank, id, distance, mirrored, and metadata when known)."""
         out = []

@@ -66,6 +66,7 @@ On that run, nearest-neighbour action accuracy was 89.3% and the same- vs differ
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -73,6 +74,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError, InvalidPoseError, check_finite_positive, check_number
 from ..registry import Registry
+from ..text import offset_text
 from ..poses.layouts import COCO17, COCO17_JOINTS
 from .align import Alignment, align, check_aligner, check_open_ends, make_band
 from .framedist import (MIN_COMMON, FrameFeatures, check_distance, frame_distance_matrix, frame_features,
@@ -311,6 +313,10 @@ class ScoreReport:
     #: what was assumed, not given: ``{"reference layout": {"value": "penn13", "why": ...}}`` (see
     #: :mod:`posesearch.inputs`); filled by :func:`score_sequence` for path inputs and by the CLI
     assumed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the poses as scored, for pictures: the reference (COCO-17, unit coordinates, smoothed) and the user
+    #: on the reference's time base (indexed by the alignment path's user column; not yet mirrored)
+    reference_poses: Sequence | None = field(default=None, compare=False, repr=False)
+    user_poses: Sequence | None = field(default=None, compare=False, repr=False)
 
     @property
     def time_offset(self) -> float:
@@ -399,10 +405,17 @@ class ScoreReport:
             d["alignment"]["path_times"] = [[f(a), f(b)] for a, b in self.path_times()]
         return d
 
+    def plot(self, path, *, title: str | None = None) -> Path:
+        """Write the report as a PNG: score over time with the worst moments, the user's and the reference's
+        skeletons at those moments, and the alignment (:func:`posesearch.sequence.plot.plot_report`)."""
+        from .plot import plot_report
+
+        return plot_report(self, path, title=title)
+
     def summary(self) -> str:
         lines = [f"score {self.score:.1f}/100"
                  + (" (user mirrored)" if self.mirrored else "")
-                 + (f", user {self.time_offset:+.2f} s late" if np.isfinite(self.time_offset) else "")
+                 + (f", user {offset_text(self.time_offset)}" if np.isfinite(self.time_offset) else "")
                  + (f", speed x{self.speed_ratio:.2f}" if np.isfinite(self.speed_ratio) else "")]
         wj = self.worst_joints()
         if wj:
@@ -677,7 +690,8 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     costs = {"plain": alignments[False].cost if False in alignments else None,
              "mirrored": alignments[True].cost if True in alignments else None}
     return ScoreReport(score, joint_scores, ref.seq.times.copy(), moment_scores, moment_dist, best,
-                       usr.seq.times.copy(), bool(mirrored), costs, settings, coverage)
+                       usr.seq.times.copy(), bool(mirrored), costs, settings, coverage,
+                       reference_poses=ref.seq, user_poses=usr.seq)
 
 def score_sequence(reference, user, ref_fps: float | None = None, user_fps: float | None = None,
                    settings: ScoreSettings = ScoreSettings(), *, layout: str | None = None) -> ScoreReport:
