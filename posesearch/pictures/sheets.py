@@ -34,6 +34,12 @@ def match_label(labels: dict) -> str:
     return ", ".join(x for x in (main, f"view {view}" if view not in (None, "") else "") if x)
 
 
+def distance_text(d: float) -> str:
+    """A distance for a panel title: 4 decimals (``0.0000`` for a match equal to the query), 3 digits above 10."""
+    d = float(d)
+    return f"{d:.3g}" if abs(d) >= 10 else f"{d:.4f}"
+
+
 def _ghost(query_xy, query_present, query_layout, target_xy, target_present, mirrored: bool):
     """The query (in COCO-17, mirrored if the match was) fitted onto a match by Procrustes, or None."""
     from ..poses.mirror import mirror
@@ -105,7 +111,7 @@ def matches_figure(query, frames, distances, mirrored, *, query_layout=None, que
         ghost = _ghost(qxy, qpres, qlay, mxy, mpres, bool(mirrored[j])) if images[j] is None else None
         _show_pose(ax, mxy, mpres, "coco17", images[j], ghost=ghost)
         mir = bool(mirrored[j])
-        ax.set_title(f"#{j + 1}  d = {distances[j]:.4g}{'  mirrored' if mir else ''}\n"
+        ax.set_title(f"#{j + 1}  d = {distance_text(distances[j])}{'  mirrored' if mir else ''}\n"
                      f"{_cut(str(frames.clip_id[j]), 26)}", fontsize=8,
                      color=MIRROR_EDGE if mir else "black")
         when = f"frame {int(frames.frame[j])}, {float(frames.time[j]):.2f} s"

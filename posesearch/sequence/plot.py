@@ -72,8 +72,12 @@ def moment_poses(report: ScoreReport, start: float, end: float):
     both = rp & up
     if both.sum() < 3:
         return None
-    try:
+    try:   # fit on every joint, then again without the far-off ones, so one wrong wrist does not tilt the body
         fitted = procrustes_align(rkp, ukp, both.astype(np.float64)).aligned
+        err = np.linalg.norm(fitted - rkp, axis=1)
+        inliers = both & (err <= 2 * np.median(err[both]) + 1e-12)
+        if inliers.sum() >= 3:
+            fitted = procrustes_align(rkp, ukp, inliers.astype(np.float64)).aligned
     except InvalidPoseError:
         return None
     err = np.where(both, np.linalg.norm(fitted - rkp, axis=1), np.nan)
@@ -162,12 +166,9 @@ def report_figure(report: ScoreReport, *, title: str | None = None, dpi: int = 1
     fig.subplots_adjust(left=0.07, right=0.98, top=0.93, bottom=0.06)
     gs = fig.add_gridspec(3, 3, height_ratios=[1.15, 1.55, 0.8], hspace=0.5, wspace=0.15)
     _score_panel(fig.add_subplot(gs[0, :]), report, moments, stand_out)
-    for j in range(3):
-        ax = fig.add_subplot(gs[1, j])
-        if j < len(moments):
-            _moment_panel(ax, report, j, moments[j])
-        else:
-            ax.set_visible(False)
+    slots = [1] if len(moments) == 1 else list(range(len(moments)))     # one moment: in the middle
+    for j, slot in enumerate(slots):
+        _moment_panel(fig.add_subplot(gs[1, slot]), report, j, moments[j])
     _alignment_panel(fig.add_subplot(gs[2, :]), report)
     handles = [Line2D([], [], color=REFERENCE_COLOR, lw=6, alpha=0.45, label="reference"),
                Line2D([], [], color=LIMB_COLORS["left_arm"], lw=2.2, label="user: left arm"),
