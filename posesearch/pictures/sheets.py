@@ -60,9 +60,17 @@ def _ghost(query_xy, query_present, query_layout, target_xy, target_present, mir
     return np.concatenate([res.aligned, both[:, None].astype(np.float64)], axis=1)
 
 
+def _wrap(text: str, fig) -> str:
+    """``text`` broken into lines that fit the figure's width at a 10.5 pt title."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, max(20, int(fig.get_figwidth() * 11))))
+
+
 def _grid(n: int, max_cols: int) -> tuple[int, int]:
-    cols = min(n, max_cols)
-    return int(math.ceil(n / cols)), cols
+    """(rows, columns) for n panels, at most ``max_cols`` wide, rows as full as possible (8 -> 2 x 4)."""
+    rows = int(math.ceil(n / max_cols))
+    return rows, int(math.ceil(n / rows))
 
 
 def _show_pose(ax, xy, present, layout, image=None, *, ghost=None, pad: float = 0.12, **kw) -> None:
@@ -96,7 +104,7 @@ def matches_figure(query, frames, distances, mirrored, *, query_layout=None, que
     qxy, qpres, qlay = split_pose(query, query_confidences, query_layout, name=query_name)
     k = len(distances)
     rows, cols = _grid(k + 1, max_cols)
-    fig = new_figure(2.05 * cols, 2.95 * rows + 0.7, dpi=dpi)
+    fig = new_figure(max(2.05 * cols, 4.5), 2.95 * rows + 0.7, dpi=dpi)
     axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
     _show_pose(axes[0], qxy, qpres, qlay)
     axes[0].set_title(f"query\n{_cut(query_name, 26)}", fontsize=8.5, fontweight="bold")
@@ -131,7 +139,7 @@ def matches_figure(query, frames, distances, mirrored, *, query_layout=None, que
         handles.append(Line2D([], [], color=MIRROR_EDGE, lw=1.8, ls="--", label="mirrored match"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7.5, frameon=False)
     head = title or f"{k} nearest corpus frames of {query_name}"
-    fig.suptitle(head + (f" ({metric} distance)" if metric else ""), fontsize=10.5)
+    fig.suptitle(_wrap(head + (f" ({metric} distance)" if metric else ""), fig), fontsize=10.5)
     fig.tight_layout(rect=(0, 0.05, 1, 0.97))
     return fig
 
@@ -189,8 +197,9 @@ def clip_figure(clip, *, frames: int = 12, title: str | None = None, max_cols: i
     # one scale for the sheet: the largest pose extent of the chosen frames
     boxes = {int(i): pose_box([(kp[i], present[i])], pad=0.0) for i in chosen}
     half = max(b[1] - b[0] for b in boxes.values()) / 2 * 1.2
+    n = len(kp)
     rows, cols = _grid(len(chosen), max_cols)
-    fig = new_figure(1.9 * cols, 2.2 * rows + 0.6, dpi=dpi)
+    fig = new_figure(max(1.9 * cols, 4.5), 2.35 * rows + 0.6, dpi=dpi)
     axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
     for ax, i in zip(axes, chosen):
         image = source_frame(clip.source, int(numbers[i]), clip.labels) if backgrounds else None
@@ -201,16 +210,15 @@ def clip_figure(clip, *, frames: int = 12, title: str | None = None, max_cols: i
             b = boxes[int(i)]
             cx, cy = (b[0] + b[1]) / 2, (b[2] + b[3]) / 2
             pose_axes(ax, (cx - half, cx + half, cy - half, cy + half))
-        ax.set_title(f"frame {int(numbers[i])}, {float(times[i]):.2f} s", fontsize=8)
+        ax.set_title(f"frame {int(numbers[i])}" + (f", {float(times[i]):.2f} s" if n > 1 else ""), fontsize=8)
     for ax in axes[len(chosen):]:
         ax.set_visible(False)
-    n = len(kp)
     fps = f", {clip.fps:g} fps" if clip.fps else ""
     lab = match_label(dict(clip.labels))
     head = title or f"{clip.clip_id}: {n} frame{'s' if n != 1 else ''}{fps}" + (f" ({_cut(lab, 50)})" if lab else "")
     if len(chosen) < n:
         head += f"; {len(chosen)} shown"
-    fig.suptitle(head, fontsize=10.5)
+    fig.suptitle(_wrap(head, fig), fontsize=10.5)
     fig.legend(handles=limb_legend_handles(), loc="lower center", ncol=4, fontsize=7.5, frameon=False)
     fig.tight_layout(rect=(0, 0.05, 1, 0.96))
     return fig
