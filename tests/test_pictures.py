@@ -372,3 +372,16 @@ def test_pictures_import_light():
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS.keys()))
+def test_matches_figure_takes_a_query_of_any_layout(name):
+    """The query panel draws the query in its own layout; the grey fit onto each match maps it to COCO-17."""
+    lay = LAYOUTS.lookup(name)
+    rng = np.random.default_rng(1)
+    q = np.concatenate([rng.uniform(0, 100, (lay.num_keypoints, 2)), np.ones((lay.num_keypoints, 1))], axis=1)
+    fig = matches_figure(q, _frames(2), np.array([0.1, 0.2]), np.array([False, True]), query_layout=lay)
+    query_ax, match_ax = fig.axes[0], fig.axes[1]
+    bones = query_ax.collections[0].get_segments()
+    assert len(bones) == len(lay.edges)                       # every bone of the query's layout drawn
+    assert len(match_ax.collections) >= 3                     # the grey fit, the match's bones and joints
