@@ -198,8 +198,8 @@ class AngleDifference:
     angle: str
     degrees: float
     ref_time: float
-    moment: str
-    tolerance: float
+    moment: str                      # "at the bottom", "at the top", "at the start", "at the end", "early",
+    tolerance: float                 # "midway" or "late" (see moment_phrase)
 
     @property
     def exceeds(self) -> bool:
@@ -217,8 +217,7 @@ class AngleDifference:
             what = f"leaning {v:.0f}° {'more' if self.degrees > 0 else 'less'} than the reference"
         else:
             what = f"tilted {v:.0f}° {'more' if self.degrees > 0 else 'less'} than the reference"
-        where = f" {self.moment}" + (f" of rep {rep}" if rep is not None else "")
-        return f"{side}: {what}{where}"
+        return f"{side}: {what} {moment_phrase(self.moment, rep)}"
 
     def to_dict(self) -> dict:
         return {"angle": self.angle, "degrees": round(float(self.degrees), 2), "ref_time": round(self.ref_time, 4),
@@ -373,7 +372,9 @@ def _reference_landmarks(ref_kp: np.ndarray, ref_cf: np.ndarray, fps: float) -> 
     pres = ref_cf > 0
     w = pres.astype(float)
     cy = (np.where(pres, ref_kp[..., 1], 0.0) * w).sum(1) / np.maximum(w.sum(1), 1)
-    size = float(np.nanmedian(np.ptp(np.where(pres[..., None], ref_kp, np.nan)[..., 1], axis=1)))
+    ys = np.where(pres, ref_kp[..., 1], np.nan)
+    two = pres.sum(axis=1) >= 2
+    size = float(np.median(np.nanmax(ys[two], axis=1) - np.nanmin(ys[two], axis=1))) if two.any() else 1.0
     if not np.isfinite(size) or size <= 0:
         size = 1.0
     out: dict = {"size": size}
@@ -411,7 +412,18 @@ def _moment_words(r: int, tr: int, marks: dict) -> str:
         return "at the start"
     if f > 0.85:
         return "at the end"
-    return "early in" if f < 0.4 else ("midway through" if f <= 0.6 else "late in")
+    return "early" if f < 0.4 else ("midway" if f <= 0.6 else "late")
+
+
+_PHRASE = {"early": "early in", "midway": "midway through", "late": "late in"}
+
+
+def moment_phrase(moment: str, rep: "int | str | None" = None) -> str:
+    """``("at the bottom", 3)`` -> "at the bottom of rep 3"; ``("midway", 3)`` -> "midway through rep 3"."""
+    what = "the rep" if rep is None else f"rep {rep}"
+    if moment in _PHRASE:
+        return f"{_PHRASE[moment]} {what}"
+    return f"{moment} of {what}"
 
 
 # ------------------------------------------------------------------------------------- segmentation
@@ -682,7 +694,8 @@ def _judge(D, uf, rf, s, e, ang_u, ang_r, marks, times, ref, st: RepSettings, mi
         hold_u = len(np.unique(u_idx[sel])) / fps
         if hold_u < st.hold_fraction * hold_r and hold_r - hold_u > st.timing_tolerance:
             timing.append(TimingNote("held too short", hold_u - hold_r,
-                                     f"held {_moment_words((a + b) // 2, tr, marks)} of rep {{rep}} {hold_u:.1f} s, "
+                                     f"held {moment_phrase(_moment_words((a + b) // 2, tr, marks), '{rep}')} "
+                                     f"{hold_u:.1f} s, "
                                      f"the reference {hold_r:.1f} s"))
     reasons = []
     if not score >= st.threshold:
@@ -691,7 +704,7 @@ def _judge(D, uf, rf, s, e, ang_u, ang_r, marks, times, ref, st: RepSettings, mi
     for x in over:
         reasons.append(f"{x.angle} {x.degrees:+.0f}° (tolerance {x.tolerance:g}°)")
     partial = coverage < st.min_coverage
-    feedback = [x.words(rep=None).replace(f" {x.moment}", f" {x.moment} of rep {{rep}}") for x in over[:3]]
+    feedback = [x.words(rep="{rep}") for x in over[:3]]
     feedback += [t.text for t in timing]
     if partial:
         feedback.insert(0, f"partial rep: only {100 * coverage:.0f}% of the reference's movement")
