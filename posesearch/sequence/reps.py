@@ -21,7 +21,8 @@
 
    the mirror state whose typical frame match (the mean over user frames of ``min_r D[u, r]``) is lower
    is kept, once for the whole sequence (as the scorer does);
-3. a rep whose aligned pairs match (distance <= ``max_distance``) fewer than ``min_coverage`` of the
+3. a rep whose aligned pairs match (distance <= ``max_distance``, and not skipped: beyond the first
+   ``ceil(max_speed) + 1`` reference frames aligned to one user frame) fewer than ``min_coverage`` of the
    reference frames, and any stretch left between reps whose frames match (nearest reference frame,
    distance <= ``max_distance``) at least ``min_partial`` of the reference frames, is reported as a
    *partial* rep (with that coverage), never as a whole one and never dropped silently;
@@ -104,7 +105,7 @@ class RepSettings:
     max_distance: float = 0.3
     min_speed: float = 0.5
     max_speed: float = 2.0
-    min_coverage: float = 0.8
+    min_coverage: float = 0.9
     min_partial: float = 0.3
     angle_tolerance: float = 20.0
     angle_tolerances: dict = field(default_factory=dict)
@@ -615,6 +616,19 @@ def _find_prepared(ref, usr, st: RepSettings, assumed: dict) -> RepReport:
                      times.copy(), best, assumed)
 
 
+def _skipped(r_idx: np.ndarray, u_idx: np.ndarray, tr: int, max_speed: float) -> np.ndarray:
+    """(Tr,) bool: reference frames the user skipped: beyond the first ``ceil(max_speed) + 1`` of a run of
+    reference frames aligned to one user frame (a user at most max_speed times as fast moves on at least
+    that often; a longer run is a stretch of the reference the user did not do, e.g. a rep cut short)."""
+    out = np.zeros(tr, bool)
+    allowed = int(math.ceil(max_speed)) + 1
+    cut = np.flatnonzero(np.diff(u_idx)) + 1
+    for a, b in zip(np.concatenate([[0], cut]), np.concatenate([cut, [len(u_idx)]])):
+        if b - a > allowed:
+            out[r_idx[a + allowed:b]] = True
+    return out
+
+
 def _judge(D, uf, rf, s, e, ang_u, ang_r, marks, times, ref, st: RepSettings, mirrored: bool) -> Rep:
     from .align import dtw_path
 
@@ -634,7 +648,8 @@ def _judge(D, uf, rf, s, e, ang_u, ang_r, marks, times, ref, st: RepSettings, mi
     d_fin = np.where(np.isfinite(dist), dist, np.inf)
     d_r = np.full(tr, np.inf)
     np.minimum.at(d_r, r_idx, d_fin)
-    coverage = float((d_r[valid] <= st.max_distance).mean()) if valid.any() else 0.0
+    covered = (d_r <= st.max_distance) & ~_skipped(r_idx, u_idx, tr, st.max_speed)
+    coverage = float(covered[valid].mean()) if valid.any() else 0.0
     # joints
     js = curve.score(err)
     worst = []
@@ -838,3 +853,79 @@ def count_reps(user, settings: RepSettings = RepSettings(), *, fps: float | None
                        [float(t[i]) for i in pk[whole]], [float(t[i]) for i in pk[small]], dur,
                        f"{int(whole.sum())} cycles of about {period_f / rate:.2f} s (confidence {conf:.2f})",
                        y, t, assumed)
+
+
+# ------------------------------------------------------------------------------------------ live reps
+class RepTracker:
+    """Reps of a live stream as they complete (used by :class:`~posesearch.sequence.stream.ScoreSession`
+    with ``reps=RepSettings(...)``).
+
+    It keeps the frames pushed in the last ``window`` seconds (2 x the longest rep allowed, Tr / min_speed,
+    plus 2 s; bounded whatever the stream's length) and, every quarter of the reference's duration of
+    stream, runs :func:`find_reps` on them. A rep found there is *complete* when at least ``guard`` (a
+    quarter of the reference's duration) of stream follows its end, and new when it starts after the last
+    reported rep ended; it is then reported once, numbered in stream order, with the same fields and
+    feedback as offline (the reference prepared once)."""
+
+    def __init__(self, reference_prepared, settings: RepSettings, layout):
+        from collections import deque
+
+        self.ref = reference_prepared
+        self.settings = settings
+        self.layout = layout
+        ref_dur = len(self.ref.seq) / self.ref.fps
+        self.window = 2.0 * ref_dur / settings.min_speed + 2.0
+        self.hop = 0.25 * ref_dur
+        self.guard = 0.25 * ref_dur
+        self.frames: "deque[tuple[float, np.ndarray]]" = deque()
+        self.done: list[Rep] = []
+        self._last_end = -np.inf
+        self._next_run: float | None = None
+
+    def push(self, raw: np.ndarray, t: float) -> list[Rep]:
+        """Add a frame (as pushed: (K, 3) in the session's layout); returns the reps completed by it."""
+        self.frames.append((t, raw))
+        while self.frames and self.frames[0][0] < t - self.window:
+            self.frames.popleft()
+        if self._next_run is None:
+            self._next_run = t + self.hop
+        if t < self._next_run or len(self.frames) < 3:
+            return []
+        self._next_run = t + self.hop
+        return self._run(t)
+
+    def flush(self) -> list[Rep]:
+        """At the end of the stream: the reps found in the frames kept that were not reported yet (no
+        stream follows them any more)."""
+        if not self.frames:
+            return []
+        return self._run(self.frames[-1][0] + self.guard)
+
+    def _run(self, t_now: float) -> list[Rep]:
+        from .sequence import Sequence
+
+        ts = np.array([f[0] for f in self.frames])
+        if ts[-1] - ts[0] < len(self.ref.seq) / self.ref.fps:
+            return []
+        seq = Sequence.from_arrays(np.stack([f[1] for f in self.frames]), layout=self.layout, times=ts, name="user")
+        try:
+            usr = prepare_user(seq, self.ref.fps, self.settings.score)
+            report = _find_prepared(self.ref, usr, self.settings, {})
+        except PoseSearchError:
+            return []
+        new = []
+        for r in report.reps:
+            if r.partial or r.end > t_now - self.guard or r.start <= self._last_end:
+                continue
+            r.index = len(self.done) + 1
+            r.feedback = [_renumber(x, report_index, r.index) for x in r.feedback
+                          for report_index in [report.reps.index(r) + 1]]
+            self._last_end = r.end
+            self.done.append(r)
+            new.append(r)
+        return new
+
+
+def _renumber(text: str, old: int, new: int) -> str:
+    return text.replace(f"rep {old} ", f"rep {new} ").replace(f"rep {old}:", f"rep {new}:").replace(
+        f"rep {old}", f"rep {new}") if old != new else text
