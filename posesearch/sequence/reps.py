@@ -757,7 +757,8 @@ class CountReport:
         if self.count is None:
             return self.note
         return (f"{self.count} rep(s)" + (f" + {self.partial} partial" if self.partial else "")
-                + f", period {self.period:.2f} s, confidence {self.confidence:.2f}")
+                + (f", period {self.period:.2f} s" if self.period else " (one cycle)")
+                + f", confidence {self.confidence:.2f}")
 
     def to_dict(self) -> dict:
         r = lambda v: None if v is None else round(float(v), 4)  # noqa: E731
@@ -768,11 +769,16 @@ class CountReport:
 
 
 def _pose_matrix(seq) -> np.ndarray:
-    """(T, 2K) pose vectors: each frame centred and scaled (translation/scale free), missing joints filled
-    by interpolation over time (a joint never seen is dropped)."""
-    from .framedist import frame_features
+    """(T, 2K) pose vectors: each frame centred and scaled (translation/scale free) on the joints seen in at
+    least 80% of the frames (when there are 3), missing values filled by interpolation over time (a joint
+    never seen is dropped)."""
+    from .framedist import features_from_arrays
 
-    f = frame_features(seq.to_coco(), "procrustes")
+    seq = seq.to_coco()
+    seen = (seq.confidences > 0).mean(axis=0)
+    steady = seen >= 0.8          # joints seen in most frames: one that comes and goes moves the centre
+    cf = np.where(steady[None, :], seq.confidences, 0.0) if steady.sum() >= 3 else seq.confidences
+    f = features_from_arrays(seq.keypoints, cf, "procrustes")
     X = f.points.reshape(len(f.points), -1).copy()
     seen = np.repeat(f.weights > 0, 2, axis=1)
     keep = seen.any(axis=0)
@@ -782,6 +788,38 @@ def _pose_matrix(seq) -> np.ndarray:
         if not seen[:, j].all():
             X[:, j] = np.interp(t, t[seen[:, j]], X[seen[:, j], j])
     return X
+
+
+def _smoothed_pc1(Xc: np.ndarray, k: int) -> np.ndarray:
+    _, _, vt = np.linalg.svd(Xc, full_matrices=False)
+    y = Xc @ vt[0]
+    return np.convolve(np.pad(y, k, mode="edge"), np.ones(2 * k + 1) / (2 * k + 1), mode="valid")
+
+
+def _single_cycle(X, Xc, rate, times, st: RepSettings) -> "CountReport | None":
+    """One rep and no repetition: the pose leaves its start (its main movement goes at least 60% of its
+    range away) once and comes back (first and last poses within 50% of the largest excursion from the
+    first). Confidence: 1 - (first-to-last distance / largest excursion)."""
+    from scipy.signal import find_peaks
+
+    far = np.linalg.norm(X - X[0], axis=1)
+    back = float(np.linalg.norm(X[-1] - X[0]))
+    if far.max() <= 0 or back > 0.5 * far.max():
+        return None
+    y = _smoothed_pc1(Xc, max(1, int(round(0.1 * rate))))
+    rest = 0.5 * (y[0] + y[-1])
+    y = y - rest
+    if abs(y.min()) > abs(y.max()):
+        y = -y
+    rng = float(np.ptp(y))
+    pk, props = find_peaks(y, prominence=0.6 * rng)
+    if len(pk) != 1 or y[pk[0]] < 0.6 * rng:
+        return None
+    conf = float(1.0 - back / far.max())
+    t = float(times[pk[0]])
+    return CountReport(1, 0, None, conf, [t], [], float(times[-1] - times[0]),
+                       f"one cycle: the motion leaves its start pose once and returns (confidence {conf:.2f}); no "
+                       f"repetition to measure a period on", y, times)
 
 
 def count_reps(user, settings: RepSettings = RepSettings(), *, fps: float | None = None,
@@ -808,36 +846,39 @@ def count_reps(user, settings: RepSettings = RepSettings(), *, fps: float | None
     lo = max(2, int(round(st.min_period * rate)))
     hi = min(int(round(st.max_period * rate)), T // 2)
     if T < 2 * lo + 1 or hi <= lo:
-        return none(f"no periodic motion found: {dur:.2f} s is too short to see two cycles of at least "
-                    f"{st.min_period:g} s")
+        return none(f"no periodic motion found: {dur:.2f} s is too short to see a cycle of at least "
+                    f"{st.min_period:g} s twice")
     X = _pose_matrix(s2)
     Xc = X - X.mean(axis=0)
     if not np.isfinite(Xc).all() or (Xc ** 2).sum() == 0:
         return none("no periodic motion found: the pose does not change")
     # lag-normalized autocorrelation (Pearson over the overlapping frames, summed over coordinates)
-    ac = np.full(hi + 1, -1.0)
-    for lag in range(lo, hi + 1):
+    ac = np.full(hi + 2, -1.0)
+    ac[0] = 1.0
+    for lag in range(1, hi + 1):
         a, b = Xc[:-lag], Xc[lag:]
         a = a - a.mean(axis=0)
         b = b - b.mean(axis=0)
         den = math.sqrt((a * a).sum() * (b * b).sum())
         ac[lag] = (a * b).sum() / den if den > 0 else -1.0
-    pk, _ = find_peaks(np.concatenate([[-1.0], ac[1:], [-1.0]]))
-    pk = pk[(pk >= lo) & (pk <= hi)]
-    if pk.size == 0:
-        return none(f"no periodic motion found: no repeating pattern with a period of {st.min_period:g}-"
-                    f"{min(st.max_period, dur / 2):.3g} s")
-    top = ac[pk].max()
+    pk, _ = find_peaks(ac[:hi + 1])                 # true local maxima (not the ends of the lag range)
+    pk = pk[(pk >= lo) & (pk < hi)]
+    top = float(ac[pk].max()) if pk.size else -1.0
+    if top < st.min_confidence:
+        one = _single_cycle(X, Xc, rate, s2.times, st)
+        if one is not None:
+            one.assumed = assumed
+            return one
+        if pk.size == 0:
+            return none(f"no periodic motion found: no repeating pattern with a period of {st.min_period:g}-"
+                        f"{min(st.max_period, dur / 2):.3g} s, and the motion does not return to its start pose")
+        return none(f"no periodic motion found: the best repeating pattern ({int(pk[np.argmax(ac[pk])]) / rate:.2f} s)"
+                    f" has confidence {max(top, 0.0):.2f} < min_confidence {st.min_confidence:g}, and the motion "
+                    f"is not one cycle from a pose back to it", max(top, 0.0))
     period_f = int(pk[np.flatnonzero(ac[pk] >= 0.8 * top)[0]])
     conf = float(max(0.0, min(1.0, ac[period_f])))
-    if conf < st.min_confidence:
-        return none(f"no periodic motion found: the best repeating pattern ({period_f / rate:.2f} s) has "
-                    f"confidence {conf:.2f} < min_confidence {st.min_confidence:g}", conf)
     # the first principal component, smoothed over P/8
-    _, _, vt = np.linalg.svd(Xc, full_matrices=False)
-    y = Xc @ vt[0]
-    k = max(1, period_f // 8)
-    y = np.convolve(np.pad(y, k, mode="edge"), np.ones(2 * k + 1) / (2 * k + 1), mode="valid")
+    y = _smoothed_pc1(Xc, max(1, period_f // 8))
     med = np.median(y)
     if med - y.min() > y.max() - med:       # cycles go away from the rest pose: peaks on the far side
         y = -y
