@@ -13,7 +13,9 @@
      path through the whole reference ending there: its cost, length and first frame. Candidates
      ``[start(u), u]`` are taken greedily by their mean cost per step, lowest first, skipping any that
      overlaps one taken; a candidate is a rep when its mean cost is at most ``max_distance`` and its
-     duration is within ``[Tr / max_speed, Tr / min_speed]``. The frames of the reps found are then
+     duration is within ``[Tr / max_speed, Tr / min_speed]`` and it *reaches* the movement: some frame
+     of it comes within half the reference's own excursion (the distance from its first frame to its
+     farthest one) of that farthest reference frame (so a pause, which matches the start well, is no rep). The frames of the reps found are then
      blocked and the pass is repeated on what is left, until a pass finds nothing (usually 2 passes);
    * ``"repeat"``: find the single best open-begin DTW match (:func:`~posesearch.sequence.align.dtw_path`,
      the scorer's own kernel), block its frames, repeat. One full DTW per rep: slower, kept for comparison
@@ -33,7 +35,10 @@
 Angles (:mod:`posesearch.poses.angles`). At every reference frame r of a rep the user's angle (the mean
 over the user frames aligned to r) minus the reference's is ``delta_r``; a running median over
 ``angle_window`` seconds of reference frames removes single-frame alignment jitter; the reported difference
-for an angle is the ``delta_r`` of largest magnitude, with the moment it happens. An angle whose
+for an angle is the ``delta_r`` of largest magnitude, with the moment it happens, unless the rep's extreme
+of that angle (its smallest or largest value, same running median) differs from the reference's extreme
+by more in the same direction: then that, at the reference's extreme (DTW partly warps time to match a
+changed joint, which shrinks ``delta_r``, while the turning points are what a coach compares). An angle whose
 ``|delta|`` exceeds its tolerance (``tolerance(angle)``) makes the rep *bad*, as does a score below
 ``threshold``. Sides: the user's own left and right as recorded (when the user matched the reference
 mirrored, the reference's right knee is compared with the user's left knee, and the user's is named).
@@ -428,7 +433,21 @@ def moment_phrase(moment: str, rep: "int | str | None" = None) -> str:
 
 
 # ------------------------------------------------------------------------------------- segmentation
-def _candidates(D: np.ndarray, missing: float, blocked: np.ndarray, lo_len: int, hi_len: int, max_distance: float):
+def _reaches(D: np.ndarray, far: "tuple[int, float] | None", start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """(n,) bool: the user frames start..end come within half the reference's own excursion of its farthest
+    pose (``far``: that reference frame and its distance from the reference's first frame)."""
+    if far is None:
+        return np.ones(len(start), bool)
+    r, excursion = far
+    col = np.where(np.isfinite(D[:, r]), D[:, r], np.inf)
+    a = np.append(col, np.inf)
+    idx = np.ravel(np.column_stack([np.clip(start, 0, len(col) - 1), np.clip(end, 0, len(col) - 1) + 1]))
+    lowest = np.minimum.reduceat(a, idx)[::2]
+    return lowest <= 0.5 * excursion
+
+
+def _candidates(D: np.ndarray, missing: float, blocked: np.ndarray, lo_len: int, hi_len: int, max_distance: float,
+                far=None):
     from ._rep_kernels import subsequence_ends
 
     cost, length, start = subsequence_ends(D, float(missing), blocked)
@@ -437,17 +456,18 @@ def _candidates(D: np.ndarray, missing: float, blocked: np.ndarray, lo_len: int,
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(np.isfinite(cost) & (length > 0), cost / np.maximum(length, 1), np.inf)
     ok = (mean <= max_distance) & (dur >= lo_len) & (dur <= hi_len) & (start >= 0)
+    ok[ok] = _reaches(D, far, start[ok], u[ok])
     # ranked by total cost: among overlapping candidates of one rep, the one not stretched into the
     # frames around it (a pause adds a little cost per frame, and lowers the mean per step)
     return [(float(cost[i]), int(start[i]), int(i)) for i in np.flatnonzero(ok)]
 
 
-def _segment_single_pass(D, missing, lo_len, hi_len, max_distance):
+def _segment_single_pass(D, missing, lo_len, hi_len, max_distance, far=None):
     tu = D.shape[0]
     blocked = np.zeros(tu, bool)
     found: list[tuple[int, int]] = []
     while True:
-        cands = sorted(_candidates(D, missing, blocked, lo_len, hi_len, max_distance))
+        cands = sorted(_candidates(D, missing, blocked, lo_len, hi_len, max_distance, far))
         taken = blocked.copy()
         new = []
         for m, s, e in cands:
@@ -462,7 +482,7 @@ def _segment_single_pass(D, missing, lo_len, hi_len, max_distance):
     return sorted(found)
 
 
-def _segment_repeat(D, missing, lo_len, hi_len, max_distance):
+def _segment_repeat(D, missing, lo_len, hi_len, max_distance, far=None):
     from .align import dtw_path
 
     tu, tr = D.shape
@@ -482,7 +502,7 @@ def _segment_repeat(D, missing, lo_len, hi_len, max_distance):
         if mean > max_distance:
             break
         dur = e - s + 1
-        if lo_len <= dur <= hi_len and not refused[s:e + 1].any():
+        if lo_len <= dur <= hi_len and not refused[s:e + 1].any() and _reaches(D, far, np.array([s]), np.array([e]))[0]:
             found.append((s, e))
         else:
             refused[s:e + 1] = True
@@ -569,6 +589,20 @@ def _distance_matrices(ref, usr, sc: ScoreSettings):
     return out
 
 
+def _farthest(rf, sc: ScoreSettings) -> "tuple[int, float] | None":
+    """(reference frame farthest from the reference's first frame, that distance), or None."""
+    first = int(np.flatnonzero(rf.valid)[0]) if rf.valid.any() else 0
+    from .framedist import FrameFeatures
+
+    one = FrameFeatures(rf.points[first:first + 1], rf.weights[first:first + 1], rf.valid[first:first + 1],
+                        rf.distance)
+    d = frame_distance_matrix(one, rf, distance=sc.distance, max_rotation=sc.max_rotation,
+                              missing_penalty=sc.penalty).values[0]
+    d = np.where(np.isfinite(d), d, -np.inf)
+    r = int(np.argmax(d))
+    return (r, float(d[r])) if d[r] > 0 else None
+
+
 def _find_prepared(ref, usr, st: RepSettings, assumed: dict) -> RepReport:
     sc = st.score
     tr = len(ref.seq)
@@ -584,7 +618,7 @@ def _find_prepared(ref, usr, st: RepSettings, assumed: dict) -> RepReport:
     D, uf, rf = mats[mirrored]
     lo_len = max(2, int(math.floor(tr / st.max_speed)))
     hi_len = int(math.ceil(tr / st.min_speed))
-    segs = SEGMENTERS[st.method](D, sc.missing, lo_len, hi_len, st.max_distance)
+    segs = SEGMENTERS[st.method](D, sc.missing, lo_len, hi_len, st.max_distance, _farthest(rf, sc))
     Dn = np.where(np.isfinite(D), D, np.inf)
     best = Dn.min(axis=1)
     nearest = Dn.argmin(axis=1)
@@ -670,13 +704,23 @@ def _judge(D, uf, rf, s, e, ang_u, ang_r, marks, times, ref, st: RepSettings, mi
     delta = np.where(dcnt > 0, dsum / np.maximum(dcnt, 1), np.nan)
     win = int(round(st.angle_window * ref.fps)) | 1
     delta = _running_median(delta, win)
+    # the extremes (deepest bend, highest arm) of the rep against the reference's, each smoothed alike: an
+    # alignment that warps to half-match a changed joint cannot hide a change at the turning point
+    au = _running_median(ang_u[s:e + 1], win)
+    ar = _running_median(ang_r, win)
     angles = []
     for a, name in enumerate(ANGLES):
         col = delta[:, a]
         if not np.isfinite(col).any():
             continue
         r = int(np.nanargmax(np.abs(col)))
-        angles.append(AngleDifference(name, float(col[r]), float(ref.seq.times[r] - ref.seq.times[0]),
+        value = float(col[r])
+        if np.isfinite(au[:, a]).any() and np.isfinite(ar[:, a]).any():
+            for ext, arg in ((np.nanmin, np.nanargmin), (np.nanmax, np.nanargmax)):
+                d_ext = float(ext(au[:, a]) - ext(ar[:, a]))
+                if abs(d_ext) > abs(value) and np.sign(d_ext) == np.sign(value):
+                    value, r = d_ext, int(arg(ar[:, a]))
+        angles.append(AngleDifference(name, value, float(ref.seq.times[r] - ref.seq.times[0]),
                                       _moment_words(r, tr, marks), st.tolerance(name)))
     angles.sort(key=lambda x: -(abs(x.degrees) - x.tolerance))
     # timing
