@@ -76,8 +76,6 @@ def register(app: typer.Typer) -> None:
                     typer.echo(line, err=True)
                 if plot is not None:
                     typer.echo(f"plot written to {plot}")
-            if rep.count is None:
-                raise typer.Exit(3)
             return
         ref_in = load_input(reference, fps=ref_fps, layout=layout, name="reference", fps_flag="--ref-fps")
         usr_in = load_input(user, fps=user_fps, layout=layout, name="user", fps_flag="--user-fps")

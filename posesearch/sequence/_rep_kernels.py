@@ -68,3 +68,29 @@ def subsequence_ends(D, missing, blocked):
             pl[r] = cl[r]
             ps[r] = cs[r]
     return cost, length, start
+
+
+@njit(cache=True)
+def running_median(x, w):
+    """Running median over windows of w (odd) rows of x (T, C), ignoring NaN; windows shrink at the edges;
+    NaN where a window holds no number."""
+    T, C = x.shape
+    h = w // 2
+    out = np.full((T, C), np.nan)
+    buf = np.empty(w)
+    for c in range(C):
+        for t in range(T):
+            n = 0
+            for i in range(max(0, t - h), min(T, t + h + 1)):
+                v = x[i, c]
+                if not math.isnan(v):
+                    buf[n] = v
+                    n += 1
+            if n == 0:
+                continue
+            s = np.sort(buf[:n])
+            if n % 2 == 1:
+                out[t, c] = s[n // 2]
+            else:
+                out[t, c] = 0.5 * (s[n // 2 - 1] + s[n // 2])
+    return out

@@ -359,17 +359,12 @@ def slice_seconds(seq, start: float | None, end: float | None, name: str = "refe
 
 
 def _running_median(x: np.ndarray, w: int) -> np.ndarray:
-    """Running median over windows of w (odd) along axis 0, NaN-aware, edges shrink."""
+    """Running median over windows of w (odd) rows along axis 0, NaN-aware, edges shrink (numba)."""
     if w <= 1 or len(x) < 3:
         return x
-    h = w // 2
-    pad = np.concatenate([np.full((h,) + x.shape[1:], np.nan), x, np.full((h,) + x.shape[1:], np.nan)])
-    win = np.lib.stride_tricks.sliding_window_view(pad, w, axis=0)
-    import warnings
+    from ._rep_kernels import running_median
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(win, axis=-1)
+    return running_median(np.ascontiguousarray(x, dtype=np.float64), int(w))
 
 
 def _reference_landmarks(ref_kp: np.ndarray, ref_cf: np.ndarray, fps: float) -> dict:
@@ -636,8 +631,9 @@ def _find_prepared(ref, usr, st: RepSettings, assumed: dict) -> RepReport:
     marks = _reference_landmarks(ref.seq.keypoints, ref.seq.confidences, fps)
     times = usr.seq.times
     reps: list[Rep] = []
+    ang_r_smooth = _running_median(ang_r, int(round(st.angle_window * fps)) | 1)
     for s, e in segs:
-        reps.append(_judge(D, uf, rf, s, e, ang_u, ang_r, marks, times, ref, st, mirrored))
+        reps.append(_judge(D, uf, rf, s, e, ang_u, ang_r, ang_r_smooth, marks, times, ref, st, mirrored))
     for s, e, cov in partials:
         reps.append(Rep(0, float(times[s]), float(times[e]), s, e, None, float(np.mean(best[s:e + 1])), cov, True,
                         False, [f"partial: matches {100 * cov:.0f}% of the reference"], [], [], [],
@@ -663,7 +659,7 @@ def _skipped(r_idx: np.ndarray, u_idx: np.ndarray, tr: int, max_speed: float) ->
     return out
 
 
-def _judge(D, uf, rf, s, e, ang_u, ang_r, marks, times, ref, st: RepSettings, mirrored: bool) -> Rep:
+def _judge(D, uf, rf, s, e, ang_u, ang_r, ang_r_smooth, marks, times, ref, st: RepSettings, mirrored: bool) -> Rep:
     from .align import dtw_path
 
     sc = st.score
@@ -707,7 +703,7 @@ def _judge(D, uf, rf, s, e, ang_u, ang_r, marks, times, ref, st: RepSettings, mi
     # the extremes (deepest bend, highest arm) of the rep against the reference's, each smoothed alike: an
     # alignment that warps to half-match a changed joint cannot hide a change at the turning point
     au = _running_median(ang_u[s:e + 1], win)
-    ar = _running_median(ang_r, win)
+    ar = ang_r_smooth
     angles = []
     for a, name in enumerate(ANGLES):
         col = delta[:, a]
