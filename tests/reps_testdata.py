@@ -13,9 +13,11 @@ from posesearch.sequence.sequence import Sequence
 
 #: One rep of real Penn Action clips: (clip id, first frame, last frame + 1). Penn Action clips each hold
 #: one repetition (their joint trajectories, plotted, go from the rest pose and back once); these two are
-#: side views where the joint we alter (squat: knee, push-up: elbow) is seen bending through the rep.
+#: side views where the joint we alter (squat: knee, push-up: elbow) is seen bending through the rep. The
+#: squat is cut to its movement (frames 8-79: before and after it the person stands still, moving < 1 px
+#: a frame), so that its boundaries are defined.
 PENN_REPS = {
-    "squat": ("1670", 0, 88),
+    "squat": ("1670", 8, 80),
     "pushup": ("1358", 0, 83),
 }
 

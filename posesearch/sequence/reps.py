@@ -25,8 +25,9 @@
    is kept, once for the whole sequence (as the scorer does);
 3. a rep whose aligned pairs match (distance <= ``max_distance``, and not skipped: beyond the first
    ``ceil(max_speed) + 1`` reference frames aligned to one user frame) fewer than ``min_coverage`` of the
-   reference frames, and any stretch left between reps whose frames match (nearest reference frame,
-   distance <= ``max_distance``) at least ``min_partial`` of the reference frames, is reported as a
+   reference frames, and any run of frames left between reps that each match some reference frame
+   (distance <= ``max_distance``) and whose nearest reference frames cover at least ``min_partial`` of
+   the reference, is reported as a
    *partial* rep (with that coverage), never as a whole one and never dropped silently;
 4. each rep is scored like :func:`~posesearch.sequence.score.score_sequence` scores a sequence (the
    log-logistic curve of the pair distances, mean over the reference frames; per joint likewise) and is
@@ -510,23 +511,23 @@ SEGMENTERS = {"single-pass": _segment_single_pass, "repeat": _segment_repeat}
 
 def _partial_stretches(best: np.ndarray, nearest: np.ndarray, free: np.ndarray, tr: int, max_distance: float,
                        min_partial: float, min_len: int):
-    """Runs of ``free`` user frames whose nearest-reference matches cover >= min_partial of the reference."""
+    """Runs of ``free`` user frames each within ``max_distance`` of some reference frame, whose nearest
+    reference frames cover >= min_partial of the reference (and the run is at least min_len frames)."""
     out = []
     u = 0
+    use = free & (best <= max_distance)     # runs of free frames that each look like some reference frame
     tu = len(free)
     while u < tu:
-        if not free[u]:
+        if not use[u]:
             u += 1
             continue
         v = u
-        while v + 1 < tu and free[v + 1]:
+        while v + 1 < tu and use[v + 1]:
             v += 1
         if v - u + 1 >= min_len:
-            good = best[u:v + 1] <= max_distance
-            cov = len(np.unique(nearest[u:v + 1][good])) / tr
+            cov = len(np.unique(nearest[u:v + 1])) / tr
             if cov >= min_partial:
-                idx = np.flatnonzero(good) + u
-                out.append((int(idx[0]), int(idx[-1]), cov))
+                out.append((u, v, cov))
         u = v + 1
     return out
 
