@@ -80,6 +80,19 @@ def test_rep_faster_and_slower_keeps_its_angles_and_reports_the_timing():
     assert "longer than the reference" in dur[0].text
 
 
+def test_a_hold_cut_short_is_reported_in_seconds():
+    r30 = hand_rep(30)
+    ref = np.concatenate([r30[:15], np.repeat(r30[15:16], 15, 0), r30[16:]])     # holds the bend 0.5 s
+    quick = np.concatenate([r30[:15], np.repeat(r30[15:16], 2, 0), r30[16:]])     # holds it 2 frames
+    rest = np.repeat(r30[:1], 10, 0)
+    r = find_reps(as_seq(ref, name="reference"), as_seq(np.concatenate([rest, quick, rest, ref, rest])))
+    assert r.count == 2 and r.partial_count == 0          # passing a hold quickly skips no movement
+    held = [t for t in r.reps[0].timing if t.kind == "held too short"]
+    assert held and held[0].seconds == pytest.approx(-0.43, abs=0.1)
+    assert "held midway through rep 1 0.1 s, the reference 0.6 s" in r.reps[0].feedback
+    assert not [t for t in r.reps[1].timing if t.kind == "held too short"]
+
+
 def test_moment_phrases():
     assert moment_phrase("at the bottom", 3) == "at the bottom of rep 3"
     assert moment_phrase("midway", 2) == "midway through rep 2"

@@ -46,8 +46,8 @@ mirrored, the reference's right knee is compared with the user's left knee, and 
 
 Timing (seconds): the rep's duration against the reference's; "late"/"early": the user's time from the rep's
 start to the reference's key moment (its bottom or top, else its middle) against the reference's time to it;
-"held too short": a hold of the reference (a stretch of at least ``min_hold`` s where it moves less than 2%
-of its body size per frame) that the user holds for less than ``hold_fraction`` of its length. Differences
+"held too short": a hold of the reference (a stretch of at least ``min_hold`` s where its faster joints move
+less than 1% of its body size per 1/30 s) that the user holds for less than ``hold_fraction`` of its length. Differences
 within ``timing_tolerance`` s are not reported.
 
 :func:`count_reps` (``posesearch reps USER``) counts a periodic motion without a reference: the
@@ -56,7 +56,11 @@ period P (the first peak within ``0.8`` of the highest, lags ``min_period`` .. `
 height is the *confidence* (1 = every frame repeats exactly one period later). Cycles are then counted on
 the first principal component of the pose (smoothed over P/8): one peak per cycle at least 0.6 P apart,
 on the side away from the rest pose, with prominence >= half the median cycle's (a smaller one is a
-*partial* rep). Below ``min_confidence`` no count is made: "no periodic motion found".
+*partial* rep). The pose vectors are each frame's joints centred and scaled, on the joints seen in at least
+80% of the frames. Without a repeating pattern of confidence ``min_confidence``, a motion that leaves its
+start pose once (its first principal component goes at least 60% of its range away, one peak) and returns
+(last pose within half the largest excursion of the first) is *one* rep, with confidence 1 - return gap /
+excursion; anything else gets no count: "no periodic motion found" (never a made-up rep).
 """
 from __future__ import annotations
 
@@ -370,7 +374,8 @@ def _running_median(x: np.ndarray, w: int) -> np.ndarray:
 
 def _reference_landmarks(ref_kp: np.ndarray, ref_cf: np.ndarray, fps: float) -> dict:
     """Where the reference is lowest / highest (body centre in the image, y down), when it moves enough,
-    and its holds (stretches of at least 2 frames moving < 2% of body size per frame)."""
+    and its holds: frames where its faster joints (90th percentile over joints) move less than 1% of its
+    body size per 1/30 s, and their runs."""
     pres = ref_cf > 0
     w = pres.astype(float)
     cy = (np.where(pres, ref_kp[..., 1], 0.0) * w).sum(1) / np.maximum(w.sum(1), 1)
@@ -386,9 +391,12 @@ def _reference_landmarks(ref_kp: np.ndarray, ref_cf: np.ndarray, fps: float) -> 
     step = np.zeros(len(ref_kp))
     if len(ref_kp) > 1:
         both = pres[1:] & pres[:-1]
-        d = np.linalg.norm(ref_kp[1:] - ref_kp[:-1], axis=-1)
-        step[1:] = np.where(both, d, 0).sum(1) / np.maximum(both.sum(1), 1) / size
-    still = step < 0.02 / max(fps / 30.0, 1e-9)
+        d = np.where(both, np.linalg.norm(ref_kp[1:] - ref_kp[:-1], axis=-1), np.nan)
+        with np.errstate(all="ignore"):
+            fast = np.where(both.any(1), np.nanpercentile(np.where(both.any(1)[:, None], d, 0.0), 90, axis=1), 0.0)
+        step[1:] = fast / size
+    still = step < 0.01 * 30.0 / fps
+    out["still"] = still
     holds = []
     i = 0
     while i < len(still):
@@ -679,7 +687,8 @@ def _judge(D, uf, rf, s, e, ang_u, ang_r, ang_r_smooth, marks, times, ref, st: R
     d_fin = np.where(np.isfinite(dist), dist, np.inf)
     d_r = np.full(tr, np.inf)
     np.minimum.at(d_r, r_idx, d_fin)
-    covered = (d_r <= st.max_distance) & ~_skipped(r_idx, u_idx, tr, st.max_speed)
+    # a hold of the reference passed quickly is not movement skipped (it is judged as timing below)
+    covered = (d_r <= st.max_distance) & ~(_skipped(r_idx, u_idx, tr, st.max_speed) & ~marks["still"])
     coverage = float(covered[valid].mean()) if valid.any() else 0.0
     # joints
     js = curve.score(err)
