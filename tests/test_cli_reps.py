@@ -75,7 +75,10 @@ def test_count_only(files):
 
 
 def test_errors_are_one_line(files, tmp_path):
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"layout": "coco17", "fps": 30.0, "frames": []}))
     cases = [
+        (["reps", str(empty), str(files / "user.json")], "empty.json: frames: empty"),
         (["reps", str(files / "rep.json"), str(files / "short.json")], "is longer than the user"),
         (["reps", str(files / "rep.json"), str(tmp_path / "missing.json")], "missing.json"),
         (["reps", str(files / "rep.json"), str(files / "user.json"), "--ref-start", "0.5", "--ref-end", "0.51"],
