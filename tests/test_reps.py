@@ -302,6 +302,9 @@ def test_settings_from_json(tmp_path):
 
 def test_api_front_door():
     assert ps.find_reps is find_reps and ps.RepSettings is RepSettings and ps.count_reps is count_reps
+    from posesearch.poses.angles import joint_angles
+
+    assert ps.joint_angles is joint_angles
 
 
 # ------------------------------------------------------------------------------------------ live session

@@ -48,6 +48,10 @@ def register(app: typer.Typer) -> None:
         for n, v in (("--ref-fps", ref_fps), ("--user-fps", user_fps)):
             if v is not None:
                 check_finite_positive(n, v)
+        if plot is not None:                    # a wrong name is refused before any work
+            from ..sequence.reps_plot import check_png
+
+            check_png(plot)
         settings = RepSettings.from_json(tolerances) if tolerances is not None else RepSettings()
         if threshold is not None:
             settings = settings.replace(threshold=threshold)

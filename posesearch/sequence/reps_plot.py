@@ -11,7 +11,8 @@ import numpy as np
 from .reps import CountReport, RepReport
 
 
-def _check_png(path) -> Path:
+def check_png(path) -> Path:
+    """``path`` as a Path if it names a .png file, else a one-line error."""
     out = Path(path)
     if out.suffix.lower() != ".png":
         from ..errors import InvalidArgumentError
@@ -32,7 +33,7 @@ def _save(fig, out: Path) -> Path:
 
 def plot_reps(report: "RepReport | CountReport", path, *, title: str | None = None, dpi: int = 90) -> Path:
     """Write the timeline PNG of ``report`` (reps found against a reference, or a reference-free count)."""
-    out = _check_png(path)
+    out = check_png(path)
     import matplotlib
 
     matplotlib.use("Agg", force=False)
