@@ -115,7 +115,8 @@ def accuracy(trials: int, method: str) -> dict:
                     if d:
                         errs.append(d[0] - tr.degrees)
                     a["angle"] += bool(d) and abs(d[0] - tr.degrees) <= 5
-        a["rates"] = {"count_exact": a["count"] / a["trials"], "bounds_within_0.2s": a["bounds"] / max(a["n_bounds"], 1),
+        a["rates"] = {"count_exact": a["count"] / a["trials"],
+                      "bounds_within_0.2s": a["bounds"] / max(a["n_bounds"], 1),
                       "flags_exact": a["flags"] / a["trials"], "angle_within_5deg": a["angle"] / max(a["n_angle"], 1)}
         a["angle_error_deg"] = {"median": float(np.median(errs)) if errs else None,
                                 "max_abs": float(np.max(np.abs(errs))) if errs else None}

@@ -15,7 +15,8 @@
      overlaps one taken; a candidate is a rep when its mean cost is at most ``max_distance`` and its
      duration is within ``[Tr / max_speed, Tr / min_speed]`` and it *reaches* the movement: some frame
      of it comes within half the reference's own excursion (the distance from its first frame to its
-     farthest one) of that farthest reference frame (so a pause, which matches the start well, is no rep). The frames of the reps found are then
+     farthest one) of that farthest reference frame (so a pause, which matches the start well, is no
+     rep). The frames of the reps found are then
      blocked and the pass is repeated on what is left, until a pass finds nothing (usually 2 passes);
    * ``"repeat"``: find the single best open-begin DTW match (:func:`~posesearch.sequence.align.dtw_path`,
      the scorer's own kernel), block its frames, repeat. One full DTW per rep: slower, kept for comparison
@@ -35,20 +36,21 @@
 
 Angles (:mod:`posesearch.poses.angles`). At every reference frame r of a rep the user's angle (the mean
 over the user frames aligned to r) minus the reference's is ``delta_r``; a running median over
-``angle_window`` seconds of reference frames removes single-frame alignment jitter; the reported difference
-for an angle is the ``delta_r`` of largest magnitude, with the moment it happens, unless the rep's extreme
-of that angle (its smallest or largest value, same running median) differs from the reference's extreme
+``angle_window`` seconds (at most 15% of the reference rep, so a brief turning point is kept) of reference
+frames removes single-frame alignment jitter; the reported difference for an angle is the ``delta_r`` of
+largest magnitude, with the moment it happens, unless the rep's extreme of that angle (its smallest or
+largest value, a running median over the same part of the movement) differs from the reference's extreme
 by more in the same direction: then that, at the reference's extreme (DTW partly warps time to match a
-changed joint, which shrinks ``delta_r``, while the turning points are what a coach compares). An angle whose
-``|delta|`` exceeds its tolerance (``tolerance(angle)``) makes the rep *bad*, as does a score below
+changed joint, which shrinks ``delta_r``, while the turning points are what a coach compares). An angle
+whose ``|delta|`` exceeds its tolerance (``tolerance(angle)``) makes the rep *bad*, as does a score below
 ``threshold``. Sides: the user's own left and right as recorded (when the user matched the reference
 mirrored, the reference's right knee is compared with the user's left knee, and the user's is named).
 
 Timing (seconds): the rep's duration against the reference's; "late"/"early": the user's time from the rep's
 start to the reference's key moment (its bottom or top, else its middle) against the reference's time to it;
 "held too short": a hold of the reference (a stretch of at least ``min_hold`` s where its faster joints move
-less than 1% of its body size per 1/30 s) that the user holds for less than ``hold_fraction`` of its length. Differences
-within ``timing_tolerance`` s are not reported.
+less than 1% of its body size per 1/30 s) that the user holds for less than ``hold_fraction`` of its
+length. Differences within ``timing_tolerance`` s are not reported.
 
 :func:`count_reps` (``posesearch reps USER``) counts a periodic motion without a reference: the
 autocorrelation of the user's normalized pose over time (frames centred, lag-normalized) peaks at the
@@ -640,7 +642,7 @@ def _find_prepared(ref, usr, st: RepSettings, assumed: dict) -> RepReport:
     marks = _reference_landmarks(ref.seq.keypoints, ref.seq.confidences, fps)
     times = usr.seq.times
     reps: list[Rep] = []
-    ang_r_smooth = _running_median(ang_r, int(round(st.angle_window * fps)) | 1)
+    ang_r_smooth = _running_median(ang_r, _angle_window(st, tr, fps))
     for s, e in segs:
         reps.append(_judge(D, uf, rf, s, e, ang_u, ang_r, ang_r_smooth, marks, times, ref, st, mirrored))
     for s, e, cov in partials:
@@ -653,6 +655,12 @@ def _find_prepared(ref, usr, st: RepSettings, assumed: dict) -> RepReport:
         r.feedback = [x.replace("{rep}", str(i)) for x in r.feedback]
     return RepReport(reps, float(ref.seq.duration), float(usr.seq.duration), bool(mirrored), st.threshold, st,
                      times.copy(), best, assumed)
+
+
+def _angle_window(st: RepSettings, tr: int, fps: float) -> int:
+    """Frames (odd) of the running median of angles: ``angle_window`` s, at most 15% of the reference rep
+    (a brief turning point, the knee of a 1 s gait cycle, is not flattened)."""
+    return int(round(min(st.angle_window, 0.15 * tr / fps) * fps)) | 1
 
 
 def _skipped(r_idx: np.ndarray, u_idx: np.ndarray, tr: int, max_speed: float) -> np.ndarray:
@@ -708,11 +716,12 @@ def _judge(D, uf, rf, s, e, ang_u, ang_r, ang_r_smooth, marks, times, ref, st: R
     np.add.at(dsum, r_idx, np.where(fin, du, 0.0))
     np.add.at(dcnt, r_idx, fin.astype(float))
     delta = np.where(dcnt > 0, dsum / np.maximum(dcnt, 1), np.nan)
-    win = int(round(st.angle_window * ref.fps)) | 1
+    win = _angle_window(st, tr, ref.fps)
     delta = _running_median(delta, win)
     # the extremes (deepest bend, highest arm) of the rep against the reference's, each smoothed alike: an
     # alignment that warps to half-match a changed joint cannot hide a change at the turning point
-    au = _running_median(ang_u[s:e + 1], win)
+    # the user's window covers the same part of the movement as the reference's (scaled by the rep's pace)
+    au = _running_median(ang_u[s:e + 1], int(round(win * (e - s + 1) / tr)) | 1)
     ar = ang_r_smooth
     angles = []
     for a, name in enumerate(ANGLES):
