@@ -38,6 +38,10 @@ _LAZY = {
     "ScoreSession": "posesearch.sequence.stream",
     "read_pose_file": "posesearch.poses.io",
     "read_input": "posesearch.inputs",
+    "find_reps": "posesearch.sequence.reps",
+    "count_reps": "posesearch.sequence.reps",
+    "RepSettings": "posesearch.sequence.reps",
+    "joint_angles": "posesearch.poses.angles",
 }
 
 

@@ -54,7 +54,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("index", ("posesearch.index",)),
     ("inputs", ("posesearch.inputs",)),
     ("score", ("posesearch.sequence.score", "posesearch.sequence.stream", "posesearch.sequence.plot",
-               "posesearch.sequence.__init__")),
+               "posesearch.sequence.reps", "posesearch.sequence.reps_plot", "posesearch.sequence.__init__")),
     ("search", ("posesearch.clipsearch",)),
     ("app", ("posesearch.demo", "posesearch.cli", "posesearch.__init__")),
 ]

@@ -50,7 +50,7 @@ settings 2.2-2.6 points lower live; 10% of the user's joints missing 5.6-9.5 low
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -74,6 +74,9 @@ class StreamUpdate:
     moment_score: score of the current pair; joint_scores: COCO joint -> score of the current pair
         (None = not seen in both); mirrored: the mirror state currently preferred.
     frames: user frames pushed; grid_frames: reference-rate frames scored.
+    reps: with ``ScoreSession(reps=RepSettings(...))``, the reps completed so far (None without);
+    new_reps: those this push completed, each a :class:`~posesearch.sequence.reps.Rep` (score, worst
+    joints, angle and timing feedback; ``.to_dict()``).
     """
 
     score: float | None
@@ -85,9 +88,13 @@ class StreamUpdate:
     mirrored: bool
     frames: int
     grid_frames: int
+    reps: int | None = None
+    new_reps: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        d["new_reps"] = [r.to_dict() for r in self.new_reps]
+        return d
 
 
 def _mean_cost(end: np.ndarray) -> float:
@@ -123,13 +130,16 @@ class ScoreSession:
     reference: Sequence, path, corpus Clip or (T, K, 3) array (as :func:`score_sequence`).
     layout: layout of the pushed frames (default: ``settings.layout``, else inferred from K at the
         first push).
+    reps: a :class:`~posesearch.sequence.reps.RepSettings` to also find repetitions of the reference as they
+        complete (each update's ``reps`` / ``new_reps``, and :attr:`completed_reps`; see
+        :class:`~posesearch.sequence.reps.RepTracker`); report() is unaffected.
     keep_frames: keep every pushed frame (about 500 bytes each, at most ``settings.max_frames`` of them) so
         that :meth:`report` can score them offline at the end; with False the memory is the DTW state
         alone, whatever the stream's length, and only the causal :attr:`final_score` is available.
     """
 
     def __init__(self, reference, settings: ScoreSettings = ScoreSettings(), *, ref_fps: float | None = None,
-                 layout: "str | Layout | None" = None, keep_frames: bool = True):
+                 layout: "str | Layout | None" = None, keep_frames: bool = True, reps=None):
         self.settings = st = settings
         self.ref = prepare_reference(reference, st, fps=ref_fps)
         self.fps = self.ref.fps
@@ -158,6 +168,16 @@ class ScoreSession:
         self.keep_frames = bool(keep_frames)
         self._pushed: list[np.ndarray] = []
         self._pushed_t: list[float] = []
+        self._reps_settings = reps
+        self._rep_tracker = None
+        if reps is not None:
+            from .reps import RepSettings
+
+            if not isinstance(reps, RepSettings):
+                raise InvalidArgumentError(f"reps: expected RepSettings or None, got {type(reps).__name__}")
+            if reps.score != st:
+                raise InvalidArgumentError("reps: its score settings must be the session's (RepSettings(score="
+                                           "settings))")
 
     # ------------------------------------------------------------------------------------ input
     def _coco_frame(self, keypoints, t) -> tuple[np.ndarray, np.ndarray, float]:
@@ -284,10 +304,31 @@ class ScoreSession:
             self._pushed_t.append(t)
         for gk, gc, seen in self._grid_frames(kp, cf, t):
             self._advance(gk, gc, seen)
+        new_reps = []
+        if self._reps_settings is not None:
+            if self._rep_tracker is None:
+                from .reps import RepTracker
+
+                self._rep_tracker = RepTracker(self.ref, self._reps_settings, self.layout)
+            new_reps = self._rep_tracker.push(raw, t)
+        n_reps = None if self._rep_tracker is None else len(self._rep_tracker.done)
         if self._update is None:
-            return StreamUpdate(None, 0, float(self.ref.seq.times[0]), 0.0, None, {}, False, self.frames, 0)
+            return StreamUpdate(None, 0, float(self.ref.seq.times[0]), 0.0, None, {}, False, self.frames, 0,
+                                n_reps, new_reps)
         self._update.frames = self.frames
+        self._update.reps = n_reps
+        self._update.new_reps = new_reps
         return self._update
+
+    def finish_reps(self) -> list:
+        """At the end of the stream: the reps completed by its last frames (not reported by a push, since no
+        frame followed them); afterwards :attr:`completed_reps` holds every rep."""
+        return [] if self._rep_tracker is None else self._rep_tracker.flush()
+
+    @property
+    def completed_reps(self) -> list:
+        """The reps completed so far (``reps=RepSettings(...)`` sessions; else an empty list)."""
+        return [] if self._rep_tracker is None else list(self._rep_tracker.done)
 
     def _advance(self, gk: np.ndarray, gc: np.ndarray, seen: bool) -> None:
         from . import _align_kernels as kern
