@@ -35,6 +35,7 @@ PACKAGE = ROOT / "posesearch"
 #:   base      errors, text, name registry, files (open/check/atomic write), safe input reading
 #:   poses     layouts, normalization, distances, mirror, Procrustes, pose files
 #:   sequence  pose sequences: Sequence, sequence files, smoothing, resampling, alignment, frame distances
+#:   video     video and image files -> Sequences (the optional video extra: decoding, pose model, cache, overlay)
 #:   corpus    the corpus file, its readers (a reader may read sequence files: corpus is above sequence)
 #:   index     nearest-pose search over a corpus (backends, kernels, index files, query preparation)
 #:   inputs    "any user input": pose, sequence or corpus clip, by path or object
@@ -48,6 +49,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
               "posesearch.registry", "posesearch.files", "posesearch.safeio")),
     ("poses", ("posesearch.poses",)),
     ("sequence", ("posesearch.sequence",)),
+    ("video", ("posesearch.video",)),
     ("corpus", ("posesearch.corpus",)),
     ("index", ("posesearch.index",)),
     ("inputs", ("posesearch.inputs",)),
