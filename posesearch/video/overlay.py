@@ -3,8 +3,8 @@ and the running score drawn over it (OpenCV drawing; the ``video`` extra).
 
 For each frame of the user's video:
 
-* **the user's skeleton** (green): the poses found in that frame;
-* **the reference skeleton** (orange): the reference frame the score's alignment pairs with this moment of the
+* **the user's skeleton** (green, wide): the poses found in that frame;
+* **the reference skeleton** (orange, thin, on top): the reference frame the score's alignment pairs with this moment of the
   user (mirrored when the user was scored mirrored), moved and scaled onto the user's body (least squares over
   the joints both show: scale and translation, no rotation, so a lean stays visible);
 * **the running score** (top-left corner): the mean of the reference moments passed so far, which ends at
@@ -124,11 +124,11 @@ def write_overlay(out, user_video, user, reference, report, *,
             try:
                 for i, (_, frame) in enumerate(reader.frames(len(user))):
                     ri, moment = reference_frame_for(report, float(user.times[i]), ref_times)
-                    if ri is not None:
+                    draw_skeleton(frame, ukp[i], ucf[i], USER_BGR, thickness=5)
+                    if ri is not None:   # thinner, on top: where the two agree, green edges around orange
                         placed = fit_onto(rkp[ri], rcf[ri], ukp[i], ucf[i])
                         if placed is not None:
                             draw_skeleton(frame, placed, rcf[ri], REFERENCE_BGR, thickness=2)
-                    draw_skeleton(frame, ukp[i], ucf[i], USER_BGR)
                     if moment is None:
                         lines = [("score --", (255, 255, 255))]
                     else:
