@@ -13,10 +13,9 @@ from typing import Iterator
 
 import numpy as np
 
-from ...errors import InvalidArgumentError
 from ...video.extract import MAX_VIDEO_FRAMES
 from ..clip import Clip
-from ._paths import expand
+from ._paths import expand_unique_stems
 
 FORMAT = "video"
 DESCRIPTION = "video and image files (.mp4, .avi, .mov, .jpg, .png, ...): poses found by MediaPipe BlazePose, one clip per file"
@@ -36,13 +35,8 @@ def read(paths, *, layout: str | None = None, max_frames: int | None = None,
     from ...video.decode import MEDIA_PATTERNS
     from ...video.extract import extract
 
-    files = expand(paths, MEDIA_PATTERNS, "video or image files")
+    files = expand_unique_stems(paths, MEDIA_PATTERNS, "video or image files")
     pre = "video" if prefix is None else str(prefix)
-    stems = [p.stem for p in files]
-    if len(set(stems)) != len(stems):
-        dup = next(s for s in stems if stems.count(s) > 1)
-        raise InvalidArgumentError(f"two video or image files named {dup!r} (in different folders or with different "
-                                   f"suffixes) would get the same clip id; ingest them separately with --prefix")
     for path in files:
         ex = extract(path, layout=layout or "blazepose33", max_frames=max_frames)
         seq = ex.sequence
