@@ -1,7 +1,7 @@
 # CI step for the 'video' extra (issue 17): mediapipe 0.10.21 pins numpy < 2, so the extra gets its own venv
 # (the README venv stays on numpy 2). Installs ".[video,test]" from the clean clone, then runs, under numpy < 2:
 # the video tests (tests/test_video.py needs the extra and ../shared/data/media; it must not skip here), the
-# README's video block, and a quick core smoke (pose core, sequence files and scoring, CLI inputs).
+# README's video block, and a quick core smoke (pose core, sequence files; the video tests score and query).
 video() {
     say "video extra: own venv (numpy < 2), video tests + core smoke"
     local venv="$WORK/venv-video"
@@ -16,7 +16,7 @@ video() {
         || fail "the video extra does not import"
     local report="$WORK/junit-video.xml"
     python -m pytest -q -rs --junitxml="$report" tests/test_video.py tests/test_video_core.py tests/test_import_graph.py \
-        tests/test_poses_core.py tests/test_sequence_io.py tests/test_sequence_score.py tests/test_cli_inputs.py \
+        tests/test_poses_core.py tests/test_sequence_io.py \
         "tests/test_readme.py" -k "not test_readme or extract" \
         || fail "video tests (numpy < 2)"
     python - "$report" <<'PY'
