@@ -187,12 +187,12 @@ def extract(path, *, layout: "str | Layout | None" = None, max_frames: int | Non
         raise InvalidArgumentError(f"kind: expected 'video' or 'image', got {kind!r}")
     if not p.exists():
         raise FileFormatError(p, "no such file")
-    cv2_module(f"reading {kind}s")
-    mediapipe_module("finding poses in videos and images")
     from ..safeio import regular_file
     from .decode import MAX_MEDIA_BYTES
 
     regular_file(p, what=f"{kind} file", max_bytes=MAX_MEDIA_BYTES)
+    cv2_module(f"{p}: reading {kind}s")
+    mediapipe_module(f"{p}: finding poses in {kind}s")
     sha = _cache.file_sha256(p)
     key = {"model": MODEL_NAME, "complexity": MODEL_COMPLEXITY, "mediapipe": mediapipe_version(), "kind": kind}
     entry_path = _cache.entry_path(sha, key)
