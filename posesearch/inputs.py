@@ -139,6 +139,7 @@ def detect_format(path, prefer: str | None = None) -> tuple[str, Any]:
     """(format, parsed JSON or None) of a file or folder, from its suffix and content. A JSON file or
     unknown suffix that fits no format is read as ``prefer`` when given (its reader says what is wrong)."""
     from .safeio import MAX_POSE_FILE_BYTES, load_json, regular_file
+    from .video.decode import media_kind
 
     p = Path(path)
     valid = f"give --format (one of: {', '.join(FORMATS)})"
@@ -156,13 +157,9 @@ def detect_format(path, prefer: str | None = None) -> tuple[str, Any]:
                 return kind, None
         if suffixes & {".npy", ".npz"}:
             return "sequence", None
-        from .video.decode import media_kind
-
         if any(media_kind(f) for f in files):
             return "video", None
         raise FileFormatError(p, f"cannot tell the format of this folder; {valid}")
-    from .video.decode import media_kind
-
     kind = media_kind(p)
     if kind is not None:   # by suffix alone: decoding (and its errors) is the extra's job
         return kind, None
