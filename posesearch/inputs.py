@@ -4,7 +4,8 @@
 :class:`~posesearch.sequence.sequence.Sequence` (one frame for a single pose), the format it was read
 as, the clip chosen, and what had to be **assumed** (layout, frame rate, camera view). Formats
 (:data:`FORMATS`): ``pose`` and ``sequence`` files, every corpus reader (``coco``, ``yolo-npz``,
-``openpose``, ``bvh``, ``penn-action``) and a clip of a corpus (``corpus``: ``CORPUS.h5:CLIP_ID``).
+``openpose``, ``bvh``, ``penn-action``), a clip of a corpus (``corpus``: ``CORPUS.h5:CLIP_ID``) and, with
+the ``video`` extra, a ``video`` or ``image`` file (poses found by :mod:`posesearch.video`).
 Without ``format`` the format is detected from the suffix and, for JSON and .npz, the content.
 
 A source holding several clips (a COCO file: one per person; an OpenPose folder: one per person; a
@@ -38,6 +39,8 @@ _FORMAT_TEXTS = {
     "bvh": "BVH motion capture, projected to 2D (camera yaw 0, pitch 0)",
     "penn-action": "Penn Action label .mat file (or a folder of them)",
     "corpus": "a clip of a posesearch corpus: CORPUS.h5:CLIP_ID",
+    "video": "a video file (.mp4, .avi, .mov, ...): poses found in every frame (the 'video' extra)",
+    "image": "an image file (.jpg, .png, ...): the pose found in it (the 'video' extra)",
 }
 FORMATS: Registry[str] = Registry("input format", _FORMAT_TEXTS, descriptions=_FORMAT_TEXTS,
                                   aliases={"penn": "penn-action", "yolo": "yolo-npz", "seq": "sequence", "h5": "corpus"})
@@ -136,6 +139,7 @@ def detect_format(path, prefer: str | None = None) -> tuple[str, Any]:
     """(format, parsed JSON or None) of a file or folder, from its suffix and content. A JSON file or
     unknown suffix that fits no format is read as ``prefer`` when given (its reader says what is wrong)."""
     from .safeio import MAX_POSE_FILE_BYTES, load_json, regular_file
+    from .video.decode import media_kind
 
     p = Path(path)
     valid = f"give --format (one of: {', '.join(FORMATS)})"
@@ -153,7 +157,12 @@ def detect_format(path, prefer: str | None = None) -> tuple[str, Any]:
                 return kind, None
         if suffixes & {".npy", ".npz"}:
             return "sequence", None
+        if any(media_kind(f) for f in files):
+            return "video", None
         raise FileFormatError(p, f"cannot tell the format of this folder; {valid}")
+    kind = media_kind(p)
+    if kind is not None:   # by suffix alone: decoding (and its errors) is the extra's job
+        return kind, None
     regular_file(p, what="pose or sequence file")
     suffix = p.suffix.lower()
     if suffix == ".bvh":
@@ -243,14 +252,15 @@ def _corpus_clip(path: Path, clip: str | None):
 
 def read_input(spec, *, format: str | None = None, layout=None, fps: float | None = None,
                clip: str | None = None, name: str | None = None, prefer: str | None = None,
-               clip_option: str | None = None) -> LoadedInput:
+               clip_option: str | None = None, progress=None) -> LoadedInput:
     """Read ``spec`` (a path, or ``PATH:CLIP``) as a sequence; see the module doc.
 
     ``layout``: the keypoint layout of files that do not name one (an error when the source says
     otherwise); ``fps``: the frame rate when the source does not give one (for a sequence file it
     overrides the nominal fps, frame times in the file win); ``name``: what messages call the sequence;
     ``prefer``: the format (``pose`` or ``sequence``) whose reader explains a file that fits no format;
-    ``clip_option``: the command's option for choosing a clip, named in errors (e.g. ``--clip``)."""
+    ``clip_option``: the command's option for choosing a clip, named in errors (e.g. ``--clip``);
+    ``progress(done, total)``: called after each frame while poses are found in a video or image."""
     from .poses.layouts import get_layout
     from .sequence.io import check_timing, read_sequence
     from .sequence.io import as_sequence
@@ -289,6 +299,8 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
             seq = read_sequence(path, layout=lay, fps=fps, assumed=assumed, doc=doc)
             seq.name = label   # (replace() would validate every frame again)
         return LoadedInput(seq, fmt, str(path), None, assumed)
+    if fmt in ("video", "image") and not path.is_dir():
+        return _read_media(path, fmt, lay, clip, label, progress)
     if fmt == "corpus":
         c = _corpus_clip(path, clip)
         seq = as_sequence(sequence_from_clip(c, name=label), fps=fps, layout=lay, name=label)
@@ -316,6 +328,27 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
         seq = as_sequence(seq, fps=fps, name=label)
     check_timing(path, seq.fps, seq.times, len(seq))
     return LoadedInput(seq, fmt, str(path), c.clip_id, assumed)
+
+
+def _read_media(path: Path, fmt: str, layout, clip: str | None, label: str, progress) -> LoadedInput:
+    """A video (every frame's pose, container times) or an image (one pose), by the video extra; the
+    extraction cache makes reading the same file again cheap. A frame rate given does not apply: the
+    container's times do."""
+    from .sequence.io import check_timing
+    from .video.extract import extract
+
+    if clip is not None:
+        raise InvalidArgumentError(f"{path}: a {fmt} file holds one clip; there is no clip {clip!r} to choose")
+    ex = extract(path, layout=layout, kind=fmt, progress=progress)
+    seq = ex.sequence
+    seq.name = label
+    check_timing(path, seq.fps, seq.times, len(seq))
+    if ex.kind == "image":
+        from .poses.pose import Poses
+
+        return LoadedInput(seq, "image", str(path), None, dict(ex.assumed),
+                           pose=Poses(seq.keypoints, seq.confidences, seq.layout))
+    return LoadedInput(seq, "video", str(path), None, dict(ex.assumed))
 
 
 def reader_assumptions(fmt: str, options: dict) -> dict:

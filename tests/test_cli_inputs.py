@@ -149,7 +149,7 @@ def test_unknown_format_lists_the_valid_ones(tmp_path, index):
     p.write_text("{}")
     r = run("query", index, p, "--format", "mp4")
     assert r.exit_code == 2
-    assert "unknown input format 'mp4'; expected one of: bvh, coco, corpus, openpose" in r.stderr
+    assert "unknown input format 'mp4'; expected one of: bvh, coco, corpus, image, openpose" in r.stderr
 
 
 def test_penn_mat_reads_with_layout_and_fps_assumed(tmp_path):

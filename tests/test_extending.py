@@ -211,7 +211,7 @@ def test_reader_flags_come_from_the_readers(monkeypatch):
     app = typer.Typer()
     ingest_cli.register(app)
     out = CliRunner().invoke(app, ["ingest", "--help"], env={"COLUMNS": "200"}).output
-    assert "| penn-action | toy." in out and "toy: keep every n-th frame." in out and "--stride" in out
+    assert f"| {list(READERS)[-2]} | toy." in out and "toy: keep every n-th frame." in out and "--stride" in out
     for fmt in READERS:
         for key in getattr(get_reader(fmt), "OPTION_HELP", {}):
             assert "--" + key.replace("_", "-") in out, (fmt, key)

@@ -112,6 +112,7 @@ FILE_SLOTS = {
     "export": ["export", "{X}", "walk", "--out", "{dir}/e.json", "--overwrite"],
     "bench index": ["bench", "--index", "{X}"],
     "bench queries": ["bench", "--index", "{index}", "--queries", "{X}"],
+    "extract": ["extract", "{X}", "--out", "{dir}/x.json", "--overwrite"],
 }
 # a file kind that is a valid input for that slot (an index is an HDF5 file 'info' reads, etc.)
 VALID_FOR = {("info", "bad backend_params"), ("info verify", "bad backend_params")}

@@ -36,6 +36,7 @@ PACKAGE = ROOT / "posesearch"
 #:   poses     layouts, normalization, distances, mirror, Procrustes, pose files
 #:   pictures  skeleton drawing, match and clip pictures (duck-typed, so Matches.plot and Clip.plot call down)
 #:   sequence  pose sequences: Sequence, sequence files, smoothing, resampling, alignment, frame distances
+#:   video     video and image files -> Sequences (the optional video extra: decoding, pose model, cache, overlay)
 #:   corpus    the corpus file, its readers (a reader may read sequence files: corpus is above sequence)
 #:   index     nearest-pose search over a corpus (backends, kernels, index files, query preparation)
 #:   inputs    "any user input": pose, sequence or corpus clip, by path or object
@@ -50,6 +51,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("poses", ("posesearch.poses",)),
     ("pictures", ("posesearch.pictures",)),
     ("sequence", ("posesearch.sequence",)),
+    ("video", ("posesearch.video",)),
     ("corpus", ("posesearch.corpus",)),
     ("index", ("posesearch.index",)),
     ("inputs", ("posesearch.inputs",)),

@@ -15,6 +15,10 @@ How each fenced block is checked:
   library's own readers.
 * any other kind of block fails, so that a new one cannot go unchecked.
 
+A block whose first comment is ``# needs the NAME extra`` runs only where that optional extra is installed
+(:data:`EXTRA_MODULES`: the modules it brings) and is skipped with that reason elsewhere; CI's step for the
+extra runs it (``.ci/steps/NAME.sh``).
+
 Blocks that read the real data (the real-data tour ingests every dataset and builds two indexes; the
 benchmark block runs ``bench --quick``: a few minutes each) are marked ``slow``; CI runs them too.
 """
@@ -37,6 +41,9 @@ SHARED = ROOT.parent / "shared" / "data"
 BIN = Path(sys.executable).parent
 PLACEHOLDER = re.compile(r"\[--|\.\.\.|<[A-Za-z_]+>|\bPOSE_FILE\b")
 LINE_TIMEOUT = 1800
+#: ``# needs the NAME extra`` in a block: it runs only where the extra's modules import (EXTRA_MODULES)
+EXTRA_MARK = re.compile(r"^#\s*needs the (\w+) extra\s*$", re.MULTILINE)
+EXTRA_MODULES = {"video": ("cv2", "mediapipe")}
 
 
 @dataclass
@@ -55,6 +62,12 @@ class Block:
         """Reads ../shared/data: named in the block, or a benchmark run (it builds its corpus from there)."""
         return "../shared/data" in self.text or any(
             ln.startswith("posesearch bench") and "--index" not in ln for ln in command_lines(self.text))
+
+    @property
+    def extra(self) -> str | None:
+        """The optional extra this block needs (``# needs the video extra``), or None."""
+        m = EXTRA_MARK.search(self.text)
+        return m.group(1) if m else None
 
     @property
     def setup(self) -> bool:
@@ -104,6 +117,19 @@ def check_no_placeholder(line: str) -> None:
     code = line.split(" #")[0]
     m = PLACEHOLDER.search(code)
     assert m is None, f"README line has a placeholder {m.group(0)!r}, not a runnable command: {line}"
+
+
+def skip_without_extra(block: Block) -> None:
+    """Skip a block marked ``# needs the NAME extra`` when the extra's modules are not installed."""
+    import importlib.util
+
+    if block.extra is None:
+        return
+    assert block.extra in EXTRA_MODULES, f"README block at line {block.line} needs an unknown extra {block.extra!r}"
+    missing = [m for m in EXTRA_MODULES[block.extra] if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"README block at line {block.line} needs the {block.extra!r} extra "
+                    f"(pip install -e \".[{block.extra}]\"); {', '.join(missing)} not installed")
 
 
 def _env() -> dict[str, str]:
@@ -157,6 +183,7 @@ def test_bash_block(block: Block, tmp_path):
         return
     if block.real_data and not SHARED.exists():
         pytest.skip(f"README block at line {block.line} reads ../shared/data; not found at {SHARED}")
+    skip_without_extra(block)
     results = run_bash_block(block, workdir(tmp_path))
     for line, r in zip(command_lines(block.text), results):
         if "--json" in shlex.split(line.split(" #")[0]):
@@ -214,6 +241,7 @@ def test_python_block_keeps_the_tour_files():
 def test_python_block(block: Block, tmp_path):
     if block.real_data and not SHARED.exists():
         pytest.skip(f"README block at line {block.line} reads ../shared/data; not found at {SHARED}")
+    skip_without_extra(block)
     assert not PLACEHOLDER.search(re.sub(r"#.*", "", block.text)), f"placeholder in the python block at line {block.line}"
     code = block.text + "".join(v for k, v in PYTHON_CLAIMS.items() if k in block.text)
     work = workdir(tmp_path)
@@ -267,3 +295,17 @@ def test_examples_are_what_the_script_makes(tmp_path):
     spec.loader.exec_module(mod)
     for p in mod.make(tmp_path):
         assert p.read_bytes() == (ROOT / "examples" / p.name).read_bytes(), p.name
+
+
+def test_extra_marked_blocks_skip_without_their_extra(monkeypatch):
+    """A block marked ``# needs the video extra`` skips (never fails) where the extra is missing, and the
+    README's video block carries the mark."""
+    import importlib.util
+
+    block = Block("bash", "# needs the video extra\nposesearch extract x.mp4 --out x.json\n", 0)
+    assert block.extra == "video" and Block("bash", "posesearch --help\n", 0).extra is None
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mediapipe" else real(name, *a))
+    with pytest.raises(pytest.skip.Exception, match="needs the 'video' extra.*mediapipe not installed"):
+        skip_without_extra(block)
+    assert any(b.extra == "video" and "posesearch extract" in b.text for b in BLOCKS)

@@ -52,10 +52,12 @@ def _read_query_input(path, layout: str | None, fmt: str | None = None, clip: st
     is a query; frame times do not matter to a frame query, so a file without them is read at 30 fps)."""
     from ..errors import FrameRateUnknownError
     from ..inputs import read_input
+    from .extract import media_progress
 
     try:
-        return read_input(path, format=fmt, layout=layout, clip=clip, name=str(path), prefer="pose",
-                          clip_option="--clip")
+        with media_progress(path) as progress:
+            return read_input(path, format=fmt, layout=layout, clip=clip, name=str(path), prefer="pose",
+                              clip_option="--clip", progress=progress)
     except FrameRateUnknownError:
         return read_input(path, format=fmt, layout=layout, clip=clip, fps=30.0, name=str(path), prefer="pose",
                           clip_option="--clip")

@@ -12,6 +12,7 @@ from ..sequence.framedist import FRAME_DISTANCES
 from ..sequence.resample import INTERPOLATIONS
 from ..sequence.score import MIRROR_MODES
 from ..sequence.smooth import SMOOTHERS
+from ..errors import InvalidArgumentError
 from .common import emit_json, handle_errors
 from .options import format_option, json_option, layout_option
 
@@ -22,10 +23,12 @@ def load_input(spec: str, *, fps: float | None, layout: str | None, name: str, f
     for the command's frame-rate option ``fps_flag``."""
     from ..errors import FrameRateUnknownError
     from ..inputs import read_input
+    from .extract import media_progress
 
     try:
-        return read_input(spec, format=fmt, layout=layout, fps=fps, clip=clip, name=name, prefer="sequence",
-                          clip_option=clip_option)
+        with media_progress(spec) as progress:
+            return read_input(spec, format=fmt, layout=layout, fps=fps, clip=clip, name=name, prefer="sequence",
+                              clip_option=clip_option, progress=progress)
     except FrameRateUnknownError as e:
         raise FrameRateUnknownError(e.path, f"{e.problem} with {fps_flag} (e.g. {fps_flag} 30)") from None
 
@@ -104,6 +107,11 @@ def register(app: typer.Typer) -> None:
         plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG: the score over time with the worst "
                                                                  "moments, the user's and the reference's skeletons "
                                                                  "there, and the alignment."),
+        video: Optional[Path] = typer.Option(None, "--video", metavar="OUT.mp4",
+                                             help="USER is a video: write it with the user's and the aligned "
+                                                  "reference skeletons and the running score drawn over it "
+                                                  "(.mp4 or .avi; the 'video' extra)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace --video if it exists."),
     ) -> None:
         """Score how well USER follows REFERENCE (0-100), with the worst joints and moments."""
         from ..errors import check_finite_positive
@@ -122,8 +130,18 @@ def register(app: typer.Typer) -> None:
                                  mirror="auto" if mirror is None else mirror,
                                  distance="procrustes" if distance is None else distance, layout=layout,
                                  moments_from=moments_from)
+        if video is not None:
+            from ..files import output_path
+            from ..video.overlay import CODECS
+
+            video = output_path(video, "", overwrite=overwrite, inputs=[reference, user], what="--video")
+            if video.suffix.lower() not in CODECS:
+                raise InvalidArgumentError(f"--video {video}: expected a {' or '.join(CODECS)} file name")
         ref_in = load_input(reference, fps=ref_fps, layout=layout, name="reference", fps_flag="--ref-fps", fmt=fmt)
         usr_in = load_input(user, fps=user_fps, layout=layout, name="user", fps_flag="--user-fps", fmt=fmt)
+        if video is not None and usr_in.format != "video":
+            raise InvalidArgumentError(f"--video {video}: draws over the user's video, but USER {user} was read as "
+                                       f"{usr_in.format}, not a video")
         ref_in.sequence.require_frames(2, source=reference)   # names the file: "reference (clip.json): ..."
         usr_in.sequence.require_frames(2, source=user)
         report = score_sequence(ref_in.sequence, usr_in.sequence, settings=settings)
@@ -141,11 +159,21 @@ def register(app: typer.Typer) -> None:
 
             plot_report(report, plot, title=Path(user).name)
         report.assumed.update(assumed)
+        overlay = None
+        if video is not None:
+            from ..video.overlay import write_overlay
+            from .extract import frame_progress
+
+            with frame_progress(f"drawing {video.name}") as progress:
+                overlay = write_overlay(video, usr_in.source, usr_in.sequence, ref_in.sequence, report,
+                                        progress=progress)
         if as_json:
             d = report.to_dict()
             d.update(reference=reference, user=user)
             if plot is not None:
                 d["plot"] = str(plot)
+            if overlay is not None:
+                d["video"] = overlay
             emit_json(d)
         else:
             _print_report(report, reference, user)
@@ -154,3 +182,5 @@ def register(app: typer.Typer) -> None:
                 typer.echo(line, err=True)
             if plot is not None:
                 typer.echo(f"plot written to {plot}")
+            if overlay is not None:
+                typer.echo(f"video written to {video} ({overlay['frames']:,} frames, {overlay['seconds']:.1f} s)")

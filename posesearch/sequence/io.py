@@ -298,11 +298,15 @@ def _times_are_regular(seq: Sequence) -> bool:
     return seq.fps is not None and np.allclose(seq.times, np.arange(len(seq)) / seq.fps, rtol=0, atol=1e-9)
 
 
-def write_sequence(path, seq: Sequence) -> None:
-    """Write ``seq`` atomically as .json, .npz or .npy (by suffix; .npy keeps only the (T, K, 3) array)."""
+def write_sequence(path, seq: Sequence, *, meta: dict | None = None) -> None:
+    """Write ``seq`` atomically as .json, .npz or .npy (by suffix; .npy keeps only the (T, K, 3) array).
+
+    ``meta``: more JSON-able fields describing the sequence (where it came from, its units), written as
+    top-level fields of the JSON (readers ignore them) or as the JSON text array ``meta`` of an .npz."""
     p = Path(path)
     suffix = p.suffix.lower()
     regular = _times_are_regular(seq)
+    meta = {k: v for k, v in (meta or {}).items() if k not in ("layout", "fps", "times", "frames", "keypoints")}
     if suffix == ".json":
         frames = [[[float(x), float(y), float(c)] if c > 0 else None
                    for (x, y), c in zip(kp, cf)] for kp, cf in zip(seq.keypoints, seq.confidences)]
@@ -311,6 +315,7 @@ def write_sequence(path, seq: Sequence) -> None:
             doc["fps"] = seq.fps
         if not regular:
             doc["times"] = [float(t) for t in seq.times]
+        doc.update(meta)
         doc["frames"] = frames
         data = json.dumps(doc, separators=(",", ":")).encode()
         atomic_write(p, lambda f: f.write(data))
@@ -320,6 +325,8 @@ def write_sequence(path, seq: Sequence) -> None:
             arrays["fps"] = np.array(seq.fps)
         if not regular:
             arrays["times"] = seq.times
+        if meta:
+            arrays["meta"] = np.array(json.dumps(meta))
         atomic_write(p, lambda f: np.savez(f, **arrays))
     elif suffix == ".npy":
         atomic_write(p, lambda f: np.save(f, seq.as_array()))

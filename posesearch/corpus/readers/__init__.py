@@ -39,7 +39,8 @@ READERS: Registry[str] = Registry("format", {
     "sequence": "posesearch.corpus.readers.sequence",
     "bvh": "posesearch.corpus.readers.bvh",
     "penn-action": "posesearch.corpus.readers.penn_action",
-})
+    "video": "posesearch.corpus.readers.video",
+}, aliases={"image": "video"})
 
 
 def get_reader(name: str) -> "ModuleType | Reader":

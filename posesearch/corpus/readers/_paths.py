@@ -36,6 +36,18 @@ def expand(paths, patterns: Iterable[str], what: str) -> list[Path]:
     return out
 
 
+def expand_unique_stems(paths, patterns: Iterable[str], what: str) -> list[Path]:
+    """:func:`expand`, refusing two files of the same stem (in different folders or with different suffixes):
+    readers of one clip per file name the clip by the stem, so both would get the same clip id."""
+    files = expand(paths, patterns, what)
+    stems = [p.stem for p in files]
+    if len(set(stems)) != len(stems):
+        dup = next(s for s in stems if stems.count(s) > 1)
+        raise InvalidArgumentError(f"two {what} named {dup!r} (in different folders or with different suffixes) "
+                                   f"would get the same clip id; ingest them separately with --prefix")
+    return files
+
+
 def load_json(path: Path):
     """Parse a JSON file with :func:`posesearch.safeio.load_json` (regular file of bounded size; truncated,
     malformed, too deep or out-of-range JSON is a one-line FileFormatError)."""

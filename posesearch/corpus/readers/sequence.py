@@ -12,9 +12,8 @@ from typing import Iterator
 
 import numpy as np
 
-from ...errors import InvalidArgumentError
 from ..clip import Clip
-from ._paths import expand
+from ._paths import expand_unique_stems
 
 FORMAT = "sequence"
 DESCRIPTION = "posesearch pose-sequence files (.json {fps, layout, frames}, .npy/.npz (T, K, 3)): one clip per file"
@@ -34,13 +33,8 @@ def read(paths, *, fps: float | None = None, layout: str | None = None, prefix: 
     """One clip per sequence file (folders: their .json/.npy/.npz files, not recursive)."""
     from ...sequence.io import read_sequence
 
-    files = expand(paths, PATTERNS, "pose-sequence files")
+    files = expand_unique_stems(paths, PATTERNS, "pose-sequence files")
     pre = "seq" if prefix is None else str(prefix)
-    stems = [p.stem for p in files]
-    if len(set(stems)) != len(stems):
-        dup = next(s for s in stems if stems.count(s) > 1)
-        raise InvalidArgumentError(f"two sequence files named {dup!r} (in different folders or with different "
-                                   f"suffixes) would get the same clip id; ingest them separately with --prefix")
     for path in files:
         seq = read_sequence(path, layout=layout, fps=fps)
         lay = seq.layout if isinstance(seq.layout, str) else seq.layout.name
