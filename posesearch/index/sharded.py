@@ -27,10 +27,11 @@ never a silently incomplete answer. (:meth:`search_ids`, used by clip search, al
 """
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -367,6 +368,38 @@ def _build_shard(job: dict[str, Any]) -> dict[str, Any]:
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
+_WORKER = "import sys; from posesearch.index.sharded import _worker_main; sys.exit(_worker_main())"
+
+
+def _worker_main() -> int:
+    """A shard-building process: one job (JSON) on stdin, its result (JSON) on stdout; a posesearch error
+    is reported as ``{"error": message}``."""
+    import sys
+
+    job = json.loads(sys.stdin.read())
+    try:
+        out = _build_shard(job)
+    except PoseSearchError as e:
+        out = {"error": str(e)}
+    sys.stdout.write(json.dumps(out))
+    return 0
+
+
+def _build_in_subprocess(job: dict[str, Any]) -> dict[str, Any]:
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _WORKER], input=json.dumps(job), capture_output=True, text=True)
+    try:
+        out = json.loads(r.stdout)
+    except ValueError:
+        tail = " ".join(r.stderr.strip().splitlines()[-1:]) or f"exit status {r.returncode}"
+        raise InvalidArgumentError(f"building shard {Path(job['out']).name} failed: {tail}") from None
+    if "error" in out:
+        raise InvalidArgumentError(out["error"])
+    return out
+
+
 def _run_jobs(jobs: list[dict[str, Any]], workers: int, parallel: str,
               progress: Callable[[int, int], None] | None) -> list[dict[str, Any]]:
     done: list[dict[str, Any] | None] = [None] * len(jobs)
@@ -380,15 +413,10 @@ def _run_jobs(jobs: list[dict[str, Any]], workers: int, parallel: str,
             if progress:
                 progress(i + 1, len(jobs))
         return done   # type: ignore[return-value]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # fork where there is one: a spawned worker would re-run the caller's script (a script without an
-    # ``if __name__ == "__main__":`` guard would start the build again); the worker opens its own corpus file
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {pool.submit(_build_shard, job): i for i, job in enumerate(jobs)}
+    # each shard in a fresh interpreter: no forked OpenMP (FAISS) or h5py state, and unlike a spawned
+    # multiprocessing worker it never re-runs the caller's script
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(_build_in_subprocess, job): i for i, job in enumerate(jobs)}
         for n, fut in enumerate(as_completed(futures), 1):
             done[futures[fut]] = fut.result()
             if progress:
