@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from conftest import shared_path
 from index_testdata import flip_byte, random_weights
 from posesearch.corpus import Corpus, sample_corpus_path
-from posesearch.errors import ChecksumError, FileFormatError, InvalidArgumentError
+from posesearch.errors import ChecksumError, FileFormatError, InvalidArgumentError, UnknownNameError
 from posesearch.index import Index
 from posesearch.index.manifest import ShardUnavailableError
 from posesearch.index.rerank import l1_bound_factor, masked_l1, rerank_is_exact
@@ -60,7 +60,7 @@ def test_merge_tiny_hand_checked():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 6), st.integers(1, 5), st.integers(1, 4), st.integers(0, 2 ** 31))
+@given(st.integers(1, 40), st.integers(1, 5), st.integers(1, 4), st.integers(0, 2 ** 31))
 def test_merge_equals_sorting_the_union(n_shards, k, b, seed):
     """Merging per-shard sorted k-best lists = the k best of every candidate by (distance, id), also with ties
     (distances drawn from a few values)."""
@@ -138,7 +138,15 @@ def test_other_exact_backends_and_cosine(tmp_path, backend, metric, params):
 def test_approximate_shards_state_their_recall(tmp_path):
     s = build_sharded(SAMPLE, tmp_path / "h.h5", 2, backend="faiss", params={"kind": "hnsw"}, workers=1)
     assert not s["exact"] and 0.9 <= s["shard_recall_at_10"]["min"] <= 1.0
-    assert not Index.load(tmp_path / "h.h5").exact
+    idx = Index.load(tmp_path / "h.h5")
+    assert not idx.exact
+    q = sample_queries(10, seed=4)
+    wide = idx.set_search_params(ef_search=400).search(q, 5)     # every shard searched with the wider beam
+    assert idx.params["ef_search"] == 400 and all(ix.params["ef_search"] == 400 for ix in idx.executor.indexes)
+    exact = Index.build(SAMPLE, backend="exact").search(q, 5)
+    assert np.mean(np.isclose(wide.distances, exact.distances)) >= 0.95
+    with pytest.raises(UnknownNameError, match="search parameter of backend 'faiss'"):
+        idx.set_search_params(kind="ivf")
 
 
 @pytest.mark.slow

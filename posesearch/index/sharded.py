@@ -67,17 +67,32 @@ def shard_ranges(valid: np.ndarray, n: int) -> list[tuple[int, int]]:
     return list(zip(starts, stops))
 
 
+#: above this many candidates per wanted result, :func:`merge_knn` partitions before sorting
+MERGE_PARTITION_AFTER = 8
+
+
 def merge_knn(ids: Sequence[np.ndarray], dists: Sequence[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
     """Merge per-shard k-best lists, each (B, k_s) sorted, into the overall (B, k) best, ordered by distance
     and then by smaller frame id (as one index orders them). Vectorised over queries and shards: one
     lexsort of the (B, sum k_s) candidates. Shards hold disjoint frames, so no id appears twice."""
-    all_ids = np.concatenate([np.asarray(i, dtype=np.int64) for i in ids], axis=1)
-    all_d = np.concatenate([np.asarray(d, dtype=np.float64) for d in dists], axis=1)
-    if all_ids.shape[1] < k:
-        raise InvalidArgumentError(f"k: expected at most {all_ids.shape[1]} (the frames the answering shards hold), "
-                                   f"got {k}")
-    order = np.lexsort((all_ids, all_d), axis=-1)[:, :k]
-    return np.take_along_axis(all_ids, order, axis=1), np.take_along_axis(all_d, order, axis=1)
+    all_ids = np.concatenate(ids, axis=1).astype(np.int64, copy=False)
+    all_d = np.concatenate(dists, axis=1).astype(np.float64, copy=False)
+    n = all_ids.shape[1]
+    if n < k:
+        raise InvalidArgumentError(f"k: expected at most {n} (the frames the answering shards hold), got {k}")
+    if n <= MERGE_PARTITION_AFTER * k:
+        order = np.lexsort((all_ids, all_d), axis=-1)[:, :k]
+        return np.take_along_axis(all_ids, order, axis=1), np.take_along_axis(all_d, order, axis=1)
+    # many shards: keep the candidates up to the k-th smallest distance (every tie included: ties go to the
+    # smaller id), found by one partition, and sort only those
+    kth = np.partition(all_d, k - 1, axis=1)[:, k - 1]
+    out_i = np.empty((all_ids.shape[0], k), dtype=np.int64)
+    out_d = np.empty((all_ids.shape[0], k), dtype=np.float64)
+    for r in range(all_ids.shape[0]):
+        cols = np.flatnonzero(all_d[r] <= kth[r])
+        order = cols[np.lexsort((all_ids[r, cols], all_d[r, cols]))[:k]]
+        out_i[r], out_d[r] = all_ids[r, order], all_d[r, order]
+    return out_i, out_d
 
 
 def check_loaded_shard(manifest: Path, i: int, shard: ShardInfo, index: Index) -> None:
@@ -263,7 +278,16 @@ class ShardedIndex(Index):
         return last.frame_stop - 1 if self._count else -1
 
     def set_search_params(self, **params) -> "ShardedIndex":
-        """Change search-only parameters (``ef_search``, ``nprobe``, ...) of every shard."""
+        """Change search-only parameters (``ef_search``, ``nprobe``, ...) of every shard (checked here first,
+        as :meth:`Index.set_search_params` checks them)."""
+        from .backend import parse_params
+
+        bcls = self._spec.load()
+        for key in params:
+            if key not in bcls.SEARCH_PARAMS:
+                raise UnknownNameError(f"search parameter of backend {self.backend_name!r}", key,
+                                       bcls.SEARCH_PARAMS or ["(none)"])
+        parse_params(bcls.Params, self.backend_name, params)
         self.executor.set_search_params(params)
         self._params.update(params)
         return self
