@@ -241,13 +241,20 @@ def test_failing_shard_raises_or_answers_marked_partial(built):
         idx.search_ids(q, 5)          # search_ids (clip search) never answers partially
 
 
-def test_ray_asked_without_ray_says_what_to_install(built, monkeypatch):
+def test_ray_asked_without_ray_says_what_to_install(built, monkeypatch, tmp_path):
     import posesearch.index.sharded as sharded
 
     monkeypatch.setattr(sharded, "_ray_available", lambda: False)
     with pytest.raises(InvalidArgumentError, match=r"needs the 'cluster' extra: pip install \"posesearch\[cluster\]\""):
         Index.load(built["manifest"], execution="ray")
     assert Index.load(built["manifest"], execution="auto").execution == "local"
+    pose = tmp_path / "pose.json"
+    pose.write_text(json.dumps({"keypoints": sample_queries(1)[0].tolist()}))
+    for args in (("query", built["manifest"], pose, "--ray"),
+                 ("build", SAMPLE, "--shards", 2, "--ray", "-o", tmp_path / "r.h5")):
+        r = run(*args)
+        assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.output
+        assert r.stderr.strip().endswith("needs the 'cluster' extra: pip install \"posesearch[cluster]\""), r.stderr
 
 
 # ----------------------------------------------------------------------------- CLI
