@@ -147,16 +147,18 @@ class LocalShards:
 
     def knn(self, vectors: np.ndarray, weights: np.ndarray | None, k: int) -> list[Any]:
         """Per shard ``(ids, distances)``, or the exception that shard raised."""
+        def one(ix: Index):
+            return ix._knn(vectors, weights, min(k, len(ix)))
+
         if len(self.indexes) == 1:
-            calls = [lambda: self.indexes[0]._knn(vectors, weights, min(k, len(self.indexes[0])))]
-            futures = None
+            waits = [lambda: one(self.indexes[0])]
         else:
             pool = self._executor()
-            futures = [pool.submit(ix._knn, vectors, weights, min(k, len(ix))) for ix in self.indexes]
+            waits = [pool.submit(one, ix).result for ix in self.indexes]
         out: list[Any] = []
-        for j in range(len(self.indexes)):
+        for wait in waits:
             try:
-                out.append(futures[j].result() if futures is not None else calls[j]())
+                out.append(wait())
             except Exception as e:   # noqa: BLE001 - the caller reports it as this shard's failure
                 out.append(e)
         return out
