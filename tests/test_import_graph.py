@@ -39,6 +39,7 @@ PACKAGE = ROOT / "posesearch"
 #:   video     video and image files -> Sequences (the optional video extra: decoding, pose model, cache, overlay)
 #:   corpus    the corpus file, its readers (a reader may read sequence files: corpus is above sequence)
 #:   index     nearest-pose search over a corpus (backends, kernels, index files, query preparation)
+#:   shards    a sharded index: index files as shards of one, its manifest, fan-out and merge, Ray actors
 #:   inputs    "any user input": pose, sequence or corpus clip, by path or object
 #:   score     scoring a sequence against a reference (accepts any input), live sessions, plots
 #:   search    clip search: a sequence's per-frame index hits aligned over time, then scored
@@ -54,6 +55,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("video", ("posesearch.video",)),
     ("corpus", ("posesearch.corpus",)),
     ("index", ("posesearch.index",)),
+    ("shards", ("posesearch.index.sharded", "posesearch.index.ray_shards")),
     ("inputs", ("posesearch.inputs",)),
     ("score", ("posesearch.sequence.score", "posesearch.sequence.stream", "posesearch.sequence.plot",
                "posesearch.sequence.reps", "posesearch.sequence.reps_plot", "posesearch.sequence.__init__")),
@@ -66,6 +68,9 @@ ALLOWED_UPWARD: dict[tuple[str, str], str] = {
     ("posesearch.index.index", "posesearch.clipsearch"):
         "Index.search_sequence, the README's entry point to clip search, delegates to it (a function-level "
         "import: clipsearch imports index at module level, so the reverse must stay lazy)",
+    ("posesearch.index.index", "posesearch.index.sharded"):
+        "Index.load opens a sharded index's manifest as one index (a ShardedIndex, which subclasses Index at "
+        "module level, so the reverse import must stay lazy)",
 }
 
 #: top-level names of the benchmark code, which the library must not import

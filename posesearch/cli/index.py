@@ -84,10 +84,19 @@ def register(app: typer.Typer) -> None:
                                                "folder: that name inside it)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing index file."),
         param: Optional[List[str]] = typer.Option(None, "--param", help="Other backend parameter KEY=VALUE."),
+        shards: Optional[int] = typer.Option(None, "--shards", metavar="N",
+                                             help="Split the corpus into N shards (contiguous frame ranges), each an "
+                                                  "ordinary index file, plus a manifest (--out) that `query` and "
+                                                  "`info` take like one index. Built in parallel."),
+        workers: Optional[int] = typer.Option(None, "--workers", help="--shards: processes building shards at once "
+                                                                      "(default: one per CPU)."),
+        on_ray: bool = typer.Option(False, "--ray", help="--shards: build the shards as Ray tasks (the 'cluster' "
+                                                         "extra; joins RAY_ADDRESS's cluster or starts a local Ray)."),
         as_json: bool = json_option("Print a JSON summary."),
         backend_params: dict = None,
     ) -> None:
-        """Build a nearest-pose index over a corpus's valid frames and save it as one HDF5 file."""
+        """Build a nearest-pose index over a corpus's valid frames and save it as one HDF5 file (or, with
+        --shards N, as N shard files and a manifest)."""
         import time
 
         from ..corpus.store import Corpus
@@ -103,8 +112,14 @@ def register(app: typer.Typer) -> None:
         parse_params(spec.load().Params, spec.name, params)   # bad values fail before any work
         from ..files import output_path
 
-        out = output_path(out, f"{corpus.stem}-{spec.name}-{metric_name}.h5", overwrite=overwrite, inputs=[corpus],
-                          default_dir="indexes")
+        if shards is None and (workers is not None or on_ray):
+            raise InvalidArgumentError(f"{'--ray' if on_ray else '--workers'}: only applies with --shards N")
+        suffix = "" if shards is None else f"-{check_number('--shards', shards, integer=True, low=1)}shards"
+        out = output_path(out, f"{corpus.stem}-{spec.name}-{metric_name}{suffix}.h5", overwrite=overwrite,
+                          inputs=[corpus], default_dir="indexes")
+        if shards is not None:
+            _build_shards(corpus, out, shards, spec.name, metric_name, params, workers, on_ray, overwrite, as_json)
+            return
         t0 = time.perf_counter()
         from rich.console import Console
 
@@ -170,6 +185,15 @@ def register(app: typer.Typer) -> None:
                                                 help="faiss HNSW: search beam for this query (default: the "
                                                      "index's; larger = higher recall, slower)."),
         nprobe: Optional[int] = typer.Option(None, "--nprobe", help="faiss IVF: cells visited for this query."),
+        local: bool = typer.Option(False, "--local", help="Sharded index: search every shard in this process, one "
+                                                           "thread a shard (the default unless a Ray cluster is "
+                                                           "running or RAY_ADDRESS names one)."),
+        on_ray: bool = typer.Option(False, "--ray", help="Sharded index: serve each shard by a Ray actor (the "
+                                                         "'cluster' extra; joins RAY_ADDRESS's cluster or starts a "
+                                                         "local Ray)."),
+        allow_partial: bool = typer.Option(False, "--allow-partial",
+                                           help="Sharded index: if a shard fails to answer, print the best of the "
+                                                "others, marked partial (default: an error)."),
         sequence: bool = typer.Option(False, "--sequence",
                                       help="Treat POSE_FILE as one performance: find the corpus clips it matches "
                                            "in order, with the matched segment and a 0-100 score."),
@@ -182,7 +206,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """The k nearest corpus frames of a pose (or of every frame of a sequence); with --sequence, the clips
         a whole sequence performed."""
-        from ..index.index import Index
 
         if top is not None and not sequence:
             raise InvalidArgumentError(f"--top {top}: only applies with --sequence (the number of clips a whole "
@@ -211,7 +234,7 @@ def register(app: typer.Typer) -> None:
                                                           "to turn it off" if sequence else
                                                           "for frame queries; --mirror to also match the mirror image")}
         check_number("-k", k, integer=True, low=1)
-        idx = Index.load(index_file)
+        idx = _load_index(index_file, local, on_ray, allow_partial)
         search_params = {n: v for n, v in (("ef_search", ef_search), ("nprobe", nprobe)) if v is not None}
         if search_params:
             idx.set_search_params(**search_params)
@@ -251,18 +274,73 @@ def register(app: typer.Typer) -> None:
                                            "was not found: pass --corpus PATH")
             matches.plot(plot, kp, idx.corpus, layout=lay, confidences=cf, query_name=pose_file.name)
         records = matches.to_records()
+        partial = {"partial": matches.partial is not None, **(matches.partial or {})} if allow_partial else {}
+        if matches.partial is not None:
+            typer.echo(f"warning: partial answer, {plural(matches.partial['missing_frames'], 'frame')} of "
+                       f"{matches.partial['total_frames']:,} not searched ({matches.partial['reason']})", err=True)
         if as_json:
             emit_json({"index": str(index_file), "query": str(pose_file), "backend": idx.backend_name,
                        "metric": idx.metric, "k": k, "mirror": mirror, "exact": idx.exact,
                        "corpus": str(idx.corpus.path) if idx.corpus is not None else None,
                        "format": got.format, "clip": got.clip_id, "layout": lay.name, "assumed": assumed,
-                       "results": [{"query": b, "matches": r} for b, r in enumerate(records)],
+                       **partial, "results": [{"query": b, "matches": r} for b, r in enumerate(records)],
                        **({"plot": str(plot)} if plot is not None else {})})
             return
         _print_matches(records, idx, mirror, pose_file, is_seq)
         _echo_assumed(assumed)
         if plot is not None:
             typer.echo(f"plot written to {plot}" + (f" (query 0 of {len(records)})" if len(records) > 1 else ""))
+
+
+def _load_index(path: Path, local: bool, on_ray: bool, allow_partial: bool):
+    """``query``'s index: one index file, or a sharded index's manifest with its execution options."""
+    from ..index.index import Index
+    from ..index.manifest import is_manifest
+
+    if local and on_ray:
+        raise InvalidArgumentError("--local and --ray: choose one (--local searches the shards in this process, "
+                                   "--ray on Ray actors)")
+    if not is_manifest(path):
+        used = [f for f, on in (("--local", local), ("--ray", on_ray), ("--allow-partial", allow_partial)) if on]
+        if used:
+            raise InvalidArgumentError(f"{' '.join(used)}: only applies to a sharded index (a manifest written by "
+                                       f"`posesearch build CORPUS --shards N`); {path} is one index file")
+        return Index.load(path)
+    return Index.load(path, execution="local" if local else "ray" if on_ray else "auto", allow_partial=allow_partial)
+
+
+def _build_shards(corpus: Path, out: Path, shards: int, backend: str, metric: str, params: dict, workers, on_ray: bool,
+                  overwrite: bool, as_json: bool) -> None:
+    """``build --shards N``: the shards built in parallel, then the manifest."""
+    from rich.console import Console
+
+    from ..index.sharded import build_sharded
+
+    err_console = Console(stderr=True)
+    kwargs = dict(metric=metric, backend=backend, params=params, workers=workers,
+                  parallel="ray" if on_ray else "processes", overwrite=overwrite)
+    if as_json or not err_console.is_terminal:
+        summary = build_sharded(corpus, out, shards, **kwargs)
+    else:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("[bold]building shards of {task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err_console, transient=True) as bar:
+            task = bar.add_task(f"{backend} ({metric})", total=shards)
+            summary = build_sharded(corpus, out, shards, progress=lambda d, t: bar.update(task, completed=d, total=t),
+                                    **kwargs)
+    if as_json:
+        emit_json(summary)
+        return
+    exact = "exact" if summary["exact"] else "approximate"
+    typer.echo(f"built {out}: {summary['shards']} {backend} shards ({exact}, metric {metric}) over "
+               f"{summary['frames_indexed']:,} of {plural(summary['corpus_frames'], 'frame')} in {corpus}")
+    secs = summary["shard_build_seconds"]
+    typer.echo(f"{summary['workers']} {'Ray tasks' if on_ray else 'processes'}; shard build {min(secs):.2f}-"
+               f"{max(secs):.2f} s (total {summary['total_seconds']:.2f} s); {fmt_bytes(summary['size_bytes'])} on disk")
+    if "shard_recall_at_10" in summary:
+        r = summary["shard_recall_at_10"]
+        typer.echo(f"recall@10 per shard: min {r['min']}, mean {r['mean']} (each on its own frames, jittered)")
 
 
 def _echo_assumed(assumed: dict) -> None:
@@ -342,7 +420,7 @@ def _print_matches(records, idx, mirror: bool, pose_file: Path, is_seq: bool) ->
     exact = "exact" if idx.exact else "approximate"
     queried = f" ({plural(len(records), 'frame')})" if multi else ""
     title = (f"{plural(len(records[0]), 'nearest frame')} of {pose_file.name}{queried}"
-             f" — {idx.backend_name} ({exact}), {idx.metric}")
+             f" — {idx.backend_name} ({exact}{_shards_note(idx)}), {idx.metric}")
     from rich import box
 
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
@@ -386,3 +464,11 @@ def _print_matches(records, idx, mirror: bool, pose_file: Path, is_seq: bool) ->
     for i, cells in enumerate(rows_out):
         table.add_row(*(cells + ([labels_out[i]] if meta else [])), end_section=ends[i])
     con.print(table)
+
+
+def _shards_note(idx) -> str:
+    """", N shards on local threads / Ray actors" for a sharded index, else nothing."""
+    shards = getattr(idx, "shards", None)
+    if not shards:
+        return ""
+    return f", {plural(len(shards), 'shard')} on {'Ray actors' if idx.execution == 'ray' else 'local threads'}"

@@ -21,6 +21,7 @@ from .options import format_option, json_option, parse_key_values, with_param_op
 INFO_DESCRIBERS: dict[str, str] = {
     "posesearch-corpus": "posesearch.corpus.store:describe",
     "posesearch-index": "posesearch.index.fileformat:describe",
+    "posesearch-shards": "posesearch.index.sharded:describe",
 }
 
 

@@ -103,7 +103,7 @@ class Index:
     @classmethod
     def build(cls, source, metric: str = "weighted", backend: str = DEFAULT_BACKEND, *,
               progress: Progress | None = None, verify: bool = True, measure_recall: bool = True,
-              **params) -> "Index":
+              frame_range: tuple[int, int] | None = None, **params) -> "Index":
         """Build an index over a corpus (a Corpus or a corpus file path) or over (N, 34) normalized vectors.
 
         ``metric``: "weighted" or "cosine". ``backend``: a name from :data:`registry.BACKENDS`;
@@ -114,7 +114,9 @@ class Index:
         every stored vector against the normalization of its keypoints), so a damaged or tampered
         corpus is refused instead of indexed. ``measure_recall`` (default on): an approximate backend's
         recall@10 is measured against brute force on a sample of the corpus's own frames and kept in
-        the index's attributes (see :func:`measure_build_recall`).
+        the index's attributes (see :func:`measure_build_recall`). ``frame_range`` ``(start, stop)``: index
+        only the corpus's valid frames in ``start:stop`` (one shard of a sharded index, see
+        :mod:`posesearch.index.sharded`); frame ids stay the corpus's.
         """
         metric = get_metric(metric).name
         spec = get_backend_spec(backend)
@@ -133,13 +135,18 @@ class Index:
             if verify and callable(getattr(corpus, "verify", None)):
                 corpus.verify()
             valid = np.asarray(corpus.valid, dtype=bool)
-            frame_ids = np.flatnonzero(valid).astype(np.int64)
+            lo, hi = (0, n_total) if frame_range is None else _check_frame_range(frame_range, n_total)
+            frame_ids = lo + np.flatnonzero(valid[lo:hi]).astype(np.int64)
             if len(frame_ids) == 0:
-                raise InvalidArgumentError(f"corpus {getattr(corpus, 'path', '')}: no valid frames to index "
+                where = "" if frame_range is None else f" in frames {lo}:{hi}"
+                raise InvalidArgumentError(f"corpus {getattr(corpus, 'path', '')}: no valid frames to index{where} "
                                            f"({plural(n_total, 'frame')}, none could be normalized)")
-            vectors = np.asarray(corpus.vectors(), dtype=np.float32)[frame_ids]
+            if frame_range is None:
+                vectors = np.asarray(corpus.vectors(), dtype=np.float32)[frame_ids]
+            else:   # read only the shard's frames
+                vectors = np.asarray(corpus.vectors(lo, hi), dtype=np.float32)[frame_ids - lo]
             if getattr(bcls, "needs_build_weights", False):
-                build_weights = corpus_confidences(corpus, frame_ids)
+                build_weights = corpus_confidences(corpus, frame_ids, ranged=frame_range is not None)
             cpath = Path(str(corpus.path)).resolve()
             attrs.update(corpus_path=str(cpath), corpus_checksum=str(corpus.checksum),
                          corpus_frames=int(n_total))
@@ -189,11 +196,15 @@ class Index:
             raise ChecksumError(where, f"corpus checksum {str(corpus.checksum)[:12]}... does not match the one "
                                 f"the index was built from ({self.corpus_checksum[:12]}...): the corpus changed "
                                 "or is another one; rebuild the index with `posesearch build`")
-        if len(self.frame_ids) and int(self.frame_ids[-1]) >= len(corpus):
-            raise ChecksumError(where, f"corpus has {plural(len(corpus), 'frame')}, the index refers to frame "
-                                f"{int(self.frame_ids[-1])}")
+        last = self._last_frame_id()
+        if last >= len(corpus):
+            raise ChecksumError(where, f"corpus has {plural(len(corpus), 'frame')}, the index refers to frame {last}")
         self.corpus = corpus
         self._meta = FrameMetadata(corpus)
+
+    def _last_frame_id(self) -> int:
+        """The largest frame id the index holds (-1 if none)."""
+        return int(self.frame_ids[-1]) if len(self.frame_ids) else -1
 
     def resolve_corpus_path(self) -> Path | None:
         """Where the remembered corpus is now: relative to the index file first, then the stored path."""
@@ -343,9 +354,23 @@ class Index:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike, corpus=None) -> "Index":
-        """Read and verify an index file; ``corpus`` (a Corpus or path) is attached after a checksum check."""
+    def load(cls, path: str | os.PathLike, corpus=None, **shard_options) -> "Index":
+        """Read and verify an index file; ``corpus`` (a Corpus or path) is attached after a checksum check.
+
+        A sharded index's manifest (``posesearch build --shards N``) loads as a
+        :class:`~posesearch.index.sharded.ShardedIndex`, which searches like one index; ``shard_options``
+        (``execution="local" | "ray" | "auto"``, ``allow_partial``) apply to it only.
+        """
+        from .manifest import is_manifest
+
         path = Path(path)
+        if is_manifest(path):
+            from .sharded import ShardedIndex
+
+            return ShardedIndex.load(path, corpus, **shard_options)
+        if shard_options:
+            raise InvalidArgumentError(f"{path}: option(s) {', '.join(sorted(shard_options))} only apply to a sharded "
+                                       "index (a manifest written by `posesearch build --shards N`)")
         attrs, arrays = read_index_file(path)
         for key in ("backend", "metric", "count", "dimension", "backend_params"):
             if key not in attrs:
@@ -486,10 +511,26 @@ def _corpus_normalization(corpus) -> dict | None:
     return None
 
 
-def corpus_confidences(corpus, frame_ids: np.ndarray) -> np.ndarray:
-    """(M, 17) float32 COCO-17 confidences of the given corpus frames."""
+def _check_frame_range(frame_range, n_total: int) -> tuple[int, int]:
+    """``frame_range`` as ``(start, stop)`` with 0 <= start < stop <= n_total (one-line error otherwise)."""
+    try:
+        lo, hi = (int(v) for v in frame_range)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"frame_range: expected (start, stop) integers, got {frame_range!r}") from None
+    if not 0 <= lo < hi <= n_total:
+        raise InvalidArgumentError(f"frame_range: expected 0 <= start < stop <= {n_total} (the corpus's frames), "
+                                   f"got ({lo}, {hi})")
+    return lo, hi
+
+
+def corpus_confidences(corpus, frame_ids: np.ndarray, *, ranged: bool = False) -> np.ndarray:
+    """(M, 17) float32 COCO-17 confidences of the given corpus frames (``ranged``: read only the frames
+    from the first id to the last, through ``confidences(start, stop)``)."""
     getter = getattr(corpus, "confidences", None)
-    if callable(getter):
+    if callable(getter) and ranged and len(frame_ids):
+        lo = int(frame_ids[0])
+        conf = np.asarray(getter(lo, int(frame_ids[-1]) + 1), dtype=np.float32)[frame_ids - lo]
+    elif callable(getter):
         conf = np.asarray(getter(), dtype=np.float32)[frame_ids]
     else:
         conf = np.asarray(corpus.frames(frame_ids).confidences, dtype=np.float32)

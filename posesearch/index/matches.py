@@ -23,6 +23,9 @@ class Matches:
         clip_ids, frames, times: (B, k) clip id (object), frame number within the clip, time in seconds —
             present when the index has a corpus attached, else None.
         labels: per query, per match, the clip's labels (dict), when a corpus is attached.
+        partial: None for a complete answer; for a sharded index searched with ``allow_partial=True`` whose
+            shards did not all answer, what is missing (``missing_shards``, ``missing_frames``, ``reason``):
+            the matches are then the best among the frames of the shards that answered.
     """
 
     ids: np.ndarray
@@ -33,6 +36,7 @@ class Matches:
     frames: np.ndarray | None = None
     times: np.ndarray | None = None
     labels: list[list[dict[str, Any]]] | None = None
+    partial: dict[str, Any] | None = None
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -50,7 +54,7 @@ class Matches:
                        None if self.clip_ids is None else self.clip_ids[sl],
                        None if self.frames is None else self.frames[sl],
                        None if self.times is None else self.times[sl],
-                       None if self.labels is None else self.labels[sl])
+                       None if self.labels is None else self.labels[sl], self.partial)
 
     def plot(self, path, query, corpus, *, query_index: int = 0, layout=None, confidences=None,
              query_name: str = "query", title: str | None = None):
