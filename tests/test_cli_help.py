@@ -9,9 +9,10 @@ from posesearch.cli.app import COMMAND_MODULES, app
 def test_help_lists_every_command():
     r = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "100"})
     assert r.exit_code == 0, r.output
-    for name in ("compare", "ingest", "info", "clips", "export", "build", "query", "score", "bench", "demo"):
+    for name in ("compare", "ingest", "info", "clips", "export", "build", "query", "score", "bench", "demo",
+                 "serve"):
         assert f" {name} " in r.stdout
-    assert len(COMMAND_MODULES) == 7
+    assert len(COMMAND_MODULES) == 8
 
 
 def test_command_summaries_have_no_source_line_breaks():
@@ -21,7 +22,7 @@ def test_command_summaries_have_no_source_line_breaks():
 
 
 def test_arguments_are_named_in_capitals():
-    for sub in ("compare", "score", "ingest", "info", "build", "query", "clips", "export"):
+    for sub in ("compare", "score", "ingest", "info", "build", "query", "clips", "export", "serve"):
         r = CliRunner().invoke(app, [sub, "--help"])
         usage = next(ln for ln in r.stdout.splitlines() if "Usage:" in ln)
         args = usage.split("[OPTIONS]")[1].replace("{", " ").replace("}", " ").replace("...", " ").split()
