@@ -97,6 +97,7 @@ class Service:
         self.limits = limits
         self.name = name
         self.live_sessions = 0          # open WebSocket sessions (checked by the tests: nothing leaks)
+        self._described: dict | None = None
         self._clip = functools.lru_cache(maxsize=64)(self._clip_uncached)
 
     # --------------------------------------------------------------------------------- inputs
@@ -163,11 +164,15 @@ class Service:
 
     # ------------------------------------------------------------------------------- routes' work
     def describe(self) -> dict:
-        idx = self.index
-        c = idx.corpus
-        return {"index": self.name, "frames": len(idx), "metric": idx.metric, "backend": idx.backend_name,
-                "exact": idx.exact, "corpus": None if c is None else {"path": str(c.path), "clips": c.num_clips,
-                                                                        "frames": len(c)}}
+        """What every answer says about the index (read once: the index and its corpus do not change)."""
+        if self._described is None:
+            idx = self.index
+            c = idx.corpus
+            self._described = {"index": self.name, "frames": len(idx), "metric": idx.metric,
+                               "backend": idx.backend_name, "exact": idx.exact,
+                               "corpus": None if c is None else {"path": str(c.path), "clips": c.num_clips,
+                                                                 "frames": len(c)}}
+        return {**self._described}
 
     def health(self) -> dict:
         return {"status": "ok", "version": __version__, **self.describe(), "live_sessions": self.live_sessions,
