@@ -377,8 +377,17 @@ def test_real_uvicorn_answers_and_stops_on_sigterm(index_path):
         assert answers == [400] * 32
         status, page = server.get("/")
         assert status == 200 and b"posesearch live" in page
+        from websockets.sync.client import connect
+
+        frames, times = user_frames(USER)
+        ws = connect(server.url.replace("http://", "ws://") + f"v1/live?reference_clip={SAMPLE_CLIP}&end={SAMPLE_END}")
+        ws.send(json.dumps({"t": times[0], "keypoints": frames[0]}))
+        assert json.loads(ws.recv())["type"] == "update"       # a session still open when SIGTERM comes
     finally:
         t0 = time.monotonic()
         code = server.stop()
     assert code == 0, server.stderr
     assert time.monotonic() - t0 < 10 and "Traceback" not in server.stderr
+    with pytest.raises(Exception):      # the server closed the open session on its way out
+        ws.recv(timeout=5)
+    ws.close()

@@ -76,6 +76,18 @@ def test_page_replays_the_sample_and_shows_the_offline_score(browser, tmp_path):
         png = browser.find_element(By.ID, "canvas").screenshot_as_png
         if os.environ.get("POSESEARCH_SCREENSHOT"):
             browser.save_screenshot(os.environ["POSESEARCH_SCREENSHOT"])
+        # pick the first frame and ask for its nearest corpus pose: the page shows what /v1/query answers
+        browser.execute_script("const p = document.getElementById('pick'); p.value = 1;"
+                               "p.dispatchEvent(new Event('input'));")
+        browser.find_element(By.ID, "nearest-btn").click()
+        wait.until(lambda d: "nearest corpus pose of user frame 1:" in d.find_element(By.ID, "nearest").text)
+        nearest_text = browser.find_element(By.ID, "nearest").text
+        import httpx
+
+        frames0 = user_frames(json.loads((ROOT / "posesearch/service/static/sample_user.json").read_text()))[0][0]
+        m = httpx.post(server.url + "v1/query", json={"keypoints": frames0, "k": 1, "mirror": True}).json()
+        m = m["matches"][0]
+        assert f"{m['clip']} frame {m['frame']} " in nearest_text, (nearest_text, m)
     finally:
         assert server.stop() == 0, server.stderr
 

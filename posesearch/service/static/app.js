@@ -134,6 +134,7 @@ async function replay() {
     if (sent === frames.length) { ws.send(JSON.stringify({ type: "end" })); return; }
     ws.send(JSON.stringify({ t: times[sent], keypoints: frames[sent] }));
     state.frame = sent;
+    $("pick").value = sent + 1;
     sent += 1;
     const wait = sent < frames.length ? (times[sent] - times[0]) * 1000 - (performance.now() - t0) : 0;
     timer = setTimeout(sendNext, Math.max(0, wait));
@@ -204,6 +205,8 @@ function useUser(doc, name) {
     `${(state.user.times[state.user.times.length - 1] - state.user.times[0]).toFixed(1)} s`;
   $("replay").disabled = false;
   $("nearest-btn").disabled = false;
+  $("pick").max = state.user.frames.length;
+  $("pick").value = 1;
   draw();
 }
 
@@ -229,6 +232,11 @@ async function main() {
   setupDrop();
   $("replay").addEventListener("click", replay);
   $("nearest-btn").addEventListener("click", nearest);
+  $("pick").addEventListener("input", () => {        // pick the pose whose nearest corpus pose to show
+    if (state.busy || !state.user) return;
+    state.frame = Number($("pick").value) - 1;
+    draw();
+  });
   try {
     const h = await getJSON("v1/health");
     $("health").textContent = `index ${h.index}: ${h.frames.toLocaleString()} frames, ${h.backend} (${h.metric})` +
