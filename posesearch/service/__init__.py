@@ -1,8 +1,8 @@
 """The live service (``posesearch serve``, the ``serve`` extra): a FastAPI app over one loaded index.
 
-* :func:`create_app` (:mod:`.app`; the routes' work is in :mod:`.core`) builds the ASGI app: REST routes under ``/v1`` (query, score, search,
-  clips, health), the live scoring WebSocket ``/v1/live`` (:mod:`.live`), and the browser page at ``/``
-  (``static/``, shipped in the package, no CDN);
+* :func:`create_app` (:mod:`.app`; the routes' work is in :mod:`.core`) builds the ASGI app: REST routes
+  under ``/v1`` (query, score, search, clips, health), the live scoring WebSocket ``/v1/live`` (:mod:`.live`),
+  and the browser page at ``/`` (``static/``, shipped in the package, no CDN);
 * :func:`serve` (:mod:`.server`) runs it with uvicorn on a socket it binds itself (so ``--port 0`` picks a
   free port and the printed address is the real one), and stops cleanly on SIGTERM or Ctrl-C.
 

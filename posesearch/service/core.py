@@ -22,7 +22,7 @@ SCORE_SETTINGS = ("smooth", "interp", "align", "mirror", "distance", "moments_fr
 
 
 class RequestBodyError(FileFormatError):
-    """The request body is not a JSON object (answered 400)."""
+    """A request body or WebSocket message that is not JSON, or not a JSON object of the expected kind (400)."""
 
 
 class TooLargeError(InvalidArgumentError):
@@ -68,7 +68,7 @@ def _fields(body: Any, allowed: tuple[str, ...]) -> dict:
     return body
 
 
-def _flag(name: str, value: Any) -> bool:
+def parse_flag(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in ("true", "false", "on", "off", "1", "0"):
@@ -101,8 +101,8 @@ class Service:
         self._clip = functools.lru_cache(maxsize=64)(self._clip_uncached)
 
     # --------------------------------------------------------------------------------- inputs
-    @property
     def corpus(self):
+        """The index's corpus; a one-line error when the service has none."""
         c = self.index.corpus
         if c is None:
             raise InvalidArgumentError("this needs the index's corpus (clip ids, frames and labels): start the "
@@ -133,7 +133,7 @@ class Service:
     def _clip_uncached(self, clip_id: str, start: float | None, end: float | None):
         from ..corpus.listing import clip_sequence
 
-        seq = clip_sequence(self.corpus, clip_id)
+        seq = clip_sequence(self.corpus(), clip_id)
         if start is None and end is None:
             return seq
         t = np.asarray(seq.times)
@@ -186,7 +186,7 @@ class Service:
             raise InvalidArgumentError("expected 'keypoints' (one pose) or 'poses' (a batch), got "
                                        + ("both" if "poses" in body else "neither"))
         k = check_number("k", body.get("k", 10), integer=True, low=1, high=min(len(self.index), self.limits.max_k))
-        mirror = _flag("mirror", body.get("mirror", False))
+        mirror = parse_flag("mirror", body.get("mirror", False))
         batch = "poses" in body
         items = body["poses"] if batch else [{"keypoints": body["keypoints"]}]
         if batch and (not isinstance(items, list) or not items):
@@ -238,23 +238,23 @@ class Service:
         body = _fields(body, ("sequence", "top", "k", "mirror"))
         seq, assumed = self.sequence(body, "sequence")
         seq.require_frames(2, source="sequence", single_pose_hint="a single pose: POST it to /v1/query")
-        self.corpus   # noqa: B018 - a clear error without a corpus
+        self.corpus()                   # a clear error without a corpus
         opts = {n: body[n] for n in ("top", "k") if n in body}
         if "mirror" in body:
-            opts["mirror"] = _flag("mirror", body["mirror"])
+            opts["mirror"] = parse_flag("mirror", body["mirror"])
         res = self.index.search_sequence(seq, **opts)
         return {**self.describe(), "layout": seq.layout.name, "assumed": assumed, **res.to_dict()}
 
     def clips(self, labels: list[str], limit: Any, offset: Any) -> dict:
         limit = check_number("limit", limit, integer=True, low=1, high=self.limits.max_page)
         offset = check_number("offset", offset, integer=True, low=0)
-        return self.corpus.list_clips(labels or None, limit=limit, offset=offset).to_dict()
+        return self.corpus().list_clips(labels or None, limit=limit, offset=offset).to_dict()
 
     def clip_frames(self, clip_id: str) -> dict:
         from ..sequence.io import sequence_doc
 
         seq = self.clip(clip_id)
-        info = self.corpus.clip_info(clip_id)
+        info = self.corpus().clip_info(clip_id)
         return {"clip_id": clip_id, "labels": dict(info.labels), "source_layout": info.layout,
                 **sequence_doc(seq)}
 

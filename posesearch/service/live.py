@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import InvalidArgumentError, InvalidPoseError, PoseSearchError
 from ..sequence.stream import ScoreSession
-from .core import (SCORE_SETTINGS, RequestBodyError, Service, TooLargeError, _flag, parse_json_body,
+from .core import (SCORE_SETTINGS, RequestBodyError, Service, TooLargeError, parse_flag, parse_json_body,
                    score_settings, status_for)
 
 WORST_NOW = 3
@@ -51,7 +51,7 @@ class LiveSession:
         reference = svc.clip(self.reference_clip, *(_seconds(params, n) for n in ("start", "end")))
         settings = score_settings({k: v for k, v in params.items() if k in SCORE_SETTINGS}, svc.limits.max_frames)
         self.session = ScoreSession(reference, settings)
-        self.nearest = _flag("nearest", params.get("nearest", "true"))
+        self.nearest = parse_flag("nearest", params.get("nearest", "true"))
 
     def frame(self, message: dict) -> dict:
         """The answer to one frame message (the session raises a PoseSearchError for a refused frame)."""
