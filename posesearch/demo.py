@@ -28,6 +28,7 @@ QUERY_CONFIDENCES = (0.5, 1.0)           # present joints; missing stay 0
 USER_SETTINGS = {"fps": 10.0, "noise": 0.02, "delay": 0.3, "slower": 1.2, "mirror": True}  # simulate.degrade
 REFERENCE_CLIP = "cmu:002_05:yaw0"       # punch/strike, front view
 OTHER_CLIP = "cmu:005_02:yaw0"           # dance: a different motion
+SAMPLE_INDEX = "sample_vptree.h5"        # the index the demo writes (and `demo --serve` serves)
 
 
 @dataclass
@@ -80,7 +81,7 @@ def run_demo(out_dir: str | Path | None = None, *, plot: bool = True, seed: int 
     t0 = time.perf_counter()
     index = Index.build(corpus, metric="weighted", backend="vptree")
     build_s = time.perf_counter() - t0
-    index_path = index.save(out / "sample_vptree.h5")
+    index_path = index.save(out / SAMPLE_INDEX)
     exact = Index.build(corpus, metric="weighted", backend="exact")
     res = DemoResult(corpus={"frames": len(corpus), "clips": corpus.num_clips, "valid": int(corpus.num_valid)},
                      build_seconds=build_s, index_path=str(index_path), out_dir=str(out))
@@ -141,6 +142,17 @@ def run_demo(out_dir: str | Path | None = None, *, plot: bool = True, seed: int 
                                         title=f"degraded user vs {REFERENCE_CLIP}"))
     corpus.close()
     return res
+
+
+def build_sample_index(out_dir: str | Path | None = None) -> Path:
+    """The demo's exact VP-tree (weighted distance) over the bundled sample corpus, written under ``out_dir``
+    (see :func:`demo_folder`); ``posesearch demo --serve`` serves it."""
+    from .corpus import Corpus, sample_corpus_path
+    from .index.index import Index
+
+    out = demo_folder(out_dir)
+    with Corpus.open(sample_corpus_path()) as corpus:
+        return Index.build(corpus, metric="weighted", backend="vptree").save(out / SAMPLE_INDEX)
 
 
 def _median_ms(fn, batch) -> float:

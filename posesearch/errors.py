@@ -23,6 +23,10 @@ class InvalidArgumentError(PoseSearchError):
     """An argument has a value outside what the function accepts."""
 
 
+class UnknownClipError(InvalidArgumentError):
+    """A clip id that is not in the corpus (the message names close ids); the service answers it with 404."""
+
+
 class UnknownNameError(PoseSearchError):
     """A name (metric, layout, backend, strategy, ...) is not in its registry."""
 

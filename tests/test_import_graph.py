@@ -43,6 +43,7 @@ PACKAGE = ROOT / "posesearch"
 #:   inputs    "any user input": pose, sequence or corpus clip, by path or object
 #:   score     scoring a sequence against a reference (accepts any input), live sessions, plots
 #:   search    clip search: a sequence's per-frame index hits aligned over time, then scored
+#:   service   the HTTP / WebSocket service over the library (optional extra: FastAPI, uvicorn)
 #:   app       the demo, the CLI and the package's front door (posesearch/__init__.py)
 #:
 #: i.e. poses -> corpus -> index -> search, and poses -> sequence -> ... -> score -> search.
@@ -60,6 +61,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("score", ("posesearch.sequence.score", "posesearch.sequence.stream", "posesearch.sequence.plot",
                "posesearch.sequence.reps", "posesearch.sequence.reps_plot", "posesearch.sequence.__init__")),
     ("search", ("posesearch.clipsearch",)),
+    ("service", ("posesearch.service",)),
     ("app", ("posesearch.demo", "posesearch.cli", "posesearch.__init__")),
 ]
 

@@ -9,6 +9,10 @@ How each fenced block is checked:
   lines wrote, never what another block wrote). A block that reads ``../shared/data`` is skipped with a reason
   when the data are absent. Placeholders (``[--json]``, ``...``, ``<FILE>``) are refused: every line must
   be a real command.
+  A line that starts the service (``posesearch serve ...`` or ``posesearch demo --serve ...``) would run until
+  stopped: it is started with ``--port 0`` appended (the documented port may be taken), must print the address
+  it serves, answer ``GET /`` with the page and ``GET /v1/health``, and exit 0 on SIGTERM; the block is skipped
+  with a reason when the ``serve`` extra (FastAPI) is not installed.
 * ``python``: run as written with the same interpreter in such a folder; some blocks get their claims
   checked afterwards (the values their comments state).
 * ``json``: parsed, then read as the format it documents (a pose file or a pose-sequence file) by the
@@ -24,6 +28,7 @@ benchmark block runs ``bench --quick``: a few minutes each) are marked ``slow``;
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -158,12 +163,32 @@ def run_line(line: str, cwd: Path) -> subprocess.CompletedProcess:
     return r
 
 
+SERVER_LINE = re.compile(r"^posesearch (serve\b|demo\b.*--serve\b)")
+
+
+def run_server_line(line: str, cwd: Path) -> subprocess.CompletedProcess:
+    """A README line that starts the service (see the module doc): started with ``--port 0``, checked, stopped."""
+    from tests.serve_support import Server
+
+    args = shlex.split(line.split(" #")[0])
+    server = Server(args[1:], cwd=cwd, env={**_env(), "TMPDIR": str(cwd.parent)}, timeout=LINE_TIMEOUT)
+    try:
+        status, page = server.get("/")
+        assert status == 200 and b"posesearch live" in page, f"README line {line}: / is not the page"
+        status, health = server.get("/v1/health")
+        assert status == 200 and health["status"] == "ok", health
+    finally:
+        code = server.stop()
+    assert code == 0, f"README line exited {code} on SIGTERM: {line}\n{server.stderr[-3000:]}"
+    return subprocess.CompletedProcess(args, code, server.url, server.stderr)
+
+
 def run_bash_block(block: Block, cwd: Path) -> list[subprocess.CompletedProcess]:
     lines = command_lines(block.text)
     assert lines, f"README bash block at line {block.line} has no command"
     for line in lines:
         check_no_placeholder(line)
-    return [run_line(line, cwd) for line in lines]
+    return [run_server_line(line, cwd) if SERVER_LINE.match(line) else run_line(line, cwd) for line in lines]
 
 
 # ----------------------------------------------------------------------------------------- bash
@@ -184,6 +209,9 @@ def test_bash_block(block: Block, tmp_path):
     if block.real_data and not SHARED.exists():
         pytest.skip(f"README block at line {block.line} reads ../shared/data; not found at {SHARED}")
     skip_without_extra(block)
+    if any(SERVER_LINE.match(ln) for ln in command_lines(block.text)):
+        pytest.importorskip("fastapi", reason=f"README block at line {block.line} starts the service: needs the "
+                                              "'serve' extra (pip install -e '.[serve]'; CI's serve step runs it)")
     results = run_bash_block(block, workdir(tmp_path))
     for line, r in zip(command_lines(block.text), results):
         if "--json" in shlex.split(line.split(" #")[0]):
@@ -199,6 +227,9 @@ def test_bash_block_failures_are_caught(tmp_path):
         run_bash_block(Block("bash", "posesearch info corpus.h5 [--json]\n", 0), work)
     with pytest.raises(AssertionError, match="placeholder"):
         run_bash_block(Block("bash", "posesearch query x.h5 POSE_FILE\n", 0), work)
+    if importlib.util.find_spec("fastapi") is not None:   # a server line that does not start fails too
+        with pytest.raises(AssertionError, match="printed no address"):
+            run_bash_block(Block("bash", "posesearch serve missing.h5\n", 0), work)
     assert command_lines("# comment\n\nposesearch --help   # trailing comment\n") == [
         "posesearch --help   # trailing comment"]
 

@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 # Command modules, in the order they appear in --help.
-COMMAND_MODULES = ["compare", "ingest", "clips", "index", "score", "reps", "extract", "bench", "demo"]
+COMMAND_MODULES = ["compare", "ingest", "clips", "index", "score", "reps", "extract", "bench", "demo", "serve"]
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"posesearch.cli.{_name}").register(app)

@@ -9,6 +9,7 @@ import typer
 from ..text import plural
 from .common import add_fixed_columns, console, cut_to, emit_json, handle_errors
 from .options import json_option
+from .serve import host_option, port_option, token_option
 
 
 def register(app: typer.Typer) -> None:
@@ -20,12 +21,20 @@ def register(app: typer.Typer) -> None:
                                                 "default: a new temporary folder, printed at the end)."),
         plot: bool = typer.Option(True, "--plot/--no-plot", help="Write a PNG of the per-moment score."),
         as_json: bool = json_option("Print every figure as JSON."),
+        serve: bool = typer.Option(False, "--serve", help="Instead: build the sample index and serve it (the "
+                                                          "`serve` extra); open the page address it prints."),
+        host: str = host_option(),
+        port: int = port_option(),
+        token: Optional[str] = token_option(),
     ) -> None:
         """Build an exact VP-tree over the bundled sample (COCO val persons + CMU mocap clips), query it with
         jittered, mirrored frames of its own CMU clips, and score a degraded user clip 0-100."""
         from ..demo import demo_folder, run_demo
 
         folder = demo_folder(out)    # a bad --out fails here, before a minute of work
+        if serve:
+            _serve_sample(folder, host, port, token)
+            return
 
         con = console()
         from .. import _cache
@@ -79,6 +88,17 @@ def register(app: typer.Typer) -> None:
                   f"(try: posesearch query {res.index_path} POSE_FILE -k 5 --mirror)")
         if not res.exact_agrees:
             raise typer.Exit(1)
+
+
+def _serve_sample(folder: Path, host: str, port: int, token: Optional[str]) -> None:
+    """``demo --serve``: the sample index, served; the page replays the bundled user against its reference."""
+    from ..demo import build_sample_index
+    from .serve import require_serve_extra, run_service
+
+    require_serve_extra("posesearch demo --serve")
+    typer.echo(f"building the sample index in {folder} ...", err=True)
+    index = build_sample_index(folder)
+    run_service(index, None, host, port, token, "sample (bundled)")
 
 
 def _where_found(q: dict) -> str:

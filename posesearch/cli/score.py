@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score how well USER follows REFERENCE (0-100), with the worst joints and moments."""
         from ..errors import check_finite_positive
-        from ..sequence.score import ScoreSettings, score_sequence
+        from ..sequence.score import ScoreSettings, default_assumptions, score_sequence
 
         for n, v in (("--ref-fps", ref_fps), ("--user-fps", user_fps)):
             if v is not None:
@@ -145,15 +145,8 @@ def register(app: typer.Typer) -> None:
         ref_in.sequence.require_frames(2, source=reference)   # names the file: "reference (clip.json): ..."
         usr_in.sequence.require_frames(2, source=user)
         report = score_sequence(ref_in.sequence, usr_in.sequence, settings=settings)
-        assumed = {**prefixed(ref_in.assumed, "reference"), **prefixed(usr_in.assumed, "user")}
-        if mirror is None:
-            assumed["mirror"] = {"value": "auto", "why": "the default: the user was scored both as recorded and "
-                                                         "mirrored and the better kept, here "
-                                                         f"{'mirrored' if report.mirrored else 'as recorded'}; "
-                                                         "--mirror on/off to fix it"}
-        if distance is None:
-            assumed["distance"] = {"value": settings.distance, "why": "the default frame distance; "
-                                                                       "--distance pair-weighted for the other"}
+        assumed = {**prefixed(ref_in.assumed, "reference"), **prefixed(usr_in.assumed, "user"),
+                   **default_assumptions(report, mirror_given=mirror is not None, distance_given=distance is not None)}
         if plot is not None:
             from ..sequence.plot import plot_report
 

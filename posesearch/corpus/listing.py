@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from ..errors import FileFormatError, InvalidArgumentError
+from ..errors import FileFormatError, InvalidArgumentError, UnknownClipError
 from ..text import plural
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -203,7 +203,7 @@ def close_clip_ids(ids: Iterable[str], key: str, n: int = 5) -> list[str]:
 
 
 def clip_index(corpus: "Corpus", clip_id: str) -> int:
-    """The row of ``clip_id``; an unknown id is an InvalidArgumentError naming a few close ids."""
+    """The row of ``clip_id``; an unknown id is an UnknownClipError (an InvalidArgumentError) naming a few close ids."""
     if not isinstance(clip_id, str):
         raise InvalidArgumentError(f"clip id: expected a string, got {type(clip_id).__name__}")
     if corpus._id_index is None:
@@ -213,7 +213,7 @@ def clip_index(corpus: "Corpus", clip_id: str) -> int:
         return i
     close = close_clip_ids(corpus._id_index, clip_id)
     near = f"; close ids: {', '.join(close)}" if close else ""
-    raise InvalidArgumentError(f"clip {clip_id!r} is not in corpus {corpus.path} "
+    raise UnknownClipError(f"clip {clip_id!r} is not in corpus {corpus.path} "
                                f"({plural(corpus.num_clips, 'clip')}){near}; list them with "
                                f"`posesearch clips {corpus.path}`")
 

@@ -298,6 +298,27 @@ def _times_are_regular(seq: Sequence) -> bool:
     return seq.fps is not None and np.allclose(seq.times, np.arange(len(seq)) / seq.fps, rtol=0, atol=1e-9)
 
 
+def sequence_doc(seq: Sequence, *, meta: dict | None = None) -> dict:
+    """``seq`` as the pose-sequence JSON document (what :func:`write_sequence` writes to a .json file): layout,
+    fps, times when not ``i / fps``, the ``meta`` fields, frames of [x, y, confidence] with ``None`` for a missing
+    keypoint."""
+    frames = [[[float(x), float(y), float(c)] if c > 0 else None
+               for (x, y), c in zip(kp, cf)] for kp, cf in zip(seq.keypoints, seq.confidences)]
+    doc: dict = {"layout": seq.layout.name}
+    if seq.fps is not None:
+        doc["fps"] = seq.fps
+    if not _times_are_regular(seq):
+        doc["times"] = [float(t) for t in seq.times]
+    doc.update(_clean_meta(meta))
+    doc["frames"] = frames
+    return doc
+
+
+def _clean_meta(meta: dict | None) -> dict:
+    """``meta`` without the fields a sequence document defines itself."""
+    return {k: v for k, v in (meta or {}).items() if k not in ("layout", "fps", "times", "frames", "keypoints")}
+
+
 def write_sequence(path, seq: Sequence, *, meta: dict | None = None) -> None:
     """Write ``seq`` atomically as .json, .npz or .npy (by suffix; .npy keeps only the (T, K, 3) array).
 
@@ -306,18 +327,9 @@ def write_sequence(path, seq: Sequence, *, meta: dict | None = None) -> None:
     p = Path(path)
     suffix = p.suffix.lower()
     regular = _times_are_regular(seq)
-    meta = {k: v for k, v in (meta or {}).items() if k not in ("layout", "fps", "times", "frames", "keypoints")}
+    meta = _clean_meta(meta)
     if suffix == ".json":
-        frames = [[[float(x), float(y), float(c)] if c > 0 else None
-                   for (x, y), c in zip(kp, cf)] for kp, cf in zip(seq.keypoints, seq.confidences)]
-        doc: dict = {"layout": seq.layout.name}
-        if seq.fps is not None:
-            doc["fps"] = seq.fps
-        if not regular:
-            doc["times"] = [float(t) for t in seq.times]
-        doc.update(meta)
-        doc["frames"] = frames
-        data = json.dumps(doc, separators=(",", ":")).encode()
+        data = json.dumps(sequence_doc(seq, meta=meta), separators=(",", ":")).encode()
         atomic_write(p, lambda f: f.write(data))
     elif suffix == ".npz":
         arrays = {"keypoints": seq.as_array(), "layout": np.array(seq.layout.name)}

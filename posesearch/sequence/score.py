@@ -717,3 +717,19 @@ def score_sequence(reference, user, ref_fps: float | None = None, user_fps: floa
     report = score_prepared(ref, usr)
     report.assumed.update(assumed)
     return report
+
+
+def default_assumptions(report: ScoreReport, *, mirror_given: bool, distance_given: bool,
+                        how: str = "--mirror on/off", how_distance: str = "--distance pair-weighted") -> dict:
+    """What a caller assumed by leaving ``mirror`` or ``distance`` at its default (``assumed`` entries, see
+    :mod:`posesearch.inputs`): the ``score`` command and the service report them the same way; ``how`` /
+    ``how_distance`` say how the caller sets them."""
+    out: dict[str, dict[str, Any]] = {}
+    if not mirror_given:
+        out["mirror"] = {"value": "auto", "why": "the default: the user was scored both as recorded and mirrored "
+                                                 "and the better kept, here "
+                                                 f"{'mirrored' if report.mirrored else 'as recorded'}; {how} to fix it"}
+    if not distance_given:
+        out["distance"] = {"value": report.settings.distance, "why": f"the default frame distance; {how_distance} "
+                                                                     "for the other"}
+    return out
