@@ -33,7 +33,7 @@ PACKAGE = ROOT / "posesearch"
 #: ``posesearch.sequence.score`` is in "score" while the rest of ``posesearch.sequence`` is in "sequence").
 #:
 #:   base      errors, text, name registry, files (open/check/atomic write), safe input reading
-#:   poses     layouts, normalization, distances, mirror, Procrustes, pose files
+#:   poses     layouts, normalization, distances, mirror, Procrustes, pose files; view/ (camera geometry, lifting)
 #:   sequence  pose sequences: Sequence, sequence files, smoothing, resampling, alignment, frame distances
 #:   corpus    the corpus file, its readers (a reader may read sequence files: corpus is above sequence)
 #:   index     nearest-pose search over a corpus (backends, kernels, index files, query preparation)
@@ -46,12 +46,13 @@ PACKAGE = ROOT / "posesearch"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("posesearch.errors", "posesearch.text", "posesearch._cache", "posesearch._version",
               "posesearch.registry", "posesearch.files", "posesearch.safeio")),
-    ("poses", ("posesearch.poses",)),
+    ("poses", ("posesearch.poses", "posesearch.view")),
     ("sequence", ("posesearch.sequence",)),
     ("corpus", ("posesearch.corpus",)),
     ("index", ("posesearch.index",)),
     ("inputs", ("posesearch.inputs",)),
     ("score", ("posesearch.sequence.score", "posesearch.sequence.stream", "posesearch.sequence.plot",
+               "posesearch.sequence.view",
                "posesearch.sequence.__init__")),
     ("search", ("posesearch.clipsearch",)),
     ("app", ("posesearch.demo", "posesearch.cli", "posesearch.__init__")),
