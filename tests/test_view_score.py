@@ -131,18 +131,19 @@ def test_live_session_report_equals_score_sequence_with_a_3d_reference():
 
 
 def test_lifted_plumbing_with_a_stub_model(monkeypatch):
-    """Plumbing only (a stub stands in for the lifting model, returning the true 3D in camera coordinates):
-    view lifted hands the model COCO-17 [x, y, c] and turns its camera-frame answer into world joints."""
+    """Plumbing only (a stub stands in for the lifting model, returning the true 3D in the camera's yaw frame,
+    X right, Y up, Z towards the camera): view lifted hands the model COCO-17 [x, y, c] of the frames with
+    4 or more joints and fits the user's camera to its answer."""
     P = moving(60, seed=7)
     ref = seq3d(P, with3d=False)
     seen = {}
 
     def lift(keypoints2d, layout="coco17"):
         seen["shape"], seen["layout"] = keypoints2d.shape, layout
-        return P * np.array([1.0, -1.0, -1.0])       # world -> camera frame of a yaw-0 camera (x, y down, z away)
+        return P[:len(keypoints2d)]                    # the reference was filmed at yaw 0: yaw frame = world
 
     stub = types.ModuleType("posesearch.view.lift")
-    stub.lift, stub.available = lift, lambda: True
+    stub.lift, stub.model_info = lift, lambda: {"stub": True}
     monkeypatch.setitem(sys.modules, "posesearch.view.lift", stub)
     import posesearch.view as view_pkg
 
@@ -190,3 +191,96 @@ def test_same_motion_from_the_side_beats_other_motions_on_real_mocap():
         self_fit = score_sequence(ref, clips[(s, 0.0)].replace(points3d=None, name="user"), settings=fit)
         assert self_fit.score >= 99 and abs(self_fit.view["camera"]["yaw"]) <= 1.0
     assert beaten_2d >= 2          # the 2D scorer ranks a different motion above the same one filmed aside
+
+
+# ------------------------------------------------------------------------------------- files and CLI
+
+def test_sequence_files_carry_points3d(tmp_path):
+    from posesearch.sequence import read_sequence, write_sequence
+
+    P = moving(10)
+    P[2, 4] = np.nan
+    s = seq3d(P)
+    for name in ("r.json", "r.npz"):
+        write_sequence(tmp_path / name, s)
+        back = read_sequence(tmp_path / name)
+        np.testing.assert_allclose(back.points3d, P, equal_nan=True)
+    (tmp_path / "bad.json").write_text('{"fps": 30, "layout": "coco17", "frames": [[[1, 2, 1], [3, 4, 1], [5, 6, 1], '
+                                       '[1, 1, 1], [2, 2, 1], [3, 3, 1], [4, 4, 1], [5, 5, 1], [6, 6, 1], [7, 7, 1], '
+                                       '[8, 8, 1], [9, 9, 1], [1, 9, 1], [2, 9, 1], [3, 9, 1], [4, 9, 1], [5, 9, 1]]], '
+                                       '"points3d": [[[1, 2, 3], [1, 2]]]}')
+    from posesearch.errors import FileFormatError
+
+    with pytest.raises(FileFormatError, match=r"bad.json: points3d\[0\]: expected 17 joints, got 2"):
+        read_sequence(tmp_path / "bad.json")
+
+
+def test_cli_score_view(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from posesearch.cli.app import app
+    from posesearch.sequence import write_sequence
+
+    P = moving(60, seed=8)
+    write_sequence(tmp_path / "ref3d.json", seq3d(P))
+    write_sequence(tmp_path / "ref2d.json", seq3d(P, with3d=False))
+    write_sequence(tmp_path / "user.json", seq3d(P, yaw=65.0, with3d=False, name="user"))
+    runner = CliRunner()
+    r = runner.invoke(app, ["score", str(tmp_path / "ref3d.json"), str(tmp_path / "user.json"), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["view"]["mode"] == "3d-fit" and abs(d["view"]["camera"]["yaw"] - 65) <= 1.5 and d["score"] > 95
+    assert d["assumed"]["view"]["value"] == "3d-fit" and d["settings"]["view"] == "auto"
+    r = runner.invoke(app, ["score", str(tmp_path / "ref3d.json"), str(tmp_path / "user.json")])
+    assert r.exit_code == 0 and "3d-fit: user's camera at yaw 6" in r.stdout and "view 3d-fit" in r.stderr
+    r = runner.invoke(app, ["score", str(tmp_path / "ref3d.json"), str(tmp_path / "user.json"), "--view", "2d",
+                            "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["view"]["mode"] == "2d"
+    r = runner.invoke(app, ["score", str(tmp_path / "ref2d.json"), str(tmp_path / "user.json"), "--view", "3d-fit"])
+    assert r.exit_code == 2 and "view 3d-fit needs 3D joints" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = runner.invoke(app, ["score", str(tmp_path / "ref2d.json"), str(tmp_path / "user.json"), "--view", "side"])
+    assert r.exit_code == 2 and "unknown view 'side'; expected one of: 2d, 3d-fit, auto, lifted" in r.stderr
+    r = runner.invoke(app, ["query", "nothing.h5", str(tmp_path / "user.json"), "--view", "2d"])
+    assert r.exit_code == 2 and "--view 2d: only applies with --sequence" in r.stderr
+
+
+def test_sequence_search_scores_candidates_in_the_users_view(tmp_path):
+    """Clip search over a corpus ingested from BVH (3D joints stored): the candidates come from the 2D index
+    as before; with view auto each is scored with the user's camera fitted to its 3D joints."""
+    import posesearch as ps
+    from posesearch.corpus import Corpus
+    from posesearch.corpus.readers import bvh
+    from posesearch.sequence.simulate import degrade
+    from posesearch.sequence.sequence import sequence_from_clip
+
+    p = tmp_path / "cmu.h5"
+    Corpus.ingest(p, bvh.read(shared_path("cmu_mocap", "bvh", "005_01.bvh"), views=[0, 90], every=2))
+    corpus = Corpus.open(p)
+    index = ps.Index.build(corpus, metric="weighted", backend="exact")
+    user = degrade(sequence_from_clip(corpus.clip("cmu:005_01:yaw90")).replace(points3d=None), mirror=False)
+    fit = index.search_sequence(user, top=2)
+    flat = index.search_sequence(user, top=2, view="2d")
+    assert fit.to_dict()["settings"]["view"] == "auto" and flat.to_dict()["settings"]["view"] == "2d"
+    assert fit.best.clip_id == flat.best.clip_id == "cmu:005_01:yaw90"
+    assert fit.best.report.view["mode"] == "3d-fit" and abs(fit.best.report.view["camera"]["yaw"] - 90) <= 3
+    assert flat.best.report.view["mode"] == "2d" and fit.best.score > 90
+
+
+def test_lifted_on_held_out_subject_5():
+    """The real lifting model (posesearch.view.lift; trained on CMU subjects 1-3, subject 5 held out):
+    nothing lost at the reference's own angle, and far better than 2D at 90°."""
+    pytest.importorskip("posesearch.view.lift", reason="the lifting model (branch lift) is not installed")
+    from posesearch.sequence.view import lift_available
+
+    if not lift_available():
+        pytest.skip("the lifting model's weights do not load")
+    clips = _cmu(["005_01", "005_05"], (0.0, 90.0))
+    for s in ("005_01", "005_05"):
+        ref = clips[(s, 0.0)].replace(points3d=None)
+        lifted, flat = ScoreSettings(view="lifted"), ScoreSettings(view="2d")
+        self_score = score_sequence(ref, clips[(s, 0.0)].replace(points3d=None, name="user"), settings=lifted)
+        assert self_score.score >= 99 and self_score.view["mode"] == "lifted"
+        side = clips[(s, 90.0)].replace(points3d=None, name="user")
+        assert score_sequence(ref, side, settings=lifted).score > score_sequence(ref, side, settings=flat).score + 10

@@ -91,7 +91,7 @@ VIEWS = Registry(
     "view", ("auto", "2d", "3d-fit", "lifted"),
     aliases={"3d": "3d-fit", "fit": "3d-fit", "camera-fit": "3d-fit", "lift": "lifted", "none": "2d"},
     descriptions={"auto": "3d-fit when the reference has 3D joints, else 2d",
-                  "2d": "compare the 2D poses as filmed (in-image rotation <= max_rotation, mirroring)",
+                  "2d": "compare the 2D poses as filmed: in-image rotation up to max_rotation, mirroring",
                   "3d-fit": "fit the user's camera to the reference's 3D joints, score the reference seen "
                             "from there",
                   "lifted": "lift the 2D reference to 3D with the learned model, then as 3d-fit"})

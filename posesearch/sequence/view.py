@@ -11,8 +11,8 @@
   allows it; the reference seen from the better camera replaces its 2D keypoints and is scored as usual
   (so every other step — smoothing, resampling, DTW, mirroring, the 0-100 curve — is the 2D scorer's);
 * ``"lifted"`` — a 2D-only reference is first lifted to 3D by the learned model
-  (:func:`posesearch.view.lift.lift`, camera frame x right / y down / z away, turned here into the world
-  frame x, -y, -z), then as ``"3d-fit"``;
+  (:func:`posesearch.view.lift.lift`, in the camera's yaw frame: x right, Y up, Z towards the camera,
+  which is the world frame of a camera at yaw 0), then as ``"3d-fit"``;
 * ``"auto"`` (default) — ``"3d-fit"`` when the reference has 3D joints, otherwise ``"2d"``
   (:data:`AUTO_USES_LIFT` is off: see the README section "Camera angle" for the measurements behind it).
 
@@ -25,21 +25,28 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, PoseSearchError
 from .sequence import Sequence
 
+#: fewest present joints of a frame the lifting model is given
+MIN_LIFT_JOINTS = 4
 #: whether view="auto" lifts a 2D-only reference when the lifting model is installed
 AUTO_USES_LIFT = False
 
 
 def lift_available() -> bool:
-    """True when :mod:`posesearch.view.lift` is present and its weights load."""
+    """True when :mod:`posesearch.view.lift` is present and its weights load (checksum checked)."""
     try:
         from ..view import lift as _lift
     except ImportError:
         return False
-    ok = getattr(_lift, "available", None)
-    return bool(ok()) if callable(ok) else True
+    probe = getattr(_lift, "available", None) or getattr(_lift, "model_info", None)
+    if probe is None:
+        return True
+    try:
+        return probe() is not False
+    except (PoseSearchError, OSError):
+        return False
 
 
 def resolve_view(view: str, reference: Sequence) -> tuple[str, str]:
@@ -62,16 +69,45 @@ def resolve_view(view: str, reference: Sequence) -> tuple[str, str]:
 
 
 def lifted_points3d(reference: Sequence) -> np.ndarray:
-    """(T, K, 3) world-frame 3D joints of a 2D reference from the lifting model, in its own layout."""
+    """(T, K, 3) world-frame 3D joints of a 2D reference from the lifting model, in its own layout.
+
+    :func:`posesearch.view.lift.lift` answers in the camera's yaw frame (x right, Y up, Z towards the
+    camera, root-centred, unit RMS radius per pose): the world frame of a camera at yaw 0, as used here.
+    Frames with fewer than MIN_LIFT_JOINTS present joints are not lifted (NaN), nor are joints not seen."""
     from ..view.lift import lift
 
     coco = reference.to_coco()
-    arr = np.concatenate([np.where(coco.present[..., None], coco.keypoints, np.nan),
-                          coco.confidences[..., None]], axis=-1)
-    cam = np.asarray(lift(arr, "coco17"), dtype=np.float64)         # x right, y down, z away from the camera
-    world = cam * np.array([1.0, -1.0, -1.0])
+    world = np.full((len(coco), 17, 3), np.nan)
+    ok = coco.present.sum(1) >= MIN_LIFT_JOINTS
+    if ok.any():
+        arr = np.concatenate([coco.keypoints[ok], coco.confidences[ok][..., None]], axis=-1)
+        world[ok] = np.asarray(lift(arr, "coco17"), dtype=np.float64)
     world[~coco.present] = np.nan
     return _from_coco(world, reference.layout)
+
+
+def _keep_own_view(seen, p3, coco: Sequence) -> np.ndarray:
+    """The lifted reference ``p3`` seen by the fitted camera (``seen``: unit scale), corrected so that the camera at the reference's own view
+    gives back the reference's own 2D exactly: per frame, the lifted pose seen from yaw 0 is matched to the
+    recorded 2D by a scale and shift (least squares); the seen pose gets the same scale and shift plus the
+    recorded pose's residual. So a lifting error costs nothing at the reference's own angle (self-scores stay
+    100) and the lifted 3D only supplies how the pose changes as the camera moves."""
+    from ..view.camera import project
+
+    w = np.where(np.isfinite(p3).all(-1), coco.confidences, 0.0)
+    q0 = np.nan_to_num(project(p3))                    # (T, 17, 2) lifted, seen from the reference's camera
+    qc = np.nan_to_num(seen)
+    x = coco.keypoints
+    W = np.maximum(w.sum(1), 1e-12)[:, None]
+    mq = (w[..., None] * q0).sum(1) / W
+    mx = (w[..., None] * x).sum(1) / W
+    num = (w[..., None] * (q0 - mq[:, None]) * (x - mx[:, None])).sum((1, 2))
+    den = (w[..., None] * (q0 - mq[:, None]) ** 2).sum((1, 2))
+    a = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)[:, None, None]
+    resid = x - (a * (q0 - mq[:, None]) + mx[:, None])
+    mc = (w[..., None] * qc).sum(1) / W
+    out = a * (qc - mc[:, None]) + mx[:, None] + resid
+    return np.where(np.isfinite(seen), out, np.nan)
 
 
 def _from_coco(p, layout) -> np.ndarray:
@@ -87,7 +123,7 @@ def view_reference(reference: Sequence, user: Sequence, view: str, mirror: str) 
 
     ``mirror`` (ScoreSettings.mirror): which user states the camera is fitted for ("auto": both, the
     lower alignment cost wins)."""
-    from ..view.camera import fit_sequence_camera
+    from ..view.camera import fit_sequence_camera, project
 
     mode, why = resolve_view(view, reference)
     info: dict[str, Any] = {"mode": mode, "chosen_by": "auto" if view == "auto" else "settings", "why": why}
@@ -106,7 +142,10 @@ def view_reference(reference: Sequence, user: Sequence, view: str, mirror: str) 
         fits[m] = fit_sequence_camera(p3, ref.times, u.keypoints, u.confidences, u.times, ref_weights=ref_w)
     best = min(fits, key=lambda m: fits[m].alignment_cost)
     cam = fits[best].camera
-    kp = cam.project(p3)
+    if mode == "lifted":
+        kp = _keep_own_view(project(p3, cam.yaw, cam.pitch), p3, reference.to_coco())
+    else:
+        kp = cam.project(p3)
     cf = np.where(np.isfinite(kp).all(-1), reference.to_coco().confidences, 0.0)
     if mode == "3d-fit":
         cf = np.where(np.isfinite(kp).all(-1), np.maximum(cf, ref_w), 0.0)   # every 3D joint is seen
