@@ -79,8 +79,8 @@ def open_corpus_file(path: Path, mode: str = "r"):
     again if a check fails). Used by ``Corpus.open`` and by the writer to read the copy it appends to."""
     f = open_h5(path, mode)
     try:
-        check_format(f, path)
-        check_structure(f, path)
+        version = check_format(f, path)
+        check_structure(f, path, version)
     except BaseException:
         f.close()
         raise
@@ -102,8 +102,9 @@ def check_format(f, path: Path, *, allow_older: bool = False) -> int:
                         older_fix=f"convert it with posesearch.corpus.upgrade({str(path)!r})")
 
 
-def check_structure(f, path: Path) -> None:
-    """Cheap consistency checks on open: datasets present, lengths agree with each other and the attributes."""
+def check_structure(f, path: Path, version: int = FORMAT_VERSION) -> None:
+    """Cheap consistency checks on open: datasets present (those of its ``version``), lengths agree with each
+    other and the attributes."""
     try:
         fr, cl = f["frames"], f["clips"]
         n, m = (_count_attr(f, path, name) for name in ("num_frames", "num_clips"))
@@ -114,6 +115,8 @@ def check_structure(f, path: Path) -> None:
         if fr["keypoints"].shape[1:] != (NUM_KEYPOINTS, 2) or fr["vectors"].shape[1:] != (2 * NUM_KEYPOINTS,):
             raise FileFormatError(path, "damaged corpus: keypoint arrays are not COCO-17 shaped")
         for name, (_, inner) in OPTIONAL_FRAME_ARRAYS.items():
+            if name not in fr and version >= 2:
+                raise FileFormatError(path, f"damaged corpus: missing frames/{name} (format {version} has it)")
             if name in fr and fr[name].shape != (n,) + inner:
                 raise FileFormatError(path, f"damaged corpus: /frames/{name} has shape {fr[name].shape}, expected "
                                             f"{(n,) + inner}")
