@@ -45,7 +45,7 @@ import numpy as np
 
 from .errors import InvalidArgumentError, InvalidPoseError, PoseSearchError, UnknownNameError, check_number
 from .index.index import Index
-from .sequence.score import ScoreSettings, score_sequence
+from .sequence.score import VIEWS, ScoreSettings, score_sequence
 from .sequence.io import as_sequence
 from .sequence.sequence import sequence_from_clip
 from .text import plural
@@ -71,7 +71,10 @@ class SequenceSearchSettings:
     to be queried; tolerance: seconds a hit may lie off a clip's time line; max_speed: largest speed
     ratio either way; hypotheses: time lines tried per clip; min_coverage: fraction of queried frames a
     clip's line must explain to be scored; score: the :class:`~posesearch.sequence.score.ScoreSettings`
-    (None = defaults).
+    (None = defaults); view: the camera-angle mode of that scoring (``ScoreSettings.view``: auto | 2d |
+    3d-fit | lifted; None = the score settings' own, auto by default). It applies to step 3 only: the
+    candidates are still found by the index's 2D nearest frames, then each is scored in the user's view
+    (a clip ingested from BVH carries 3D joints, so auto fits the user's camera to it).
     """
 
     top: int = 5
@@ -84,6 +87,7 @@ class SequenceSearchSettings:
     hypotheses: int = 256
     min_coverage: float = 0.1
     score: "ScoreSettings | None" = None
+    view: str | None = None
 
     def __post_init__(self):
         for name in ("top", "candidates", "k", "hypotheses"):
@@ -101,6 +105,14 @@ class SequenceSearchSettings:
             raise InvalidArgumentError(f"mirror: expected True or False, got {self.mirror!r}")
         if self.candidates < self.top:
             object.__setattr__(self, "candidates", int(self.top))
+        if self.view is not None:
+            object.__setattr__(self, "view", VIEWS.canonical(self.view))
+
+    @property
+    def score_settings(self) -> ScoreSettings:
+        """The ScoreSettings each candidate is scored with (``score`` with ``view`` applied)."""
+        st = self.score or ScoreSettings()
+        return st if self.view is None else st.replace(view=self.view)
 
     def replace(self, **changes) -> "SequenceSearchSettings":
         return dataclasses.replace(self, **changes)
@@ -184,7 +196,8 @@ class SequenceMatches:
         return {"frames": self.frames, "frames_queried": self.frames_queried,
                 "settings": {"top": s.top, "candidates": s.candidates, "k": s.k, "mirror": bool(s.mirror),
                              "min_joints": s.min_joints, "tolerance": s.tolerance, "max_speed": s.max_speed,
-                             "hypotheses": s.hypotheses, "min_coverage": s.min_coverage},
+                             "hypotheses": s.hypotheses, "min_coverage": s.min_coverage,
+                             "view": s.score_settings.view},
                 "clips": [c.to_dict(report=reports) for c in self.clips],
                 **({} if self.clips else {"reason": self.reason}),
                 **({"why_fewer": self.why_fewer} if self.why_fewer else {})}
@@ -301,7 +314,7 @@ def search_sequence(index: Index, sequence, settings: SequenceSearchSettings | N
         if sup >= need:
             fitted.append((sup, int(clip_f[g[0]]), off, spd, tc_f[g][inl]))
     fitted.sort(key=lambda f: (-f[0], f[1]))
-    score_settings = st.score or ScoreSettings()
+    score_settings = st.score_settings
     out: list[ClipMatch] = []
     for sup, ci, off, spd, tin in fitted[: st.candidates]:
         clip = corpus.clip(ci)

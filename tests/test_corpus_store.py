@@ -87,7 +87,7 @@ def test_tiny_round_trip_by_hand(tmp_path):
 def test_attributes(tmp_path):
     Corpus.ingest(tmp_path / "c.h5", [make_clip(np.random.default_rng(1), "a", layout="penn13")])
     info = Corpus.info(tmp_path / "c.h5")
-    assert info["format"] == "posesearch-corpus" and info["format_version"] == 1
+    assert info["format"] == "posesearch-corpus" and info["format_version"] == FORMAT_VERSION == 2
     assert info["layout"] == "coco17"
     assert info["normalization"] == DEFAULT_NORMALIZATION.to_dict()
     assert info["num_frames"] == 5 and info["num_clips"] == 1
@@ -449,15 +449,16 @@ def test_versions(tmp_path, rng):
     path = _corpus(tmp_path, rng)
     with h5py.File(path, "r+") as f:
         f.attrs["format_version"] = FORMAT_VERSION + 1
-    newer = r"corpus format version 2 \(written by posesearch \S+\) is newer than this posesearch reads \(1\); upgrade"
+    newer = (rf"corpus format version {FORMAT_VERSION + 1} \(written by posesearch \S+\) is newer than this "
+             rf"posesearch reads \(1 to {FORMAT_VERSION}\); upgrade")
     with pytest.raises(FileFormatError, match=newer):
         Corpus.open(path)
     with pytest.raises(FileFormatError, match="newer"):
         upgrade(path)
     with h5py.File(path, "r+") as f:
         f.attrs["format_version"] = 0
-    older = (r"corpus format version 0 \(written by posesearch \S+\) is older than this posesearch reads \(1\); "
-             r"convert it with posesearch.corpus.upgrade")
+    older = (rf"corpus format version 0 \(written by posesearch \S+\) is older than this posesearch reads "
+             rf"\(1 to {FORMAT_VERSION}\); convert it with posesearch.corpus.upgrade")
     with pytest.raises(FileFormatError, match=older):
         Corpus.open(path)
     with pytest.raises(FileFormatError, match="no upgrade path from corpus format 0"):

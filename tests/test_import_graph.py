@@ -33,7 +33,7 @@ PACKAGE = ROOT / "posesearch"
 #: ``posesearch.sequence.score`` is in "score" while the rest of ``posesearch.sequence`` is in "sequence").
 #:
 #:   base      errors, text, name registry, files (open/check/atomic write), safe input reading
-#:   poses     layouts, normalization, distances, mirror, Procrustes, pose files
+#:   poses     layouts, normalization, distances, mirror, Procrustes, pose files; view/ (camera geometry, lifting)
 #:   pictures  skeleton drawing, match and clip pictures (duck-typed, so Matches.plot and Clip.plot call down)
 #:   sequence  pose sequences: Sequence, sequence files, smoothing, resampling, alignment, frame distances
 #:   video     video and image files -> Sequences (the optional video extra: decoding, pose model, cache, overlay)
@@ -50,7 +50,7 @@ PACKAGE = ROOT / "posesearch"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("posesearch.errors", "posesearch.text", "posesearch._cache", "posesearch._version",
               "posesearch.registry", "posesearch.files", "posesearch.safeio")),
-    ("poses", ("posesearch.poses",)),
+    ("poses", ("posesearch.poses", "posesearch.view")),
     ("pictures", ("posesearch.pictures",)),
     ("sequence", ("posesearch.sequence",)),
     ("video", ("posesearch.video",)),
@@ -59,7 +59,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("shards", ("posesearch.index.sharded", "posesearch.index.ray_shards")),
     ("inputs", ("posesearch.inputs",)),
     ("score", ("posesearch.sequence.score", "posesearch.sequence.stream", "posesearch.sequence.plot",
-               "posesearch.sequence.reps", "posesearch.sequence.reps_plot", "posesearch.sequence.__init__")),
+               "posesearch.sequence.reps", "posesearch.sequence.reps_plot", "posesearch.sequence.view",
+               "posesearch.sequence.__init__")),
     ("search", ("posesearch.clipsearch",)),
     ("service", ("posesearch.service",)),
     ("app", ("posesearch.demo", "posesearch.cli", "posesearch.__init__")),

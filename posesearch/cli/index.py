@@ -14,7 +14,7 @@ from ..inputs import FORMATS as INPUT_FORMATS
 from ..poses.distances import METRICS
 from .common import add_fixed_columns, cut_to, emit_json, fmt_bytes, handle_errors
 from .options import (format_option, json_option, k_option, layout_option, mirror_option, parse_key_values,
-                      with_param_options)
+                      view_option, with_param_options)
 
 def _backend_params(backend: str, given: dict[str, Any], extra: list[str]) -> dict[str, Any]:
     """The options the user set (flags and ``--param KEY=VALUE``), checked against the backend's parameters."""
@@ -203,6 +203,7 @@ def register(app: typer.Typer) -> None:
         plot: Optional[Path] = typer.Option(None, "--plot",
                                             help="Write a PNG: the query skeleton beside its k nearest corpus "
                                                  "frames (the first query of a sequence file)."),
+        view: Optional[str] = view_option("--sequence: camera angle when scoring the candidate clips: "),
     ) -> None:
         """The k nearest corpus frames of a pose (or of every frame of a sequence); with --sequence, the clips
         a whole sequence performed."""
@@ -210,6 +211,9 @@ def register(app: typer.Typer) -> None:
         if top is not None and not sequence:
             raise InvalidArgumentError(f"--top {top}: only applies with --sequence (the number of clips a whole "
                                        f"sequence matched); frame queries show -k nearest frames per query")
+        if view is not None and not sequence:
+            raise InvalidArgumentError(f"--view {view}: only applies with --sequence (the candidate clips are scored "
+                                       f"in the user's view); frame queries compare poses as they are")
         if fps is not None and not sequence:
             raise InvalidArgumentError(f"--fps {fps:g}: only applies with --sequence (frame times matter when a whole "
                                        f"sequence is aligned); a frame query does not use them")
@@ -255,7 +259,7 @@ def register(app: typer.Typer) -> None:
                 raise InvalidArgumentError(f"--sequence: the index's corpus {idx.corpus_path} was not found; "
                                            "pass --corpus PATH")
             _query_sequence(idx, index_file, pose_file, k=k, top=top, mirror=mirror, fps=fps, layout=layout,
-                            as_json=as_json, fmt=fmt, clip=clip, assumed=assumed)
+                            as_json=as_json, fmt=fmt, clip=clip, assumed=assumed, view=view)
             return
         got = _read_query_input(pose_file, layout, fmt, clip)
         assumed = {**got.assumed, **assumed}
@@ -353,7 +357,7 @@ def _echo_assumed(assumed: dict) -> None:
 
 def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int, mirror: bool,
                     fps: float | None, layout: str | None, as_json: bool, fmt: str | None = None,
-                    clip: str | None = None, assumed: dict | None = None) -> None:
+                    clip: str | None = None, assumed: dict | None = None, view: str | None = None) -> None:
     """``query --sequence``: the clips a whole sequence performed (Index.search_sequence)."""
     from .score import load_input
 
@@ -367,7 +371,7 @@ def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int,
     got.sequence.require_frames(2, source=str(pose_file),
                                 single_pose_hint="a single pose: query it without --sequence")
     assumed = {**got.assumed, **(assumed or {})}
-    res = idx.search_sequence(got.sequence, top=top, k=k, mirror=mirror)
+    res = idx.search_sequence(got.sequence, top=top, k=k, mirror=mirror, view=view)
     if not as_json:
         _echo_assumed(assumed)
     if as_json:

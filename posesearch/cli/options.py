@@ -96,3 +96,10 @@ def mirror_option(help: str) -> Any:
 def k_option(help: str) -> Any:
     """``-k`` / ``--k``: neighbours per query (default None: the command's own)."""
     return typer.Option(None, "-k", "--k", help=help)
+
+
+def view_option(help: str) -> Any:
+    """``--view``: the camera-angle mode of scoring (ScoreSettings.view; default None: auto)."""
+    from ..sequence.score import VIEWS
+
+    return typer.Option(None, "--view", help=help + VIEWS.help(default="auto", describe=True) + ".")

@@ -14,7 +14,7 @@ from ..sequence.score import MIRROR_MODES
 from ..sequence.smooth import SMOOTHERS
 from ..errors import InvalidArgumentError
 from .common import emit_json, handle_errors
-from .options import format_option, json_option, layout_option
+from .options import format_option, json_option, layout_option, view_option
 
 def load_input(spec: str, *, fps: float | None, layout: str | None, name: str, fps_flag: str = "--fps",
                fmt: str | None = None, clip: str | None = None, clip_option: str | None = None):
@@ -42,6 +42,15 @@ def _offset_text(offset: float) -> str:
     return f"{offset:+.2f} s (user {'late' if offset > 0 else 'early'})"
 
 
+def _view_text(view: dict) -> str:
+    """The view row: the mode, and the fitted camera."""
+    cam = view.get("camera")
+    if not cam:
+        return view.get("mode", "2d")
+    return (f"{view['mode']}: user's camera at yaw {cam['yaw']:.0f}°, pitch {cam['pitch']:.0f}° "
+            f"(fit residual {cam['residual']:.3f}, {view.get('fitted_to', '')})")
+
+
 def _print_report(report, reference: str, user: str) -> None:
     from rich.table import Table
 
@@ -56,6 +65,7 @@ def _print_report(report, reference: str, user: str) -> None:
     head.add_row("time offset", _offset_text(r.time_offset))
     head.add_row("speed", "n/a" if r.speed_ratio != r.speed_ratio else f"x{r.speed_ratio:.2f} of the reference")
     head.add_row("mirrored", "yes" if r.mirrored else "no")
+    head.add_row("view", _view_text(r.view))
     head.add_row("method", f"{r.settings.smooth} / {r.settings.interp} / {r.settings.distance} / {r.alignment.method}")
     con.print(head)
     wj = r.worst_joints(5)
@@ -103,6 +113,7 @@ def register(app: typer.Typer) -> None:
                                          help="samples: judge moments by the user's recorded frames only "
                                               "(interpolated ones take their neighbours' scores) | grid: by "
                                               "every resampled frame"),
+        view: Optional[str] = view_option("Camera angle: "),
         as_json: bool = json_option("Print the full report as JSON."),
         plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG: the score over time with the worst "
                                                                  "moments, the user's and the reference's skeletons "
@@ -129,7 +140,7 @@ def register(app: typer.Typer) -> None:
         settings = ScoreSettings(smooth=smooth, interp=interp, align=align,
                                  mirror="auto" if mirror is None else mirror,
                                  distance="procrustes" if distance is None else distance, layout=layout,
-                                 moments_from=moments_from)
+                                 moments_from=moments_from, view="auto" if view is None else view)
         if video is not None:
             from ..files import output_path
             from ..video.overlay import CODECS
@@ -147,6 +158,8 @@ def register(app: typer.Typer) -> None:
         report = score_sequence(ref_in.sequence, usr_in.sequence, settings=settings)
         assumed = {**prefixed(ref_in.assumed, "reference"), **prefixed(usr_in.assumed, "user"),
                    **default_assumptions(report, mirror_given=mirror is not None, distance_given=distance is not None)}
+        if "view" in report.assumed:         # auto fitted the user's camera to the reference's 3D joints
+            assumed["view"] = report.assumed["view"]
         if plot is not None:
             from ..sequence.plot import plot_report
 

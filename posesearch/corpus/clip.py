@@ -21,6 +21,8 @@ class Clip:
         labels: free clip labels (action, view, split, subject, ...) as strings.
         frame_labels: optional per-frame arrays of length T (e.g. ``image_id``), numbers or strings.
         times: optional (T,) seconds; default frame / fps (or 0 for single frames).
+        points3d: optional (T, K, 3) 3D joints in the source layout (world: Y up, the subject facing +Z
+            at yaw 0, metres for motion capture; NaN = missing), when the source has them (BVH).
     """
 
     clip_id: str
@@ -32,6 +34,7 @@ class Clip:
     labels: dict[str, str] = field(default_factory=dict)
     frame_labels: dict[str, np.ndarray] = field(default_factory=dict)
     times: np.ndarray | None = None
+    points3d: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.keypoints)

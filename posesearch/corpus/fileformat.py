@@ -1,6 +1,6 @@
 """The corpus file format: every frame of every clip in COCO-17, its normalized vector, and its metadata (HDF5).
 
-Layout of a corpus file (format ``posesearch-corpus``, version 1)::
+Layout of a corpus file (format ``posesearch-corpus``, version 2)::
 
     /                       attributes: format, format_version, layout ("coco17"), joints, normalization
                             (JSON), num_frames, num_clips, num_valid, source_layouts (JSON {layout: clips}),
@@ -14,6 +14,9 @@ Layout of a corpus file (format ``posesearch-corpus``, version 1)::
     /frames/clip_index      (N,)       int64    row of the frame's clip in /clips
     /frames/frame           (N,)       int64    frame number in the source (0.. unless the reader says)
     /frames/time            (N,)       float64  seconds from the clip's start
+    /frames/points3d        (N, 17, 3) float32  3D joints in COCO-17 (world: Y up, the subject facing +Z at
+                                                yaw 0; metres for motion capture), NaN where the source has
+                                                none (every frame of 2D-only sources). Since version 2.
     /frames/labels/<key>               per-frame labels: float64 (N, ...) dataset (NaN = none; e.g. a
                                        bounding box per frame is (N, 4)) or a string column
     /clips/start, stop      (M,)       int64    frame rows [start, stop) of each clip
@@ -22,6 +25,12 @@ Layout of a corpus file (format ``posesearch-corpus``, version 1)::
     /clips/labels/<key>                string columns; "" = the clip has no such label
     /blocks/rows            (B, 4)     int64    [frame start, frame stop, clip start, clip stop] per append
     /blocks/checksum                   string column: checksum chain value after each append
+
+Versions. 1: the first released format. 2 adds ``/frames/points3d`` (issue 20: references with 3D joints,
+whose camera the scorer fits to the user's). Version 1 files are read as they are (no 3D joints);
+appending to one upgrades the appended copy first (the new column filled with NaN), and
+:func:`upgrade` converts one in place. The upgrade leaves every checksum valid: a block's digest covers
+``points3d`` only when the block holds a 3D joint (as with label columns), so an all-NaN column adds nothing.
 
 Arrays are chunked (512 frame rows, see :mod:`.columns`) and gzip-1 compressed, so a slice or a clip
 reads only the chunks it touches. Every write goes to a temporary file that replaces the corpus
@@ -46,11 +55,15 @@ from . import checksum as _ck
 from . import columns as _col
 
 FORMAT_NAME = "posesearch-corpus"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: the oldest version read (as it is; appends and :func:`upgrade` convert it)
+READ_OLDEST = 1
 LAYOUT = "coco17"
 NUM_KEYPOINTS = 17
 
 FRAME_ARRAYS = ("keypoints", "confidences", "vectors", "valid", "clip_index", "frame", "time")
+#: frame arrays a file may lack (version 1 files): name -> (dtype, inner shape)
+OPTIONAL_FRAME_ARRAYS = {"points3d": (np.float32, (NUM_KEYPOINTS, 3))}
 CLIP_ARRAYS = ("start", "stop", "fps")
 CLIP_STRINGS = ("clip_id", "layout", "source")
 
@@ -66,8 +79,8 @@ def open_corpus_file(path: Path, mode: str = "r"):
     again if a check fails). Used by ``Corpus.open`` and by the writer to read the copy it appends to."""
     f = open_h5(path, mode)
     try:
-        check_format(f, path)
-        check_structure(f, path)
+        version = check_format(f, path)
+        check_structure(f, path, version)
     except BaseException:
         f.close()
         raise
@@ -84,13 +97,14 @@ def check_format(f, path: Path, *, allow_older: bool = False) -> int:
     ver = header["format_version"]
     older_ok = allow_older and isinstance(ver, (int, np.integer)) and not isinstance(ver, (bool, np.bool_))
     return check_header(path, header, kind="corpus", format_name=FORMAT_NAME, newest=FORMAT_VERSION,
-                        oldest=min(int(ver), FORMAT_VERSION) if older_ok else FORMAT_VERSION,
+                        oldest=min(int(ver), READ_OLDEST) if older_ok else READ_OLDEST,
                         remake="re-ingest the sources",
                         older_fix=f"convert it with posesearch.corpus.upgrade({str(path)!r})")
 
 
-def check_structure(f, path: Path) -> None:
-    """Cheap consistency checks on open: datasets present, lengths agree with each other and the attributes."""
+def check_structure(f, path: Path, version: int = FORMAT_VERSION) -> None:
+    """Cheap consistency checks on open: datasets present (those of its ``version``), lengths agree with each
+    other and the attributes."""
     try:
         fr, cl = f["frames"], f["clips"]
         n, m = (_count_attr(f, path, name) for name in ("num_frames", "num_clips"))
@@ -100,6 +114,12 @@ def check_structure(f, path: Path) -> None:
                                             f"the file says {plural(n, 'frame')}")
         if fr["keypoints"].shape[1:] != (NUM_KEYPOINTS, 2) or fr["vectors"].shape[1:] != (2 * NUM_KEYPOINTS,):
             raise FileFormatError(path, "damaged corpus: keypoint arrays are not COCO-17 shaped")
+        for name, (_, inner) in OPTIONAL_FRAME_ARRAYS.items():
+            if name not in fr and version >= 2:
+                raise FileFormatError(path, f"damaged corpus: missing frames/{name} (format {version} has it)")
+            if name in fr and fr[name].shape != (n,) + inner:
+                raise FileFormatError(path, f"damaged corpus: /frames/{name} has shape {fr[name].shape}, expected "
+                                            f"{(n,) + inner}")
         for name in CLIP_ARRAYS:
             if cl[name].shape[0] != m:
                 raise FileFormatError(path, f"damaged corpus: /clips/{name} has {cl[name].shape[0]} rows, "
@@ -171,6 +191,11 @@ def block_digest(f, f0: int, f1: int, c0: int, c1: int) -> bytes:
     parts: list[tuple[str, bytes]] = []
     for name in FRAME_ARRAYS:
         parts.append((f"frames/{name}", _ck.hash_rows(f["frames"][name], f0, f1)))
+    for name in OPTIONAL_FRAME_ARRAYS:     # only blocks that hold values (so upgrading changes no digest)
+        if name in f["frames"]:
+            vals = f["frames"][name][f0:f1]
+            if not np.isnan(vals).all():
+                parts.append((f"frames/{name}", _ck.hash_array(vals)))
     for name in CLIP_ARRAYS:
         parts.append((f"clips/{name}", _ck.hash_rows(f["clips"][name], c0, c1)))
     for name in CLIP_STRINGS:
@@ -197,9 +222,30 @@ def block_digest(f, f0: int, f1: int, c0: int, c1: int) -> bytes:
 
 # --- upgrades ---------------------------------------------------------------------------------------
 
-#: In-place upgrade steps: ``_UPGRADES[v](h5file)`` turns format v into v + 1. Version 1 is the first
-#: released format, so there are none yet; a future format 2 adds ``_UPGRADES[1]`` here.
-_UPGRADES: dict[int, Callable[[Any], None]] = {}
+def add_optional_arrays(f) -> None:
+    """Create the optional frame arrays a file lacks, filled with NaN for its existing frames."""
+    fr = f["frames"]
+    n = fr["keypoints"].shape[0]
+    for name, (dtype, inner) in OPTIONAL_FRAME_ARRAYS.items():
+        if name not in fr:
+            ds = _col.create_array(fr, name, dtype, inner, _col.FRAME_CHUNK)
+            if n:
+                ds.resize(n, axis=0)
+                ds[...] = np.nan
+
+
+#: In-place upgrade steps: ``_UPGRADES[v](h5file)`` turns format v into v + 1.
+#: 1 -> 2: the /frames/points3d column (NaN: version 1 sources had no 3D joints); digests unchanged.
+_UPGRADES: dict[int, Callable[[Any], None]] = {1: add_optional_arrays}
+
+
+def upgrade_open(f) -> int:
+    """Run the upgrade steps on an open, writable corpus (a writer's copy); returns the version it had."""
+    version = int(f.attrs["format_version"])
+    for v in range(version, FORMAT_VERSION):
+        _UPGRADES[v](f)
+        f.attrs["format_version"] = v + 1
+    return version
 
 
 def upgrade(path: str | os.PathLike) -> bool:

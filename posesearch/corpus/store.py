@@ -354,9 +354,14 @@ class Corpus:
                 vals = obj[a:b]
                 if not np.isnan(vals).all():
                     flabels[k] = vals
+        p3 = None
+        if "points3d" in self._fh()["frames"]:        # version 2 (3D joints, NaN for 2D-only sources)
+            p3 = D("frames/points3d")[a:b]
+            if np.isnan(p3).all():
+                p3 = None
         return Clip(clip_id=info.clip_id, keypoints=D("frames/keypoints")[a:b],
                     confidences=D("frames/confidences")[a:b], layout=LAYOUT, fps=info.fps, source=info.source,
-                    labels=dict(info.labels), frame_labels=flabels, times=D("frames/time")[a:b])
+                    labels=dict(info.labels), frame_labels=flabels, times=D("frames/time")[a:b], points3d=p3)
 
     def iter_clips(self) -> Iterator[Clip]:
         """Every clip as a :class:`Clip` (COCO-17), in corpus order."""

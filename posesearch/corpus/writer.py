@@ -20,8 +20,8 @@ from . import checksum as _ck
 from . import columns as _col
 from .batch import ClipBatch
 from .clip import Clip
-from .fileformat import (CLIP_STRINGS, FORMAT_NAME, FORMAT_VERSION, LAYOUT, NUM_KEYPOINTS, block_digest,
-                         open_corpus_file)
+from .fileformat import (CLIP_STRINGS, FORMAT_NAME, FORMAT_VERSION, LAYOUT, NUM_KEYPOINTS, add_optional_arrays,
+                         block_digest, open_corpus_file, upgrade_open)
 from .records import IngestSummary
 
 #: frames buffered by a writer before they are normalized and written in one go
@@ -50,6 +50,7 @@ class _Part:
     sources: np.ndarray
     labels: dict[str, np.ndarray]
     flabels: dict[str, np.ndarray]
+    p3: np.ndarray | None = None       # (frames, 17, 3) float32 3D joints in COCO-17, or None (all NaN)
 
 
 def _frame_label_kind(arr: np.ndarray) -> str:
@@ -112,6 +113,7 @@ class CorpusWriter:
                 except FileFormatError as e:
                     raise type(e)(self.path, e.problem) from None
                 self._f = h5py.File(self._atomic.tmp, "r+")
+                upgrade_open(self._f)          # a version-1 copy gains the 3D column (NaN) before rows are added
             else:
                 self._f = h5py.File(self._atomic.tmp, "w")
                 self._init_file(self._f)
@@ -147,6 +149,7 @@ class CorpusWriter:
         _col.create_array(fr, "clip_index", np.int64)
         _col.create_array(fr, "frame", np.int64)
         _col.create_array(fr, "time", np.float64)
+        add_optional_arrays(f)
         fr.create_group("labels")
         cl = f.create_group("clips")
         for name, dt in (("start", np.int64), ("stop", np.int64), ("fps", np.float64)):
@@ -185,7 +188,7 @@ class CorpusWriter:
             part = self._prepare([item.clip_id], kp, item.confidences, item.layout,
                                  np.array([kp.shape[0] if kp.ndim >= 1 else 0], dtype=np.int64), fps, src,
                                  {k: [v] for k, v in item.labels.items()}, item.frame_labels, item.times,
-                                 batch=False)
+                                 batch=False, points3d=item.points3d)
         else:
             raise InvalidArgumentError(f"CorpusWriter.add: expected a Clip or ClipBatch, got {type(item).__name__}")
         if part is not None:
@@ -208,7 +211,7 @@ class CorpusWriter:
             self.summary.skipped_reasons[reason] = self.summary.skipped_reasons.get(reason, 0) + count
 
     def _prepare(self, ids, keypoints, confidences, layout_name, lengths, fps, sources, labels, frame_labels,
-                 times, *, batch: bool) -> _Part | None:
+                 times, *, batch: bool, points3d=None) -> _Part | None:
         """One clip or batch as a part to write: validate (:func:`_validate_frames`, :func:`_clip_fps`), read
         the labels (:func:`_clip_labels`, :func:`_frame_fields`), drop empty and duplicate clips, map to COCO-17."""
         ids = [str(c) for c in ids]
@@ -229,11 +232,14 @@ class CorpusWriter:
             ids = [cid for cid, k in zip(ids, keep) if k]
             lengths, fps, sources = lengths[keep], fps[keep], np.asarray(sources, dtype=object)[keep]
             lab = {k: v[keep] for k, v in lab.items()}
+        p3 = None if points3d is None else _points3d_coco(points3d, fr, ids)
+        if p3 is not None and not keep.all():
+            p3 = p3[np.repeat(keep, fr.lengths)]
         self._ids.update(ids)
         kpc, cfc = fr.layout.convert_to_coco(kp32, cf32)
         return _Part(kp=np.ascontiguousarray(kpc, dtype=np.float32), cf=np.ascontiguousarray(cfc, dtype=np.float32),
                      frame=frame, time=t, ids=ids, lengths=lengths, fps=fps, layout=fr.layout.name,
-                     sources=np.asarray(sources, dtype=object), labels=lab, flabels=flab)
+                     sources=np.asarray(sources, dtype=object), labels=lab, flabels=flab, p3=p3)
 
     def _keep(self, ids: list, lengths: np.ndarray, sources) -> np.ndarray:
         """Which clips to write: empty clips and duplicate ids are skipped (or, duplicates, an error)."""
@@ -289,6 +295,9 @@ class CorpusWriter:
         _col.append_rows(fr["clip_index"], np.repeat(clip_rows, lengths))
         _col.append_rows(fr["frame"], np.concatenate([p.frame for p in parts]))
         _col.append_rows(fr["time"], np.concatenate([p.time for p in parts]))
+        _col.append_rows(fr["points3d"], np.concatenate([p.p3 if p.p3 is not None else
+                                                         np.full((len(p.kp), NUM_KEYPOINTS, 3), np.nan, np.float32)
+                                                         for p in parts]))
         _col.append_rows(cl["start"], starts)
         _col.append_rows(cl["stop"], starts + lengths)
         _col.append_rows(cl["fps"], np.concatenate([p.fps for p in parts]))
@@ -440,6 +449,27 @@ class _Frames:
         if k is not None:
             s += f", keypoint {k} ({self.layout.joints[k]})"
         return s
+
+
+def _points3d_coco(points3d, fr: "_Frames", ids: list) -> np.ndarray | None:
+    """A clip's 3D joints (frames, K, 3) in its source layout as (frames, 17, 3) float32 COCO-17 (NaN where
+    missing); None when every value is missing. Errors name the clip."""
+    who = fr.who
+    try:
+        p = np.asarray(points3d, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidPoseError(f"{who}: points3d must be a numeric array") from None
+    K = fr.layout.num_keypoints
+    if p.shape != (int(fr.lengths.sum()), K, 3):
+        raise InvalidPoseError(f"{who}: points3d: expected shape ({int(fr.lengths.sum())}, {K}, 3) (one 3D point per "
+                               f"keypoint), got {p.shape}")
+    if np.isinf(p).any():
+        raise InvalidPoseError(f"{who}: points3d: expected finite coordinates or NaN (missing), found infinity")
+    idx = np.asarray(fr.layout.to_coco)
+    out = np.full((len(p), NUM_KEYPOINTS, 3), np.nan, np.float32)
+    out[:, idx >= 0] = p[:, idx[idx >= 0]]
+    out[np.isnan(out).any(-1)] = np.nan
+    return out if np.isfinite(out).any() else None
 
 
 def _validate_frames(ids: list, sources, keypoints, confidences, layout_name, lengths) -> _Frames:

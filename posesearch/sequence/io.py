@@ -15,6 +15,11 @@ Formats (chosen by the file suffix):
 * ``.npz`` — ``keypoints`` (T, K, 3), or ``keypoints`` (T, K, 2) + ``confidences`` (T, K); optional
   ``fps`` (scalar), ``layout`` (string), ``times`` (T,).
 
+JSON and ``.npz`` may also carry the 3D joints (``points3d``: T frames of K ``[X, Y, Z]`` or ``null`` in JSON,
+a (T, K, 3) array with NaN for missing joints in ``.npz``; world frame Y up, the subject facing +Z at yaw 0,
+any unit), e.g. exported from motion capture: scoring then fits the user's camera to them
+(``ScoreSettings.view``).
+
 A single-pose file (``{"layout", "keypoints"}``, see :mod:`posesearch.poses.io`) is not a sequence
 and is rejected with a clear error. Problems raise :class:`~posesearch.errors.FileFormatError`
 naming the file and the field, e.g. ``frames[12]: expected 17 keypoints, got 13``.
@@ -212,21 +217,44 @@ def _read_json(path: Path, doc=None):
         if not isinstance(times, list):
             raise _fail(path, f"times: expected a list of seconds, got {type(times).__name__}")
         times = [_number(path, f"times[{i}]", v) for i, v in enumerate(times)]
-    return arr, doc.get("layout"), fps, times
+    p3 = doc.get("points3d")
+    if p3 is not None:
+        p3 = _parse_points3d(path, p3, arr.shape[:2])
+    return arr, doc.get("layout"), fps, times, p3
+
+
+def _parse_points3d(path, value, shape) -> np.ndarray:
+    """``points3d`` of a JSON file: T frames of K [X, Y, Z] or null, as a (T, K, 3) array (NaN = missing)."""
+    if not isinstance(value, list) or len(value) != shape[0]:
+        raise _fail(path, f"points3d: expected {shape[0]} frames (one per frame of 'frames'), got "
+                          f"{len(value) if isinstance(value, list) else type(value).__name__}")
+    out = np.full(tuple(shape) + (3,), np.nan)
+    for t, frame in enumerate(value):
+        if not isinstance(frame, list) or len(frame) != shape[1]:
+            raise _fail(path, f"points3d[{t}]: expected {shape[1]} joints, got "
+                              f"{len(frame) if isinstance(frame, list) else type(frame).__name__}")
+        for j, v in enumerate(frame):
+            if v is None:
+                continue
+            if not isinstance(v, list) or len(v) != 3:
+                raise _fail(path, f"points3d[{t}][{j}]: expected [X, Y, Z] or null, got {json.dumps(v)[:40]}")
+            out[t, j] = [_number(path, f"points3d[{t}][{j}]", c) for c in v]
+    return out
 
 
 def _read_npy(path: Path):
     arr = load_npy(path)
     if arr.dtype.kind not in "fiu":
         raise _fail(path, f"expected a numeric (T, K, 3) array, got dtype {arr.dtype}")
-    return arr, None, None, None
+    return arr, None, None, None, None
 
 
 def _read_npz(path: Path):
     z = load_npz(path, max_bytes=MAX_POSE_FILE_BYTES)
     if "keypoints" not in z:
         raise _fail(path, f"missing array 'keypoints' (has: {', '.join(z) or 'nothing'})")
-    kp, conf, fps, layout, times = (z.get(n) for n in ("keypoints", "confidences", "fps", "layout", "times"))
+    kp, conf, fps, layout, times, p3 = (z.get(n) for n in ("keypoints", "confidences", "fps", "layout", "times",
+                                                           "points3d"))
     check_real_array(path, "keypoints", kp)
     if conf is not None:
         check_real_array(path, "confidences", conf)
@@ -245,7 +273,12 @@ def _read_npz(path: Path):
         layout = str(layout.reshape(()))
     if times is not None and times.dtype.kind not in "fiu":
         raise _fail(path, f"times: expected numbers, got dtype {times.dtype}")
-    return kp, layout, fps, times
+    if p3 is not None:
+        check_real_array(path, "points3d", p3)
+        if p3.shape != kp.shape[:2] + (3,):
+            raise _fail(path, f"points3d: expected shape {kp.shape[:2] + (3,)} (one [X, Y, Z] per keypoint), "
+                              f"got {p3.shape}")
+    return kp, layout, fps, times, p3
 
 
 def read_sequence(path, *, layout: "str | Layout | None" = None, fps: float | None = None,
@@ -259,11 +292,11 @@ def read_sequence(path, *, layout: "str | Layout | None" = None, fps: float | No
         regular_file(p, what="pose-sequence file", max_bytes=MAX_POSE_FILE_BYTES)
     suffix = p.suffix.lower()
     if suffix == ".json":
-        arr, file_layout, file_fps, times = _read_json(p, doc)
+        arr, file_layout, file_fps, times, p3 = _read_json(p, doc)
     elif suffix == ".npy":
-        arr, file_layout, file_fps, times = _read_npy(p)
+        arr, file_layout, file_fps, times, p3 = _read_npy(p)
     elif suffix == ".npz":
-        arr, file_layout, file_fps, times = _read_npz(p)
+        arr, file_layout, file_fps, times, p3 = _read_npz(p)
     else:
         raise _fail(p, f"unsupported file type {p.suffix or '(none)'!r}; expected one of {', '.join(SUFFIXES)}")
     if arr.dtype.kind not in "fiu":
@@ -287,7 +320,8 @@ def read_sequence(path, *, layout: "str | Layout | None" = None, fps: float | No
         raise FrameRateUnknownError(p, "frame times unknown: the file has no 'fps' or 'times'; give its frame rate")
     check_timing(p, fps, times, arr.shape[0])
     try:
-        return Sequence.from_arrays(arr, layout=lay, fps=fps, times=times, name=str(p))
+        seq = Sequence.from_arrays(arr, layout=lay, fps=fps, times=times, name=str(p))
+        return seq if p3 is None else seq.replace(points3d=p3)
     except FileFormatError:
         raise
     except PoseSearchError as e:  # already names the file (name=str(p))
@@ -311,6 +345,9 @@ def sequence_doc(seq: Sequence, *, meta: dict | None = None) -> dict:
         doc["times"] = [float(t) for t in seq.times]
     doc.update(_clean_meta(meta))
     doc["frames"] = frames
+    if seq.points3d is not None:
+        doc["points3d"] = [[None if np.isnan(q).any() else [float(v) for v in q] for q in frame]
+                           for frame in seq.points3d]
     return doc
 
 
@@ -339,6 +376,8 @@ def write_sequence(path, seq: Sequence, *, meta: dict | None = None) -> None:
             arrays["times"] = seq.times
         if meta:
             arrays["meta"] = np.array(json.dumps(meta))
+        if seq.points3d is not None:
+            arrays["points3d"] = seq.points3d
         atomic_write(p, lambda f: np.savez(f, **arrays))
     elif suffix == ".npy":
         atomic_write(p, lambda f: np.save(f, seq.as_array()))

@@ -88,6 +88,16 @@ from .smooth import KalmanSettings, OneEuroSettings, check_smoother, normalized,
 MIRROR_MODES = Registry("mirror mode", ("auto", "on", "off"),
                         aliases={"true": "on", "false": "off", "yes": "on", "no": "off"})
 
+#: How the camera angle between reference and user is handled (ScoreSettings.view; see :mod:`.view`).
+VIEWS = Registry(
+    "view", ("auto", "2d", "3d-fit", "lifted"),
+    aliases={"3d": "3d-fit", "fit": "3d-fit", "camera-fit": "3d-fit", "lift": "lifted", "none": "2d"},
+    descriptions={"auto": "3d-fit when the reference has 3D joints, else 2d",
+                  "2d": "compare the 2D poses as filmed: in-image rotation up to max_rotation, mirroring",
+                  "3d-fit": "fit the user's camera to the reference's 3D joints, score the reference seen "
+                            "from there",
+                  "lifted": "lift the 2D reference to 3D with the learned model, then as 3d-fit"})
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -186,6 +196,12 @@ class ScoreSettings:
         So a user recorded at 10 fps who moves exactly like a 30 fps reference is not marked down
         because straight lines between samples cut the corners of fast moves. "grid": every aligned
         pair counts (the user's interpolated frames are judged like recorded ones).
+    view: the camera angle (:data:`VIEWS`, module :mod:`.view`): "2d" compares the poses as filmed;
+        "3d-fit" fits the user's camera (yaw, pitch, scale) to the reference's 3D joints
+        (:class:`Sequence` ``points3d``: BVH, corpus clips ingested from BVH, sequence files with
+        ``points3d``) and scores the reference seen from there; "lifted" lifts a 2D reference to 3D
+        first (the lifting model); "auto" (default) is 3d-fit when the reference has 3D joints, else 2d,
+        and the report says which it chose (``report.view``, ``assumed["view"]``).
     """
 
     layout: str | None = None
@@ -211,6 +227,7 @@ class ScoreSettings:
     moments_from: str = "samples"
     max_frames: int = MAX_FRAMES
     max_alignment_bytes: int = MAX_ALIGNMENT_BYTES
+    view: str = "auto"
 
     def __post_init__(self):
         for n in ("max_gap", "band_seconds", "max_rotation", "gap_open", "gap_extend", "min_overlap", "band",
@@ -227,6 +244,7 @@ class ScoreSettings:
         object.__setattr__(self, "open_ends", check_open_ends(self.open_ends))
         object.__setattr__(self, "mirror", MIRROR_MODES.canonical(self.mirror))
         object.__setattr__(self, "moments_from", MOMENTS_FROM.canonical(self.moments_from))
+        object.__setattr__(self, "view", VIEWS.canonical(self.view))
         check_finite_positive("max_gap", self.max_gap)
         check_finite_positive("band_seconds", self.band_seconds)
         if self.max_frames is None:
@@ -317,6 +335,9 @@ class ScoreReport:
     #: on the reference's time base (indexed by the alignment path's user column; not yet mirrored)
     reference_poses: Sequence | None = field(default=None, compare=False, repr=False)
     user_poses: Sequence | None = field(default=None, compare=False, repr=False)
+    #: how the camera angle was handled (:func:`.view.view_reference`): mode ("2d" | "3d-fit" | "lifted"),
+    #: chosen_by ("auto" | "settings"), why, and for a fit the camera (yaw, pitch, scale, tx, ty, residual)
+    view: dict[str, Any] = field(default_factory=dict)
 
     @property
     def time_offset(self) -> float:
@@ -399,6 +420,7 @@ class ScoreReport:
                           "total_cost": f(self.alignment.total_cost)},
             "settings": self.settings.to_dict(),
             "assumed": self.assumed,
+            "view": self.view,
         }
         if path:
             d["alignment"]["path"] = self.alignment.path.tolist()
@@ -712,9 +734,10 @@ def score_sequence(reference, user, ref_fps: float | None = None, user_fps: floa
             got = read_input(item[0], layout=layout or settings.layout, fps=item[1], name=who, prefer="sequence")
             item[0] = got.sequence
             assumed.update(prefixed(got.assumed, who))
-    ref = prepare_reference(inputs["reference"][0], settings, fps=ref_fps, layout=layout)
-    usr = prepare_user(inputs["user"][0], ref.fps, settings, fps=user_fps, layout=layout)
-    report = score_prepared(ref, usr)
+    lay = layout if layout is not None else settings.layout
+    ref_seq = as_sequence(inputs["reference"][0], layout=lay, fps=ref_fps, name="reference")
+    usr_seq = as_sequence(inputs["user"][0], layout=lay, fps=user_fps, name="user")
+    report = score_in_view(ref_seq, usr_seq, settings, layout=lay)
     report.assumed.update(assumed)
     return report
 
@@ -733,3 +756,21 @@ def default_assumptions(report: ScoreReport, *, mirror_given: bool, distance_giv
         out["distance"] = {"value": report.settings.distance, "why": f"the default frame distance; {how_distance} "
                                                                      "for the other"}
     return out
+
+
+def score_in_view(reference: Sequence, user: Sequence, settings: ScoreSettings, *,
+                  layout: str | None = None) -> ScoreReport:
+    """:func:`score_prepared` after :func:`.view.view_reference` has put the reference in the user's view
+    (``settings.view``); the report says which view and camera (``report.view``; also ``assumed["view"]``
+    when ``auto`` chose a camera fit)."""
+    from .view import view_reference
+
+    reference.require_frames(2)
+    user.require_frames(2)
+    seen, info = view_reference(reference, user, settings.view, settings.mirror)
+    ref = prepare_reference(seen, settings, layout=layout)
+    report = score_prepared(ref, prepare_user(user, ref.fps, settings, layout=layout))
+    report.view = info
+    if info["chosen_by"] == "auto" and info["mode"] != "2d":
+        report.assumed["view"] = {"value": info["mode"], "why": info["why"]}
+    return report

@@ -57,6 +57,24 @@ def _check_times(times, n: int, name: str) -> np.ndarray:
     return t
 
 
+def check_points3d(points3d, shape: tuple[int, int], name: str) -> np.ndarray | None:
+    """(T, K, 3) float64 3D joints matching ``shape`` (T, K); NaN = missing; None if every joint is missing."""
+    from ..poses.pose import _check_real
+
+    _check_real(points3d, name, "points3d")
+    try:
+        p = np.array(points3d, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InvalidPoseError(f"{name}: points3d: expected numbers ({e})") from None
+    if p.shape != tuple(shape) + (3,):
+        raise InvalidPoseError(f"{name}: points3d: expected shape {tuple(shape) + (3,)} (one 3D point per "
+                               f"keypoint), got {p.shape}")
+    if np.isinf(p).any():
+        raise InvalidPoseError(f"{name}: points3d: expected finite coordinates or NaN (missing), found infinity")
+    p[np.isnan(p).any(-1)] = np.nan
+    return p if np.isfinite(p).any() else None
+
+
 #: What a one-frame input to sequence scoring is told (Sequence.require_frames).
 SINGLE_POSE_HINT = "a single pose: compare it with `posesearch compare` or `query`"
 
@@ -72,6 +90,9 @@ class Sequence:
         times: (T,) float64 seconds, strictly increasing.
         fps: nominal frame rate, or None if the frames only have times.
         name: what error messages call this sequence (``reference``, ``user``, a file name).
+        points3d: optional (T, K, 3) float64 3D joints in the same layout (world: Y up, the subject
+            facing +Z at yaw 0, any unit; NaN = missing), e.g. from motion capture. Scoring can then fit
+            the user's camera to them (``ScoreSettings(view=...)``, :mod:`posesearch.view.camera`).
     """
 
     keypoints: np.ndarray
@@ -80,6 +101,7 @@ class Sequence:
     times: np.ndarray | None = None
     fps: float | None = None
     name: str = field(default="sequence", compare=False)
+    points3d: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         name = self.name
@@ -103,6 +125,8 @@ class Sequence:
         else:
             times = _check_times(self.times, n, name)
         self.keypoints, self.confidences, self.layout, self.times, self.fps = kp, cf, lay, times, fps
+        if self.points3d is not None:
+            self.points3d = check_points3d(self.points3d, kp.shape[:2], name)
 
     # -- construction ------------------------------------------------------------------------------
     @classmethod
@@ -175,7 +199,7 @@ class Sequence:
     def replace(self, **changes) -> "Sequence":
         """A copy with some fields replaced (validated again)."""
         d = dict(keypoints=self.keypoints, confidences=self.confidences, layout=self.layout,
-                 times=self.times, fps=self.fps, name=self.name)
+                 times=self.times, fps=self.fps, name=self.name, points3d=self.points3d)
         d.update(changes)
         return Sequence(**d)
 
@@ -186,7 +210,12 @@ class Sequence:
             return self
         kp, cf = self.layout.convert_to_coco(self.keypoints, self.confidences)
         kp = np.where(cf[..., None] > 0, kp, 0.0)
-        return Sequence(kp, cf, get_layout("coco17"), self.times, self.fps, self.name)
+        p3 = None
+        if self.points3d is not None:
+            idx = np.asarray(self.layout.to_coco)
+            p3 = np.full((len(self), 17, 3), np.nan)
+            p3[:, idx >= 0] = self.points3d[:, idx[idx >= 0]]
+        return Sequence(kp, cf, get_layout("coco17"), self.times, self.fps, self.name, p3)
 
     def mirrored(self) -> "Sequence":
         """The sequence mirrored as a selfie camera shows it: x flipped about one vertical axis for the
@@ -202,7 +231,10 @@ class Sequence:
         kp, cf = mirror(self.keypoints, self.confidences, self.layout,
                         axis_sum=float(x[pres].min() + x[pres].max()) if pres.any() else 0.0)
         kp = np.where(cf[..., None] > 0, kp, 0.0)
-        return Sequence(kp, cf, self.layout, self.times, self.fps, self.name)
+        p3 = None
+        if self.points3d is not None:     # the mirrored scene: X -> -X, left and right swapped
+            p3 = self.points3d[:, np.asarray(self.layout.flip)] * np.array([-1.0, 1.0, 1.0])
+        return Sequence(kp, cf, self.layout, self.times, self.fps, self.name, p3)
 
     def body_size(self) -> float:
         """Median over frames of the diagonal of the present keypoints' bounding box (>= 2 present).
@@ -225,7 +257,8 @@ class Sequence:
     def slice(self, start: int, stop: int | None = None) -> "Sequence":
         """Frames ``start:stop`` (times kept)."""
         return Sequence(self.keypoints[start:stop], self.confidences[start:stop], self.layout,
-                        self.times[start:stop], self.fps, self.name)
+                        self.times[start:stop], self.fps, self.name,
+                        None if self.points3d is None else self.points3d[start:stop])
 
 
 def sequence_from_clip(clip, *, name: str | None = None) -> Sequence:
@@ -234,5 +267,6 @@ def sequence_from_clip(clip, *, name: str | None = None) -> Sequence:
     times = None if clip.times is None else np.asarray(clip.times, dtype=np.float64)
     if times is None and fps is None and len(clip) > 1:
         raise InvalidArgumentError(f"{name or clip.clip_id}: the clip has no fps or times")
+    p3 = getattr(clip, "points3d", None)
     return Sequence(np.asarray(clip.keypoints, dtype=np.float64), np.asarray(clip.confidences, dtype=np.float64),
-                    get_layout(clip.layout), times, fps, name or clip.clip_id)
+                    get_layout(clip.layout), times, fps, name or clip.clip_id, p3)

@@ -38,7 +38,9 @@ frame): the joint errors and their scores.
 
 Live against offline: :meth:`ScoreSession.report` is the final report, computed at the end by the
 offline scorer from every frame pushed (as pushed), so it equals ``score_sequence`` of the same frames with the
-same settings exactly, whatever the settings. The running score is causal; its end value
+same settings exactly, whatever the settings (with a 3D reference and ``view`` auto / 3d-fit, report() fits
+the camera on the frames pushed, as score_sequence does; the running score compares the reference's own 2D
+view, since no camera can be fitted before the user has moved). The running score is causal; its end value
 :attr:`ScoreSession.final_score` equals ``score_sequence(reference, user,
 settings).score`` to 1e-9 when both see the same inputs: ``smooth="none"``, ``band=None``, ``interp``
 "linear" or "hold", and every pushed frame has every joint of its layout. Otherwise the live score is
@@ -124,6 +126,19 @@ class _DPState:
         return self.cols.nbytes + self.new.nbytes
 
 
+def _view_of(reference, settings: ScoreSettings, ref_fps):
+    """(the reference Sequence when ``settings.view`` needs the whole user to fit a camera, else None;
+    the report's view record for the 2D case)."""
+    from .io import as_sequence
+    from .view import resolve_view, view_reference
+
+    seq = as_sequence(reference, layout=settings.layout, fps=ref_fps, name="reference")
+    mode, _ = resolve_view(settings.view, seq)
+    if mode != "2d":
+        return seq, None
+    return None, view_reference(seq, None, settings.view, settings.mirror)[1]
+
+
 class ScoreSession:
     """Score a live user stream against ``reference`` (see the module doc).
 
@@ -142,6 +157,7 @@ class ScoreSession:
                  layout: "str | Layout | None" = None, keep_frames: bool = True, reps=None):
         self.settings = st = settings
         self.ref = prepare_reference(reference, st, fps=ref_fps)
+        self._view_reference, self._view_info = _view_of(reference, st, ref_fps)
         self.fps = self.ref.fps
         self.tr = len(self.ref.seq)
         lay = layout if layout is not None else st.layout
@@ -436,9 +452,13 @@ class ScoreSession:
         ``score_sequence(reference, those frames, settings)`` exactly (the running score during the stream is
         causal; see the module doc for how its end value, :attr:`final_score`, can differ). Costs one offline
         scoring (about 140 ms for a 60 s pair); frames are kept as pushed, 408 bytes each for COCO-17."""
-        from .score import prepare_user, score_prepared
+        from .score import prepare_user, score_in_view, score_prepared
 
-        return score_prepared(self.ref, prepare_user(self.user_sequence(), self.fps, self.settings))
+        if self._view_reference is not None:      # the camera is fitted on the whole performance
+            return score_in_view(self._view_reference, self.user_sequence(), self.settings)
+        report = score_prepared(self.ref, prepare_user(self.user_sequence(), self.fps, self.settings))
+        report.view = dict(self._view_info)
+        return report
 
     @property
     def mirrored(self) -> bool:

@@ -41,7 +41,7 @@ from ...errors import FileFormatError, InvalidArgumentError, check_finite_positi
 from ...poses.layouts import CMU19
 from ..clip import Clip
 from ._paths import expand
-from .bvh_kinematics import PROJECTIONS, BVH, forward_kinematics, parse_bvh, project
+from .bvh_kinematics import PROJECTIONS, BVH, camera_axes, forward_kinematics, parse_bvh, project
 
 FORMAT = "bvh"
 DESCRIPTION = ("BVH motion capture (CMU mocap; CC_Base or CMU rig) projected to 2D from chosen camera "
@@ -252,9 +252,12 @@ def project_mocap(mocap: Mocap, yaw: float = 0.0, *, pitch: float = 0.0, distanc
         target = pelvis.copy()
         target[:, 1] = pelvis[:, 1].mean()
     xy = project(J, yaw, pitch, distance, projection=projection, focal=focal, target=target)
+    p3 = J
     if mirror:
         xy = xy[:, np.asarray(CMU19.flip)]
         xy[..., 0] = -xy[..., 0]
+        right = camera_axes(yaw, pitch)[0]     # the mirrored scene: reflected along the camera's x axis
+        p3 = (J - 2.0 * (J @ right)[..., None] * right)[:, np.asarray(CMU19.flip)]
     labels = dict(mocap.labels)
     labels.update(view=_fmt(yaw), pitch=_fmt(pitch), projection=projection, mirrored=str(bool(mirror)).lower(),
                   distance=_fmt(distance))
@@ -272,6 +275,7 @@ def project_mocap(mocap: Mocap, yaw: float = 0.0, *, pitch: float = 0.0, distanc
         source=mocap.source,
         labels=labels,
         frame_labels={"frame": mocap.frames.astype(np.int64)},
+        points3d=p3.astype(np.float32),
     )
 
 
@@ -287,7 +291,8 @@ def read(paths: "str | Path | Iterable[str | Path]", *, views: Iterable[float] =
 
     Clip ids ``cmu:<stem>:yaw<yaw>[:pitch<pitch>][:mirror]``; labels subject, trial, description (from a
     ``cmu_index.csv`` beside the file or in its parent folder), view, pitch, projection, mirrored,
-    distance, rig; frame label ``frame`` (row in the file). Confidences are 1.
+    distance, rig; frame label ``frame`` (row in the file). Confidences are 1. ``points3d``: the 3D joints
+    (metres, Y up, the subject facing +Z at its first motion frame; mirrored with the clip).
     """
     if isinstance(views, (int, float)):
         views = [views]
