@@ -46,7 +46,7 @@ PACKAGE = ROOT / "posesearch"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("posesearch.errors", "posesearch.text", "posesearch._cache", "posesearch._version",
               "posesearch.registry", "posesearch.files", "posesearch.safeio")),
-    ("poses", ("posesearch.poses",)),
+    ("poses", ("posesearch.poses", "posesearch.view")),
     ("sequence", ("posesearch.sequence",)),
     ("corpus", ("posesearch.corpus",)),
     ("index", ("posesearch.index",)),
