@@ -38,6 +38,7 @@ _LAZY = {
     "ScoreSession": "posesearch.sequence.stream",
     "read_pose_file": "posesearch.poses.io",
     "read_input": "posesearch.inputs",
+    "lift": "posesearch.view.lift",
 }
 
 

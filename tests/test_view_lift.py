@@ -45,6 +45,7 @@ def _view(p3d, yaw, pitch=0.0):
 # --------------------------------------------------------------------------------- weights
 
 def test_shipped_weights_verify_and_are_small():
+    assert L.available()
     arrays = L.load_weights()
     assert str(arrays["checksum"]) == L.arrays_checksum(arrays)
     meta = L.model_info()
@@ -111,8 +112,8 @@ def test_shapes_and_normalisation():
     assert one.shape == (17, 3)
     batch = L.lift(np.stack([_pose(), _pose(COCO_T * 2 + 7)]))
     assert batch.shape == (2, 17, 3)
-    np.testing.assert_allclose(batch[0], one, atol=1e-12)
-    np.testing.assert_allclose(batch[1], one, atol=1e-9)       # translation and scale of the image do not matter
+    np.testing.assert_allclose(batch[0], one, atol=1e-5)       # float32 network: batch = one at a time
+    np.testing.assert_allclose(batch[1], one, atol=1e-5)       # translation and scale of the image do not matter
     root = 0.5 * (one[L.LHIP] + one[L.RHIP])
     np.testing.assert_allclose(root, 0, atol=1e-12)
     assert np.sqrt((one ** 2).sum() / 17) == pytest.approx(1.0)
@@ -141,22 +142,23 @@ def test_canonicalize_ignores_turns_about_the_vertical(angle, seed):
 
 def test_lift_of_another_view_gives_the_same_canonical_pose(held_out):
     """The pose filmed at yaw 0 and at yaw 60 / 90: canonical forms close (RMS joint distance, in units of
-    the pose's RMS radius); a different frame is far."""
+    the pose's RMS radius), and close to the true pose's canonical form."""
     p = held_out[::5]
     c0 = L.canonicalize(L.lift(_view(p, 0)))
-    for yaw, limit in ((60, 0.25), (90, 0.3)):
+    for yaw, limit in ((60, 0.2), (90, 0.22)):   # measured 0.13, 0.14
         cy = L.canonicalize(L.lift(_view(p, yaw)))
         d_same = np.sqrt(((c0 - cy) ** 2).sum(axis=-1).mean(axis=-1))
         assert np.median(d_same) < limit, (yaw, np.median(d_same))
     truth = L.canonicalize(p)
-    assert np.median(np.sqrt(((truth - c0) ** 2).sum(axis=-1).mean(axis=-1))) < 0.3
+    assert np.median(np.sqrt(((truth - c0) ** 2).sum(axis=-1).mean(axis=-1))) < 0.2   # measured 0.13
 
 
 def test_accuracy_on_held_out_subject(held_out):
-    """PA-MPJPE in mm on subject 5 (never trained on), orthographic views at four yaws."""
+    """PA-MPJPE in mm on subject 5's walk (never trained on), orthographic views at four yaws: measured 49, 36,
+    34, 49 mm (the ballet clips of the same subject, in the benchmark: about 76 mm)."""
     errs = [float(L.procrustes_mpjpe(held_out, L.lift(_view(held_out, yaw))).mean() * 1000)
             for yaw in (0, 60, 90, 180)]
-    assert max(errs) < 80, errs
+    assert max(errs) < 65, errs
 
 
 # --------------------------------------------------------------------------------- bad input

@@ -91,6 +91,16 @@ def _model() -> dict[str, np.ndarray]:
     return load_weights(WEIGHTS_PATH)
 
 
+def available() -> bool:
+    """Whether the shipped weights are present and verify (no torch needed); the reason otherwise comes from
+    :func:`load_weights` (a one-line FileFormatError)."""
+    try:
+        _model()
+    except (FileFormatError, OSError):
+        return False
+    return True
+
+
 def model_info() -> dict:
     """What the shipped model is: its training settings and validation figures (the npz's ``meta``)."""
     return json.loads(str(_model()["meta"]))
@@ -190,14 +200,15 @@ def _coco_batch(keypoints, layout, confidences, name: str) -> tuple[np.ndarray, 
 
 
 def forward(x: np.ndarray, weights: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """The network on its (N, 51) input: (N, 51) raw output (17 x 3, before :func:`normalize3d`)."""
+    """The network on its (N, 51) input: (N, 51) raw output (17 x 3, before :func:`normalize3d`), computed in
+    float32 like the training."""
     w = _model() if weights is None else weights
-    h = np.maximum(x @ w["w_in"].T + w["b_in"], 0.0)
+    h = np.maximum(np.asarray(x, dtype=np.float32) @ w["w_in"].T + w["b_in"], 0.0)   # float32, as trained
     for i in range(int(w["blocks"])):
         r = np.maximum(h @ w[f"w{i}a"].T + w[f"b{i}a"], 0.0)
         r = np.maximum(r @ w[f"w{i}b"].T + w[f"b{i}b"], 0.0)
         h = h + r
-    return h @ w["w_out"].T + w["b_out"]
+    return (h @ w["w_out"].T + w["b_out"]).astype(np.float64)
 
 
 def lift(keypoints, layout: "str | Layout" = "coco17", confidences=None, *, name: str = "poses") -> np.ndarray:
