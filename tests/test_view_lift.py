@@ -265,3 +265,21 @@ def test_every_backend_under_view(backend, params):
     if get_backend_spec(backend).load().exact_for("view", params):
         np.testing.assert_array_equal(m.ids, np.argsort(brute, axis=1, kind="stable")[:, :5])
         assert idx.exact
+
+
+def test_view_search_with_mirror(view_corpus, held_out):
+    """mirror=True lifts the mirror image too: searching a mirrored query that way is at least as close as
+    searching the original (its mirror image), and equal where the mirrored side won."""
+    from posesearch.index.index import Index
+    from posesearch.poses.layouts import COCO17
+
+    idx = Index.build(view_corpus, metric="view", backend="exact")
+    q = _view(held_out[::9], 60)
+    mq = q[:, np.asarray(COCO17.flip)].copy()
+    mq[..., 0] *= -1
+    plain = idx.search(q, k=1)
+    both = idx.search(mq, k=1, mirror=True)
+    assert (both.distances[:, 0] <= plain.distances[:, 0] + 1e-6).all()
+    assert both.mirrored[:, 0].any()    # (a walk's mirror image is often another phase of it: not always)
+    np.testing.assert_allclose(both.distances[both.mirrored[:, 0], 0], plain.distances[both.mirrored[:, 0], 0],
+                               rtol=1e-5, atol=1e-6)
