@@ -1,6 +1,6 @@
 """Train the 2D -> 3D lifter shipped as posesearch/view/lift_weights.npz (issue 20). Needs the ``train`` extra
-(torch CPU): ``pip install -e ".[train]"``; ``python scripts/train_lift.py`` (8000 batches of 256: about
-4 minutes on one idle core).
+(torch CPU): ``pip install -e ".[train]"``; ``python scripts/train_lift.py`` (16000 batches of 256 on one
+core: 20 minutes on a busy 2-core machine; the shipped weights were made by this command).
 
 Data: the shared CMU motion capture (``../shared/data/cmu_mocap/bvh``), 3D COCO-17 joints from
 :func:`posesearch.corpus.readers.bvh_coco3d.load_coco3d`. Subjects 1, 2, 3 train; subject 5 is held out
@@ -214,7 +214,7 @@ def val_set(poses: np.ndarray, seed: int):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=8000, help="training steps (batches)")
+    ap.add_argument("--steps", type=int, default=16000, help="training steps (batches)")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--blocks", type=int, default=2)
     ap.add_argument("--batch", type=int, default=256)

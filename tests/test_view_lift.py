@@ -154,11 +154,11 @@ def test_lift_of_another_view_gives_the_same_canonical_pose(held_out):
 
 
 def test_accuracy_on_held_out_subject(held_out):
-    """PA-MPJPE in mm on subject 5's walk (never trained on), orthographic views at four yaws: measured 49, 36,
-    34, 49 mm (the ballet clips of the same subject, in the benchmark: about 76 mm)."""
+    """PA-MPJPE in mm on subject 5's walk (never trained on), orthographic views at four yaws: measured 43, 34,
+    28, 44 mm (the ballet clips of the same subject, in the benchmark: 69-74 mm)."""
     errs = [float(L.procrustes_mpjpe(held_out, L.lift(_view(held_out, yaw))).mean() * 1000)
             for yaw in (0, 60, 90, 180)]
-    assert max(errs) < 65, errs
+    assert max(errs) < 60, errs
 
 
 # --------------------------------------------------------------------------------- bad input

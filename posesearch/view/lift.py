@@ -2,8 +2,8 @@
 
 A small residual MLP in the style of Martinez et al. (2017), trained on the CMU motion capture seen by random
 virtual cameras (``scripts/train_lift.py``, fixed seed; CMU subjects 1, 2, 3 for training, 5 held out),
-runs here in numpy: no torch at run time. Its weights ship in the package (``lift_weights.npz``, a few
-hundred kB) with a SHA-256 of their arrays, checked when they are first loaded.
+runs here in numpy: no torch at run time. Its weights ship in the package (``lift_weights.npz``, 1.1
+MB) with a SHA-256 of their arrays, checked when they are first loaded.
 
 Conventions (COCO-17 joints, 3D Y up as in :mod:`posesearch.corpus.readers.bvh`):
 
