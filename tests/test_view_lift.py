@@ -283,3 +283,15 @@ def test_view_search_with_mirror(view_corpus, held_out):
     assert both.mirrored[:, 0].any()    # (a walk's mirror image is often another phase of it: not always)
     np.testing.assert_allclose(both.distances[both.mirrored[:, 0], 0], plain.distances[both.mirrored[:, 0], 0],
                                rtol=1e-5, atol=1e-6)
+
+
+def test_view_index_of_another_lifting_model_is_refused(tmp_path, view_corpus, monkeypatch):
+    from posesearch.index.index import Index
+
+    path = Index.build(view_corpus, metric="view", backend="exact").save(tmp_path / "v.h5")
+    assert Index.metadata(path)["view_model"] == L.model_id()
+    monkeypatch.setattr(L, "model_id", lambda: "0123456789abcdef")
+    with pytest.raises(FileFormatError, match="lifting model .* this posesearch lifts with '0123456789abcdef'; "
+                                              "rebuild it") as e:
+        Index.load(path)
+    assert "\n" not in str(e.value)

@@ -12,7 +12,8 @@ Metrics (see :mod:`posesearch.poses.distances`):
 * ``view`` — any camera angle: the L2 distance of the poses' view-invariant vectors
   (:func:`posesearch.view.lift.embed`: lifted to 3D, turned to face one way). The index stores those
   vectors; queries are lifted the same way. Frames with fewer than 4 present joints cannot be lifted and
-  are left out (counted in the attribute ``view_unliftable``).
+  are left out (counted in the attribute ``view_unliftable``). The attribute ``view_model`` names the lifting
+  model (:func:`posesearch.view.lift.model_id`); an index of another model is refused when loaded.
 
 Only the corpus's valid frames are indexed; results carry corpus frame ids. Mirror-invariant search
 (``mirror=True``) queries both the pose and its mirror image (mirrored on the raw keypoints, then
@@ -145,6 +146,7 @@ class Index:
                                            f"({plural(n_total, 'frame')}, none could be normalized)")
             if metric == "view":
                 vectors, frame_ids, attrs["view_unliftable"] = _view_vectors(corpus, frame_ids, progress)
+                attrs["view_model"] = _view_model()
             else:
                 vectors = np.asarray(corpus.vectors(), dtype=np.float32)[frame_ids]
             if getattr(bcls, "needs_build_weights", False):
@@ -156,6 +158,8 @@ class Index:
             vectors, _, _ = check_query_vectors(source, None, weighted=False, name="vectors")
             vectors = vectors.astype(np.float32)
             frame_ids = np.arange(len(vectors), dtype=np.int64)
+            if metric == "view":
+                attrs["view_model"] = _view_model()
             attrs.update(corpus_path="", corpus_checksum="", corpus_frames=int(len(vectors)))
             corpus = None
         if vectors.shape[1] != DIM:
@@ -368,6 +372,9 @@ class Index:
         if attrs.get("layout", "coco17") != "coco17" or int(attrs["dimension"]) != DIM:
             raise FileFormatError(path, f"index holds {attrs.get('layout')} vectors of dimension {attrs['dimension']}, "
                                   f"expected coco17 / {DIM}")
+        if metric == "view" and attrs.get("view_model") != _view_model():
+            raise FileFormatError(path, f"index holds view vectors of lifting model {attrs.get('view_model')!r}, "
+                                  f"this posesearch lifts with {_view_model()!r}; rebuild it with `posesearch build`")
         norm = attrs.get("normalization")
         if norm != DEFAULT_NORMALIZATION.to_dict():
             raise FileFormatError(path, f"index uses normalization {norm}, this posesearch uses "
@@ -487,6 +494,12 @@ def measure_build_recall(index: "Index", corpus=None, *, n_queries: int | None =
     recall = float(np.mean(np.minimum(hits, k) / k))
     return {f"build_recall_at_{k}": round(recall, 4), "build_recall_queries": int(len(q)),
             "build_recall_seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _view_model() -> str:
+    from ..view.lift import model_id
+
+    return model_id()
 
 
 #: frames lifted at a time when a ``view`` index is built (bounds the memory of the lifting network)

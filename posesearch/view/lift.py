@@ -101,6 +101,12 @@ def available() -> bool:
     return True
 
 
+def model_id() -> str:
+    """The shipped model's checksum (first 16 hex digits): a ``view`` index records it, and is refused by a
+    posesearch whose model differs (its stored vectors would not match the queries')."""
+    return str(_model()["checksum"])[:16]
+
+
 def model_info() -> dict:
     """What the shipped model is: its training settings and validation figures (the npz's ``meta``)."""
     return json.loads(str(_model()["meta"]))
