@@ -33,7 +33,7 @@ PACKAGE = ROOT / "posesearch"
 #: ``posesearch.sequence.score`` is in "score" while the rest of ``posesearch.sequence`` is in "sequence").
 #:
 #:   base      errors, text, name registry, files (open/check/atomic write), safe input reading
-#:   poses     layouts, normalization, distances, mirror, Procrustes, pose files
+#:   poses     layouts, normalization, distances, mirror, Procrustes, pose files; view/ (cameras, 2D->3D lifting)
 #:   sequence  pose sequences: Sequence, sequence files, smoothing, resampling, alignment, frame distances
 #:   corpus    the corpus file, its readers (a reader may read sequence files: corpus is above sequence)
 #:   index     nearest-pose search over a corpus (backends, kernels, index files, query preparation)

@@ -310,7 +310,8 @@ class Index:
         return cols
 
     def search_vectors(self, vectors, k: int = 10, *, weights=None) -> Matches:
-        """k nearest indexed frames of pre-normalized (B, 34) / (34,) vectors.
+        """k nearest indexed frames of pre-normalized (B, 34) / (34,) vectors (under metric ``view``: the
+        view-invariant vectors of :func:`posesearch.view.lift.embed`).
 
         For the weighted metric ``weights`` are the (B, 17) per-keypoint weights (default: uniform).
         """
