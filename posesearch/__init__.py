@@ -42,6 +42,7 @@ _LAZY = {
     "count_reps": "posesearch.sequence.reps",
     "RepSettings": "posesearch.sequence.reps",
     "joint_angles": "posesearch.poses.angles",
+    "lift": "posesearch.view.lift",
 }
 
 

@@ -33,7 +33,7 @@ PACKAGE = ROOT / "posesearch"
 #: ``posesearch.sequence.score`` is in "score" while the rest of ``posesearch.sequence`` is in "sequence").
 #:
 #:   base      errors, text, name registry, files (open/check/atomic write), safe input reading
-#:   poses     layouts, normalization, distances, mirror, Procrustes, pose files; view/ (camera geometry, lifting)
+#:   poses     layouts, normalization, distances, mirror, Procrustes, pose files; view/ (camera geometry, 2D->3D lifting)
 #:   pictures  skeleton drawing, match and clip pictures (duck-typed, so Matches.plot and Clip.plot call down)
 #:   sequence  pose sequences: Sequence, sequence files, smoothing, resampling, alignment, frame distances
 #:   video     video and image files -> Sequences (the optional video extra: decoding, pose model, cache, overlay)

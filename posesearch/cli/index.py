@@ -149,6 +149,8 @@ def register(app: typer.Typer) -> None:
                    "size_bytes": size, "exact": index.exact}
         recall = {k: index.attrs[k] for k in ("build_recall_at_10", "build_recall_queries") if k in index.attrs}
         summary.update(recall)
+        if "view_unliftable" in index.attrs:
+            summary["view_unliftable"] = int(index.attrs["view_unliftable"])
         if as_json:
             emit_json(summary)
             return
@@ -156,6 +158,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"built {out}: {spec.name} index ({exact}, metric {metric_name}) over "
                    f"{len(index):,} of {plural(n_frames, 'frame')} in {corpus}")
         typer.echo(f"build {summary['build_seconds']:.2f} s (total {seconds:.2f} s); {fmt_bytes(size)} on disk")
+        if summary.get("view_unliftable"):
+            typer.echo(f"{plural(summary['view_unliftable'], 'valid frame')} left out: fewer than 4 joints, too few "
+                       "to lift to 3D (metric view)")
         if recall:
             typer.echo(f"recall@10 {recall['build_recall_at_10']} against brute force on "
                        f"{recall['build_recall_queries']} of its own frames, jittered (shown by `posesearch info`)")

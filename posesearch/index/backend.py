@@ -3,7 +3,8 @@
 A backend answers k-nearest-neighbour queries over ``data``: an (M, 34) float32 C-contiguous array of
 the indexed frames' vectors, in the form the metric needs (normalized Move Mirror vectors for
 ``weighted``; the same vectors scaled to unit length for ``cosine``, whose distance is then the L2
-distance). Rows are numbered 0..M-1; the :class:`~posesearch.index.index.Index` maps rows to corpus
+distance; for ``view``, the unit view-invariant vectors of :func:`posesearch.view.lift.embed`, also compared
+by L2 distance). Rows are numbered 0..M-1; the :class:`~posesearch.index.index.Index` maps rows to corpus
 frame ids.
 
 ``knn(queries, weights, k)`` returns ``(rows int64 (B, k), distances float64 (B, k))`` sorted by
@@ -24,7 +25,7 @@ from ..registry import ParamOption, merge_options  # noqa: F401  (ParamOption: t
 
 Progress = Callable[[int, int], None]  # progress(done, total)
 
-KERNEL_METRIC = {"weighted": "weighted", "cosine": "l2"}  # cosine = L2 over unit vectors
+KERNEL_METRIC = {"weighted": "weighted", "cosine": "l2", "view": "l2"}  # cosine = L2 over unit vectors; view too
 
 
 def option(default: Any, help: str, *, flag: str | None = None) -> Any:

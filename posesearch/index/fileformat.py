@@ -181,7 +181,7 @@ def search_settings(attrs: dict[str, Any]) -> dict[str, Any]:
     except Exception:
         return {}
     fn = getattr(bcls, "search_settings", None)
-    if fn is None or not isinstance(params, dict) or metric not in ("weighted", "cosine"):
+    if fn is None or not isinstance(params, dict) or metric not in ("weighted", "cosine", "view"):
         return {}
     try:
         return fn(params, metric)

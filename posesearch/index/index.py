@@ -8,7 +8,12 @@ Metrics (see :mod:`posesearch.poses.distances`):
 
 * ``weighted`` — Move Mirror's ``sum_k w_k (|fx_k - gx_k| + |fy_k - gy_k|) / sum_k w_k`` with the weights
   ``w`` taken from the query's confidences (COCO-17, missing keypoints weigh 0);
-* ``cosine`` — ``sqrt(2 (1 - cos(f, g)))``, computed as the L2 distance of the unit vectors.
+* ``cosine`` — ``sqrt(2 (1 - cos(f, g)))``, computed as the L2 distance of the unit vectors;
+* ``view`` — any camera angle: the L2 distance of the poses' view-invariant vectors
+  (:func:`posesearch.view.lift.embed`: lifted to 3D, turned to face one way). The index stores those
+  vectors; queries are lifted the same way. Frames with fewer than 4 present joints cannot be lifted and
+  are left out (counted in the attribute ``view_unliftable``). The attribute ``view_model`` names the lifting
+  model (:func:`posesearch.view.lift.model_id`); an index of another model is refused when loaded.
 
 Only the corpus's valid frames are indexed; results carry corpus frame ids. Mirror-invariant search
 (``mirror=True``) queries both the pose and its mirror image (mirrored on the raw keypoints, then
@@ -33,10 +38,12 @@ from ..poses.normalize import DEFAULT_NORMALIZATION
 from .backend import Backend, Progress, params_to_json, parse_params
 from .fileformat import c_array, read_index_attrs, read_index_file, write_index_file
 from .matches import FrameMetadata, Matches, fill_metadata, merge_mirrored
-from .query import DIM, check_query_vectors, prepare_raw, unit_rows
+from .query import DIM, check_query_vectors, embed_coco, prepare_raw, prepare_view, unit_rows
 from .registry import DEFAULT_BACKEND, get_backend_spec
 
 BACKEND_GROUP = "backend"
+#: metrics whose vectors are unit rows compared by L2 distance (cosine: Move Mirror vectors; view: lifted)
+L2_METRICS = ("cosine", "view")
 
 
 def _open_corpus(corpus):
@@ -141,7 +148,10 @@ class Index:
                 where = "" if frame_range is None else f" in frames {lo}:{hi}"
                 raise InvalidArgumentError(f"corpus {getattr(corpus, 'path', '')}: no valid frames to index{where} "
                                            f"({plural(n_total, 'frame')}, none could be normalized)")
-            if frame_range is None:
+            if metric == "view":
+                vectors, frame_ids, attrs["view_unliftable"] = _view_vectors(corpus, frame_ids, progress)
+                attrs["view_model"] = _view_model()
+            elif frame_range is None:
                 vectors = np.asarray(corpus.vectors(), dtype=np.float32)[frame_ids]
             else:   # read only the shard's frames
                 vectors = np.asarray(corpus.vectors(lo, hi), dtype=np.float32)[frame_ids - lo]
@@ -154,11 +164,13 @@ class Index:
             vectors, _, _ = check_query_vectors(source, None, weighted=False, name="vectors")
             vectors = vectors.astype(np.float32)
             frame_ids = np.arange(len(vectors), dtype=np.int64)
+            if metric == "view":
+                attrs["view_model"] = _view_model()
             attrs.update(corpus_path="", corpus_checksum="", corpus_frames=int(len(vectors)))
             corpus = None
         if vectors.shape[1] != DIM:
             raise InvalidArgumentError(f"corpus vectors: expected {DIM} columns (COCO-17), got {vectors.shape[1]}")
-        data = unit_rows(vectors, np.float32) if metric == "cosine" else np.ascontiguousarray(vectors)
+        data = unit_rows(vectors, np.float32) if metric in L2_METRICS else np.ascontiguousarray(vectors)
         t0 = time.perf_counter()
         be = bcls.build(data, metric, p, build_weights=build_weights, progress=progress)
         attrs.update(build_seconds=round(time.perf_counter() - t0, 3),
@@ -246,7 +258,7 @@ class Index:
         return k
 
     def _knn(self, vectors: np.ndarray, weights: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if self.metric == "cosine":
+        if self.metric in L2_METRICS:
             q, w = unit_rows(vectors), None
         else:
             q, w = np.ascontiguousarray(vectors, dtype=np.float64), np.ascontiguousarray(weights, dtype=np.float64)
@@ -271,7 +283,8 @@ class Index:
         :meth:`frame_columns`): no per-match clip ids or labels are built. Same arguments and checks as
         :meth:`search`."""
         k = self._check_k(k)
-        prep, mprep = prepare_raw(poses, layout, confidences, mirror=mirror)
+        prepare = prepare_view if self.metric == "view" else prepare_raw
+        prep, mprep = prepare(poses, layout, confidences, mirror=mirror)
         ids, dists = self._knn(prep.vectors, prep.weights, k)
         if not mirror:
             return ids, dists, np.zeros_like(ids, dtype=bool)
@@ -307,7 +320,8 @@ class Index:
         return cols
 
     def search_vectors(self, vectors, k: int = 10, *, weights=None) -> Matches:
-        """k nearest indexed frames of pre-normalized (B, 34) / (34,) vectors.
+        """k nearest indexed frames of pre-normalized (B, 34) / (34,) vectors (under metric ``view``: the
+        view-invariant vectors of :func:`posesearch.view.lift.embed`).
 
         For the weighted metric ``weights`` are the (B, 17) per-keypoint weights (default: uniform).
         """
@@ -383,6 +397,9 @@ class Index:
         if attrs.get("layout", "coco17") != "coco17" or int(attrs["dimension"]) != DIM:
             raise FileFormatError(path, f"index holds {attrs.get('layout')} vectors of dimension {attrs['dimension']}, "
                                   f"expected coco17 / {DIM}")
+        if metric == "view" and attrs.get("view_model") != _view_model():
+            raise FileFormatError(path, f"index holds view vectors of lifting model {attrs.get('view_model')!r}, "
+                                  f"this posesearch lifts with {_view_model()!r}; rebuild it with `posesearch build`")
         norm = attrs.get("normalization")
         if norm != DEFAULT_NORMALIZATION.to_dict():
             raise FileFormatError(path, f"index uses normalization {norm}, this posesearch uses "
@@ -475,11 +492,22 @@ def measure_build_recall(index: "Index", corpus=None, *, n_queries: int | None =
     kp = kp + rng.normal(0.0, 1.0, kp.shape) * (RECALL_JITTER * size)[..., None]
     lo, hi = RECALL_CONFIDENCE
     cf = np.where(present & (rng.random(cf.shape) >= RECALL_MISSING), rng.uniform(lo, hi, cf.shape), 0.0)
-    vec, ok = normalize_batch(kp, cf, on_invalid="mask", dtype=np.float64)
+    if index.metric == "view" and corpus is not None:
+        from ..view.lift import MIN_PRESENT
+
+        ok = (cf > 0).sum(axis=1) >= MIN_PRESENT
+        vec = embed_coco(kp[ok], cf[ok], name="recall queries").vectors if ok.any() else np.zeros((0, DIM))
+        kp, cf = kp[ok], cf[ok]
+        ok = np.ones(len(vec), dtype=bool)
+    elif index.metric == "view":   # bare view vectors: jittered rows are queries
+        vec = np.asarray(index.data[rows], dtype=np.float64) + rng.normal(0.0, RECALL_JITTER, (len(rows), DIM))
+        ok = np.ones(len(vec), dtype=bool)
+    else:
+        vec, ok = normalize_batch(kp, cf, on_invalid="mask", dtype=np.float64)
     vec, w = vec[ok], cf[ok]
     if len(vec) == 0:
         return {}
-    if index.metric == "cosine":
+    if index.metric in L2_METRICS:
         q, w = unit_rows(vec), None
     else:
         q, w = np.ascontiguousarray(vec), np.ascontiguousarray(w)
@@ -491,6 +519,40 @@ def measure_build_recall(index: "Index", corpus=None, *, n_queries: int | None =
     recall = float(np.mean(np.minimum(hits, k) / k))
     return {f"build_recall_at_{k}": round(recall, 4), "build_recall_queries": int(len(q)),
             "build_recall_seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _view_model() -> str:
+    from ..view.lift import model_id
+
+    return model_id()
+
+
+#: frames lifted at a time when a ``view`` index is built (bounds the memory of the lifting network)
+VIEW_CHUNK = 8192
+
+
+def _view_vectors(corpus, frame_ids: np.ndarray, progress: Progress | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """Metric ``view``: (vectors float32 (M, 34), the frame ids kept, how many were left out) for the corpus's
+    valid frames ``frame_ids``; frames with fewer than 4 present joints cannot be lifted and are left out."""
+    from ..view.lift import MIN_PRESENT
+
+    kp_all = np.asarray(corpus.keypoints(), dtype=np.float64)[frame_ids]
+    cf_all = np.asarray(corpus.confidences(), dtype=np.float64)[frame_ids]
+    cf_all = np.where(np.isfinite(kp_all).all(axis=-1), cf_all, 0.0)
+    keep = (cf_all > 0).sum(axis=1) >= MIN_PRESENT
+    ids = frame_ids[keep]
+    if len(ids) == 0:
+        raise InvalidArgumentError(f"corpus {getattr(corpus, 'path', '')}: no frame has the {MIN_PRESENT} present "
+                                   "joints lifting to 3D needs (metric view)")
+    kp_all = np.where(cf_all[..., None] > 0, np.nan_to_num(kp_all), 0.0)[keep]
+    cf_all = cf_all[keep]
+    out = np.empty((len(ids), DIM), dtype=np.float32)
+    for a in range(0, len(ids), VIEW_CHUNK):
+        b = min(a + VIEW_CHUNK, len(ids))
+        out[a:b] = embed_coco(kp_all[a:b], cf_all[a:b], name="corpus frames").vectors
+        if progress:
+            progress(b, len(ids))
+    return out, ids, int((~keep).sum())
 
 
 def _json(obj) -> str:

@@ -105,6 +105,26 @@ def prepare_raw(poses, layout: "str | Layout" = "coco17", confidences=None, *, m
     return prepare_coco(kp, cf, name=name), (prepare_coco(kp, cf, mirrored=True, name=name) if mirror else None)
 
 
+def embed_coco(keypoints: np.ndarray, confidences: np.ndarray, *, mirrored: bool = False,
+               name: str = "query") -> PreparedQueries:
+    """Metric ``view``: validated COCO-17 keypoints (B, 17, 2) / confidences (B, 17), optionally mirrored
+    first, lifted to 3D, turned to face one way and embedded (:func:`posesearch.view.lift.embed`)."""
+    from ..view.lift import embed
+
+    kp, cf = keypoints, confidences
+    if mirrored:
+        kp, cf = mirror_pose(kp, cf, COCO17)
+        kp = np.where(cf[..., None] > 0, kp, 0.0)
+    return PreparedQueries(embed(kp, COCO17, cf, name=name), np.asarray(cf, dtype=np.float64))
+
+
+def prepare_view(poses, layout: "str | Layout" = "coco17", confidences=None, *, mirror: bool = False,
+                 name: str = "query") -> tuple[PreparedQueries, PreparedQueries | None]:
+    """Raw poses -> the view-invariant query vectors of metric ``view`` (and those of their mirror images)."""
+    kp, cf, _ = raw_to_coco(poses, layout, confidences, name=name)
+    return embed_coco(kp, cf, name=name), (embed_coco(kp, cf, mirrored=True, name=name) if mirror else None)
+
+
 def _prepare_compiled(poses, lay: Layout, confidences, mirror: bool):
     """The compiled path of :func:`prepare_raw`, or None when the checked path must run."""
     from ..poses.normalize import MIN_PRESENT

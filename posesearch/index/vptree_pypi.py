@@ -154,7 +154,8 @@ class PyPIVPTreeBackend(Backend):
 
     @classmethod
     def exact_for(cls, metric, params=None) -> bool:
-        return metric == "cosine"     # weighted (query weights only) is no metric: pruning may miss neighbours
+        return metric != "weighted"   # weighted (query weights only) is no metric: pruning may miss neighbours;
+        # cosine and view are L2 distances of unit vectors
 
     @classmethod
     def build(cls, data, metric, params, *, build_weights=None, progress=None):

@@ -6,6 +6,9 @@ Vectors are (..., 2K) as produced by :func:`posesearch.poses.normalize.normalize
 * ``cosine_similarity(a, b) = a.b / (|a| |b|)``
 * ``cosine_distance(a, b) = sqrt(2 (1 - cosine_similarity(a, b)))`` — the Euclidean distance of the
   unit vectors, so an L2 index over unit vectors is exact for it.
+* ``l2_distance(a, b) = |a - b|`` — metric ``view``, on the view-invariant vectors of
+  :func:`posesearch.view.lift.embed` (unit length, so an L2 index over them is exact), not on Move
+  Mirror vectors.
 * ``weighted_distance(F, G, w) = (1 / sum_k w_k) sum_k w_k (|Fx_k - Gx_k| + |Fy_k - Gy_k|)`` — Google
   Move Mirror's confidence-weighted Manhattan distance, weights taken from the query pose F.
   Not symmetric and not a metric (the triangle inequality fails).
@@ -52,6 +55,12 @@ def weighted_distance(f: np.ndarray, g: np.ndarray, weights: np.ndarray) -> np.n
     return (per_kp * w).sum(axis=-1) / total
 
 
+def l2_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distance of vectors (metric ``view`` compares view-invariant vectors with it)."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    return np.sqrt((d * d).sum(axis=-1))
+
+
 @dataclass(frozen=True)
 class Metric:
     """A registered metric: name, whether it uses per-keypoint weights, and its numpy reference function."""
@@ -69,6 +78,8 @@ METRICS: Registry[Metric] = Registry("metric", {
                        lambda f, g, w: weighted_distance(f, g, w)),
     "cosine": Metric("cosine", False, True, "sqrt(2 (1 - cosine similarity)) of the normalized vectors",
                      lambda f, g, w=None: cosine_distance(f, g)),
+    "view": Metric("view", False, True, "any camera angle: L2 distance of the poses lifted to 3D and turned to "
+                   "face one way (posesearch.view.lift.embed vectors)", lambda f, g, w=None: l2_distance(f, g)),
 }, aliases={"weighted_distance": "weighted", "move-mirror": "weighted", "cosine_distance": "cosine"})
 METRICS.descriptions.update({n: m.description for n, m in METRICS.items()})
 
