@@ -23,8 +23,8 @@ class InvalidArgumentError(PoseSearchError):
     """An argument has a value outside what the function accepts."""
 
 
-class UnknownNameError(PoseSearchError):
-    """A name (metric, layout, backend, strategy, ...) is not in its registry."""
+class UnknownNameError(InvalidArgumentError):
+    """A name (metric, layout, backend, strategy, ...) is not in its registry: an invalid argument."""
 
     def __init__(self, kind: str, name: object, valid: Iterable[str]):
         self.kind = kind

@@ -39,6 +39,7 @@ import numpy as np
 
 from ...errors import FileFormatError, InvalidArgumentError, check_finite_positive, check_number
 from ...poses.layouts import CMU19
+from ...registry import Registry
 from ..clip import Clip
 from ._paths import expand
 from .bvh_kinematics import PROJECTIONS, BVH, forward_kinematics, parse_bvh, project
@@ -79,7 +80,7 @@ RIGS: dict[str, tuple[str, ...]] = {
 }
 assert all(len(b) == CMU19.num_keypoints for b in RIGS.values())
 
-FOLLOW = ("mean", "root")
+FOLLOW: Registry[str] = Registry("follow", ("mean", "root"))
 _J = {n: i for i, n in enumerate(CMU19.joints)}
 _INDEX_CSV = "cmu_index.csv"
 
@@ -242,8 +243,7 @@ def project_mocap(mocap: Mocap, yaw: float = 0.0, *, pitch: float = 0.0, distanc
                   projection: str = "orthographic", focal: float = 1000.0, mirror: bool = False,
                   follow: str = "mean") -> Clip:
     """The 2D clip of ``mocap`` seen from camera yaw/pitch (degrees), ``distance`` metres away."""
-    if follow not in FOLLOW:
-        raise InvalidArgumentError(f"follow: expected one of {', '.join(FOLLOW)}, got {follow!r}")
+    follow = FOLLOW.canonical(follow)
     J = mocap.joints
     pelvis = J[:, _J["pelvis"]]
     if follow == "mean":
@@ -301,10 +301,7 @@ def read(paths: "str | Path | Iterable[str | Path]", *, views: Iterable[float] =
             ok = False
         if not ok:
             raise InvalidArgumentError(f"views: expected finite yaw angles in degrees, got {v!r}")
-    if projection not in PROJECTIONS:
-        raise InvalidArgumentError(f"projection: expected one of {', '.join(PROJECTIONS)}, got {projection!r}")
-    if follow not in FOLLOW:
-        raise InvalidArgumentError(f"follow: expected one of {', '.join(FOLLOW)}, got {follow!r}")
+    projection, follow = PROJECTIONS.canonical(projection), FOLLOW.canonical(follow)
     check_finite_positive("distance", distance)
     check_finite_positive("focal", focal)
     check_finite_positive("scale", scale)
