@@ -51,8 +51,9 @@ def _print_report(report, reference: str, user: str) -> None:
     head.add_column("value")
     head.add_row("score", f"{r.score:.1f} / 100")
     head.add_row("time offset", _offset_text(r.time_offset))
-    head.add_row("speed", "n/a" if r.speed_ratio != r.speed_ratio else f"x{r.speed_ratio:.2f} of the reference")
-    head.add_row("mirrored", "yes" if r.mirrored else "no")
+    head.add_row("speed", _speed_text(r))
+    head.add_row("mirrored", ("yes" if r.mirrored else "no") if r.mirror_decided else
+                 f"undecided (both fits within {_margin():.0%}: a left/right symmetric motion?)")
     head.add_row("method", f"{r.settings.smooth} / {r.settings.interp} / {r.settings.distance} / {r.alignment.method}")
     con.print(head)
     wj = r.worst_joints(5)
@@ -74,6 +75,29 @@ def _print_report(report, reference: str, user: str) -> None:
             t.add_row(f"{a:.2f}", f"{b:.2f}", f"{s:.1f}")
         con.print(t)
     con.print(r.worst_moments_note(), highlight=False, markup=False)
+
+
+def _speed_text(r) -> str:
+    """The speed row: the estimate with its confidence, or why there is none."""
+    conf = r.speed_confidence
+    if r.speed_ratio == r.speed_ratio:
+        return f"x{r.speed_ratio:.2f} of the reference" + ("" if conf != conf else f" (confidence {conf:.2f})")
+    if conf == conf:
+        return (f"n/a (confidence {conf:.2f}: the user moves {r.user_motion:.0%} as much as the reference and "
+                f"holds still for {r.held_share:.0%} of it)")
+    return "n/a"
+
+
+def _margin() -> float:
+    from ..sequence.score import MIRROR_MARGIN
+
+    return MIRROR_MARGIN
+
+
+def _mirror_word(r) -> str:
+    if not r.mirror_decided:
+        return f"undecided (the two fits within {_margin():.0%}), scored " + ("mirrored" if r.mirrored else "as recorded")
+    return "mirrored" if r.mirrored else "as recorded"
 
 
 def register(app: typer.Typer) -> None:
@@ -125,7 +149,7 @@ def register(app: typer.Typer) -> None:
         if mirror is None:
             assumed["mirror"] = {"value": "auto", "why": "the default: the user was scored both as recorded and "
                                                          "mirrored and the better kept, here "
-                                                         f"{'mirrored' if report.mirrored else 'as recorded'}; "
+                                                         f"{_mirror_word(report)}; "
                                                          "--mirror on/off to fix it"}
         if distance is None:
             assumed["distance"] = {"value": settings.distance, "why": "the default frame distance; "
