@@ -27,8 +27,8 @@ class UnknownClipError(InvalidArgumentError):
     """A clip id that is not in the corpus (the message names close ids); the service answers it with 404."""
 
 
-class UnknownNameError(PoseSearchError):
-    """A name (metric, layout, backend, strategy, ...) is not in its registry."""
+class UnknownNameError(InvalidArgumentError):
+    """A name (metric, layout, backend, strategy, ...) is not in its registry: an invalid argument."""
 
     def __init__(self, kind: str, name: object, valid: Iterable[str]):
         self.kind = kind

@@ -45,8 +45,9 @@ _FORMAT_TEXTS = {
 FORMATS: Registry[str] = Registry("input format", _FORMAT_TEXTS, descriptions=_FORMAT_TEXTS,
                                   aliases={"penn": "penn-action", "yolo": "yolo-npz", "seq": "sequence", "h5": "corpus"})
 #: reader defaults that change the answer and are reported as assumed when used
-DEFAULT_FPS = {"openpose": (30.0, "OpenPose does not record the frame rate"),
-               "penn-action": (30.0, "Penn Action is filmed at 30 fps; its label files do not record it")}
+#: readers whose frame rate is assumed when not given (the value: the reader's ``Options.fps``), and why
+FPS_ASSUMED = {"openpose": "OpenPose does not record the frame rate",
+               "penn-action": "Penn Action is filmed at 30 fps; its label files do not record it"}
 _CORPUS_SUFFIXES = (".h5", ".hdf5")
 _SHOWN = 8
 
@@ -316,7 +317,7 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
         seq.name = label
         return LoadedInput(seq, fmt, str(f), f"seq:{f.stem}", assumed)
     options: dict[str, Any] = {}
-    if fmt in DEFAULT_FPS and fps is not None:
+    if fmt in FPS_ASSUMED and fps is not None:
         options["fps"] = fps
     assumed.update(reader_assumptions(fmt, options))
     c = _read_clips(fmt, path, clip, options, clip_option)
@@ -356,9 +357,10 @@ def reader_assumptions(fmt: str, options: dict) -> dict:
     the data: the frame rate of OpenPose and Penn Action sources, the camera of BVH projections."""
     fmt = normalize_format(fmt)
     out: dict[str, dict[str, Any]] = {}
-    if fmt in DEFAULT_FPS and options.get("fps") is None:
-        value, why = DEFAULT_FPS[fmt]
-        out["fps"] = {"value": value, "why": f"no frame rate given; {why}"}
+    if fmt in FPS_ASSUMED and options.get("fps") is None:
+        from .corpus.readers import get_reader
+
+        out["fps"] = {"value": get_reader(fmt).Options.fps, "why": f"no frame rate given; {FPS_ASSUMED[fmt]}"}
     if fmt == "bvh" and options.get("views") is None:
         out["view"] = {"value": "yaw 0" + ("" if options.get("pitch") is not None else ", pitch 0"),
                        "why": "no --views given; the bvh reader's default camera (in front of the subject)"}

@@ -12,6 +12,8 @@ expected and what was found.
 """
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass
 from typing import Any, Generic, Iterable, Mapping, TypeVar
 
@@ -46,6 +48,32 @@ def merge_options(entries: Iterable[tuple[str, str, type, str, "str | None"]]) -
     return [ParamOption(m["name"], flag, m["type"],
                         "; ".join(f"{', '.join(owners)}: {text}" for text, owners in m["helps"].items()) + ".",
                         tuple(m["owners"])) for flag, m in merged.items()]
+
+
+def option(default: Any, help: str, *, flag: str | None = None) -> Any:
+    """A field of a parameter dataclass (a backend's ``Params``, a reader's ``Options``) that is also a
+    command-line flag (``posesearch build`` / ``posesearch ingest``): ``--name-with-hyphens`` (or
+    ``flag``) with ``help``. Fields declared without it are still settable with ``--param`` /
+    ``--option NAME=VALUE``."""
+    return dataclasses.field(default=default, metadata={"help": help, "flag": flag})
+
+
+def params_options(params_types: Mapping[str, type]) -> list[ParamOption]:
+    """The flags of ``{owner name: parameter dataclass}``: one per field declared with :func:`option`,
+    typed by its annotation (bool, int, float, str, or one of them or None; anything else, e.g. a tuple
+    of numbers, is a list flag taking comma-separated numbers); a field several owners share (``seed``)
+    is one flag whose help names each."""
+    return merge_options((owner, f.name, _flag_type(typing.get_type_hints(ptype)[f.name]), f.metadata["help"],
+                          f.metadata.get("flag"))
+                         for owner, ptype in params_types.items() for f in dataclasses.fields(ptype)
+                         if "help" in f.metadata)
+
+
+def _flag_type(annotation: Any) -> type:
+    for t in (bool, int, float, str):
+        if annotation is t or annotation == (t | None):
+            return t
+    return list
 
 
 def normalize_name(name: object) -> str:

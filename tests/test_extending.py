@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from posesearch.corpus.readers import READERS, get_reader
 from posesearch.index.backend import Backend
 from posesearch.index.fileformat import build_recall
 from posesearch.index.registry import BACKENDS
@@ -200,12 +201,16 @@ def test_reader_flags_come_from_the_readers(monkeypatch):
     from posesearch.corpus.readers import READERS, get_reader
 
     toy = types.ModuleType("toy_reader")
-    toy.FORMAT, toy.DESCRIPTION, toy.OPTION_HELP = "toy", "a test reader", {"stride": "keep every n-th frame"}
 
-    def read(paths, *, stride: int = 1, fps: float = 30.0):
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        stride: int = option(1, "keep every n-th frame")
+        fps: float = 30.0
+
+    def read(paths, *, stride: int = Options.stride, fps: float = Options.fps):
         return iter(())
 
-    toy.read = read
+    toy.FORMAT, toy.DESCRIPTION, toy.Options, toy.read = "toy", "a test reader", Options, read
     monkeypatch.setitem(sys.modules, "toy_reader", toy)
     monkeypatch.setitem(READERS, "toy", "toy_reader")
     app = typer.Typer()
@@ -213,8 +218,27 @@ def test_reader_flags_come_from_the_readers(monkeypatch):
     out = CliRunner().invoke(app, ["ingest", "--help"], env={"COLUMNS": "200"}).output
     assert f"| {list(READERS)[-2]} | toy." in out and "toy: keep every n-th frame." in out and "--stride" in out
     for fmt in READERS:
-        for key in getattr(get_reader(fmt), "OPTION_HELP", {}):
-            assert "--" + key.replace("_", "-") in out, (fmt, key)
+        for f in dataclasses.fields(get_reader(fmt).Options):
+            if "help" in f.metadata:
+                assert "--" + f.name.replace("_", "-") in out, (fmt, f.name)
+    assert "--skip-tpose" not in out and "--batch-size" not in out     # fields without option(): -O only
+
+
+@pytest.mark.parametrize("fmt", list(READERS))
+def test_reader_options_dataclass_is_its_signature(fmt):
+    """A reader's Options dataclass is the one home of its options: read (and read_batches) take exactly
+    its fields as keyword-only parameters, with its defaults (read may leave out batching-only ones)."""
+    import inspect
+
+    mod = get_reader(fmt)
+    fields = {f.name: f.default for f in dataclasses.fields(mod.Options)}
+    for fn in (getattr(mod, "read_batches", None), mod.read):
+        if fn is None:
+            continue
+        params = {n: p.default for n, p in inspect.signature(fn).parameters.items() if p.kind == p.KEYWORD_ONLY}
+        assert params.items() <= fields.items(), (fmt, fn.__name__, params, fields)
+        if fn.__name__ == "read_batches" or not hasattr(mod, "read_batches"):
+            assert params == fields, (fmt, fn.__name__)
 
 
 def test_listing_backends_and_readers_for_the_cli_stays_light():

@@ -636,32 +636,23 @@ BVH = ("HIERARCHY\nROOT hips\n{\n  OFFSET 0 0 0\n  CHANNELS 6 Xposition Ypositio
        "    End Site\n    {\n      OFFSET 0 5 0\n    }\n  }\n}\nMOTION\nFrames: 3\nFrame Time: 0.0083333\n"
        "0 90 0 0 0 0 0 0 0\n1 90 0 0 0 5 0 0 0\n2 90 0 0 0 10 0 0 0\n")
 
+
+def _edits(label: str, line: str, value: str, news: dict) -> dict:
+    """Edits of ``BVH`` named "<label> <name>" that put each new value where ``value`` stands in ``line``."""
+    return {f"{label} {name}": (line, line.replace(value, new)) for name, new in news.items()}
+
+
 BVH_EDITS = {
-    "frame time 5e-324": ("Frame Time: 0.0083333", "Frame Time: 5e-324"),
-    "frame time 0": ("Frame Time: 0.0083333", "Frame Time: 0"),
-    "frame time -1": ("Frame Time: 0.0083333", "Frame Time: -1"),
-    "frame time nan": ("Frame Time: 0.0083333", "Frame Time: nan"),
-    "frame time inf": ("Frame Time: 0.0083333", "Frame Time: inf"),
-    "frame time 1e308": ("Frame Time: 0.0083333", "Frame Time: 1e308"),
-    "frame time text": ("Frame Time: 0.0083333", "Frame Time: fast"),
-    "frames 10^400": ("Frames: 3", "Frames: 1" + "0" * 400),
-    "frames -1": ("Frames: 3", "Frames: -1"),
-    "frames 2.5": ("Frames: 3", "Frames: 2.5"),
-    "frames more": ("Frames: 3", "Frames: 4"),
-    "frames fewer": ("Frames: 3", "Frames: 2"),
-    "frames 10^9": ("Frames: 3", "Frames: 1000000000"),
-    "channels 7": ("CHANNELS 3 Zrotation", "CHANNELS 7 Zrotation"),
-    "channels 10^400": ("CHANNELS 3 Zrotation", "CHANNELS 1" + "0" * 400 + " Zrotation"),
+    **_edits("frame time", "Frame Time: 0.0083333", "0.0083333",
+             {"5e-324": "5e-324", "0": "0", "-1": "-1", "nan": "nan", "inf": "inf", "1e308": "1e308", "text": "fast"}),
+    **_edits("frames", "Frames: 3", "3", {"10^400": "1" + "0" * 400, "-1": "-1", "2.5": "2.5", "more": "4",
+                                          "fewer": "2", "10^9": "1000000000"}),
+    **_edits("channels", "CHANNELS 3 Zrotation", "3", {"7": "7", "10^400": "1" + "0" * 400}),
     "channel name": ("CHANNELS 3 Zrotation", "CHANNELS 3 Wrotation"),
-    "offset text": ("OFFSET 0 10 0", "OFFSET 0 ten 0"),
-    "offset nan": ("OFFSET 0 10 0", "OFFSET 0 nan 0"),
-    "offset 1e400": ("OFFSET 0 10 0", "OFFSET 0 1e400 0"),
-    "value text": ("1 90 0 0 0 5 0 0 0", "1 90 0 0 0 x 0 0 0"),
-    "value nan": ("1 90 0 0 0 5 0 0 0", "1 90 0 0 0 nan 0 0 0"),
+    **_edits("offset", "OFFSET 0 10 0", "10", {"text": "ten", "nan": "nan", "1e400": "1e400"}),
+    **_edits("value", "1 90 0 0 0 5 0 0 0", "5", {"text": "x", "nan": "nan", "1e400": "1e400"}),
     "value inf": ("1 90 0 0 0 5 0 0 0", "1 90 0 inf 0 5 0 0 0"),
-    "value 1e400": ("1 90 0 0 0 5 0 0 0", "1 90 0 0 0 1e400 0 0 0"),
-    "short row": ("1 90 0 0 0 5 0 0 0", "1 90 0 0 0 5 0 0"),
-    "long row": ("1 90 0 0 0 5 0 0 0", "1 90 0 0 0 5 0 0 0 0"),
+    **_edits("row", "1 90 0 0 0 5 0 0 0", "5 0 0 0", {"short": "5 0 0", "long": "5 0 0 0 0"}),
     "no MOTION": ("MOTION\n", ""),
     "no HIERARCHY": ("HIERARCHY\n", ""),
     "unclosed brace": ("    }\n  }\n}\n", "    }\n  }\n"),

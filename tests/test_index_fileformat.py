@@ -97,27 +97,22 @@ def test_truncated_file(tmp_path, poses, keep):
 
 
 def test_not_hdf5_and_empty(tmp_path):
-    p = tmp_path / "x.h5"
-    p.write_text("hello, not an index")
-    with pytest.raises(FileFormatError, match="not an HDF5 file"):
-        Index.load(p)
-    p.write_bytes(b"")
-    with pytest.raises(FileFormatError, match="not an HDF5 file"):
-        Index.load(p)
-    with pytest.raises(FileFormatError, match="no such file"):
-        Index.load(tmp_path / "missing.h5")
-    with pytest.raises(FileFormatError, match="is a folder"):
-        Index.load(tmp_path)
+    text, empty = tmp_path / "x.h5", tmp_path / "empty.h5"
+    text.write_text("hello, not an index")
+    empty.write_bytes(b"")
+    for path, match in [(text, "not an HDF5 file"), (empty, "not an HDF5 file"),
+                        (tmp_path / "missing.h5", "no such file"), (tmp_path, "is a folder")]:
+        with pytest.raises(FileFormatError, match=match):
+            Index.load(path)
 
 
 def test_foreign_hdf5(tmp_path, corpus_file):
     p = foreign_hdf5(tmp_path / "foreign.h5")
-    with pytest.raises(FileFormatError, match="not a posesearch index .*without a 'format' attribute"):
-        Index.load(p)
-    with pytest.raises(FileFormatError, match="its format is 'posesearch-corpus'.*posesearch build"):
-        Index.load(corpus_file)
-    with pytest.raises(FileFormatError, match="its format is 'posesearch-corpus'"):
-        Index.metadata(corpus_file)
+    for read, path, match in [(Index.load, p, "not a posesearch index .*without a 'format' attribute"),
+                              (Index.load, corpus_file, "its format is 'posesearch-corpus'.*posesearch build"),
+                              (Index.metadata, corpus_file, "its format is 'posesearch-corpus'")]:
+        with pytest.raises(FileFormatError, match=match):
+            read(path)
 
 
 @pytest.mark.parametrize("version,message", [

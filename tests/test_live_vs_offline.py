@@ -6,9 +6,9 @@ the bundled sample degraded as a webcam user (10 fps, 2% jitter, 0.3 s late, 20%
 
 * equal to 1e-9 when the inputs to the alignment are identical: smooth="none", band=None, and user frames with
   every joint (tests/test_sequence_stream.py property-tests this over rates, speeds, mirroring, gaps);
-* default settings: live 2.2-2.6 points lower, because the live Kalman filter is causal and the offline one adds
+* default settings: live 2.2-2.8 points lower, because the live Kalman filter is causal and the offline one adds
   the RTS backward pass (and the offline DTW has a Sakoe-Chiba band);
-* 10% of the user's joints missing: live 5.6-9.5 points lower, because a joint missing in a pushed frame stays
+* 10% of the user's joints missing: live 7.3-9.6 points lower, because a joint missing in a pushed frame stays
   missing on the grid frames around it, where offline resampling bridges gaps up to max_gap once it reappears.
 """
 from __future__ import annotations

@@ -42,15 +42,44 @@ def merge_sides(label: str) -> str:
     return re.sub(r"(?i)left|right", "*", label)
 
 
+@njit(cache=True, inline="always")
+def _pair_procrustes(q, qp, x, p):
+    """sqrt(max(0, 1 - s^2)) of proper-rotation Procrustes between q and x (K, 2) on the joints present
+    in both (qp, p), each shape centred and scaled to unit size; inf with fewer than 2 common joints or a
+    shape of zero size."""
+    n = sq0 = sq1 = sx0 = sx1 = 0.0
+    for t in range(len(qp)):
+        if qp[t] and p[t]:
+            n += 1.0
+            sq0 += q[t, 0]
+            sq1 += q[t, 1]
+            sx0 += x[t, 0]
+            sx1 += x[t, 1]
+    if n < 2.0:
+        return np.inf
+    mq0, mq1, mx0, mx1 = sq0 / n, sq1 / n, sx0 / n, sx1 / n
+    qq = xx = a = c = 0.0
+    for t in range(len(qp)):
+        if qp[t] and p[t]:
+            u0, u1 = q[t, 0] - mq0, q[t, 1] - mq1
+            v0, v1 = x[t, 0] - mx0, x[t, 1] - mx1
+            qq += u0 * u0 + u1 * u1
+            xx += v0 * v0 + v1 * v1
+            a += u0 * v0 + u1 * v1
+            c += u1 * v0 - u0 * v1
+    if qq <= 0.0 or xx <= 0.0:
+        return np.inf
+    return np.sqrt(max(0.0, 1.0 - (a * a + c * c) / (qq * xx)))
+
+
 @njit(parallel=True, cache=True)
 def procrustes_nn(X, P, Q, QP, exclude_self):
     """Nearest row of X (N, K, 2; P (N, K) present) for each query Q (B, K, 2; QP present).
 
-    Distance: sqrt(max(0, 1 - s^2)) of proper-rotation Procrustes on the joints present in both,
-    each shape centred and scaled to unit size (same as posesearch.poses.procrustes). Pairs with fewer
-    than 2 common joints are skipped. exclude_self: query b never matches row b. Returns (index, distance).
+    Distance: :func:`_pair_procrustes` (same as posesearch.poses.procrustes). Pairs with fewer than 2
+    common joints are skipped. exclude_self: query b never matches row b. Returns (index, distance).
     """
-    n, kj = X.shape[0], X.shape[1]
+    n = X.shape[0]
     b = Q.shape[0]
     best_i = np.full(b, -1, np.int64)
     best_d = np.full(b, np.inf)
@@ -60,42 +89,7 @@ def procrustes_nn(X, P, Q, QP, exclude_self):
         for j in range(n):
             if exclude_self and j == qi:
                 continue
-            wsum = 0.0
-            sx0 = 0.0
-            sx1 = 0.0
-            sy0 = 0.0
-            sy1 = 0.0
-            for t in range(kj):
-                if QP[qi, t] and P[j, t]:
-                    wsum += 1.0
-                    sx0 += Q[qi, t, 0]
-                    sx1 += Q[qi, t, 1]
-                    sy0 += X[j, t, 0]
-                    sy1 += X[j, t, 1]
-            if wsum < 2.0:
-                continue
-            mx0 = sx0 / wsum
-            mx1 = sx1 / wsum
-            my0 = sy0 / wsum
-            my1 = sy1 / wsum
-            xx = 0.0
-            yy = 0.0
-            a = 0.0
-            c = 0.0
-            for t in range(kj):
-                if QP[qi, t] and P[j, t]:
-                    x0 = Q[qi, t, 0] - mx0
-                    x1 = Q[qi, t, 1] - mx1
-                    y0 = X[j, t, 0] - my0
-                    y1 = X[j, t, 1] - my1
-                    xx += x0 * x0 + x1 * x1
-                    yy += y0 * y0 + y1 * y1
-                    a += x0 * y0 + x1 * y1
-                    c += x1 * y0 - x0 * y1
-            if xx <= 0.0 or yy <= 0.0:
-                continue
-            s2 = (a * a + c * c) / (xx * yy)
-            d = np.sqrt(max(0.0, 1.0 - s2))
+            d = _pair_procrustes(Q[qi], QP[qi], X[j], P[j])
             if d < bd or (d == bd and j < bi):
                 bd = d
                 bi = j

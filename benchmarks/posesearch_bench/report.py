@@ -154,6 +154,42 @@ def _search_table(rows: list[dict], k: int) -> str:
                    "batch q/s", rk, "build s", "index MB", "check"], body)
 
 
+def _body25_lines(b: dict) -> list[str]:
+    body = []
+    for dist, dd in b["distances"].items():
+        for tag, v in dd.items():
+            body.append([dist, tag.replace("_", "-"), _f(v["accuracy"], 4), _f(v["accuracy_left_right_merged"], 4)])
+    return [f"Leave-one-out nearest-neighbour label accuracy, labelled BODY25 set ({b['poses']:,} poses, "
+            f"{b['classes']} classes; merged = left/right classes {', '.join(b['left_right_pairs'])} as one, "
+            f"{b['merged_classes']} classes).", "",
+            _table(["distance", "mirror", "accuracy", "accuracy (left/right merged)"], body), ""]
+
+
+def _penn_lines(p: dict) -> list[str]:
+    return [f"Penn Action sequence scoring ({p.get('source')}): {p['queries']} test clips × {p['references']:,} "
+            f"train clips: nearest-neighbour action accuracy {_f(p['nn_accuracy'], 4)}, same-vs-different-action "
+            f"AUC {_f(p['auc'], 4)} (score medians same {_f(p.get('score_same_median'))} / different "
+            f"{_f(p.get('score_diff_median'))}).", ""]
+
+
+def _views_lines(v: dict) -> list[str]:
+    body = [[f"{yaw}°", _f(v[f"yaw{yaw}"]["score_same_median"]), _f(v[f"yaw{yaw}"]["score_other_median"]),
+             _f(v[f"yaw{yaw}"]["auc_score"], 4), _f(v[f"yaw{yaw}"]["procrustes_same_median"]),
+             _f(v[f"yaw{yaw}"]["procrustes_other_median"]), _f(v[f"yaw{yaw}"]["auc_procrustes"], 4)]
+            for yaw in (30, 60)]
+    return [f"View-angle robustness, CMU mocap ({v['clips']} clips, {v['seconds_per_clip']:g} s each): the same "
+            f"motion seen {', '.join('from yaw ' + str(int(a)) for a in v['yaws'][1:])} vs other motions at yaw 0 "
+            f"({v['negatives']} pairs).", "",
+            _table(["view offset", "score same", "score other", "AUC (score)", "Procrustes same",
+                    "Procrustes other", "AUC (Procrustes)"], body), ""]
+
+
+#: The quality section's parts: (results key, the key present when it ran, title when skipped, lines).
+_QUALITY_PARTS = (("body25_loo", "distances", "BODY25 leave-one-out", _body25_lines),
+                  ("penn_scoring", "nn_accuracy", "Penn Action scoring", _penn_lines),
+                  ("cmu_views", "yaw30", "View angles", _views_lines))
+
+
 def write_summary(res: dict) -> str:
     k = res.get("settings", {}).get("k", 10)
     m = res.get("machine", {})
@@ -340,39 +376,12 @@ def write_summary(res: dict) -> str:
     q = res.get("sections", {}).get("quality")
     if isinstance(q, dict):
         L += ["## Quality", ""]
-        b = q.get("body25_loo", {})
-        if "distances" in b:
-            L += [f"Leave-one-out nearest-neighbour label accuracy, labelled BODY25 set ({b['poses']:,} poses, "
-                  f"{b['classes']} classes; merged = left/right classes {', '.join(b['left_right_pairs'])} as one, "
-                  f"{b['merged_classes']} classes).", ""]
-            body = []
-            for dist, dd in b["distances"].items():
-                for tag, v in dd.items():
-                    body.append([dist, tag.replace("_", "-"), _f(v["accuracy"], 4), _f(v["accuracy_left_right_merged"], 4)])
-            L += [_table(["distance", "mirror", "accuracy", "accuracy (left/right merged)"], body), ""]
-        elif b:
-            L += [f"BODY25 leave-one-out: skipped ({b.get('skipped')})", ""]
-        p = q.get("penn_scoring", {})
-        if "nn_accuracy" in p:
-            L += [f"Penn Action sequence scoring ({p.get('source')}): {p['queries']} test clips × {p['references']:,} "
-                  f"train clips: nearest-neighbour action accuracy {_f(p['nn_accuracy'], 4)}, same-vs-different-action "
-                  f"AUC {_f(p['auc'], 4)} (score medians same {_f(p.get('score_same_median'))} / different "
-                  f"{_f(p.get('score_diff_median'))}).", ""]
-        elif p:
-            L += [f"Penn Action scoring: skipped ({p.get('skipped')})", ""]
-        v = q.get("cmu_views", {})
-        if "yaw30" in v:
-            L += [f"View-angle robustness, CMU mocap ({v['clips']} clips, {v['seconds_per_clip']:g} s each): the same "
-                  f"motion seen {', '.join('from yaw ' + str(int(a)) for a in v['yaws'][1:])} vs other motions at yaw 0 "
-                  f"({v['negatives']} pairs).", ""]
-            body = [[f"{yaw}°", _f(v[f"yaw{yaw}"]["score_same_median"]), _f(v[f"yaw{yaw}"]["score_other_median"]),
-                     _f(v[f"yaw{yaw}"]["auc_score"], 4), _f(v[f"yaw{yaw}"]["procrustes_same_median"]),
-                     _f(v[f"yaw{yaw}"]["procrustes_other_median"]), _f(v[f"yaw{yaw}"]["auc_procrustes"], 4)]
-                    for yaw in (30, 60)]
-            L += [_table(["view offset", "score same", "score other", "AUC (score)", "Procrustes same",
-                          "Procrustes other", "AUC (Procrustes)"], body), ""]
-        elif v:
-            L += [f"View angles: skipped ({v.get('skipped')})", ""]
+        for key, done, title, lines in _QUALITY_PARTS:
+            part = q.get(key, {})
+            if done in part:
+                L += lines(part)
+            elif part:
+                L += [f"{title}: skipped ({part.get('skipped')})", ""]
     skipped = {**res.get("skipped", {}), **res.get("skipped_peers", {})}
     if skipped:
         L += ["## Skipped", ""] + [f"- {a}: {b}" for a, b in skipped.items()] + [""]

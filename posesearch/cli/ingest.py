@@ -1,8 +1,8 @@
 """``posesearch ingest`` (read pose datasets into a corpus file) and ``posesearch info`` (describe a file)."""
 from __future__ import annotations
 
+import dataclasses
 import importlib
-import inspect
 import json
 from pathlib import Path
 from typing import Any, Callable, List, Optional
@@ -42,8 +42,7 @@ def _reader_options(fmt: str, given: dict[str, Any]) -> dict[str, Any]:
     from ..corpus.readers import get_reader
 
     mod = get_reader(fmt)
-    fn = getattr(mod, "read_batches", None) or mod.read
-    params = {name for name, p in inspect.signature(fn).parameters.items() if p.kind == p.KEYWORD_ONLY}
+    params = {f.name for f in dataclasses.fields(mod.Options)}
     for name in given:
         if name not in params:
             valid = ", ".join("--" + p.replace("_", "-") for p in sorted(params)) or "none"

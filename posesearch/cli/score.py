@@ -63,8 +63,9 @@ def _print_report(report, reference: str, user: str) -> None:
     head.add_column("value")
     head.add_row("score", f"{r.score:.1f} / 100")
     head.add_row("time offset", _offset_text(r.time_offset))
-    head.add_row("speed", "n/a" if r.speed_ratio != r.speed_ratio else f"x{r.speed_ratio:.2f} of the reference")
-    head.add_row("mirrored", "yes" if r.mirrored else "no")
+    head.add_row("speed", _speed_text(r))
+    head.add_row("mirrored", ("yes" if r.mirrored else "no") if r.mirror_decided else
+                 f"undecided (both fits within {_margin():.0%}: a left/right symmetric motion?)")
     head.add_row("view", _view_text(r.view))
     head.add_row("method", f"{r.settings.smooth} / {r.settings.interp} / {r.settings.distance} / {r.alignment.method}")
     con.print(head)
@@ -87,6 +88,23 @@ def _print_report(report, reference: str, user: str) -> None:
             t.add_row(f"{a:.2f}", f"{b:.2f}", f"{s:.1f}")
         con.print(t)
     con.print(r.worst_moments_note(), highlight=False, markup=False)
+
+
+def _speed_text(r) -> str:
+    """The speed row: the estimate with its confidence, or why there is none."""
+    conf = r.speed_confidence
+    if r.speed_ratio == r.speed_ratio:
+        return f"x{r.speed_ratio:.2f} of the reference" + ("" if conf != conf else f" (confidence {conf:.2f})")
+    if conf == conf:
+        return (f"n/a (confidence {conf:.2f}: the user moves {r.user_motion:.0%} as much as the reference and "
+                f"holds still for {r.held_share:.0%} of it)")
+    return "n/a"
+
+
+def _margin() -> float:
+    from ..sequence.score import MIRROR_MARGIN
+
+    return MIRROR_MARGIN
 
 
 def register(app: typer.Typer) -> None:

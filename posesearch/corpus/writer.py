@@ -23,9 +23,12 @@ from .clip import Clip
 from .fileformat import (CLIP_STRINGS, FORMAT_NAME, FORMAT_VERSION, LAYOUT, NUM_KEYPOINTS, add_optional_arrays,
                          block_digest, open_corpus_file, upgrade_open)
 from .records import IngestSummary
+from ..registry import Registry
 
 #: frames buffered by a writer before they are normalized and written in one go
 FLUSH_FRAMES = 65536
+#: what a writer does with a clip id the corpus already holds
+ON_DUPLICATE: Registry[str] = Registry("on_duplicate", ("error", "skip"))
 
 
 def _check_label_key(key: object, what: str, where: str) -> str:
@@ -86,8 +89,7 @@ class CorpusWriter:
 
     def __init__(self, path: str | os.PathLike, *, append: bool = False, overwrite: bool = False,
                  on_duplicate: str = "error", progress: Callable[[IngestSummary], None] | None = None):
-        if on_duplicate not in ("error", "skip"):
-            raise InvalidArgumentError(f"on_duplicate: expected 'error' or 'skip', got {on_duplicate!r}")
+        on_duplicate = ON_DUPLICATE.canonical(on_duplicate)
         self.path = Path(path)
         self.on_duplicate = on_duplicate
         self.progress = progress

@@ -21,25 +21,11 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from ..errors import InvalidArgumentError, UnknownNameError, check_number
-from ..registry import ParamOption, merge_options  # noqa: F401  (ParamOption: the flags' type)
+from ..registry import ParamOption, option, params_options  # noqa: F401  (option: what backends declare with)
 
 Progress = Callable[[int, int], None]  # progress(done, total)
 
 KERNEL_METRIC = {"weighted": "weighted", "cosine": "l2", "view": "l2"}  # cosine = L2 over unit vectors; view too
-
-
-def option(default: Any, help: str, *, flag: str | None = None) -> Any:
-    """A Params field that is also a ``posesearch build`` flag: ``--name-with-hyphens`` (or ``flag``) with
-    ``help``. Fields declared without it are still settable with ``--param NAME=VALUE``."""
-    return dataclasses.field(default=default, metadata={"help": help, "flag": flag})
-
-
-def params_options(params_types: dict[str, type]) -> list[ParamOption]:
-    """The flags of ``{owner name: Params dataclass}``: one per field declared with :func:`option`; a
-    field several owners share (``seed``) is one flag whose help names each."""
-    return merge_options((owner, f.name, type(f.default), f.metadata["help"], f.metadata.get("flag"))
-                         for owner, ptype in params_types.items() for f in dataclasses.fields(ptype)
-                         if "help" in f.metadata)
 
 
 def backend_options() -> list[ParamOption]:

@@ -22,10 +22,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, InvalidPoseError
+from ..errors import InvalidPoseError
+from ..registry import Registry
 
 MIN_PRESENT = 2
 COMPILED_FROM = 20_000
+#: what normalize_batch does with a pose it cannot normalize
+ON_INVALID: Registry[str] = Registry("on_invalid", ("raise", "mask"))
 """Batches of at least this many poses use the compiled (numba) path; smaller ones stay in numpy, which
 needs no JIT start-up (a CLI comparing two poses should not load numba)."""
 
@@ -53,8 +56,7 @@ def normalize_batch(keypoints: np.ndarray, confidences: np.ndarray, *, on_invali
     bool mask; invalid rows are all zero. ``on_invalid``: "raise" (default) or "mask".
     Inputs are assumed validated (see :func:`posesearch.poses.pose.validate_batch`).
     """
-    if on_invalid not in ("raise", "mask"):
-        raise InvalidArgumentError(f"on_invalid: expected 'raise' or 'mask', got {on_invalid!r}")
+    on_invalid = ON_INVALID.canonical(on_invalid)
     if len(keypoints) >= COMPILED_FROM:
         return _normalize_compiled(keypoints, confidences, on_invalid=on_invalid, dtype=dtype, name=name)
     kp = np.asarray(keypoints, dtype=dtype)

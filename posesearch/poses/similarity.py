@@ -43,7 +43,7 @@ STRATEGIES: Registry[Callable] = Registry("strategy", {
         f.reshape(-1, 2), g.reshape(-1, 2), (np.asarray(w) > 0).astype(np.float64))),
 }, aliases={"weighted": "weighted_distance", "cosine": "cosine_distance"})
 # (camelCase names, weightedDistance, resolve by the registry's normalization)
-WEIGHT_MODES = ("multiply", "replace", "add")
+WEIGHT_MODES: Registry[str] = Registry("custom_weight.mode", ("multiply", "replace", "add"))
 
 
 @dataclass
@@ -119,9 +119,7 @@ def apply_custom_weight(weights: np.ndarray, custom_weight, parts: list[str] | N
         return weights
     if not isinstance(custom_weight, Mapping):
         raise InvalidArgumentError(f"custom_weight: expected {{'mode': ..., 'scores': ...}}, got {custom_weight!r}")
-    mode = custom_weight.get("mode")
-    if mode not in WEIGHT_MODES:
-        raise InvalidArgumentError(f"custom_weight.mode: expected one of {', '.join(WEIGHT_MODES)}, got {mode!r}")
+    mode = WEIGHT_MODES.canonical(custom_weight.get("mode"))
     scores = custom_weight.get("scores")
     w = np.array(weights, dtype=np.float64)
     mods = np.full(len(w), np.nan)
@@ -142,10 +140,9 @@ def apply_custom_weight(weights: np.ndarray, custom_weight, parts: list[str] | N
             names.update({n: i for i, n in enumerate(layout.source_names)})
         if parts:
             names.update({n: i for i, n in enumerate(parts)})
+        keypoints = Registry("keypoint", names)
         for key, val in scores.items():
-            if key not in names:
-                raise InvalidArgumentError(f"custom_weight.scores: unknown keypoint {key!r}; known: {', '.join(sorted(names))}")
-            mods[names[key]] = _number(val, f"custom_weight.scores[{key!r}]")
+            mods[keypoints.lookup(key)] = _number(val, f"custom_weight.scores[{key!r}]")
     elif isinstance(scores, Sequence) and not isinstance(scores, (str, bytes)):
         if len(scores) > len(w):
             raise InvalidArgumentError(f"custom_weight.scores: {len(scores)} values for {len(w)} keypoints")

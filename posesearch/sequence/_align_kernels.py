@@ -171,16 +171,31 @@ def _get(C, lo, hi, u, r):
     return C[u, r - lo[u]]
 
 
+@njit(cache=True, inline="always")
+def _hold_extra(run_before, d, missing, max_hold):
+    """What a LEFT step costs beyond ``d`` when the user frame already held ``run_before`` reference
+    frames: a cell at least ``max_hold`` frames into such a run (the user standing still while the
+    reference moves on, or faster than max_hold x) costs like a pair without a distance,
+    max(d, missing); max_hold 0: no limit."""
+    if max_hold > 0 and run_before + 1.0 >= max_hold:
+        return max(d, missing) - d
+    return 0.0
+
+
 @njit(cache=True)
-def dtw(D, lo, hi, tr, missing, open_user):
+def dtw(D, lo, hi, tr, missing, open_user, max_hold):
     """Banded DTW, steps (1,1), (1,0), (0,1) with weight 1 each (symmetric1, as dtaidistance).
 
     open_user: the path may start at any (u, 0) and end at any (u, tr-1) (extra user frames are free).
+    max_hold > 0: a LEFT step into the max_hold-th consecutive reference frame matched to the same user
+    frame, and every further one, costs max(d, missing) (:func:`_hold_extra`; the run is that of the
+    best path into the cell); 0: plain symmetric1.
     Returns (total cost, path (P, 2) as (u, r) pairs in order).
     """
     tu = D.shape[0]
     C = np.full(D.shape, INF)
     B = np.zeros(D.shape, dtype=np.int8)
+    H = np.zeros(D.shape, dtype=np.int8)      # LEFT steps in a row into the cell (capped at max_hold)
     lp = 0
     hp = 0
     for u in range(tu):
@@ -208,7 +223,7 @@ def dtw(D, lo, hi, tr, missing, open_user):
                         best = v
                         code = UP
             if r > lu:
-                v = C[u, j - 1]
+                v = C[u, j - 1] + _hold_extra(H[u, j - 1], d, missing, max_hold)
                 if v < best:
                     best = v
                     code = LEFT
@@ -219,6 +234,8 @@ def dtw(D, lo, hi, tr, missing, open_user):
             if best < INF:
                 C[u, j] = best + d
                 B[u, j] = code
+                if code == LEFT:
+                    H[u, j] = min(H[u, j - 1] + 1, max(max_hold, 1))
     # end cell
     best = INF
     eu = -1
@@ -404,7 +421,8 @@ ST_SO, ST_NO = 6, 7          # recorded frames judge: sum / count of finished, r
 ST_RO, ST_OC = 8, 9          # ... sum / count of recorded pairs at the cell's own reference frame
 ST_VA, ST_VI = 10, 11        # ... last judged moment: its score (NaN: none yet) and reference index
 ST_PC, ST_PI = 12, 13        # ... moments since then still unjudged: count and sum of their indices
-NSTAT = 14
+ST_H = 14                    # reference frames the cell's user frame has held before this one (LEFT run)
+NSTAT = 15
 
 
 @njit(cache=True)
@@ -442,12 +460,13 @@ def finish_moment(X, q, r_done, valid, Y, r):
 
 
 @njit(cache=True)
-def dtw_column_step(d, ps, observed, ref_valid, missing, first, A, B):
+def dtw_column_step(d, ps, observed, ref_valid, missing, first, A, B, max_hold):
     """One user frame of open-begin DTW (the same recursion and tie-breaking as :func:`dtw` with no
     band), carrying per cell the statistics of its best path (rows ST_*): its length, and the moment
     scores so far both with every aligned frame counting and with only recorded (``observed``) user
     frames judging (see ScoreSettings.moments_from). Previous column in A (ignored when ``first``),
-    new column written to B."""
+    new column written to B. max_hold as :func:`dtw`; a pair that deep into a hold scores 0 (ST_H
+    counts the run)."""
     tr = d.shape[0]
     for r in range(tr):
         dd = d[r]
@@ -464,8 +483,9 @@ def dtw_column_step(d, ps, observed, ref_valid, missing, first, A, B):
                 best = A[ST_C, r]
                 code = UP
         if r > 0:
-            if B[ST_C, r - 1] < best:
-                best = B[ST_C, r - 1]
+            v = B[ST_C, r - 1] + _hold_extra(B[ST_H, r - 1], dd, missing, max_hold)
+            if v < best:
+                best = v
                 code = LEFT
         if r == 0 and 0.0 < best:
             best = 0.0
@@ -473,27 +493,34 @@ def dtw_column_step(d, ps, observed, ref_valid, missing, first, A, B):
         if best == INF:
             B[ST_C, r] = INF
             continue
+        p = ps[r]
+        held = False
         if code == START:
             for f in range(NSTAT):
                 B[f, r] = 0.0
             B[ST_VA, r] = np.nan
             B[ST_L, r] = 1.0
-            B[ST_RS, r] = ps[r]
+            B[ST_RS, r] = p
             B[ST_RC, r] = 1.0
         elif code == UP:
             for f in range(NSTAT):
                 B[f, r] = A[f, r]
             B[ST_L, r] += 1.0
-            B[ST_RS, r] += ps[r]
+            B[ST_H, r] = 0.0
+            B[ST_RS, r] += p
             B[ST_RC, r] += 1.0
         else:
             finish_moment(A if code == DIAG else B, r - 1, r - 1, ref_valid[r - 1], B, r)
+            B[ST_H, r] = B[ST_H, r] + 1.0 if code == LEFT else 0.0
+            if max_hold > 0 and B[ST_H, r] >= max_hold:
+                held = True
+                p = 0.0
             B[ST_L, r] += 1.0
-            B[ST_RS, r] = ps[r]
+            B[ST_RS, r] = p
             B[ST_RC, r] = 1.0
             B[ST_RO, r] = 0.0
             B[ST_OC, r] = 0.0
-        if observed:
-            B[ST_RO, r] += ps[r]
+        if observed or held:          # a held pair is judged (0) even where the user was not recorded
+            B[ST_RO, r] += p
             B[ST_OC, r] += 1.0
         B[ST_C, r] = best + dd

@@ -14,7 +14,9 @@ Methods (``ALIGNERS``):
   its distance, minimising the sum (the symmetric1 step pattern of dtaidistance), inside a
   Sakoe-Chiba band (:class:`~posesearch.sequence.framedist.Band`). Open ends let the path start at
   any (u, 0) and end at any (u, Tr-1). (Open ends on both axes are not offered: a sum objective
-  then prefers a one-cell path in a corner.)
+  then prefers a one-cell path in a corner.) With ``max_hold`` > 0 (scoring uses 2) a user frame
+  matched to more than max_hold consecutive reference frames pays at least ``missing_cost`` for each
+  further one: the path cannot let the user stand still while the reference moves on for free.
 * ``"nw"`` — Needleman-Wunsch with affine gaps (Gotoh): frames are matched one to one, an unmatched
   run of n frames (in either sequence) costs ``gap_open + n * gap_extend``; minimises the sum of
   match distances plus gap costs. Suits a user at the reference's speed who skips or adds moves.
@@ -35,13 +37,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InvalidArgumentError, InvalidPoseError, check_finite_positive
+from ..errors import InvalidArgumentError, InvalidPoseError, check_finite_positive, check_number
 from ..registry import Registry
 from .framedist import Band, DistanceMatrix
 
 ALIGNERS = Registry("alignment method", ("dtw", "nw", "diagonal"),
                     aliases={"needleman-wunsch": "nw", "gotoh": "nw", "diag": "diagonal", "best-diagonal": "diagonal"})
 OPEN_ENDS = Registry("open_ends value", ("user", "none"))
+
+#: Scoring's hold limit (``max_hold`` of :func:`dtw_path`): a user frame stands for at most this many
+#: consecutive reference frames (local speed 2x) at its distance; further along such a run the pair is
+#: "held" (the user stands still while the reference moves on): it costs like a pair without a distance
+#: in the alignment and scores 0 (:func:`posesearch.sequence.score.held_pairs`).
+MAX_HOLD = 2
 
 
 def check_aligner(name: str) -> str:
@@ -121,10 +129,14 @@ def _open_user(open_ends: str) -> bool:
     return check_open_ends(open_ends) == "user"
 
 
-def dtw_path(D: DistanceMatrix, *, open_ends: str = "user", missing_cost: float = 1.0) -> tuple[float, np.ndarray]:
-    """DTW over a banded matrix: (total cost, path (P, 2) as (reference, user) pairs)."""
+def dtw_path(D: DistanceMatrix, *, open_ends: str = "user", missing_cost: float = 1.0,
+             max_hold: int = 0) -> tuple[float, np.ndarray]:
+    """DTW over a banded matrix: (total cost, path (P, 2) as (reference, user) pairs). ``max_hold`` > 0:
+    a user frame matched to max_hold or more consecutive reference frames pays ``missing_cost`` (at
+    least) from the max_hold-th on (the hold limit; 0 = none, plain symmetric1)."""
+    check_number("max_hold", max_hold, integer=True, low=0, high=100)
     total, p = _kern().dtw(D.values, D.band.lo, D.band.hi, D.band.num_cols, float(missing_cost),
-                           _open_user(open_ends))
+                           _open_user(open_ends), int(max_hold))
     if len(p) == 0:
         raise InvalidPoseError("alignment: no monotone path fits in the band; widen the band")
     return float(total), p[:, ::-1].copy()
@@ -173,13 +185,14 @@ def diagonal_path(D: DistanceMatrix, *, min_overlap: float = 0.5, missing_cost: 
 
 def align(D: DistanceMatrix, ref_times: np.ndarray, user_times: np.ndarray, *, method: str = "dtw",
           open_ends: str = "user", missing_cost: float = 1.0, gap_open: float = 0.5, gap_extend: float = 0.2,
-          min_overlap: float = 0.5) -> Alignment:
-    """Align with ``method`` in {"dtw", "nw", "diagonal"} and fit the timing; see the module doc."""
+          min_overlap: float = 0.5, max_hold: int = 0) -> Alignment:
+    """Align with ``method`` in {"dtw", "nw", "diagonal"} and fit the timing; see the module doc
+    (``max_hold``: dtw's hold limit, :func:`dtw_path`)."""
     m = check_aligner(method)
     check_finite_positive("missing_cost", missing_cost)
     tu, tr = D.shape
     if m == "dtw":
-        total, path = dtw_path(D, open_ends=open_ends, missing_cost=missing_cost)
+        total, path = dtw_path(D, open_ends=open_ends, missing_cost=missing_cost, max_hold=max_hold)
         cost = total / len(path)
     elif m == "nw":
         total, path = nw_path(D, gap_open=gap_open, gap_extend=gap_extend, open_ends=open_ends,

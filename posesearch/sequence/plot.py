@@ -86,7 +86,9 @@ def moment_poses(report: ScoreReport, start: float, end: float):
 
 def _title(report: ScoreReport, title: str | None) -> str:
     parts = [f"{report.score:.1f}/100"]
-    if report.mirrored:
+    if not report.mirror_decided:
+        parts.append("mirroring undecided")
+    elif report.mirrored:
         parts.append("user mirrored")
     if np.isfinite(report.time_offset):
         parts.append(f"user {offset_text(report.time_offset)}")

@@ -30,7 +30,11 @@ only to frames that resampling invented takes ``s_r`` (and its distance and join
 interpolation between the nearest judged reference frames, so a sparse user is judged on what was
 seen, not on straight lines between samples (``"grid"``: every aligned frame counts). A reference
 frame the user never reached (outside the aligned span) or a pair without a distance (fewer than 3
-usable joints) scores 0; a reference frame without a usable pose is not scored. The score is the
+usable joints) scores 0; a reference frame without a usable pose is not scored. Holding still is not
+following: DTW (``align="dtw"``) lets one user frame stand for at most ``MAX_HOLD`` (2) consecutive
+reference frames at its distance (local speed up to 2x); further along such a run a pair costs like one
+without a distance in the alignment and scores 0 (:func:`held_pairs`), so a 5 s user cannot "cover" a
+15 s reference by holding its last pose (that scored 82.8 at an apparent speed x6.3; now 50.8). The score is the
 mean of ``s_r`` over the reference frames, so the per-moment curve averages to it. Per joint k the
 same curve is applied to the joint's own error (``e_k``: the Procrustes residual in units of the
 reference's RMS radius, or ``|dx| + |dy|`` for the weighted distance; ``d`` is their RMS resp. mean)
@@ -76,7 +80,7 @@ from ..errors import InvalidArgumentError, InvalidPoseError, check_finite_positi
 from ..registry import Registry
 from ..text import offset_text
 from ..poses.layouts import COCO17, COCO17_JOINTS
-from .align import Alignment, align, check_aligner, check_open_ends, make_band
+from .align import MAX_HOLD, Alignment, align, check_aligner, check_open_ends, make_band
 from .framedist import (MIN_COMMON, FrameFeatures, check_distance, frame_distance_matrix, frame_features,
                         pair_errors, restrict_joints)
 from .resample import (DEFAULT_MAX_GAP, MAX_FRAMES, check_interp, check_max_frames, grid_length, resample,
@@ -135,6 +139,14 @@ CALIBRATION: dict[str, Calibration] = {
 #: A "worst moment" scores at least this many points below the overall score (ScoreReport.worst_moments):
 #: a stretch at or just under the average is ordinary, and a good performance may have no worst moment.
 WORST_MOMENT_MARGIN = 5.0
+
+#: The speed is reported only when its confidence (ScoreReport.speed_confidence) is at least this.
+MIN_SPEED_CONFIDENCE = 0.5
+
+#: With mirror="auto", the user is reported mirrored (or as recorded) only when that fit's alignment
+#: cost is at least this fraction lower than the other's; closer fits (a left/right symmetric motion)
+#: are reported as undecided (ScoreReport.mirror_decided). The score uses the lower cost either way.
+MIRROR_MARGIN = 0.05
 
 #: Which aligned user frames judge a moment (see ScoreSettings.moments_from).
 MOMENTS_FROM = Registry("moments_from", ("samples", "grid"))
@@ -312,7 +324,16 @@ class ScoreReport:
         moment_distances: (Tr,) the frame distance behind each (NaN where the user was not there).
     alignment: the chosen alignment; its path pairs (reference index, user index) index the
         reference frames and ``user_times`` (the user resampled to the reference rate).
-    time_offset (s), speed_ratio (user speed / reference speed), mirrored: from the alignment.
+    time_offset (s): from the alignment. speed_ratio (user speed / reference speed): the alignment's,
+        NaN when speed_confidence < MIN_SPEED_CONFIDENCE (the estimate would be made up: a user who
+        hardly moves, or one whose path mostly holds a frame while the reference moves on).
+    speed_confidence: 0-1, min(1, user_motion) x (1 - held_share); NaN without a dtw/nw path.
+    user_motion: the user's pose change along its matched frames over the reference's along the
+        frames it covers (sums of consecutive frame distances; ~1 for a follower at any speed, ~0 for
+        a user standing still). held_share: share of the path's pairs beyond the hold limit
+        (:func:`held_pairs`).
+    mirrored: the mirror state whose alignment scored (the lower cost); mirror_decided: whether the
+        other state's cost was at least MIRROR_MARGIN higher (or the state was forced).
     mirror_costs: alignment cost without / with mirroring (None where not computed).
     settings: the settings used.
     """
@@ -338,14 +359,32 @@ class ScoreReport:
     #: how the camera angle was handled (:func:`.view.view_reference`): mode ("2d" | "3d-fit" | "lifted"),
     #: chosen_by ("auto" | "settings"), why, and for a fit the camera (yaw, pitch, scale, tx, ty, residual)
     view: dict[str, Any] = field(default_factory=dict)
+    user_motion: float = float("nan")
+    held_share: float = 0.0
 
     @property
     def time_offset(self) -> float:
         return self.alignment.time_offset
 
     @property
+    def speed_confidence(self) -> float:
+        if self.alignment.method == "diagonal" or not np.isfinite(self.user_motion):
+            return float("nan")
+        return float(min(1.0, self.user_motion) * (1.0 - self.held_share))
+
+    @property
     def speed_ratio(self) -> float:
+        if self.alignment.method != "diagonal" and not self.speed_confidence >= MIN_SPEED_CONFIDENCE:
+            return float("nan")
         return self.alignment.speed_ratio
+
+    @property
+    def mirror_decided(self) -> bool:
+        costs = [c for c in self.mirror_costs.values() if c is not None and np.isfinite(c)]
+        if len(costs) < 2:
+            return True
+        low, high = min(costs), max(costs)
+        return bool(low <= (1.0 - MIRROR_MARGIN) * high)
 
     @property
     def mean_distance(self) -> float:
@@ -405,8 +444,12 @@ class ScoreReport:
         d = {
             "score": f(self.score),
             "mirrored": bool(self.mirrored),
+            "mirror_decided": self.mirror_decided,
             "time_offset": f(self.time_offset),
             "speed_ratio": f(self.speed_ratio),
+            "speed_confidence": f(self.speed_confidence),
+            "user_motion": f(self.user_motion),
+            "held_share": f(self.held_share),
             "mean_distance": f(self.mean_distance),
             "joint_scores": {k: f(v) for k, v in self.joint_scores.items()},
             "joint_coverage": {k: f(v) for k, v in self.joint_coverage.items()},
@@ -436,7 +479,8 @@ class ScoreReport:
 
     def summary(self) -> str:
         lines = [f"score {self.score:.1f}/100"
-                 + (" (user mirrored)" if self.mirrored else "")
+                 + (" (user mirrored)" if self.mirrored and self.mirror_decided else "")
+                 + ("" if self.mirror_decided else " (mirroring undecided)")
                  + (f", user {offset_text(self.time_offset)}" if np.isfinite(self.time_offset) else "")
                  + (f", speed x{self.speed_ratio:.2f}" if np.isfinite(self.speed_ratio) else "")]
         wj = self.worst_joints()
@@ -450,21 +494,42 @@ class ScoreReport:
         return "\n".join(lines)
 
 
-def _moments(path, dist, err, w, tr, curve, observed, valid):
+def held_pairs(path: np.ndarray) -> np.ndarray:
+    """(P,) bool: the path's pairs (reference, user), sorted, that lie more than ``MAX_HOLD`` - 1 reference
+    frames into a run of consecutive reference frames matched to the same user frame: the user stood
+    still (or was more than ``MAX_HOLD`` times faster) while the reference moved on. Such a pair scores
+    0: DTW may otherwise let one user pose stand for most of the reference (a 5 s user "covering" a
+    15 s reference at an apparent 6x speed). The live DTW (:func:`._align_kernels.dtw_column_step`)
+    counts the same runs."""
+    held = np.zeros(len(path), bool)
+    run = 0
+    for i in range(1, len(path)):
+        run = run + 1 if (path[i, 1] == path[i - 1, 1] and path[i, 0] == path[i - 1, 0] + 1) else 0
+        held[i] = run >= MAX_HOLD
+    return held
+
+
+def _moments(path, dist, err, w, tr, curve, observed, valid, held=None):
     """Per reference frame: mean distance (finite pairs), mean pair score (a pair without a distance
     scores 0) and per-joint weighted mean error, from the values of the path's pairs.
 
     ``observed`` (P,) bool: only those pairs judge a frame (``valid`` (Tr,) bool: reference frames with a
     pose; only those are judged); the path's other frames take their values by linear interpolation
     over reference frames between the nearest judged ones, clamped at the ends (see
-    ScoreSettings.moments_from). ``observed`` None, or no judged frame at all: every pair counts."""
+    ScoreSettings.moments_from). ``observed`` None, or no judged frame at all: every pair counts.
+    ``held`` (P,) bool: pairs that score 0 whatever their distance (:func:`held_pairs`), and judge
+    their moment like an observed pair (so a hold is not interpolated away)."""
     r = path[:, 0]
     K = err.shape[1]
+    if observed is not None and held is not None:
+        observed = observed | held       # a held pair judges its moment (0) even where nothing was recorded
     use = observed if observed is not None and (observed & valid[r]).any() else np.ones(len(r), bool)
     cnt = np.bincount(r, weights=use.astype(np.float64), minlength=tr)
     bad = ~np.isfinite(dist)
     d0 = np.where(bad, 0.0, dist)
     pair_score = np.where(bad, 0.0, curve.score(d0))
+    if held is not None:
+        pair_score = np.where(held, 0.0, pair_score)
     s_r = np.bincount(r, weights=np.where(use, pair_score, 0.0), minlength=tr) / np.maximum(cnt, 1)
     d_cnt = np.bincount(r, weights=(use & ~bad).astype(np.float64), minlength=tr)
     d_r = np.bincount(r, weights=np.where(use, d0, 0.0), minlength=tr) / np.maximum(d_cnt, 1)
@@ -676,7 +741,8 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
                                 if settings.align == "nw" else (settings.gap_open, settings.gap_extend))
         alignments[mirror] = align(frame_dist, ref.seq.times, usr.seq.times, method=settings.align,
                                    open_ends=settings.open_ends, missing_cost=settings.missing, gap_open=gap_open,
-                                   gap_extend=gap_extend, min_overlap=settings.min_overlap)
+                                   gap_extend=gap_extend, min_overlap=settings.min_overlap,
+                                   max_hold=MAX_HOLD)
     if not alignments:
         raise InvalidPoseError(f"reference and user share only {max(shared.values())} COCO joint(s) that are "
                                f"ever present{' (either way round)' if len(shared) > 1 else ''}; at least "
@@ -686,13 +752,15 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     user_feats = user_features[mirrored]
     ref_feats = restrict_joints(ref.features, ref.available & usr.available[mirrored])
     path = _fill_gaps(best.path, n_ref)
+    held = held_pairs(path) if settings.align == "dtw" else np.zeros(len(path), bool)
     pair_dist, pair_err, pair_weights = pair_errors(user_feats, ref_feats, path[:, 1], path[:, 0],
                                                     max_rotation=settings.max_rotation,
                                                     missing_penalty=settings.penalty)
     observed = (usr.observed[path[:, 1]] if settings.moments_from == "samples" and usr.observed is not None
                 else None)
     moment_dist, moment_scores, joint_err = _moments(path, pair_dist, pair_err, pair_weights, n_ref,
-                                                     settings.curve, observed, ref_feats.valid)
+                                                     settings.curve, observed, ref_feats.valid,
+                                                     held)
     covered = np.zeros(n_ref, bool)
     covered[path[:, 0]] = True
     moment_scores = np.where(covered, moment_scores, 0.0)
@@ -713,7 +781,28 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
              "mirrored": alignments[True].cost if True in alignments else None}
     return ScoreReport(score, joint_scores, ref.seq.times.copy(), moment_scores, moment_dist, best,
                        usr.seq.times.copy(), bool(mirrored), costs, settings, coverage,
+                       user_motion=_motion_ratio(path, user_feats, ref_feats, settings),
+                       held_share=float(held.mean()) if len(held) else 0.0,
                        reference_poses=ref.seq, user_poses=usr.seq)
+
+
+def _motion(feats: FrameFeatures, first: int, last: int, settings: ScoreSettings) -> float:
+    """Sum of the frame distances between consecutive frames first..last (pairs without one left out)."""
+    idx = np.arange(first, last)
+    if len(idx) == 0:
+        return 0.0
+    d = pair_errors(feats, feats, idx, idx + 1, max_rotation=180.0, missing_penalty=settings.penalty)[0]
+    return float(np.nansum(d))
+
+
+def _motion_ratio(path: np.ndarray, user_feats: FrameFeatures, ref_feats: FrameFeatures,
+                  settings: ScoreSettings) -> float:
+    """ScoreReport.user_motion: the user's motion over its matched span / the reference's over its
+    covered span (NaN when the reference does not move there)."""
+    ref_motion = _motion(ref_feats, int(path[:, 0].min()), int(path[:, 0].max()), settings)
+    if not ref_motion > 0:
+        return float("nan")
+    return _motion(user_feats, int(path[:, 1].min()), int(path[:, 1].max()), settings) / ref_motion
 
 def score_sequence(reference, user, ref_fps: float | None = None, user_fps: float | None = None,
                    settings: ScoreSettings = ScoreSettings(), *, layout: str | None = None) -> ScoreReport:
@@ -742,6 +831,13 @@ def score_sequence(reference, user, ref_fps: float | None = None, user_fps: floa
     return report
 
 
+def mirror_word(report: ScoreReport) -> str:
+    """How the user was scored: "mirrored" / "as recorded", or "undecided (...)" when the two fits were within
+    :data:`MIRROR_MARGIN` of each other."""
+    word = "mirrored" if report.mirrored else "as recorded"
+    return word if report.mirror_decided else f"undecided (the two fits within {MIRROR_MARGIN:.0%}), scored {word}"
+
+
 def default_assumptions(report: ScoreReport, *, mirror_given: bool, distance_given: bool,
                         how: str = "--mirror on/off", how_distance: str = "--distance pair-weighted") -> dict:
     """What a caller assumed by leaving ``mirror`` or ``distance`` at its default (``assumed`` entries, see
@@ -751,7 +847,7 @@ def default_assumptions(report: ScoreReport, *, mirror_given: bool, distance_giv
     if not mirror_given:
         out["mirror"] = {"value": "auto", "why": "the default: the user was scored both as recorded and mirrored "
                                                  "and the better kept, here "
-                                                 f"{'mirrored' if report.mirrored else 'as recorded'}; {how} to fix it"}
+                                                 f"{mirror_word(report)}; {how} to fix it"}
     if not distance_given:
         out["distance"] = {"value": report.settings.distance, "why": f"the default frame distance; {how_distance} "
                                                                      "for the other"}

@@ -46,7 +46,7 @@ settings).score`` to 1e-9 when both see the same inputs: ``smooth="none"``, ``ba
 "linear" or "hold", and every pushed frame has every joint of its layout. Otherwise the live score is
 lower: the causal Kalman filter against Kalman + RTS offline (and the offline band), and joints missing in a
 pushed frame are not bridged (above). Measured on six 5 s CMU segments degraded as a webcam user: default
-settings 2.2-2.6 points lower live; 10% of the user's joints missing 5.6-9.5 lower
+settings 2.2-2.8 points lower live; 10% of the user's joints missing 7.3-9.6 lower
 (tests/test_live_vs_offline.py).
 """
 from __future__ import annotations
@@ -59,6 +59,7 @@ import numpy as np
 from ..errors import InvalidArgumentError, InvalidPoseError
 from ..poses.layouts import COCO17_JOINTS, Layout, get_layout
 from ..poses.pose import first_bad_value
+from .align import MAX_HOLD
 from .framedist import features_from_arrays, frame_distance_matrix, pair_errors, restrict_joints
 from .score import ScoreSettings, nearest_grid_index, prepare_reference
 from .smooth import OnlineSmoother, to_unit, unit_frame
@@ -364,7 +365,8 @@ class ScoreSession:
             d = frame_distance_matrix(fu, s.ref_features, distance=st.distance, max_rotation=st.max_rotation,
                                       missing_penalty=st.penalty).values[0]
             ps = np.where(np.isfinite(d), curve.score(np.where(np.isfinite(d), d, 0.0)), 0.0)
-            kern.dtw_column_step(d, ps, seen, self._ref_valid, float(st.missing), s.first, s.cols, s.new)
+            kern.dtw_column_step(d, ps, seen, self._ref_valid, float(st.missing), s.first, s.cols, s.new,
+                                 MAX_HOLD)
             s.cols, s.new = s.new, s.cols
             s.first = False
             s.last_d = d

@@ -15,9 +15,12 @@ from ...registry import ParamOption, Registry  # noqa: F401  (ParamOption: reade
 class Reader(Protocol):
     """What a reader module provides (a module, so these are its module-level names).
 
-    ``read(paths, *, option=default, ...)`` yields clips in the *source* layout (the corpus maps them to
-    COCO-17); its keyword-only parameters are the reader's options (``posesearch ingest --option
-    NAME=VALUE``; an option the reader does not take is refused naming the valid ones). Bad input raises
+    ``read(paths, *, option=Options.option, ...)`` yields clips in the *source* layout (the corpus maps
+    them to COCO-17); its keyword-only parameters are the fields of ``Options``, a frozen dataclass that
+    is the one home of the options and their defaults: fields declared with
+    :func:`~posesearch.registry.option` are ``posesearch ingest`` flags (help text included), the others
+    are set with ``--option NAME=VALUE``; an option the reader does not take is refused naming the valid
+    ones (tests/test_extending.py checks that ``Options`` and the signatures agree). Bad input raises
     :class:`~posesearch.errors.FileFormatError` naming the file and the problem, never a traceback.
     Readers of large single-frame sets may also provide ``read_batches(paths, **options)`` yielding
     :class:`~posesearch.corpus.batch.ClipBatch` objects (the same clips, column-wise, much faster to
@@ -27,6 +30,7 @@ class Reader(Protocol):
 
     FORMAT: str               #: its name in READERS
     DESCRIPTION: str          #: one line for help texts
+    Options: type             #: the options dataclass
 
     def read(self, paths: Iterable[str], **options: Any) -> Iterator[Any]: ...
 
@@ -49,28 +53,12 @@ def get_reader(name: str) -> "ModuleType | Reader":
 
 
 def reader_options() -> "list[ParamOption]":
-    """The ``posesearch ingest`` flags: every registered reader's ``OPTION_HELP`` entries, typed by its
-    ``read`` (``read_batches``) signature; a list option (``views``) takes comma-separated numbers."""
-    import inspect
+    """The ``posesearch ingest`` flags, from every registered reader's ``Options`` dataclass (the same
+    mechanism as the backends' ``Params``: :func:`~posesearch.registry.params_options`); a list option
+    (``views``) takes comma-separated numbers."""
+    from ...registry import params_options
 
-    from ...registry import merge_options
-
-    entries = []
-    for name in READERS:
-        mod = get_reader(name)
-        fn = getattr(mod, "read_batches", None) or mod.read
-        sig = inspect.signature(fn, eval_str=True)
-        for key, text in getattr(mod, "OPTION_HELP", {}).items():
-            entries.append((name, key, _flag_type(sig.parameters[key]), text, None))
-    return merge_options(entries)
-
-
-def _flag_type(param) -> type:
-    ann = param.annotation
-    for t in (bool, int, float, str):
-        if ann is t or ann == (t | None):
-            return t
-    return list
+    return params_options({name: get_reader(name).Options for name in READERS})
 
 
 def formats_table() -> str:

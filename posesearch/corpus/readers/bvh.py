@@ -39,6 +39,7 @@ import numpy as np
 
 from ...errors import FileFormatError, InvalidArgumentError, check_finite_positive, check_number
 from ...poses.layouts import CMU19
+from ...registry import Registry, option
 from ..clip import Clip
 from ._paths import expand
 from .bvh_kinematics import PROJECTIONS, BVH, camera_axes, forward_kinematics, parse_bvh, project
@@ -49,14 +50,6 @@ DESCRIPTION = ("BVH motion capture (CMU mocap; CC_Base or CMU rig) projected to 
 #: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
 SOURCE = 'motion capture'
 NOTES = 'forward kinematics, then a camera at `--views` yaws, `--pitch`, orthographic or perspective, `--mirror`'
-#: options that are also `posesearch ingest` flags (the others: -O NAME=VALUE), with their help
-OPTION_HELP = {
-    "views": "camera yaws in degrees, e.g. 0,45,90",
-    "pitch": "camera pitch in degrees",
-    "distance": "camera distance in metres",
-    "projection": "orthographic | perspective",
-    "mirror": "also add a left/right mirrored copy of every clip",
-}
 PATTERNS = ("*.bvh", "*.BVH")
 LAYOUT = CMU19.name
 
@@ -79,9 +72,25 @@ RIGS: dict[str, tuple[str, ...]] = {
 }
 assert all(len(b) == CMU19.num_keypoints for b in RIGS.values())
 
-FOLLOW = ("mean", "root")
+FOLLOW: Registry[str] = Registry("follow", ("mean", "root"))
 _J = {n: i for i, n in enumerate(CMU19.joints)}
 _INDEX_CSV = "cmu_index.csv"
+
+
+@dataclass(frozen=True)
+class Options:
+    """The reader's options (flags where declared with :func:`option`, the others -O NAME=VALUE); see :func:`read`."""
+
+    views: tuple[float, ...] = option((0.0,), "camera yaws in degrees, e.g. 0,45,90")
+    pitch: float = option(0.0, "camera pitch in degrees")
+    distance: float = option(4.0, "camera distance in metres")
+    projection: str = option("orthographic", "orthographic | perspective")
+    focal: float = 1000.0
+    mirror: bool = option(False, "also add a left/right mirrored copy of every clip")
+    skip_tpose: bool = True
+    every: int = 1
+    follow: str = "mean"
+    scale: float = 0.01
 
 
 @dataclass
@@ -242,8 +251,7 @@ def project_mocap(mocap: Mocap, yaw: float = 0.0, *, pitch: float = 0.0, distanc
                   projection: str = "orthographic", focal: float = 1000.0, mirror: bool = False,
                   follow: str = "mean") -> Clip:
     """The 2D clip of ``mocap`` seen from camera yaw/pitch (degrees), ``distance`` metres away."""
-    if follow not in FOLLOW:
-        raise InvalidArgumentError(f"follow: expected one of {', '.join(FOLLOW)}, got {follow!r}")
+    follow = FOLLOW.canonical(follow)
     J = mocap.joints
     pelvis = J[:, _J["pelvis"]]
     if follow == "mean":
@@ -284,9 +292,10 @@ def _check_every(every) -> int:
     return int(every)
 
 
-def read(paths: "str | Path | Iterable[str | Path]", *, views: Iterable[float] = (0.0,), pitch: float = 0.0,
-         distance: float = 4.0, projection: str = "orthographic", focal: float = 1000.0, mirror: bool = False,
-         skip_tpose: bool = True, every: int = 1, follow: str = "mean", scale: float = 0.01) -> Iterator[Clip]:
+def read(paths: "str | Path | Iterable[str | Path]", *, views: Iterable[float] = Options.views,
+         pitch: float = Options.pitch, distance: float = Options.distance, projection: str = Options.projection,
+         focal: float = Options.focal, mirror: bool = Options.mirror, skip_tpose: bool = Options.skip_tpose,
+         every: int = Options.every, follow: str = Options.follow, scale: float = Options.scale) -> Iterator[Clip]:
     """Yield one Clip per file per view yaw (and a mirrored copy after each when ``mirror``).
 
     Clip ids ``cmu:<stem>:yaw<yaw>[:pitch<pitch>][:mirror]``; labels subject, trial, description (from a
@@ -306,10 +315,7 @@ def read(paths: "str | Path | Iterable[str | Path]", *, views: Iterable[float] =
             ok = False
         if not ok:
             raise InvalidArgumentError(f"views: expected finite yaw angles in degrees, got {v!r}")
-    if projection not in PROJECTIONS:
-        raise InvalidArgumentError(f"projection: expected one of {', '.join(PROJECTIONS)}, got {projection!r}")
-    if follow not in FOLLOW:
-        raise InvalidArgumentError(f"follow: expected one of {', '.join(FOLLOW)}, got {follow!r}")
+    projection, follow = PROJECTIONS.canonical(projection), FOLLOW.canonical(follow)
     check_finite_positive("distance", distance)
     check_finite_positive("focal", focal)
     check_finite_positive("scale", scale)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import FileFormatError, InvalidArgumentError
+from ...registry import Registry
 
 _CHANNELS = {f"{a}{k}": f"{a}{k}" for a in "XYZ" for k in ("position", "rotation")}
 _CHANNELS_LOWER = {k.lower(): v for k, v in _CHANNELS.items()}
@@ -474,7 +475,7 @@ def forward_kinematics(bvh: BVH, joints: "list[str] | list[int] | None" = None, 
 
 # ------------------------------------------------------------------------------------------- projection
 
-PROJECTIONS = ("orthographic", "perspective")
+PROJECTIONS: Registry[str] = Registry("projection", ("orthographic", "perspective"))
 
 
 def camera_axes(yaw_deg: float, pitch_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -498,8 +499,7 @@ def project(points3d: np.ndarray, yaw_deg: float = 0.0, pitch_deg: float = 0.0, 
     view axis (distance + offset; the camera is at depth 0). Perspective raises InvalidArgumentError if a
     point is not in front of the camera (depth <= 1% of ``distance``).
     """
-    if projection not in PROJECTIONS:
-        raise InvalidArgumentError(f"projection: expected one of {', '.join(PROJECTIONS)}, got {projection!r}")
+    projection = PROJECTIONS.canonical(projection)
     from ...errors import check_finite_positive
     distance = check_finite_positive("distance", distance)
     focal = check_finite_positive("focal", focal)

@@ -15,6 +15,8 @@ Labels: ``split``, ``image_id``, ``annotation_id``, ``category`` (the category n
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import json
 import re
 from itertools import chain
@@ -24,6 +26,7 @@ from typing import Iterator
 import numpy as np
 
 from ...errors import FileFormatError, InvalidArgumentError
+from ...registry import option
 from ...poses.layouts import COCO17_JOINTS
 from ..batch import ClipBatch
 from ..clip import Clip
@@ -35,11 +38,17 @@ DESCRIPTION = "COCO keypoint annotations JSON (person_keypoints_*.json): one sin
 #: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
 SOURCE = 'COCO keypoint JSON'
 NOTES = 'one clip per person; v=2 → confidence 1.0, v=1 (occluded) → 0.5, v=0 → missing'
-#: options that are also `posesearch ingest` flags (the others: -O NAME=VALUE), with their help
-OPTION_HELP = {
-    "prefix": "clip id prefix (default: per format)",
-}
 PATTERNS = ("person_keypoints_*.json", "*.json")
+
+
+@dataclass(frozen=True)
+class Options:
+    """The reader's options (``posesearch ingest`` flags where declared with :func:`option`, the others
+    -O NAME=VALUE): confidence given to visible / occluded keypoints, clip id prefix."""
+
+    visible: float = 1.0
+    occluded: float = 0.5
+    prefix: str | None = option(None, "clip id prefix (default: per format)")
 
 
 def _confidence_value(name: str, v) -> float:
@@ -180,7 +189,8 @@ def read_file(path: Path, *, visible: float = 1.0, occluded: float = 0.5, prefix
                      source=str(path), labels=labels)
 
 
-def read_batches(paths, *, visible: float = 1.0, occluded: float = 0.5, prefix: str | None = None) -> Iterator[ClipBatch]:
+def read_batches(paths, *, visible: float = Options.visible, occluded: float = Options.occluded,
+                 prefix: str | None = Options.prefix) -> Iterator[ClipBatch]:
     """One ClipBatch per file (the fast path used by ``posesearch ingest``)."""
     visible = _confidence_value("visible", visible)
     occluded = _confidence_value("occluded", occluded)
@@ -193,7 +203,8 @@ def read_batches(paths, *, visible: float = 1.0, occluded: float = 0.5, prefix: 
             yield batch
 
 
-def read(paths, *, visible: float = 1.0, occluded: float = 0.5, prefix: str | None = None) -> Iterator[Clip]:
+def read(paths, *, visible: float = Options.visible, occluded: float = Options.occluded,
+         prefix: str | None = Options.prefix) -> Iterator[Clip]:
     """One single-frame clip per annotated person (see the module doc for ids, labels, confidences)."""
     for batch in read_batches(paths, visible=visible, occluded=occluded, prefix=prefix):
         yield from batch.clips()

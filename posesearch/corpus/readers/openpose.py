@@ -23,6 +23,8 @@ Layout ``body25`` in both cases (the corpus maps it to COCO-17; mid-hip, neck an
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import math
 import re
 from collections import defaultdict
@@ -32,6 +34,7 @@ from typing import Iterator
 import numpy as np
 
 from ...errors import FileFormatError, InvalidArgumentError, check_finite_positive
+from ...registry import option
 from ...poses.layouts import BODY25
 from ..batch import ClipBatch
 from ..clip import Clip
@@ -44,13 +47,16 @@ DESCRIPTION = ("OpenPose BODY_25 JSON: per-frame *_keypoints.json output (one cl
 #: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
 SOURCE = 'OpenPose per-frame JSON, and the labelled BODY25 set'
 NOTES = 'one clip per person id per folder; class label kept; y flipped to point down'
-#: options that are also `posesearch ingest` flags (the others: -O NAME=VALUE), with their help
-OPTION_HELP = {
-    "prefix": "clip id prefix (default: per format)",
-    "fps": "frame rate (30)",
-    "person": "read only this person index",
-}
 K = BODY25.num_keypoints
+
+
+@dataclass(frozen=True)
+class Options:
+    """The reader's options (``posesearch ingest`` flags)."""
+
+    fps: float = option(30.0, "frame rate (30)")
+    person: int | None = option(None, "read only this person index")
+    prefix: str | None = option(None, "clip id prefix (default: per format)")
 
 
 def _frame_number(path: Path) -> int | None:
@@ -187,7 +193,8 @@ def _read_labelled(path: Path, data: dict, *, prefix: str) -> ClipBatch | None:
                      frame_labels=flabels)
 
 
-def read_batches(paths, *, fps: float = 30.0, person: int | None = None, prefix: str | None = None) -> Iterator[Clip | ClipBatch]:
+def read_batches(paths, *, fps: float = Options.fps, person: int | None = Options.person,
+                 prefix: str | None = Options.prefix) -> Iterator[Clip | ClipBatch]:
     """Clips of OpenPose frame folders and ClipBatches of labelled sets (see the module doc)."""
     fps = check_finite_positive("fps", fps)
     if person is not None and person != "all":
@@ -226,7 +233,8 @@ def read_batches(paths, *, fps: float = 30.0, person: int | None = None, prefix:
                 yield batch
 
 
-def read(paths, *, fps: float = 30.0, person: int | None = None, prefix: str | None = None) -> Iterator[Clip]:
+def read(paths, *, fps: float = Options.fps, person: int | None = Options.person,
+         prefix: str | None = Options.prefix) -> Iterator[Clip]:
     """Clips of OpenPose frame folders and of labelled BODY_25 sets (see the module doc)."""
     for item in read_batches(paths, fps=fps, person=person, prefix=prefix):
         if isinstance(item, ClipBatch):

@@ -24,6 +24,8 @@ failing. Any other length disagreement between fields is a FileFormatError.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import math
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -31,6 +33,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from ...errors import FileFormatError, InvalidArgumentError, check_finite_positive
+from ...registry import option
 from ...poses.layouts import PENN13
 from ...safeio import regular_file
 from ..clip import Clip
@@ -41,14 +44,18 @@ DESCRIPTION = "Penn Action joint annotations (labels/NNNN.mat), 13 joints, layou
 #: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
 SOURCE = 'Penn Action `labels/*.mat`'
 NOTES = 'action, view, split labels; invisible joints missing; 30 fps; left/right as the data show'
-#: options that are also `posesearch ingest` flags (the others: -O NAME=VALUE), with their help
-OPTION_HELP = {
-    "fps": "frame rate (30)",
-}
 PATTERNS = ("*.mat",)
 LAYOUT = PENN13.name
 DEFAULT_FPS = 30.0
 REQUIRED = ("x", "y", "visibility", "action", "pose", "train")
+
+
+@dataclass(frozen=True)
+class Options:
+    """The reader's options (flags where declared with :func:`option`, the others -O NAME=VALUE)."""
+
+    invisible_confidence: float = 0.0
+    fps: float = option(DEFAULT_FPS, "frame rate (30)")
 
 
 def expand_paths(paths: "str | Path | Iterable[str | Path]") -> list[Path]:
@@ -174,8 +181,8 @@ def read_clip(path: "str | Path", *, invisible_confidence: float = 0.0, fps: flo
     return clip_from_mat(path, _loadmat(path), invisible_confidence=invisible_confidence, fps=fps)
 
 
-def read(paths: "str | Path | Iterable[str | Path]", *, invisible_confidence: float = 0.0,
-         fps: float = DEFAULT_FPS) -> Iterator[Clip]:
+def read(paths: "str | Path | Iterable[str | Path]", *,
+         invisible_confidence: float = Options.invisible_confidence, fps: float = Options.fps) -> Iterator[Clip]:
     """Yield one Clip per label file (folders: every ``*.mat`` inside, sorted).
 
     Clip id ``penn:<stem>``; labels action, view, split (train/test), clip, height, width; frame label bbox.

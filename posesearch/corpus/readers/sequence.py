@@ -8,10 +8,14 @@ does not say (a ``.npy`` has neither). Clip ids ``<prefix>:<file stem>`` (prefix
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Iterator
 
 import numpy as np
 
+from ...errors import InvalidArgumentError
+from ...registry import option
 from ..clip import Clip
 from ._paths import expand_unique_stems
 
@@ -20,16 +24,20 @@ DESCRIPTION = "posesearch pose-sequence files (.json {fps, layout, frames}, .npy
 #: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
 SOURCE = 'our pose-sequence JSON, `.npy`, `.npz`'
 NOTES = ''
-#: options that are also `posesearch ingest` flags (the others: -O NAME=VALUE), with their help
-OPTION_HELP = {
-    "prefix": "clip id prefix (default: per format)",
-    "fps": "frame rate of files that give none",
-    "layout": "keypoint layout of files that do not name one (default: by keypoint count)",
-}
 PATTERNS = ("*.json", "*.npy", "*.npz")
 
 
-def read(paths, *, fps: float | None = None, layout: str | None = None, prefix: str | None = None) -> Iterator[Clip]:
+@dataclass(frozen=True)
+class Options:
+    """The reader's options (``posesearch ingest`` flags)."""
+
+    fps: float | None = option(None, "frame rate of files that give none")
+    layout: str | None = option(None, "keypoint layout of files that do not name one (default: by keypoint count)")
+    prefix: str | None = option(None, "clip id prefix (default: per format)")
+
+
+def read(paths, *, fps: float | None = Options.fps, layout: str | None = Options.layout,
+         prefix: str | None = Options.prefix) -> Iterator[Clip]:
     """One clip per sequence file (folders: their .json/.npy/.npz files, not recursive)."""
     from ...sequence.io import read_sequence
 

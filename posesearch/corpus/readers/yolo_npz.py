@@ -19,12 +19,15 @@ Built column-wise (no Python object per person) and yielded as ClipBatches of ``
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from ...errors import FileFormatError, InvalidArgumentError, check_finite_positive, check_number
+from ...registry import option
 from ...poses.layouts import COCO17_JOINTS
 from ...safeio import check_real_array, load_npz
 from ..batch import ClipBatch
@@ -38,11 +41,19 @@ DESCRIPTION = ("COCO persons as YOLO-pose arrays in .npz (kpts_norm, vis, image_
 #: the README table of formats (corpus.readers.formats_table): where the data come from, and notes
 SOURCE = 'COCO train array (`train2017_yolo_kpts.npz`)'
 NOTES = '149,813 persons; coordinates divided by unknown image sizes (aspect distorted)'
-#: options that are also `posesearch ingest` flags (the others: -O NAME=VALUE), with their help
-OPTION_HELP = {
-    "prefix": "clip id prefix (default: per format)",
-}
 REQUIRED = ("kpts_norm", "vis", "image_id")
+
+
+@dataclass(frozen=True)
+class Options:
+    """The reader's options (flags where declared with :func:`option`, the others -O NAME=VALUE):
+    confidence of visible / occluded keypoints, image aspect (width / height), clip id prefix, rows per batch."""
+
+    visible: float = 1.0
+    occluded: float = 0.5
+    aspect: float = 1.0
+    prefix: str | None = option(None, "clip id prefix (default: per format)")
+    batch_size: int = 32768
 
 
 def split_name(path: Path) -> str:
@@ -81,8 +92,9 @@ def load(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return kp, vis.astype(np.int8), image_id
 
 
-def read_batches(paths, *, visible: float = 1.0, occluded: float = 0.5, aspect: float = 1.0,
-                 prefix: str | None = None, batch_size: int = 32768) -> Iterator[ClipBatch]:
+def read_batches(paths, *, visible: float = Options.visible, occluded: float = Options.occluded,
+                 aspect: float = Options.aspect, prefix: str | None = Options.prefix,
+                 batch_size: int = Options.batch_size) -> Iterator[ClipBatch]:
     """ClipBatches of up to ``batch_size`` persons (the fast path used by ``posesearch ingest``)."""
     visible = _confidence_value("visible", visible)
     occluded = _confidence_value("occluded", occluded)
@@ -112,8 +124,8 @@ def read_batches(paths, *, visible: float = 1.0, occluded: float = 0.5, aspect: 
                         "row": [str(i) for i in rs]})
 
 
-def read(paths, *, visible: float = 1.0, occluded: float = 0.5, aspect: float = 1.0,
-         prefix: str | None = None) -> Iterator[Clip]:
+def read(paths, *, visible: float = Options.visible, occluded: float = Options.occluded,
+         aspect: float = Options.aspect, prefix: str | None = Options.prefix) -> Iterator[Clip]:
     """One single-frame clip per person (slow for 150k persons: ingestion uses :func:`read_batches`)."""
     for batch in read_batches(paths, visible=visible, occluded=occluded, aspect=aspect, prefix=prefix):
         yield from batch.clips()
