@@ -204,6 +204,41 @@ def test_ingest_query_and_sequence_search_take_videos(clip, image, tmp_path):
     assert sum(c == "video:dance" and f == i for i, (c, f) in enumerate(hits)) >= 110
     s = json.loads(_ok("query", index, clip, "--sequence", "--json").stdout)
     assert s["clips"][0]["clip"] == "video:dance" and s["clips"][0]["score"] >= 95
+    # query --plot draws each match over its source frame: the corpus keeps the video's absolute path
+    from posesearch import Corpus
+    from posesearch.video import decode
+
+    assert Corpus.open(corpus).clip("video:dance").source == str((media / "dance.mp4").resolve())
+
+    seen = []
+
+    def spy(path, frame):
+        seen.append((path, frame, real(path, frame)))
+        return seen[-1][2]
+
+    real = decode.read_frame_rgb
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(decode, "read_frame_rgb", spy)
+        mp.chdir(tmp_path)            # the source path does not depend on the working folder
+        out = json.loads(_ok("query", index, clip, "-k", "2", "--plot", tmp_path / "m.png", "--json").stdout)
+    top = [(m["clip"], m["frame"]) for m in out["results"][0]["matches"] if m["clip"] == "video:dance"]
+    assert top and {(str((media / "dance.mp4").resolve()), f) for _, f in top} <= {(p, f) for p, f, _ in seen}
+    for path, frame, img in seen:   # the very frame, in RGB
+        assert img.shape == (*video_frames(clip, 1)[0].shape[:2], 3)
+        assert np.abs(img.astype(int) - cv2.cvtColor(video_frames(clip, frame + 1)[frame], cv2.COLOR_BGR2RGB)).mean() < 2
+
+
+def test_one_video_frame_is_read_for_pictures(tmp_path):
+    from posesearch.video.decode import read_frame_rgb
+
+    levels = [(20 * i, 10, 200 - 20 * i) for i in range(8)]          # frame i: a flat BGR colour
+    path = write_video(tmp_path / "levels.mp4", [np.full((48, 64, 3), c, np.uint8) for c in levels])
+    for i in (0, 3, 7, 5):
+        img = read_frame_rgb(path, i)
+        assert img.shape == (48, 64, 3) and img.dtype == np.uint8
+        assert np.abs(img.reshape(-1, 3).mean(axis=0) - levels[i][::-1]).max() < 4, (i, img[0, 0])
+    assert read_frame_rgb(path, 8) is None and read_frame_rgb(path, -1) is None
+    assert read_frame_rgb(tmp_path / "missing.mp4", 0) is None
 
 
 # ------------------------------------------------------------------------------------------ bad input
