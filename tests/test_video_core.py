@@ -120,3 +120,28 @@ def test_score_video_option_checks_its_file_name_first(tmp_path):
     assert r.exit_code == 2 and "--video" in r.output and ".mp4 or .avi" in r.output, r.output
     r = runner.invoke(app, ["score", str(ref), str(ref), "--video", str(tmp_path / "out.mp4")])
     assert r.exit_code == 2 and "draws over the user's video" in r.output and "sequence" in r.output, r.output
+
+
+def test_extract_is_in_the_front_door_without_loading_the_extra():
+    """``posesearch.extract`` is the video extractor, and neither importing posesearch nor looking the name
+    up imports OpenCV or mediapipe (a fresh interpreter: other tests may have imported them)."""
+    import subprocess
+
+    code = ("import sys, posesearch as ps\n"
+            "assert 'posesearch.video' not in sys.modules\n"
+            "from posesearch.video.extract import extract\n"
+            "assert ps.extract is extract and 'extract' in ps.__all__\n"
+            "print(sorted(m for m in ('cv2', 'mediapipe') if m in sys.modules))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_extract_without_the_extra_says_what_to_install(no_extra, tmp_path):
+    import posesearch as ps
+    from posesearch.video import MissingExtraError
+
+    media = tmp_path / "clip.mp4"
+    media.write_bytes(b"\x00" * 64)
+    with pytest.raises(MissingExtraError, match=r'pip install "posesearch\[video\]"'):
+        ps.extract(media)
