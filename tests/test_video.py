@@ -202,6 +202,8 @@ def test_ingest_query_and_sequence_search_take_videos(clip, image, tmp_path):
     assert q["format"] == "video" and len(q["results"]) == 120
     hits = [(r["matches"][0]["clip"], r["matches"][0]["frame"]) for r in q["results"]]
     assert sum(c == "video:dance" and f == i for i, (c, f) in enumerate(hits)) >= 110
+    q = json.loads(_ok("query", index, clip, "-k", "1", "--max-frames", 10, "--json").stdout)
+    assert len(q["results"]) == 10 and q["assumed"]["max_frames"]["value"] == 10
     s = json.loads(_ok("query", index, clip, "--sequence", "--json").stdout)
     assert s["clips"][0]["clip"] == "video:dance" and s["clips"][0]["score"] >= 95
     # query --plot draws each match over its source frame: the corpus keeps the video's absolute path
@@ -292,6 +294,11 @@ def test_long_videos_need_max_frames(clip, tmp_path):
     _refused("extract", long, "--out", tmp_path / "o.json", "--max-frames", 5,
              match="no person found in any of the 5 frames")
     _refused("extract", short, "--out", tmp_path / "o.json", "--max-frames", 0, match="--max-frames")
+    # score and query take --max-frames too (a video over the limit is no dead end there)
+    _refused("score", long, short, match=f"{MAX_VIDEO_FRAMES + 1:,} frames")
+    _refused("score", long, short, "--max-frames", 5, match="no person found in any of the 5 frames")
+    r = json.loads(_ok("score", short, short, "--max-frames", 12, "--json").stdout)
+    assert r["assumed"]["user max_frames"]["value"] == 12 and r["score"] >= 99, r["assumed"]
 
 
 def test_layouts_a_video_cannot_give_are_refused(image, tmp_path):
