@@ -145,6 +145,9 @@ def test_clip_scored_against_itself_after_extraction(clip, tmp_path):
     doc = json.loads(out.read_text())
     assert doc["coordinates"] == "pixels" and doc["source"]["width"] == 576 and len(doc["frames"]) == 120
     assert doc["extractor"]["model"].startswith("mediapipe BlazePose full")
+    import hashlib                                           # the file's SHA-256, read back by every reader
+
+    assert doc["source"]["sha256"] == summary["sha256"] == hashlib.sha256(clip.read_bytes()).hexdigest()
     for user in (clip, out):                                 # the video itself, or its extracted file
         rep = json.loads(_ok("score", clip, user, "--json").stdout)
         assert rep["score"] >= 99, rep["score"]
