@@ -1,7 +1,8 @@
 """posesearch: find and score human poses.
 
 Pose core (light imports): layouts, normalization, distances, mirror, Procrustes, ``pose_similarity``.
-Heavier parts load on first use: ``Corpus`` (h5py), ``Index`` (numba, faiss), ``score_sequence``.
+Heavier parts load on first use: ``Corpus`` (h5py), ``Index`` (numba, faiss), ``score_sequence``, ``extract``
+(a video or image to poses: the ``video`` extra, whose OpenCV and mediapipe load only when it runs).
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ _LAZY = {
     "RepSettings": "posesearch.sequence.reps",
     "joint_angles": "posesearch.poses.angles",
     "lift": "posesearch.view.lift",
+    "extract": "posesearch.video.extract",
 }
 
 

@@ -253,7 +253,7 @@ def _corpus_clip(path: Path, clip: str | None):
 
 def read_input(spec, *, format: str | None = None, layout=None, fps: float | None = None,
                clip: str | None = None, name: str | None = None, prefer: str | None = None,
-               clip_option: str | None = None, progress=None) -> LoadedInput:
+               clip_option: str | None = None, progress=None, max_frames: int | None = None) -> LoadedInput:
     """Read ``spec`` (a path, or ``PATH:CLIP``) as a sequence; see the module doc.
 
     ``layout``: the keypoint layout of files that do not name one (an error when the source says
@@ -261,7 +261,9 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
     overrides the nominal fps, frame times in the file win); ``name``: what messages call the sequence;
     ``prefer``: the format (``pose`` or ``sequence``) whose reader explains a file that fits no format;
     ``clip_option``: the command's option for choosing a clip, named in errors (e.g. ``--clip``);
-    ``progress(done, total)``: called after each frame while poses are found in a video or image."""
+    ``progress(done, total)``: called after each frame while poses are found in a video or image;
+    ``max_frames``: read at most the first N frames of a video (and allow one over the length limit; only
+    for video and image inputs)."""
     from .poses.layouts import get_layout
     from .sequence.io import check_timing, read_sequence
     from .sequence.io import as_sequence
@@ -286,6 +288,9 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
             fmt = "sequence"
     assumed: dict[str, dict[str, Any]] = {}
     label = name or str(path)
+    if max_frames is not None and fmt not in ("video", "image"):
+        raise InvalidArgumentError(f"{path}: max_frames (--max-frames) limits the frames read from a video; this "
+                                   f"input is {fmt}")
     if fmt == "pose" and path.is_dir():
         raise FileFormatError(path, "is a folder, expected a pose file")
     if fmt in ("pose", "sequence") and not path.is_dir():
@@ -301,7 +306,7 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
             seq.name = label   # (replace() would validate every frame again)
         return LoadedInput(seq, fmt, str(path), None, assumed)
     if fmt in ("video", "image") and not path.is_dir():
-        return _read_media(path, fmt, lay, clip, label, progress)
+        return _read_media(path, fmt, lay, clip, label, progress, max_frames)
     if fmt == "corpus":
         c = _corpus_clip(path, clip)
         seq = as_sequence(sequence_from_clip(c, name=label), fps=fps, layout=lay, name=label)
@@ -331,7 +336,8 @@ def read_input(spec, *, format: str | None = None, layout=None, fps: float | Non
     return LoadedInput(seq, fmt, str(path), c.clip_id, assumed)
 
 
-def _read_media(path: Path, fmt: str, layout, clip: str | None, label: str, progress) -> LoadedInput:
+def _read_media(path: Path, fmt: str, layout, clip: str | None, label: str, progress,
+                max_frames: int | None = None) -> LoadedInput:
     """A video (every frame's pose, container times) or an image (one pose), by the video extra; the
     extraction cache makes reading the same file again cheap. A frame rate given does not apply: the
     container's times do."""
@@ -340,16 +346,20 @@ def _read_media(path: Path, fmt: str, layout, clip: str | None, label: str, prog
 
     if clip is not None:
         raise InvalidArgumentError(f"{path}: a {fmt} file holds one clip; there is no clip {clip!r} to choose")
-    ex = extract(path, layout=layout, kind=fmt, progress=progress)
+    ex = extract(path, layout=layout, kind=fmt, progress=progress, max_frames=max_frames)
+    assumed = dict(ex.assumed)
+    if ex.truncated:
+        assumed["max_frames"] = {"value": ex.frames, "why": f"--max-frames {max_frames}: the video's first "
+                                                            f"{ex.frames:,} frames only"}
     seq = ex.sequence
     seq.name = label
     check_timing(path, seq.fps, seq.times, len(seq))
     if ex.kind == "image":
         from .poses.pose import Poses
 
-        return LoadedInput(seq, "image", str(path), None, dict(ex.assumed),
+        return LoadedInput(seq, "image", str(path), None, assumed,
                            pose=Poses(seq.keypoints, seq.confidences, seq.layout))
-    return LoadedInput(seq, "video", str(path), None, dict(ex.assumed))
+    return LoadedInput(seq, "video", str(path), None, assumed)
 
 
 def reader_assumptions(fmt: str, options: dict) -> dict:

@@ -76,10 +76,23 @@ def read_bytes(path, *, what: str = "file", max_bytes: int = MAX_INPUT_BYTES) ->
 _TOKEN = re.compile(rb"-?[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?")
 
 
+def _in_strings(b: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """For each byte position of JSON text ``b`` (uint8), whether it lies inside a string: after an odd
+    number of unescaped quotes (a quote after an odd run of backslashes is escaped; JSON has quotes
+    nowhere but around and inside strings). Only run when a number candidate was found."""
+    idx = np.arange(len(b))
+    last_other = np.maximum.accumulate(np.where(b != 92, idx, -1))     # last byte before it that is no backslash
+    q = np.flatnonzero(b == 34)
+    backslashes = np.where(q > 0, (q - 1) - last_other[np.maximum(q - 1, 0)], 0)
+    quotes = q[backslashes % 2 == 0]
+    return np.searchsorted(quotes, positions) % 2 == 1
+
+
 def _check_number_range(raw: bytes, path) -> None:
     """Refuse a number token that does not fit a finite float (an integer of 309+ digits, ``1e400``),
     found on the raw bytes with numpy (json's C parser stays at full speed; a Python hook per number made
-    COCO files 3.5x slower to parse). A string that merely looks like such a number is refused too."""
+    COCO files 3.5x slower to parse). Text inside a JSON string is no number: a hex digest like
+    ``"445e8949"`` or a long run of digits in a string is left alone (:func:`_in_strings`)."""
     b = np.frombuffer(raw, dtype=np.uint8)
     n = len(b)
     if n < 5:
@@ -101,6 +114,9 @@ def _check_number_range(raw: bytes, path) -> None:
     hit = e & (three | plus)
     if hit.any():
         cand += [int(i) + 1 for i in np.flatnonzero(hit)]
+    if cand:
+        inside = _in_strings(b, np.asarray(cand))
+        cand = [p for p, s in zip(cand, inside) if not s]
     for pos in cand:
         start = pos
         while start > 0 and raw[start - 1] in b"0123456789.-":

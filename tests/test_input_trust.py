@@ -9,11 +9,12 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as hst
 
 from posesearch.errors import FileFormatError, PoseSearchError
 from posesearch.poses.io import read_pose_file
 from posesearch.poses.layouts import COCO17
-from posesearch.safeio import load_json, read_bytes, regular_file
+from posesearch.safeio import load_json, parse_json, read_bytes, regular_file
 from posesearch.sequence.io import read_sequence
 
 POSENET = list(COCO17.source_names)
@@ -81,6 +82,31 @@ def test_out_of_range_numbers_are_refused(tmp_path, number):
     q = _write(tmp_path, "pose.json", '{"keypoints": [[' + number + ', 1, 1]]}')
     with pytest.raises(FileFormatError, match="out of range"):
         read_pose_file(q)
+
+
+@pytest.mark.parametrize("text", ["445e8949", "9e999", "0x1e400", "1" * 400, 'quote \\" 1e400', "back\\\\slash 1e400"])
+def test_numbers_inside_strings_are_text(tmp_path, text):
+    """A hex digest ("445e8949" looks like 445 * 10^8949) or digits in a string are no numbers (issue 17)."""
+    doc = {"meta": {"sha256": text}, "fps": 30, "frames": [[[1.5, 2, 1]] * 17]}
+    p = _write(tmp_path, "seq.json", json.dumps(doc))
+    assert len(read_sequence(p)) == 1
+    assert parse_json(json.dumps(doc).encode(), p) == doc
+
+
+@pytest.mark.parametrize("before", [r'"\""', r'"a\\"', r'"\\\""', '"445e8949"'])
+def test_out_of_range_numbers_after_strings_are_still_refused(tmp_path, before):
+    """Escaped quotes and backslashes in earlier strings do not hide a real number that is out of range."""
+    raw = ('{"note": ' + before + ', "fps": 1e400}').encode()
+    json.loads(raw.replace(b"1e400", b"1"))                   # (the text is valid JSON)
+    with pytest.raises(FileFormatError, match="number 1e400 .* out of range"):
+        parse_json(raw, tmp_path / "x.json")
+
+
+@settings(max_examples=60, deadline=None)
+@given(hst.text(alphabet=hst.sampled_from('0123456789eE+-."\\ a'), max_size=40))
+def test_any_string_value_parses_back(text):
+    doc = {"s": text, "n": [1e300, -2, 3.5]}
+    assert parse_json(json.dumps(doc).encode(), "x.json") == doc
 
 
 def test_truncated_npz_is_one_line_error(tmp_path):

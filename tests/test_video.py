@@ -145,6 +145,9 @@ def test_clip_scored_against_itself_after_extraction(clip, tmp_path):
     doc = json.loads(out.read_text())
     assert doc["coordinates"] == "pixels" and doc["source"]["width"] == 576 and len(doc["frames"]) == 120
     assert doc["extractor"]["model"].startswith("mediapipe BlazePose full")
+    import hashlib                                           # the file's SHA-256, read back by every reader
+
+    assert doc["source"]["sha256"] == summary["sha256"] == hashlib.sha256(clip.read_bytes()).hexdigest()
     for user in (clip, out):                                 # the video itself, or its extracted file
         rep = json.loads(_ok("score", clip, user, "--json").stdout)
         assert rep["score"] >= 99, rep["score"]
@@ -202,8 +205,45 @@ def test_ingest_query_and_sequence_search_take_videos(clip, image, tmp_path):
     assert q["format"] == "video" and len(q["results"]) == 120
     hits = [(r["matches"][0]["clip"], r["matches"][0]["frame"]) for r in q["results"]]
     assert sum(c == "video:dance" and f == i for i, (c, f) in enumerate(hits)) >= 110
+    q = json.loads(_ok("query", index, clip, "-k", "1", "--max-frames", 10, "--json").stdout)
+    assert len(q["results"]) == 10 and q["assumed"]["max_frames"]["value"] == 10
     s = json.loads(_ok("query", index, clip, "--sequence", "--json").stdout)
     assert s["clips"][0]["clip"] == "video:dance" and s["clips"][0]["score"] >= 95
+    # query --plot draws each match over its source frame: the corpus keeps the video's absolute path
+    from posesearch import Corpus
+    from posesearch.video import decode
+
+    assert Corpus.open(corpus).clip("video:dance").source == str((media / "dance.mp4").resolve())
+
+    seen = []
+
+    def spy(path, frame):
+        seen.append((path, frame, real(path, frame)))
+        return seen[-1][2]
+
+    real = decode.read_frame_rgb
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(decode, "read_frame_rgb", spy)
+        mp.chdir(tmp_path)            # the source path does not depend on the working folder
+        out = json.loads(_ok("query", index, clip, "-k", "2", "--plot", tmp_path / "m.png", "--json").stdout)
+    top = [(m["clip"], m["frame"]) for m in out["results"][0]["matches"] if m["clip"] == "video:dance"]
+    assert top and {(str((media / "dance.mp4").resolve()), f) for _, f in top} <= {(p, f) for p, f, _ in seen}
+    for path, frame, img in seen:   # the very frame, in RGB
+        assert img.shape == (*video_frames(clip, 1)[0].shape[:2], 3)
+        assert np.abs(img.astype(int) - cv2.cvtColor(video_frames(clip, frame + 1)[frame], cv2.COLOR_BGR2RGB)).mean() < 2
+
+
+def test_one_video_frame_is_read_for_pictures(tmp_path):
+    from posesearch.video.decode import read_frame_rgb
+
+    levels = [(20 * i, 10, 200 - 20 * i) for i in range(8)]          # frame i: a flat BGR colour
+    path = write_video(tmp_path / "levels.mp4", [np.full((48, 64, 3), c, np.uint8) for c in levels])
+    for i in (0, 3, 7, 5):
+        img = read_frame_rgb(path, i)
+        assert img.shape == (48, 64, 3) and img.dtype == np.uint8
+        assert np.abs(img.reshape(-1, 3).mean(axis=0) - levels[i][::-1]).max() < 4, (i, img[0, 0])
+    assert read_frame_rgb(path, 8) is None and read_frame_rgb(path, -1) is None
+    assert read_frame_rgb(tmp_path / "missing.mp4", 0) is None
 
 
 # ------------------------------------------------------------------------------------------ bad input
@@ -257,6 +297,11 @@ def test_long_videos_need_max_frames(clip, tmp_path):
     _refused("extract", long, "--out", tmp_path / "o.json", "--max-frames", 5,
              match="no person found in any of the 5 frames")
     _refused("extract", short, "--out", tmp_path / "o.json", "--max-frames", 0, match="--max-frames")
+    # score and query take --max-frames too (a video over the limit is no dead end there)
+    _refused("score", long, short, match=f"{MAX_VIDEO_FRAMES + 1:,} frames")
+    _refused("score", long, short, "--max-frames", 5, match="no person found in any of the 5 frames")
+    r = json.loads(_ok("score", short, short, "--max-frames", 12, "--json").stdout)
+    assert r["assumed"]["user max_frames"]["value"] == 12 and r["score"] >= 99, r["assumed"]
 
 
 def test_layouts_a_video_cannot_give_are_refused(image, tmp_path):

@@ -120,3 +120,52 @@ def test_score_video_option_checks_its_file_name_first(tmp_path):
     assert r.exit_code == 2 and "--video" in r.output and ".mp4 or .avi" in r.output, r.output
     r = runner.invoke(app, ["score", str(ref), str(ref), "--video", str(tmp_path / "out.mp4")])
     assert r.exit_code == 2 and "draws over the user's video" in r.output and "sequence" in r.output, r.output
+
+
+def test_extract_is_in_the_front_door_without_loading_the_extra():
+    """``posesearch.extract`` is the video extractor, and neither importing posesearch nor looking the name
+    up imports OpenCV or mediapipe (a fresh interpreter: other tests may have imported them)."""
+    import subprocess
+
+    code = ("import sys, posesearch as ps\n"
+            "assert 'posesearch.video' not in sys.modules\n"
+            "from posesearch.video.extract import extract\n"
+            "assert ps.extract is extract and 'extract' in ps.__all__\n"
+            "print(sorted(m for m in ('cv2', 'mediapipe') if m in sys.modules))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_extract_without_the_extra_says_what_to_install(no_extra, tmp_path):
+    import posesearch as ps
+    from posesearch.video import MissingExtraError
+
+    media = tmp_path / "clip.mp4"
+    media.write_bytes(b"\x00" * 64)
+    with pytest.raises(MissingExtraError, match=r'pip install "posesearch\[video\]"'):
+        ps.extract(media)
+
+
+def test_max_frames_is_for_videos_only(tmp_path):
+    from posesearch.errors import InvalidArgumentError
+    from posesearch.inputs import read_input
+
+    pose = tmp_path / "p.json"
+    pose.write_text("{}")
+    with pytest.raises(InvalidArgumentError, match=r"p.json: max_frames \(--max-frames\) limits the frames read "
+                                                   r"from a video; this input is pose"):
+        read_input(pose, format="pose", max_frames=5)
+    r = runner.invoke(app, ["score", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--max-frames", "5"])
+    assert r.exit_code == 2 and r.output.strip() == ("error: --max-frames 5: limits the frames read from a video, "
+                                                     "but neither REFERENCE nor USER is a video or image file")
+    r = runner.invoke(app, ["score", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--max-frames", "0"])
+    assert r.exit_code == 2 and "--max-frames" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_score_takes_max_frames_for_a_video(no_extra, tmp_path):
+    """Without the extra, a video given with --max-frames still says what to install (the option is taken)."""
+    media = tmp_path / "clip.mp4"
+    media.write_bytes(b"\x00" * 64)
+    r = runner.invoke(app, ["score", str(media), str(media), "--max-frames", "5"])
+    assert r.exit_code == 2 and 'pip install "posesearch[video]"' in r.output, r.output

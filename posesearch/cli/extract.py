@@ -8,7 +8,7 @@ from typing import Iterator, Optional
 import typer
 
 from .common import emit_json, handle_errors
-from .options import json_option, layout_option
+from .options import json_option, layout_option, max_frames_option
 
 
 @contextlib.contextmanager
@@ -66,8 +66,7 @@ def register(app: typer.Typer) -> None:
                                      "or .npy; keypoints in pixels of the frame."),
         layout: Optional[str] = layout_option("coco17 (default: the 33 BlazePose landmarks mapped to COCO-17) or "
                                               "blazepose33 (all 33)."),
-        max_frames: Optional[int] = typer.Option(None, "--max-frames", metavar="N",
-                                                 help="Read at most the first N frames (needed for videos over "
+        max_frames: Optional[int] = max_frames_option("Read at most the first N frames (needed for videos over "
                                                       "the length limit, 18,000 frames)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
         no_cache: bool = typer.Option(False, "--no-cache",

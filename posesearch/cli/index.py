@@ -13,8 +13,8 @@ from ..index.registry import BACKENDS, DEFAULT_BACKEND
 from ..inputs import FORMATS as INPUT_FORMATS
 from ..poses.distances import METRICS
 from .common import add_fixed_columns, cut_to, emit_json, fmt_bytes, handle_errors
-from .options import (format_option, json_option, k_option, layout_option, mirror_option, parse_key_values,
-                      view_option, with_param_options)
+from .options import (format_option, json_option, k_option, layout_option, max_frames_option, mirror_option,
+                      parse_key_values, view_option, with_param_options)
 
 def _backend_params(backend: str, given: dict[str, Any], extra: list[str]) -> dict[str, Any]:
     """The options the user set (flags and ``--param KEY=VALUE``), checked against the backend's parameters."""
@@ -47,7 +47,8 @@ def backend_help() -> str:
     return " | ".join(parts)
 
 
-def _read_query_input(path, layout: str | None, fmt: str | None = None, clip: str | None = None):
+def _read_query_input(path, layout: str | None, fmt: str | None = None, clip: str | None = None,
+                      max_frames: int | None = None):
     """Any pose or sequence input ``ingest`` reads, as a :class:`posesearch.inputs.LoadedInput` (every frame
     is a query; frame times do not matter to a frame query, so a file without them is read at 30 fps)."""
     from ..errors import FrameRateUnknownError
@@ -57,10 +58,10 @@ def _read_query_input(path, layout: str | None, fmt: str | None = None, clip: st
     try:
         with media_progress(path) as progress:
             return read_input(path, format=fmt, layout=layout, clip=clip, name=str(path), prefer="pose",
-                              clip_option="--clip", progress=progress)
+                              clip_option="--clip", progress=progress, max_frames=max_frames)
     except FrameRateUnknownError:
         return read_input(path, format=fmt, layout=layout, clip=clip, fps=30.0, name=str(path), prefer="pose",
-                          clip_option="--clip")
+                          clip_option="--clip", max_frames=max_frames)
 
 
 def _read_queries(path: Path, layout: str | None):
@@ -209,6 +210,8 @@ def register(app: typer.Typer) -> None:
                                             help="Write a PNG: the query skeleton beside its k nearest corpus "
                                                  "frames (the first query of a sequence file)."),
         view: Optional[str] = view_option("--sequence: camera angle when scoring the candidate clips: "),
+        max_frames: Optional[int] = max_frames_option("A video query: read at most its first N frames (needed "
+                                                      "for a video over 18,000 frames)."),
     ) -> None:
         """The k nearest corpus frames of a pose (or of every frame of a sequence); with --sequence, the clips
         a whole sequence performed."""
@@ -243,6 +246,7 @@ def register(app: typer.Typer) -> None:
                                                           "to turn it off" if sequence else
                                                           "for frame queries; --mirror to also match the mirror image")}
         check_number("-k", k, integer=True, low=1)
+        check_number("--max-frames", max_frames, integer=True, low=1, allow_none=True)
         idx = _load_index(index_file, local, on_ray, allow_partial)
         search_params = {n: v for n, v in (("ef_search", ef_search), ("nprobe", nprobe)) if v is not None}
         if search_params:
@@ -264,9 +268,9 @@ def register(app: typer.Typer) -> None:
                 raise InvalidArgumentError(f"--sequence: the index's corpus {idx.corpus_path} was not found; "
                                            "pass --corpus PATH")
             _query_sequence(idx, index_file, pose_file, k=k, top=top, mirror=mirror, fps=fps, layout=layout,
-                            as_json=as_json, fmt=fmt, clip=clip, assumed=assumed, view=view)
+                            as_json=as_json, fmt=fmt, clip=clip, assumed=assumed, view=view, max_frames=max_frames)
             return
-        got = _read_query_input(pose_file, layout, fmt, clip)
+        got = _read_query_input(pose_file, layout, fmt, clip, max_frames)
         assumed = {**got.assumed, **assumed}
         queries = got.poses()
         kp, cf, lay = queries.keypoints, queries.confidences, queries.layout
@@ -362,7 +366,8 @@ def _echo_assumed(assumed: dict) -> None:
 
 def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int, mirror: bool,
                     fps: float | None, layout: str | None, as_json: bool, fmt: str | None = None,
-                    clip: str | None = None, assumed: dict | None = None, view: str | None = None) -> None:
+                    clip: str | None = None, assumed: dict | None = None, view: str | None = None,
+                    max_frames: int | None = None) -> None:
     """``query --sequence``: the clips a whole sequence performed (Index.search_sequence)."""
     from .score import load_input
 
@@ -372,7 +377,7 @@ def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int,
         raise InvalidArgumentError("--sequence needs the index's corpus (clip ids and reference frames): "
                                    "pass --corpus PATH")
     got = load_input(str(pose_file), fps=fps, layout=layout, name="sequence", fmt=fmt, clip=clip,
-                     clip_option="--clip")
+                     clip_option="--clip", max_frames=max_frames)
     got.sequence.require_frames(2, source=str(pose_file),
                                 single_pose_hint="a single pose: query it without --sequence")
     assumed = {**got.assumed, **(assumed or {})}

@@ -93,6 +93,12 @@ def mirror_option(help: str) -> Any:
     return typer.Option(None, "--mirror/--no-mirror", help=help)
 
 
+def max_frames_option(help: str = "Videos: read at most the first N frames (needed for a video over the length "
+                                         "limit, 18,000 frames).") -> Any:
+    """``--max-frames N``: read at most the first N frames of a video (default None: all, up to the limit)."""
+    return typer.Option(None, "--max-frames", metavar="N", help=help)
+
+
 def k_option(help: str) -> Any:
     """``-k`` / ``--k``: neighbours per query (default None: the command's own)."""
     return typer.Option(None, "-k", "--k", help=help)

@@ -14,10 +14,11 @@ from ..sequence.score import MIRROR_MODES
 from ..sequence.smooth import SMOOTHERS
 from ..errors import InvalidArgumentError
 from .common import emit_json, handle_errors
-from .options import format_option, json_option, layout_option, view_option
+from .options import format_option, json_option, layout_option, max_frames_option, view_option
 
 def load_input(spec: str, *, fps: float | None, layout: str | None, name: str, fps_flag: str = "--fps",
-               fmt: str | None = None, clip: str | None = None, clip_option: str | None = None):
+               fmt: str | None = None, clip: str | None = None, clip_option: str | None = None,
+               max_frames: int | None = None):
     """Any pose or sequence input that ``ingest`` reads (a file or folder, ``FILE:CLIP``, or
     ``CORPUS.h5:CLIP_ID``) as a :class:`posesearch.inputs.LoadedInput`; a file without frame times asks
     for the command's frame-rate option ``fps_flag``."""
@@ -28,9 +29,17 @@ def load_input(spec: str, *, fps: float | None, layout: str | None, name: str, f
     try:
         with media_progress(spec) as progress:
             return read_input(spec, format=fmt, layout=layout, fps=fps, clip=clip, name=name, prefer="sequence",
-                              clip_option=clip_option, progress=progress)
+                              clip_option=clip_option, progress=progress, max_frames=max_frames)
     except FrameRateUnknownError as e:
         raise FrameRateUnknownError(e.path, f"{e.problem} with {fps_flag} (e.g. {fps_flag} 30)") from None
+
+
+def _for_video(spec: str, max_frames: int | None) -> int | None:
+    """``--max-frames`` for an input that is a video or image file (by its suffix), else None."""
+    from ..inputs import split_spec
+    from ..video.decode import media_kind
+
+    return max_frames if media_kind(split_spec(spec)[0]) else None
 
 
 def _offset_text(offset: float) -> str:
@@ -141,11 +150,17 @@ def register(app: typer.Typer) -> None:
                                                   "reference skeletons and the running score drawn over it "
                                                   "(.mp4 or .avi; the 'video' extra)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace --video if it exists."),
+        max_frames: Optional[int] = max_frames_option("Videos (REFERENCE or USER): read at most the first N "
+                                                      "frames (needed for a video over 18,000 frames)."),
     ) -> None:
         """Score how well USER follows REFERENCE (0-100), with the worst joints and moments."""
-        from ..errors import check_finite_positive
+        from ..errors import check_finite_positive, check_number
         from ..sequence.score import ScoreSettings, default_assumptions, score_sequence
 
+        check_number("--max-frames", max_frames, integer=True, low=1, allow_none=True)
+        if max_frames is not None and not (_for_video(reference, 1) or _for_video(user, 1)):
+            raise InvalidArgumentError(f"--max-frames {max_frames}: limits the frames read from a video, but "
+                                       f"neither REFERENCE nor USER is a video or image file")
         for n, v in (("--ref-fps", ref_fps), ("--user-fps", user_fps)):
             if v is not None:
                 check_finite_positive(n, v)
@@ -166,8 +181,10 @@ def register(app: typer.Typer) -> None:
             video = output_path(video, "", overwrite=overwrite, inputs=[reference, user], what="--video")
             if video.suffix.lower() not in CODECS:
                 raise InvalidArgumentError(f"--video {video}: expected a {' or '.join(CODECS)} file name")
-        ref_in = load_input(reference, fps=ref_fps, layout=layout, name="reference", fps_flag="--ref-fps", fmt=fmt)
-        usr_in = load_input(user, fps=user_fps, layout=layout, name="user", fps_flag="--user-fps", fmt=fmt)
+        ref_in = load_input(reference, fps=ref_fps, layout=layout, name="reference", fps_flag="--ref-fps", fmt=fmt,
+                            max_frames=_for_video(reference, max_frames))
+        usr_in = load_input(user, fps=user_fps, layout=layout, name="user", fps_flag="--user-fps", fmt=fmt,
+                            max_frames=_for_video(user, max_frames))
         if video is not None and usr_in.format != "video":
             raise InvalidArgumentError(f"--video {video}: draws over the user's video, but USER {user} was read as "
                                        f"{usr_in.format}, not a video")

@@ -49,5 +49,7 @@ class Clip:
     def plot(self, path, *, frames: int = 12, title: str | None = None):
         """Write a contact sheet of this clip's poses as a PNG (:func:`posesearch.pictures.plot_clip`)."""
         from ..pictures.sheets import plot_clip
+        from ..video.decode import use_for_pictures
 
+        use_for_pictures()          # a clip from a video still on disk is drawn over its frames
         return plot_clip(self, path, frames=frames, title=title)

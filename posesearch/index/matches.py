@@ -61,7 +61,9 @@ class Matches:
         """Write a PNG of query ``query_index`` (its (J, 2|3) pose, or all queries (B, J, 2|3)) beside its
         matches, drawn from ``corpus`` (:func:`posesearch.pictures.plot_matches`). Returns the path."""
         from ..pictures.sheets import plot_matches
+        from ..video.decode import use_for_pictures
 
+        use_for_pictures()          # matches found in a video still on disk are drawn over their frame
         return plot_matches(self, path, query, corpus, query_index=query_index, layout=layout,
                             confidences=confidences, query_name=query_name, title=title)
 

@@ -122,3 +122,34 @@ def frame_times(container: list[float | None], fps: float | None) -> tuple[np.nd
     if fps:
         return np.arange(len(t), dtype=np.float64) / fps, "nominal fps"
     return None, "unknown"
+
+
+def read_frame_rgb(path, frame: int) -> np.ndarray | None:
+    """Frame ``frame`` (0 = the first) of a video file as (H, W, 3) uint8 RGB (OpenCV seeks, then decodes
+    one frame); None when the file does not open or has no such frame."""
+    cv2 = cv2_module("drawing over a video frame")
+    if frame < 0:
+        return None
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened():
+            return None
+        if frame:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, int(frame))
+        ok, img = cap.read()
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB) if ok and img is not None else None
+    finally:
+        cap.release()
+
+
+def use_for_pictures() -> bool:
+    """Let match and clip pictures draw over video frames (:func:`posesearch.pictures.set_video_frame_reader`)
+    when OpenCV is importable (checked without importing it); True when installed."""
+    import importlib.util
+
+    from ..pictures.draw import set_video_frame_reader
+
+    if importlib.util.find_spec("cv2") is None:
+        return False
+    set_video_frame_reader(read_frame_rgb)
+    return True

@@ -83,8 +83,7 @@ class Extraction:
     def metadata(self) -> dict[str, Any]:
         """What an extracted sequence file says about itself, besides its poses."""
         return {"coordinates": "pixels", "coordinates_note": COORDINATES, "confidence": "landmark visibility (0-1)",
-                # (no SHA-256 here: posesearch's JSON reader refuses text like "445e8949", a hash's digits)
-                "source": {"file": self.source, "kind": self.kind, "width": self.width,
+                "source": {"file": self.source, "sha256": self.sha256, "kind": self.kind, "width": self.width,
                            "height": self.height, "frames": self.frames,
                            "frames_with_person": self.frames_with_person, "timing": self.timing,
                            "container_fps": self.container_fps, "container_frames": self.container_frames,

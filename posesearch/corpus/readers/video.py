@@ -42,5 +42,5 @@ def read(paths, *, layout: str | None = None, max_frames: int | None = None,
         seq = ex.sequence
         kp = np.where((seq.confidences > 0)[..., None], seq.keypoints, np.nan)
         yield Clip(clip_id=f"{pre}:{path.stem}", keypoints=kp, confidences=seq.confidences, layout=seq.layout.name,
-                   fps=seq.fps, source=str(path), labels={"name": path.stem, "kind": ex.kind},
+                   fps=seq.fps, source=str(path.resolve()), labels={"name": path.stem, "kind": ex.kind},
                    times=None if ex.kind == "image" else np.asarray(seq.times, dtype=np.float64))
