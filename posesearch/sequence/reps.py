@@ -274,11 +274,29 @@ class Rep:
     def duration(self) -> float:
         return self.end - self.start
 
+    @property
+    def flags(self) -> list[str]:
+        """Why a whole rep is bad: ``"score"`` (its score is below the threshold: it moves unlike the
+        reference) and/or ``"form"`` (an angle beyond its tolerance: the movement matches, one joint does
+        not, e.g. a rep scoring 90 with the knee 30° short of the reference's bend). Empty for a good or a
+        partial rep."""
+        if self.partial:
+            return []
+        return [n for n, on in (("score", any(x.startswith("score ") for x in self.reasons)),
+                                ("form", any(a.exceeds for a in self.angles))) if on]
+
+    @property
+    def tag(self) -> str:
+        """``ok`` / ``partial`` / ``BAD (score)`` / ``BAD (form)`` / ``BAD (score, form)``."""
+        if self.partial:
+            return "partial"
+        return f"BAD ({', '.join(self.flags)})" if self.bad else "ok"
+
     def to_dict(self) -> dict:
         f = lambda v: None if v is None or not np.isfinite(v) else round(float(v), 4)  # noqa: E731
         return {"index": self.index, "start": f(self.start), "end": f(self.end), "duration": f(self.duration),
                 "score": f(self.score), "distance": f(self.distance), "coverage": f(self.coverage),
-                "partial": self.partial, "bad": self.bad, "reasons": self.reasons,
+                "partial": self.partial, "bad": self.bad, "flags": self.flags, "reasons": self.reasons,
                 "worst_joints": [{"joint": j, "score": f(s)} for j, s in self.worst_joints],
                 "angles": [a.to_dict() for a in self.angles], "timing": [t.to_dict() for t in self.timing],
                 "feedback": self.feedback}
@@ -316,13 +334,12 @@ class RepReport:
             return (f"no rep found: no stretch of the user ({self.user_duration:.1f} s) matches the reference "
                     f"({self.reference_duration:.2f} s) within max_distance {self.settings.max_distance:g}")
         head = (f"{self.count} rep(s)" + (f" + {self.partial_count} partial" if self.partial_count else "")
-                + f", {len([r for r in self.bad if not r.partial])} bad (score < {self.threshold:g} or an angle "
-                  f"beyond tolerance)" + (" (user mirrored)" if self.mirrored else ""))
+                + f", {len([r for r in self.bad if not r.partial])} bad (score: below {self.threshold:g}; form: an "
+                  f"angle beyond tolerance)" + (" (user mirrored)" if self.mirrored else ""))
         lines = [head]
         for r in self.reps:
-            tag = "partial" if r.partial else ("BAD" if r.bad else "ok")
             sc = "" if r.score is None else f" score {r.score:.0f}"
-            lines.append(f"rep {r.index}: {r.start:.2f}-{r.end:.2f} s ({r.duration:.2f} s){sc} {tag}")
+            lines.append(f"rep {r.index}: {r.start:.2f}-{r.end:.2f} s ({r.duration:.2f} s){sc} {r.tag}")
             for s in r.feedback:
                 lines.append(f"  - {s}")
         return "\n".join(lines)
@@ -781,7 +798,8 @@ def _judge(D, uf, rf, s, e, ang_u, ang_r, ang_r_smooth, marks, times, ref, st: R
     feedback = [x.words(rep="{rep}") for x in over[:3]]
     feedback += [t.text for t in timing]
     if partial:
-        feedback.insert(0, f"partial rep: only {100 * coverage:.0f}% of the reference's movement")
+        # the rest compares with the whole reference, which a cut-short rep never reached: not advice
+        feedback = [f"partial rep: only {100 * coverage:.0f}% of the reference's movement"]
         reasons.insert(0, f"partial: matches {100 * coverage:.0f}% of the reference")
     if not feedback:
         feedback.append(f"rep {{rep}}: close to the reference (score {score:.0f})")
