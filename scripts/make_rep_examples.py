@@ -7,8 +7,12 @@ tests and ``benchmarks/bench_reps.py`` use, see ``tests/reps_testdata.py``):
 * ``squat_reference.json``: that rep as recorded (30 fps), the coach's reference;
 * ``squats.json``: a user doing 5 squats at 15 fps with a 0.4 s pause before each: reps 1, 2 and 4 are the
   reference at 0.9x, 1.1x and 1.0x its speed; rep 3 has the knee bend reduced by 30° at the bottom
-  (:func:`tests.reps_testdata.alter_bend` on the knee seen in the clip, the right one); rep 5 stops at 55%
+  (:func:`tests.reps_testdata.alter_bend` on the knee seen in the clip, the left one); rep 5 stops at 55%
   of the movement (a partial rep). Gaussian jitter of 0.5% of the body height (seed 0).
+
+Source: Penn Action (W. Zhang, M. Zhu, K. Derpanis, "From Actemes to Action", ICCV 2013), the labels in
+../shared/data/penn_action (its source repository's licence: LICENSE_source_repo there, Apache-2.0; the
+dataset itself is distributed for research use).
 
 So the truth is known: 4 whole reps + 1 partial, rep 3 bad because of its right knee (30° less bend at the
 bottom). Coordinates are rounded to 0.1 px. Deterministic: running it again gives the same files
