@@ -5,7 +5,10 @@
   slower, mirrored) scored against ``examples/reference.json``; the same picture as
   ``posesearch score examples/reference.json examples/user.json --plot score_report.png``;
 * ``matches.png``: ``examples/pose.json`` beside its 5 nearest frames of the sample (exact VP-tree, weighted
-  distance, mirror images too); as ``posesearch query INDEX examples/pose.json -k 5 --mirror --plot``.
+  distance, mirror images too); as ``posesearch query INDEX examples/pose.json -k 5 --mirror --plot``;
+* ``reps.png``: the repetitions of ``examples/squats.json`` against ``examples/squat_reference.json``
+  (scripts/make_rep_examples.py); as ``posesearch reps examples/squat_reference.json examples/squats.json
+  --plot reps.png``.
 
     python scripts/make_pictures.py [--out docs]
 
@@ -27,6 +30,10 @@ def make(out: Path, *, matches: bool = True) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     report = ps.score_sequence(str(EXAMPLES / "reference.json"), str(EXAMPLES / "user.json"))
     written = [report.plot(out / "score_report.png", title="user.json")]
+    from posesearch.sequence.reps_plot import plot_reps
+
+    reps = ps.find_reps(str(EXAMPLES / "squat_reference.json"), str(EXAMPLES / "squats.json"))
+    written.append(plot_reps(reps, out / "reps.png"))
     if matches:
         from posesearch.corpus import Corpus, sample_corpus_path
 

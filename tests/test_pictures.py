@@ -332,7 +332,7 @@ def test_readme_pictures_regenerate(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     written = mod.make(tmp_path)
-    assert sorted(p.name for p in written) == ["matches.png", "score_report.png"]
+    assert sorted(p.name for p in written) == ["matches.png", "reps.png", "score_report.png"]
     for p in written:
         committed = root / "docs" / p.name
         assert committed.stat().st_size < 300_000

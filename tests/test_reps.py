@@ -359,3 +359,54 @@ def test_live_session_reports_reps_as_they_complete_and_report_is_unchanged():
     assert sess.report().score == score_sequence(as_seq(rep, name="reference"), useq, settings=st_).score
     with pytest.raises(InvalidArgumentError, match="score settings must be the session's"):
         ScoreSession(as_seq(rep, name="reference"), st_, reps=RepSettings())
+
+
+# ------------------------------------------------------------------- the README's example (examples/)
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_rep_examples_are_what_the_script_makes(tmp_path):
+    """examples/squat_reference.json and squats.json regenerate byte for byte (scripts/make_rep_examples.py)."""
+    import importlib.util
+
+    penn = shared_path("penn_action")
+    spec = importlib.util.spec_from_file_location("make_rep_examples", ROOT / "scripts" / "make_rep_examples.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    written = mod.make(tmp_path, penn)
+    assert [p.name for p in written] == ["squat_reference.json", "squats.json"]
+    for p in written:
+        assert p.read_bytes() == (ROOT / "examples" / p.name).read_bytes(), p.name
+
+
+def test_readme_squat_example_tells_the_constructed_truth():
+    """The README's example: 4 whole squats + 1 partial; only rep 3 (knee bend reduced 30° by the script) is
+    bad, by its form (its score stays above the threshold), with the knee named and about 30°; the partial
+    rep gets no advice measured against a movement it never did."""
+    r = find_reps(str(ROOT / "examples" / "squat_reference.json"), str(ROOT / "examples" / "squats.json"))
+    assert (r.count, r.partial_count) == (4, 1)
+    assert [x.tag for x in r.reps] == ["ok", "ok", "BAD (form)", "ok", "partial"]
+    bad = r.reps[2]
+    assert bad.score >= r.threshold and bad.flags == ["form"]
+    assert bad.angles[0].angle.endswith("knee") and 25 <= bad.angles[0].degrees <= 35
+    assert bad.feedback[0].startswith(f"your left knee: {bad.angles[0].degrees:.0f}° less bend than the reference "
+                                      f"at the bottom of rep 3")
+    assert all(x.score > 95 and x.flags == [] for x in r.reps if x.index in (1, 2, 4))
+    assert r.reps[4].feedback == ["partial rep: only 61% of the reference's movement"] and r.reps[4].flags == []
+    d = r.to_dict()
+    assert d["bad"] == [3] and d["reps"][2]["flags"] == ["form"]
+
+
+def test_flags_separate_a_low_score_from_a_form_fault():
+    """Hand-made: a rep moving unlike the reference is flagged "score"; the same tolerance exceeded on a
+    well-matched rep is "form" only."""
+    from posesearch.sequence.reps import AngleDifference, Rep
+
+    over = AngleDifference("left_knee", 30.0, 1.0, "bottom", 20.0)
+    under = AngleDifference("left_knee", 5.0, 1.0, "bottom", 20.0)
+    mk = lambda score, reasons, angles, partial=False: Rep(1, 0, 1, 0, 30, score, 0.1, 1.0, partial,  # noqa: E731
+                                                           bool(reasons) and not partial, reasons, [], angles, [], [])
+    assert mk(95, ["left_knee +30° (tolerance 20°)"], [over]).tag == "BAD (form)"
+    assert mk(50, ["score 50 < 70"], [under]).tag == "BAD (score)"
+    assert mk(50, ["score 50 < 70", "left_knee +30°"], [over]).flags == ["score", "form"]
+    assert mk(99, [], [under]).tag == "ok" and mk(None, ["partial"], [over], partial=True).tag == "partial"

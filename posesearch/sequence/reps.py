@@ -35,15 +35,17 @@
    compared in the coach's units (below).
 
 Angles (:mod:`posesearch.poses.angles`). At every reference frame r of a rep the user's angle (the mean
-over the user frames aligned to r) minus the reference's is ``delta_r``; a running median over
+over the user frames aligned to r) minus the nearest value the reference's angle takes within half an
+angle window of r (0 inside that range: a fast joint is not "different" from its own repeat one or two
+frames off) is ``delta_r``; a running median over
 ``angle_window`` seconds (at most 15% of the reference rep, so a brief turning point is kept) of reference
 frames removes single-frame alignment jitter; the reported difference for an angle is the ``delta_r`` of
 largest magnitude, with the moment it happens, unless the rep's extreme of that angle (its smallest or
 largest value, a running median over the same part of the movement) differs from the reference's extreme
 by more in the same direction: then that, at the reference's extreme (DTW partly warps time to match a
 changed joint, which shrinks ``delta_r``, while the turning points are what a coach compares). An angle
-whose ``|delta|`` exceeds its tolerance (``tolerance(angle)``) makes the rep *bad*, as does a score below
-``threshold``. Sides: the user's own left and right as recorded (when the user matched the reference
+whose ``|delta|`` exceeds its tolerance (``tolerance(angle)``) makes the rep *bad* by its form (flag
+``"form"``), a score below ``threshold`` by its score (flag ``"score"``; :attr:`Rep.flags`). Sides: the user's own left and right as recorded (when the user matched the reference
 mirrored, the reference's right knee is compared with the user's left knee, and the user's is named).
 
 Timing (seconds): the rep's duration against the reference's; "late"/"early": the user's time from the rep's
@@ -274,11 +276,29 @@ class Rep:
     def duration(self) -> float:
         return self.end - self.start
 
+    @property
+    def flags(self) -> list[str]:
+        """Why a whole rep is bad: ``"score"`` (its score is below the threshold: it moves unlike the
+        reference) and/or ``"form"`` (an angle beyond its tolerance: the movement matches, one joint does
+        not, e.g. a rep scoring 90 with the knee 30° short of the reference's bend). Empty for a good or a
+        partial rep."""
+        if self.partial:
+            return []
+        return [n for n, on in (("score", any(x.startswith("score ") for x in self.reasons)),
+                                ("form", any(a.exceeds for a in self.angles))) if on]
+
+    @property
+    def tag(self) -> str:
+        """``ok`` / ``partial`` / ``BAD (score)`` / ``BAD (form)`` / ``BAD (score, form)``."""
+        if self.partial:
+            return "partial"
+        return f"BAD ({', '.join(self.flags)})" if self.bad else "ok"
+
     def to_dict(self) -> dict:
         f = lambda v: None if v is None or not np.isfinite(v) else round(float(v), 4)  # noqa: E731
         return {"index": self.index, "start": f(self.start), "end": f(self.end), "duration": f(self.duration),
                 "score": f(self.score), "distance": f(self.distance), "coverage": f(self.coverage),
-                "partial": self.partial, "bad": self.bad, "reasons": self.reasons,
+                "partial": self.partial, "bad": self.bad, "flags": self.flags, "reasons": self.reasons,
                 "worst_joints": [{"joint": j, "score": f(s)} for j, s in self.worst_joints],
                 "angles": [a.to_dict() for a in self.angles], "timing": [t.to_dict() for t in self.timing],
                 "feedback": self.feedback}
@@ -316,13 +336,12 @@ class RepReport:
             return (f"no rep found: no stretch of the user ({self.user_duration:.1f} s) matches the reference "
                     f"({self.reference_duration:.2f} s) within max_distance {self.settings.max_distance:g}")
         head = (f"{self.count} rep(s)" + (f" + {self.partial_count} partial" if self.partial_count else "")
-                + f", {len([r for r in self.bad if not r.partial])} bad (score < {self.threshold:g} or an angle "
-                  f"beyond tolerance)" + (" (user mirrored)" if self.mirrored else ""))
+                + f", {len([r for r in self.bad if not r.partial])} bad (score: below {self.threshold:g}; form: an "
+                  f"angle beyond tolerance)" + (" (user mirrored)" if self.mirrored else ""))
         lines = [head]
         for r in self.reps:
-            tag = "partial" if r.partial else ("BAD" if r.bad else "ok")
             sc = "" if r.score is None else f" score {r.score:.0f}"
-            lines.append(f"rep {r.index}: {r.start:.2f}-{r.end:.2f} s ({r.duration:.2f} s){sc} {tag}")
+            lines.append(f"rep {r.index}: {r.start:.2f}-{r.end:.2f} s ({r.duration:.2f} s){sc} {r.tag}")
             for s in r.feedback:
                 lines.append(f"  - {s}")
         return "\n".join(lines)
@@ -663,6 +682,18 @@ def _angle_window(st: RepSettings, tr: int, fps: float) -> int:
     return int(round(min(st.angle_window, 0.15 * tr / fps) * fps)) | 1
 
 
+def _angle_span(ang: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """(T, A) lowest and highest value of each angle within ``h`` frames of each frame (NaN ignored). A fast
+    joint (a punching elbow turns 100° in 0.3 s) differs by tens of degrees from its own repeat at a one- or
+    two-frame alignment offset; compared with this range, only a value the reference never takes nearby
+    counts as a difference."""
+    if h <= 0:
+        return ang, ang
+    pad = np.pad(ang, ((h, h), (0, 0)), mode="edge")
+    stack = np.stack([pad[i:i + len(ang)] for i in range(2 * h + 1)])
+    return np.fmin.reduce(stack, axis=0), np.fmax.reduce(stack, axis=0)
+
+
 def _skipped(r_idx: np.ndarray, u_idx: np.ndarray, tr: int, max_speed: float) -> np.ndarray:
     """(Tr,) bool: reference frames the user skipped: beyond the first ``ceil(max_speed) + 1`` of a run of
     reference frames aligned to one user frame (a user at most max_speed times as fast moves on at least
@@ -709,14 +740,16 @@ def _judge(D, uf, rf, s, e, ang_u, ang_r, ang_r_smooth, marks, times, ref, st: R
     worst = sorted(worst, key=lambda x: x[1])[:3]
     # angles at aligned moments
     A = ang_u.shape[1]
-    du = ang_u[u_idx] - ang_r[r_idx]                       # (P, A)
+    win = _angle_window(st, tr, ref.fps)
+    lo, hi = _angle_span(ang_r, win // 2)
+    au_p = ang_u[u_idx]
+    du = au_p - np.clip(au_p, lo[r_idx], hi[r_idx])          # (P, A): 0 within the reference's nearby range
     fin = np.isfinite(du)
     dsum = np.zeros((tr, A))
     dcnt = np.zeros((tr, A))
     np.add.at(dsum, r_idx, np.where(fin, du, 0.0))
     np.add.at(dcnt, r_idx, fin.astype(float))
     delta = np.where(dcnt > 0, dsum / np.maximum(dcnt, 1), np.nan)
-    win = _angle_window(st, tr, ref.fps)
     delta = _running_median(delta, win)
     # the extremes (deepest bend, highest arm) of the rep against the reference's, each smoothed alike: an
     # alignment that warps to half-match a changed joint cannot hide a change at the turning point
@@ -781,7 +814,8 @@ def _judge(D, uf, rf, s, e, ang_u, ang_r, ang_r_smooth, marks, times, ref, st: R
     feedback = [x.words(rep="{rep}") for x in over[:3]]
     feedback += [t.text for t in timing]
     if partial:
-        feedback.insert(0, f"partial rep: only {100 * coverage:.0f}% of the reference's movement")
+        # the rest compares with the whole reference, which a cut-short rep never reached: not advice
+        feedback = [f"partial rep: only {100 * coverage:.0f}% of the reference's movement"]
         reasons.insert(0, f"partial: matches {100 * coverage:.0f}% of the reference")
     if not feedback:
         feedback.append(f"rep {{rep}}: close to the reference (score {score:.0f})")

@@ -1,5 +1,6 @@
 """PNG timeline of a :class:`~posesearch.sequence.reps.RepReport`: the user's frame-by-frame match to the
-reference, each rep shaded (green: ok, red: bad, grey hatched: partial) with its number and score.
+reference, each rep shaded (green: ok, red: bad by its score, orange: bad by its form only - an angle
+beyond tolerance -, grey hatched: partial) with its number and score.
 matplotlib (Agg) is imported only when a plot is made; the file is written atomically."""
 from __future__ import annotations
 
@@ -58,17 +59,21 @@ def plot_reps(report: "RepReport | CountReport", path, *, title: str | None = No
         top = float(np.nanmax(m)) if np.isfinite(m).any() else 1.0
         ax.set_ylim(0, max(top, report.settings.max_distance) * 1.25)
         for r in report.reps:
-            color = "0.6" if r.partial else ("tab:red" if r.bad else "tab:green")
+            color = "0.6" if r.partial else ("tab:green" if not r.bad else
+                                             "tab:red" if "score" in r.flags else "tab:orange")
             ax.axvspan(r.start, r.end, color=color, alpha=0.25, hatch="//" if r.partial else None, lw=0)
-            label = f"{r.index}\npartial" if r.partial else f"{r.index}\n{r.score:.0f}" + (" ✗" if r.bad else "")
+            label = f"{r.index}\npartial" if r.partial else f"{r.index}\n{r.score:.0f}" + (
+                f" ✗ {'+'.join(r.flags)}" if r.bad else "")
             ax.text(0.5 * (r.start + r.end), ax.get_ylim()[1] * 0.97, label, ha="center", va="top", fontsize=7,
-                    color="tab:red" if r.bad else "black")
+                    color=color if r.bad else "black")
         ax.axhline(report.settings.max_distance, color="tab:blue", ls=":", lw=1, label="max_distance (a rep)")
         ax.set_xlabel("user time (s)")
         ax.set_ylabel("frame distance")
-        n_bad = len([r for r in report.bad if not r.partial])
-        ax.set_title(title or f"{report.count} reps, {n_bad} bad (score < {report.threshold:g} or an angle beyond "
-                              f"tolerance), {report.partial_count} partial", fontsize=9, loc="left")
+        bad = [r for r in report.bad if not r.partial]
+        head = (f"{report.count} reps, {len(bad)} bad (score: below {report.threshold:g}; form: an angle beyond "
+                f"tolerance), {report.partial_count} partial")
+        said = [r.feedback[0] for r in bad[:2] if r.feedback]
+        ax.set_title(title or "\n".join([head] + said), fontsize=9, loc="left")
         ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
