@@ -9,10 +9,12 @@ Extractions are cached by file content, so ingesting the same files again does n
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 
+from ...registry import option
 from ...video.extract import MAX_VIDEO_FRAMES
 from ..clip import Clip
 from ._paths import expand_unique_stems
@@ -22,15 +24,21 @@ DESCRIPTION = "video and image files (.mp4, .avi, .mov, .jpg, .png, ...): poses 
 SOURCE = "video and image files (the `video` extra)"
 NOTES = (f"MediaPipe BlazePose full, offline; pixels, visibility as confidence, container time stamps; frames "
          f"without a person kept as missing; cached by file hash; `--max-frames` for videos over {MAX_VIDEO_FRAMES:,} frames")
-OPTION_HELP = {
-    "prefix": "clip id prefix (default: per format)",
-    "layout": "blazepose33 (default) or coco17: the layout poses found in a video are stored in",
-    "max_frames": "read at most the first N frames of each video (and allow videos over the length limit)",
-}
 
 
-def read(paths, *, layout: str | None = None, max_frames: int | None = None,
-         prefix: str | None = None) -> Iterator[Clip]:
+@dataclass(frozen=True)
+class Options:
+    """The reader's options (``posesearch ingest`` flags)."""
+
+    layout: str | None = option(None, "blazepose33 (default) or coco17: the layout poses found in a video are "
+                                      "stored in")
+    max_frames: int | None = option(None, "read at most the first N frames of each video (and allow videos over "
+                                          "the length limit)")
+    prefix: str | None = option(None, "clip id prefix (default: per format)")
+
+
+def read(paths, *, layout: str | None = Options.layout, max_frames: int | None = Options.max_frames,
+         prefix: str | None = Options.prefix) -> Iterator[Clip]:
     """One clip per video or image file (folders: their media files, not recursive)."""
     from ...video.decode import MEDIA_PATTERNS
     from ...video.extract import extract
