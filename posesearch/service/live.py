@@ -171,8 +171,8 @@ async def live_endpoint(ws: WebSocket, svc: Service) -> None:
                 await ws.send_json(report)
                 await ws.close(code=1000)
                 return
-            try:
-                answer = live.frame(msg)
+            try:        # with reps, a frame may run find_reps (~0.1 s): off the event loop, not to stall others
+                answer = await run_in_threadpool(live.frame, msg) if live.reps else live.frame(msg)
             except TooLargeError as e:
                 await _close_with(ws, e)
                 return
