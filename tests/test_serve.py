@@ -259,6 +259,13 @@ def test_live_reps_arrive_as_they_complete_and_equal_find_reps(client, index_pat
     assert [r for _, r in live] == offline["reps"] == report["reps"]     # every field and feedback sentence
     # the final report is still the offline score of the frames sent, reps or not
     assert report["score"] == round(ps.score_sequence(ref, user, settings=settings).score, 6)
+    # a stream that stops right after its last rep: that rep is completed by the end message itself
+    cut = len(frames) - 15
+    answers, report = live_run(client, frames[:cut], times[:cut], f"&start={REP_START}&nearest=false&reps=true",
+                               url=f"/v1/live?reference_clip={SAMPLE_CLIP}&end={REP_END}")
+    assert answers[-1]["reps"] == 2 and [r["index"] for r in report["reps"]] == [1, 2, 3]
+    cut_user = user.slice(0, cut)
+    assert report["reps"] == ps.find_reps(ref, cut_user, ps.RepSettings(score=settings)).to_dict()["reps"]
     # without reps=true the answers carry no rep fields
     plain, _ = live_run(client, frames[:40], times[:40], f"&start={REP_START}&nearest=false",
                         url=f"/v1/live?reference_clip={SAMPLE_CLIP}&end={REP_END}")
