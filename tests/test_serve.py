@@ -190,10 +190,13 @@ def test_body_over_the_limit_is_413(index_path):
 
 
 # --------------------------------------------------------------------------------------------- live
-def live_run(client, frames, times, query="", settings=None):
-    """Send frames, then end; (answers to the frames, the report)."""
+LIVE_URL = f"/v1/live?reference_clip={SAMPLE_CLIP}&end={SAMPLE_END}"
+
+
+def live_run(client, frames, times, query="", settings=None, url=LIVE_URL):
+    """Send frames to ``url + query``, then end; (answers to the frames, the report)."""
     answers = []
-    with client.websocket_connect(f"/v1/live?reference_clip={SAMPLE_CLIP}&end={SAMPLE_END}{query}") as ws:
+    with client.websocket_connect(url + query) as ws:
         for t, f in zip(times, frames):
             ws.send_json({"t": t, "keypoints": f})
             answers.append(ws.receive_json())
@@ -219,6 +222,69 @@ def test_live_final_report_equals_offline(client, index_path, query, settings):
     assert report["score"] == round(offline.score, 6)
     want = offline.to_dict(path=False)
     assert {k: report[k] for k in want} == want
+
+
+REP_START, REP_END = 1.0, 2.5         # one "rep": this stretch of SAMPLE_CLIP
+
+
+def repeated_reps(index_path):
+    """(reference rep, user) for the rep tests: the user rests (the rep's first pose), does the rep, rests, does
+    it 1.25 x slower, rests, does it again, rests; 30 fps; missing keypoints [0, 0, 0] as a client sends them."""
+    from posesearch.corpus.listing import clip_sequence
+
+    seq = clip_sequence(load_index(index_path).corpus, SAMPLE_CLIP)
+    t = np.asarray(seq.times)
+    ref = seq.slice(*(int(np.searchsorted(t, x)) for x in (REP_START, REP_END)))
+    rep = np.nan_to_num(ref.as_array(), nan=0.0)
+    slow = rep[np.round(np.arange(int(len(rep) * 1.25)) / 1.25).astype(int)]
+    rest = np.repeat(rep[:1], 15, axis=0)
+    user = np.concatenate([rest, rep, rest, slow, rest, rep, rest])
+    return ref, ps.Sequence.from_arrays(user, layout="coco17", times=np.arange(len(user)) / 30.0)
+
+
+def test_live_reps_arrive_as_they_complete_and_equal_find_reps(client, index_path):
+    ref, user = repeated_reps(index_path)
+    frames, times = user.as_array().tolist(), [float(x) for x in user.times]
+    answers, report = live_run(client, frames, times, f"&start={REP_START}&nearest=false&reps=true",
+                               url=f"/v1/live?reference_clip={SAMPLE_CLIP}&end={REP_END}")
+    assert all(a["type"] == "update" for a in answers)
+    live = [(t, r) for t, a in zip(times, answers) for r in a["new_reps"]]
+    assert [a["reps"] for a in answers] == [sum(t2 <= t for t2, _ in live) for t in times]   # the running count
+    assert [r["index"] for _, r in live] == [1, 2, 3]
+    assert all(t >= r["end"] + 0.25 * (REP_END - REP_START) - 1e-6 for t, r in live)   # once complete, not before
+    assert live[0][0] < times[-1] - 2.0                     # ... and long before the session ends
+    settings = ps.ScoreSettings(max_frames=Limits().max_frames)
+    offline = ps.find_reps(ref, user, ps.RepSettings(score=settings)).to_dict()
+    assert offline["count"] == 3 and offline["reps"][1]["duration"] > 1.2 * offline["reps"][0]["duration"]
+    assert [r for _, r in live] == offline["reps"] == report["reps"]     # every field and feedback sentence
+    # the final report is still the offline score of the frames sent, reps or not
+    assert report["score"] == round(ps.score_sequence(ref, user, settings=settings).score, 6)
+    # a stream that stops right after its last rep: that rep is completed by the end message itself
+    cut = len(frames) - 15
+    answers, report = live_run(client, frames[:cut], times[:cut], f"&start={REP_START}&nearest=false&reps=true",
+                               url=f"/v1/live?reference_clip={SAMPLE_CLIP}&end={REP_END}")
+    assert answers[-1]["reps"] == 2 and [r["index"] for r in report["reps"]] == [1, 2, 3]
+    cut_user = user.slice(0, cut)
+    assert report["reps"] == ps.find_reps(ref, cut_user, ps.RepSettings(score=settings)).to_dict()["reps"]
+    # without reps=true the answers carry no rep fields
+    plain, _ = live_run(client, frames[:40], times[:40], f"&start={REP_START}&nearest=false",
+                        url=f"/v1/live?reference_clip={SAMPLE_CLIP}&end={REP_END}")
+    assert not any("reps" in a or "new_reps" in a for a in plain)
+
+
+def test_score_with_reps_adds_find_reps(client, index_path):
+    from posesearch.sequence.io import sequence_doc
+
+    ref, user = repeated_reps(index_path)
+    r = client.post("/v1/score", json={"reference_clip": SAMPLE_CLIP, "start": REP_START, "end": REP_END,
+                                       "user": sequence_doc(user), "reps": True})
+    assert r.status_code == 200, r.text
+    settings = ps.ScoreSettings(max_frames=Limits().max_frames)
+    want = ps.find_reps(ref, user, ps.RepSettings(score=settings)).to_dict()
+    got = r.json()["reps"]
+    assert got["count"] == 3 and got["reps"] == want["reps"]
+    assert "reps" not in client.post("/v1/score", json={"reference_clip": SAMPLE_CLIP, "user": USER}).json()
+    assert client.post("/v1/score", json={"reference_clip": SAMPLE_CLIP, "user": USER, "reps": "x"}).status_code == 422
 
 
 def test_live_late_and_bad_frames_are_skipped_as_the_session_does(client, index_path):
@@ -255,6 +321,9 @@ def test_live_late_and_bad_frames_are_skipped_as_the_session_does(client, index_
     ("/v1/live", None, 4422, "reference_clip: missing"),
     (f"/v1/live?reference_clip={SAMPLE_CLIP}&smooth=gauss", None, 4422, "unknown smoother"),
     (f"/v1/live?reference_clip={SAMPLE_CLIP}&speed=2", None, 4422, "unknown query parameter 'speed'"),
+    (f"/v1/live?reference_clip={SAMPLE_CLIP}&reps=maybe", None, 4422, "reps: expected true or false"),
+    (f"/v1/live?reference_clip={SAMPLE_CLIP}&reps=1&rep_threshold=120", None, 4422, "rep_threshold"),
+    (f"/v1/live?reference_clip={SAMPLE_CLIP}&rep_threshold=50", None, 4422, "given without reps=true"),
 ])
 def test_live_garbage_gets_an_error_and_a_clean_close(client, url, send, code, words):
     with client.websocket_connect(url) as ws:

@@ -73,6 +73,7 @@ def test_page_replays_the_sample_and_shows_the_offline_score(browser, tmp_path):
         page_score = float(shown.get_attribute("data-score"))
         final_text = shown.text
         running = browser.find_element(By.ID, "score").text
+        reps_shown = browser.find_element(By.ID, "reps").text
         png = browser.find_element(By.ID, "canvas").screenshot_as_png
         if os.environ.get("POSESEARCH_SCREENSHOT"):
             browser.save_screenshot(os.environ["POSESEARCH_SCREENSHOT"])
@@ -101,6 +102,9 @@ def test_page_replays_the_sample_and_shows_the_offline_score(browser, tmp_path):
     assert page_score == round(offline.score, 6)
     assert final_text == f"{offline.score:.1f}"
     assert running not in ("", "-")
+    # the page asks for reps (reps=true): it shows the reps the session found, those find_reps finds offline
+    reps = ps.find_reps(ref, user, ps.RepSettings(score=ps.ScoreSettings(max_frames=Limits().max_frames)))
+    assert reps_shown == str(sum(not r.partial for r in reps.reps)), (reps_shown, reps.summary())
     # the canvas drew: many pixels differ from its background, in both halves (user and reference)
     img = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
     background = np.array([250, 250, 250])

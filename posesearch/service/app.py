@@ -7,6 +7,7 @@ Routes, all JSON (``/docs`` has the OpenAPI page FastAPI makes):
 * ``POST /v1/score``: a reference (``"reference"``: an inline pose-sequence object, or ``"reference_clip"``: a
   corpus clip id, with an optional ``start`` / ``end`` in seconds of clip time) and a ``"user"`` sequence ->
   the report ``score --json`` prints; ``"settings"``: smooth, interp, align, mirror, distance, moments_from;
+  ``"reps": true`` adds ``reps``: :func:`~posesearch.sequence.reps.find_reps`' report of the same sequences;
 * ``POST /v1/search``: ``{"sequence": {...}, "top", "k", "mirror"}`` -> the clips it performed (``query
   --sequence --json``);
 * ``GET /v1/clips`` (``label`` filters, ``limit``, ``offset``), ``GET /v1/clips/{clip_id}`` (its frames as a

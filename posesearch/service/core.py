@@ -217,8 +217,9 @@ class Service:
         from ..inputs import prefixed
         from ..sequence.score import default_assumptions, score_sequence
 
-        body = _fields(body, ("reference", "reference_clip", "start", "end", "user", "settings"))
+        body = _fields(body, ("reference", "reference_clip", "start", "end", "user", "settings", "reps"))
         given = body.get("settings", {})
+        reps = parse_flag("reps", body.get("reps", False))
         settings = score_settings(given, self.limits.max_frames)
         ref, ref_name, ref_assumed = self.reference(body)
         user, user_assumed = self.sequence(body, "user")
@@ -232,6 +233,10 @@ class Service:
                                                      how_distance='settings.distance "pair-weighted"')})
         d = report.to_dict()
         d.update(reference=ref_name, user="user")
+        if reps:                        # "reps": true adds find_reps' report of the same sequences and settings
+            from ..sequence.reps import RepSettings, find_reps
+
+            d["reps"] = find_reps(ref, user, RepSettings(score=settings)).to_dict()
         return d
 
     def search(self, body: Any) -> dict:

@@ -104,7 +104,7 @@ async function loadReference() {
 }
 
 function liveURL() {
-  const q = new URLSearchParams({ reference_clip: $("clip").value.trim() });
+  const q = new URLSearchParams({ reference_clip: $("clip").value.trim(), reps: "true" });
   if ($("start").value !== "") q.set("start", $("start").value);
   if ($("end").value !== "") q.set("end", $("end").value);
   const base = new URL("v1/live", location.href);
@@ -118,7 +118,7 @@ async function replay() {
   state.busy = true;
   $("replay").disabled = true;
   document.body.dataset.state = "replaying";
-  $("score").textContent = "-"; $("final-score").textContent = "-"; $("final-score").dataset.score = "";
+  $("score").textContent = "-"; $("reps").textContent = "-"; $("final-score").textContent = "-"; $("final-score").dataset.score = "";
   try {
     await loadReference();
   } catch (e) {
@@ -145,6 +145,7 @@ async function replay() {
     const m = JSON.parse(ev.data);
     if (m.type === "update") {
       if (m.score !== null) $("score").textContent = m.score.toFixed(1);
+      $("reps").textContent = String(m.reps);
       state.worst = m.worst_joints.map((w) => w.joint);
       state.position = Math.min(m.position, state.ref.frames.length - 1);
       state.refTime = m.ref_time;
@@ -156,6 +157,7 @@ async function replay() {
       finished = true;
       $("final-score").textContent = m.score === null ? "n/a" : m.score.toFixed(1);
       $("final-score").dataset.score = String(m.score);
+      if (m.reps) $("reps").textContent = String(m.reps.length);
       setStatus(`done: ${frames.length} frames scored against ${m.reference}` +
                 (m.mirrored ? " (mirrored)" : "") + `; worst joints: ` +
                 m.worst_joints.slice(0, 3).map((w) => w.joint).join(", "));
