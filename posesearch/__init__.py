@@ -6,7 +6,7 @@ Heavier parts load on first use: ``Corpus`` (h5py), ``Index`` (numba, faiss), ``
 """
 from __future__ import annotations
 
-from importlib import import_module
+from ._lazy import lazy_getattr
 
 from ._cache import configure_numba_cache
 
@@ -48,10 +48,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'posesearch' has no attribute {name!r}")
+__getattr__ = lazy_getattr("posesearch", _LAZY)
 
 
 __all__ = [

@@ -36,6 +36,16 @@ def foreign_hdf5(path: Path) -> Path:
     return path
 
 
+def set_h5_attrs(path: Path, **attrs) -> Path:
+    """Overwrite attributes of an existing HDF5 file in place (to plant a bad version, count, checksum...)."""
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        for key, val in attrs.items():
+            f.attrs[key] = val
+    return path
+
+
 @pytest.fixture
 def shared_data() -> Path:
     return shared_path()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import foreign_hdf5
+from conftest import foreign_hdf5, set_h5_attrs
 from posesearch.corpus import Clip, ClipBatch, Corpus, upgrade
 from posesearch.corpus import columns as col
 from posesearch.corpus.store import FORMAT_VERSION, IngestSummary
@@ -412,8 +412,7 @@ def test_verify_detects_tampered_attributes(tmp_path, rng):
 
 def test_open_checks_structure(tmp_path, rng):
     path = _corpus(tmp_path, rng)
-    with h5py.File(path, "r+") as f:
-        f.attrs["num_frames"] = 3
+    set_h5_attrs(path, num_frames=3)
     with pytest.raises(FileFormatError, match="damaged corpus: /frames/keypoints has 160 rows"):
         Corpus.open(path)
 
@@ -447,24 +446,21 @@ def test_foreign_and_broken_files(tmp_path, rng):
 
 def test_versions(tmp_path, rng):
     path = _corpus(tmp_path, rng)
-    with h5py.File(path, "r+") as f:
-        f.attrs["format_version"] = FORMAT_VERSION + 1
+    set_h5_attrs(path, format_version=FORMAT_VERSION + 1)
     newer = (rf"corpus format version {FORMAT_VERSION + 1} \(written by posesearch \S+\) is newer than this "
              rf"posesearch reads \(1 to {FORMAT_VERSION}\); upgrade")
     with pytest.raises(FileFormatError, match=newer):
         Corpus.open(path)
     with pytest.raises(FileFormatError, match="newer"):
         upgrade(path)
-    with h5py.File(path, "r+") as f:
-        f.attrs["format_version"] = 0
+    set_h5_attrs(path, format_version=0)
     older = (rf"corpus format version 0 \(written by posesearch \S+\) is older than this posesearch reads "
              rf"\(1 to {FORMAT_VERSION}\); convert it with posesearch.corpus.upgrade")
     with pytest.raises(FileFormatError, match=older):
         Corpus.open(path)
     with pytest.raises(FileFormatError, match="no upgrade path from corpus format 0"):
         upgrade(path)
-    with h5py.File(path, "r+") as f:
-        f.attrs["format_version"] = FORMAT_VERSION
+    set_h5_attrs(path, format_version=FORMAT_VERSION)
     assert upgrade(path) is False
 
 
@@ -472,8 +468,7 @@ def test_upgrade_mechanism_runs_registered_steps(tmp_path, rng, monkeypatch):
     from posesearch.corpus import fileformat
 
     path = _corpus(tmp_path, rng)
-    with h5py.File(path, "r+") as f:
-        f.attrs["format_version"] = 0
+    set_h5_attrs(path, format_version=0)
     calls = []
     monkeypatch.setitem(fileformat._UPGRADES, 0, lambda f: calls.append(f.attrs["format_version"]))
     assert upgrade(path) is True and calls == [0]

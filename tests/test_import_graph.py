@@ -48,7 +48,8 @@ PACKAGE = ROOT / "posesearch"
 #:
 #: i.e. poses -> corpus -> index -> search, and poses -> sequence -> ... -> score -> search.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("posesearch.errors", "posesearch.text", "posesearch._cache", "posesearch._version",
+    ("base", ("posesearch.errors", "posesearch.text", "posesearch._cache", "posesearch._lazy",
+              "posesearch._version",
               "posesearch.registry", "posesearch.files", "posesearch.safeio")),
     ("poses", ("posesearch.poses", "posesearch.view")),
     ("pictures", ("posesearch.pictures",)),

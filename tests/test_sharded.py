@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import shared_path
+from conftest import set_h5_attrs, shared_path
 from index_testdata import flip_byte, random_weights
 from posesearch.corpus import Corpus, sample_corpus_path
 from posesearch.errors import ChecksumError, FileFormatError, InvalidArgumentError, UnknownNameError
@@ -208,11 +208,7 @@ def test_shard_of_another_metric_or_index_is_refused(built, tmp_path):
 
 
 def test_tampered_manifest_is_refused(built, tmp_path):
-    import h5py
-
-    m = copy_index(built, tmp_path)
-    with h5py.File(m, "r+") as f:
-        f.attrs["count"] = 5
+    m = set_h5_attrs(copy_index(built, tmp_path), count=5)
     with pytest.raises(ChecksumError, match="manifest checksum mismatch"):
         Index.load(m)
 

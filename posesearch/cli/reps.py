@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Find, score and explain each repetition of REFERENCE in USER; or count reps without a reference."""
         from ..errors import check_finite_positive
-        from ..inputs import describe_assumed, prefixed
+        from ..inputs import prefixed
         from ..sequence.reps import RepSettings, count_reps, find_reps, slice_seconds
 
         for n, v in (("--ref-fps", ref_fps), ("--user-fps", user_fps)):
@@ -67,19 +67,7 @@ def register(app: typer.Typer) -> None:
                 from ..sequence.reps_plot import plot_reps
 
                 plot_reps(rep, plot)
-            if as_json:
-                d = rep.to_dict()
-                d.update(user=who)
-                if plot is not None:
-                    d["plot"] = str(plot)
-                emit_json(d)
-            else:
-                typer.echo(rep.summary())
-                line = describe_assumed(rep.assumed)
-                if line:
-                    typer.echo(line, err=True)
-                if plot is not None:
-                    typer.echo(f"plot written to {plot}")
+            _emit(rep, {"user": who}, plot, as_json)
             return
         ref_in = load_input(reference, fps=ref_fps, layout=layout, name="reference", fps_flag="--ref-fps")
         usr_in = load_input(user, fps=user_fps, layout=layout, name="user", fps_flag="--user-fps")
@@ -92,16 +80,20 @@ def register(app: typer.Typer) -> None:
             from ..sequence.reps_plot import plot_reps
 
             plot_reps(report, plot)
-        if as_json:
-            d = report.to_dict()
-            d.update(reference=reference, user=user)
-            if plot is not None:
-                d["plot"] = str(plot)
-            emit_json(d)
-        else:
-            typer.echo(report.summary())
-            line = describe_assumed(report.assumed)
-            if line:
-                typer.echo(line, err=True)
-            if plot is not None:
-                typer.echo(f"plot written to {plot}")
+        _emit(report, {"reference": reference, "user": user}, plot, as_json)
+
+
+def _emit(report, names: dict, plot, as_json: bool) -> None:
+    """Print a rep report (or count): its JSON with the input names and the plot's path, or its summary with
+    what was assumed (stderr) and where the plot went."""
+    from ..inputs import describe_assumed
+
+    if as_json:
+        emit_json({**report.to_dict(), **names, **({"plot": str(plot)} if plot is not None else {})})
+        return
+    typer.echo(report.summary())
+    line = describe_assumed(report.assumed)
+    if line:
+        typer.echo(line, err=True)
+    if plot is not None:
+        typer.echo(f"plot written to {plot}")

@@ -13,11 +13,11 @@ The layouts stay with their packages: :mod:`posesearch.corpus.fileformat` and
 """
 from __future__ import annotations
 
-from .atomic import (AtomicFile, WriterLock, atomic_write, check_not_input, check_writable_target,
+from .atomic import (AtomicFile, WriterLock, atomic_target, atomic_write, check_not_input, check_writable_target,
                      clean_stale_temps, output_path)
-from .hdf5 import (MADE_BY, attr_str, check_header, h5py_module, made_by, now_iso, open_h5, plain,
+from .hdf5 import (MADE_BY, write_h5_atomic, attr_str, check_header, h5py_module, made_by, now_iso, open_h5, plain,
                    posesearch_version, read_attrs)
 
-__all__ = ["AtomicFile", "WriterLock", "atomic_write", "check_not_input", "check_writable_target",
+__all__ = ["write_h5_atomic", "atomic_target", "AtomicFile", "WriterLock", "atomic_write", "check_not_input", "check_writable_target",
            "clean_stale_temps", "output_path", "MADE_BY", "attr_str", "check_header", "h5py_module", "made_by",
            "now_iso", "open_h5", "plain", "posesearch_version", "read_attrs"]

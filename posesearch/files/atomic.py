@@ -25,12 +25,13 @@ drop the other's additions: the second writer gets a one-line error.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import stat
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from ..errors import FileFormatError, InvalidArgumentError
 
@@ -285,17 +286,24 @@ class AtomicFile:
             self.lock.release()
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Write a file atomically through ``write(binary file object)`` (see the module doc for modes and links)."""
+@contextlib.contextmanager
+def atomic_target(path: str | os.PathLike) -> Iterator[Path]:
+    """``with atomic_target(path) as tmp:`` write the whole file at ``tmp``; on leaving the block without an
+    exception it replaces ``path`` (:meth:`AtomicFile.commit`), on an exception the temporary file is removed."""
     out = AtomicFile(path)
     try:
-        with open(out.tmp, "wb") as f:
-            write(f)
+        yield out.tmp
         out.commit()
     except BaseException:
         if not out.done:
             out.abort()
         raise
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Write a file atomically through ``write(binary file object)`` (see the module doc for modes and links)."""
+    with atomic_target(path) as tmp, open(tmp, "wb") as f:
+        write(f)
     return Path(path)
 
 

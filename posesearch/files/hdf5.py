@@ -162,3 +162,19 @@ def check_header(path: Path, attrs: dict[str, Any], *, kind: str, format_name: s
         raise FileFormatError(path, f"{kind} format version {ver} (written by {by}) is older than this posesearch "
                                     f"reads ({readable}); {older_fix}")
     return ver
+
+
+def write_h5_atomic(path: str | Path, attrs: dict[str, Any], arrays: dict[str, np.ndarray] | None = None) -> Path:
+    """Write an HDF5 file of ``arrays`` (datasets, in name order, C-contiguous) and ``attrs`` atomically: into a
+    temporary file beside ``path``, renamed over it only when complete (:class:`.atomic.AtomicFile`)."""
+    import h5py
+
+    from .atomic import atomic_target
+
+    with atomic_target(path) as tmp, h5py.File(tmp, "w") as f:
+        for name in sorted(arrays or {}):
+            a = np.asarray(arrays[name])
+            f.create_dataset(name, data=a if a.flags.c_contiguous else a.copy(order="C"))
+        for key, val in attrs.items():
+            f.attrs[key] = val
+    return Path(path)

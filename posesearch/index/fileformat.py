@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ChecksumError, FileFormatError
-from ..files import AtomicFile, check_header, open_h5, read_attrs
+from ..files import check_header, open_h5, read_attrs, write_h5_atomic
 
 FORMAT_NAME = "posesearch-index"
 FORMAT_VERSION = 2
@@ -65,27 +65,13 @@ def compute_checksum(attrs: dict[str, Any], arrays: dict[str, np.ndarray]) -> st
 
 def write_index_file(path: str | os.PathLike, attrs: dict[str, Any], arrays: dict[str, np.ndarray]) -> Path:
     """Write datasets and attributes atomically; adds ``format``, ``format_version`` and ``checksum``."""
-    import h5py
-
     path = Path(path)
     attrs = {**attrs, "format": FORMAT_NAME, "format_version": FORMAT_VERSION}
     for name, a in arrays.items():
         if a.dtype.kind not in _ALLOWED_KINDS:
             raise TypeError(f"index dataset {name}: dtype {a.dtype} not storable (numbers only)")
     attrs[CHECKSUM_ATTR] = compute_checksum(attrs, arrays)
-    out = AtomicFile(path)
-    try:
-        with h5py.File(out.tmp, "w") as f:
-            for name in sorted(arrays):
-                f.create_dataset(name, data=c_array(arrays[name]))
-            for key, val in attrs.items():
-                f.attrs[key] = val
-        out.commit()
-    except BaseException:
-        if not out.done:
-            out.abort()
-        raise
-    return path
+    return write_h5_atomic(path, attrs, arrays)
 
 
 def _open(path: Path):

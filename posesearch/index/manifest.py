@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ChecksumError, FileFormatError, PoseSearchError
-from ..files import AtomicFile, check_header, open_h5, read_attrs
+from ..files import check_header, open_h5, read_attrs, write_h5_atomic
 from .fileformat import CHECKSUM_ATTR, compute_checksum, read_index_attrs
 
 FORMAT_NAME = "posesearch-shards"
@@ -74,22 +74,10 @@ def shard_file_name(manifest: Path, i: int, n: int) -> str:
 
 def write_manifest(path: Path, attrs: dict[str, Any]) -> Path:
     """Write a manifest atomically: ``attrs`` (JSON ones as Python values) plus format, version, checksum."""
-    import h5py
-
     stored = {k: (json.dumps(v, sort_keys=True) if k in JSON_ATTRS else v) for k, v in attrs.items()}
     stored.update(format=FORMAT_NAME, format_version=FORMAT_VERSION)
     stored[CHECKSUM_ATTR] = compute_checksum(stored, {})
-    out = AtomicFile(path)
-    try:
-        with h5py.File(out.tmp, "w") as f:
-            for key, val in stored.items():
-                f.attrs[key] = val
-        out.commit()
-    except BaseException:
-        if not out.done:
-            out.abort()
-        raise
-    return path
+    return write_h5_atomic(path, stored)
 
 
 def read_manifest(path: str | os.PathLike, *, verify: bool = True) -> tuple[dict[str, Any], list[ShardInfo]]:

@@ -7,7 +7,7 @@ and lives with the score (``ScoreReport.plot``, :mod:`posesearch.sequence.plot`)
 """
 from __future__ import annotations
 
-from importlib import import_module
+from .._lazy import lazy_getattr
 
 _LAZY = {
     "LIMB_COLORS": "posesearch.pictures.draw",
@@ -22,10 +22,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'posesearch.pictures' has no attribute {name!r}")
+__getattr__ = lazy_getattr("posesearch.pictures", _LAZY)
 
 
 __all__ = list(_LAZY)
