@@ -261,9 +261,9 @@ def _main(capsys, *argv):
     (["query", "X", "Y", "--kk", "3"],
      "error: no such option '--kk' (did you mean --k? posesearch query --help lists the options)"),
     (["quer"], "error: no such command 'quer' (did you mean query? the commands: compare, ingest, info, clips, "
-               "export, build, query, score, extract, bench, demo)"),
+               "export, build, query, score, reps, extract, bench, demo, serve)"),
     (["frobnicate"], "error: no such command 'frobnicate' (the commands: compare, ingest, info, clips, export, "
-                     "build, query, score, extract, bench, demo)"),
+                     "build, query, score, reps, extract, bench, demo, serve)"),
     (["score", "a.json"], "error: missing argument 'USER' (posesearch score --help lists the options and arguments)"),
     (["--kk"], "error: no such option '--kk' (posesearch --help lists the options)"),
 ])

@@ -158,7 +158,7 @@ def test_weighted_distance_not_symmetric_and_metric_registry():
     f, g = np.array([0, 0, 1, 0]), np.array([0, 0, 0, 1])
     assert weighted_distance(f, g, [1, 0]) == 0.0 and weighted_distance(g, f, [0, 1]) == 2.0
     assert get_metric("cosine_distance").name == "cosine" and get_metric("weighted").weighted
-    with pytest.raises(UnknownNameError, match="expected one of: cosine, weighted"):
+    with pytest.raises(UnknownNameError, match="expected one of: cosine, view, weighted"):
         get_metric("euclid")
     assert abs(cosine_distance([1, 0], [0, 1]) - np.sqrt(2)) < 1e-12
 
