@@ -4,6 +4,7 @@
 lift() {
     say "lift: train extra (torch CPU) and the lifting tests that need it"
     cd "$CHECKOUT" && pip install -q -e ".[train,test]" || fail "pip install -e .[train,test]"
-    python -m pytest -q tests/test_view_lift.py -k "torch or weights" -p no:cacheprovider \
+    python -c "import torch; print('ci: torch', torch.__version__)" || fail "torch does not import after the train extra"
+    python -m pytest -q tests/test_view_lift.py -k "torch or weights" -p no:cacheprovider -rs \
         || fail "tests/test_view_lift.py (train extra)"
 }
