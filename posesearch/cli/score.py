@@ -10,7 +10,7 @@ from ..inputs import FORMATS as INPUT_FORMATS
 from ..sequence.align import ALIGNERS
 from ..sequence.framedist import FRAME_DISTANCES
 from ..sequence.resample import INTERPOLATIONS
-from ..sequence.score import MIRROR_MODES
+from ..sequence.score import MIRROR_MARGIN, MIRROR_MODES
 from ..sequence.smooth import SMOOTHERS
 from ..errors import InvalidArgumentError
 from .common import emit_json, handle_errors
@@ -74,7 +74,7 @@ def _print_report(report, reference: str, user: str) -> None:
     head.add_row("time offset", _offset_text(r.time_offset))
     head.add_row("speed", _speed_text(r))
     head.add_row("mirrored", ("yes" if r.mirrored else "no") if r.mirror_decided else
-                 f"undecided (both fits within {_margin():.0%}: a left/right symmetric motion?)")
+                 f"undecided (both fits within {MIRROR_MARGIN:.0%}: a left/right symmetric motion?)")
     head.add_row("view", _view_text(r.view))
     head.add_row("method", f"{r.settings.smooth} / {r.settings.interp} / {r.settings.distance} / {r.alignment.method}")
     con.print(head)
@@ -108,12 +108,6 @@ def _speed_text(r) -> str:
         return (f"n/a (confidence {conf:.2f}: the user moves {r.user_motion:.0%} as much as the reference and "
                 f"holds still for {r.held_share:.0%} of it)")
     return "n/a"
-
-
-def _margin() -> float:
-    from ..sequence.score import MIRROR_MARGIN
-
-    return MIRROR_MARGIN
 
 
 def register(app: typer.Typer) -> None:
