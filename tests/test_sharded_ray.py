@@ -177,3 +177,37 @@ def test_actor_killed_mid_query(built):
             _until_whole(idx, base, whole)    # restarted by Ray: whole again
     finally:
         idx.close()
+
+
+def test_query_times_out_instead_of_hanging(built):
+    """A fan-out waits at most `timeout` seconds (default QUERY_TIMEOUT) for all the shards together: a shard
+    that has not answered by then counts as unavailable (one line naming the shard and the timeout), so a
+    query never hangs (a partial answer needs at least one shard that answered). The actors compile their
+    kernels at load, so the default timeout is not spent on the first query. A bad timeout is refused."""
+    from posesearch.errors import InvalidArgumentError
+    from posesearch.index.ray_shards import QUERY_TIMEOUT
+
+    assert 0 < QUERY_TIMEOUT < float("inf")
+    base = sample_queries(40)
+    q = np.repeat(base, 600, axis=0)          # about a second per shard: longer than the timeout below
+    idx = Index.load(built["manifest"], execution="ray", timeout=0.05)
+    try:
+        assert idx.executor.timeout == 0.05
+        with pytest.raises(ShardUnavailableError) as e:
+            idx.search(q, 10)
+        msg = str(e.value)
+        assert "\n" not in msg and "did not answer within 0.05 s" in msg and "--allow-partial" in msg
+        idx.allow_partial = True          # every shard timed out: there is no partial answer to give
+        with pytest.raises(ShardUnavailableError, match="did not answer within 0.05 s"):
+            idx.search(q, 10)
+    finally:
+        idx.close()
+    for bad in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(InvalidArgumentError, match="timeout: expected a positive number of seconds"):
+            Index.load(built["manifest"], execution="ray", timeout=bad)
+    default = Index.load(built["manifest"], execution="ray")
+    try:
+        assert default.executor.timeout == QUERY_TIMEOUT
+        np.testing.assert_array_equal(default.search(base, 10).distances, built["one"].search(base, 10).distances)
+    finally:
+        default.close()

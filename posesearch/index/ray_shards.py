@@ -10,7 +10,10 @@ Faults: an actor that dies mid-query (its process killed, its node lost) makes t
 :class:`~posesearch.index.sharded.ShardUnavailableError` (the sharded index then raises it, or answers
 marked partial when allowed), and Ray restarts the actor (``max_restarts``, default: always), which
 reloads its shard: the next query is answered whole again. Calls are not retried (``max_task_retries=0``),
-so a failure is reported, never hidden behind a silent retry of part of the fan-out.
+so a failure is reported, never hidden behind a silent retry of part of the fan-out. A query waits at most
+``timeout`` seconds (default :data:`QUERY_TIMEOUT`, one deadline for the whole fan-out) for the shards'
+answers: a shard that has not answered by then (a hung actor, a lost node) counts as unavailable, so a query
+never hangs.
 
 Ray is imported only here, and only when Ray execution is asked for; this module joins an existing Ray
 (``ray.init`` done by the caller, or ``RAY_ADDRESS``) or starts a local one.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,6 +35,8 @@ from .manifest import CLUSTER_HINT, ShardInfo, ShardUnavailableError, check_shar
 MAX_RESTARTS = -1
 #: seconds to wait for the actors to load their shards
 LOAD_TIMEOUT = 600.0
+#: seconds a query waits for all the shards' answers (one deadline for the whole fan-out) by default
+QUERY_TIMEOUT = 60.0
 
 
 def ray_module():
@@ -65,6 +71,9 @@ class ShardServer:
         except FileFormatError as e:   # reported by ready(): one line, not an actor traceback
             self.error = (type(e).__name__, e.path, e.problem)
         self.search_params: dict[str, Any] = {}
+        if self.index is not None:     # compile / load the search kernels now, within LOAD_TIMEOUT, so that
+            dim = int(attrs.get("dimension", 34))    # the first query's QUERY_TIMEOUT is not spent on them
+            self.index.search_vectors(np.full((1, dim), 0.1), 1)
 
     def ready(self) -> tuple[str, str, str] | int:
         """The load error (kind, where, problem), or the number of frames the shard holds."""
@@ -84,12 +93,14 @@ class RayShards:
     name = "ray"
 
     def __init__(self, manifest: Path, attrs: dict[str, Any], shards: list[ShardInfo], load: Callable, *,
-                 max_restarts: int = MAX_RESTARTS, timeout: float | None = None, num_cpus: float = 0):
+                 max_restarts: int = MAX_RESTARTS, timeout: float = QUERY_TIMEOUT, num_cpus: float = 0):
         ray = ensure_ray()
         for i, s in enumerate(shards):   # the cheap checks here first: clear errors before any actor starts
             check_shard(manifest, attrs, i, s)
         self.max_restarts = int(max_restarts)
-        self.timeout = timeout
+        if timeout is None or not timeout > 0 or not np.isfinite(timeout):
+            raise InvalidArgumentError(f"timeout: expected a positive number of seconds, got {timeout!r}")
+        self.timeout = float(timeout)
         self.search_params: dict[str, Any] = {}
         server = ray.remote(ShardServer).options(max_restarts=self.max_restarts, max_task_retries=0,
                                                  num_cpus=num_cpus, scheduling_strategy="SPREAD")
@@ -113,9 +124,16 @@ class RayShards:
         query = ray.put((vectors, weights))
         refs = [a.knn.remote(query, k, self.search_params) for a in self.actors]
         out: list[Any] = []
+        deadline = time.monotonic() + self.timeout
         for i, ref in enumerate(refs):
             try:
-                out.append(ray.get(ref, timeout=self.timeout))
+                out.append(ray.get(ref, timeout=max(deadline - time.monotonic(), 0.0)))
+            except ray.exceptions.GetTimeoutError:
+                try:
+                    ray.cancel(ref)
+                except Exception:   # noqa: BLE001 - finished or gone meanwhile
+                    pass
+                out.append(ShardUnavailableError(f"its Ray actor did not answer within {self.timeout:g} s"))
             except ray.exceptions.RayTaskError as e:   # the search raised inside the actor
                 cause = getattr(e, "cause", None)
                 out.append(cause if isinstance(cause, PoseSearchError) else
