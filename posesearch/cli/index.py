@@ -351,6 +351,9 @@ def _build_shards(corpus: Path, out: Path, shards: int, backend: str, metric: st
     secs = summary["shard_build_seconds"]
     typer.echo(f"{summary['workers']} {'Ray tasks' if on_ray else 'processes'}; shard build {min(secs):.2f}-"
                f"{max(secs):.2f} s (total {summary['total_seconds']:.2f} s); {fmt_bytes(summary['size_bytes'])} on disk")
+    if "build_recall_at_10" in summary:
+        typer.echo(f"recall@10 {summary['build_recall_at_10']} of the merged answer against brute force over every "
+                   f"shard's frames, on {summary['build_recall_queries']} of them, jittered (shown by `posesearch info`)")
     if "shard_recall_at_10" in summary:
         r = summary["shard_recall_at_10"]
         typer.echo(f"recall@10 per shard: min {r['min']}, mean {r['mean']} (each on its own frames, jittered)")

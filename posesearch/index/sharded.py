@@ -498,6 +498,10 @@ def build_sharded(corpus: str | os.PathLike, out: str | os.PathLike, shards: int
              "corpus_checksum": checksum, "corpus_frames": int(n_frames), "shards": infos,
              "created": now_iso(), "created_by": made_by()}
     write_manifest(out, attrs)
+    exact = bool(spec.load().exact_for(metric, parse_params(spec.load().Params, spec.name, params)))
+    if not exact:   # the merged answer's recall, measured as for one index; kept in the manifest
+        attrs.update(measure_merged_recall(out, corpus))
+        write_manifest(out, attrs)
     recalls = [v for r in results for v in r["recall"].values()]
     summary = {"manifest": str(out), "corpus": str(corpus), "backend": spec.name, "metric": metric,
                "params": params, "shards": n, "parallel": parallel, "workers": min(workers, n),
@@ -505,11 +509,50 @@ def build_sharded(corpus: str | os.PathLike, out: str | os.PathLike, shards: int
                "shard_build_seconds": [r["build_seconds"] for r in results],
                "shard_files": [s["file"] for s in infos],
                "size_bytes": int(sum(s["size_bytes"] for s in infos) + out.stat().st_size),
-               "total_seconds": round(time.perf_counter() - t0, 3),
-               "exact": bool(spec.load().exact_for(metric, parse_params(spec.load().Params, spec.name, params)))}
+               "total_seconds": round(time.perf_counter() - t0, 3), "exact": exact}
+    summary.update({k: v for k, v in attrs.items() if k.startswith("build_recall_")})
     if recalls:
         summary["shard_recall_at_10"] = {"min": min(recalls), "mean": round(float(np.mean(recalls)), 4)}
     return summary
+
+
+class _MergedView:
+    """A sharded index loaded locally, seen as one index by :func:`~posesearch.index.index.measure_build_recall`:
+    rows are positions in the shards' frame ids laid end to end (ascending, since the shards hold contiguous
+    frame ranges), ``data`` the shards' vectors in that order (for the brute-force truth), and ``knn`` the
+    sharded search (fan-out and merge) with its frame ids mapped back to rows."""
+
+    def __init__(self, sharded: "ShardedIndex"):
+        indexes = sharded.executor.indexes
+        self._sharded = sharded
+        self.metric, self.backend_name = sharded.metric, sharded.backend_name
+        self.frame_ids = np.concatenate([ix.frame_ids for ix in indexes])
+        self.data = np.concatenate([np.asarray(ix.data) for ix in indexes])
+        self.params = indexes[0].backend.params
+        self.backend = self
+
+    def __len__(self) -> int:
+        return len(self.frame_ids)
+
+    def knn(self, q: np.ndarray, w: np.ndarray | None, k: int) -> tuple[np.ndarray, np.ndarray]:
+        ids, dists = self._sharded._knn(q, w, k)
+        return np.where(ids >= 0, np.searchsorted(self.frame_ids, ids), -1), dists
+
+
+def measure_merged_recall(manifest: str | os.PathLike, corpus: str | os.PathLike) -> dict[str, Any]:
+    """recall@10 of a sharded index's merged answer against brute force over all its frames, on the same
+    queries and with the same rule as one index's build recall (:func:`measure_build_recall`). Returns the
+    attributes kept in the manifest (``build_recall_at_10``, ``build_recall_queries``,
+    ``build_recall_seconds``)."""
+    from ..corpus.store import Corpus
+    from .index import measure_build_recall
+
+    sharded = ShardedIndex.load(manifest, execution="local")
+    try:
+        with Corpus.open(corpus) as c:
+            return measure_build_recall(_MergedView(sharded), c)
+    finally:
+        sharded.close()
 
 
 # ----------------------------------------------------------------------------- posesearch info
@@ -527,10 +570,12 @@ def describe(path: str | os.PathLike, *, verify: bool = False) -> dict[str, Any]
     try:
         spec = get_backend_spec(str(attrs.get("backend")))
         params = attrs.get("backend_params") if isinstance(attrs.get("backend_params"), dict) else {}
+        merged = {k: v for k, v in attrs.items() if k.startswith("build_recall_")}
         out["recall"] = ({"exact": True} if spec.load().exact_for(str(attrs.get("metric")), params)
+                         else {"exact": False, "measured": True, **merged} if merged
                          else {"exact": False, "measured": False,
-                               "note": "approximate shards: each shard's recall@10 is in its own file (posesearch "
-                                       "info SHARD)"})
+                               "note": "approximate shards built before the merged recall was measured: each "
+                                       "shard's recall@10 is in its own file (posesearch info SHARD)"})
     except PoseSearchError:
         pass
     if verify:
