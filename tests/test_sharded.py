@@ -21,7 +21,7 @@ from posesearch.errors import ChecksumError, FileFormatError, InvalidArgumentErr
 from posesearch.index import Index
 from posesearch.index.manifest import ShardUnavailableError
 from posesearch.index.rerank import l1_bound_factor, masked_l1, rerank_is_exact
-from posesearch.index.sharded import ShardedIndex, build_sharded, merge_knn, shard_ranges
+from posesearch.index.sharded import ShardedIndex, build_sharded, describe, merge_knn, shard_ranges
 from posesearch.poses.distances import weighted_distance
 
 SAMPLE = sample_corpus_path()
@@ -138,6 +138,9 @@ def test_other_exact_backends_and_cosine(tmp_path, backend, metric, params):
 def test_approximate_shards_state_their_recall(tmp_path):
     s = build_sharded(SAMPLE, tmp_path / "h.h5", 2, backend="faiss", params={"kind": "hnsw"}, workers=1)
     assert not s["exact"] and 0.9 <= s["shard_recall_at_10"]["min"] <= 1.0
+    assert 0.9 <= s["build_recall_at_10"] <= 1.0 and s["build_recall_queries"] > 100   # the merged answer's
+    info = describe(tmp_path / "h.h5")
+    assert info["recall"]["measured"] and info["recall"]["build_recall_at_10"] == s["build_recall_at_10"]
     idx = Index.load(tmp_path / "h.h5")
     assert not idx.exact
     q = sample_queries(10, seed=4)
@@ -331,3 +334,23 @@ def test_certified_l1_rerank_is_exact(seed, k, c):
         np.testing.assert_array_equal(d_cand[:kk], np.sort(d_all)[:kk])
     if c == 120:   # every vector a candidate: exact whatever the certificate says
         np.testing.assert_array_equal(d_cand[:kk], np.sort(d_all)[:kk])
+
+
+def test_merged_recall_of_exact_shards_is_one(tmp_path):
+    """The merged-recall measurement maps the fan-out's frame ids back to rows correctly: exact shards score
+    1.0 (a truth over other frames, or a merge that lost or repeated frames, would score lower)."""
+    from posesearch.index.sharded import measure_merged_recall
+
+    build_sharded(SAMPLE, tmp_path / "e.h5", 3, backend="exact", workers=1)
+    r = measure_merged_recall(tmp_path / "e.h5", SAMPLE)
+    assert r["build_recall_at_10"] == 1.0 and r["build_recall_queries"] > 100
+
+
+def test_cli_build_approximate_shards_prints_merged_recall(tmp_path):
+    r = run("build", SAMPLE, "--shards", 2, "--backend", "faiss", "--param", "kind=hnsw", "-o", tmp_path / "h.h5",
+            "--workers", 1)
+    assert r.exit_code == 0, r.stderr
+    assert "of the merged answer against brute force over every shard's frames" in r.stdout
+    assert "recall@10 per shard: min" in r.stdout
+    r = run("info", tmp_path / "h.h5", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["recall"]["measured"] is True
