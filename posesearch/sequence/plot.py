@@ -148,7 +148,8 @@ def _alignment_panel(ax, report: ScoreReport) -> None:
     if np.isfinite(report.speed_ratio) and np.isfinite(report.time_offset):
         x = np.array([t[0], t[-1]])
         y = report.user_times[0] + report.time_offset + (x - t[0]) / report.speed_ratio
-        ax.plot(x, y, color="#7f7f7f", lw=1.0, ls=":", label="fitted delay and speed")
+        ax.plot(x, y, color="#222222", lw=1.3, ls=(0, (1.5, 2.5)), zorder=3,   # over the path it fits
+                label="fitted delay and speed")
     ax.plot([t[0], t[-1]], [report.user_times[0], report.user_times[0] + t[-1] - t[0]], color="#bbbbbb", lw=0.8,
             label="in step with the reference")
     ax.set_xlim(t[0], t[-1] if t[-1] > t[0] else t[0] + 1)
