@@ -87,6 +87,16 @@ def test_tiny_run_structure(tiny_run):
         # every index holds at least its float32 vectors (12 queries' corpus: 34 floats a row)
         assert r["index_bytes"] >= 4 * 34 * s["indexed_frames"], r["name"]
     assert [p["ef_search"] for p in s["sweeps"]["weighted"]["faiss-hnsw"]] == [10, 40]
+    # the cross-dataset queries, beside the held-out ones: same contenders, checked, their own index
+    c = s["cross"]
+    assert c["queries"] == TINY.cross_queries and set(c["query_sources"]) == {"body25", "cmu-view"}
+    assert c["indexed_frames"] == min(TINY.search_frames, disk["data"]["cross"]["indexed_frames"])
+    assert set(c["metrics"]["weighted"]["variants"]) == {"real", "estimator", "uniform"}
+    for var in ("real", "estimator", "uniform"):
+        rows = c["metrics"]["weighted"]["variants"][var]["rows"]
+        assert {r["name"] for r in rows} == names
+        assert all(r["check_ok"] for r in rows) and _row_of(rows, "vptree")["recall@10"] == 1.0
+    assert any(t["target"].startswith("headline") for t in disk["targets"])
     sc = disk["sections"]["scaling"]["metrics"]["weighted"]
     assert {(r["name"], r["size"]) for r in sc} == {("exact", 1500), ("vptree", 1500)}
     for r in sc:
@@ -101,6 +111,7 @@ def test_tiny_run_structure(tiny_run):
     assert {t["target"][:6] for t in disk["targets"]} >= {"vptree"}
     summary = (out / "summary-quick.md").read_text()
     assert "## Query latency" in summary and "## Targets" in summary and "**FAIL**" not in summary
+    assert "Cross-dataset queries" in summary and "**Headline (cross-dataset queries" in summary
     for png in ("latency_vs_size-quick.png", "build_vs_size-quick.png", "recall_vs_latency-quick.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "cache" / ".gitignore").exists()
@@ -161,6 +172,10 @@ def test_cross_index_is_penn_and_coco(tiny_run):
     cross = res["data"]["cross"]
     assert cross["indexed_frames"] == len(rows) and cross["queries"] == TINY.cross_queries
     assert set(cross["query_sources"]) == {"body25", "cmu-view"}
+
+
+def _row_of(rows, name):
+    return next(r for r in rows if r["name"] == name)
 
 
 def _shifted_knn(orig):
