@@ -4,7 +4,9 @@ For each metric (``weighted`` with the three query-confidence variants; ``cosine
 confidences) every contender of :mod:`.contenders` is built once over the same indexed frames and
 answers the same held-out queries: single-query latency (median, p99), batch throughput, recall@k
 against ``exact``, answers checked (:mod:`.checks`). Ratios are ``exact median / contender median``
-(> 1: faster than exact). Sweeps: recall@k vs median latency of FAISS HNSW (the graph walked with the exact distance,
+(> 1: faster than exact). Two query sets, each against its own index: the held-out-clip queries (top-level
+keys) and the cross-dataset queries (``cross``: BODY25 + CMU poses from random cameras against Penn Action
++ COCO only, :mod:`.crossdata`), where users live. Sweeps: recall@k vs median latency of FAISS HNSW (the graph walked with the exact distance,
 beam ef_search), FAISS IVF (nprobe) and raw hnswlib (ef). vptree-pypi is measured on a subset in
 :mod:`.exactness` (pure Python: too slow for the full corpus).
 """
@@ -71,50 +73,68 @@ def _add_ratios(rows: list[dict], base: str = "exact") -> None:
 
 
 def run(ctx: Context) -> dict:
+    """The held-out-clip queries (top-level keys, as before) and the cross-dataset ones (``cross``)."""
     st, d = ctx.settings, ctx.data
-    k = st.k
-    missing = C.available_peers()
-    names = [n for n in SEARCH_CONTENDERS if n not in missing]
     vectors = d.vectors
     if st.search_frames and st.search_frames < len(vectors):
         rows = np.sort(np.random.default_rng(st.seed).permutation(len(vectors))[:st.search_frames])
         vectors = vectors[rows]
-    out: dict = {"indexed_frames": int(len(vectors)), "queries": int(len(d.queries)), "k": k,
+    out = _run_set(ctx, "search", vectors, d.queries, d.weights, end_to_end=True)
+    cross = getattr(d, "cross", None)
+    if cross is not None:
+        cv = cross.vectors
+        if st.search_frames and st.search_frames < len(cv):
+            cv = cv[np.sort(np.random.default_rng(st.seed).permutation(len(cv))[:st.search_frames])]
+        out["cross"] = {"what": "cross-dataset queries (BODY25 + CMU from random cameras) against Penn Action + "
+                                "COCO only (see crossdata.py)",
+                        "query_sources": cross.queries.describe()["query_sources"],
+                        **_run_set(ctx, "search-cross", cv, cross.queries.vectors, cross.queries.weights)}
+    return out
+
+
+def _run_set(ctx: Context, where: str, vectors: np.ndarray, queries: np.ndarray, weights: dict,
+             end_to_end: bool = False) -> dict:
+    """Every contender over ``vectors``, answering ``queries`` under each metric and confidence variant."""
+    st = ctx.settings
+    k = st.k
+    missing = C.available_peers()
+    names = [n for n in SEARCH_CONTENDERS if n not in missing]
+    out: dict = {"indexed_frames": int(len(vectors)), "queries": int(len(queries)), "k": k,
                  "skipped_contenders": missing, "metrics": {}, "sweeps": {}}
     for metric in ("weighted", "cosine"):
         data = C.prepare_data(vectors, metric)
-        q = C.prepare_queries(d.queries, metric)
+        q = C.prepare_queries(queries, metric)
         variants = ("real", "estimator", "uniform") if metric == "weighted" else ("any",)
         built, builds, sizes = {}, {}, {}
         for name in names:
             con = C.make(name, metric)
-            ctx.say(f"search/{metric}: building {name} over {len(data):,} frames")
+            ctx.say(f"{where}/{metric}: building {name} over {len(data):,} frames")
             obj, secs = timed(lambda: con.build(data, metric, None))
             built[name] = (con, obj)
             builds[name] = round(secs, 3)
             sizes[name] = C.index_bytes(obj, data)
         mres: dict = {"build_seconds": builds, "index_bytes": sizes, "variants": {}}
         for var in variants:
-            w = d.weights[var] if metric == "weighted" else None
+            w = weights[var] if metric == "weighted" else None
             (ref_i, _), t_ref = timed(lambda: built["exact"][0].knn(built["exact"][1], q, w, k, False))
             ref_d = true_distances(data, q, w, ref_i, metric)   # reference values from numpy, not the kernel
             rows = []
             for name in names:
                 con, obj = built[name]
                 n_single = st.numpy_queries if name == "numpy" else len(q)
-                ctx.say(f"search/{metric}/{var}: {name} ({n_single} queries)")
-                row = measure(ctx, f"search/{metric}/{var}", con, obj, data, q, w, metric, ref_d, n_single, k)
+                ctx.say(f"{where}/{metric}/{var}: {name} ({n_single} queries)")
+                row = measure(ctx, f"{where}/{metric}/{var}", con, obj, data, q, w, metric, ref_d, n_single, k)
                 row["build_seconds"] = builds[name]
                 row["index_bytes"] = sizes[name]
                 rows.append(row)
             _add_ratios(rows)
             mres["variants"][var] = {"rows": rows, "reference_batch_seconds": t_ref}
-        if "vptree" in built and metric == "weighted":
+        if end_to_end and "vptree" in built and metric == "weighted":
             mres["end_to_end"] = _end_to_end(ctx, built["vptree"][1], data, metric, k)
         out["metrics"][metric] = mres
-        out["sweeps"][metric] = sweeps(ctx, built, data, q, d.weights["estimator"] if metric == "weighted" else None,
+        out["sweeps"][metric] = sweeps(ctx, built, data, q, weights["estimator"] if metric == "weighted" else None,
                                        metric, k)
-        ctx.cache[f"search_built_{metric}"] = None  # free
+        del built
     return out
 
 
