@@ -5,7 +5,9 @@ confidences) every contender of :mod:`.contenders` is built once over the same i
 answers the same held-out queries: single-query latency (median, p99), batch throughput, recall@k
 against ``exact``, answers checked (:mod:`.checks`). Ratios are ``exact median / contender median``
 (> 1: faster than exact). Sweeps: recall@k vs median latency of FAISS HNSW (the graph walked with the exact distance,
-beam ef_search), FAISS IVF (nprobe) and raw hnswlib (ef). vptree-pypi is measured on a subset in
+beam ef_search), FAISS IVF (nprobe), raw hnswlib (ef) and FAISS's own HNSW search (efSearch); under ``weighted``
+also the L2 peers with over-fetch + exact re-rank (``RERANK_SWEEP`` x k candidates). BLAS is limited to one
+thread for single queries and to every core for batches, for every contender alike (``blas_threads``). vptree-pypi is measured on a subset in
 :mod:`.exactness` (pure Python: too slow for the full corpus).
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .context import Context
 from .timing import latency, summarize, timed
 
 SEARCH_CONTENDERS = ("exact", "vptree", "faiss-flat", "faiss-hnsw", "faiss-ivf", "numpy", "faiss-IndexFlatL2",
-                     "hnswlib")
+                     "faiss-IndexHNSWFlat", "hnswlib")
 
 
 def measure(ctx: Context, where: str, con: C.Contender, obj, data: np.ndarray, q: np.ndarray,
@@ -37,9 +39,12 @@ def measure(ctx: Context, where: str, con: C.Contender, obj, data: np.ndarray, q
         else:
             dists[i] = r_d[0]
 
-    lat = latency(one, n_single)
-    con.knn(obj, q[:2], None if w is None else w[:2], k, False)     # warm the batch path (parallel kernels)
-    (b_ids, b_d), t_batch = timed(lambda: con.knn(obj, q[:n_single], None if w is None else w[:n_single], k, False))
+    with C.blas_threads(1):
+        lat = latency(one, n_single)
+    with C.blas_threads(C.CORES):
+        con.knn(obj, q[:2], None if w is None else w[:2], k, False)     # warm the batch path (parallel kernels)
+        (b_ids, b_d), t_batch = timed(lambda: con.knn(obj, q[:n_single], None if w is None else w[:n_single], k,
+                                                      False))
     chk = check_answers(f"{con.name} ({metric})", con.claim, con.min_recall, data, q[:n_single],
                         None if w is None else w[:n_single], metric, k, ids, dists if (have_d[0] and con.exact_distances) else None,
                         ref_d[:n_single])
@@ -80,7 +85,7 @@ def run(ctx: Context) -> dict:
         rows = np.sort(np.random.default_rng(st.seed).permutation(len(vectors))[:st.search_frames])
         vectors = vectors[rows]
     out: dict = {"indexed_frames": int(len(vectors)), "queries": int(len(d.queries)), "k": k,
-                 "skipped_contenders": missing, "metrics": {}, "sweeps": {}}
+                 "skipped_contenders": missing, "blas_threads": C.blas_threads_how(), "metrics": {}, "sweeps": {}}
     for metric in ("weighted", "cosine"):
         data = C.prepare_data(vectors, metric)
         q = C.prepare_queries(d.queries, metric)
@@ -93,13 +98,21 @@ def run(ctx: Context) -> dict:
             built[name] = (con, obj)
             builds[name] = round(secs, 3)
             sizes[name] = C.index_bytes(obj, data)
+        order = list(names)
+        if metric == "weighted":     # the L2 peers as a capable user runs them: over-fetch + exact re-rank
+            for base in C.RERANK_PEERS:
+                if base in built:
+                    con = C.with_rerank(built[base][0], data, C.RERANK_FACTOR)
+                    built[con.name] = (con, built[base][1])
+                    builds[con.name], sizes[con.name] = builds[base], sizes[base]
+                    order.insert(order.index(base) + 1, con.name)
         mres: dict = {"build_seconds": builds, "index_bytes": sizes, "variants": {}}
         for var in variants:
             w = d.weights[var] if metric == "weighted" else None
             (ref_i, _), t_ref = timed(lambda: built["exact"][0].knn(built["exact"][1], q, w, k, False))
             ref_d = true_distances(data, q, w, ref_i, metric)   # reference values from numpy, not the kernel
             rows = []
-            for name in names:
+            for name in order:
                 con, obj = built[name]
                 n_single = st.numpy_queries if name == "numpy" else len(q)
                 ctx.say(f"search/{metric}/{var}: {name} ({n_single} queries)")
@@ -148,7 +161,8 @@ def sweeps(ctx: Context, built: dict, data, q, w, metric: str, k: int) -> dict:
 
         def one(i):
             ids[i] = con.knn(obj, qs[i:i + 1], None if ws is None else ws[i:i + 1], k, True)[0][0]
-        lat = latency(one, n)
+        with C.blas_threads(1):
+            lat = latency(one, n)
         chk = check_answers(label, "l2-standin", 0.0, data, qs, ws, metric, k, ids, None, ref_d)
         return {"setting": label, **summarize(lat), f"recall@{k}": chk.recall}
 
@@ -168,5 +182,16 @@ def sweeps(ctx: Context, built: dict, data, q, w, metric: str, k: int) -> dict:
     if "hnswlib" in built:
         _, obj = built["hnswlib"]
         out["hnswlib"] = [{"ef": e, **point(C._hnswlib(metric, e), obj, f"ef={e}")} for e in st.hnswlib_ef]
+    if "faiss-IndexHNSWFlat" in built:
+        _, obj = built["faiss-IndexHNSWFlat"]
+        out["faiss-IndexHNSWFlat"] = [{"ef_search": e, **point(C._faiss_hnsw_raw(metric, e), obj, f"efSearch={e}")}
+                                      for e in st.hnswlib_ef]
+    if metric == "weighted":
+        out["rerank"] = {}
+        for base in C.RERANK_PEERS:
+            if base in built:
+                con, obj = built[base]
+                out["rerank"][base] = [{"overfetch": f, **point(C.with_rerank(con, data, f), obj, f"x{f}")}
+                                       for f in C.RERANK_SWEEP]
     ctx.say(f"search/{metric}: sweeps done")
     return out
