@@ -387,6 +387,21 @@ def write_summary(res: dict) -> str:
                            _f(me["peer_top1"], 3), _f(me["ours_median_s"], 3), _f(me["peer_median_s"], 3)]]), ""]
             if me.get("segment_end_error_median_s") is not None:
                 L += [f"Matched segment ends within {me['segment_end_error_median_s']:.2f} s of the true ones (median).", ""]
+            if ss.get("speed") and me.get("peer_segment_end_error_median_s") is not None:
+                body = []
+                for label, r in [("1.2× slower", me)] + [(f"{float(k):g}× slower", v) for k, v in ss["speed"].items()]:
+                    body.append([label, str(r["queries"]), _f(r["ours_top1"], 3), _f(r["peer_top1"], 3),
+                                 _f(r.get("segment_end_error_median_s")), _f(r.get("peer_segment_end_error_median_s")),
+                                 _f(r.get("speed_ratio_error_median")),
+                                 f"{r.get('ambiguous_votes')}: {_f(r.get('ambiguous_ours_top1'), 3)} / "
+                                 f"{_f(r.get('ambiguous_peer_top1'), 3)}",
+                                 _f(r["ours_median_s"], 3), _f(r["peer_median_s"], 3)])
+                L += ["Where the time alignment earns its cost (self retrieval at several user speeds): the vote "
+                      "names a clip but not where in it, nor how fast; its segment guess is the span of the frames "
+                      "that voted for the winner. Ambiguous = the winner has < 1.5× the runner-up's votes.", "",
+                      _table(["user speed", "queries", "ours top-1", "vote top-1", "ours segment-end error s",
+                              "vote segment-end error s", "ours speed-ratio error", "ambiguous votes: ours / vote top-1",
+                              "ours median s", "vote median s"], body), ""]
         elif isinstance(ss, dict) and ss.get("skipped"):
             L += [f"Sequence search: skipped ({ss['skipped']}).", ""]
     elif isinstance(sq, dict) and sq:
