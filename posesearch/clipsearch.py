@@ -31,7 +31,7 @@ runs these steps (options in :class:`SequenceSearchSettings`):
 
 Costs: step 1 is ``T`` (x2 with mirror) index queries in one batch; step 2 is vectorized numpy over
 each clip's hits; step 3 runs at most ``candidates`` scorings (a few ms each for clips of a few seconds),
-fewer when the best are clear (on Penn Action, 97 test clips at ``top=3``: about half as many).
+fewer when the best are clear (30 Penn Action users at ``top=3``: about half as many).
 
 Place in the package: this module sits above both :mod:`posesearch.index` (per-frame hits, through the
 public ``Index.search_ids`` / ``Index.frame_columns``) and :mod:`posesearch.sequence` (scoring); neither
