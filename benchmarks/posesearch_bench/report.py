@@ -286,6 +286,15 @@ def write_summary(res: dict) -> str:
                 body = [[name, f"×{p['overfetch']}", _f(p["median_ms"]), _f(p["p99_ms"]), _f(p.get(f"recall@{k}"), 4)]
                         for name, pts in rr.items() for p in pts]
                 L += [_table(["peer", "over-fetch", "median ms", "p99 ms", f"recall@{k}"], body), ""]
+            fw = sw.get("weighted", {}).get("face_weight")
+            if fw:
+                L += ["### faiss-hnsw: the face joints' weight in the graph", "",
+                      f"The weighted HNSW graph is built under L1 with the five face joints at face_weight; walked "
+                      f"at the defaults, {sw['weighted'].get('queries', '?')} queries, single queries.", "",
+                      _table(["face_weight", "estimator-like recall@10", "median ms", "uniform recall@10", "median ms"],
+                             [[f"{p['face_weight']:g}", _f(p["estimator"].get(f"recall@{k}"), 4),
+                               _f(p["estimator"]["median_ms"]), _f(p["uniform"].get(f"recall@{k}"), 4),
+                               _f(p["uniform"]["median_ms"])] for p in fw]), ""]
         if s.get("blas_threads"):
             L += [f"BLAS threads: {s['blas_threads']}.", ""]
     if cs := _section(res, "coldstart", "cached_kernels"):

@@ -126,7 +126,7 @@ def run(ctx: Context) -> dict:
             mres["end_to_end"] = _end_to_end(ctx, built["vptree"][1], data, metric, k)
         out["metrics"][metric] = mres
         out["sweeps"][metric] = sweeps(ctx, built, data, q, d.weights["estimator"] if metric == "weighted" else None,
-                                       metric, k)
+                                       metric, k, all_weights=d.weights)
         ctx.cache[f"search_built_{metric}"] = None  # free
     return out
 
@@ -147,7 +147,48 @@ def _end_to_end(ctx: Context, be, data, metric, k) -> dict:
             "plain": summarize(lat), "mirror": summarize(lat_m)}
 
 
-def sweeps(ctx: Context, built: dict, data, q, w, metric: str, k: int) -> dict:
+def face_weight_points(ctx: Context, default: tuple, data, q, weights: dict, k: int) -> list[dict]:
+    """Recall@k and median latency of faiss-hnsw (defaults) with its graph built at each face weight of
+    ``settings.hnsw_face_weights`` (the built default, face_weight 0.5, is reused; others are built here),
+    for estimator-like and uniform confidences: the source of the face-weight figures in
+    :mod:`posesearch.index.faiss_backend`."""
+    st = ctx.settings
+    n = min(st.sweep_queries, len(q))
+    con, be = default
+    out = []
+    for fw in st.hnsw_face_weights:
+        if fw == be.params.face_weight:
+            obj, secs = be, None
+        else:
+            ctx.say(f"search/weighted: building faiss-hnsw with face_weight {fw:g}")
+            import dataclasses
+
+            from posesearch.index.faiss_backend import FaissBackend
+
+            obj, secs = timed(lambda: FaissBackend.build(data, "weighted", dataclasses.replace(be.params, face_weight=fw)))
+        row = {"face_weight": fw, "build_seconds": secs}
+        for var in ("estimator", "uniform"):
+            ws = weights[var][:n]
+            ref_d = true_distances(data, q[:n], ws, _exact_ids(data, q[:n], ws, k), "weighted")
+            ids = np.empty((n, k), np.int64)
+
+            def one(i):
+                ids[i] = con.knn(obj, q[i:i + 1], ws[i:i + 1], k, True)[0][0]
+            with C.blas_threads(1):
+                lat = latency(one, n)
+            chk = check_answers(f"faiss-hnsw face_weight={fw:g}", "l2-standin", 0.0, data, q[:n], ws, "weighted", k,
+                                ids, None, ref_d)
+            row[var] = {**summarize(lat), f"recall@{k}": chk.recall}
+        out.append(row)
+    return out
+
+
+def _exact_ids(data, q, w, k):
+    con = C.make("exact", "weighted")
+    return con.knn(con.build(data, "weighted", None), q, w, k, False)[0]
+
+
+def sweeps(ctx: Context, built: dict, data, q, w, metric: str, k: int, all_weights: dict | None = None) -> dict:
     """Recall@k vs median latency of the approximate settings (single queries, one thread)."""
     st = ctx.settings
     n = min(st.sweep_queries, len(q))
@@ -186,6 +227,8 @@ def sweeps(ctx: Context, built: dict, data, q, w, metric: str, k: int) -> dict:
         _, obj = built["faiss-IndexHNSWFlat"]
         out["faiss-IndexHNSWFlat"] = [{"ef_search": e, **point(C._faiss_hnsw_raw(metric, e), obj, f"efSearch={e}")}
                                       for e in st.hnswlib_ef]
+    if metric == "weighted" and "faiss-hnsw" in built and st.hnsw_face_weights and all_weights:
+        out["face_weight"] = face_weight_points(ctx, built["faiss-hnsw"], data, q, all_weights, k)
     if metric == "weighted":
         out["rerank"] = {}
         for base in C.RERANK_PEERS:
