@@ -7,17 +7,25 @@ Every contender builds over the same (M, 34) float32 normalized vectors and answ
   adds only argument checks and the row -> frame id map): ``exact``, ``vptree``, ``faiss-flat``,
   ``faiss-hnsw``, ``faiss-ivf`` (HNSW / IVF candidates re-ranked with the exact distance),
   ``vptree-pypi`` (Move Mirror's way: the PyPI package, tree built with each frame's own confidences);
-* peers: ``numpy`` (float64 brute force, vectorized per query; computes the weighted metric too),
-  ``faiss-IndexFlatL2`` (raw FAISS, float32, no re-rank), ``hnswlib`` (HNSW, L2, no re-rank). FAISS and
-  hnswlib have no per-query weighted L1 distance: under ``weighted`` they rank by plain L2 on the
-  vectors (claim ``l2-standin``), which is what a user of those libraries would get.
+* peers, each at its best settings for the task: ``numpy`` (float64 brute force; cosine: one
+  matrix-vector product ``x @ q`` on unit rows, a batch one matrix product, the k best re-scored
+  exactly; weighted: one vectorized pass per query, as L1 needs the differences),
+  ``faiss-IndexFlatL2`` (raw FAISS, float32, no re-rank), ``faiss-IndexHNSWFlat`` (FAISS's own HNSW
+  search, M 32 and efConstruction 200 like our ``faiss-hnsw``, efSearch 48 like our cosine beam),
+  ``hnswlib`` (HNSW, M 32, efConstruction 200, ef 64, L2). FAISS and hnswlib have no per-query
+  weighted L1 distance: under ``weighted`` they rank by plain L2 on the vectors (claim ``l2-standin``),
+  and, as a capable user would run them, fetch ``RERANK_FACTOR`` x k candidates by L2 and re-rank them
+  with the exact weighted distance (``... + re-rank xF``, claim ``approximate``; the over-fetch sweep
+  is in the search section).
 
 For ``cosine`` the data are unit rows and queries unit vectors (cosine distance = L2 of unit vectors).
 Threads: single queries run single-threaded everywhere (FAISS ``omp_set_num_threads(1)``, hnswlib
-``num_threads=1``; the numba kernels run one query serially); batches use every core.
+``num_threads=1``, BLAS limited to 1 thread by :func:`blas_threads` for every contender; the numba
+kernels run one query serially); batches use every core (BLAS too).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -49,6 +57,28 @@ class Contender:
     min_recall: float = 0.0
     note: str = ""
     exact_distances: bool = True    # reported distances are the exact float64 metric values
+
+
+def blas_threads(n: int):
+    """A context in which BLAS (numpy's matrix products) uses at most ``n`` threads, via threadpoolctl
+    (bench extra); without it a no-op (then set OPENBLAS_NUM_THREADS / OMP_NUM_THREADS before the run).
+    Applied around every contender alike: single queries in 1 thread, batches in every core."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+def blas_threads_how() -> str:
+    """How :func:`blas_threads` limits BLAS in this run (recorded in the results)."""
+    try:
+        import threadpoolctl  # noqa: F401
+        return "threadpoolctl: 1 BLAS thread for single queries, every core for batches (every contender)"
+    except ImportError:
+        env = {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+               if k in os.environ}
+        return f"threadpoolctl not installed: BLAS threads from the environment {env or '(default: every core)'}"
 
 
 def unit_rows(v: np.ndarray, dtype=np.float64) -> np.ndarray:
@@ -111,29 +141,56 @@ class _Numpy:
         self.x = np.asarray(data, dtype=np.float64)
 
 
+def _numpy_topk(x: np.ndarray, q: np.ndarray, d: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k smallest of ``d`` (ties by row), ids and values."""
+    part = np.argpartition(d, k - 1)[:k]
+    order = np.lexsort((part, d[part]))
+    return part[order], d[part[order]]
+
+
+def _numpy_cosine(x: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine on unit rows as a capable numpy user runs it: the similarities of a whole batch in one
+    matrix product (a single query: one matrix-vector product ``x @ q``), the 2k most similar rows,
+    then those re-scored as the exact L2 of unit vectors (``sqrt(2 - 2 cos)`` loses digits for near
+    neighbours) and the k best kept."""
+    out_i = np.empty((len(q), k), np.int64)
+    out_d = np.empty((len(q), k))
+    c = min(2 * k, len(x))
+    step = max(1, (64 << 20) // (8 * len(x)))             # ~64 MB of similarities at a time
+    for s in range(0, len(q), step):
+        qs = q[s:s + step]
+        sim = x @ qs[0] if len(qs) == 1 else x @ qs.T      # (N,) or (N, b)
+        sim = sim.reshape(len(x), len(qs))
+        top = np.argpartition(-sim, c - 1, axis=0)[:c]     # (c, b)
+        for j in range(len(qs)):
+            cand = top[:, j]
+            diff = x[cand] - qs[j]
+            d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+            order = np.lexsort((cand, d))[:k]
+            out_i[s + j], out_d[s + j] = cand[order], d[order]
+    return out_i, out_d
+
+
 def _numpy_contender(metric: str) -> Contender:
     def build(data, metric_, bw):
         return _Numpy(data)
 
     def knn(st, q, w, k, single):
         x = st.x
+        if metric != "weighted":
+            return _numpy_cosine(x, q, k)
         out_i = np.empty((len(q), k), np.int64)
         out_d = np.empty((len(q), k))
         for b in range(len(q)):
             diff = x - q[b]
-            if metric == "weighted":
-                np.abs(diff, out=diff)
-                d = (diff[:, 0::2] + diff[:, 1::2]) @ w[b] / w[b].sum()
-            else:
-                d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
-            part = np.argpartition(d, k - 1)[:k]
-            order = np.lexsort((part, d[part]))
-            out_i[b] = part[order]
-            out_d[b] = d[part[order]]
+            np.abs(diff, out=diff)
+            d = (diff[:, 0::2] + diff[:, 1::2]) @ (w[b] / w[b].sum())
+            out_i[b], out_d[b] = _numpy_topk(x, q[b], d, k)
         return out_i, out_d
 
-    return Contender("numpy", "peer", "exact", build, knn, {"dtype": "float64"},
-                     note="float64 brute force, one vectorized pass per query")
+    note = ("float64 brute force: one vectorized L1 pass per query" if metric == "weighted" else
+            "float64 brute force: x @ q on unit rows (a batch: one matrix product), top 2k re-scored exactly")
+    return Contender("numpy", "peer", "exact", build, knn, {"dtype": "float64"}, note=note)
 
 
 def _faiss_flat_raw(metric: str) -> Contender:
@@ -157,7 +214,36 @@ def _faiss_flat_raw(metric: str) -> Contender:
                      exact_distances=False)
 
 
-HNSWLIB_M, HNSWLIB_EFC, HNSWLIB_EF = 16, 200, 64
+#: hnswlib and FAISS's own HNSW are built like our faiss-hnsw graph (M 32, efConstruction 200)
+HNSWLIB_M, HNSWLIB_EFC, HNSWLIB_EF = 32, 200, 64
+FAISS_HNSW_M, FAISS_HNSW_EFC, FAISS_HNSW_EF = 32, 200, 48
+
+
+def _faiss_hnsw_raw(metric: str, ef: int = FAISS_HNSW_EF) -> Contender:
+    """FAISS's own HNSW (IndexHNSWFlat, L2) and its own search: the graph built with our faiss-hnsw's
+    M and efConstruction over the same rows (cosine: unit rows, where L2 ranks like cosine)."""
+    def build(data, metric_, bw):
+        import faiss
+
+        faiss.omp_set_num_threads(CORES)
+        idx = faiss.IndexHNSWFlat(data.shape[1], FAISS_HNSW_M, faiss.METRIC_L2)
+        idx.hnsw.efConstruction = FAISS_HNSW_EFC
+        idx.add(np.ascontiguousarray(data, np.float32))
+        return idx
+
+    def knn(idx, q, w, k, single):
+        import faiss
+
+        faiss.omp_set_num_threads(1 if single else CORES)
+        sp = faiss.SearchParametersHNSW(efSearch=max(ef, k))
+        d, i = idx.search(np.ascontiguousarray(q, np.float32), k, params=sp)
+        return i.astype(np.int64), np.sqrt(np.maximum(d, 0)).astype(np.float64)
+
+    claim = "approximate" if metric == "cosine" else "l2-standin"
+    return Contender("faiss-IndexHNSWFlat", "peer", claim, build, knn,
+                     {"M": FAISS_HNSW_M, "ef_construction": FAISS_HNSW_EFC, "ef_search": ef, "rerank": False},
+                     note="FAISS's own HNSW search, float32 L2, no re-rank"
+                     + ("" if metric == "cosine" else "; plain L2 (no weights)"), exact_distances=False)
 
 
 def _hnswlib(metric: str, ef: int = HNSWLIB_EF) -> Contender:
@@ -181,7 +267,40 @@ def _hnswlib(metric: str, ef: int = HNSWLIB_EF) -> Contender:
                      exact_distances=False)
 
 
-PEERS = {"numpy": _numpy_contender, "faiss-IndexFlatL2": _faiss_flat_raw, "hnswlib": _hnswlib}
+PEERS = {"numpy": _numpy_contender, "faiss-IndexFlatL2": _faiss_flat_raw, "faiss-IndexHNSWFlat": _faiss_hnsw_raw,
+         "hnswlib": _hnswlib}
+
+#: weighted: the L2 peers as a capable user runs them: fetch RERANK_FACTOR x k by L2, re-rank exactly
+RERANK_PEERS = ("faiss-IndexFlatL2", "faiss-IndexHNSWFlat", "hnswlib")
+RERANK_FACTOR = 10
+RERANK_SWEEP = (1, 2, 4, 10, 30, 100)
+
+
+def rerank_name(base: str, factor: int) -> str:
+    return f"{base} + re-rank x{factor}"
+
+
+def with_rerank(base: Contender, data: np.ndarray, factor: int) -> Contender:
+    """``base`` (an L2 peer, already built) asked for ``factor`` x k candidates, which are re-ranked with
+    the exact weighted distance in float64 numpy (what a user of FAISS or hnswlib would write). The
+    graph peers search with a beam of at least the candidate count. Distances reported are exact."""
+    from .checks import true_distances
+
+    def knn(obj, q, w, k, single):
+        kk = min(factor * k, len(data))
+        if base.name == "hnswlib":
+            ids = _hnswlib("weighted", max(HNSWLIB_EF, kk)).knn(obj, q, w, kk, single)[0]
+        elif base.name == "faiss-IndexHNSWFlat":
+            ids = _faiss_hnsw_raw("weighted", max(FAISS_HNSW_EF, kk)).knn(obj, q, w, kk, single)[0]
+        else:
+            ids = base.knn(obj, q, w, kk, single)[0]
+        d = true_distances(data, q, w, ids, "weighted")
+        order = np.lexsort((ids, d), axis=1)[:, :k]
+        return np.take_along_axis(ids, order, 1), np.take_along_axis(d, order, 1)
+
+    return Contender(rerank_name(base.name, factor), "peer", "approximate", base.build, knn,
+                     dict(base.params, rerank=True, overfetch=factor),
+                     note=f"{base.name}: {factor} x k candidates by plain L2, re-ranked with the exact weighted distance")
 
 
 def available_peers() -> dict[str, str]:

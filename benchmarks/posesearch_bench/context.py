@@ -20,7 +20,8 @@ class BenchSettings:
     numpy_queries: queries for the numpy peer (slow at full size). sweep_queries: queries per point of
     the recall-vs-latency sweeps. sizes: corpus sizes of the scaling run. scaling_queries: queries per
     size. scaling_contenders / scaling_contenders_cosine: who is scaled under each metric.
-    pypi_frames / pypi_queries: subset for vptree-pypi (pure
+    hnsw_face_weights: faiss-hnsw graphs compared by
+    the weight of the face joints in the graph's distance (() = skip). pypi_frames / pypi_queries: subset for vptree-pypi (pure
     Python, slow). pypi_max_scaling: largest scaling size vptree-pypi is built at. quality_poses: BODY25
     poses in the leave-one-out test (0 = all). penn_queries: Penn test clips scored (sequence helper's
     benchmark; 0 = skip). view_clips / view_seconds: CMU clips (0 = all) and their length in the
@@ -39,6 +40,7 @@ class BenchSettings:
     hnsw_ef: tuple = (10, 16, 24, 32, 48, 64, 96, 112, 128, 160, 192, 256)
     ivf_nprobe: tuple = (1, 2, 4, 8, 16, 32, 64, 128)
     hnswlib_ef: tuple = (10, 20, 40, 80, 160, 320)
+    hnsw_face_weights: tuple = (1.0, 0.5)
     sizes: tuple = (10_000, 30_000, 100_000, 300_000, 1_000_000)
     scaling_queries: int = 200
     scaling_metrics: tuple = ("weighted", "cosine")

@@ -6,8 +6,11 @@ answers the same held-out queries: single-query latency (median, p99), batch thr
 against ``exact``, answers checked (:mod:`.checks`). Ratios are ``exact median / contender median``
 (> 1: faster than exact). Two query sets, each against its own index: the held-out-clip queries (top-level
 keys) and the cross-dataset queries (``cross``: BODY25 + CMU poses from random cameras against Penn Action
-+ COCO only, :mod:`.crossdata`), where users live. Sweeps: recall@k vs median latency of FAISS HNSW (the graph walked with the exact distance,
-beam ef_search), FAISS IVF (nprobe) and raw hnswlib (ef). vptree-pypi is measured on a subset in
++ COCO only, :mod:`.crossdata`), where users live. Sweeps: recall@k vs median latency of FAISS HNSW (the graph
+walked with the exact distance, beam ef_search), FAISS IVF (nprobe), raw hnswlib (ef) and FAISS's own HNSW search
+(efSearch); under ``weighted`` also the L2 peers with over-fetch + exact re-rank (``RERANK_SWEEP`` x k
+candidates). BLAS is limited to one thread for single queries and to every core for batches, for every
+contender alike (``blas_threads``). vptree-pypi is measured on a subset in
 :mod:`.exactness` (pure Python: too slow for the full corpus).
 """
 from __future__ import annotations
@@ -20,7 +23,7 @@ from .context import Context
 from .timing import latency, summarize, timed
 
 SEARCH_CONTENDERS = ("exact", "vptree", "faiss-flat", "faiss-hnsw", "faiss-ivf", "numpy", "faiss-IndexFlatL2",
-                     "hnswlib")
+                     "faiss-IndexHNSWFlat", "hnswlib")
 
 
 def measure(ctx: Context, where: str, con: C.Contender, obj, data: np.ndarray, q: np.ndarray,
@@ -39,9 +42,12 @@ def measure(ctx: Context, where: str, con: C.Contender, obj, data: np.ndarray, q
         else:
             dists[i] = r_d[0]
 
-    lat = latency(one, n_single)
-    con.knn(obj, q[:2], None if w is None else w[:2], k, False)     # warm the batch path (parallel kernels)
-    (b_ids, b_d), t_batch = timed(lambda: con.knn(obj, q[:n_single], None if w is None else w[:n_single], k, False))
+    with C.blas_threads(1):
+        lat = latency(one, n_single)
+    with C.blas_threads(C.CORES):
+        con.knn(obj, q[:2], None if w is None else w[:2], k, False)     # warm the batch path (parallel kernels)
+        (b_ids, b_d), t_batch = timed(lambda: con.knn(obj, q[:n_single], None if w is None else w[:n_single], k,
+                                                      False))
     chk = check_answers(f"{con.name} ({metric})", con.claim, con.min_recall, data, q[:n_single],
                         None if w is None else w[:n_single], metric, k, ids, dists if (have_d[0] and con.exact_distances) else None,
                         ref_d[:n_single])
@@ -100,7 +106,7 @@ def _run_set(ctx: Context, where: str, vectors: np.ndarray, queries: np.ndarray,
     missing = C.available_peers()
     names = [n for n in SEARCH_CONTENDERS if n not in missing]
     out: dict = {"indexed_frames": int(len(vectors)), "queries": int(len(queries)), "k": k,
-                 "skipped_contenders": missing, "metrics": {}, "sweeps": {}}
+                 "skipped_contenders": missing, "blas_threads": C.blas_threads_how(), "metrics": {}, "sweeps": {}}
     for metric in ("weighted", "cosine"):
         data = C.prepare_data(vectors, metric)
         q = C.prepare_queries(queries, metric)
@@ -113,13 +119,21 @@ def _run_set(ctx: Context, where: str, vectors: np.ndarray, queries: np.ndarray,
             built[name] = (con, obj)
             builds[name] = round(secs, 3)
             sizes[name] = C.index_bytes(obj, data)
+        order = list(names)
+        if metric == "weighted":     # the L2 peers as a capable user runs them: over-fetch + exact re-rank
+            for base in C.RERANK_PEERS:
+                if base in built:
+                    con = C.with_rerank(built[base][0], data, C.RERANK_FACTOR)
+                    built[con.name] = (con, built[base][1])
+                    builds[con.name], sizes[con.name] = builds[base], sizes[base]
+                    order.insert(order.index(base) + 1, con.name)
         mres: dict = {"build_seconds": builds, "index_bytes": sizes, "variants": {}}
         for var in variants:
             w = weights[var] if metric == "weighted" else None
             (ref_i, _), t_ref = timed(lambda: built["exact"][0].knn(built["exact"][1], q, w, k, False))
             ref_d = true_distances(data, q, w, ref_i, metric)   # reference values from numpy, not the kernel
             rows = []
-            for name in names:
+            for name in order:
                 con, obj = built[name]
                 n_single = st.numpy_queries if name == "numpy" else len(q)
                 ctx.say(f"{where}/{metric}/{var}: {name} ({n_single} queries)")
@@ -133,7 +147,7 @@ def _run_set(ctx: Context, where: str, vectors: np.ndarray, queries: np.ndarray,
             mres["end_to_end"] = _end_to_end(ctx, built["vptree"][1], data, metric, k)
         out["metrics"][metric] = mres
         out["sweeps"][metric] = sweeps(ctx, built, data, q, weights["estimator"] if metric == "weighted" else None,
-                                       metric, k)
+                                       metric, k, all_weights=weights)
         del built
     return out
 
@@ -154,7 +168,48 @@ def _end_to_end(ctx: Context, be, data, metric, k) -> dict:
             "plain": summarize(lat), "mirror": summarize(lat_m)}
 
 
-def sweeps(ctx: Context, built: dict, data, q, w, metric: str, k: int) -> dict:
+def face_weight_points(ctx: Context, default: tuple, data, q, weights: dict, k: int) -> list[dict]:
+    """Recall@k and median latency of faiss-hnsw (defaults) with its graph built at each face weight of
+    ``settings.hnsw_face_weights`` (the built default, face_weight 0.5, is reused; others are built here),
+    for estimator-like and uniform confidences: the source of the face-weight figures in
+    :mod:`posesearch.index.faiss_backend`."""
+    st = ctx.settings
+    n = min(st.sweep_queries, len(q))
+    con, be = default
+    out = []
+    for fw in st.hnsw_face_weights:
+        if fw == be.params.face_weight:
+            obj, secs = be, None
+        else:
+            ctx.say(f"search/weighted: building faiss-hnsw with face_weight {fw:g}")
+            import dataclasses
+
+            from posesearch.index.faiss_backend import FaissBackend
+
+            obj, secs = timed(lambda: FaissBackend.build(data, "weighted", dataclasses.replace(be.params, face_weight=fw)))
+        row = {"face_weight": fw, "build_seconds": secs}
+        for var in ("estimator", "uniform"):
+            ws = weights[var][:n]
+            ref_d = true_distances(data, q[:n], ws, _exact_ids(data, q[:n], ws, k), "weighted")
+            ids = np.empty((n, k), np.int64)
+
+            def one(i):
+                ids[i] = con.knn(obj, q[i:i + 1], ws[i:i + 1], k, True)[0][0]
+            with C.blas_threads(1):
+                lat = latency(one, n)
+            chk = check_answers(f"faiss-hnsw face_weight={fw:g}", "l2-standin", 0.0, data, q[:n], ws, "weighted", k,
+                                ids, None, ref_d)
+            row[var] = {**summarize(lat), f"recall@{k}": chk.recall}
+        out.append(row)
+    return out
+
+
+def _exact_ids(data, q, w, k):
+    con = C.make("exact", "weighted")
+    return con.knn(con.build(data, "weighted", None), q, w, k, False)[0]
+
+
+def sweeps(ctx: Context, built: dict, data, q, w, metric: str, k: int, all_weights: dict | None = None) -> dict:
     """Recall@k vs median latency of the approximate settings (single queries, one thread)."""
     st = ctx.settings
     n = min(st.sweep_queries, len(q))
@@ -168,7 +223,8 @@ def sweeps(ctx: Context, built: dict, data, q, w, metric: str, k: int) -> dict:
 
         def one(i):
             ids[i] = con.knn(obj, qs[i:i + 1], None if ws is None else ws[i:i + 1], k, True)[0][0]
-        lat = latency(one, n)
+        with C.blas_threads(1):
+            lat = latency(one, n)
         chk = check_answers(label, "l2-standin", 0.0, data, qs, ws, metric, k, ids, None, ref_d)
         return {"setting": label, **summarize(lat), f"recall@{k}": chk.recall}
 
@@ -188,5 +244,18 @@ def sweeps(ctx: Context, built: dict, data, q, w, metric: str, k: int) -> dict:
     if "hnswlib" in built:
         _, obj = built["hnswlib"]
         out["hnswlib"] = [{"ef": e, **point(C._hnswlib(metric, e), obj, f"ef={e}")} for e in st.hnswlib_ef]
+    if "faiss-IndexHNSWFlat" in built:
+        _, obj = built["faiss-IndexHNSWFlat"]
+        out["faiss-IndexHNSWFlat"] = [{"ef_search": e, **point(C._faiss_hnsw_raw(metric, e), obj, f"efSearch={e}")}
+                                      for e in st.hnswlib_ef]
+    if metric == "weighted" and "faiss-hnsw" in built and st.hnsw_face_weights and all_weights:
+        out["face_weight"] = face_weight_points(ctx, built["faiss-hnsw"], data, q, all_weights, k)
+    if metric == "weighted":
+        out["rerank"] = {}
+        for base in C.RERANK_PEERS:
+            if base in built:
+                con, obj = built[base]
+                out["rerank"][base] = [{"overfetch": f, **point(C.with_rerank(con, data, f), obj, f"x{f}")}
+                                       for f in C.RERANK_SWEEP]
     ctx.say(f"search/{metric}: sweeps done")
     return out

@@ -36,15 +36,30 @@ MIN_SELF_TOP1 = 0.9
 MIN_CHECKED = 30          # fewer queries: a rate too noisy to check
 
 
-def _frame_votes(index, seq, min_joints: int = 5):
+def _frame_votes(index, seq, min_joints: int = 5, times: bool = False):
     """Move Mirror's way: each frame with >= min_joints present joints matched on its own (k = 1, mirror
-    images too). Returns the matched frames' clip ids and labels, one per queried frame."""
+    images too). Returns the matched frames' clip ids and labels, one per queried frame (``times``: and
+    the matched frames' clip times)."""
     user = seq.to_coco()
     conf = np.asarray(user.confidences, dtype=np.float64)
     keep = (conf > 0).sum(axis=1) >= min_joints
     poses = np.concatenate([np.asarray(user.keypoints)[keep], conf[keep][..., None]], axis=2)
     m = index.search(poses, k=1, mirror=True)
-    return [c[0] for c in m.clip_ids], [lab[0] for lab in m.labels]
+    out = [c[0] for c in m.clip_ids], [lab[0] for lab in m.labels]
+    return out + (np.asarray(m.times)[:, 0],) if times else out
+
+
+def _vote_segment(cids, times, winner):
+    """The vote's best guess of the matched segment: the first and last clip time among the frames that
+    voted for the winning clip (it has nothing better: no time line)."""
+    t = np.asarray([tt for c, tt in zip(cids, times) if c == winner])
+    return (float(t.min()), float(t.max())) if len(t) else (np.nan, np.nan)
+
+
+def _vote_margin(items) -> float:
+    """Votes of the winner over votes of the runner-up (inf when unopposed): small = ambiguous."""
+    c = Counter(items).most_common(2)
+    return float("inf") if len(c) < 2 else c[0][1] / c[1][1]
 
 
 def _mode(items):
@@ -133,17 +148,35 @@ def _measure(ctx: Context, corpus, test, rng, out: dict) -> None:
                      "ours_median_s": float(np.median(t_ours)), "ours_p90_s": float(np.percentile(t_ours, 90)),
                      "peer_median_s": float(np.median(t_peer))}
 
-    # self retrieval: degraded halves of indexed clips
+    # self retrieval: degraded halves of indexed clips (20% slower), then the same at other speeds
     n = corpus.num_clips
     pick = rng.choice(n, min(s.seqsearch_self, n), replace=False)
-    ours_ok, peer_ok, t_ours, t_peer, seg_err, skipped = [], [], [], [], [], 0
-    ctx.say(f"sequence search: self retrieval, {len(pick)} degraded train clips")
+    out["self"] = _self_retrieval(ctx, index, corpus, pick, 1.2)
+    out["speed"] = {}
+    for slower in SPEEDS:
+        out["speed"][f"{slower:g}"] = _self_retrieval(ctx, index, corpus, pick[:max(1, len(pick) // 2)], slower)
+
+
+#: user speeds of the speed-change check (``degrade(slower=...)``: 0.6 = 1.67x faster, 1.8 = 1.8x slower)
+SPEEDS = (0.6, 1.8)
+
+
+def _self_retrieval(ctx: Context, index, corpus, pick, slower: float) -> dict:
+    """Half of each picked clip recorded as a webcam app would (10 fps, 2% jitter, 0.3 s late, mirrored,
+    ``slower``): ours and the vote, right clip, segment ends (ours: the scored segment; the vote: the span
+    of the frames voting for its winner), ours' speed estimate, and whether the vote was ambiguous."""
+    from posesearch.errors import InvalidPoseError
+    from posesearch.sequence.sequence import sequence_from_clip
+    from posesearch.sequence.simulate import degrade
+
+    rows, t_ours, t_peer, skipped = [], [], [], 0
+    ctx.say(f"sequence search: self retrieval, {len(pick)} degraded train clips, {slower:g}x slower")
     for ci in pick:
         clip = corpus.clip(int(ci))
         seq = sequence_from_clip(clip)
         a = len(seq) // 5
         b = min(len(seq), a + max(20, len(seq) // 2))
-        user = degrade(seq.slice(a, b), fps=10, mirror=True, seed=int(ci))
+        user = degrade(seq.slice(a, b), fps=10, mirror=True, seed=int(ci), slower=slower)
         try:
             t0 = time.perf_counter()
             r = index.search_sequence(user, top=3)
@@ -151,15 +184,36 @@ def _measure(ctx: Context, corpus, test, rng, out: dict) -> None:
         except InvalidPoseError:
             skipped += 1
             continue
-        ok = bool(r.clips) and r.clips[0].clip_id == clip.clip_id
-        ours_ok.append(ok)
-        if ok:
-            seg_err.append(max(abs(r.clips[0].start_time - seq.times[a]), abs(r.clips[0].end_time - seq.times[b - 1])))
         t0 = time.perf_counter()
-        cids, _ = _frame_votes(index, user)
-        peer_ok.append(_mode(cids) == clip.clip_id)
+        cids, _, ts = _frame_votes(index, user, times=True)
+        winner = _mode(cids)
         t_peer.append(time.perf_counter() - t0)
-    out["self"] = {"queries": len(ours_ok), "skipped_no_visible_joints": skipped,
-                   "ours_top1": float(np.mean(ours_ok)), "peer_top1": float(np.mean(peer_ok)),
-                   "ours_median_s": float(np.median(t_ours)), "peer_median_s": float(np.median(t_peer)),
-                   "segment_end_error_median_s": float(np.median(seg_err)) if seg_err else None}
+        true = (seq.times[a], seq.times[b - 1])
+        row = {"ours": bool(r.clips) and r.clips[0].clip_id == clip.clip_id, "peer": winner == clip.clip_id,
+               "margin": _vote_margin(cids)}
+        if row["ours"]:
+            c = r.clips[0]
+            row["ours_seg"] = max(abs(c.start_time - true[0]), abs(c.end_time - true[1]))
+            row["ours_speed"] = abs(c.speed_ratio - 1 / slower)
+        if row["peer"]:
+            v = _vote_segment(cids, ts, winner)
+            row["peer_seg"] = max(abs(v[0] - true[0]), abs(v[1] - true[1]))
+        rows.append(row)
+
+    def med(key):     # over the queries that have the figure (speed_ratio is NaN when the scorer is undecided)
+        v = [r[key] for r in rows if key in r and np.isfinite(r[key])]
+        return float(np.median(v)) if v else None
+
+    amb = [r for r in rows if r["margin"] < AMBIGUOUS]
+    return {"queries": len(rows), "skipped_no_visible_joints": skipped, "user_slower": slower,
+            "ours_top1": float(np.mean([r["ours"] for r in rows])), "peer_top1": float(np.mean([r["peer"] for r in rows])),
+            "ours_median_s": float(np.median(t_ours)), "peer_median_s": float(np.median(t_peer)),
+            "segment_end_error_median_s": med("ours_seg"), "peer_segment_end_error_median_s": med("peer_seg"),
+            "speed_ratio_error_median": med("ours_speed"),
+            "speed_ratio_decided": sum(1 for r in rows if np.isfinite(r.get("ours_speed", np.nan))),
+            "ambiguous_votes": len(amb), "ambiguous_ours_top1": float(np.mean([r["ours"] for r in amb])) if amb else None,
+            "ambiguous_peer_top1": float(np.mean([r["peer"] for r in amb])) if amb else None}
+
+
+#: a vote is ambiguous when its winner has fewer than this many times the runner-up's votes
+AMBIGUOUS = 1.5

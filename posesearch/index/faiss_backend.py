@@ -12,10 +12,11 @@ Kinds (``kind``):
 
   Why a lighter face: pose estimators often miss face joints (91% of the benchmark's held-out real
   queries lack at least one; Penn Action has none), and a graph linking frames that agree on the face
-  leads such queries astray. Built with face weight 0.5, the graph gives recall@10 0.9925 against
-  0.9876 at ``ef_search`` 128 on 312k real frames with pose-estimator-like confidences (0.99 at 128
-  instead of 160), and never lower with all joints present (uniform: 0.9963 against 0.9954);
-  0.3 and 0.1 were worse than 0.5.
+  leads such queries astray. The benchmark's search section compares graphs built at face weight 1
+  and 0.5 on 312k real frames (recall@10 and latency at the defaults, pose-estimator-like and uniform
+  confidences: ``sweeps.weighted.face_weight`` in ``benchmarks/results/results.json``); when 0.5 was
+  chosen it gave recall@10 0.9925 against 0.9876 (estimator-like) and was never lower with every
+  joint present, and 0.3 and 0.1 were worse (that session's runs are not kept).
 * ``ivf`` — ``IndexIVFFlat`` (k-means cells; ``nlist``, ``nprobe``); FAISS retrieves ``candidates``
   that are re-ranked exactly. Approximate.
 * ``flat`` — exhaustive and exact: cosine through ``IndexFlatL2`` over unit vectors (candidates re-ranked
