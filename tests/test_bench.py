@@ -23,7 +23,7 @@ from posesearch_bench.context import BenchSettings  # noqa: E402
 from posesearch_bench.runner import run_benchmarks  # noqa: E402
 
 TINY = BenchSettings.quick_settings().replace(
-    queries=12, numpy_queries=6, sweep_queries=6, hnsw_ef=(10, 40), ivf_nprobe=(1, 8), hnswlib_ef=(10,),
+    queries=12, cross_queries=10, numpy_queries=6, sweep_queries=6, hnsw_ef=(10, 40), ivf_nprobe=(1, 8), hnswlib_ef=(10,),
     sizes=(1500,), scaling_queries=6, scaling_metrics=("weighted",), scaling_contenders=("exact", "vptree"),
     search_frames=3000, pypi_frames=600, pypi_queries=4, pypi_max_scaling=0, quality_poses=150, penn_queries=0,
     view_clips=3, view_seconds=2.0, sequence_lengths=(5.0,), seqsearch_queries=0, coldstart="off")
@@ -104,6 +104,63 @@ def test_tiny_run_structure(tiny_run):
     for png in ("latency_vs_size-quick.png", "build_vs_size-quick.png", "recall_vs_latency-quick.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "cache" / ".gitignore").exists()
+
+
+def test_cross_queries_tiny(tiny_data):
+    """Cross-dataset queries: half BODY25, half CMU from random cameras, deterministic, normalized, weighted."""
+    from posesearch.poses.normalize import normalize_batch
+    from posesearch_bench.crossdata import cross_queries
+
+    q = cross_queries(tiny_data, 20, seed=5)
+    again = cross_queries(tiny_data, 20, seed=5)
+    assert q.vectors.shape == (20, 34) and q.vectors.dtype == np.float64
+    assert np.array_equal(q.vectors, again.vectors) and np.array_equal(q.weights["estimator"], again.weights["estimator"])
+    assert not np.array_equal(q.vectors, cross_queries(tiny_data, 20, seed=6).vectors)
+    assert sorted(q.source.tolist()) == ["body25"] * 10 + ["cmu-view"] * 10
+    # the vectors are the corpus's normalization of the COCO-17 keypoints kept with them
+    kp = np.nan_to_num(q.keypoints)
+    v, ok = normalize_batch(kp, q.weights["real"], on_invalid="mask")
+    assert ok.all() and np.allclose(v, q.vectors)
+    present = q.weights["real"] > 0
+    est = q.weights["estimator"]
+    assert (est[present] >= 0.3).all() and (est[present] <= 1.0).all() and (est[~present] == 0).all()
+    assert (q.weights["uniform"] == 1).all()
+    cmu, body = q.source == "cmu-view", q.source == "body25"
+    assert (present[cmu].sum(axis=1) == 12).all() and (q.weights["real"][cmu][present[cmu]] == 1).all()
+    assert ((q.views[cmu, 0] >= 0) & (q.views[cmu, 0] < 360)).all()
+    assert ((q.views[cmu, 1] >= -10) & (q.views[cmu, 1] <= 30)).all() and np.isnan(q.views[body]).all()
+    # BODY25 queries keep OpenPose's own scores (not all 1)
+    assert (q.weights["real"][body][present[body]] < 1).any()
+    assert all(str(o).startswith("pck:") for o in q.origin[body]) and all(str(o).startswith("cmu:") for o in q.origin[cmu])
+
+
+def test_cross_queries_without_data(tmp_path):
+    from posesearch_bench.crossdata import cross_queries
+
+    assert cross_queries(tmp_path, 10, seed=1) is None
+
+
+@pytest.mark.slow
+def test_cross_index_is_penn_and_coco(tiny_run):
+    """The cross index holds every valid Penn + COCO frame of the corpus cache, and nothing else."""
+    from posesearch.corpus.store import Corpus
+    from posesearch_bench.crossdata import cross_index
+
+    out, res, _ = tiny_run
+    path = out / "cache" / "combined-quick.h5"
+    vec, rows = cross_index(path)
+    with Corpus.open(path) as c:
+        ids = c.clip_ids()
+        ci = np.asarray(c.clip_indices())
+        valid = np.asarray(c.valid)
+        allvec = np.asarray(c.vectors())
+    prefixes = {str(ids[ci[r]]).split(":", 1)[0] for r in rows}
+    assert prefixes and all(p == "penn" or p.startswith("coco-val") for p in prefixes)
+    want = [r for r in range(len(ci)) if valid[r] and (str(ids[ci[r]]).startswith(("penn:", "coco-")))]
+    assert rows.tolist() == want and np.array_equal(vec, allvec[rows])
+    cross = res["data"]["cross"]
+    assert cross["indexed_frames"] == len(rows) and cross["queries"] == TINY.cross_queries
+    assert set(cross["query_sources"]) == {"body25", "cmu-view"}
 
 
 def _shifted_knn(orig):

@@ -16,7 +16,7 @@ SECTIONS = ("search", "exactness", "sequence", "quality", "scaling")   # run ord
 class BenchSettings:
     """What a run measures.
 
-    queries: held-out queries (1,000 full). k: neighbours (recall@k). seed: query draw / augmentation.
+    queries: held-out queries (1,000 full). cross_queries: cross-dataset queries (:mod:`.crossdata`). k: neighbours (recall@k). seed: query draw / augmentation.
     numpy_queries: queries for the numpy peer (slow at full size). sweep_queries: queries per point of
     the recall-vs-latency sweeps. sizes: corpus sizes of the scaling run. scaling_queries: queries per
     size. scaling_contenders / scaling_contenders_cosine: who is scaled under each metric.
@@ -31,6 +31,7 @@ class BenchSettings:
 
     quick: bool = False
     queries: int = 1000
+    cross_queries: int = 1000
     k: int = 10
     seed: int = 20240
     numpy_queries: int = 200
@@ -64,7 +65,7 @@ class BenchSettings:
 
     @classmethod
     def quick_settings(cls) -> "BenchSettings":
-        return cls(quick=True, queries=60, numpy_queries=30, sweep_queries=40, hnsw_ef=(16, 48, 128),
+        return cls(quick=True, queries=60, cross_queries=60, numpy_queries=30, sweep_queries=40, hnsw_ef=(16, 48, 128),
                    ivf_nprobe=(1, 8, 64), hnswlib_ef=(10, 40, 160), sizes=(3_000, 10_000), scaling_queries=30,
                    scaling_metrics=("weighted",), pypi_frames=2_000, pypi_queries=20, pypi_max_scaling=3_000,
                    quality_poses=600, penn_queries=4, view_clips=4, view_seconds=4.0,

@@ -22,6 +22,9 @@ poses weight the weighted metric:
 mirrored with probability 1/2, rotated by U(-10°, 10°) about its centroid, scaled by U(0.9, 1.1)
 independently in x and y, every present joint jittered by N(0, (0.01 h)^2) (h = the pose's bbox
 diagonal), then normalized like every corpus frame. Deterministic for a seed.
+
+**Cross-dataset queries** (:mod:`.crossdata`, :attr:`BenchData.cross`): BODY25 poses and CMU frames from
+random cameras against every Penn Action + COCO frame (the datasets a user's pose does not come from).
 """
 from __future__ import annotations
 
@@ -30,9 +33,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .crossdata import CrossData
 
 RECIPE_VERSION = 1
 QUERY_SOURCES = ("penn", "coco-val", "coco-train", "body25")
@@ -204,6 +210,7 @@ class BenchData:
     query_keypoints: np.ndarray
     held_out_frames: int
     source_counts: dict[str, int]
+    cross: "CrossData | None" = None    # the cross-dataset set (:mod:`.crossdata`), set by the runner
 
     def describe(self) -> dict:
         src, cnt = np.unique(self.query_source, return_counts=True)
@@ -211,7 +218,8 @@ class BenchData:
                 "corpus_sources": self.corpus.sources, "skipped_sources": self.corpus.skipped,
                 "indexed_frames": int(len(self.vectors)), "held_out_frames": int(self.held_out_frames),
                 "queries": int(len(self.queries)), "query_sources": {str(s): int(c) for s, c in zip(src, cnt)},
-                "confidence_variants": list(self.weights)}
+                "confidence_variants": list(self.weights),
+                **({"cross": self.cross.describe()} if self.cross is not None else {})}
 
 
 def load_bench_data(info: CorpusInfo, n_queries: int, seed: int) -> BenchData:

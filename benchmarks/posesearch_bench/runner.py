@@ -171,6 +171,7 @@ def run_benchmarks(settings: BenchSettings, out: Path, only: Iterable[str] = SEC
     the ones run now (their failures too); ``sections_updated`` records when.
     """
     from . import coldstart, exactness, quality, scaling, search, sequence
+    from .crossdata import load_cross
     from .data import build_corpus, default_data_dir, load_bench_data
     from .timing import machine, other_load
 
@@ -201,6 +202,7 @@ def run_benchmarks(settings: BenchSettings, out: Path, only: Iterable[str] = SEC
         info = build_corpus(out, data_dir, quick=settings.quick, log=ctx.say)
         if info is not None:
             ctx.data = load_bench_data(info, settings.queries, settings.seed)
+            ctx.data.cross = load_cross(info.path, data_dir, settings.cross_queries, settings.seed)
             res["data"] = ctx.data.describe()
     modules = {"search": search, "scaling": scaling, "exactness": exactness, "sequence": sequence,
                "quality": quality}
