@@ -157,7 +157,7 @@ def summary(res: dict) -> str:
          "point; single queries on one thread. Load = 1-minute load average at the start of the point / "
          f"after its build / at its end (2 cores, shared). Run: {res['started']} → {res.get('finished', '…')}, "
          f"commit {res.get('commit', '?')[:10]}.", ""]
-    head = ["contender", "frames", "build s", "1st query s", "peak extra GB (× raw)", "index GB", "raw GB"]
+    head = ["contender", "frames", "build s", "1st query s", "peak extra MB (× raw)", "index MB", "raw MB"]
     for s in sets:
         head += [f"{s} median ms", f"{s} p99 ms"]
     head += ["recall@10", "load"]
@@ -165,8 +165,8 @@ def summary(res: dict) -> str:
     for r in sorted(rows, key=lambda r: (res["contenders"].index(r["name"]), r["size"])):
         raw = r["raw_vectors_bytes"]
         line = [r["name"], f"{r['size']:,}", _f(r["build_seconds"]), _f(r["first_query_seconds"]),
-                f"{r['build_peak_extra_bytes'] / 1e9:.2f} ({r['build_peak_extra_bytes'] / raw:.2f}×)",
-                f"{r['index_bytes'] / 1e9:.2f}", f"{raw / 1e9:.2f}"]
+                f"{r['build_peak_extra_bytes'] / 1e6:,.0f} ({r['build_peak_extra_bytes'] / raw:.2f}×)",
+                f"{r['index_bytes'] / 1e6:,.0f}", f"{raw / 1e6:,.0f}"]
         for s in sets:
             qs = r["query_sets"].get(s, {})
             line += [_f(qs.get("median_ms")), _f(qs.get("p99_ms"))]
