@@ -64,7 +64,7 @@ def measure(ctx: Context, d, metric: str, query_sets: dict, names, sizes, limits
         a += len(qq)
     q = C.prepare_queries(np.concatenate([qq for qq, _ in query_sets.values()]), metric)
     w = None if metric != "weighted" else np.concatenate([ww for _, ww in query_sets.values()])
-    nq = min(len(qq) for qq, _ in query_sets.values())
+    nq = max(len(qq) for qq, _ in query_sets.values())     # each set: all its queries (fewer for slow peers)
     rows: list[dict] = []
     for size in sizes:
         ctx.say(f"scaling/{metric}: corpus of {size:,} frames")
