@@ -502,8 +502,11 @@ def test_overwrite_build_is_the_same_tree(dups, rng):
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-    assert over.data_perm.base is None or not dups      # with duplicates: its own array, not a view of `own`
+    assert np.shares_memory(over.data_perm, own)      # no copy: the caller's array is the tree's rows
     q, w = rng.random((5, 34)), random_weights(rng, 5, 17)
     assert_same(over, data, q, w, 12)
-    if not dups:
-        assert np.shares_memory(over.data_perm, own)      # no copy: the caller's array is the tree's rows
+    few = rng.random((200, 34)).astype(np.float32)
+    few[50:] = few[0]                                  # 3/4 of the rows duplicates: the rows are copied out
+    t = build_vptree(few.copy(), "weighted", leaf_size=8, overwrite=True)
+    assert t.data_perm.base is None and t.n_unique == 50
+    assert_same(t, few, q, w, 12)

@@ -444,8 +444,9 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
     inner = vp >= 0
     vp[inner] = inv[vp[inner]]
     del inv, idx
-    # an overwritten input with duplicates: the distinct rows are its first n, copied out so the rest is freed
-    data_perm = work.copy() if (overwrite and n < n_rows) else work
+    # an overwritten input with duplicates: the distinct rows are its first n. Kept as a view of the input
+    # (no copy beside it at the build's peak) unless over a quarter of the input would lie unused
+    data_perm = work.copy() if (overwrite and n < 0.75 * n_rows) else work
     del work
     # tree position p holds distinct row perm[p]: its ids are that group's members
     sizes = np.diff(groups.group_start)[perm]
