@@ -181,6 +181,8 @@ def summary(res: dict) -> str:
     errors = [r for r in res["rows"] if "error" in r]
     if errors:
         L += ["Points that failed: " + "; ".join(f"{r['name']} at {r['size']:,}: {r['error']}" for r in errors), ""]
+    for note in res.get("notes", []):
+        L += [f"Note: {note}", ""]
     if res.get("not_run"):
         L += ["Not run: " + "; ".join(f"{k}: {v}" for k, v in res["not_run"].items()), ""]
     L += ["## Targets (issue 21)", "", "| target | measured | met |", "|---|---|---|"]
