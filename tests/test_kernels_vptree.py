@@ -485,3 +485,28 @@ def test_real_poses_equal_exact():
         assert_same(l2tree, unit, qunit, None, k)
     _, _, stats = knn_vptree(tree, queries, uniform, 10, return_stats=True)
     assert stats["mean_points"] < 0.5 * len(data)      # the bounds do prune on real poses
+
+
+@pytest.mark.parametrize("dups", [False, True])
+def test_overwrite_build_is_the_same_tree(dups, rng):
+    """overwrite=True (the build keeps the caller's array as its rows, compacting out duplicates in
+    place) gives the tree of a normal build, array for array, and the same answers."""
+    data = rng.random((3000, 34)).astype(np.float32)
+    if dups:
+        data[100:400] = data[7]
+        data[2000:2100] = data[2999]
+    normal = build_vptree(data, "weighted", leaf_size=16, seed=2)
+    own = data.copy()
+    over = build_vptree(own, "weighted", leaf_size=16, seed=2, overwrite=True)
+    a, b = normal.to_arrays(), over.to_arrays()
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert np.shares_memory(over.data_perm, own)      # no copy: the caller's array is the tree's rows
+    q, w = rng.random((5, 34)), random_weights(rng, 5, 17)
+    assert_same(over, data, q, w, 12)
+    few = rng.random((200, 34)).astype(np.float32)
+    few[50:] = few[0]                                  # 3/4 of the rows duplicates: the rows are copied out
+    t = build_vptree(few.copy(), "weighted", leaf_size=8, overwrite=True)
+    assert t.data_perm.base is None and t.n_unique == 50
+    assert_same(t, few, q, w, 12)

@@ -131,6 +131,49 @@ def recall_vs_latency(res: dict, path: Path) -> bool:
     return _save(plt, fig, path, "Recall vs latency of the approximate settings (dashed: recall 0.99; dotted: 0.1 ms)")
 
 
+def scaling_curves(res: dict, path: Path) -> bool:
+    """The issue-21 scaling figure (``benchmarks/bench_scaling.py``'s results): build time, peak extra
+    memory of the build (with 1x and 3x the raw float32 vectors), index size, and single-query latency
+    (median solid, p99 dotted) of each query set, against corpus size."""
+    rows = [r for r in res.get("rows", []) if "error" not in r and "build_seconds" in r]
+    if not rows:
+        return False
+    plt = _plt()
+    fig, axes = plt.subplots(2, 2, figsize=(12.4, 9.0))
+    (a_build, a_mem), (a_idx, a_lat) = axes
+    sets = list(res.get("data", {}).get("query_sets", [])) or ["queries"]
+    dashes = {0: "-", 1: "--"}
+    for name in dict.fromkeys(r["name"] for r in rows):
+        rr = sorted((r for r in rows if r["name"] == name), key=lambda r: r["size"])
+        c, mk = _style(name)
+        xs = [r["size"] for r in rr]
+        if max(r["build_seconds"] for r in rr) > 1e-3:      # exact builds nothing: left out of these two
+            a_build.plot(xs, [r["build_seconds"] for r in rr], marker=mk, color=c, label=name)
+            a_mem.plot(xs, [max(r["build_peak_extra_bytes"] / 2 ** 30, 1e-3) for r in rr], marker=mk, color=c,
+                       label=name)
+        a_idx.plot(xs, [r["index_bytes"] / 2 ** 30 for r in rr], marker=mk, color=c, label=name)
+        for i, s in enumerate(sets):
+            pts = [(r["size"], r["query_sets"][s]) for r in rr if s in r.get("query_sets", {})]
+            if not pts:
+                continue
+            a_lat.plot([p[0] for p in pts], [p[1]["median_ms"] for p in pts], marker=mk, color=c,
+                       ls=dashes.get(i, "-."), label=f"{name}, {s} queries (median)")
+            a_lat.plot([p[0] for p in pts], [p[1]["p99_ms"] for p in pts], color=c, ls=":", lw=0.8)
+    sizes = sorted({r["size"] for r in rows})
+    raw = [34 * 4 * z / 2 ** 30 for z in sizes]
+    for ax in (a_mem, a_idx):
+        ax.plot(sizes, raw, color="gray", lw=0.8, ls="--", label="raw vectors (N × 34 float32)")
+    a_mem.plot(sizes, [3 * v for v in raw], color="gray", lw=0.8, ls=":", label="3 × raw (target)")
+    a_build.axhline(300, color="gray", ls=":", lw=0.8, label="5 min (target at 10M)")
+    a_lat.axhline(5, color="gray", ls=":", lw=0.8, label="5 ms (cross-dataset target at 10M)")
+    for ax, yl in ((a_build, "build time, s"), (a_mem, "peak extra memory of the build, GiB"),
+                   (a_idx, "index size (its file), GiB"), (a_lat, "single-query latency, ms (dotted: p99)")):
+        _size_axes(ax, yl)
+    a_lat.legend(fontsize=7)
+    return _save(plt, fig, path, f"Scaling, weighted metric, k = {res.get('k')} (each point in its own process; "
+                                 "2 shared cores)")
+
+
 def make_plots(res: dict, out: Path, suffix: str = "") -> list[str]:
     made = []
     for name, fn in (("latency_vs_size", latency_vs_size), ("build_vs_size", build_vs_size),

@@ -86,13 +86,16 @@ class VPTreeBackend(Backend):
 
         two = metric == "weighted" and params.face_free_tree and data.shape[1] == 34
         steps = 1000
-        parts = [data, _without_face(data)] if two else [data]
+        n_parts = 2 if two else 1
         trees = []
-        for i, rows in enumerate(parts):
+        for i in range(n_parts):
             report = None if progress is None else (
-                lambda f, i=i: progress(int((i + f) * steps / len(parts)), steps))
-            trees.append(build_vptree(rows, KERNEL_METRIC[metric], leaf_size=params.leaf_size, seed=params.seed,
-                                      progress=report, split_weights=SPLIT_WEIGHTS[params.split_weights]))
+                lambda f, i=i: progress(int((i + f) * steps / n_parts), steps))
+            # the face-free rows are made only now (not beside the first build's scratch) and handed
+            # over: the build reorders them in place as its own rows, no second copy
+            trees.append(build_vptree(data if i == 0 else _without_face(data), KERNEL_METRIC[metric],
+                                      leaf_size=params.leaf_size, seed=params.seed, progress=report,
+                                      split_weights=SPLIT_WEIGHTS[params.split_weights], overwrite=i > 0))
         return cls(data, metric, params, trees[0], trees[1] if two else None)
 
     def _search(self, queries, weights, k, stats: bool):

@@ -107,6 +107,36 @@ def _select(keys, idx, lo, hi, kth):
 
 
 @njit(**JIT)
+def _permute_rows(work, perm, idx, s, e, rbuf):
+    """Rows [s, e) of ``work`` and ``perm`` reordered in place so that position p gets what was at
+    ``idx[p]`` (a permutation of s..e-1), cycle by cycle with one row of scratch (``rbuf``): no second
+    copy of the rows. ``idx`` is consumed (every entry set to -1)."""
+    dd = work.shape[1]
+    for p in range(s, e):
+        src = idx[p]
+        if src < 0:
+            continue
+        if src == p:
+            idx[p] = -1
+            continue
+        for i in range(dd):
+            rbuf[i] = work[p, i]
+        pid = perm[p]
+        dst = p
+        while src != p:
+            for i in range(dd):
+                work[dst, i] = work[src, i]
+            perm[dst] = perm[src]
+            idx[dst] = -1
+            dst = src
+            src = idx[dst]
+        for i in range(dd):
+            work[dst, i] = rbuf[i]
+        perm[dst] = pid
+        idx[dst] = -1
+
+
+@njit(**JIT)
 def _choose_vp(work, s, e, metric, sw, vbuf):
     """Vantage point of rows [s, e): among up to N_CANDIDATES random rows, the one whose distances to
     N_SAMPLE random rows have the largest variance. Returns its position."""
@@ -168,13 +198,14 @@ def _child_bounds(work, vbuf, metric, sw, s, e, c, shell_lo, shell_hi, tot_lo, t
 
 @njit(**JIT)
 def _split_node(node, lc, work, perm, metric, sw, seed, start, end, left, right, vp, shell_lo, shell_hi, tot_lo,
-                tot_hi, box_lo, box_hi, keys, idx, tmp_perm, tmp_work):
+                tot_hi, box_lo, box_hi, keys, idx):
     """Split one node into children lc, lc + 1 (rows [s, e) of ``work``/``perm`` reordered in place)."""
     np.random.seed((seed * 1000003 + node) % 4294967296)   # per node: the same tree with any thread count
     dd = work.shape[1]
     kk = dd // 2
     vbuf = np.empty(dd)
     jbuf = np.empty(kk)
+    rbuf = np.empty(dd, work.dtype)
     s = start[node]
     e = end[node]
     n = e - s
@@ -187,15 +218,7 @@ def _split_node(node, lc, work, perm, metric, sw, seed, start, end, left, right,
         idx[p] = p
     m = n // 2
     _select(keys, idx, s, e, s + m)
-    for p in range(s, e):
-        src = idx[p]
-        tmp_perm[p] = perm[src]
-        for i in range(dd):
-            tmp_work[p, i] = work[src, i]
-    for p in range(s, e):
-        perm[p] = tmp_perm[p]
-        for i in range(dd):
-            work[p, i] = tmp_work[p, i]
+    _permute_rows(work, perm, idx, s, e, rbuf)
     vp[node] = vp_id            # original row id for now; converted to a position at the end
     rc = lc + 1
     left[node] = lc
@@ -217,11 +240,11 @@ def _split_node(node, lc, work, perm, metric, sw, seed, start, end, left, right,
 @njit(parallel=True, **JIT)
 def split_level(work, perm, metric, sw, leaf_size, seed, n0, n1, n_nodes,
                 start, end, left, right, vp, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi,
-                keys, idx, tmp_perm, tmp_work):
+                keys, idx):
     """Split every node n0..n1-1 holding more than ``leaf_size`` rows (in parallel: their rows are
     disjoint); children get ids from ``n_nodes`` on, in node order. ``work`` holds the rows in the
-    current tree order (``perm`` their ids) and is reordered in place, so every pass reads rows
-    sequentially. Returns the new node count."""
+    current tree order (``perm`` their ids) and is reordered in place (no scratch copy of the rows), so
+    every pass reads rows sequentially. Returns the new node count."""
     nl = n1 - n0
     child = np.full(nl, -1, np.int64)
     for t in range(nl):
@@ -231,8 +254,21 @@ def split_level(work, perm, metric, sw, leaf_size, seed, n0, n1, n_nodes,
     for t in prange(nl):
         if child[t] >= 0:
             _split_node(n0 + t, child[t], work, perm, metric, sw, seed, start, end, left, right, vp, shell_lo,
-                        shell_hi, tot_lo, tot_hi, box_lo, box_hi, keys, idx, tmp_perm, tmp_work)
+                        shell_hi, tot_lo, tot_hi, box_lo, box_hi, keys, idx)
     return n_nodes
+
+
+@njit(**JIT)
+def compact_rows(data, rows):
+    """Rows ``data[rows]`` moved to the front of ``data`` in place (``rows`` ascending, so every move is
+    to a position at or before its source); returns the view ``data[:len(rows)]``."""
+    dd = data.shape[1]
+    for t in range(rows.shape[0]):
+        r = rows[t]
+        if r != t:
+            for i in range(dd):
+                data[t, i] = data[r, i]
+    return data[:rows.shape[0]]
 
 
 @njit(**JIT)

@@ -365,7 +365,7 @@ def _count_nodes(n: int, leaf_size: int) -> int:
 
 def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF_SIZE, seed: int = 0,
                  progress: Callable[[float], None] | None = None,
-                 split_weights: Sequence[float] | str | None = None) -> VPTreeArrays:
+                 split_weights: Sequence[float] | str | None = None, overwrite: bool = False) -> VPTreeArrays:
     """Build the VP-tree of (N, D) float32 rows for ``metric`` ("weighted" or "l2").
 
     Vantage points: of 8 random rows of a node, the one with the largest variance of distances to 128
@@ -381,12 +381,18 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
     which pose estimators and face-less layouts (Penn Action) often miss. Measured on 309k Penn + COCO
     poses: face weight 0 scans 14% fewer rows for queries with real-like confidences but 85% more with
     uniform ones (which weigh the face); 0.25: -10% / +50%.
+
+    Memory: besides the tree's own rows (``data_perm``, one copy of the distinct rows, reordered in
+    place while building) the build needs 16 bytes a row of scratch, the groups of identical rows
+    (about 40 bytes a row, briefly) and the nodes. ``overwrite=True`` lets it use a float32
+    C-contiguous ``data`` itself as those rows (the caller's array is reordered and must not be used
+    afterwards): no copy at all.
     """
     from . import _vpbuild as vb
 
     code = metric_code(metric)
     data = check_data(data)
-    if not np.isfinite(data).all():
+    if not np.isfinite(data.sum(dtype=np.float64)):   # NaN/inf anywhere makes the sum so (no N x D temporary)
         raise InvalidArgumentError("data: contains NaN or infinite values")
     check_number("leaf_size", leaf_size, integer=True, low=1)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -396,8 +402,15 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
     kj = dim // 2
     split_weights = _split_weights(split_weights, kj)
     groups = RowGroups.of(data)
-    distinct = data if len(groups.rows) == n_rows else np.ascontiguousarray(data[groups.rows])
-    n = distinct.shape[0]
+    n = len(groups.rows)
+    if n == n_rows:                         # work becomes data_perm: the rows kept in tree order while building
+        work = data if overwrite else data.copy()
+    elif overwrite:
+        work = vb.compact_rows(data, groups.rows)   # distinct rows moved to the front, in place
+    else:
+        work = np.ascontiguousarray(data[groups.rows])
+    del data
+    scale = float(max(work.max(), -work.min()))
     m = _count_nodes(n, leaf_size)
     start = np.zeros(m, np.int64)
     end = np.zeros(m, np.int64)
@@ -411,13 +424,10 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
     box_lo = np.zeros((m, dim), np.float32)
     box_hi = np.zeros((m, dim), np.float32)
     perm = np.arange(n, dtype=np.int64)
-    work = distinct.copy()                  # becomes data_perm: rows kept in tree order while building
-    tmp_work = np.empty_like(work)
     keys = np.empty(n)
     idx = np.empty(n, np.int64)
-    tmp = np.empty(n, np.int64)
     end[0] = n
-    vb.root_box(distinct, box_lo, box_hi)
+    vb.root_box(work, box_lo, box_hi)
     count = 1
     lo, level = 0, 0
     n_levels = max(1, int(np.ceil(np.log2(max(n / leaf_size, 1.0)))) + 1)
@@ -425,20 +435,23 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
         hi = count
         count = vb.split_level(work, perm, code, split_weights, leaf_size, seed, lo, hi, count, start, end, left,
                                right, vp,
-                               shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, keys, idx, tmp, tmp_work)
+                               shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, keys, idx)
         lo = hi
         level += 1
         if progress is not None and lo < count:
             progress(min(0.99, level / n_levels))
     if count != m:  # pragma: no cover - _count_nodes mirrors split_level exactly
         raise AssertionError(f"vptree build: expected {m} nodes, made {count}")
-    inv = np.empty(n, np.int64)
+    del keys
+    inv = idx                               # reused: inverse of perm
     inv[perm] = np.arange(n)
     inner = vp >= 0
     vp[inner] = inv[vp[inner]]
-    del tmp_work
-    data_perm = work
-    scale = float(np.abs(distinct).max())
+    del inv, idx
+    # an overwritten input with duplicates: the distinct rows are its first n. Kept as a view of the input
+    # (no copy beside it at the build's peak) unless over a quarter of the input would lie unused
+    data_perm = work.copy() if (overwrite and n < 0.75 * n_rows) else work
+    del work
     # tree position p holds distinct row perm[p]: its ids are that group's members
     sizes = np.diff(groups.group_start)[perm]
     group_start = np.zeros(n + 1, np.int64)
