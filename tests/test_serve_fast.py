@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -120,3 +121,46 @@ def test_the_fast_path_keeps_the_token(service):
         r = c.post("/v1/query", json=POSE, headers={"Authorization": "Bearer s3cret"})
         assert r.status_code == 200 and r.json()["matches"][0]["frame"] == 400
         assert np.isfinite(r.json()["matches"][0]["distance"])
+
+
+# ------------------------------------------------------------------------------------ --workers
+def test_workers_share_the_port_and_stop_on_sigterm(service, tmp_path):
+    import concurrent.futures
+    import time
+
+    import httpx
+
+    from tests.serve_support import Server
+
+    path = sample_index(tmp_path)
+    server = Server(["serve", str(path), "--workers", "2"])
+    try:
+        children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
+        deadline = time.monotonic() + 30        # (the address is printed just before the workers are forked)
+        while len(workers := children.read_text().split()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(workers) == 2
+        with httpx.Client(base_url=server.url, timeout=30) as h, concurrent.futures.ThreadPoolExecutor(8) as pool:
+            frames = list(pool.map(lambda _: h.post("/v1/query", json=POSE).json()["matches"][0]["frame"],
+                                   range(40)))
+        assert frames == [400] * 40
+    finally:
+        t0 = time.monotonic()
+        code = server.stop()
+    assert code == 0 and "Traceback" not in server.stderr, server.stderr
+    assert time.monotonic() - t0 < 10
+    assert not any(Path(f"/proc/{w}").exists() and "posesearch" in Path(f"/proc/{w}/cmdline").read_text()
+                   for w in workers)
+
+
+@pytest.mark.parametrize("value,words", [("0", "--workers: expected an integer in [1, 64], got 0"),
+                                         ("65", "--workers: expected an integer in [1, 64], got 65"),
+                                         ("two", "Invalid value for '--workers'")])
+def test_bad_workers_is_one_line(service, tmp_path, value, words):
+    from typer.testing import CliRunner
+
+    from posesearch.cli.app import app as cli_app
+
+    r = CliRunner().invoke(cli_app, ["serve", str(tmp_path / "never_read.h5"), "--workers", value])
+    assert r.exit_code == 2 and words in r.output, r.output
+    assert "Traceback" not in r.output

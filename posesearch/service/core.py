@@ -25,14 +25,14 @@ try:                    # the serve extra brings orjson (about 10x faster both w
         """``obj`` as compact UTF-8 JSON: the bytes Starlette's JSONResponse writes (orjson when installed)."""
         return orjson.dumps(obj)
 
-    _loads = orjson.loads
+    loads = orjson.loads
 except ImportError:     # pragma: no cover - the serve extra installs orjson
     import json
 
     def dumps(obj: Any) -> bytes:
         return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
-    _loads = json.loads
+    loads = json.loads
 
 #: the ScoreSettings fields a request may set (strings: the names the CLI's options take)
 SCORE_SETTINGS = ("smooth", "interp", "align", "mirror", "distance", "moments_from")
@@ -237,7 +237,7 @@ class Service:
         of range, bad JSON...), which :meth:`query` then answers, or refuses with its one-line message. The
         answer is the same bytes :meth:`query`'s dict gives (tests/test_serve_fast.py checks it)."""
         try:
-            body = _loads(raw)
+            body = loads(raw)
         except ValueError:
             return None
         if type(body) is not dict or "keypoints" not in body or not body.keys() <= _QUERY_FAST_FIELDS:
