@@ -286,7 +286,10 @@ def main(argv=None) -> int:
     out: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                              "processor": platform.processor() or platform.machine(),
                              "load_average_at_start": os.getloadavg()[0], "nice": a.nice},
-                 "command": "python benchmarks/bench_serve.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                 "command": " ".join(["python benchmarks/bench_serve.py",
+                                      *(argv if argv is not None else sys.argv[1:])]),
+                 "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                          text=True).stdout.strip(),
                  "index": str(index) if a.index else "the demo's sample index (exact VP-tree, 13,275 frames)",
                  "query_generator": "wrk" if shutil.which("wrk") else "httpx (in process)",
                  "live_generator": "websockets asyncio clients in the benchmark's process",
@@ -324,7 +327,8 @@ def report(r: dict) -> str:
     mem = next((x["memory"] for x in r["runs"].values() if "memory" in x), None)
     m = r["machine"]
     lines = ["# posesearch serve under load", "",
-             f"Machine: {m['cpus']} cores ({m['processor']}), Python {m['python']}. Made by `{r['command']}`; "
+             f"Machine: {m['cpus']} cores ({m['processor']}), Python {m['python']}. Made by `{r['command']}` at "
+             f"{r['commit']}; "
              f"index: {r['index']}. Server and load generators share the {m['cpus']} cores (the generators' own "
              f"CPU per request / frame is in the tables); /v1/query load from {r['query_generator']}, live "
              f"sessions from {r['live_generator']}.",
