@@ -48,6 +48,8 @@ def test_the_example_pose_is_answered_fast_and_identically(service):
     raw = json.dumps(no_layout).encode()
     assert service.query_fast(raw) == general(service, raw)
     assert json.loads(service.query_fast(raw))["assumed"]["layout"]["value"] == "coco17"
+    assert service.query_fast(json.dumps({**POSE, "k": 100}).encode()) is not None
+    assert service.query_fast(json.dumps({**POSE, "k": 101}).encode()) is None     # the general route's work
 
 
 def test_plain_pose_by_hand():

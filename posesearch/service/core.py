@@ -232,10 +232,11 @@ class Service:
 
     def query_fast(self, raw: bytes) -> bytes | None:
         """The JSON answer of ``POST /v1/query`` for a body of one plainly well-formed pose (``keypoints`` of
-        ``[x, y, c]`` numbers or nulls, optional ``layout`` name, integer ``k``, boolean ``mirror``), without
-        the general path's per-value Python checks; None for anything else (a batch, [x, y] rows, a value out
-        of range, bad JSON...), which :meth:`query` then answers, or refuses with its one-line message. The
-        answer is the same bytes :meth:`query`'s dict gives (tests/test_serve_fast.py checks it)."""
+        ``[x, y, c]`` numbers or nulls, optional ``layout`` name, integer ``k`` up to :data:`FAST_MAX_K`,
+        boolean ``mirror``), without the general path's per-value Python checks; None for anything else (a
+        batch, [x, y] rows, a value out of range, bad JSON...), which :meth:`query` then answers, or refuses
+        with its one-line message. The answer is the same bytes :meth:`query`'s dict gives
+        (tests/test_serve_fast.py checks it)."""
         try:
             body = loads(raw)
         except ValueError:
@@ -243,7 +244,8 @@ class Service:
         if type(body) is not dict or "keypoints" not in body or not body.keys() <= _QUERY_FAST_FIELDS:
             return None
         k, mirror, name = body.get("k", 10), body.get("mirror", False), body.get("layout")
-        if type(k) is not int or not 1 <= k <= min(len(self.index), self.limits.max_k) or type(mirror) is not bool:
+        if type(k) is not int or not 1 <= k <= min(len(self.index), self.limits.max_k, FAST_MAX_K) \
+                or type(mirror) is not bool:
             return None
         pose = plain_pose(body["keypoints"])
         if pose is None:
@@ -319,6 +321,9 @@ class Service:
 
 
 
+#: the largest k the fast path answers (on the event loop: well under a millisecond); larger ones take the
+#: general route, which runs in the threadpool
+FAST_MAX_K = 100
 _QUERY_FAST_FIELDS = frozenset(("keypoints", "layout", "k", "mirror"))
 _MISSING = (np.nan, np.nan, 0.0)
 _NUMBER_TYPES = frozenset((int, float))
