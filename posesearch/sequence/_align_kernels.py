@@ -46,6 +46,8 @@ def _procrustes_block(Y, wu, XT, wrT, r0, n, j0, max_rot, min_common, penalty, u
     """Reference frames r0 .. r0+n-1 (n <= BLOCK) of row u, written to out[u, j0 .. j0+n-1]. acc: (11 * BLOCK,)
     scratch, accumulator f of frame r0 + j at f * BLOCK + j."""
     B = BLOCK
+    cos_mr = math.cos(max_rot)
+    sin_mr = math.sin(max_rot)
     for i in range(11 * B):
         acc[i] = 0.0
     a0, a1, a2, a3, a4, a5 = acc[:B], acc[B:2 * B], acc[2 * B:3 * B], acc[3 * B:4 * B], acc[4 * B:5 * B], acc[5 * B:6 * B]
@@ -107,8 +109,9 @@ def _procrustes_block(Y, wu, XT, wrT, r0, n, j0, max_rot, min_common, penalty, u
         a = acc[7 * B + j] - (a1 * a3 + a2 * a4) / W
         b = acc[8 * B + j] - (a1 * a4 - a2 * a3) / W
         m = math.sqrt(a * a + b * b)
-        th = abs(math.atan2(b, a))
-        proj = m if th <= max_rot else m * math.cos(th - max_rot)
+        # the best rotation's angle th = |atan2(b, a)| is within max_rot when a >= m cos(max_rot) (cos falls on
+        # [0, pi]); beyond it, m cos(th - max_rot) = a cos(max_rot) + |b| sin(max_rot): no atan2 / cos per cell
+        proj = m if a >= m * cos_mr else a * cos_mr + abs(b) * sin_mr
         if proj < 0.0:
             proj = 0.0
         d2 = 1.0 - proj * proj / (sxx * syy)
@@ -470,7 +473,7 @@ ST_H = 14                    # reference frames the cell's user frame has held b
 NSTAT = 15
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def finish_moment(X, q, r_done, valid, Y, r):
     """Y[:, r] = X[:, q] with the moment at reference frame r_done finished (valid: it is scored).
     Every-frame statistics add its mean pair score; recorded-frame statistics add its recorded mean

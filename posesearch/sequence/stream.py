@@ -392,16 +392,21 @@ class ScoreSession:
         if self._live is None:
             self._live = _LiveBuffers(self.tr, st)
         buf = self._live
-        best = None
-        for m, s in self._states.items():
-            if m:
-                from ..poses.mirror import mirror
+        states = list(self._states)
+        if True in states:
+            from ..poses.mirror import mirror
 
-                k2, c2 = mirror(gk, gc, "coco17")
-                k2 = np.where(c2[..., None] > 0, k2, 0.0)
-            else:
-                k2, c2 = gk, gc
-            fu = restrict_joints(features_from_arrays(k2, c2, st.distance), s.keep)
+            mk, mc = mirror(gk, gc, "coco17")
+            mk = np.where(mc[..., None] > 0, mk, 0.0)
+        # the features of every state's frames in one call: [as recorded; mirrored] as the states need them
+        ks = np.concatenate([mk if m else gk for m in states])
+        cs = np.concatenate([mc if m else gc for m in states])
+        feats = features_from_arrays(ks, cs, st.distance)
+        best = None
+        for i, (m, s) in enumerate(self._states.items()):
+            part = slice(i * n, (i + 1) * n)
+            fu = restrict_joints(FrameFeatures(feats.points[part], feats.weights[part], feats.valid[part],
+                                               feats.distance), s.keep)
             d = buf.rows(n)
             swapped, r, cost = kern.live_columns(
                 fu.points, fu.weights, s.ref_t, s.ref_wt, buf.lo[:n], buf.hi[:n], buf.max_rot, MIN_COMMON,
