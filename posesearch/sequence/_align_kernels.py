@@ -46,6 +46,8 @@ def _procrustes_block(Y, wu, XT, wrT, r0, n, j0, max_rot, min_common, penalty, u
     """Reference frames r0 .. r0+n-1 (n <= BLOCK) of row u, written to out[u, j0 .. j0+n-1]. acc: (11 * BLOCK,)
     scratch, accumulator f of frame r0 + j at f * BLOCK + j."""
     B = BLOCK
+    cos_mr = math.cos(max_rot)
+    sin_mr = math.sin(max_rot)
     for i in range(11 * B):
         acc[i] = 0.0
     a0, a1, a2, a3, a4, a5 = acc[:B], acc[B:2 * B], acc[2 * B:3 * B], acc[3 * B:4 * B], acc[4 * B:5 * B], acc[5 * B:6 * B]
@@ -107,8 +109,9 @@ def _procrustes_block(Y, wu, XT, wrT, r0, n, j0, max_rot, min_common, penalty, u
         a = acc[7 * B + j] - (a1 * a3 + a2 * a4) / W
         b = acc[8 * B + j] - (a1 * a4 - a2 * a3) / W
         m = math.sqrt(a * a + b * b)
-        th = abs(math.atan2(b, a))
-        proj = m if th <= max_rot else m * math.cos(th - max_rot)
+        # the best rotation's angle th = |atan2(b, a)| is within max_rot when a >= m cos(max_rot) (cos falls on
+        # [0, pi]); beyond it, m cos(th - max_rot) = a cos(max_rot) + |b| sin(max_rot): no atan2 / cos per cell
+        proj = m if a >= m * cos_mr else a * cos_mr + abs(b) * sin_mr
         if proj < 0.0:
             proj = 0.0
         d2 = 1.0 - proj * proj / (sxx * syy)
@@ -470,7 +473,7 @@ ST_H = 14                    # reference frames the cell's user frame has held b
 NSTAT = 15
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def finish_moment(X, q, r_done, valid, Y, r):
     """Y[:, r] = X[:, q] with the moment at reference frame r_done finished (valid: it is scored).
     Every-frame statistics add its mean pair score; recorded-frame statistics add its recorded mean
@@ -608,3 +611,75 @@ def live_columns(P, W, RT, wrT, lo, hi, max_rot, min_common, penalty, procrustes
             best = m
             best_r = r
     return n % 2 == 1, best_r, A[ST_C, best_r] / A[ST_L, best_r]
+
+
+@njit(cache=True, error_model="numpy")
+def pair_detail(y, cu, x, cr, max_rot, min_common, penalty, procrustes, err):
+    """One pair's distance and per-joint errors (into err (K,), NaN where the joint is not in both poses), as
+    :func:`posesearch.sequence.framedist.pair_errors` computes them for many pairs (same formulas, real
+    arithmetic instead of complex: equal to rounding); the live session's per-frame feedback."""
+    K = y.shape[0]
+    W = 0.0
+    one = 0.0
+    n_common = 0
+    for k in range(K):
+        w = cu[k] * cr[k]
+        W += w
+        n_common += 1 if w > 0.0 else 0
+        one += (0.0 if cr[k] > 0.0 else cu[k]) + (0.0 if cu[k] > 0.0 else cr[k])
+    ok = n_common >= min_common
+    Ws = W if ok else 1.0
+    if not procrustes:
+        num = 0.0
+        for k in range(K):
+            w = cu[k] * cr[k]
+            e = abs(y[k, 0] - x[k, 0]) + abs(y[k, 1] - x[k, 1])
+            num += w * e
+            err[k] = e if (w > 0.0 and ok) else np.nan
+        if not ok:
+            return np.nan
+        return num / Ws if penalty < 0.0 else (num + penalty * one) / (Ws + one)
+    myx = myy = mxx = mxy = 0.0
+    for k in range(K):
+        w = cu[k] * cr[k]
+        myx += w * y[k, 0]
+        myy += w * y[k, 1]
+        mxx += w * x[k, 0]
+        mxy += w * x[k, 1]
+    myx /= Ws
+    myy /= Ws
+    mxx /= Ws
+    mxy /= Ws
+    syy = sxx = zr = zi = 0.0
+    for k in range(K):
+        w = cu[k] * cr[k]
+        ax, ay = y[k, 0] - myx, y[k, 1] - myy
+        bx, by = x[k, 0] - mxx, x[k, 1] - mxy
+        syy += w * (ax * ax + ay * ay)
+        sxx += w * (bx * bx + by * by)
+        zr += w * (ax * bx + ay * by)         # conj(a) * b
+        zi += w * (ax * by - ay * bx)
+    ok = ok and syy > 0.0 and sxx > 0.0
+    if not ok:
+        for k in range(K):
+            err[k] = np.nan
+        return np.nan
+    theta = min(max(math.atan2(zi, zr), -max_rot), max_rot)
+    ct, st = math.cos(theta), math.sin(theta)
+    proj = max(zr * ct + zi * st, 0.0)        # Re(z e^{-i theta})
+    scale = proj / syy
+    rad = math.sqrt(sxx / Ws)
+    sq = 0.0
+    for k in range(K):
+        w = cu[k] * cr[k]
+        if not w > 0.0:
+            err[k] = np.nan
+            continue
+        ax, ay = y[k, 0] - myx, y[k, 1] - myy
+        fx = scale * (ct * ax - st * ay) - (x[k, 0] - mxx)
+        fy = scale * (st * ax + ct * ay) - (x[k, 1] - mxy)
+        e = math.sqrt(fx * fx + fy * fy) / rad
+        err[k] = e
+        sq += w * e * e
+    d2 = sq / Ws if penalty < 0.0 else (sq + penalty * penalty * one) / (Ws + one)
+    return math.sqrt(d2)

@@ -60,7 +60,7 @@ from ..errors import InvalidArgumentError, InvalidPoseError
 from ..poses.layouts import COCO17_JOINTS, Layout, get_layout
 from ..poses.pose import first_bad_value
 from .align import MAX_HOLD
-from .framedist import MIN_COMMON, FrameFeatures, features_from_arrays, pair_errors, restrict_joints
+from .framedist import MIN_COMMON, FrameFeatures, features_from_arrays, restrict_joints
 from .score import ScoreSettings, nearest_grid_index, prepare_reference
 from .smooth import OnlineSmoother, to_unit, unit_frame
 from .resample import TIME_TOLERANCE, grid_length, too_many_frames
@@ -392,16 +392,21 @@ class ScoreSession:
         if self._live is None:
             self._live = _LiveBuffers(self.tr, st)
         buf = self._live
-        best = None
-        for m, s in self._states.items():
-            if m:
-                from ..poses.mirror import mirror
+        states = list(self._states)
+        if True in states:
+            from ..poses.mirror import mirror
 
-                k2, c2 = mirror(gk, gc, "coco17")
-                k2 = np.where(c2[..., None] > 0, k2, 0.0)
-            else:
-                k2, c2 = gk, gc
-            fu = restrict_joints(features_from_arrays(k2, c2, st.distance), s.keep)
+            mk, mc = mirror(gk, gc, "coco17")
+            mk = np.where(mc[..., None] > 0, mk, 0.0)
+        # the features of every state's frames in one call: [as recorded; mirrored] as the states need them
+        ks = np.concatenate([mk if m else gk for m in states])
+        cs = np.concatenate([mc if m else gc for m in states])
+        feats = features_from_arrays(ks, cs, st.distance)
+        best = None
+        for i, (m, s) in enumerate(self._states.items()):
+            part = slice(i * n, (i + 1) * n)
+            fu = restrict_joints(FrameFeatures(feats.points[part], feats.weights[part], feats.valid[part],
+                                               feats.distance), s.keep)
             d = buf.rows(n)
             swapped, r, cost = kern.live_columns(
                 fu.points, fu.weights, s.ref_t, s.ref_wt, buf.lo[:n], buf.hi[:n], buf.max_rot, MIN_COMMON,
@@ -422,11 +427,13 @@ class ScoreSession:
         curve = st.curve
         num, den = self._path_totals(s.cols, r)
         score = float(num / den) if den > 0 else None
-        dist, err, w = pair_errors(s.last_u, s.ref_features, np.array([0]), np.array([r]),
-                                   max_rotation=st.max_rotation, missing_penalty=st.penalty)
-        js = curve.score(err[0])
+        err = np.empty(17)
+        dist = kern.pair_detail(s.last_u.points[0], s.last_u.weights[0], s.ref_features.points[r],
+                                s.ref_features.weights[r], buf.max_rot, MIN_COMMON, buf.penalty,
+                                st.distance == "procrustes", err)
+        js = curve.score(err)
         joints = {name: (None if not np.isfinite(js[k]) else float(js[k])) for k, name in enumerate(COCO17_JOINTS)}
-        ms = float(curve.score(dist[0])) if np.isfinite(dist[0]) else 0.0
+        ms = float(curve.score(dist)) if np.isfinite(dist) else 0.0
         self._update = StreamUpdate(score, r, float(self.ref.seq.times[r]), (r + 1) / self.tr, ms, joints,
                                     bool(m), self.frames, self.grid_frames)
 
@@ -491,7 +498,8 @@ class ScoreSession:
         scorer run on those frames with this session's settings and reference, so it equals
         ``score_sequence(reference, those frames, settings)`` exactly (the running score during the stream is
         causal; see the module doc for how its end value, :attr:`final_score`, can differ). Costs one offline
-        scoring (about 140 ms for a 60 s pair); frames are kept as pushed, 408 bytes each for COCO-17."""
+        scoring (a 60 s pair: ``python benchmarks/bench_live.py``); frames are kept as pushed, 408 bytes each for
+        COCO-17."""
         from .score import prepare_user, score_in_view, score_prepared
 
         if self._view_reference is not None:      # the camera is fitted on the whole performance
