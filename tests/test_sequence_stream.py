@@ -193,3 +193,28 @@ def test_empty_frames_do_not_break_the_stream(ref):
         frame = arr[i] if not 20 <= i < 30 else np.zeros((17, 3))   # the user left the picture
         up = s.push(frame, ref.times[i])
     assert 0 < s.final_score < 100 and up.score is not None
+
+
+def test_live_pair_detail_equals_pair_errors():
+    """The live per-frame feedback (one numba call per push) gives pair_errors' distance and joint errors, to
+    rounding, for both distances, rotation limits, penalties and joints missing on either side (seeded)."""
+    import math
+
+    from posesearch.sequence import _align_kernels as kern
+    from posesearch.sequence.framedist import features_from_arrays, pair_errors
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        dist = ("procrustes", "pair-weighted")[trial % 2]
+        kp = rng.normal(size=(2, 17, 2))
+        cf = rng.uniform(0.05, 1, size=(2, 17))
+        cf[rng.random((2, 17)) < rng.uniform(0, 0.9)] = 0      # from none to nearly every joint missing
+        f = features_from_arrays(kp, cf, dist)
+        rot = float(rng.choice([0.0, 10.0, 20.0, 90.0, 180.0]))
+        pen = (None, 0.3)[int(rng.integers(2))]
+        d, e, _ = pair_errors(f, f, np.array([0]), np.array([1]), max_rotation=rot, missing_penalty=pen)
+        err = np.empty(17)
+        got = kern.pair_detail(f.points[0], f.weights[0], f.points[1], f.weights[1], math.radians(rot), 3,
+                               -1.0 if pen is None else pen, dist == "procrustes", err)
+        np.testing.assert_allclose(got, d[0], rtol=0, atol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(err, e[0], rtol=0, atol=1e-12, equal_nan=True)

@@ -10,7 +10,7 @@ serve() {
     fi
     ( cd "$CHECKOUT" && python -m pip install --quiet -e ".[serve,test]" selenium ) || fail "serve: pip install"
     local status=0
-    ( cd "$CHECKOUT" && python -m pytest -q -p no:cacheprovider tests/test_serve.py tests/test_serve_browser.py \
+    ( cd "$CHECKOUT" && python -m pytest -q -p no:cacheprovider tests/test_serve.py tests/test_serve_fast.py tests/test_serve_browser.py \
         tests/test_readme.py -k "serve or Serve or failures_are_caught" -rs ) || status=$?
     [ "$status" = 0 ] || fail "serve: tests failed (exit $status)"
 }

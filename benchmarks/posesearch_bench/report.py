@@ -148,6 +148,16 @@ def targets(res: dict) -> list[dict]:
                 parts.append(f"no setting at <= 0.1 ms (fastest {_f(min(p['median_ms'] for p in sw))} ms)")
             add(f"faiss HNSW (exact re-rank): some ef_search with recall@10 >= 0.99 at <= 0.1 ms ({metric} sweep)",
                 "; ".join(parts), bool(ok), f"search/sweeps/{metric}")
+    row = (((res.get("sections", {}).get("sequence") or {}).get("helper") or {}).get("timings") or {}).get("60s") or {}
+    if isinstance(w := row.get("whole_pipeline"), dict):
+        add(f"whole-pipeline scoring, 60 s user @10 fps vs 60 s reference @30 fps <= {_f(w['target_ms'])} ms (issue 21)",
+            f"{_f(w['median_ms'])} ms median (first call {_f(w['first_call_ms'])} ms)", bool(w["met"]),
+            "sequence/helper/timings/60s/whole_pipeline")
+    if isinstance(lv := row.get("live"), dict):
+        add(f"live ScoreSession.push on a 60 s reference <= {_f(lv['target_cpu_us'])} us CPU per frame (issue 18)",
+            f"{_f(lv['cpu_median_us'])} us CPU median, p99 {_f(lv['cpu_p99_us'])} us "
+            f"(~{lv['sessions_on_2_cores_at_10fps']} sessions on 2 cores at 10 fps)", bool(lv["met"]),
+            "sequence/helper/timings/60s/live")
     return out
 
 

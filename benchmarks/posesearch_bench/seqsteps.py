@@ -14,6 +14,13 @@
    full :func:`score_sequence` (mirror auto, so two matrices and two alignments), median of repeats;
    and the live :class:`~posesearch.sequence.stream.ScoreSession` (ms per pushed 10 fps frame, each
    making three 30 fps grid frames, two mirror states).
+3. The 60 s row also holds the issue-21 / issue-18 targets (:func:`whole_pipeline`, :func:`live_push`):
+   ``whole_pipeline``: ``score_sequence`` of the 60 s reference (30 fps) and its degraded 10 fps user,
+   target <= :data:`WHOLE_PIPELINE_TARGET_MS`, with the first call (numba kernels loaded from the cache
+   or compiled) apart and a profile of one call (CPU ms per step); ``live``: per-push wall and CPU
+   time (median / p99 us) of a ScoreSession on it, target <= :data:`LIVE_PUSH_TARGET_US` (CPU), the
+   sessions 2 cores could hold at 10 fps from it, and its answer checked (the session's report() must
+   equal score_sequence of the same frames, and the degraded copy must score >= 90).
 
     cd benchmarks && python -m posesearch_bench.seqsteps [--quick] [--tune] [--data DIR] [--out results.json]
     python benchmarks/bench_sequence.py ...      # same, from the checkout root
@@ -31,6 +38,11 @@ from pathlib import Path
 import numpy as np
 
 from .data import default_data_dir
+
+#: issue 21: whole-pipeline scoring of a 60 s user (10 fps) against a 60 s reference (30 fps), ms
+WHOLE_PIPELINE_TARGET_MS = 30.0
+#: issue 18: CPU time of one ScoreSession.push on a 60 s reference (10 fps user), microseconds
+LIVE_PUSH_TARGET_US = 1000.0
 
 CMU_CLIPS = ["002_01.bvh", "002_05.bvh", "002_07.bvh", "005_02.bvh", "002_06.bvh"]
 
@@ -122,6 +134,108 @@ def tune(clips, noise, seed):
             "one_euro": oe, "one_euro_best": best_o}
 
 
+#: profile steps of :func:`whole_pipeline`: label -> (module suffix, function name); CPU time of the whole call
+#: under each (nested steps are inside their parents: the matrix and dtw inside score_prepared)
+PROFILE_STEPS = {
+    "view auto-detection": ("sequence/view.py", "view_reference"),
+    "prepare reference (normalize, smooth, fill, features)": ("sequence/score.py", "prepare_reference"),
+    "prepare user (normalize, smooth, resample, mirror, features)": ("sequence/score.py", "prepare_user"),
+    "  of which smoothing": ("sequence/smooth.py", "smooth"),
+    "  of which resampling": ("sequence/resample.py", "resample"),
+    "  of which frame features": ("sequence/framedist.py", "features_from_arrays"),
+    "  of which Sequence validation": ("sequence/sequence.py", "__post_init__"),
+    "score_prepared (both mirror states, moments, report)": ("sequence/score.py", "score_prepared"),
+    "  frame-distance matrices (Procrustes, banded)": ("sequence/framedist.py", "frame_distance_matrix"),
+    "  DTW alignment": ("sequence/_align_kernels.py", "dtw"),
+    "  per-pair joint errors": ("sequence/framedist.py", "pair_errors"),
+    "  moments (per-moment / per-joint scores)": ("sequence/score.py", "_moments"),
+    "  user motion ratio": ("sequence/score.py", "_motion_ratio"),
+}
+
+
+def profile_steps(fn, calls: int = 3) -> dict:
+    """CPU ms per call of each :data:`PROFILE_STEPS` step (cProfile cumulative time, process-time clock)."""
+    import cProfile
+    import pstats
+
+    pr = cProfile.Profile(time.process_time)
+    pr.enable()
+    for _ in range(calls):
+        fn()
+    pr.disable()
+    st = pstats.Stats(pr).stats
+    total = 0.0
+    out = {}
+    for (path, _line, name), (_cc, _nc, _tt, ct, _callers) in st.items():
+        if name == "score_sequence" and path.endswith("sequence/score.py"):
+            total = max(total, ct)
+        for label, (suffix, func) in PROFILE_STEPS.items():
+            if name == func and path.endswith(suffix):
+                out[label] = out.get(label, 0.0) + ct
+    res = {"whole call": round(1000 * total / calls, 2)}
+    res.update({k: round(1000 * out.get(k, 0.0) / calls, 2) for k in PROFILE_STEPS})
+    return res
+
+
+def whole_pipeline(ref, user, repeat: int) -> dict:
+    """``score_sequence(ref, user)`` with default settings: first call, median of ``repeat`` warm calls, profile."""
+    from posesearch.sequence import score_sequence
+
+    t0 = time.perf_counter()
+    rep = score_sequence(ref, user)
+    first = time.perf_counter() - t0
+    wall, cpu = [], []
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        score_sequence(ref, user)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    med = 1000 * float(np.median(wall))
+    return {"what": f"{user.duration:.0f} s user @{user.fps:g} fps vs {ref.duration:.0f} s reference @{ref.fps:g} fps, "
+                    f"whole pipeline (score_sequence, default settings, mirror auto)",
+            "median_ms": round(med, 2), "cpu_median_ms": round(1000 * float(np.median(cpu)), 2),
+            "first_call_ms": round(1000 * first, 1), "target_ms": WHOLE_PIPELINE_TARGET_MS,
+            "met": med <= WHOLE_PIPELINE_TARGET_MS, "score": round(rep.score, 6),
+            "profile_cpu_ms": profile_steps(lambda: score_sequence(ref, user))}
+
+
+def live_push(ref, user) -> dict:
+    """Per-push time of a :class:`~posesearch.sequence.stream.ScoreSession` fed ``user`` frame by frame."""
+    from posesearch.sequence import score_sequence
+    from posesearch.sequence.stream import ScoreSession
+
+    arr = np.nan_to_num(user.as_array())
+    t0 = time.perf_counter()
+    sess = ScoreSession(ref)
+    sess.push(arr[0], user.times[0])
+    cold = time.perf_counter() - t0
+    sess = ScoreSession(ref)
+    wall, cpu = [], []
+    for i in range(len(user)):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        sess.push(arr[i], user.times[i])
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.thread_time() - c0)
+    wall, cpu = 1e6 * np.array(wall), 1e6 * np.array(cpu)
+    offline = score_sequence(ref, sess.user_sequence())
+    report = sess.report()
+    problems = []
+    if report.score != offline.score:
+        problems.append(f"report() {report.score!r} != score_sequence {offline.score!r}")
+    if not sess.final_score >= 90.0:
+        problems.append(f"final_score of a degraded copy {sess.final_score:.2f}, expected >= 90")
+    med_cpu = float(np.median(cpu))
+    return {"what": f"ScoreSession.push, {ref.duration:.0f} s reference @{ref.fps:g} fps, user @{user.fps:g} fps "
+                    f"(about {ref.fps / user.fps:.0f} grid frames per push, mirror auto: two states)",
+            "pushes": len(user), "median_us": round(float(np.median(wall)), 1),
+            "p99_us": round(float(np.percentile(wall, 99)), 1), "cpu_median_us": round(med_cpu, 1),
+            "cpu_p99_us": round(float(np.percentile(cpu, 99)), 1), "first_push_ms": round(1000 * cold, 1),
+            "target_cpu_us": LIVE_PUSH_TARGET_US, "met": med_cpu <= LIVE_PUSH_TARGET_US,
+            "sessions_on_2_cores_at_10fps": int(2 * 1e6 / (med_cpu * 10.0)),
+            "final_score": round(sess.final_score, 6), "report_score": round(report.score, 6),
+            "state_bytes": sess.state_nbytes(), "problems": problems}
+
+
 def timings(seconds_list, repeat):
     from posesearch.sequence import ScoreSettings, score_sequence
     from posesearch.sequence.align import align, make_band
@@ -154,6 +268,9 @@ def timings(seconds_list, repeat):
         r["score_sequence_mirrored"] = res.mirrored
         r["score_sequence_speed_ratio"] = round(res.speed_ratio, 3)
         r["score_sequence_time_offset_s"] = round(res.time_offset, 3)
+        if secs == 60:
+            r["whole_pipeline"] = whole_pipeline(ref, user, repeat)
+            r["live"] = live_push(ref, user)
         if secs <= 60:
             from posesearch.sequence.stream import ScoreSession
 
@@ -169,6 +286,8 @@ def timings(seconds_list, repeat):
         if secs <= 60:
             r["score_sequence_no_band_ms"] = 1000 * _timeit(lambda: score_sequence(ref, user, settings=ss), rep)
         out[f"{secs:g}s"] = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()}
+        if r.get("live", {}).get("problems"):
+            raise RuntimeError("live scoring answer wrong: " + "; ".join(r["live"]["problems"]))
     return out
 
 

@@ -34,15 +34,17 @@ def require_serve_extra(command: str) -> None:
         raise fail(f"{command} needs the 'serve' extra: {SERVE_EXTRA_HINT}")
 
 
-def run_service(index, corpus, host: str, port: int, token: Optional[str], name: str) -> None:
-    """Load ``index`` once and serve it until SIGTERM / Ctrl-C."""
+def run_service(index, corpus, host: str, port: int, token: Optional[str], name: str, workers: int = 1) -> None:
+    """Load ``index`` once and serve it until SIGTERM / Ctrl-C (in ``workers`` forked processes)."""
     from ..service.app import create_app
     from ..service.core import Limits
-    from ..service.server import serve
+    from ..errors import check_number
+    from ..service.server import MAX_WORKERS, serve
 
+    check_number("--workers", workers, integer=True, low=1, high=MAX_WORKERS)      # before loading the index
     limits = Limits()
     app = create_app(index, corpus, token=token, limits=limits, name=name)
-    serve(app, host, port, max_message_bytes=limits.max_body_bytes)
+    serve(app, host, port, max_message_bytes=limits.max_body_bytes, workers=workers)
 
 
 def register(app: typer.Typer) -> None:
@@ -56,7 +58,10 @@ def register(app: typer.Typer) -> None:
         host: str = host_option(),
         port: int = port_option(),
         token: Optional[str] = token_option(),
+        workers: int = typer.Option(1, "--workers", help="Processes answering on the one port (forked after the "
+                                                         "index is loaded, which they share; up to one per core). "
+                                                         "Each limits its own live sessions."),
     ) -> None:
         """Serve an index to apps: REST API under /v1, live scoring over a WebSocket, and a browser page at /."""
         require_serve_extra("posesearch serve")
-        run_service(index, corpus, host, port, token, index.name)
+        run_service(index, corpus, host, port, token, index.name, workers)

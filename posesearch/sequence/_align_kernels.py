@@ -25,105 +25,152 @@ ST_Y = 2       # user frame left unmatched (gap in the reference)
 NCHUNK = 16
 
 
-@njit(cache=True, inline="always")
-def _joint_rows(P, wu, RT, wrT, u, k, r0, n, penalty, unmatched):
-    """Joint k of user frame u against the reference frames r0 .. r0+n-1: the user's weight c, the
-    reference weights, the user point (x, y) and the reference x and y rows. A joint the user lacks
-    (c <= 0) adds the reference weights to ``unmatched`` when penalty >= 0 (the row kernels skip it)."""
-    c = wu[u, k]
-    wr_row = wrT[k, r0:r0 + n]
-    if c <= 0.0 and penalty >= 0.0:
-        for j in range(n):
-            unmatched[j] += wr_row[j]
-    return c, wr_row, P[u, k, 0], P[u, k, 1], RT[k, 0, r0:r0 + n], RT[k, 1, r0:r0 + n]
+#: reference frames per block of the row kernels: their 11 accumulator rows (11 x 128 doubles) stay in
+#: the L1 cache while every joint is added (a whole row of a 60 s reference, 11 x 1,800, did not)
+BLOCK = 128
 
 
 @njit(cache=True)
 def _procrustes_row(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, u, out, acc):
-    """Row u of the Procrustes matrix (acc: (11, width) scratch). penalty >= 0: joints present in
-    only one pose add weight (their confidence) at error ``penalty``; penalty < 0: they are ignored.
-    The inner loop over reference frames is branch-free so that it vectorises."""
-    r0 = lo[u]
-    n = hi[u] - r0
-    acc[:, :n] = 0.0
-    a0, a1, a2, a3, a4, a5 = acc[0], acc[1], acc[2], acc[3], acc[4], acc[5]
-    a6, a7, a8, a9, a10 = acc[6], acc[7], acc[8], acc[9], acc[10]
+    """Row u of the Procrustes matrix (acc: (11 * BLOCK,) scratch), BLOCK reference frames at a time.
+    penalty >= 0: joints present in only one pose add weight (their confidence) at error ``penalty``;
+    penalty < 0: they are ignored. The inner loop over reference frames is branch-free so that it
+    vectorises."""
+    for b0 in range(lo[u], hi[u], BLOCK):
+        n = min(BLOCK, hi[u] - b0)
+        _procrustes_block(Y, wu, XT, wrT, b0, n, b0 - lo[u], max_rot, min_common, penalty, u, out, acc)
+
+
+@njit(cache=True, inline="always")
+def _procrustes_block(Y, wu, XT, wrT, r0, n, j0, max_rot, min_common, penalty, u, out, acc):
+    """Reference frames r0 .. r0+n-1 (n <= BLOCK) of row u, written to out[u, j0 .. j0+n-1]. acc: (11 * BLOCK,)
+    scratch, accumulator f of frame r0 + j at f * BLOCK + j."""
+    B = BLOCK
+    cos_mr = math.cos(max_rot)
+    sin_mr = math.sin(max_rot)
+    for i in range(11 * B):
+        acc[i] = 0.0
+    a0, a1, a2, a3, a4, a5 = acc[:B], acc[B:2 * B], acc[2 * B:3 * B], acc[3 * B:4 * B], acc[4 * B:5 * B], acc[5 * B:6 * B]
+    a6, a7, a8, a9, a10 = acc[6 * B:7 * B], acc[7 * B:8 * B], acc[8 * B:9 * B], acc[9 * B:10 * B], acc[10 * B:]
     for k in range(wu.shape[1]):
-        c, wr_row, yx, yy, xr, yr = _joint_rows(Y, wu, XT, wrT, u, k, r0, n, penalty, a10)
+        c = wu[u, k]
+        wr_row = wrT[k, r0:r0 + n]
         if c <= 0.0:
+            if penalty >= 0.0:
+                for j in range(n):
+                    a10[j] += wr_row[j]
             continue
+        yx = Y[u, k, 0]
+        yy = Y[u, k, 1]
         q = yx * yx + yy * yy
+        xr = XT[k, 0, r0:r0 + n]
+        yr = XT[k, 1, r0:r0 + n]
+        # a few accumulators per loop: with all eleven in one loop the compiler would need more overlap checks
+        # than it makes, and left the loop scalar; each accumulator gets the same operations in the same order
         for j in range(n):
             wr = wr_row[j]
-            w = c * wr
-            xx = xr[j]
-            xy = yr[j]
-            a0[j] += w
-            a1[j] += w * yx
-            a2[j] += w * yy
-            a3[j] += w * xx
-            a4[j] += w * xy
-            a5[j] += w * q
-            a6[j] += w * (xx * xx + xy * xy)
-            a7[j] += w * (yx * xx + yy * xy)
-            a8[j] += w * (yx * xy - yy * xx)
+            a0[j] += c * wr
             a9[j] += 1.0 if wr > 0.0 else 0.0
             a10[j] += 0.0 if wr > 0.0 else c
+        for j in range(n):
+            w = c * wr_row[j]
+            a1[j] += w * yx
+            a2[j] += w * yy
+        for j in range(n):
+            w = c * wr_row[j]
+            a3[j] += w * xr[j]
+            a4[j] += w * yr[j]
+        for j in range(n):
+            w = c * wr_row[j]
+            xx = xr[j]
+            xy = yr[j]
+            a5[j] += w * q
+            a6[j] += w * (xx * xx + xy * xy)
+        for j in range(n):
+            w = c * wr_row[j]
+            xx = xr[j]
+            xy = yr[j]
+            a7[j] += w * (yx * xx + yy * xy)
+            a8[j] += w * (yx * xy - yy * xx)
     for j in range(n):
-        W = a0[j]
-        if a9[j] < min_common or W <= 0.0:
-            out[u, j] = np.nan
+        W = acc[j]
+        a1 = acc[B + j]
+        a2 = acc[2 * B + j]
+        a3 = acc[3 * B + j]
+        a4 = acc[4 * B + j]
+        if acc[9 * B + j] < min_common or W <= 0.0:
+            out[u, j0 + j] = np.nan
             continue
-        syy = a5[j] - (a1[j] * a1[j] + a2[j] * a2[j]) / W
-        sxx = a6[j] - (a3[j] * a3[j] + a4[j] * a4[j]) / W
+        syy = acc[5 * B + j] - (a1 * a1 + a2 * a2) / W
+        sxx = acc[6 * B + j] - (a3 * a3 + a4 * a4) / W
         if syy <= 0.0 or sxx <= 0.0:
-            out[u, j] = np.nan
+            out[u, j0 + j] = np.nan
             continue
-        a = a7[j] - (a1[j] * a3[j] + a2[j] * a4[j]) / W
-        b = a8[j] - (a1[j] * a4[j] - a2[j] * a3[j]) / W
+        a = acc[7 * B + j] - (a1 * a3 + a2 * a4) / W
+        b = acc[8 * B + j] - (a1 * a4 - a2 * a3) / W
         m = math.sqrt(a * a + b * b)
-        th = abs(math.atan2(b, a))
-        proj = m if th <= max_rot else m * math.cos(th - max_rot)
+        # the best rotation's angle th = |atan2(b, a)| is within max_rot when a >= m cos(max_rot) (cos falls on
+        # [0, pi]); beyond it, m cos(th - max_rot) = a cos(max_rot) + |b| sin(max_rot): no atan2 / cos per cell
+        proj = m if a >= m * cos_mr else a * cos_mr + abs(b) * sin_mr
         if proj < 0.0:
             proj = 0.0
         d2 = 1.0 - proj * proj / (sxx * syy)
         if d2 < 0.0:
             d2 = 0.0
         if penalty >= 0.0:
-            U = a10[j]
+            U = acc[10 * B + j]
             d2 = (W * d2 + U * penalty * penalty) / (W + U)
-        out[u, j] = math.sqrt(d2)
+        out[u, j0 + j] = math.sqrt(d2)
 
 
 @njit(cache=True)
 def _weighted_row(U, wu, RT, wrT, lo, hi, min_common, penalty, u, out, acc):
-    r0 = lo[u]
-    n = hi[u] - r0
-    acc[:4, :n] = 0.0
-    num, den, cnt, one = acc[0], acc[1], acc[2], acc[3]
+    """Row u of the weighted matrix, BLOCK reference frames at a time (as :func:`_procrustes_row`)."""
+    for b0 in range(lo[u], hi[u], BLOCK):
+        n = min(BLOCK, hi[u] - b0)
+        _weighted_block(U, wu, RT, wrT, b0, n, b0 - lo[u], min_common, penalty, u, out, acc)
+
+
+@njit(cache=True, inline="always")
+def _weighted_block(U, wu, RT, wrT, r0, n, j0, min_common, penalty, u, out, acc):
+    """As :func:`_procrustes_block`: num, den, count and one-sided weight of frame r0 + j at j + f * BLOCK."""
+    B = BLOCK
+    for i in range(4 * B):
+        acc[i] = 0.0
     for k in range(wu.shape[1]):
-        c, wr_row, ux, uy, xr, yr = _joint_rows(U, wu, RT, wrT, u, k, r0, n, penalty, one)
+        c = wu[u, k]
+        wr_row = wrT[k, r0:r0 + n]
         if c <= 0.0:
+            if penalty >= 0.0:
+                for j in range(n):
+                    acc[3 * B + j] += wr_row[j]
             continue
+        ux = U[u, k, 0]
+        uy = U[u, k, 1]
+        xr = RT[k, 0, r0:r0 + n]
+        yr = RT[k, 1, r0:r0 + n]
         for j in range(n):
             wr = wr_row[j]
             w = c * wr
-            num[j] += w * (abs(ux - xr[j]) + abs(uy - yr[j]))
-            den[j] += w
-            cnt[j] += 1.0 if wr > 0.0 else 0.0
-            one[j] += 0.0 if wr > 0.0 else c
+            acc[j] += w * (abs(ux - xr[j]) + abs(uy - yr[j]))
+            acc[B + j] += w
+            acc[2 * B + j] += 1.0 if wr > 0.0 else 0.0
+            acc[3 * B + j] += 0.0 if wr > 0.0 else c
     for j in range(n):
-        if cnt[j] < min_common or den[j] <= 0.0:
-            out[u, j] = np.nan
+        num = acc[j]
+        den = acc[B + j]
+        if acc[2 * B + j] < min_common or den <= 0.0:
+            out[u, j0 + j] = np.nan
         elif penalty >= 0.0:
-            out[u, j] = (num[j] + penalty * one[j]) / (den[j] + one[j])
+            one = acc[3 * B + j]
+            out[u, j0 + j] = (num + penalty * one) / (den + one)
         else:
-            out[u, j] = num[j] / den[j]
+            out[u, j0 + j] = num / den
 
 
 @njit(cache=True)
 def _matrix_rows(P, wu, RT, wrT, lo, hi, max_rot, min_common, penalty, procrustes, first, step, out, acc):
-    """Rows first, first + step, ... of the banded matrix (procrustes or weighted); acc: (11, width) scratch."""
+    """Rows first, first + step, ... of the banded matrix (procrustes or weighted); acc: (11 * BLOCK,) scratch."""
     for u in range(first, wu.shape[0], step):
         if procrustes:
             _procrustes_row(P, wu, RT, wrT, lo, hi, max_rot, min_common, penalty, u, out, acc)
@@ -136,14 +183,15 @@ def _matrix_parallel(P, wu, RT, wrT, lo, hi, width, max_rot, min_common, penalty
     out = np.full((wu.shape[0], width), INF)
     for c in prange(NCHUNK):
         _matrix_rows(P, wu, RT, wrT, lo, hi, max_rot, min_common, penalty, procrustes, c, NCHUNK, out,
-                     np.zeros((11, width)))
+                     np.zeros(11 * BLOCK))
     return out
 
 
 @njit(cache=True)
 def _matrix_serial(P, wu, RT, wrT, lo, hi, width, max_rot, min_common, penalty, procrustes):
     out = np.full((wu.shape[0], width), INF)
-    _matrix_rows(P, wu, RT, wrT, lo, hi, max_rot, min_common, penalty, procrustes, 0, 1, out, np.zeros((11, width)))
+    _matrix_rows(P, wu, RT, wrT, lo, hi, max_rot, min_common, penalty, procrustes, 0, 1, out,
+                 np.zeros(11 * BLOCK))
     return out
 
 
@@ -425,7 +473,7 @@ ST_H = 14                    # reference frames the cell's user frame has held b
 NSTAT = 15
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def finish_moment(X, q, r_done, valid, Y, r):
     """Y[:, r] = X[:, q] with the moment at reference frame r_done finished (valid: it is scored).
     Every-frame statistics add its mean pair score; recorded-frame statistics add its recorded mean
@@ -524,3 +572,114 @@ def dtw_column_step(d, ps, observed, ref_valid, missing, first, A, B, max_hold):
             B[ST_RO, r] += p
             B[ST_OC, r] += 1.0
         B[ST_C, r] = best + dd
+
+
+@njit(cache=True, error_model="numpy")
+def live_columns(P, W, RT, wrT, lo, hi, max_rot, min_common, penalty, procrustes, d50, slope, observed, ref_valid,
+                 missing, first, A, B, max_hold, end, d, ps, acc):
+    """The grid frames u = 0 .. n-1 (features P (n, K, 2), W (n, K)) of one live mirror state, in order:
+    the distance row of frame u against every reference frame (``lo``/``hi``: (n,) 0 and Tr) into d[u],
+    its pair scores s(d) (0 without a distance) into ps, then :func:`dtw_column_step` from A into B, the
+    two swapping roles after each frame; ``end`` (NSTAT, 1) takes the statistics of the last reference
+    frame's cell whenever it is finite and cheaper than end's (ST_C inf = none yet). Returns (whether the
+    current column ended in A (an odd n: the caller swaps its arrays), the reference frame with the lowest
+    mean cost per step in the last column (the first of equals; 0 when none is finite), that mean cost)."""
+    n = P.shape[0]
+    tr = d.shape[1]
+    for u in range(n):
+        if procrustes:
+            _procrustes_row(P, W, RT, wrT, lo, hi, max_rot, min_common, penalty, u, d, acc)
+        else:
+            _weighted_row(P, W, RT, wrT, lo, hi, min_common, penalty, u, d, acc)
+        for r in range(tr):
+            x = d[u, r]
+            if math.isnan(x) or math.isinf(x):
+                ps[r] = 0.0
+            else:
+                ps[r] = 100.0 / (1.0 + (max(x, 0.0) / d50) ** slope)
+        dtw_column_step(d[u], ps, observed[u], ref_valid, missing, first and u == 0, A, B, max_hold)
+        c = B[ST_C, tr - 1]
+        if not math.isinf(c) and not math.isnan(c) and c < end[ST_C, 0]:
+            for f in range(NSTAT):
+                end[f, 0] = B[f, tr - 1]
+        A, B = B, A
+    best_r = 0
+    best = INF
+    for r in range(tr):          # A holds the last column now
+        m = A[ST_C, r] / A[ST_L, r]
+        if not math.isinf(m) and not math.isnan(m) and m < best:
+            best = m
+            best_r = r
+    return n % 2 == 1, best_r, A[ST_C, best_r] / A[ST_L, best_r]
+
+
+@njit(cache=True, error_model="numpy")
+def pair_detail(y, cu, x, cr, max_rot, min_common, penalty, procrustes, err):
+    """One pair's distance and per-joint errors (into err (K,), NaN where the joint is not in both poses), as
+    :func:`posesearch.sequence.framedist.pair_errors` computes them for many pairs (same formulas, real
+    arithmetic instead of complex: equal to rounding); the live session's per-frame feedback."""
+    K = y.shape[0]
+    W = 0.0
+    one = 0.0
+    n_common = 0
+    for k in range(K):
+        w = cu[k] * cr[k]
+        W += w
+        n_common += 1 if w > 0.0 else 0
+        one += (0.0 if cr[k] > 0.0 else cu[k]) + (0.0 if cu[k] > 0.0 else cr[k])
+    ok = n_common >= min_common
+    Ws = W if ok else 1.0
+    if not procrustes:
+        num = 0.0
+        for k in range(K):
+            w = cu[k] * cr[k]
+            e = abs(y[k, 0] - x[k, 0]) + abs(y[k, 1] - x[k, 1])
+            num += w * e
+            err[k] = e if (w > 0.0 and ok) else np.nan
+        if not ok:
+            return np.nan
+        return num / Ws if penalty < 0.0 else (num + penalty * one) / (Ws + one)
+    myx = myy = mxx = mxy = 0.0
+    for k in range(K):
+        w = cu[k] * cr[k]
+        myx += w * y[k, 0]
+        myy += w * y[k, 1]
+        mxx += w * x[k, 0]
+        mxy += w * x[k, 1]
+    myx /= Ws
+    myy /= Ws
+    mxx /= Ws
+    mxy /= Ws
+    syy = sxx = zr = zi = 0.0
+    for k in range(K):
+        w = cu[k] * cr[k]
+        ax, ay = y[k, 0] - myx, y[k, 1] - myy
+        bx, by = x[k, 0] - mxx, x[k, 1] - mxy
+        syy += w * (ax * ax + ay * ay)
+        sxx += w * (bx * bx + by * by)
+        zr += w * (ax * bx + ay * by)         # conj(a) * b
+        zi += w * (ax * by - ay * bx)
+    ok = ok and syy > 0.0 and sxx > 0.0
+    if not ok:
+        for k in range(K):
+            err[k] = np.nan
+        return np.nan
+    theta = min(max(math.atan2(zi, zr), -max_rot), max_rot)
+    ct, st = math.cos(theta), math.sin(theta)
+    proj = max(zr * ct + zi * st, 0.0)        # Re(z e^{-i theta})
+    scale = proj / syy
+    rad = math.sqrt(sxx / Ws)
+    sq = 0.0
+    for k in range(K):
+        w = cu[k] * cr[k]
+        if not w > 0.0:
+            err[k] = np.nan
+            continue
+        ax, ay = y[k, 0] - myx, y[k, 1] - myy
+        fx = scale * (ct * ax - st * ay) - (x[k, 0] - mxx)
+        fy = scale * (st * ax + ct * ay) - (x[k, 1] - mxy)
+        e = math.sqrt(fx * fx + fy * fy) / rad
+        err[k] = e
+        sq += w * e * e
+    d2 = sq / Ws if penalty < 0.0 else (sq + penalty * penalty * one) / (Ws + one)
+    return math.sqrt(d2)

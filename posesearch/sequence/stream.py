@@ -60,7 +60,7 @@ from ..errors import InvalidArgumentError, InvalidPoseError
 from ..poses.layouts import COCO17_JOINTS, Layout, get_layout
 from ..poses.pose import first_bad_value
 from .align import MAX_HOLD
-from .framedist import features_from_arrays, frame_distance_matrix, pair_errors, restrict_joints
+from .framedist import MIN_COMMON, FrameFeatures, features_from_arrays, restrict_joints
 from .score import ScoreSettings, nearest_grid_index, prepare_reference
 from .smooth import OnlineSmoother, to_unit, unit_frame
 from .resample import TIME_TOLERANCE, grid_length, too_many_frames
@@ -122,9 +122,36 @@ class _DPState:
         self.last_u = None         # features of the last grid frame
         self.keep = None           # joints compared (the reference has them and the user's layout can)
         self.ref_features = None
+        self.ref_t = self.ref_wt = None   # ref_features transposed for the kernel: (K, 2, Tr) points, (K, Tr) weights
+        self.end_stats = np.zeros((NSTAT, 1))   # what ``end`` becomes once the last reference frame is reached
+        self.end_stats[ST_C] = np.inf
 
     def nbytes(self) -> int:
         return self.cols.nbytes + self.new.nbytes
+
+
+class _LiveBuffers:
+    """Scratch arrays of :func:`._align_kernels.live_columns`, made once per session (O(Tr))."""
+
+    def __init__(self, tr: int, settings: ScoreSettings):
+        from ._align_kernels import BLOCK, NCHUNK
+
+        self.tr = tr
+        self.ps = np.zeros(tr)
+        self.acc = np.zeros(11 * BLOCK)
+        self.lo = np.zeros(NCHUNK, np.int64)
+        self.hi = np.full(NCHUNK, tr, np.int64)
+        self.max_rot = math.radians(float(settings.max_rotation))
+        pen = settings.penalty
+        self.penalty = -1.0 if pen is None else float(pen)
+        self.d50, self.slope = float(settings.curve.d50), float(settings.curve.slope)
+
+    def rows(self, n: int) -> np.ndarray:
+        """(n, Tr) distance rows (a fresh array: the last row is kept as the state's last distances)."""
+        if n > len(self.lo):
+            self.lo = np.zeros(n, np.int64)
+            self.hi = np.full(n, self.tr, np.int64)
+        return np.empty((n, self.tr))
 
 
 def _view_of(reference, settings: ScoreSettings, ref_fps):
@@ -180,7 +207,7 @@ class ScoreSession:
         self.frames = 0
         self.grid_frames = 0
         self._update: StreamUpdate | None = None
-        self._kern = None
+        self._live: _LiveBuffers | None = None     # scratch of the live kernel, made at the first grid frame
         # every accepted frame as pushed (its layout, [x, y, c]) and its time: report() scores them offline
         self.keep_frames = bool(keep_frames)
         self._pushed: list[np.ndarray] = []
@@ -309,6 +336,8 @@ class ScoreSession:
                 keep = self.ref.available & (avail[np.asarray(COCO17.flip)] if m else avail)
                 state.keep = keep
                 state.ref_features = restrict_joints(self.ref.features, keep)
+                state.ref_t = np.ascontiguousarray(state.ref_features.points.transpose(1, 2, 0))  # (K, 2, Tr)
+                state.ref_wt = np.ascontiguousarray(state.ref_features.weights.T)                 # (K, Tr)
             self._t0 = t
             self._last_kp = np.zeros((17, 2))
             self._last_cf = np.zeros(17)
@@ -319,8 +348,7 @@ class ScoreSession:
         if self.keep_frames and len(self._pushed) <= st.max_frames:   # one more than the scorer takes (report)
             self._pushed.append(raw)
             self._pushed_t.append(t)
-        for gk, gc, seen in self._grid_frames(kp, cf, t):
-            self._advance(gk, gc, seen)
+        self._advance(self._grid_frames(kp, cf, t))
         new_reps = []
         if self._reps_settings is not None:
             if self._rep_tracker is None:
@@ -347,48 +375,65 @@ class ScoreSession:
         """The reps completed so far (``reps=RepSettings(...)`` sessions; else an empty list)."""
         return [] if self._rep_tracker is None else list(self._rep_tracker.done)
 
-    def _advance(self, gk: np.ndarray, gc: np.ndarray, seen: bool) -> None:
+    def _advance(self, frames: list) -> None:
+        """Score the grid frames ``frames`` ((keypoints, confidences, seen) each, in order): per mirror state
+        one kernel call (:func:`._align_kernels.live_columns`: every frame's distances to all reference
+        frames, its pair scores and its DTW column); the update is that of the last frame (what it
+        reports only depends on that frame and the columns)."""
         from . import _align_kernels as kern
 
+        if not frames:
+            return
         st = self.settings
-        curve = st.curve
-        best = None
-        for m, s in self._states.items():
-            if m:
-                from ..poses.mirror import mirror
+        n = len(frames)
+        gk = np.stack([f[0] for f in frames])
+        gc = np.stack([f[1] for f in frames])
+        seen = np.array([f[2] for f in frames], dtype=np.bool_)
+        if self._live is None:
+            self._live = _LiveBuffers(self.tr, st)
+        buf = self._live
+        states = list(self._states)
+        if True in states:
+            from ..poses.mirror import mirror
 
-                k2, c2 = mirror(gk, gc, "coco17")
-                k2 = np.where(c2[:, None] > 0, k2, 0.0)
-            else:
-                k2, c2 = gk, gc
-            fu = restrict_joints(features_from_arrays(k2[None], c2[None], st.distance), s.keep)
-            d = frame_distance_matrix(fu, s.ref_features, distance=st.distance, max_rotation=st.max_rotation,
-                                      missing_penalty=st.penalty).values[0]
-            ps = np.where(np.isfinite(d), curve.score(np.where(np.isfinite(d), d, 0.0)), 0.0)
-            kern.dtw_column_step(d, ps, seen, self._ref_valid, float(st.missing), s.first, s.cols, s.new,
-                                 MAX_HOLD)
-            s.cols, s.new = s.new, s.cols
+            mk, mc = mirror(gk, gc, "coco17")
+            mk = np.where(mc[..., None] > 0, mk, 0.0)
+        # the features of every state's frames in one call: [as recorded; mirrored] as the states need them
+        ks = np.concatenate([mk if m else gk for m in states])
+        cs = np.concatenate([mc if m else gc for m in states])
+        feats = features_from_arrays(ks, cs, st.distance)
+        best = None
+        for i, (m, s) in enumerate(self._states.items()):
+            part = slice(i * n, (i + 1) * n)
+            fu = restrict_joints(FrameFeatures(feats.points[part], feats.weights[part], feats.valid[part],
+                                               feats.distance), s.keep)
+            d = buf.rows(n)
+            swapped, r, cost = kern.live_columns(
+                fu.points, fu.weights, s.ref_t, s.ref_wt, buf.lo[:n], buf.hi[:n], buf.max_rot, MIN_COMMON,
+                buf.penalty, st.distance == "procrustes", buf.d50, buf.slope, seen, self._ref_valid,
+                float(st.missing), s.first, s.cols, s.new, MAX_HOLD, s.end_stats, d, buf.ps, buf.acc)
+            if swapped:
+                s.cols, s.new = s.new, s.cols
             s.first = False
-            s.last_d = d
-            s.last_u = fu
-            C, L = s.cols[kern.ST_C], s.cols[kern.ST_L]
-            if np.isfinite(C[-1]) and (s.end is None or C[-1] < s.end[kern.ST_C, 0]):
-                s.end = s.cols[:, -1:].copy()
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean_cost = C / L
-            r = int(np.argmin(np.where(np.isfinite(mean_cost), mean_cost, np.inf)))
-            if best is None or mean_cost[r] < best[0]:
-                best = (mean_cost[r], m, r)
-        self.grid_frames += 1
+            if np.isfinite(s.end_stats[kern.ST_C, 0]):
+                s.end = s.end_stats
+            s.last_d = d[n - 1]
+            s.last_u = FrameFeatures(fu.points[n - 1:], fu.weights[n - 1:], fu.valid[n - 1:], fu.distance)
+            if best is None or cost < best[0]:
+                best = (cost, m, r)
+        self.grid_frames += n
         _, m, r = best
         s = self._states[m]
+        curve = st.curve
         num, den = self._path_totals(s.cols, r)
         score = float(num / den) if den > 0 else None
-        dist, err, w = pair_errors(s.last_u, s.ref_features, np.array([0]), np.array([r]),
-                                   max_rotation=st.max_rotation, missing_penalty=st.penalty)
-        js = curve.score(err[0])
+        err = np.empty(17)
+        dist = kern.pair_detail(s.last_u.points[0], s.last_u.weights[0], s.ref_features.points[r],
+                                s.ref_features.weights[r], buf.max_rot, MIN_COMMON, buf.penalty,
+                                st.distance == "procrustes", err)
+        js = curve.score(err)
         joints = {name: (None if not np.isfinite(js[k]) else float(js[k])) for k, name in enumerate(COCO17_JOINTS)}
-        ms = float(curve.score(dist[0])) if np.isfinite(dist[0]) else 0.0
+        ms = float(curve.score(dist)) if np.isfinite(dist) else 0.0
         self._update = StreamUpdate(score, r, float(self.ref.seq.times[r]), (r + 1) / self.tr, ms, joints,
                                     bool(m), self.frames, self.grid_frames)
 
@@ -453,7 +498,8 @@ class ScoreSession:
         scorer run on those frames with this session's settings and reference, so it equals
         ``score_sequence(reference, those frames, settings)`` exactly (the running score during the stream is
         causal; see the module doc for how its end value, :attr:`final_score`, can differ). Costs one offline
-        scoring (about 140 ms for a 60 s pair); frames are kept as pushed, 408 bytes each for COCO-17."""
+        scoring (a 60 s pair: ``python benchmarks/bench_live.py``); frames are kept as pushed, 408 bytes each for
+        COCO-17."""
         from .score import prepare_user, score_in_view, score_prepared
 
         if self._view_reference is not None:      # the camera is fitted on the whole performance

@@ -38,8 +38,8 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import InvalidArgumentError, InvalidPoseError, PoseSearchError, check_number
 from ..sequence.reps import RepSettings
 from ..sequence.stream import ScoreSession
-from .core import (SCORE_SETTINGS, RequestBodyError, Service, TooLargeError, parse_flag, parse_json_body,
-                   score_settings, status_for)
+from .core import (SCORE_SETTINGS, RequestBodyError, Service, TooLargeError, dumps, loads, parse_flag,
+                   parse_json_body, score_settings, status_for)
 
 WORST_NOW = 3
 
@@ -118,9 +118,12 @@ def parse_message(text: Any, limit: int) -> dict:
     if len(text) > limit:
         raise TooLargeError(f"message: {len(text):,} characters, more than this service takes ({limit:,})")
     try:
-        msg = parse_json_body(text.encode("utf-8", "surrogatepass"))
-    except RequestBodyError as e:
-        raise RequestBodyError("message", e.problem) from None
+        msg = loads(text)            # orjson: a plain frame message; anything it refuses is read as a body is
+    except ValueError:
+        try:
+            msg = parse_json_body(text.encode("utf-8", "surrogatepass"))
+        except RequestBodyError as e:
+            raise RequestBodyError("message", e.problem) from None
     if not isinstance(msg, dict):
         raise RequestBodyError("message", f"expected a JSON object, got a JSON {type(msg).__name__}")
     kind = msg.get("type", "frame")
@@ -178,7 +181,7 @@ async def live_endpoint(ws: WebSocket, svc: Service) -> None:
                 return
             except PoseSearchError as e:      # this frame is refused; the session goes on
                 answer = {"type": "error", "detail": str(e), "frame": live.session.frames}
-            await ws.send_json(answer)
+            await ws.send_text(dumps(answer).decode())
     except WebSocketDisconnect:
         return
     finally:

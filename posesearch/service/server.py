@@ -1,8 +1,15 @@
 """Running the service: uvicorn on a socket bound here, so that port 0 picks a free port and the address printed
 is the one that answers. uvicorn stops on SIGTERM or SIGINT: it stops accepting, lets open requests finish
-(``grace`` seconds at most; open WebSockets are closed) and returns, and :func:`serve` returns with it."""
+(``grace`` seconds at most; open WebSockets are closed) and returns, and :func:`serve` returns with it.
+
+``workers`` > 1: the loaded app is forked into that many processes that accept on the one socket (the kernel
+spreads the connections), each its own event loop and CPU; the index's arrays are shared copy-on-write, so a
+worker adds its Python state, not another index. The parent passes SIGTERM / SIGINT on to them and returns
+once all have stopped. Each worker counts and limits its own live sessions."""
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import sys
 from typing import Callable
@@ -38,12 +45,16 @@ def address_of(sock: socket.socket) -> str:
 
 
 def serve(app, host: str = "127.0.0.1", port: int = 8000, *, max_message_bytes: int = 8 << 20,
-          grace: float = 5.0, log_level: str = "warning",
+          grace: float = 5.0, log_level: str = "warning", workers: int = 1,
           announce: Callable[[str], None] | None = None) -> None:
-    """Serve ``app`` until SIGTERM / SIGINT. ``announce`` gets the page's address once the socket listens
-    (default: printed on stdout, flushed, so a parent process can read it)."""
+    """Serve ``app`` until SIGTERM / SIGINT, in ``workers`` processes (module doc). ``announce`` gets the
+    page's address once the socket listens (default: printed on stdout, flushed, so a parent process can read
+    it)."""
     import uvicorn
 
+    check_number("--workers", workers, integer=True, low=1, high=MAX_WORKERS)
+    if workers > 1 and not hasattr(os, "fork"):
+        raise InvalidArgumentError(f"--workers {workers}: needs os.fork, which this system lacks; use --workers 1")
     sock = bind(host, port)
     url = address_of(sock)
     config = uvicorn.Config(app, log_level=log_level, ws_max_size=max_message_bytes,
@@ -60,8 +71,53 @@ def serve(app, host: str = "127.0.0.1", port: int = 8000, *, max_message_bytes: 
         def announce(u: str) -> None:
             print(f"serving on {u} (API docs: {u}docs; stop with Ctrl-C or SIGTERM)", flush=True)
     announce(url)
+    sys.stdout.flush()
     try:
-        server.run(sockets=[sock])
+        if workers == 1:
+            server.run(sockets=[sock])
+        else:
+            _run_forked(lambda: server.run(sockets=[sock]), workers)
     finally:
         sock.close()
     sys.stdout.flush()
+
+
+#: the most worker processes ``--workers`` starts
+MAX_WORKERS = 64
+
+
+def _run_forked(run: Callable[[], None], workers: int) -> None:
+    """``run`` in ``workers`` forked processes; SIGTERM / SIGINT here are passed on to them; returns when all
+    have ended (an InvalidArgumentError naming the workers that failed, if any)."""
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:                                     # a worker: serve, then leave without the parent's exit
+            code = 1
+            try:
+                run()
+                code = 0
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+        children.append(pid)
+
+    def stop(sig, frame) -> None:
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    failed = []
+    try:
+        for child in children:
+            _, status = os.waitpid(child, 0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                failed.append(f"{child} (exit {os.waitstatus_to_exitcode(status)})")
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    if failed:
+        raise InvalidArgumentError(f"--workers: worker process {', '.join(failed)} stopped with an error")
