@@ -1,6 +1,11 @@
 """Train the 2D -> 3D lifter shipped as posesearch/view/lift_weights.npz (issue 20). Needs the ``train`` extra
-(torch CPU): ``pip install -e ".[train]"``; ``python scripts/train_lift.py`` (16000 batches of 256 on one
-core: 20 minutes on a busy 2-core machine; the shipped weights were made by this command).
+(torch CPU): ``pip install -e ".[train]"``. The shipped weights were made by two commands (one thread each,
+fixed seed; ~20 + ~8 minutes on a busy 2-core machine):
+
+    python scripts/train_lift.py --out base.npz            # 16000 batches of 256 (the first shipped weights)
+    python scripts/train_lift.py --init base.npz --steps 9000 --lr 3e-4 --lean 30 --bend 0.5 --bend-upper 70 --bend-lower 60
+
+(the second fine-tunes the first on bolder poses; the weights' meta records its ``init`` checksum).
 
 Data: the shared CMU motion capture (``../shared/data/cmu_mocap/bvh``), 3D COCO-17 joints from
 :func:`posesearch.corpus.readers.bvh_coco3d.load_coco3d`. Subjects 1, 2, 3 train; subject 5 is held out

@@ -74,7 +74,11 @@ def test_view_names_are_a_registry():
         ScoreSettings(view="sideways")
 
 
-def test_auto_fits_the_camera_only_for_a_3d_reference_and_says_so():
+def test_auto_fits_the_camera_only_for_a_3d_reference_and_says_so(monkeypatch):
+    """(With auto's lifting of 2D references off, as without the model: see the test of auto lifting below.)"""
+    import posesearch.sequence.view as V
+
+    monkeypatch.setattr(V, "AUTO_USES_LIFT", False)
     P = moving(60, seed=4)
     ref3 = seq3d(P)
     ref2 = seq3d(P, with3d=False)
@@ -114,7 +118,10 @@ def test_a_mirrored_user_is_fitted_mirrored():
     assert set(off.view["fit_costs"]) == {"plain"} and off.score < r.score
 
 
-def test_live_session_report_equals_score_sequence_with_a_3d_reference():
+def test_live_session_report_equals_score_sequence_with_a_3d_reference(monkeypatch):
+    import posesearch.sequence.view as V
+
+    monkeypatch.setattr(V, "AUTO_USES_LIFT", False)    # the 2D reference below: as without the lifting model
     P = moving(45, seed=6)
     ref = seq3d(P)
     user = seq3d(P, yaw=80.0, with3d=False, name="user", start=5)
@@ -181,15 +188,15 @@ def test_anchored_lift_seen_from_the_references_camera_is_the_recorded_2d(seed, 
     np.testing.assert_allclose(back[ok], x[ok], rtol=0, atol=1e-9 * max(1.0, image_scale) * 300)
 
 
-def test_auto_lifts_a_2d_reference_only_when_the_users_camera_differs(monkeypatch):
-    """With AUTO_USES_LIFT on, view auto lifts a 2D reference and fits the user's camera to it: a user filmed
+def test_auto_lifts_a_2d_reference_only_when_the_users_camera_differs():
+    """View auto lifts a 2D reference and fits the user's camera to it: a user filmed
     from the reference's own side is scored as filmed (exactly view 2d's answer), one filmed 90° away in the
     fitted view (exactly view lifted's answer); the report says which and why."""
     import posesearch.sequence.view as V
 
     if not V.lift_available():
         pytest.skip("the lifting model's weights do not load")
-    monkeypatch.setattr(V, "AUTO_USES_LIFT", True)
+    assert V.AUTO_USES_LIFT          # on by default (README "Camera angle": the measurements behind it)
     clips = _cmu(["005_01"], (0.0, 90.0), seconds=5.0)
     ref = clips[("005_01", 0.0)].replace(points3d=None)
     front = clips[("005_01", 0.0)].replace(points3d=None, name="user")
@@ -205,6 +212,11 @@ def test_auto_lifts_a_2d_reference_only_when_the_users_camera_differs(monkeypatc
     assert b.assumed["view"]["value"] == "lifted" and "scored in that view" in b.assumed["view"]["why"]
     assert b.score == score_sequence(ref, side, settings=ScoreSettings(view="lifted")).score
     assert b.score > score_sequence(ref, side, settings=ScoreSettings(view="2d")).score + 10
+    # a reference without a body the model was trained on (no hips: a face and arms) is never lifted
+    upper = ref.to_coco()
+    upper = upper.replace(confidences=np.where(np.arange(17) >= 11, 0.0, upper.confidences))
+    c = score_sequence(upper, side)
+    assert not V.auto_liftable(upper) and c.view["mode"] == "2d" and "camera" not in c.view
 
 
 # ------------------------------------------------------------------------------------- real data

@@ -34,10 +34,21 @@ from .sequence import Sequence
 #: fewest present joints of a frame the lifting model is given
 MIN_LIFT_JOINTS = 4
 #: whether view="auto" lifts a 2D-only reference when the lifting model is installed
-AUTO_USES_LIFT = False
+AUTO_USES_LIFT = True
 #: view="auto" on a lifted 2D reference: a user's camera fitted within this many degrees of yaw of the
 #: reference's own camera is scored as filmed (2D, bit-identical to view="2d"); farther, in the fitted view
 AUTO_LIFT_MIN_YAW = 20.0
+#: view="auto" lifts only a reference whose frames mostly (half or more) show both shoulders, both hips and at
+#: least this many COCO-17 joints: a body the model was trained on, not a face or a hand
+AUTO_LIFT_MIN_JOINTS = 8
+_TORSO = [5, 6, 11, 12]                   # COCO-17 left/right shoulder, left/right hip
+
+
+def auto_liftable(reference: Sequence) -> bool:
+    """Whether view="auto" may lift this 2D reference (:data:`AUTO_LIFT_MIN_JOINTS`)."""
+    present = reference.to_coco().present
+    body = present[:, _TORSO].all(axis=1) & (present.sum(axis=1) >= AUTO_LIFT_MIN_JOINTS)
+    return bool(len(body)) and float(body.mean()) >= 0.5
 
 
 def lift_available() -> bool:
@@ -61,7 +72,7 @@ def resolve_view(view: str, reference: Sequence) -> tuple[str, str]:
     if view == "auto":
         if has3d:
             return "3d-fit", "view auto: the reference has 3D joints, so the user's camera was fitted to them"
-        if AUTO_USES_LIFT and lift_available():
+        if AUTO_USES_LIFT and auto_liftable(reference) and lift_available():
             return "lifted", ("view auto: the reference is 2D only; it was lifted to 3D and the user's camera fitted "
                               f"to it (lifted when the fitted yaw is {AUTO_LIFT_MIN_YAW:g}° or more away)")
         return "2d", "view auto: the reference has no 3D joints; poses compared as filmed (--view lifted to lift it)"
