@@ -1,6 +1,11 @@
 """Train the 2D -> 3D lifter shipped as posesearch/view/lift_weights.npz (issue 20). Needs the ``train`` extra
-(torch CPU): ``pip install -e ".[train]"``; ``python scripts/train_lift.py`` (16000 batches of 256 on one
-core: 20 minutes on a busy 2-core machine; the shipped weights were made by this command).
+(torch CPU): ``pip install -e ".[train]"``. The shipped weights were made by two commands (one thread each,
+fixed seed; ~20 + ~8 minutes on a busy 2-core machine):
+
+    python scripts/train_lift.py --out base.npz            # 16000 batches of 256 (the first shipped weights)
+    python scripts/train_lift.py --init base.npz --steps 9000 --lr 3e-4 --lean 30 --bend 0.5 --bend-upper 70 --bend-lower 60
+
+(the second fine-tunes the first on bolder poses; the weights' meta records its ``init`` checksum).
 
 Data: the shared CMU motion capture (``../shared/data/cmu_mocap/bvh``), 3D COCO-17 joints from
 :func:`posesearch.corpus.readers.bvh_coco3d.load_coco3d`. Subjects 1, 2, 3 train; subject 5 is held out
@@ -110,6 +115,26 @@ def _rodrigues(v: np.ndarray, axis: np.ndarray, ang: np.ndarray) -> np.ndarray:
     return v * c + np.cross(k, v) * s + k * (v * k).sum(-1, keepdims=True) * (1 - c)
 
 
+UPPER = [_C[n] for n in COCO17.joints if not n.endswith(("hip", "knee", "ankle"))]
+
+
+def lean_torso(p: np.ndarray, rng: np.random.Generator, max_lean: float) -> np.ndarray:
+    """New poses from old: half the poses get their upper body (shoulders, arms, head) turned about a random
+    horizontal axis through the hip midpoint by up to ``max_lean`` degrees (bows, arabesques, side bends)."""
+    p = p.copy()
+    m = rng.random(len(p)) < 0.5
+    k = int(m.sum())
+    if not k:
+        return p
+    q = p[m]
+    root = 0.5 * (q[:, _C["left_hip"]] + q[:, _C["right_hip"]])[:, None, :]
+    az = rng.uniform(0, 2 * np.pi, k)
+    axis = np.stack([np.cos(az), np.zeros_like(az), np.sin(az)], axis=-1)
+    q[:, UPPER] = _rodrigues(q[:, UPPER] - root, axis, np.radians(rng.uniform(0, max_lean, k))) + root
+    p[m] = q
+    return p
+
+
 def _random_axes(rng: np.random.Generator, n: int) -> np.ndarray:
     a = rng.standard_normal((n, 3))
     return a / np.linalg.norm(a, axis=1, keepdims=True)
@@ -204,6 +229,15 @@ def to_arrays(model, blocks: int) -> dict[str, np.ndarray]:
     return out
 
 
+def from_arrays(torch, model, arrays: dict[str, np.ndarray]) -> None:
+    """Load :func:`to_arrays`' arrays into ``model`` (same hidden size and blocks)."""
+    with torch.no_grad():
+        for layer, w, b in [(model.inp, "w_in", "b_in"), (model.out, "w_out", "b_out")] + [
+                (lay, f"w{i}{s}", f"b{i}{s}") for i, pair in enumerate(model.blocks) for lay, s in zip(pair, "ab")]:
+            layer.weight.copy_(torch.tensor(arrays[w]))
+            layer.bias.copy_(torch.tensor(arrays[b]))
+
+
 def val_set(poses: np.ndarray, seed: int):
     """The fixed validation views (random cameras, noise and missing joints from ``seed``) and the 3D truth
     in metres in the yaw frame."""
@@ -219,6 +253,13 @@ def main(argv=None) -> int:
     ap.add_argument("--blocks", type=int, default=2)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--bend", type=float, default=0.3, help="probability of bending each limb (bend_limbs)")
+    ap.add_argument("--bend-upper", type=float, default=50.0, help="largest turn of an arm / leg (degrees)")
+    ap.add_argument("--bend-lower", type=float, default=35.0, help="largest turn of a forearm / shin (degrees)")
+    ap.add_argument("--lean", type=float, default=0.0, help="largest bend of the upper body at the hips (degrees)")
+    ap.add_argument("--lr", type=float, default=1e-3, help="initial learning rate (cosine schedule to 0)")
+    ap.add_argument("--init", default="", help="start from these weights (an npz this script wrote) instead of "
+                                               "random ones: fine-tuning; their checksum goes to the new meta")
     ap.add_argument("--out", default=str(L.WEIGHTS_PATH))
     a = ap.parse_args(argv)
     try:
@@ -237,15 +278,22 @@ def main(argv=None) -> int:
     vx, vt = val_set(val, SEED + 1)
     vx_t = torch.tensor(vx, dtype=torch.float32)
     model = build_model(torch, a.hidden, a.blocks)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    init = None
+    if a.init:
+        arrays0 = L.load_weights(a.init)
+        init = {"checksum": str(arrays0["checksum"]), "meta": json.loads(str(arrays0["meta"]))}
+        from_arrays(torch, model, arrays0)
+    opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     step, t_start, losses = 0, time.time(), []
-    lr0 = 1e-3
+    lr0 = a.lr
     while step < a.steps:
         frac, elapsed = step / a.steps, time.time() - t_start
         for g in opt.param_groups:
             g["lr"] = lr0 * 0.5 * (1 + np.cos(np.pi * frac)) + 1e-5
         idx = rng.integers(0, len(train), a.batch)
-        x, t = virtual_views(jitter_bones(bend_limbs(mirror_tilt(train[idx], rng), rng), rng), rng)
+        poses = lean_torso(mirror_tilt(train[idx], rng), rng, a.lean) if a.lean > 0 else mirror_tilt(train[idx], rng)
+        poses = bend_limbs(poses, rng, a.bend, a.bend_upper, a.bend_lower)
+        x, t = virtual_views(jitter_bones(poses, rng), rng)
         pred = model(torch.tensor(x, dtype=torch.float32))
         loss = ((pred - torch.tensor(t.reshape(len(t), -1), dtype=torch.float32)) ** 2).mean()
         opt.zero_grad()
@@ -281,9 +329,10 @@ def main(argv=None) -> int:
     energy = float((sv[:L.EMBED_DIM] ** 2).sum() / (sv ** 2).sum())
     meta = {"format": L.FORMAT, "version": L.FORMAT_VERSION, "seed": SEED, "hidden": a.hidden, "blocks": a.blocks,
             "steps": step, "batch": a.batch, "train_seconds": round(time.time() - t_start, 1), "train_subjects": list(TRAIN_SUBJECTS),
-            "val_subjects": list(VAL_SUBJECTS), "train_poses": int(len(train)),
+            "val_subjects": list(VAL_SUBJECTS), "lr": a.lr,
+            "augment": {"bend": a.bend, "bend_upper": a.bend_upper, "bend_lower": a.bend_lower, "lean": a.lean}, "train_poses": int(len(train)),
             "val_pa_mpjpe_mm": res, "basis_energy": round(energy, 5),
-            "script": "scripts/train_lift.py"}
+            "script": "scripts/train_lift.py", "init": init}
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
     arrays["checksum"] = np.array(L.arrays_checksum(arrays))
     out = Path(a.out)

@@ -140,6 +140,19 @@ def test_canonicalize_ignores_turns_about_the_vertical(angle, seed):
     np.testing.assert_allclose(np.cos(fwd), 1.0, atol=1e-9)      # faces +Z
 
 
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2 ** 31 - 1))
+def test_lift_of_the_mirrored_image_is_the_mirrored_lift(seed):
+    """lift averages the network's answer with its answer for the mirrored image (mirrored back), so
+    mirroring the image (x -> -x, left <-> right) mirrors the lifted pose (X -> -X, left <-> right) exactly."""
+    rng = np.random.default_rng(seed)
+    pose = _pose(COCO_T + rng.normal(0, 3, COCO_T.shape))
+    pose[:, 2] = rng.uniform(0.2, 1.0, 17)
+    flip = np.asarray(L.COCO17.flip)
+    mirrored = pose[flip] * [-1.0, 1.0, 1.0]
+    np.testing.assert_allclose(L.lift(mirrored), L.lift(pose)[flip] * [-1.0, 1.0, 1.0], atol=1e-9)
+
+
 def test_lift_of_another_view_gives_the_same_canonical_pose(held_out):
     """The pose filmed at yaw 0 and at yaw 60 / 90: canonical forms close (RMS joint distance, in units of
     the pose's RMS radius), and close to the true pose's canonical form."""

@@ -11,6 +11,8 @@ import types
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from posesearch.errors import InvalidArgumentError, InvalidPoseError, UnknownNameError
 from posesearch.sequence.score import VIEWS, ScoreSettings, score_sequence
@@ -72,7 +74,11 @@ def test_view_names_are_a_registry():
         ScoreSettings(view="sideways")
 
 
-def test_auto_fits_the_camera_only_for_a_3d_reference_and_says_so():
+def test_auto_fits_the_camera_only_for_a_3d_reference_and_says_so(monkeypatch):
+    """(With auto's lifting of 2D references off, as without the model: see the test of auto lifting below.)"""
+    import posesearch.sequence.view as V
+
+    monkeypatch.setattr(V, "AUTO_USES_LIFT", False)
     P = moving(60, seed=4)
     ref3 = seq3d(P)
     ref2 = seq3d(P, with3d=False)
@@ -112,7 +118,10 @@ def test_a_mirrored_user_is_fitted_mirrored():
     assert set(off.view["fit_costs"]) == {"plain"} and off.score < r.score
 
 
-def test_live_session_report_equals_score_sequence_with_a_3d_reference():
+def test_live_session_report_equals_score_sequence_with_a_3d_reference(monkeypatch):
+    import posesearch.sequence.view as V
+
+    monkeypatch.setattr(V, "AUTO_USES_LIFT", False)    # the 2D reference below: as without the lifting model
     P = moving(45, seed=6)
     ref = seq3d(P)
     user = seq3d(P, yaw=80.0, with3d=False, name="user", start=5)
@@ -152,6 +161,62 @@ def test_lifted_plumbing_with_a_stub_model(monkeypatch):
     r = score_sequence(ref, user, settings=ScoreSettings(view="lifted"))
     assert seen == {"shape": (60, 17, 3), "layout": "coco17"}
     assert r.view["mode"] == "lifted" and abs(r.view["camera"]["yaw"] + 75.0) <= 1.5 and r.score > 95
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2 ** 31 - 1), st.floats(0.1, 10.0))
+def test_anchored_lift_seen_from_the_references_camera_is_the_recorded_2d(seed, image_scale):
+    """view lifted keeps the recorded 2D and takes only the depth from the model: the anchored pose seen
+    from yaw 0 and mapped back by the per-frame scale and centre is the recorded 2D, whatever the lift."""
+    from posesearch.sequence.view import _anchor_to_own_view
+
+    rng = np.random.default_rng(seed)
+    T = 4
+    x = rng.normal(300, 60 * image_scale, (T, 17, 2))
+    conf = rng.uniform(0.1, 1.0, (T, 17))
+    p3 = rng.normal(0, 1, (T, 17, 3))
+    p3[0, 3] = np.nan                                 # a joint the model did not lift
+    ref = Sequence(x, conf, "coco17", fps=30.0, name="reference")
+    anchored, a, centre = _anchor_to_own_view(p3, ref)
+    assert np.isnan(anchored[0, 3]).all() and np.isfinite(np.delete(anchored.reshape(-1, 3), 3, 0)).all()
+    np.testing.assert_array_equal(anchored[..., 2][np.isfinite(p3[..., 2])], p3[..., 2][np.isfinite(p3[..., 2])])
+    img = project(anchored)
+    w = np.where(np.isfinite(img).all(-1), conf, 0.0)
+    c = (w[..., None] * np.nan_to_num(img)).sum(1) / w.sum(1)[:, None]
+    back = a * (img - c[:, None]) + centre
+    ok = np.isfinite(back).all(-1)
+    np.testing.assert_allclose(back[ok], x[ok], rtol=0, atol=1e-9 * max(1.0, image_scale) * 300)
+
+
+def test_auto_lifts_a_2d_reference_only_when_the_users_camera_differs():
+    """View auto lifts a 2D reference and fits the user's camera to it: a user filmed
+    from the reference's own side is scored as filmed (exactly view 2d's answer), one filmed 90° away in the
+    fitted view (exactly view lifted's answer); the report says which and why."""
+    import posesearch.sequence.view as V
+
+    if not V.lift_available():
+        pytest.skip("the lifting model's weights do not load")
+    assert V.AUTO_USES_LIFT          # on by default (README "Camera angle": the measurements behind it)
+    clips = _cmu(["005_01"], (0.0, 90.0), seconds=5.0)
+    ref = clips[("005_01", 0.0)].replace(points3d=None)
+    front = clips[("005_01", 0.0)].replace(points3d=None, name="user")
+    side = clips[("005_01", 90.0)].replace(points3d=None, name="user")
+    a = score_sequence(ref, front)
+    assert a.view["mode"] == "2d" and a.view["chosen_by"] == "auto" and "within 20°" in a.view["why"]
+    assert abs(a.view["camera"]["yaw"]) < V.AUTO_LIFT_MIN_YAW and "view" not in a.assumed
+    flat = score_sequence(ref, front, settings=ScoreSettings(view="2d"))
+    assert a.score == flat.score
+    np.testing.assert_array_equal(a.moment_scores, flat.moment_scores)
+    b = score_sequence(ref, side)
+    assert b.view["mode"] == "lifted" and abs(abs(b.view["camera"]["yaw"]) - 90) <= 15
+    assert b.assumed["view"]["value"] == "lifted" and "scored in that view" in b.assumed["view"]["why"]
+    assert b.score == score_sequence(ref, side, settings=ScoreSettings(view="lifted")).score
+    assert b.score > score_sequence(ref, side, settings=ScoreSettings(view="2d")).score + 10
+    # a reference without a body the model was trained on (no hips: a face and arms) is never lifted
+    upper = ref.to_coco()
+    upper = upper.replace(confidences=np.where(np.arange(17) >= 11, 0.0, upper.confidences))
+    c = score_sequence(upper, side)
+    assert not V.auto_liftable(upper) and c.view["mode"] == "2d" and "camera" not in c.view
 
 
 # ------------------------------------------------------------------------------------- real data

@@ -58,9 +58,14 @@ def user_of(seq):
     return seq.replace(points3d=None, name="user")
 
 
+#: modes measured on 2D-only references of the held-out subject(s) (--lifted-references); "auto" there is
+#: the choice between 2d and lifted (a reference with 3D joints always gets 3d-fit)
+TWO_D_REFERENCE_MODES = ("lifted", "auto")
+
+
 def reference_for(seq, mode: str):
-    """The reference as the mode sees it: lifted works from 2D only."""
-    return seq.replace(points3d=None) if mode == "lifted" else seq
+    """The reference as the mode sees it: lifted (and auto, here) works from 2D only."""
+    return seq.replace(points3d=None) if mode in TWO_D_REFERENCE_MODES else seq
 
 
 def run_mode(mode: str, clips, desc, yaws, say, references=None, degraded_positives: bool = False) -> dict:
@@ -75,6 +80,8 @@ def run_mode(mode: str, clips, desc, yaws, say, references=None, degraded_positi
     pos_deg = {y: {} for y in yaws}         # the positive as a webcam user (degrade: 10 fps, jitter, late, ...)
     neg: dict[str, list[float]] = {s: [] for s in refs}
     selfs, degraded, fitted, t0 = [], [], {y: [] for y in yaws}, time.perf_counter()
+    chosen = {y: [] for y in yaws}          # the mode each positive was scored in (what auto chose)
+    chosen_neg: list[str] = []
     fails = 0
     for i, s in enumerate(refs):
         ref = reference_for(clips[(s, 0.0)], mode)
@@ -85,6 +92,7 @@ def run_mode(mode: str, clips, desc, yaws, say, references=None, degraded_positi
                 fails += 1
                 continue
             pos[y][s] = r.score
+            chosen[y].append(r.view["mode"])
             if "camera" in r.view:
                 fitted[y].append(r.view["camera"]["yaw"])
             if degraded_positives:
@@ -95,7 +103,9 @@ def run_mode(mode: str, clips, desc, yaws, say, references=None, degraded_positi
             if o == s or desc[o] == desc[s]:
                 continue
             try:
-                neg[s].append(score_sequence(ref, user_of(clips[(o, 0.0)]), settings=st).score)
+                r = score_sequence(ref, user_of(clips[(o, 0.0)]), settings=st)
+                neg[s].append(r.score)
+                chosen_neg.append(r.view["mode"])
             except PoseSearchError:
                 fails += 1
         say(f"  {mode}: {i + 1}/{len(refs)} references, {time.perf_counter() - t0:.0f} s")
@@ -105,6 +115,7 @@ def run_mode(mode: str, clips, desc, yaws, say, references=None, degraded_positi
            "self_min": float(np.nanmin(selfs)), "self_median": float(np.nanmedian(selfs)),
            "degraded_self_min": float(np.min(degraded)), "degraded_self_median": float(np.median(degraded)),
            "score_other_median": float(np.median(all_neg)), "seconds": round(time.perf_counter() - t0, 1),
+           "negatives_scored_as": {m: chosen_neg.count(m) for m in sorted(set(chosen_neg))},
            "per_yaw": {}}
     def won(scores):
         wins, n = 0.0, 0
@@ -124,7 +135,8 @@ def run_mode(mode: str, clips, desc, yaws, say, references=None, degraded_positi
             "degraded_same_median": float(np.median(list(pos_deg[y].values()))) if pos_deg[y] else None,
             "degraded_pairs_won": won(pos_deg[y]) if pos_deg[y] else None,
             "fitted_yaw_error_median": float(np.median(err)) if err is not None else None,
-            "fitted_yaw_error_max": float(np.max(err)) if err is not None else None}
+            "fitted_yaw_error_max": float(np.max(err)) if err is not None else None,
+            "scored_as": {m: chosen[y].count(m) for m in sorted(set(chosen[y]))}}
     return out
 
 
@@ -149,9 +161,9 @@ def cost(folder: Path, repeat: int, say) -> dict:
     times, scores = {}, {}
     from posesearch.sequence.view import lift_available
 
-    for mode in ("2d", "3d-fit") + (("lifted",) if lift_available() else ()):
+    for mode in ("2d", "3d-fit") + (("lifted", "auto") if lift_available() else ()):
         st = ScoreSettings(view=mode)
-        r_in = ref.replace(points3d=None) if mode == "lifted" else ref
+        r_in = reference_for(ref, mode)
         score_sequence(r_in, user, settings=st)           # warm (compiled kernels)
         ts = []
         for _ in range(repeat):
@@ -178,21 +190,24 @@ def markdown(res: dict) -> str:
         held = m.get("reference_clips", "all")
         lines += [f"## view = {m.get('label', m['mode'])}", ""] + ([] if held == "all" else [
                   f"References: the {len(held)} clips of CMU subject(s) {m.get('subjects', '')}"
-                  f"{' (held out from the lifting model training)' if m['mode'] == 'lifted' else ''} "
+                  f"{' (held out from the lifting model training), 2D only' if m['mode'] in ('lifted', 'auto') else ''} "
                   f"({', '.join(held[:3])}, ...); users and negatives: every clip.", ""]) + [
                   f"self min {f(m['self_min'])} (median {f(m['self_median'])}), degraded self min "
                   f"{f(m['degraded_self_min'])} (median {f(m['degraded_self_median'])}), other motions median "
-                  f"{f(m['score_other_median'])}; {m['seconds']:.0f} s", "",
+                  f"{f(m['score_other_median'])}; {m['seconds']:.0f} s", ""] + ([
+                  "Negatives scored as: " + ", ".join(f"{k} {v}" for k, v in m["negatives_scored_as"].items()), ""]
+                  if m["mode"] == "auto" and m.get("negatives_scored_as") else []) + [
                   "| yaw θ | same motion median | p10 | pairs won | AUC | fitted yaw error median / max | "
-                  "degraded user: median / pairs won |",
-                  "|---|---|---|---|---|---|---|"]
+                  "degraded user: median / pairs won | scored as |",
+                  "|---|---|---|---|---|---|---|---|"]
         for y, v in m["per_yaw"].items():
             fe = ("—" if v["fitted_yaw_error_median"] is None
                   else f"{v['fitted_yaw_error_median']:.1f}° / {v['fitted_yaw_error_max']:.1f}°")
             dg = ("—" if v.get("degraded_pairs_won") is None
                   else f"{f(v['degraded_same_median'])} / {f(v['degraded_pairs_won'], 4)}")
             lines.append(f"| {y}° | {f(v['score_same_median'])} | {f(v['score_same_p10'])} | "
-                         f"{f(v['pairs_won'], 4)} | {f(v['auc'], 4)} | {fe} | {dg} |")
+                         f"{f(v['pairs_won'], 4)} | {f(v['auc'], 4)} | {fe} | {dg} | "
+                         f"{', '.join(f'{k} {n}' for k, n in v.get('scored_as', {}).items()) or '—'} |")
         lines.append("")
     c = res.get("cost")
     if c:
@@ -264,7 +279,7 @@ def main(argv=None) -> int:
     held = {int(v) for v in a.lifted_references.split(",") if v.strip()}
     for m in modes:
         say(f"view {m}")
-        subjects = held if m == "lifted" else {int(v) for v in a.references.split(",") if v.strip()}
+        subjects = held if m in TWO_D_REFERENCE_MODES else {int(v) for v in a.references.split(",") if v.strip()}
         refs = {s for s, _ in clips if int(s.split("_")[0]) in subjects} if subjects else None
         entry = run_mode(m, clips, desc, YAWS, say, refs, a.degraded_positives)
         if subjects:

@@ -13,8 +13,11 @@
 * ``"lifted"`` — a 2D-only reference is first lifted to 3D by the learned model
   (:func:`posesearch.view.lift.lift`, in the camera's yaw frame: x right, Y up, Z towards the camera,
   which is the world frame of a camera at yaw 0), then as ``"3d-fit"``;
-* ``"auto"`` (default) — ``"3d-fit"`` when the reference has 3D joints, otherwise ``"2d"``
-  (:data:`AUTO_USES_LIFT` is off: see the README section "Camera angle" for the measurements behind it).
+* ``"auto"`` (default) — ``"3d-fit"`` when the reference has 3D joints, otherwise ``"2d"``; when
+  :data:`AUTO_USES_LIFT` is on and the model is installed, a 2D reference is lifted and the user's camera
+  fitted to it: a fitted yaw under :data:`AUTO_LIFT_MIN_YAW` from the reference's own keeps ``"2d"`` (the
+  reference as given, so the answer is exactly view ``"2d"``'s), farther is ``"lifted"`` (see the README
+  section "Camera angle" for the measurements behind the switch).
 
 :func:`view_reference` returns the reference to score and a dict for ``ScoreReport.view``: the mode,
 who chose it and why, and the fitted camera.
@@ -31,7 +34,21 @@ from .sequence import Sequence
 #: fewest present joints of a frame the lifting model is given
 MIN_LIFT_JOINTS = 4
 #: whether view="auto" lifts a 2D-only reference when the lifting model is installed
-AUTO_USES_LIFT = False
+AUTO_USES_LIFT = True
+#: view="auto" on a lifted 2D reference: a user's camera fitted within this many degrees of yaw of the
+#: reference's own camera is scored as filmed (2D, bit-identical to view="2d"); farther, in the fitted view
+AUTO_LIFT_MIN_YAW = 20.0
+#: view="auto" lifts only a reference whose frames mostly (half or more) show both shoulders, both hips and at
+#: least this many COCO-17 joints: a body the model was trained on, not a face or a hand
+AUTO_LIFT_MIN_JOINTS = 8
+_TORSO = [5, 6, 11, 12]                   # COCO-17 left/right shoulder, left/right hip
+
+
+def auto_liftable(reference: Sequence) -> bool:
+    """Whether view="auto" may lift this 2D reference (:data:`AUTO_LIFT_MIN_JOINTS`)."""
+    present = reference.to_coco().present
+    body = present[:, _TORSO].all(axis=1) & (present.sum(axis=1) >= AUTO_LIFT_MIN_JOINTS)
+    return bool(len(body)) and float(body.mean()) >= 0.5
 
 
 def lift_available() -> bool:
@@ -55,8 +72,9 @@ def resolve_view(view: str, reference: Sequence) -> tuple[str, str]:
     if view == "auto":
         if has3d:
             return "3d-fit", "view auto: the reference has 3D joints, so the user's camera was fitted to them"
-        if AUTO_USES_LIFT and lift_available():
-            return "lifted", "view auto: the reference is 2D only and the lifting model is installed"
+        if AUTO_USES_LIFT and auto_liftable(reference) and lift_available():
+            return "lifted", ("view auto: the reference is 2D only; it was lifted to 3D and the user's camera fitted "
+                              f"to it (lifted when the fitted yaw is {AUTO_LIFT_MIN_YAW:g}° or more away)")
         return "2d", "view auto: the reference has no 3D joints; poses compared as filmed (--view lifted to lift it)"
     if view == "3d-fit" and not has3d:
         raise InvalidArgumentError(
@@ -86,28 +104,29 @@ def lifted_points3d(reference: Sequence) -> np.ndarray:
     return _from_coco(world, reference.layout)
 
 
-def _keep_own_view(seen, p3, coco: Sequence) -> np.ndarray:
-    """The lifted reference ``p3`` seen by the fitted camera (``seen``: unit scale), corrected so that the camera at the reference's own view
-    gives back the reference's own 2D exactly: per frame, the lifted pose seen from yaw 0 is matched to the
-    recorded 2D by a scale and shift (least squares); the seen pose gets the same scale and shift plus the
-    recorded pose's residual. So a lifting error costs nothing at the reference's own angle (self-scores stay
-    100) and the lifted 3D only supplies how the pose changes as the camera moves."""
+def _anchor_to_own_view(p3, coco: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The lifted reference ``p3`` (T, 17, 3) with its X and Y replaced by the recorded 2D: the lifting model
+    only supplies each joint's depth (Z), the part a 2D recording lacks; per frame, the recorded 2D is mapped
+    into the lifted pose's units by the scale and shift (least squares) that best match the lifted pose seen
+    from yaw 0. Returns (anchored 3D, per-frame scale (T, 1, 1), per-frame 2D centre (T, 1, 2)): seen from
+    the reference's own camera and mapped back by the scale and centre, the anchored pose is the recorded 2D
+    itself, so a lifting error costs nothing at the reference's own angle (self-scores stay 100), and at
+    another angle the error is only the depth's."""
     from ..view.camera import project
 
-    w = np.where(np.isfinite(p3).all(-1), coco.confidences, 0.0)
+    ok = np.isfinite(p3).all(-1)
+    w = np.where(ok, coco.confidences, 0.0)
     q0 = np.nan_to_num(project(p3))                    # (T, 17, 2) lifted, seen from the reference's camera
-    qc = np.nan_to_num(seen)
     x = coco.keypoints
     W = np.maximum(w.sum(1), 1e-12)[:, None]
     mq = (w[..., None] * q0).sum(1) / W
     mx = (w[..., None] * x).sum(1) / W
     num = (w[..., None] * (q0 - mq[:, None]) * (x - mx[:, None])).sum((1, 2))
     den = (w[..., None] * (q0 - mq[:, None]) ** 2).sum((1, 2))
-    a = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)[:, None, None]
-    resid = x - (a * (q0 - mq[:, None]) + mx[:, None])
-    mc = (w[..., None] * qc).sum(1) / W
-    out = a * (qc - mc[:, None]) + mx[:, None] + resid
-    return np.where(np.isfinite(seen), out, np.nan)
+    a = np.where((den > 0) & (num > 0), num / np.where(den > 0, den, 1.0), 1.0)[:, None, None]
+    qc = (x - mx[:, None]) / a + mq[:, None]           # the recorded 2D in the lifted units (y down)
+    anchored = np.stack([qc[..., 0], -qc[..., 1], p3[..., 2]], axis=-1)
+    return np.where(ok[..., None], anchored, np.nan), a, mx[:, None]
 
 
 def _from_coco(p, layout) -> np.ndarray:
@@ -123,7 +142,7 @@ def view_reference(reference: Sequence, user: Sequence, view: str, mirror: str) 
 
     ``mirror`` (ScoreSettings.mirror): which user states the camera is fitted for ("auto": both, the
     lower alignment cost wins)."""
-    from ..view.camera import fit_sequence_camera, project
+    from ..view.camera import fit_sequence_camera, project, wrap_degrees
 
     mode, why = resolve_view(view, reference)
     info: dict[str, Any] = {"mode": mode, "chosen_by": "auto" if view == "auto" else "settings", "why": why}
@@ -133,6 +152,8 @@ def view_reference(reference: Sequence, user: Sequence, view: str, mirror: str) 
     if mode == "lifted":
         ref = reference.replace(points3d=lifted_points3d(reference))
     p3 = ref.to_coco().points3d
+    if mode == "lifted":
+        p3, frame_scale, frame_centre = _anchor_to_own_view(p3, reference.to_coco())
     ref_w = np.isfinite(p3).all(-1).astype(np.float64)
     usr = user.to_coco()
     states = {"off": [False], "on": [True], "auto": [False, True]}[mirror]
@@ -142,8 +163,19 @@ def view_reference(reference: Sequence, user: Sequence, view: str, mirror: str) 
         fits[m] = fit_sequence_camera(p3, ref.times, u.keypoints, u.confidences, u.times, ref_weights=ref_w)
     best = min(fits, key=lambda m: fits[m].alignment_cost)
     cam = fits[best].camera
-    if mode == "lifted":
-        kp = _keep_own_view(project(p3, cam.yaw, cam.pitch), p3, reference.to_coco())
+    fitted = dict(camera=cam.to_dict(), fitted_to="mirrored user" if best else "user as recorded",
+                  fit_cost=round(fits[best].alignment_cost, 6),
+                  fit_costs={("mirrored" if m else "plain"): round(f.alignment_cost, 6) for m, f in fits.items()})
+    if mode == "lifted" and view == "auto" and abs(wrap_degrees(cam.yaw)) < AUTO_LIFT_MIN_YAW:
+        info.update(mode="2d", why=f"view auto: the user's camera, fitted to the lifted reference, is at yaw "
+                                   f"{wrap_degrees(cam.yaw):.0f}° (within {AUTO_LIFT_MIN_YAW:g}° of the reference's); "
+                                   "poses compared as filmed", **fitted)
+        return reference, info
+    if mode == "lifted":                                  # seen by the fitted camera, in the reference's image
+        img = project(p3, cam.yaw, cam.pitch)
+        w = np.where(np.isfinite(img).all(-1), reference.to_coco().confidences, 0.0)
+        centre = (w[..., None] * np.nan_to_num(img)).sum(1) / np.maximum(w.sum(1), 1e-12)[:, None]
+        kp = frame_scale * (img - centre[:, None]) + frame_centre    # yaw 0: the recorded 2D again
     else:
         kp = cam.project(p3)
     cf = np.where(np.isfinite(kp).all(-1), reference.to_coco().confidences, 0.0)
@@ -153,8 +185,10 @@ def view_reference(reference: Sequence, user: Sequence, view: str, mirror: str) 
     cf2 = np.nan_to_num(_from_coco(cf, reference.layout))  # joints it lacks are still left out, not missing
     seen = reference.replace(keypoints=np.nan_to_num(kp2), confidences=np.where(np.isnan(kp2[..., 0]), 0.0, cf2),
                              points3d=ref.points3d)
-    info.update(camera=cam.to_dict(), fitted_to="mirrored user" if best else "user as recorded",
-                fit_cost=round(fits[best].alignment_cost, 6),
-                fit_costs={("mirrored" if m else "plain"): round(f.alignment_cost, 6) for m, f in fits.items()})
+    if mode == "lifted" and view == "auto":
+        info["why"] = (f"view auto: the reference is 2D only; the user's camera, fitted to the lifted reference, is at "
+                       f"yaw {wrap_degrees(cam.yaw):.0f}° ({AUTO_LIFT_MIN_YAW:g}° or more from the reference's): scored "
+                       "in that view")
+    info.update(**fitted)
     return seen, info
 
