@@ -50,6 +50,7 @@ from .errors import InvalidArgumentError, InvalidPoseError, PoseSearchError, Unk
 from .index.index import Index
 from .sequence.score import VIEWS, ScoreSettings, score_sequence
 from .sequence.io import as_sequence
+from .sequence import view as _view
 from .sequence.sequence import sequence_from_clip
 from .text import plural
 
@@ -81,7 +82,9 @@ class SequenceSearchSettings:
     (None = defaults); view: the camera-angle mode of that scoring (``ScoreSettings.view``: auto | 2d |
     3d-fit | lifted; None = the score settings' own, auto by default). It applies to step 3 only: the
     candidates are still found by the index's 2D nearest frames, then each is scored in the user's view
-    (a clip ingested from BVH carries 3D joints, so auto fits the user's camera to it).
+    (a clip ingested from BVH carries 3D joints, so auto fits the user's camera to it). Under auto, 2D-only
+    candidates are scored as filmed, and only when none scores ``AUTO_LIFT_BELOW`` (90) are the top ones
+    scored again with the lift and the user's camera fitted (:mod:`posesearch.sequence.view`).
     """
 
     top: int = 5
@@ -255,6 +258,29 @@ def fit_time_line(user_frame: np.ndarray, t_user: np.ndarray, t_clip: np.ndarray
 
 # ----------------------------------------------------------------------------- the search
 
+def _rescore_with_view(top: list, rest: list, user, settings: ScoreSettings, corpus) -> list:
+    """Sequence search under view auto when no candidate scored AUTO_LIFT_BELOW as filmed: the top candidates
+    scored again with view auto (which lifts a 2D reference and fits the user's camera to it), then re-ranked
+    with the rest."""
+    out = []
+    for c in top:
+        clip = corpus.clip(c.clip_index)
+        times = np.asarray(clip.times, dtype=np.float64)
+        a = int(np.searchsorted(times, c.start_time, side="left"))
+        b = int(np.searchsorted(times, c.end_time, side="right"))
+        try:
+            rep = score_sequence(sequence_from_clip(clip).slice(a, b), user, settings=settings)
+        except InvalidPoseError:
+            out.append(c)
+            continue
+        out.append(dataclasses.replace(c, score=float(rep.score), time_offset=float(rep.time_offset),
+                                       speed_ratio=float(rep.speed_ratio), mirrored=bool(rep.mirrored),
+                                       match=float(rep.score) * c.coverage, report=rep))
+    out += rest
+    out.sort(key=lambda c: (-c.match, -c.coverage, c.clip_index))
+    return out
+
+
 def search_sequence(index: Index, sequence, settings: SequenceSearchSettings | None = None, *,
                     layout: str | None = None, fps: float | None = None, **options) -> SequenceMatches:
     """Clips of ``index``'s corpus that ``sequence`` performed, best score first (module doc).
@@ -322,6 +348,9 @@ def search_sequence(index: Index, sequence, settings: SequenceSearchSettings | N
             fitted.append((sup, int(clip_f[g[0]]), off, spd, tc_f[g][inl]))
     fitted.sort(key=lambda f: (-f[0], f[1]))
     score_settings = st.score_settings
+    # view auto: 2D candidates are scored as filmed here (a candidate with 3D joints still gets its camera
+    # fitted); only when none of them scores AUTO_LIFT_BELOW are the top ones re-scored with the lift (below)
+    defer_lift = score_settings.view == "auto" and _view.AUTO_USES_LIFT
     out: list[ClipMatch] = []
     best: list[float] = []                                # the top ``st.top`` matches so far, descending
     for sup, ci, off, spd, tin in fitted[: st.candidates]:
@@ -337,10 +366,14 @@ def search_sequence(index: Index, sequence, settings: SequenceSearchSettings | N
         if b - a < 2:
             continue
         ref = sequence_from_clip(clip).slice(a, b)
+        as_filmed = defer_lift and ref.points3d is None
         try:
-            rep = score_sequence(ref, user, settings=score_settings)
+            rep = score_sequence(ref, user, settings=score_settings.replace(view="2d") if as_filmed else score_settings)
         except InvalidPoseError:
             continue                                      # a segment without usable reference frames
+        if as_filmed:
+            rep.view = {"mode": "2d", "chosen_by": "auto", "why": "view auto in sequence search: the candidate is "
+                        f"2D only and scored as filmed (lifted only if no candidate scores {_view.AUTO_LIFT_BELOW:g})"}
         frames = clip.frame_labels["frame"]
         out.append(ClipMatch(clip.clip_id, ci, dict(clip.labels), int(frames[a]), int(frames[b - 1]),
                              float(times[a]), float(times[b - 1]), float(rep.score), float(rep.time_offset),
@@ -348,6 +381,8 @@ def search_sequence(index: Index, sequence, settings: SequenceSearchSettings | N
                              sup / len(queried), sup, off, spd, rep))
         best = sorted(best + [out[-1].match], reverse=True)[: st.top]
     out.sort(key=lambda c: (-c.match, -c.coverage, c.clip_index))
+    if defer_lift and out and max(c.score for c in out) < _view.AUTO_LIFT_BELOW:
+        out = _rescore_with_view(out[: st.top], out[st.top:], user, score_settings, corpus)
     why = ""
     if not out:
         most = int(distinct.max())

@@ -276,3 +276,47 @@ def test_penn_early_stop_returns_what_scoring_every_candidate_returns(penn_split
     (every, n_every), (early, n_early) = _scored_all_and_early(monkeypatch, idx, users, top=3)
     assert early == every
     assert n_early < n_every
+
+
+def test_view_auto_scores_2d_candidates_as_filmed_and_lifts_the_top_only_below_the_bar(tmp_path, monkeypatch):
+    """Under view auto, 2D-only candidates (Penn Action) are scored as filmed: the same clips and scores as
+    view 2d. Only when no candidate scores AUTO_LIFT_BELOW are the top ones scored again with view auto
+    (lift + camera fit): then each top score is exactly score_sequence's under auto on that segment."""
+    import posesearch.sequence.view as V
+    from posesearch.corpus.readers import iter_source
+    from posesearch.corpus.store import Corpus
+    from posesearch.sequence import ScoreSettings, score_sequence
+
+    if not V.lift_available():
+        pytest.skip("the lifting model's weights do not load")
+    mats = sorted(shared_path("penn_action", "labels").glob("*.mat"))[:25]
+    path = tmp_path / "penn25.h5"
+    Corpus.ingest(path, iter_source("penn-action", mats))
+    corpus = Corpus.open(path)
+    try:
+        idx = Index.build(corpus, metric="weighted", backend="vptree")
+        liftable = [i for i in range(len(corpus.clip_ids())) if V.auto_liftable(sequence_from_clip(corpus.clip(i)))]
+        assert len(liftable) >= 5
+        own = liftable[2]
+        user = degrade(sequence_from_clip(corpus.clip(own)), fps=10, seed=3)
+        auto = idx.search_sequence(user, top=2)
+        flat = idx.search_sequence(user, top=2, view="2d")
+        assert [(c.clip_id, c.score) for c in auto.clips] == [(c.clip_id, c.score) for c in flat.clips]
+        assert auto.best.clip_id == corpus.clip(own).clip_id and auto.best.score >= V.AUTO_LIFT_BELOW
+        assert all("scored as filmed" in c.report.view["why"] for c in auto.clips)
+        monkeypatch.setattr(V, "AUTO_LIFT_BELOW", 101.0)     # no candidate reaches it: the top ones are lifted
+        lifted = idx.search_sequence(user, top=2)
+        assert len(lifted.clips) == 2
+        for c in lifted.clips:
+            clip = corpus.clip(c.clip_index)
+            a = int(np.searchsorted(clip.times, c.start_time, side="left"))
+            b = int(np.searchsorted(clip.times, c.end_time, side="right"))
+            segment = sequence_from_clip(clip).slice(a, b)
+            assert "scored as filmed" not in c.report.view["why"]
+            assert ("camera" in c.report.view) == V.auto_liftable(segment)
+            want = score_sequence(segment, user, settings=ScoreSettings())
+            assert c.score == want.score and c.match == pytest.approx(c.score * c.coverage)
+        assert "camera" in lifted.clips[0].report.view or "camera" in lifted.clips[1].report.view
+        assert [c.match for c in lifted.clips] == sorted((c.match for c in lifted.clips), reverse=True)
+    finally:
+        corpus.close()

@@ -188,10 +188,11 @@ def test_anchored_lift_seen_from_the_references_camera_is_the_recorded_2d(seed, 
     np.testing.assert_allclose(back[ok], x[ok], rtol=0, atol=1e-9 * max(1.0, image_scale) * 300)
 
 
-def test_auto_lifts_a_2d_reference_only_when_the_users_camera_differs():
-    """View auto lifts a 2D reference and fits the user's camera to it: a user filmed
-    from the reference's own side is scored as filmed (exactly view 2d's answer), one filmed 90° away in the
-    fitted view (exactly view lifted's answer); the report says which and why."""
+def test_auto_lifts_a_2d_reference_only_when_the_users_camera_differs(monkeypatch):
+    """View auto on a 2D reference: a user who already scores AUTO_LIFT_BELOW as filmed is scored as filmed
+    without a camera fit; below it, the reference is lifted and the user's camera fitted: a user filmed from
+    the reference's own side is scored as filmed (exactly view 2d's answer), one filmed 90° away in the fitted
+    view (exactly view lifted's answer); the report says which and why."""
     import posesearch.sequence.view as V
 
     if not V.lift_available():
@@ -201,12 +202,18 @@ def test_auto_lifts_a_2d_reference_only_when_the_users_camera_differs():
     ref = clips[("005_01", 0.0)].replace(points3d=None)
     front = clips[("005_01", 0.0)].replace(points3d=None, name="user")
     side = clips[("005_01", 90.0)].replace(points3d=None, name="user")
+    flat = score_sequence(ref, front, settings=ScoreSettings(view="2d"))
+    quick = score_sequence(ref, front)          # scores >= AUTO_LIFT_BELOW as filmed: no lift, no camera fit
+    assert flat.score >= V.AUTO_LIFT_BELOW and quick.view["mode"] == "2d" and quick.view["chosen_by"] == "auto"
+    assert "no camera was fitted" in quick.view["why"] and "camera" not in quick.view and "view" not in quick.assumed
+    assert quick.score == flat.score
+    monkeypatch.setattr(V, "AUTO_LIFT_BELOW", 101.0)    # every score is below: the camera is fitted
     a = score_sequence(ref, front)
     assert a.view["mode"] == "2d" and a.view["chosen_by"] == "auto" and "within 20°" in a.view["why"]
     assert abs(a.view["camera"]["yaw"]) < V.AUTO_LIFT_MIN_YAW and "view" not in a.assumed
-    flat = score_sequence(ref, front, settings=ScoreSettings(view="2d"))
     assert a.score == flat.score
     np.testing.assert_array_equal(a.moment_scores, flat.moment_scores)
+    monkeypatch.undo()
     b = score_sequence(ref, side)
     assert b.view["mode"] == "lifted" and abs(abs(b.view["camera"]["yaw"]) - 90) <= 15
     assert b.assumed["view"]["value"] == "lifted" and "scored in that view" in b.assumed["view"]["why"]

@@ -859,13 +859,26 @@ def score_in_view(reference: Sequence, user: Sequence, settings: ScoreSettings, 
     """:func:`score_prepared` after :func:`.view.view_reference` has put the reference in the user's view
     (``settings.view``); the report says which view and camera (``report.view``; also ``assumed["view"]``
     when ``auto`` chose a camera fit)."""
-    from .view import view_reference
+    from .view import AUTO_LIFT_BELOW, resolve_view, view_reference
 
     reference.require_frames(2)
     user.require_frames(2)
+    as_filmed = None
+    if settings.view == "auto" and resolve_view("auto", reference)[0] == "lifted":
+        # a 2D score this good needs no camera: the lift and the camera fit are only tried below it
+        ref = prepare_reference(reference, settings, layout=layout)
+        as_filmed = score_prepared(ref, prepare_user(user, ref.fps, settings, layout=layout))
+        if as_filmed.score >= AUTO_LIFT_BELOW:
+            as_filmed.view = {"mode": "2d", "chosen_by": "auto",
+                              "why": f"view auto: the reference is 2D only and the poses as filmed already score "
+                                     f"{as_filmed.score:.1f} (>= {AUTO_LIFT_BELOW:g}), so no camera was fitted"}
+            return as_filmed
     seen, info = view_reference(reference, user, settings.view, settings.mirror)
-    ref = prepare_reference(seen, settings, layout=layout)
-    report = score_prepared(ref, prepare_user(user, ref.fps, settings, layout=layout))
+    if as_filmed is not None and seen is reference:   # auto fitted a camera near the reference's own: as filmed
+        report = as_filmed
+    else:
+        ref = prepare_reference(seen, settings, layout=layout)
+        report = score_prepared(ref, prepare_user(user, ref.fps, settings, layout=layout))
     report.view = info
     if info["chosen_by"] == "auto" and info["mode"] != "2d":
         report.assumed["view"] = {"value": info["mode"], "why": info["why"]}

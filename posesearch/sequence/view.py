@@ -14,8 +14,9 @@
   (:func:`posesearch.view.lift.lift`, in the camera's yaw frame: x right, Y up, Z towards the camera,
   which is the world frame of a camera at yaw 0), then as ``"3d-fit"``;
 * ``"auto"`` (default) — ``"3d-fit"`` when the reference has 3D joints, otherwise ``"2d"``; when
-  :data:`AUTO_USES_LIFT` is on and the model is installed, a 2D reference is lifted and the user's camera
-  fitted to it: a fitted yaw under :data:`AUTO_LIFT_MIN_YAW` from the reference's own keeps ``"2d"`` (the
+  :data:`AUTO_USES_LIFT` is on and the model is installed, a 2D reference is first scored as filmed, and only
+  when that scores below :data:`AUTO_LIFT_BELOW` is it lifted and the user's camera fitted to it
+  (:func:`~.score.score_in_view`): a fitted yaw under :data:`AUTO_LIFT_MIN_YAW` from the reference's own keeps ``"2d"`` (the
   reference as given, so the answer is exactly view ``"2d"``'s), farther is ``"lifted"`` (see the README
   section "Camera angle" for the measurements behind the switch).
 
@@ -38,6 +39,9 @@ AUTO_USES_LIFT = True
 #: view="auto" on a lifted 2D reference: a user's camera fitted within this many degrees of yaw of the
 #: reference's own camera is scored as filmed (2D, bit-identical to view="2d"); farther, in the fitted view
 AUTO_LIFT_MIN_YAW = 20.0
+#: view="auto" on a 2D reference first scores the poses as filmed; only a score below this tries the lift and
+#: the camera fit (a match this good is not a camera problem, and it saves their cost on most scorings)
+AUTO_LIFT_BELOW = 90.0
 #: view="auto" lifts only a reference whose frames mostly (half or more) show both shoulders, both hips and at
 #: least this many COCO-17 joints: a body the model was trained on, not a face or a hand
 AUTO_LIFT_MIN_JOINTS = 8
