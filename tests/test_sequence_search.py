@@ -279,7 +279,7 @@ def test_penn_early_stop_returns_what_scoring_every_candidate_returns(penn_split
 
 
 def test_view_auto_scores_2d_candidates_as_filmed_and_lifts_the_top_only_below_the_bar(tmp_path, monkeypatch):
-    """Under view auto, 2D-only candidates (Penn Action) are scored as filmed: the same clips and scores as
+    """With auto's lifting on (AUTO_USES_LIFT), 2D-only candidates (Penn Action) are scored as filmed: the same clips and scores as
     view 2d. Only when no candidate scores AUTO_LIFT_BELOW are the top ones scored again with view auto
     (lift + camera fit): then each top score is exactly score_sequence's under auto on that segment."""
     import posesearch.sequence.view as V
@@ -289,6 +289,7 @@ def test_view_auto_scores_2d_candidates_as_filmed_and_lifts_the_top_only_below_t
 
     if not V.lift_available():
         pytest.skip("the lifting model's weights do not load")
+    monkeypatch.setattr(V, "AUTO_USES_LIFT", True)     # off by default: auto as filmed for 2D references
     mats = sorted(shared_path("penn_action", "labels").glob("*.mat"))[:25]
     path = tmp_path / "penn25.h5"
     Corpus.ingest(path, iter_source("penn-action", mats))

@@ -197,7 +197,8 @@ def test_auto_lifts_a_2d_reference_only_when_the_users_camera_differs(monkeypatc
 
     if not V.lift_available():
         pytest.skip("the lifting model's weights do not load")
-    assert V.AUTO_USES_LIFT          # on by default (README "Camera angle": the measurements behind it)
+    assert not V.AUTO_USES_LIFT      # off by default (README "Camera angle": the measurements behind it)
+    monkeypatch.setattr(V, "AUTO_USES_LIFT", True)
     clips = _cmu(["005_01"], (0.0, 90.0), seconds=5.0)
     ref = clips[("005_01", 0.0)].replace(points3d=None)
     front = clips[("005_01", 0.0)].replace(points3d=None, name="user")
@@ -207,13 +208,14 @@ def test_auto_lifts_a_2d_reference_only_when_the_users_camera_differs(monkeypatc
     assert flat.score >= V.AUTO_LIFT_BELOW and quick.view["mode"] == "2d" and quick.view["chosen_by"] == "auto"
     assert "no camera was fitted" in quick.view["why"] and "camera" not in quick.view and "view" not in quick.assumed
     assert quick.score == flat.score
+    below = V.AUTO_LIFT_BELOW
     monkeypatch.setattr(V, "AUTO_LIFT_BELOW", 101.0)    # every score is below: the camera is fitted
     a = score_sequence(ref, front)
     assert a.view["mode"] == "2d" and a.view["chosen_by"] == "auto" and "within 20°" in a.view["why"]
     assert abs(a.view["camera"]["yaw"]) < V.AUTO_LIFT_MIN_YAW and "view" not in a.assumed
     assert a.score == flat.score
     np.testing.assert_array_equal(a.moment_scores, flat.moment_scores)
-    monkeypatch.undo()
+    monkeypatch.setattr(V, "AUTO_LIFT_BELOW", below)
     b = score_sequence(ref, side)
     assert b.view["mode"] == "lifted" and abs(abs(b.view["camera"]["yaw"]) - 90) <= 15
     assert b.assumed["view"]["value"] == "lifted" and "scored in that view" in b.assumed["view"]["why"]

@@ -265,7 +265,13 @@ def main(argv=None) -> int:
                         "--lifted-references)")
     p.add_argument("--update", action="store_true",
                    help="keep the other modes (and the cost, with --repeat 0) of an existing view.json")
+    p.add_argument("--auto-lifts", action="store_true",
+                   help="view auto lifts 2D references (posesearch.sequence.view.AUTO_USES_LIFT on; off by default)")
     a = p.parse_args(argv)
+    if a.auto_lifts:
+        import posesearch.sequence.view as V
+
+        V.AUTO_USES_LIFT = True
     folder = (a.data or default_data_dir()) / "cmu_mocap" / "bvh"
     if not folder.exists():
         print(f"CMU mocap not found at {folder}", file=sys.stderr)
@@ -284,7 +290,8 @@ def main(argv=None) -> int:
         entry = run_mode(m, clips, desc, YAWS, say, refs, a.degraded_positives)
         if subjects:
             entry["subjects"] = ",".join(map(str, sorted(subjects)))
-        entry["label"] = m + (f", references of subject {entry['subjects']}" if subjects else "")
+        entry["label"] = m + (" (lifting on)" if m == "auto" and a.auto_lifts else "") + (
+            f", references of subject {entry['subjects']}" if subjects else "")
         res["modes"].append(entry)
     old = a.out / "view.json"
     if a.update and old.exists():
