@@ -218,3 +218,23 @@ def test_live_pair_detail_equals_pair_errors():
                                -1.0 if pen is None else pen, dist == "procrustes", err)
         np.testing.assert_allclose(got, d[0], rtol=0, atol=1e-12, equal_nan=True)
         np.testing.assert_allclose(err, e[0], rtol=0, atol=1e-12, equal_nan=True)
+
+
+def test_push_accepts_null_rows_as_missing_joints():
+    """None rows (JSON null, as pose files write a missing joint) are missing joints: the same session as with
+    [0, 0, 0] rows; a ragged frame is refused in one line naming the frame."""
+    from posesearch.sequence.simulate import synthetic_motion
+    from posesearch.sequence.stream import ScoreSession
+
+    ref = synthetic_motion(3.0, 30.0, seed=5)
+    arr = np.nan_to_num(ref.as_array())
+    a, b = ScoreSession(ref), ScoreSession(ref)
+    for i in range(0, len(arr), 3):
+        rows = [list(map(float, r)) for r in arr[i]]
+        rows[1] = rows[2] = None
+        zero = [r if r is not None else [0.0, 0.0, 0.0] for r in rows]
+        ua, ub = a.push(rows, ref.times[i]), b.push(zero, ref.times[i])
+        assert ua.to_dict() == ub.to_dict()
+    assert a.report().score == b.report().score
+    with pytest.raises(InvalidPoseError, match=r"frame \d+: expected a \(K, 3\) array .* uneven rows"):
+        a.push([[1.0, 2.0, 1.0], [1.0, 2.0]] + [[0.0, 0.0, 0.0]] * 15, 10.0)

@@ -224,6 +224,18 @@ def test_live_final_report_equals_offline(client, index_path, query, settings):
     assert {k: report[k] for k in want} == want
 
 
+def test_live_accepts_null_for_a_missing_joint_as_pose_files_do(client):
+    """A frame sent as the sequence file holds it (null = a missing joint) gets the same answers and report as
+    the same frame with [0, 0, 0] rows, and at least one frame of the sample has a null."""
+    frames, times = user_frames(USER)
+    raw = USER["frames"]
+    assert any(k is None for f in raw for k in f)
+    zero_answers, zero_report = live_run(client, frames, times)
+    null_answers, null_report = live_run(client, raw, times)
+    assert all(a["type"] == "update" for a in null_answers)
+    assert null_answers == zero_answers and null_report == zero_report
+
+
 REP_START, REP_END = 1.0, 2.5         # one "rep": this stretch of SAMPLE_CLIP
 
 
@@ -419,7 +431,8 @@ def test_serve_without_the_extra_names_it(monkeypatch, index_path):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "fastapi" else real(name, *a))
     r = runner.invoke(cli_app, ["serve", str(index_path)])
     assert r.exit_code == 2
-    assert r.output.strip() == 'error: posesearch serve needs the \'serve\' extra: pip install "posesearch[serve]"'
+    assert r.output.strip() == ("error: posesearch serve needs the 'serve' extra: pip install \"posesearch[serve]\" "
+                                "(from a checkout: pip install -e \".[serve]\")")
 
 
 def test_bad_port_and_index_are_one_line(tmp_path, index_path):

@@ -246,14 +246,25 @@ def test_ray_asked_without_ray_says_what_to_install(built, monkeypatch, tmp_path
     monkeypatch.setattr(sharded, "_ray_available", lambda: False)
     with pytest.raises(InvalidArgumentError, match=r"needs the 'cluster' extra: pip install \"posesearch\[cluster\]\""):
         Index.load(built["manifest"], execution="ray")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     assert Index.load(built["manifest"], execution="auto").execution == "local"
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")     # a named cluster is never silently local
+    with pytest.raises(InvalidArgumentError, match=r"RAY_ADDRESS names a Ray cluster \(127.0.0.1:6379\), but Ray "
+                                                   r"execution needs the 'cluster' extra"):
+        Index.load(built["manifest"], execution="auto")
+    assert Index.load(built["manifest"], execution="local").execution == "local"
     pose = tmp_path / "pose.json"
     pose.write_text(json.dumps({"keypoints": sample_queries(1)[0].tolist()}))
+    r = run("query", built["manifest"], pose)
+    assert r.exit_code == 2 and "RAY_ADDRESS names a Ray cluster" in r.stderr and "--local" in r.stderr, r.output
+    assert run("query", built["manifest"], pose, "--local").exit_code == 0
+    monkeypatch.delenv("RAY_ADDRESS")
     for args in (("query", built["manifest"], pose, "--ray"),
                  ("build", SAMPLE, "--shards", 2, "--ray", "-o", tmp_path / "r.h5")):
         r = run(*args)
         assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.output
-        assert r.stderr.strip().endswith("needs the 'cluster' extra: pip install \"posesearch[cluster]\""), r.stderr
+        assert r.stderr.strip().endswith("needs the 'cluster' extra: pip install \"posesearch[cluster]\" (from a "
+                                         "checkout: pip install -e \".[cluster]\")"), r.stderr
 
 
 # ----------------------------------------------------------------------------- CLI

@@ -25,7 +25,7 @@ FORMAT_NAME = "posesearch-shards"
 FORMAT_VERSION = 1
 JSON_ATTRS = ("backend_params", "normalization", "shards")
 EXECUTIONS = ("auto", "local", "ray")
-CLUSTER_HINT = 'pip install "posesearch[cluster]"'
+CLUSTER_HINT = 'pip install "posesearch[cluster]" (from a checkout: pip install -e ".[cluster]")'
 
 
 class ShardUnavailableError(PoseSearchError):

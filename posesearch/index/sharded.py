@@ -181,7 +181,8 @@ def _ray_available() -> bool:
 
 def choose_execution(execution: str | None) -> str:
     """``auto`` -> ``ray`` when ray is installed and a cluster is running or named (``RAY_ADDRESS``), else
-    ``local``; ``ray`` without ray installed: one line saying what to install."""
+    ``local``; ``ray``, or ``auto`` with ``RAY_ADDRESS`` set, without ray installed: one line saying what to
+    install (a named cluster is never silently replaced by local threads)."""
     execution = "auto" if execution is None else str(execution).lower()
     if execution not in EXECUTIONS:
         raise UnknownNameError("execution", execution, EXECUTIONS)
@@ -189,6 +190,10 @@ def choose_execution(execution: str | None) -> str:
         raise InvalidArgumentError(f"Ray execution needs the 'cluster' extra: {CLUSTER_HINT}")
     if execution == "auto":
         if not _ray_available():
+            if os.environ.get("RAY_ADDRESS"):
+                raise InvalidArgumentError(f"RAY_ADDRESS names a Ray cluster ({os.environ['RAY_ADDRESS']}), but Ray "
+                                           f"execution needs the 'cluster' extra: {CLUSTER_HINT}; or unset "
+                                           "RAY_ADDRESS, or pass --local, to search the shards in this process")
             return "local"
         import sys
 

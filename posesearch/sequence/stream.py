@@ -167,6 +167,14 @@ def _view_of(reference, settings: ScoreSettings, ref_fps):
     return None, view_reference(seq, None, settings.view, settings.mirror)[1]
 
 
+def rows_with_missing(keypoints):
+    """A JSON-like pose's rows with each ``None`` (null: a missing joint, as in pose files) made ``[0, 0, 0]``
+    (confidence 0: missing); anything else unchanged."""
+    if isinstance(keypoints, (list, tuple)) and any(r is None for r in keypoints):
+        return [(0.0, 0.0, 0.0) if r is None else r for r in keypoints]
+    return keypoints
+
+
 class ScoreSession:
     """Score a live user stream against ``reference`` (see the module doc).
 
@@ -225,10 +233,12 @@ class ScoreSession:
 
     # ------------------------------------------------------------------------------------ input
     def _coco_frame(self, keypoints, t) -> tuple[np.ndarray, np.ndarray, float]:
+        keypoints = rows_with_missing(keypoints)
         try:
             raw = np.asarray(keypoints)
         except (TypeError, ValueError):
-            raise InvalidPoseError(f"frame {self.frames}: expected numbers, got {type(keypoints).__name__}") from None
+            raise InvalidPoseError(f"frame {self.frames}: expected a (K, 3) array of [x, y, confidence] rows (null: "
+                                   f"missing), got a {type(keypoints).__name__} of uneven rows") from None
         if raw.dtype.kind not in "fiu":   # complex would lose its imaginary part, bool / str are not numbers
             raise InvalidPoseError(f"frame {self.frames}: keypoints: expected real numbers, got dtype {raw.dtype}")
         a = np.array(raw, dtype=np.float64)
@@ -307,6 +317,7 @@ class ScoreSession:
     # ------------------------------------------------------------------------------------- core
     def push(self, keypoints, t: float) -> StreamUpdate:
         """Add one user frame ((K, 3) [x, y, confidence] at time ``t`` seconds); returns the update."""
+        keypoints = rows_with_missing(keypoints)
         kp, cf, t = self._coco_frame(keypoints, t)
         raw = np.array(keypoints, dtype=np.float64)      # validated by _coco_frame: real (K, 3) numbers
         st = self.settings

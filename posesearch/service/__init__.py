@@ -16,7 +16,7 @@ from __future__ import annotations
 __all__ = ["create_app", "serve", "Limits", "SERVE_EXTRA_HINT"]
 
 #: what to install when FastAPI / uvicorn are missing
-SERVE_EXTRA_HINT = 'pip install "posesearch[serve]"'
+SERVE_EXTRA_HINT = 'pip install "posesearch[serve]" (from a checkout: pip install -e ".[serve]")'
 
 
 def __getattr__(name: str):

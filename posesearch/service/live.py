@@ -37,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import InvalidArgumentError, InvalidPoseError, PoseSearchError, check_number
 from ..sequence.reps import RepSettings
-from ..sequence.stream import ScoreSession
+from ..sequence.stream import ScoreSession, rows_with_missing
 from .core import (SCORE_SETTINGS, RequestBodyError, Service, TooLargeError, dumps, loads, parse_flag,
                    parse_json_body, score_settings, status_for)
 
@@ -87,8 +87,8 @@ class LiveSession:
 
     def _nearest(self, keypoints) -> dict | None:
         try:
-            m = self.svc.index.search(np.asarray(keypoints, dtype=np.float64), 1, layout=self.session.layout.name,
-                                      mirror=True)
+            m = self.svc.index.search(np.asarray(rows_with_missing(keypoints), dtype=np.float64), 1,
+                                      layout=self.session.layout.name, mirror=True)
         except InvalidPoseError:          # too few joints to compare: no nearest pose for this frame
             return None
         return m.to_records()[0][0]

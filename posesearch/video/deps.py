@@ -10,7 +10,8 @@ import importlib.util
 from ..errors import PoseSearchError
 
 #: what to install, as the error says it (the extra pins mediapipe 0.10.21, which pins numpy < 2)
-INSTALL = 'pip install "posesearch[video]"'
+INSTALL = ('pip install "posesearch[video]" (from a checkout: pip install -e ".[video]"), in an '
+           'environment of its own: mediapipe pins numpy < 2')
 
 
 class MissingExtraError(PoseSearchError):
