@@ -117,14 +117,19 @@ class _DPState:
         self.new = np.zeros((NSTAT, tr))
         self.cols[ST_C] = np.inf
         self.first = True
-        self.end = None            # statistics (NSTAT, 1) of the best path ending at the last ref frame
-        self.last_d = None         # distances of the last grid frame (for the current pair)
         self.last_u = None         # features of the last grid frame
         self.keep = None           # joints compared (the reference has them and the user's layout can)
         self.ref_features = None
         self.ref_t = self.ref_wt = None   # ref_features transposed for the kernel: (K, 2, Tr) points, (K, Tr) weights
-        self.end_stats = np.zeros((NSTAT, 1))   # what ``end`` becomes once the last reference frame is reached
+        self.end_stats = np.zeros((NSTAT, 1))   # the best path ending at the last reference frame (the kernel's)
         self.end_stats[ST_C] = np.inf
+
+    @property
+    def end(self) -> np.ndarray | None:
+        """Statistics (NSTAT, 1) of the best path ending at the last reference frame; None before one does."""
+        from ._align_kernels import ST_C
+
+        return self.end_stats if np.isfinite(self.end_stats[ST_C, 0]) else None
 
     def nbytes(self) -> int:
         return self.cols.nbytes + self.new.nbytes
@@ -141,17 +146,20 @@ class _LiveBuffers:
         self.acc = np.zeros(11 * BLOCK)
         self.lo = np.zeros(NCHUNK, np.int64)
         self.hi = np.full(NCHUNK, tr, np.int64)
+        self._rows = np.empty((0, tr))
         self.max_rot = math.radians(float(settings.max_rotation))
         pen = settings.penalty
         self.penalty = -1.0 if pen is None else float(pen)
         self.d50, self.slope = float(settings.curve.d50), float(settings.curve.slope)
 
     def rows(self, n: int) -> np.ndarray:
-        """(n, Tr) distance rows (a fresh array: the last row is kept as the state's last distances)."""
+        """(n, Tr) scratch distance rows, reused from push to push (grown when a push brings more frames)."""
         if n > len(self.lo):
             self.lo = np.zeros(n, np.int64)
             self.hi = np.full(n, self.tr, np.int64)
-        return np.empty((n, self.tr))
+        if n > len(self._rows):
+            self._rows = np.empty((n, self.tr))
+        return self._rows[:n]
 
 
 def _view_of(reference, settings: ScoreSettings, ref_fps):
@@ -233,7 +241,7 @@ class ScoreSession:
 
     # ------------------------------------------------------------------------------------ input
     def _coco_frame(self, keypoints, t) -> tuple[np.ndarray, np.ndarray, float]:
-        keypoints = rows_with_missing(keypoints)
+        """``keypoints``: as push gives them (null rows already made missing by :func:`rows_with_missing`)."""
         try:
             raw = np.asarray(keypoints)
         except (TypeError, ValueError):
@@ -426,9 +434,6 @@ class ScoreSession:
             if swapped:
                 s.cols, s.new = s.new, s.cols
             s.first = False
-            if np.isfinite(s.end_stats[kern.ST_C, 0]):
-                s.end = s.end_stats
-            s.last_d = d[n - 1]
             s.last_u = FrameFeatures(fu.points[n - 1:], fu.weights[n - 1:], fu.valid[n - 1:], fu.distance)
             if best is None or cost < best[0]:
                 best = (cost, m, r)
