@@ -863,11 +863,12 @@ def score_in_view(reference: Sequence, user: Sequence, settings: ScoreSettings, 
 
     reference.require_frames(2)
     user.require_frames(2)
-    as_filmed = None
+    as_filmed = usr = None
     if settings.view == "auto" and resolve_view("auto", reference)[0] == "lifted":
         # a 2D score this good needs no camera: the lift and the camera fit are only tried below it
         ref = prepare_reference(reference, settings, layout=layout)
-        as_filmed = score_prepared(ref, prepare_user(user, ref.fps, settings, layout=layout))
+        usr = prepare_user(user, ref.fps, settings, layout=layout)
+        as_filmed = score_prepared(ref, usr)
         if as_filmed.score >= AUTO_LIFT_BELOW:
             as_filmed.view = {"mode": "2d", "chosen_by": "auto",
                               "why": f"view auto: the reference is 2D only and the poses as filmed already score "
@@ -876,9 +877,9 @@ def score_in_view(reference: Sequence, user: Sequence, settings: ScoreSettings, 
     seen, info = view_reference(reference, user, settings.view, settings.mirror)
     if as_filmed is not None and seen is reference:   # auto fitted a camera near the reference's own: as filmed
         report = as_filmed
-    else:
+    else:       # the user prepared once: the seen reference keeps the reference's times, so its fps
         ref = prepare_reference(seen, settings, layout=layout)
-        report = score_prepared(ref, prepare_user(user, ref.fps, settings, layout=layout))
+        report = score_prepared(ref, usr if usr is not None else prepare_user(user, ref.fps, settings, layout=layout))
     report.view = info
     if info["chosen_by"] == "auto" and info["mode"] != "2d":
         report.assumed["view"] = {"value": info["mode"], "why": info["why"]}
