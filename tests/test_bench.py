@@ -624,3 +624,24 @@ def test_bench_scaling_targets_at_10m():
     row["build_peak_extra_bytes"] = int(1.5 * raw)
     row["query_sets"]["cross"]["median_ms"] = 6.0
     assert [x["met"] for x in bench_scaling.targets([row])] == [True, True, False]
+
+
+def test_bench_vptree_profile_tiny_run(tiny_data, tmp_path):
+    """benchmarks/bench_vptree_profile.py end to end at tiny sizes (a real subset and an augmented corpus):
+    every answer checked against the exact backend (a wrong one fails the run), the search's counts
+    consistent with the corpus (rows scanned at most the distinct rows, blocks at most the rows)."""
+    import bench_vptree_profile
+
+    out = tmp_path / "profile.json"
+    assert bench_vptree_profile.main(["--quick", "--data", str(tiny_data), "--cache", str(tmp_path), "--sizes",
+                                      "1000,15000", "--queries", "6", "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [p["frames"] for p in res["points"]] == [1000, 15000]
+    assert res["points"][1]["origin"]["augmented"] > 0
+    for p in res["points"]:
+        assert set(p["sets"]) == {"cross/real", "cross/estimator"} and p["scan_ns_per_row"] > 0
+        for s in p["sets"].values():
+            assert s["queries"] == 6 and s["cpu_p99_ms"] >= s["cpu_median_ms"] > 0
+            assert 0 < s["rows_scanned_mean"] <= p["distinct_rows"] and 0 < s["rows_scanned_fraction"] <= 1
+            assert 1 <= s["blocks_mean"] <= s["rows_scanned_mean"] and s["exact_mean"] >= 10
+            assert s["batch_qps"] > 0
