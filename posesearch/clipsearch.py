@@ -24,12 +24,12 @@ runs these steps (options in :class:`SequenceSearchSettings`):
    free in that alignment, a short segment matching a small part of the user could score high; so the
    clips are ranked by ``match = score * coverage``: how well the segment was performed times how much
    of the sequence follows the clip in order.
-   The segment (``segment``, default ``vote``): the clip times of the nearest frames of the user frames
-   that *voted* for the clip (below), leaving out those more than 3 ``tolerance`` off its line; the first
-   and last inlier hit (``hits``) when fewer than ``min_coverage`` of the frames voted for it. The inlier
-   span overshoots: with ``k`` = 50 hits per frame and 0.4 s of tolerance, some hit of the first and last
-   frames lies up to 0.4 s outside the performed part (0.23-0.27 s median error on degraded Penn Action
-   copies, against 0.03-0.10 s for the voters' span).
+   The segment (``segment``): ``hits`` (default) spans the first to the last inlier hit; ``vote`` spans the
+   clip times of the nearest frames of the user frames that *voted* for the clip (below), leaving out those
+   more than 3 ``tolerance`` off its line (``hits`` when fewer than ``min_coverage`` of the frames voted for
+   it). The inlier span overshoots: with ``k`` = 50 hits per frame and 0.4 s of tolerance, some hit of the
+   first and last frames lies up to 0.4 s outside the performed part (0.23-0.27 s median error on degraded
+   Penn Action copies, against 0.03-0.10 s for the voters' span, which also ranks better: benchmarks/README.md).
 3b. **The vote and when to refine** (``refine``). Each queried frame votes for the clip of its nearest
    frame (Move Mirror's per-frame vote; the hits of step 1 already hold it). ``always`` (default) scores
    the candidates as above and ranks them by ``match``. ``auto`` does so only when the vote is ambiguous:
@@ -90,7 +90,7 @@ REFINE = Registry(
 
 #: which clip times bound the segment a candidate is scored against (``SequenceSearchSettings.segment``)
 SEGMENTS = Registry(
-    "segment mode", ("vote", "hits"),
+    "segment mode", ("hits", "vote"),
     descriptions={"vote": "the clip times of the nearest frames of the user frames that voted for the clip, when "
                           "at least min_coverage of the frames did (else as hits)",
                   "hits": "the first and last hit on the clip's time line"})
@@ -124,8 +124,8 @@ class SequenceSearchSettings:
     scored again with the lift and the user's camera fitted (:mod:`posesearch.sequence.view`).
     refine: :data:`REFINE` (auto | always | never), whether the candidates are scored to rank them, or the
     per-frame vote ranks them (module doc, step 3); vote_margin: under auto, the vote is decisive when its
-    winner has at least this many times the runner-up's votes; segment: :data:`SEGMENTS` (vote | hits),
-    the clip times that bound the scored segment.
+    winner has at least this many times the runner-up's votes; segment: :data:`SEGMENTS` (hits | vote),
+    the clip times that bound the scored segment (vote: closer ends, module doc).
     """
 
     top: int = 5
@@ -141,7 +141,7 @@ class SequenceSearchSettings:
     view: str | None = None
     refine: str = "always"
     vote_margin: float = 2.0
-    segment: str = "vote"
+    segment: str = "hits"
 
     def __post_init__(self):
         for name in ("top", "candidates", "k", "hypotheses"):

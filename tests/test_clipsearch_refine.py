@@ -73,8 +73,10 @@ def test_settings_errors_name_the_field(field, value, msg):
 
 
 def test_refine_names_and_default():
-    assert REFINE.names() == ["auto", "always", "never"] or set(REFINE.names()) == {"auto", "always", "never"}
-    assert SequenceSearchSettings().refine == "always" and SequenceSearchSettings(refine="AUTO").refine == "auto"
+    assert set(REFINE.names()) == {"auto", "always", "never"}
+    st = SequenceSearchSettings()
+    assert (st.refine, st.segment, st.vote_margin) == ("always", "hits", 2.0)
+    assert SequenceSearchSettings(refine="AUTO").refine == "auto"
 
 
 # ----------------------------------------------------------------------------- the bundled sample
@@ -211,6 +213,12 @@ def test_cli_refine(sample_index_file, tmp_path):
     assert r.exit_code == 2 and "unknown refine mode 'sometimes'" in r.output and "never" in r.output, r.output
     r = runner.invoke(app, ["query", str(sample_index_file), str(path), "--refine", "auto"])
     assert r.exit_code == 2 and "--refine auto: only applies with --sequence" in r.output, r.output
+    r = runner.invoke(app, base + ["--segment", "vote", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["settings"]["segment"] == "vote", r.output
+    r = runner.invoke(app, base + ["--segment", "middle"])
+    assert r.exit_code == 2 and "unknown segment mode 'middle'" in r.output and "hits" in r.output, r.output
+    r = runner.invoke(app, ["query", str(sample_index_file), str(path), "--segment", "vote"])
+    assert r.exit_code == 2 and "--segment vote: only applies with --sequence" in r.output, r.output
 
 
 def test_service_refine(sample_index_file):
@@ -233,6 +241,10 @@ def test_service_refine(sample_index_file):
         r = client.post("/v1/search", json={"sequence": doc, "refine": "sometimes"})
         assert r.status_code == 422 and "unknown refine mode 'sometimes'" in r.json()["detail"], r.text
         assert "always" in r.json()["detail"]
+        r = client.post("/v1/search", json={"sequence": doc, "top": 1, "segment": "vote"})
+        assert r.status_code == 200 and r.json()["settings"]["segment"] == "vote", r.text
+        r = client.post("/v1/search", json={"sequence": doc, "segment": "middle"})
+        assert r.status_code == 422 and "unknown segment mode 'middle'" in r.json()["detail"], r.text
 
 
 # ----------------------------------------------------------------------------- real Penn Action

@@ -216,6 +216,11 @@ def register(app: typer.Typer) -> None:
                                                   "per-frame vote is ambiguous: its winner has < 2x the runner-up's "
                                                   "votes), never (the vote ranks; only the clips shown are "
                                                   "scored)."),
+        segment: Optional[str] = typer.Option(None, "--segment",
+                                              help="--sequence: the clip times that bound the scored segment: hits "
+                                                   "(default: first to last hit on the clip's time line) or vote "
+                                                   "(the nearest frames of the user frames that voted for the "
+                                                   "clip: closer ends)."),
         max_frames: Optional[int] = max_frames_option("A video query: read at most its first N frames (needed "
                                                       "for a video over 18,000 frames)."),
     ) -> None:
@@ -231,6 +236,9 @@ def register(app: typer.Typer) -> None:
         if refine is not None and not sequence:
             raise InvalidArgumentError(f"--refine {refine}: only applies with --sequence (how the clips a whole "
                                        f"sequence matched are ranked); frame queries are ranked by distance")
+        if segment is not None and not sequence:
+            raise InvalidArgumentError(f"--segment {segment}: only applies with --sequence (the matched part of a "
+                                       f"clip); frame queries match single frames")
         if fps is not None and not sequence:
             raise InvalidArgumentError(f"--fps {fps:g}: only applies with --sequence (frame times matter when a whole "
                                        f"sequence is aligned); a frame query does not use them")
@@ -278,7 +286,7 @@ def register(app: typer.Typer) -> None:
                                            "pass --corpus PATH")
             _query_sequence(idx, index_file, pose_file, k=k, top=top, mirror=mirror, fps=fps, layout=layout,
                             as_json=as_json, fmt=fmt, clip=clip, assumed=assumed, view=view, max_frames=max_frames,
-                            refine=refine)
+                            refine=refine, segment=segment)
             return
         got = _read_query_input(pose_file, layout, fmt, clip, max_frames)
         assumed = {**got.assumed, **assumed}
@@ -380,7 +388,8 @@ def _echo_assumed(assumed: dict) -> None:
 def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int, mirror: bool,
                     fps: float | None, layout: str | None, as_json: bool, fmt: str | None = None,
                     clip: str | None = None, assumed: dict | None = None, view: str | None = None,
-                    max_frames: int | None = None, refine: str | None = None) -> None:
+                    max_frames: int | None = None, refine: str | None = None,
+                    segment: str | None = None) -> None:
     """``query --sequence``: the clips a whole sequence performed (Index.search_sequence)."""
     from .score import load_input
 
@@ -395,7 +404,7 @@ def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int,
                                 single_pose_hint="a single pose: query it without --sequence")
     assumed = {**got.assumed, **(assumed or {})}
     res = idx.search_sequence(got.sequence, top=top, k=k, mirror=mirror, view=view,
-                              **({} if refine is None else {"refine": refine}))
+                              **{n: v for n, v in (("refine", refine), ("segment", segment)) if v is not None})
     if not as_json:
         _echo_assumed(assumed)
     if as_json:

@@ -8,8 +8,9 @@ Routes, all JSON (``/docs`` has the OpenAPI page FastAPI makes):
   corpus clip id, with an optional ``start`` / ``end`` in seconds of clip time) and a ``"user"`` sequence ->
   the report ``score --json`` prints; ``"settings"``: smooth, interp, align, mirror, distance, moments_from;
   ``"reps": true`` adds ``reps``: :func:`~posesearch.sequence.reps.find_reps`' report of the same sequences;
-* ``POST /v1/search``: ``{"sequence": {...}, "top", "k", "mirror", "refine"}`` -> the clips it performed
-  (``query --sequence --json``; ``refine``: always | auto | never, ``SequenceSearchSettings.refine``);
+* ``POST /v1/search``: ``{"sequence": {...}, "top", "k", "mirror", "refine", "segment"}`` -> the clips it
+  performed (``query --sequence --json``; ``refine``: always | auto | never, ``segment``: hits | vote, as
+  ``SequenceSearchSettings``);
 * ``GET /v1/clips`` (``label`` filters, ``limit``, ``offset``), ``GET /v1/clips/{clip_id}`` (its frames as a
   pose-sequence object), ``GET /v1/health``;
 * ``WS /v1/live``: the live scoring session (:mod:`.live`);
