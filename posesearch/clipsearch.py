@@ -460,6 +460,13 @@ def search_sequence(index: Index, sequence, settings: SequenceSearchSettings | N
                          float(rep.speed_ratio), bool(rep.mirrored), float(rep.score) * sup / len(queried),
                          sup / len(queried), sup, off, spd, rep)
 
+    scored: dict[int, ClipMatch | None] = {}        # clip index -> its scoring (each clip scored at most once)
+
+    def score_fit(f) -> ClipMatch | None:
+        if f[1] not in scored:
+            scored[f[1]] = score_one(*f)
+        return scored[f[1]]
+
     out: list[ClipMatch] = []
     fitted = []
     refined = st.refine == "always" or (st.refine == "auto" and not decisive)
@@ -469,36 +476,52 @@ def search_sequence(index: Index, sequence, settings: SequenceSearchSettings | N
         note = (f"vote ambiguous: {tally} (< {st.vote_margin:g}x" if vote["votes"] >= need else
                 f"vote too thin: {tally} (< min_coverage, {plural(need, 'frame')}") + "): the candidates scored and ranked by match"
     else:
-        # the vote ranks: its clips in falling votes (then the rest in falling hits), each fitted and scored
-        # until ``top`` are found; the first found is ranked first, the others by match
+        # the vote ranks: the winner first, then its other clips in falling votes (then the rest in falling
+        # hits), each fitted and scored until ``top`` are found; after the winner they are ranked by match.
+        # auto also scores the challenger (the best-covered other candidate: the clip ``always`` would most
+        # likely rank first) and refines when any clip scored matches better than the winner
+        winner, auto = int(vc[0]), st.refine == "auto"
         voted = [int(c) for c in vc if int(c) in group_of]
-        order = voted + [c for c in group_of if c not in set(voted)]
+        if auto:
+            fitted = sorted((f for f in map(fit, group_of) if f is not None), key=lambda f: (-f[0], f[1]))
+            fits = {f[1]: f for f in fitted}
+            challenger = [f[1] for f in fitted if f[1] != winner][:1]
+            order = list(dict.fromkeys([winner] + challenger + [c for c in voted if c in fits] + list(fits)))
+        else:
+            order = voted + [c for c in group_of if c not in set(voted)]
+        want = max(st.top, 2) if auto else st.top
         for ci in order:
-            if len(out) >= st.top or len(fitted) >= st.candidates:
+            if len(out) >= want or len(scored) >= st.candidates:
                 break
-            f = fit(ci)
-            m = None if f is None else score_one(*f)
-            if f is not None:
-                fitted.append(f)
-            if m is None and st.refine == "auto" and ci == int(vc[0]):
+            if auto:
+                f = fits.get(ci)
+            else:
+                f = fit(ci)
+                if f is not None:
+                    fitted.append(f)
+            m = None if f is None else score_fit(f)
+            if m is None and auto and ci == winner:
                 break                                     # the winner has no usable line or segment: refine
             if m is not None:
                 out.append(m)
-        if st.refine == "auto" and (not out or out[0].clip_index != int(vc[0])):
-            refined, out, fitted = True, [], []
+        better = [c for c in out[1:] if c.match > out[0].match] if auto and out else []
+        if auto and (not out or out[0].clip_index != winner):
+            refined, out = True, []                       # (fitted: every line, kept for the refinement)
             note = (f"vote decisive ({tally}) but its winner gave no time line covering min_coverage or no "
                     f"segment to score: the candidates scored and ranked by match")
+        elif better:
+            refined, out = True, []
+            b = max(better, key=lambda c: c.match)
+            note = (f"vote decisive ({tally}) but {b.clip_id} matched better than its winner ({b.match:.1f} > "
+                    f"{scored[winner].match:.1f}): the candidates scored and ranked by match")
         else:
-            out = out[:1] + sorted(out[1:], key=lambda c: (-c.match, -c.coverage, c.clip_index))
-            note = ((f"vote decisive: {tally} (>= {st.vote_margin:g}x)" if st.refine == "auto" else
-                     f"refine never: ranked by the vote ({tally})") +
-                    f"; only the {plural(len(out), 'clip')} returned scored")
+            out = out[:1] + sorted(out[1:], key=lambda c: (-c.match, -c.coverage, c.clip_index))[: st.top - 1]
+            note = (f"vote decisive: {tally} (>= {st.vote_margin:g}x); {plural(len(scored), 'clip')} scored, no "
+                    f"better match than the winner" if auto else
+                    f"refine never: ranked by the vote ({tally}); only the {plural(len(out), 'clip')} returned scored")
     if refined:
-        for ci in list(group_of):
-            f = fit(ci)
-            if f is not None:
-                fitted.append(f)
-        fitted.sort(key=lambda f: (-f[0], f[1]))
+        if not fitted:
+            fitted = sorted((f for f in map(fit, group_of) if f is not None), key=lambda f: (-f[0], f[1]))
         best: list[float] = []                            # the top ``st.top`` matches so far, descending
         for f in fitted[: st.candidates]:
             # candidates come in falling coverage and a score is at most 100, so once even a perfect score
@@ -506,7 +529,7 @@ def search_sequence(index: Index, sequence, settings: SequenceSearchSettings | N
             # clips come back, with the same scores, as when every candidate is scored
             if len(best) >= st.top and SCORE_MAX * f[0] / len(queried) < best[st.top - 1]:
                 break
-            m = score_one(*f)
+            m = score_fit(f)
             if m is None:
                 continue
             out.append(m)
