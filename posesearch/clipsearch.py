@@ -34,9 +34,13 @@ runs these steps (options in :class:`SequenceSearchSettings`):
    frame (Move Mirror's per-frame vote; the hits of step 1 already hold it). ``always`` (default) scores
    the candidates as above and ranks them by ``match``. ``auto`` does so only when the vote is ambiguous:
    it is *decisive* when the winner has at least ``vote_margin`` (2) times the runner-up's votes and at
-   least ``min_coverage`` of the frames; then the vote ranks, and only the clips returned are fitted and
-   scored (the winner first, then the next clips by votes, ranked by ``match``; at ``top`` 1 a single
-   scoring). ``never`` always lets the vote rank. The result says which (``refined``, ``vote``,
+   least ``min_coverage`` of the frames. Then only the clips to return are scored: the winner, the
+   *challenger* (the best-covered other candidate, the clip ``always`` would most likely rank first) and the
+   next clips by votes, up to ``top`` (at ``top`` 1 the challenger only when a perfect score would lift it
+   above the winner's match, as in step 3's early stop); if any of them matches better than the winner the
+   score-based rank differs from the vote's, and auto refines after all (reusing those scorings). Else the
+   winner comes first, the others by ``match``. ``never`` always lets the vote rank (no challenger) and
+   scores only what it returns. The result says which path was taken (``refined``, ``vote``,
    ``refine_note``). On Penn Action auto kept always's top-1 / top-3 (benchmarks/README.md).
 4. The clips are returned best ``match`` first (ties: higher coverage), at most ``top`` of them. When
    none is found, the result is empty and its ``reason`` says why (e.g. every hit was in a one-frame
@@ -84,7 +88,7 @@ SCORE_MAX = 100.0
 REFINE = Registry(
     "refine mode", ("auto", "always", "never"),
     descriptions={"auto": "rank by the per-frame vote when it is decisive (the winner has at least vote_margin "
-                          "times the runner-up's votes), else score every candidate",
+                          "times the runner-up's votes, and no clip scored matches better), else as always",
                   "always": "score the candidates and rank them by match, whatever the vote",
                   "never": "rank by the per-frame vote; score only the clips returned"})
 
@@ -122,8 +126,8 @@ class SequenceSearchSettings:
     (a clip ingested from BVH carries 3D joints, so auto fits the user's camera to it). Under auto, 2D-only
     candidates are scored as filmed, and only when none scores ``AUTO_LIFT_BELOW`` (90) are the top ones
     scored again with the lift and the user's camera fitted (:mod:`posesearch.sequence.view`).
-    refine: :data:`REFINE` (auto | always | never), whether the candidates are scored to rank them, or the
-    per-frame vote ranks them (module doc, step 3); vote_margin: under auto, the vote is decisive when its
+    refine: :data:`REFINE` (always | auto | never), whether the candidates are scored to rank them, or the
+    per-frame vote ranks them (module doc, step 3b); vote_margin: under auto, the vote is decisive when its
     winner has at least this many times the runner-up's votes; segment: :data:`SEGMENTS` (hits | vote),
     the clip times that bound the scored segment (vote: closer ends, module doc).
     """
@@ -495,6 +499,8 @@ def search_sequence(index: Index, sequence, settings: SequenceSearchSettings | N
                 break
             if auto:
                 f = fits.get(ci)
+                if st.top == 1 and out and f is not None and SCORE_MAX * f[0] / len(queried) < out[0].match:
+                    break                                 # not returned, and even a perfect score would not win
             else:
                 f = fit(ci)
                 if f is not None:
@@ -517,7 +523,7 @@ def search_sequence(index: Index, sequence, settings: SequenceSearchSettings | N
         else:
             out = out[:1] + sorted(out[1:], key=lambda c: (-c.match, -c.coverage, c.clip_index))[: st.top - 1]
             note = (f"vote decisive: {tally} (>= {st.vote_margin:g}x); {plural(len(scored), 'clip')} scored, no "
-                    f"better match than the winner" if auto else
+                    f"candidate can match better than the winner" if auto else
                     f"refine never: ranked by the vote ({tally}); only the {plural(len(out), 'clip')} returned scored")
     if refined:
         if not fitted:

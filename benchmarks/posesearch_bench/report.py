@@ -524,9 +524,9 @@ def _refine_table(ss: dict) -> list[str]:
     if not body:
         return []
     return ["Refine modes side by side, at top 3 unless marked (`SequenceSearchSettings.refine`: always = score the candidates "
-            "and rank by match; auto = rank by the per-frame vote when its winner has >= 2× the runner-up's votes, "
-            "else as always; never = rank by the vote; each scores only the clips it returns when it ranks by the "
-            "vote; segment vote = the voters' span, except the last row: segment hits, first to last hit on the "
+            "and rank by match; auto = rank by the per-frame vote when its winner has >= 2× the runner-up's votes "
+            "and no clip scored (the ones returned and the best-covered other) matches better, else as always; "
+            "never = rank by the vote, scoring only the clips returned; segment vote = the voters' span, except the last row: segment hits, first to last hit on the "
             "time line, the library's default). refined = share of searches that scored the candidates; "
             "segment-end error over the right clips found first.", "",
             _table(["task", "refine", "queries", "top-1", "top-3", "refined", "segment-end error s", "median s"],

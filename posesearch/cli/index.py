@@ -214,8 +214,8 @@ def register(app: typer.Typer) -> None:
                                              help="--sequence: when the candidate clips are scored to rank them: "
                                                   "always (default: every candidate), auto (only when the "
                                                   "per-frame vote is ambiguous: its winner has < 2x the runner-up's "
-                                                  "votes), never (the vote ranks; only the clips shown are "
-                                                  "scored)."),
+                                                  "votes, or a clip scored matches better), never (the vote ranks; "
+                                                  "only the clips shown are scored)."),
         segment: Optional[str] = typer.Option(None, "--segment",
                                               help="--sequence: the clip times that bound the scored segment: hits "
                                                    "(default: first to last hit on the clip's time line) or vote "
