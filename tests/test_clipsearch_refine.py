@@ -299,14 +299,21 @@ def test_penn_auto_keeps_always_accuracy(penn_split):
     assert asked == 25
     assert right["auto"][0] >= right["always"][0] and right["auto"][1] >= right["always"][1], right
     selfs = {"always": 0, "auto": 0}
-    skipped = 0
-    for ci in rng.choice(corpus.num_clips, 15, replace=False):
+    skipped, asked = 0, 0
+    for ci in rng.choice(corpus.num_clips, 20, replace=False):
         seq = sequence_from_clip(corpus.clip(int(ci)))
         a = len(seq) // 5
         user = degrade(seq.slice(a, min(len(seq), a + max(20, len(seq) // 2))), fps=10, seed=int(ci))
-        for m in selfs:
-            r = idx.search_sequence(user, top=1, refine=m)
+        try:
+            res = {m: idx.search_sequence(user, top=1, refine=m) for m in selfs}
+        except InvalidPoseError:        # a clip whose joints are all marked invisible
+            continue
+        asked += 1
+        for m, r in res.items():
             selfs[m] += bool(r.clips) and r.best.clip_id == seq.name
-            skipped += m == "auto" and not r.refined
+        skipped += not res["auto"].refined
+        if asked == 15:
+            break
+    assert asked == 15
     assert selfs["auto"] >= selfs["always"] >= 13, selfs
     assert skipped >= 10, skipped
