@@ -24,6 +24,24 @@ runs these steps (options in :class:`SequenceSearchSettings`):
    free in that alignment, a short segment matching a small part of the user could score high; so the
    clips are ranked by ``match = score * coverage``: how well the segment was performed times how much
    of the sequence follows the clip in order.
+   The segment (``segment``): ``hits`` (default) spans the first to the last inlier hit; ``vote`` spans the
+   clip times of the nearest frames of the user frames that *voted* for the clip (below), leaving out those
+   more than 3 ``tolerance`` off its line (``hits`` when fewer than ``min_coverage`` of the frames voted for
+   it). The inlier span overshoots: with ``k`` = 50 hits per frame and 0.4 s of tolerance, some hit of the
+   first and last frames lies up to 0.4 s outside the performed part (0.23-0.27 s median error on degraded
+   Penn Action copies, against 0.03-0.10 s for the voters' span, which also ranks better: benchmarks/README.md).
+3b. **The vote and when to refine** (``refine``). Each queried frame votes for the clip of its nearest
+   frame (Move Mirror's per-frame vote; the hits of step 1 already hold it). ``always`` (default) scores
+   the candidates as above and ranks them by ``match``. ``auto`` does so only when the vote is ambiguous:
+   it is *decisive* when the winner has at least ``vote_margin`` (2) times the runner-up's votes and at
+   least ``min_coverage`` of the frames. Then only the clips to return are scored: the winner, the
+   *challenger* (the best-covered other candidate, the clip ``always`` would most likely rank first) and the
+   next clips by votes, up to ``top`` (at ``top`` 1 the challenger only when a perfect score would lift it
+   above the winner's match, as in step 3's early stop); if any of them matches better than the winner the
+   score-based rank differs from the vote's, and auto refines after all (reusing those scorings). Else the
+   winner comes first, the others by ``match``. ``never`` always lets the vote rank (no challenger) and
+   scores only what it returns. The result says which path was taken (``refined``, ``vote``,
+   ``refine_note``). On Penn Action auto kept always's top-1 / top-3 (benchmarks/README.md).
 4. The clips are returned best ``match`` first (ties: higher coverage), at most ``top`` of them. When
    none is found, the result is empty and its ``reason`` says why (e.g. every hit was in a one-frame
    clip, as in COCO, whose persons are still images); ``best`` then raises :class:`NoClipMatchedError`
@@ -47,6 +65,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import InvalidArgumentError, InvalidPoseError, PoseSearchError, UnknownNameError, check_number
+from .registry import Registry
 from .index.index import Index
 from .sequence.score import VIEWS, ScoreSettings, score_sequence
 from .sequence.io import as_sequence
@@ -58,11 +77,33 @@ if TYPE_CHECKING:  # pragma: no cover
     from .sequence.score import ScoreReport
 
 __all__ = ["SequenceSearchSettings", "ClipMatch", "SequenceMatches", "NoClipMatchedError", "search_sequence",
-           "fit_time_line"]
+           "fit_time_line", "REFINE", "SEGMENTS"]
 
 
 #: the highest score :func:`~posesearch.sequence.score.score_sequence` gives (its 0-100 scale)
 SCORE_MAX = 100.0
+
+
+#: when step 3 scores the candidates to rank them (``SequenceSearchSettings.refine``)
+REFINE = Registry(
+    "refine mode", ("auto", "always", "never"),
+    descriptions={"auto": "rank by the per-frame vote when it is decisive (the winner has at least vote_margin "
+                          "times the runner-up's votes, and no clip scored matches better), else as always",
+                  "always": "score the candidates and rank them by match, whatever the vote",
+                  "never": "rank by the per-frame vote; score only the clips returned"})
+
+#: which clip times bound the segment a candidate is scored against (``SequenceSearchSettings.segment``)
+SEGMENTS = Registry(
+    "segment mode", ("hits", "vote"),
+    descriptions={"vote": "the clip times of the nearest frames of the user frames that voted for the clip, when "
+                          "at least min_coverage of the frames did (else as hits)",
+                  "hits": "the first and last hit on the clip's time line"})
+
+
+#: segment "vote": a voter bounds the segment when its nearest frame lies within this many ``tolerance`` of
+#: the clip's time line (3 x 0.4 s: the voters' span measured best on Penn Action; it drops a voter whose
+#: nearest frame is a repeat of the pose seconds away)
+VOTE_SEGMENT_SLACK = 3.0
 
 
 class NoClipMatchedError(PoseSearchError):
@@ -85,6 +126,10 @@ class SequenceSearchSettings:
     (a clip ingested from BVH carries 3D joints, so auto fits the user's camera to it). Under auto, 2D-only
     candidates are scored as filmed, and only when none scores ``AUTO_LIFT_BELOW`` (90) are the top ones
     scored again with the lift and the user's camera fitted (:mod:`posesearch.sequence.view`).
+    refine: :data:`REFINE` (always | auto | never), whether the candidates are scored to rank them, or the
+    per-frame vote ranks them (module doc, step 3b); vote_margin: under auto, the vote is decisive when its
+    winner has at least this many times the runner-up's votes; segment: :data:`SEGMENTS` (hits | vote),
+    the clip times that bound the scored segment (vote: closer ends, module doc).
     """
 
     top: int = 5
@@ -98,6 +143,9 @@ class SequenceSearchSettings:
     min_coverage: float = 0.1
     score: "ScoreSettings | None" = None
     view: str | None = None
+    refine: str = "always"
+    vote_margin: float = 2.0
+    segment: str = "hits"
 
     def __post_init__(self):
         for name in ("top", "candidates", "k", "hypotheses"):
@@ -117,6 +165,11 @@ class SequenceSearchSettings:
             object.__setattr__(self, "candidates", int(self.top))
         if self.view is not None:
             object.__setattr__(self, "view", VIEWS.canonical(self.view))
+        if not (isinstance(self.vote_margin, (int, float)) and not isinstance(self.vote_margin, bool)
+                and math.isfinite(self.vote_margin) and self.vote_margin >= 1):
+            raise InvalidArgumentError(f"vote_margin: expected a ratio >= 1, got {self.vote_margin!r}")
+        object.__setattr__(self, "refine", REFINE.canonical(self.refine))
+        object.__setattr__(self, "segment", SEGMENTS.canonical(self.segment))
 
     @property
     def score_settings(self) -> ScoreSettings:
@@ -184,6 +237,13 @@ class SequenceMatches:
     #: why fewer clips than ``settings.top`` were returned, when at least one was (empty otherwise):
     #: how many clips the nearest frames reached and how many had a time line covering min_coverage
     why_fewer: str = ""
+    #: whether step 3 scored the candidates to rank them (False: the per-frame vote ranked them)
+    refined: bool = True
+    #: the per-frame vote: ``winner`` / ``runner_up`` clip ids and their ``votes`` / ``runner_up_votes``,
+    #: ``frames`` that voted (empty when no frame's nearest frames reached a clip of 2 or more frames)
+    vote: dict = field(default_factory=dict)
+    #: one line: which path was taken and why (e.g. "vote decisive: 14 vs 3 frames (>= 2x): ...")
+    refine_note: str = ""
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -207,7 +267,9 @@ class SequenceMatches:
                 "settings": {"top": s.top, "candidates": s.candidates, "k": s.k, "mirror": bool(s.mirror),
                              "min_joints": s.min_joints, "tolerance": s.tolerance, "max_speed": s.max_speed,
                              "hypotheses": s.hypotheses, "min_coverage": s.min_coverage,
-                             "view": s.score_settings.view},
+                             "view": s.score_settings.view, "refine": s.refine, "vote_margin": s.vote_margin,
+                             "segment": s.segment},
+                "refine": {"refined": bool(self.refined), "note": self.refine_note, "vote": dict(self.vote)},
                 "clips": [c.to_dict(report=reports) for c in self.clips],
                 **({} if self.clips else {"reason": self.reason}),
                 **({"why_fewer": self.why_fewer} if self.why_fewer else {})}
@@ -339,50 +401,151 @@ def search_sequence(index: Index, sequence, settings: SequenceSearchSettings | N
     distinct = np.array([len(np.unique(qi_f[g])) for g in groups])
     need = max(1, int(math.ceil(st.min_coverage * len(queried))))
     cand_groups = [groups[i] for i in np.argsort(-distinct, kind="stable") if distinct[i] >= need]
-    fitted = []
     t_q = t_user_all[queried]
-    for g in cand_groups[: 4 * st.candidates]:
+    group_of = {int(clip_f[g[0]]): g for g in cand_groups[: 4 * st.candidates]}
+
+    def fit(ci: int):
+        g = group_of[ci]
         sup, off, spd, inl = fit_time_line(qi_f[g], t_q[qi_f[g]], tc_f[g], tolerance=float(st.tolerance),
                                            max_speed=float(st.max_speed), hypotheses=int(st.hypotheses))
-        if sup >= need:
-            fitted.append((sup, int(clip_f[g[0]]), off, spd, tc_f[g][inl]))
-    fitted.sort(key=lambda f: (-f[0], f[1]))
+        return (sup, ci, off, spd, tc_f[g][inl]) if sup >= need else None
+
+    # the per-frame vote (Move Mirror's way): each queried frame votes for the clip of its nearest frame among
+    # clips of 2 or more frames. The hits are already here: a few array operations
+    vq = np.flatnonzero(multi.any(axis=1))
+    first = multi.argmax(axis=1)[vq]
+    v_clip, v_time = clip_of[vq, first], t_clip[vq, first]
+    vc, vn = np.unique(v_clip, return_counts=True)
+    vorder = np.lexsort((vc, -vn))
+    vc, vn = vc[vorder], vn[vorder]
+    vote = {"frames": int(len(vq)), "winner": str(cols["clip_ids"][vc[0]]), "votes": int(vn[0]),
+            "runner_up": str(cols["clip_ids"][vc[1]]) if len(vc) > 1 else None,
+            "runner_up_votes": int(vn[1]) if len(vn) > 1 else 0}
+    ratio = vote["votes"] / vote["runner_up_votes"] if vote["runner_up_votes"] else math.inf
+    tally = (f"{vote['winner']} {plural(vote['votes'], 'frame')} vs "
+             + (f"{vote['runner_up_votes']} ({vote['runner_up']})" if vote["runner_up"] else "no other clip"))
+    decisive = vote["votes"] >= need and ratio >= st.vote_margin
+    seg_votes = max(2, need)             # votes a clip needs for its voters' span to bound its segment
+
+    v_user = t_q[vq]
+
+    def seg_bounds(ci: int, off: float, spd: float, tin: np.ndarray) -> tuple[float, float]:
+        if st.segment == "vote":      # the clip's voters, but not those far off its line (a repeated pose)
+            near = (v_clip == ci) & (np.abs(v_time - (off + spd * v_user)) <= VOTE_SEGMENT_SLACK * st.tolerance)
+            if near.sum() >= seg_votes:
+                return float(v_time[near].min()), float(v_time[near].max())
+        return float(tin.min()), float(tin.max())
+
     score_settings = st.score_settings
     # view auto: 2D candidates are scored as filmed here (a candidate with 3D joints still gets its camera
     # fitted); only when none of them scores AUTO_LIFT_BELOW are the top ones re-scored with the lift (below)
     defer_lift = score_settings.view == "auto" and _view.AUTO_USES_LIFT
-    out: list[ClipMatch] = []
-    best: list[float] = []                                # the top ``st.top`` matches so far, descending
-    for sup, ci, off, spd, tin in fitted[: st.candidates]:
-        # candidates come in falling coverage and a score is at most 100, so once even a perfect score
-        # could not lift this one (or any later one) into the top, the rest are not scored: the same
-        # clips come back, with the same scores, as when every candidate is scored
-        if len(best) >= st.top and SCORE_MAX * sup / len(queried) < best[st.top - 1]:
-            break
+
+    def score_one(sup: int, ci: int, off: float, spd: float, tin: np.ndarray) -> ClipMatch | None:
         clip = corpus.clip(ci)
         times = np.asarray(clip.times, dtype=np.float64)
-        a = int(np.searchsorted(times, tin.min(), side="left"))
-        b = int(np.searchsorted(times, tin.max(), side="right"))
+        lo, hi = seg_bounds(ci, off, spd, tin)
+        a = int(np.searchsorted(times, lo, side="left"))
+        b = int(np.searchsorted(times, hi, side="right"))
         if b - a < 2:
-            continue
+            return None
         ref = sequence_from_clip(clip).slice(a, b)
         as_filmed = defer_lift and ref.points3d is None
         try:
             rep = score_sequence(ref, user, settings=score_settings.replace(view="2d") if as_filmed else score_settings)
         except InvalidPoseError:
-            continue                                      # a segment without usable reference frames
+            return None                                   # a segment without usable reference frames
         if as_filmed:
             rep.view = {"mode": "2d", "chosen_by": "auto", "why": "view auto in sequence search: the candidate is "
                         f"2D only and scored as filmed (lifted only if no candidate scores {_view.AUTO_LIFT_BELOW:g})"}
         frames = clip.frame_labels["frame"]
-        out.append(ClipMatch(clip.clip_id, ci, dict(clip.labels), int(frames[a]), int(frames[b - 1]),
-                             float(times[a]), float(times[b - 1]), float(rep.score), float(rep.time_offset),
-                             float(rep.speed_ratio), bool(rep.mirrored), float(rep.score) * sup / len(queried),
-                             sup / len(queried), sup, off, spd, rep))
-        best = sorted(best + [out[-1].match], reverse=True)[: st.top]
-    out.sort(key=lambda c: (-c.match, -c.coverage, c.clip_index))
+        return ClipMatch(clip.clip_id, ci, dict(clip.labels), int(frames[a]), int(frames[b - 1]),
+                         float(times[a]), float(times[b - 1]), float(rep.score), float(rep.time_offset),
+                         float(rep.speed_ratio), bool(rep.mirrored), float(rep.score) * sup / len(queried),
+                         sup / len(queried), sup, off, spd, rep)
+
+    scored: dict[int, ClipMatch | None] = {}        # clip index -> its scoring (each clip scored at most once)
+
+    def score_fit(f) -> ClipMatch | None:
+        if f[1] not in scored:
+            scored[f[1]] = score_one(*f)
+        return scored[f[1]]
+
+    out: list[ClipMatch] = []
+    fitted = []
+    refined = st.refine == "always" or (st.refine == "auto" and not decisive)
+    if st.refine == "always":
+        note = f"refine always: the candidates scored and ranked by match (vote: {tally})"
+    elif st.refine == "auto" and not decisive:
+        note = (f"vote ambiguous: {tally} (< {st.vote_margin:g}x" if vote["votes"] >= need else
+                f"vote too thin: {tally} (< min_coverage, {plural(need, 'frame')}") + "): the candidates scored and ranked by match"
+    else:
+        # the vote ranks: the winner first, then its other clips in falling votes (then the rest in falling
+        # hits), each fitted and scored until ``top`` are found; after the winner they are ranked by match.
+        # auto also scores the challenger (the best-covered other candidate: the clip ``always`` would most
+        # likely rank first) and refines when any clip scored matches better than the winner
+        winner, auto = int(vc[0]), st.refine == "auto"
+        voted = [int(c) for c in vc if int(c) in group_of]
+        if auto:
+            fitted = sorted((f for f in map(fit, group_of) if f is not None), key=lambda f: (-f[0], f[1]))
+            fits = {f[1]: f for f in fitted}
+            challenger = [f[1] for f in fitted if f[1] != winner][:1]
+            order = list(dict.fromkeys([winner] + challenger + [c for c in voted if c in fits] + list(fits)))
+        else:
+            order = voted + [c for c in group_of if c not in set(voted)]
+        want = max(st.top, 2) if auto else st.top
+        for ci in order:
+            if len(out) >= want or len(scored) >= st.candidates:
+                break
+            if auto:
+                f = fits.get(ci)
+                if st.top == 1 and out and f is not None and SCORE_MAX * f[0] / len(queried) < out[0].match:
+                    break                                 # not returned, and even a perfect score would not win
+            else:
+                f = fit(ci)
+                if f is not None:
+                    fitted.append(f)
+            m = None if f is None else score_fit(f)
+            if m is None and auto and ci == winner:
+                break                                     # the winner has no usable line or segment: refine
+            if m is not None:
+                out.append(m)
+        better = [c for c in out[1:] if c.match > out[0].match] if auto and out else []
+        if auto and (not out or out[0].clip_index != winner):
+            refined, out = True, []                       # (fitted: every line, kept for the refinement)
+            note = (f"vote decisive ({tally}) but its winner gave no time line covering min_coverage or no "
+                    f"segment to score: the candidates scored and ranked by match")
+        elif better:
+            refined, out = True, []
+            b = max(better, key=lambda c: c.match)
+            note = (f"vote decisive ({tally}) but {b.clip_id} matched better than its winner ({b.match:.1f} > "
+                    f"{scored[winner].match:.1f}): the candidates scored and ranked by match")
+        else:
+            out = out[:1] + sorted(out[1:], key=lambda c: (-c.match, -c.coverage, c.clip_index))[: st.top - 1]
+            note = (f"vote decisive: {tally} (>= {st.vote_margin:g}x); {plural(len(scored), 'clip')} scored, no "
+                    f"candidate can match better than the winner" if auto else
+                    f"refine never: ranked by the vote ({tally}); only the {plural(len(out), 'clip')} returned scored")
+    if refined:
+        if not fitted:
+            fitted = sorted((f for f in map(fit, group_of) if f is not None), key=lambda f: (-f[0], f[1]))
+        best: list[float] = []                            # the top ``st.top`` matches so far, descending
+        for f in fitted[: st.candidates]:
+            # candidates come in falling coverage and a score is at most 100, so once even a perfect score
+            # could not lift this one (or any later one) into the top, the rest are not scored: the same
+            # clips come back, with the same scores, as when every candidate is scored
+            if len(best) >= st.top and SCORE_MAX * f[0] / len(queried) < best[st.top - 1]:
+                break
+            m = score_fit(f)
+            if m is None:
+                continue
+            out.append(m)
+            best = sorted(best + [m.match], reverse=True)[: st.top]
+        out.sort(key=lambda c: (-c.match, -c.coverage, c.clip_index))
     if defer_lift and out and max(c.score for c in out) < _view.AUTO_LIFT_BELOW:
+        lead = out[0].clip_index
         out = _rescore_with_view(out[: st.top], out[st.top:], user, score_settings, corpus)
+        if not refined:                                   # the vote's first stays first
+            out = [c for c in out if c.clip_index == lead] + [c for c in out if c.clip_index != lead]
     why = ""
     if not out:
         most = int(distinct.max())
@@ -401,4 +564,4 @@ def search_sequence(index: Index, sequence, settings: SequenceSearchSettings | N
             fewer += f"; only the best {st.candidates} (candidates) were scored"
         if len(out) < min(len(fitted), st.candidates):
             fewer += f"; {min(len(fitted), st.candidates) - len(out)} gave no segment of 2 or more usable frames"
-    return SequenceMatches(out[: st.top], len(user), len(queried), st, why, fewer)
+    return SequenceMatches(out[: st.top], len(user), len(queried), st, why, fewer, refined, vote, note)

@@ -464,6 +464,7 @@ def write_summary(res: dict) -> str:
                       _table(["user speed", "queries", "ours top-1", "vote top-1", "ours segment-end error s",
                               "vote segment-end error s", "ours speed-ratio error", "ambiguous votes: ours / vote top-1",
                               "ours median s", "vote median s"], body), ""]
+            L += _refine_table(ss)
         elif isinstance(ss, dict) and ss.get("skipped"):
             L += [f"Sequence search: skipped ({ss['skipped']}).", ""]
     elif isinstance(sq, dict) and sq:
@@ -509,3 +510,24 @@ def sync_readme(summary: str, readme) -> bool:
     tmp.write_text(new)
     tmp.replace(readme)
     return True
+
+
+def _refine_table(ss: dict) -> list[str]:
+    """Sequence search's refine modes side by side (``SequenceSearchSettings.refine`` / ``segment``), when measured."""
+    tasks = [("action retrieval", ss["action"]), ("self, 1.2× slower", ss["self"])] + \
+        [(f"self, {float(k):g}× slower", v) for k, v in ss.get("speed", {}).items()]
+    body = []
+    for label, r in tasks:
+        for mode, m in (r.get("refine") or {}).items():
+            body.append([label, mode, str(r["queries"]), _f(m["top1"], 3), _f(m["top3"], 3), _f(m["refined"], 3),
+                         _f(m.get("segment_end_error_median_s")), _f(m["median_s"], 3)])
+    if not body:
+        return []
+    return ["Refine modes side by side, at top 3 unless marked (`SequenceSearchSettings.refine`: always = score the candidates "
+            "and rank by match; auto = rank by the per-frame vote when its winner has >= 2× the runner-up's votes "
+            "and no clip scored (the ones returned and the best-covered other) matches better, else as always; "
+            "never = rank by the vote, scoring only the clips returned; segment vote = the voters' span, except the last row: segment hits, first to last hit on the "
+            "time line, the library's default). refined = share of searches that scored the candidates; "
+            "segment-end error over the right clips found first.", "",
+            _table(["task", "refine", "queries", "top-1", "top-3", "refined", "segment-end error s", "median s"],
+                   body), ""]

@@ -16,6 +16,10 @@ Answered two ways on the same index:
 * Move Mirror's way (peer): every frame matched on its own (its nearest frame, mirror images too), and
   the sequence given the clip (self retrieval) or the action (action retrieval) most frames voted for.
 
+Each user is also searched with the ``SequenceSearchSettings`` of :data:`REFINE_MODES` side by side
+(refine always / auto / never, top 3 and 1, segment vote / hits), in rotating order: top-1, top-3, the share
+of searches that scored the candidates, segment-end error and median time per setting.
+
 Latency is per sequence (ours: the whole search_sequence; peer: one batch query of all frames plus the
 vote). The answers are checked: ours must reach action top-1 >= 0.85 and self retrieval >= 0.9, else
 the run fails (checked from 30 queries up; a quick run's handful is reported only).
@@ -123,6 +127,7 @@ def _measure(ctx: Context, corpus, test, rng, out: dict) -> None:
     # action retrieval: test clips (other people)
     pick = rng.choice(len(test), min(s.seqsearch_queries, len(test)), replace=False)
     ours1, ours3, peer1, t_ours, t_peer, skipped = [], [], [], [], [], 0
+    modes = {m: {"s": [], "top1": [], "top3": [], "refined": []} for m in REFINE_MODES}
     ctx.say(f"sequence search: action retrieval, {len(pick)} test clips")
     for i in pick:
         q = test[int(i)]
@@ -137,6 +142,14 @@ def _measure(ctx: Context, corpus, test, rng, out: dict) -> None:
             continue
         ours1.append(bool(r.clips) and r.clips[0].labels.get("action") == act)
         ours3.append(any(c.labels.get("action") == act for c in r.clips))
+        for mode in _rotated(REFINE_MODES, len(ours1)):
+            refine, segment, top = REFINE_MODES[mode]
+            t0 = time.perf_counter()
+            rm = index.search_sequence(seq, top=top, refine=refine, segment=segment)
+            modes[mode]["s"].append(time.perf_counter() - t0)
+            modes[mode]["top1"].append(bool(rm.clips) and rm.clips[0].labels.get("action") == act)
+            modes[mode]["top3"].append(any(c.labels.get("action") == act for c in rm.clips))
+            modes[mode]["refined"].append(rm.refined)
         t0 = time.perf_counter()
         _, labels = _frame_votes(index, seq)
         vote = _mode([lab.get("action") for lab in labels])
@@ -146,7 +159,7 @@ def _measure(ctx: Context, corpus, test, rng, out: dict) -> None:
                      "ours_top1": float(np.mean(ours1)), "ours_top3": float(np.mean(ours3)),
                      "peer_top1": float(np.mean(peer1)),
                      "ours_median_s": float(np.median(t_ours)), "ours_p90_s": float(np.percentile(t_ours, 90)),
-                     "peer_median_s": float(np.median(t_peer))}
+                     "peer_median_s": float(np.median(t_peer)), "refine": _mode_summary(modes)}
 
     # self retrieval: degraded halves of indexed clips (20% slower), then the same at other speeds
     n = corpus.num_clips
@@ -184,13 +197,24 @@ def _self_retrieval(ctx: Context, index, corpus, pick, slower: float) -> dict:
         except InvalidPoseError:
             skipped += 1
             continue
+        modes_row = {}
+        for mode in _rotated(REFINE_MODES, len(rows)):
+            refine, segment, top = REFINE_MODES[mode]
+            t0 = time.perf_counter()
+            rm = index.search_sequence(user, top=top, refine=refine, segment=segment)
+            dt = time.perf_counter() - t0
+            hit = bool(rm.clips) and rm.clips[0].clip_id == clip.clip_id
+            modes_row[mode] = {"s": dt, "top1": hit, "top3": any(c.clip_id == clip.clip_id for c in rm.clips),
+                               "refined": rm.refined,
+                               "seg": max(abs(rm.clips[0].start_time - seq.times[a]),
+                                          abs(rm.clips[0].end_time - seq.times[b - 1])) if hit else np.nan}
         t0 = time.perf_counter()
         cids, _, ts = _frame_votes(index, user, times=True)
         winner = _mode(cids)
         t_peer.append(time.perf_counter() - t0)
         true = (seq.times[a], seq.times[b - 1])
         row = {"ours": bool(r.clips) and r.clips[0].clip_id == clip.clip_id, "peer": winner == clip.clip_id,
-               "margin": _vote_margin(cids)}
+               "margin": _vote_margin(cids), "modes": modes_row}
         if row["ours"]:
             c = r.clips[0]
             row["ours_seg"] = max(abs(c.start_time - true[0]), abs(c.end_time - true[1]))
@@ -204,6 +228,8 @@ def _self_retrieval(ctx: Context, index, corpus, pick, slower: float) -> dict:
         v = [r[key] for r in rows if key in r and np.isfinite(r[key])]
         return float(np.median(v)) if v else None
 
+    modes = {m: {k: [r["modes"][m][k] for r in rows] for k in ("s", "top1", "top3", "refined", "seg")}
+             for m in REFINE_MODES}
     amb = [r for r in rows if r["margin"] < AMBIGUOUS]
     return {"queries": len(rows), "skipped_no_visible_joints": skipped, "user_slower": slower,
             "ours_top1": float(np.mean([r["ours"] for r in rows])), "peer_top1": float(np.mean([r["peer"] for r in rows])),
@@ -212,7 +238,36 @@ def _self_retrieval(ctx: Context, index, corpus, pick, slower: float) -> dict:
             "speed_ratio_error_median": med("ours_speed"),
             "speed_ratio_decided": sum(1 for r in rows if np.isfinite(r.get("ours_speed", np.nan))),
             "ambiguous_votes": len(amb), "ambiguous_ours_top1": float(np.mean([r["ours"] for r in amb])) if amb else None,
-            "ambiguous_peer_top1": float(np.mean([r["peer"] for r in amb])) if amb else None}
+            "ambiguous_peer_top1": float(np.mean([r["peer"] for r in amb])) if amb else None,
+            "refine": _mode_summary(modes)}
+
+
+#: ``SequenceSearchSettings`` (refine, segment, top) measured side by side: the three refine modes at top 3 with
+#: segment "vote" (the voters' span), always and auto at top 1 (one clip wanted: auto scores one when decisive),
+#: and the library's defaults (always, segment "hits": first to last hit on the time line)
+REFINE_MODES = {"always": ("always", "vote", 3), "auto": ("auto", "vote", 3), "never": ("never", "vote", 3),
+                "always, top 1": ("always", "vote", 1), "auto, top 1": ("auto", "vote", 1),
+                "always, segment hits (defaults)": ("always", "hits", 3)}
+
+
+def _rotated(names, i: int) -> list:
+    """``names`` starting at the i-th (mod their number): each setting runs first as often as the others, so
+    none gains more from the caches the previous searches of the same user warmed."""
+    names = list(names)
+    j = i % len(names)
+    return names[j:] + names[:j]
+
+
+def _mode_summary(modes: dict) -> dict:
+    """Per refine mode: top-1 / top-3, the share of searches that scored the candidates (refined), the
+    median segment-end error of the right clips found first (self retrieval) and the median time."""
+    out = {}
+    for m, v in modes.items():
+        seg = [x for x in v.get("seg", []) if np.isfinite(x)]
+        out[m] = {"top1": float(np.mean(v["top1"])), "top3": float(np.mean(v["top3"])),
+                  "refined": float(np.mean(v["refined"])), "median_s": float(np.median(v["s"])),
+                  **({"segment_end_error_median_s": float(np.median(seg))} if "seg" in v else {})}
+    return out
 
 
 #: a vote is ambiguous when its winner has fewer than this many times the runner-up's votes

@@ -210,6 +210,17 @@ def register(app: typer.Typer) -> None:
                                             help="Write a PNG: the query skeleton beside its k nearest corpus "
                                                  "frames (the first query of a sequence file)."),
         view: Optional[str] = view_option("--sequence: camera angle when scoring the candidate clips: "),
+        refine: Optional[str] = typer.Option(None, "--refine",
+                                             help="--sequence: when the candidate clips are scored to rank them: "
+                                                  "always (default: every candidate), auto (only when the "
+                                                  "per-frame vote is ambiguous: its winner has < 2x the runner-up's "
+                                                  "votes, or a clip scored matches better), never (the vote ranks; "
+                                                  "only the clips shown are scored)."),
+        segment: Optional[str] = typer.Option(None, "--segment",
+                                              help="--sequence: the clip times that bound the scored segment: hits "
+                                                   "(default: first to last hit on the clip's time line) or vote "
+                                                   "(the nearest frames of the user frames that voted for the "
+                                                   "clip: closer ends)."),
         max_frames: Optional[int] = max_frames_option("A video query: read at most its first N frames (needed "
                                                       "for a video over 18,000 frames)."),
     ) -> None:
@@ -222,6 +233,12 @@ def register(app: typer.Typer) -> None:
         if view is not None and not sequence:
             raise InvalidArgumentError(f"--view {view}: only applies with --sequence (the candidate clips are scored "
                                        f"in the user's view); frame queries compare poses as they are")
+        if refine is not None and not sequence:
+            raise InvalidArgumentError(f"--refine {refine}: only applies with --sequence (how the clips a whole "
+                                       f"sequence matched are ranked); frame queries are ranked by distance")
+        if segment is not None and not sequence:
+            raise InvalidArgumentError(f"--segment {segment}: only applies with --sequence (the matched part of a "
+                                       f"clip); frame queries match single frames")
         if fps is not None and not sequence:
             raise InvalidArgumentError(f"--fps {fps:g}: only applies with --sequence (frame times matter when a whole "
                                        f"sequence is aligned); a frame query does not use them")
@@ -268,7 +285,8 @@ def register(app: typer.Typer) -> None:
                 raise InvalidArgumentError(f"--sequence: the index's corpus {idx.corpus_path} was not found; "
                                            "pass --corpus PATH")
             _query_sequence(idx, index_file, pose_file, k=k, top=top, mirror=mirror, fps=fps, layout=layout,
-                            as_json=as_json, fmt=fmt, clip=clip, assumed=assumed, view=view, max_frames=max_frames)
+                            as_json=as_json, fmt=fmt, clip=clip, assumed=assumed, view=view, max_frames=max_frames,
+                            refine=refine, segment=segment)
             return
         got = _read_query_input(pose_file, layout, fmt, clip, max_frames)
         assumed = {**got.assumed, **assumed}
@@ -370,7 +388,8 @@ def _echo_assumed(assumed: dict) -> None:
 def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int, mirror: bool,
                     fps: float | None, layout: str | None, as_json: bool, fmt: str | None = None,
                     clip: str | None = None, assumed: dict | None = None, view: str | None = None,
-                    max_frames: int | None = None) -> None:
+                    max_frames: int | None = None, refine: str | None = None,
+                    segment: str | None = None) -> None:
     """``query --sequence``: the clips a whole sequence performed (Index.search_sequence)."""
     from .score import load_input
 
@@ -384,7 +403,8 @@ def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int,
     got.sequence.require_frames(2, source=str(pose_file),
                                 single_pose_hint="a single pose: query it without --sequence")
     assumed = {**got.assumed, **(assumed or {})}
-    res = idx.search_sequence(got.sequence, top=top, k=k, mirror=mirror, view=view)
+    res = idx.search_sequence(got.sequence, top=top, k=k, mirror=mirror, view=view,
+                              **{n: v for n, v in (("refine", refine), ("segment", segment)) if v is not None})
     if not as_json:
         _echo_assumed(assumed)
     if as_json:
@@ -425,6 +445,7 @@ def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int,
               "clip in order; match = score x covered (the ranking)")
     if res.why_fewer:
         con.print(res.why_fewer, highlight=False, markup=False)
+    con.print(f"refined: {'yes' if res.refined else 'no'} ({res.refine_note})", highlight=False, markup=False)
 
 
 def _print_matches(records, idx, mirror: bool, pose_file: Path, is_seq: bool) -> None:

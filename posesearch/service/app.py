@@ -8,8 +8,9 @@ Routes, all JSON (``/docs`` has the OpenAPI page FastAPI makes):
   corpus clip id, with an optional ``start`` / ``end`` in seconds of clip time) and a ``"user"`` sequence ->
   the report ``score --json`` prints; ``"settings"``: smooth, interp, align, mirror, distance, moments_from;
   ``"reps": true`` adds ``reps``: :func:`~posesearch.sequence.reps.find_reps`' report of the same sequences;
-* ``POST /v1/search``: ``{"sequence": {...}, "top", "k", "mirror"}`` -> the clips it performed (``query
-  --sequence --json``);
+* ``POST /v1/search``: ``{"sequence": {...}, "top", "k", "mirror", "refine", "segment"}`` -> the clips it
+  performed (``query --sequence --json``; ``refine``: always | auto | never, ``segment``: hits | vote, as
+  ``SequenceSearchSettings``);
 * ``GET /v1/clips`` (``label`` filters, ``limit``, ``offset``), ``GET /v1/clips/{clip_id}`` (its frames as a
   pose-sequence object), ``GET /v1/health``;
 * ``WS /v1/live``: the live scoring session (:mod:`.live`);
@@ -195,7 +196,7 @@ def create_app(index, corpus=None, *, token: str | None = None, limits: Limits =
         return await run_in_threadpool(svc.score, await _json_body(request))
 
     @app.post("/v1/search", openapi_extra=_body_doc({"sequence": {"fps": 10, "layout": "coco17", "frames": []},
-                                                      "top": 5}))
+                                                      "top": 5, "refine": "auto"}))
     async def search(request: Request) -> dict:
         """The corpus clips a user sequence performed (as ``posesearch query --sequence --json``)."""
         return await run_in_threadpool(svc.search, await _json_body(request))

@@ -296,11 +296,11 @@ class Service:
         return d
 
     def search(self, body: Any) -> dict:
-        body = _fields(body, ("sequence", "top", "k", "mirror"))
+        body = _fields(body, ("sequence", "top", "k", "mirror", "refine", "segment"))
         seq, assumed = self.sequence(body, "sequence")
         seq.require_frames(2, source="sequence", single_pose_hint="a single pose: POST it to /v1/query")
         self.corpus()                   # a clear error without a corpus
-        opts = {n: body[n] for n in ("top", "k") if n in body}
+        opts = {n: body[n] for n in ("top", "k", "refine", "segment") if n in body}
         if "mirror" in body:
             opts["mirror"] = parse_flag("mirror", body["mirror"])
         res = self.index.search_sequence(seq, **opts)
