@@ -24,15 +24,15 @@ runs these steps (options in :class:`SequenceSearchSettings`):
    free in that alignment, a short segment matching a small part of the user could score high; so the
    clips are ranked by ``match = score * coverage``: how well the segment was performed times how much
    of the sequence follows the clip in order.
-   The segment (``segment``): ``hits`` (default) spans the first to the last inlier hit; ``vote`` spans the
+   The segment (``segment``): ``hits`` spans the first to the last inlier hit; ``vote`` (default) spans the
    clip times of the nearest frames of the user frames that *voted* for the clip (below), leaving out those
    more than 3 ``tolerance`` off its line (``hits`` when fewer than ``min_coverage`` of the frames voted for
    it). The inlier span overshoots: with ``k`` = 50 hits per frame and 0.4 s of tolerance, some hit of the
    first and last frames lies up to 0.4 s outside the performed part (0.23-0.27 s median error on degraded
    Penn Action copies, against 0.03-0.10 s for the voters' span, which also ranks better: benchmarks/README.md).
 3b. **The vote and when to refine** (``refine``). Each queried frame votes for the clip of its nearest
-   frame (Move Mirror's per-frame vote; the hits of step 1 already hold it). ``always`` (default) scores
-   the candidates as above and ranks them by ``match``. ``auto`` does so only when the vote is ambiguous:
+   frame (Move Mirror's per-frame vote; the hits of step 1 already hold it). ``always`` scores
+   the candidates as above and ranks them by ``match``. ``auto`` (default) does so only when the vote is ambiguous:
    it is *decisive* when the winner has at least ``vote_margin`` (2) times the runner-up's votes and at
    least ``min_coverage`` of the frames. Then only the clips to return are scored: the winner, the
    *challenger* (the best-covered other candidate, the clip ``always`` would most likely rank first) and the
@@ -143,9 +143,9 @@ class SequenceSearchSettings:
     min_coverage: float = 0.1
     score: "ScoreSettings | None" = None
     view: str | None = None
-    refine: str = "always"
+    refine: str = "auto"
     vote_margin: float = 2.0
-    segment: str = "hits"
+    segment: str = "vote"
 
     def __post_init__(self):
         for name in ("top", "candidates", "k", "hypotheses"):

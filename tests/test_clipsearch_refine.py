@@ -75,7 +75,7 @@ def test_settings_errors_name_the_field(field, value, msg):
 def test_refine_names_and_default():
     assert set(REFINE.names()) == {"auto", "always", "never"}
     st = SequenceSearchSettings()
-    assert (st.refine, st.segment, st.vote_margin) == ("always", "hits", 2.0)
+    assert (st.refine, st.segment, st.vote_margin) == ("auto", "vote", 2.0)
     assert SequenceSearchSettings(refine="AUTO").refine == "auto"
 
 
@@ -213,7 +213,9 @@ def test_cli_refine(sample_index_file, tmp_path):
     r = runner.invoke(app, base + ["--refine", "auto"])
     assert r.exit_code == 0, r.output
     assert "refined: no (vote decisive: " in r.output and CLIPS[1] in r.output
-    r = runner.invoke(app, base)
+    r = runner.invoke(app, base)                            # the default is auto
+    assert r.exit_code == 0 and "refined: no (vote decisive: " in r.output, r.output
+    r = runner.invoke(app, base + ["--refine", "always"])
     assert r.exit_code == 0 and "refined: yes (refine always: " in r.output, r.output
     r = runner.invoke(app, base + ["--refine", "sometimes"])
     assert r.exit_code == 2 and "unknown refine mode 'sometimes'" in r.output and "never" in r.output, r.output

@@ -241,7 +241,7 @@ PYTHON_CLAIMS = {
     'clips = index.search_sequence("examples/user.json"': """
 assert clips, clips.reason
 assert clips.best.clip_id == "cmu:002_05:yaw0" and clips.best.mirrored, clips.best
-assert clips.best.start_time < 0.5 and abs(clips.best.end_time - 5.3) < 0.5, clips.best
+assert clips.best.start_time < 0.5 and abs(clips.best.end_time - 4.97) < 0.5, clips.best   # truth: 0-4.97 s
 assert m.clip_ids[0][0] == "cmu:002_05:yaw45" and m.frames[0][0] == 400, (m.clip_ids[0], m.frames[0])
 import os
 assert os.path.isfile("indexes/sample.h5") and os.path.isfile("person.json")

@@ -129,13 +129,15 @@ def _scored_all_and_early(monkeypatch, idx, users, **options):
 @pytest.mark.parametrize("top", [1, 3])
 def test_early_stop_returns_what_scoring_every_candidate_returns(sample_index, monkeypatch, top):
     """Scoring stops once no later candidate could enter the top with a perfect score: the same clips,
-    scores and segments as scoring all ``candidates``, with fewer scorings."""
+    scores and segments as scoring all ``candidates``, with fewer scorings. (The early stop belongs to the
+    refining path: ``refine="always"``, and ``auto`` when the vote is ambiguous; a decisive ``auto`` scores
+    fewer clips still, tests/test_clipsearch_refine.py.)"""
     idx, corpus = sample_index
     users = []
     for i, cid in enumerate(["cmu:005_02:yaw45", "cmu:002_07:yaw0", "cmu:001_01:yaw90"]):
         seq = sequence_from_clip(corpus.clip(cid))
         users.append(degrade(seq.slice(40, 160), fps=10, mirror=True, seed=i))
-    (every, n_every), (early, n_early) = _scored_all_and_early(monkeypatch, idx, users, top=top)
+    (every, n_every), (early, n_early) = _scored_all_and_early(monkeypatch, idx, users, top=top, refine="always")
     assert early == every
     # the sample corpus has few clips: at top 3 every candidate may still be needed (measured 12 of 12)
     assert n_early < n_every if top == 1 else n_early <= n_every
@@ -273,7 +275,7 @@ def test_penn_early_stop_returns_what_scoring_every_candidate_returns(penn_split
         if (np.asarray(seq.to_coco().confidences) > 0).sum(axis=1).__ge__(5).sum() >= 2:
             users.append(seq)
     users = users[:12]
-    (every, n_every), (early, n_early) = _scored_all_and_early(monkeypatch, idx, users, top=3)
+    (every, n_every), (early, n_early) = _scored_all_and_early(monkeypatch, idx, users, top=3, refine="always")
     assert early == every
     assert n_early < n_every
 

@@ -212,15 +212,15 @@ def register(app: typer.Typer) -> None:
         view: Optional[str] = view_option("--sequence: camera angle when scoring the candidate clips: "),
         refine: Optional[str] = typer.Option(None, "--refine",
                                              help="--sequence: when the candidate clips are scored to rank them: "
-                                                  "always (default: every candidate), auto (only when the "
+                                                  "always (every candidate), auto (default: only when the "
                                                   "per-frame vote is ambiguous: its winner has < 2x the runner-up's "
                                                   "votes, or a clip scored matches better), never (the vote ranks; "
                                                   "only the clips shown are scored)."),
         segment: Optional[str] = typer.Option(None, "--segment",
                                               help="--sequence: the clip times that bound the scored segment: hits "
-                                                   "(default: first to last hit on the clip's time line) or vote "
-                                                   "(the nearest frames of the user frames that voted for the "
-                                                   "clip: closer ends)."),
+                                                   "(first to last hit on the clip's time line) or vote "
+                                                   "(default: the nearest frames of the user frames that voted for "
+                                                   "the clip: closer ends)."),
         max_frames: Optional[int] = max_frames_option("A video query: read at most its first N frames (needed "
                                                       "for a video over 18,000 frames)."),
     ) -> None:
