@@ -28,6 +28,8 @@ NCHUNK = 16
 #: reference frames per block of the row kernels: their 11 accumulator rows (11 x 128 doubles) stay in
 #: the L1 cache while every joint is added (a whole row of a 60 s reference, 11 x 1,800, did not)
 BLOCK = 128
+#: reference frames per block of the uniform-weight shortcut (two accumulator rows: 16 KiB)
+UBLOCK = 1024
 
 
 @njit(cache=True)
@@ -123,6 +125,111 @@ def _procrustes_block(Y, wu, XT, wrT, r0, n, j0, max_rot, min_common, penalty, u
         out[u, j0 + j] = math.sqrt(d2)
 
 
+@njit(cache=True, inline="always")
+def _uniform_block(Z, XZ, mu, invq, u, r0, n, j0, cos_mr, sin_mr, out, acc):
+    """Reference frames r0 .. r0+n-1 of row u when the pair weights are one constant over one joint set
+    (``code[u] == code[r] >= 0`` for all of them, see :func:`posesearch.sequence.framedist.uniform_frames`):
+    then the weighted centroids and sizes are per-frame quantities and only ``sum_k conj(y_k) x_k`` is
+    per pair: two dot products over the joints instead of eleven sums. Z (Tu, K, 2) / XZ (K, 2, Tr):
+    points with the joints outside the set zeroed; mu: (Tu + Tr, 2) summed points (user frames divided
+    by the joint count); invq: (Tu + Tr,) 1 / centred sum of squares (NaN for a degenerate frame).
+    Branch-free loops (they vectorise); ``a >= m cos(max_rot)`` tested on squares (no square root)."""
+    B = UBLOCK
+    tu = Z.shape[0]
+    for i in range(2 * B):
+        acc[i] = 0.0
+    re = acc[:B]
+    im = acc[B:2 * B]
+    for k in range(0, Z.shape[1], 4):      # four joints per pass (K padded to a multiple of 4 with zeros)
+        a0 = Z[u, k, 0]
+        b0 = Z[u, k, 1]
+        a1 = Z[u, k + 1, 0]
+        b1 = Z[u, k + 1, 1]
+        a2 = Z[u, k + 2, 0]
+        b2 = Z[u, k + 2, 1]
+        a3 = Z[u, k + 3, 0]
+        b3 = Z[u, k + 3, 1]
+        x0 = XZ[k, 0, r0:r0 + n]
+        y0 = XZ[k, 1, r0:r0 + n]
+        x1 = XZ[k + 1, 0, r0:r0 + n]
+        y1 = XZ[k + 1, 1, r0:r0 + n]
+        x2 = XZ[k + 2, 0, r0:r0 + n]
+        y2 = XZ[k + 2, 1, r0:r0 + n]
+        x3 = XZ[k + 3, 0, r0:r0 + n]
+        y3 = XZ[k + 3, 1, r0:r0 + n]
+        for j in range(n):
+            re[j] += (a0 * x0[j] + b0 * y0[j]) + (a1 * x1[j] + b1 * y1[j]) + \
+                     ((a2 * x2[j] + b2 * y2[j]) + (a3 * x3[j] + b3 * y3[j]))
+        for j in range(n):
+            im[j] += (a0 * y0[j] - b0 * x0[j]) + (a1 * y1[j] - b1 * x1[j]) + \
+                     ((a2 * y2[j] - b2 * x2[j]) + (a3 * y3[j] - b3 * x3[j]))
+    ux = mu[0, u]
+    uy = mu[1, u]
+    qu = invq[u]
+    cos2 = cos_mr * cos_mr
+    neg = cos_mr < 0.0
+    mx = mu[0, tu + r0:tu + r0 + n]
+    my = mu[1, tu + r0:tu + r0 + n]
+    qr = invq[tu + r0:tu + r0 + n]
+    for j in range(n):
+        a = re[j] - (ux * mx[j] + uy * my[j])
+        b = im[j] - (ux * my[j] - uy * mx[j])
+        m2 = a * a + b * b
+        pos = a >= 0.0
+        inside = (pos & (a * a >= m2 * cos2)) | (neg & (pos | (a * a <= m2 * cos2)))
+        p = max(a * cos_mr + abs(b) * sin_mr, 0.0)
+        p2 = m2 if inside else p * p
+        d2 = 1.0 - p2 * (qu * qr[j])
+        d2 = 0.0 if d2 < 0.0 else d2
+        out[u, j0 + j] = math.sqrt(d2)
+
+
+@njit(cache=True)
+def _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, Z, XZ, code, mu, invq,
+                          first, step, out, acc):
+    """Rows first, first + step, ... of the banded Procrustes matrix: each BLOCK of reference frames by
+    :func:`_uniform_block` when every pair in it has uniform weights on one joint set, else by
+    :func:`_procrustes_block` (the general eleven sums). ``code``, ``sy``, ``c2``: user frames then
+    reference frames (length Tu + Tr)."""
+    tu = wu.shape[0]
+    cos_mr = math.cos(max_rot)
+    sin_mr = math.sin(max_rot)
+    for u in range(first, tu, step):
+        cu = code[u]
+        b0 = lo[u]
+        while b0 < hi[u]:
+            n = min(UBLOCK, hi[u] - b0)
+            same = cu >= 0
+            if same:
+                for j in range(n):
+                    if code[tu + b0 + j] != cu:
+                        same = False
+                        break
+            if same:
+                _uniform_block(Z, XZ, mu, invq, u, b0, n, b0 - lo[u], cos_mr, sin_mr, out, acc)
+            else:
+                n = min(BLOCK, n)
+                _procrustes_block(Y, wu, XT, wrT, b0, n, b0 - lo[u], max_rot, min_common, penalty, u, out, acc)
+            b0 += n
+
+
+@njit(cache=True, parallel=True)
+def _procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code, mu, invq):
+    out = np.full((wu.shape[0], width), INF)
+    for c in prange(NCHUNK):
+        _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, Z, XZ, code, mu, invq,
+                              c, NCHUNK, out, np.zeros(max(11 * BLOCK, 2 * UBLOCK)))
+    return out
+
+
+@njit(cache=True)
+def _procrustes_fast_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code, mu, invq):
+    out = np.full((wu.shape[0], width), INF)
+    _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, Z, XZ, code, mu, invq,
+                          0, 1, out, np.zeros(max(11 * BLOCK, 2 * UBLOCK)))
+    return out
+
+
 @njit(cache=True)
 def _weighted_row(U, wu, RT, wrT, lo, hi, min_common, penalty, u, out, acc):
     """Row u of the weighted matrix, BLOCK reference frames at a time (as :func:`_procrustes_row`)."""
@@ -204,6 +311,17 @@ def procrustes_matrix_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common,
     return _matrix_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, True)
 
 
+def procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code, mu, invq):
+    """As :func:`procrustes_matrix_parallel`, pairs of uniform frames by the two-sum shortcut (``_uniform_block``)."""
+    return _procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code,
+                                     mu, invq)
+
+
+def procrustes_fast_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code, mu, invq):
+    return _procrustes_fast_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code,
+                                   mu, invq)
+
+
 def weighted_matrix_parallel(U, wu, RT, wrT, lo, hi, width, min_common, penalty):
     return _matrix_parallel(U, wu, RT, wrT, lo, hi, width, 0.0, min_common, penalty, False)
 
@@ -241,9 +359,14 @@ def dtw(D, lo, hi, tr, missing, open_user, max_hold):
     Returns (total cost, path (P, 2) as (u, r) pairs in order).
     """
     tu = D.shape[0]
-    C = np.full(D.shape, INF)
-    B = np.zeros(D.shape, dtype=np.int8)
-    H = np.zeros(D.shape, dtype=np.int8)      # LEFT steps in a row into the cell (capped at max_hold)
+    # costs: only the previous and the current row are kept (the path is walked back on B), and the
+    # last reference frame's cost of every row for the end cell; the hold run of the cell to the left
+    # is a scalar (H[u, j-1] of the full-table version)
+    prev = np.full(D.shape[1] + 1, INF)
+    cur = np.full(D.shape[1] + 1, INF)
+    last = np.full(tu, INF)
+    B = np.empty(D.shape, dtype=np.int8)      # every in-band cell is written
+    cap = max(max_hold, 1)
     lp = 0
     hp = 0
     for u in range(tu):
@@ -252,6 +375,8 @@ def dtw(D, lo, hi, tr, missing, open_user, max_hold):
         if u > 0:
             lp = lo[u - 1]
             hp = hi[u - 1]
+        left = INF
+        run = 0
         for r in range(lu, hu):
             j = r - lu
             d = D[u, j]
@@ -261,17 +386,17 @@ def dtw(D, lo, hi, tr, missing, open_user, max_hold):
             code = START
             if u > 0:
                 if r > lp and r - 1 < hp:
-                    v = C[u - 1, r - 1 - lp]
+                    v = prev[r - 1 - lp]
                     if v < best:
                         best = v
                         code = DIAG
                 if r >= lp and r < hp:
-                    v = C[u - 1, r - lp]
+                    v = prev[r - lp]
                     if v < best:
                         best = v
                         code = UP
             if r > lu:
-                v = C[u, j - 1] + _hold_extra(H[u, j - 1], d, missing, max_hold)
+                v = left + _hold_extra(run, d, missing, max_hold)
                 if v < best:
                     best = v
                     code = LEFT
@@ -280,22 +405,29 @@ def dtw(D, lo, hi, tr, missing, open_user, max_hold):
                     best = 0.0
                     code = START
             if best < INF:
-                C[u, j] = best + d
-                B[u, j] = code
-                if code == LEFT:
-                    H[u, j] = min(H[u, j - 1] + 1, max(max_hold, 1))
+                left = best + d
+                run = min(run + 1, cap) if code == LEFT else 0
+            else:
+                left = INF
+                code = START
+                run = 0
+            cur[j] = left
+            B[u, j] = code
+        if lu <= tr - 1 < hu:
+            last[u] = cur[tr - 1 - lu]
+        prev, cur = cur, prev
     # end cell
     best = INF
     eu = -1
     er = -1
     if open_user:
         for u in range(tu):
-            v = _get(C, lo, hi, u, tr - 1)
+            v = last[u]
             if v < best:
                 best = v
                 eu = u
                 er = tr - 1
-    v = _get(C, lo, hi, tu - 1, tr - 1)
+    v = last[tu - 1]
     if v < best:
         best = v
         eu = tu - 1

@@ -171,6 +171,30 @@ def restrict_joints(features: FrameFeatures, keep: np.ndarray) -> FrameFeatures:
     return FrameFeatures(features.points, np.where(valid[:, None], w, 0.0), valid, features.distance)
 
 
+def uniform_frames(features: FrameFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame quantities of the Procrustes matrix's shortcut for frames whose present joints all have
+    one confidence (mocap, synthetic motion, 0/1 visibilities): two such frames with the same joint set
+    have constant pair weights, so their weighted centroids and sizes are the frames' own and only
+    ``sum_k conj(y_k) x_k`` is per pair (same formula, fewer sums).
+
+    Returns ``(points with absent joints zeroed, K padded with zero joints to a multiple of 4 (T, K', 2), code (T,): the present-joint bit mask, -1 when
+    the frame does not qualify (invalid, fewer than MIN_COMMON joints, unequal confidences), joint count
+    (T,), summed points (T, 2), centred sum of squares (T,))``."""
+    w = features.weights
+    pres = w > 0
+    n = pres.sum(axis=1)
+    top = w.max(axis=1) if w.shape[1] else np.zeros(len(w))
+    same = (np.where(pres, w, top[:, None]) == top[:, None]).all(axis=1)
+    ok = features.valid & same & (n >= MIN_COMMON) & (w.shape[1] <= 62)
+    bits = (pres.astype(np.int64) << np.arange(w.shape[1], dtype=np.int64)).sum(axis=1) if w.shape[1] <= 62 \
+        else np.zeros(len(w), np.int64)
+    z = np.where(pres[..., None], features.points, 0.0)
+    sy = z.sum(axis=1)
+    z = np.concatenate([z, np.zeros((len(z), -z.shape[1] % 4, 2))], axis=1)   # K padded to a multiple of 4
+    c2 = (z * z).sum(axis=(1, 2)) - (sy * sy).sum(axis=1) / np.maximum(n, 1)
+    return (np.ascontiguousarray(z), np.where(ok, bits, -1), n.astype(np.float64), np.ascontiguousarray(sy), c2)
+
+
 # --------------------------------------------------------------------------------------------- matrix
 @dataclass
 class DistanceMatrix:
@@ -242,8 +266,14 @@ def frame_distance_matrix(user: "Sequence | FrameFeatures", reference: "Sequence
         mr = float(max_rotation)
         if not (0.0 <= mr <= 180.0):
             raise InvalidArgumentError(f"max_rotation: expected degrees in [0, 180], got {max_rotation!r}")
-        fn = kern.procrustes_matrix_parallel if parallel else kern.procrustes_matrix_serial
-        vals = fn(fu.points, fu.weights, rt, wt, band.lo, band.hi, width, math.radians(mr), MIN_COMMON, pen)
+        zu, cu, nu, su, qu = uniform_frames(fu)
+        zr, cr, _, sr, qr = uniform_frames(fr)
+        fn = kern.procrustes_fast_parallel if parallel else kern.procrustes_fast_serial
+        with np.errstate(divide="ignore", invalid="ignore"):
+            invq = np.where(np.concatenate([qu, qr]) > 0, 1.0 / np.concatenate([qu, qr]), np.nan)
+        vals = fn(fu.points, fu.weights, rt, wt, band.lo, band.hi, width, math.radians(mr), MIN_COMMON, pen,
+                  zu, np.ascontiguousarray(zr.transpose(1, 2, 0)), np.concatenate([cu, cr]),
+                  np.ascontiguousarray(np.concatenate([su / np.maximum(nu, 1.0)[:, None], sr]).T), invq)
     else:
         fn = kern.weighted_matrix_parallel if parallel else kern.weighted_matrix_serial
         vals = fn(fu.points, fu.weights, rt, wt, band.lo, band.hi, width, MIN_COMMON, pen)
