@@ -185,6 +185,50 @@ def _uniform_block(Z, XZ, mu, invq, u, r0, n, j0, cos_mr, sin_mr, out, acc):
 
 
 @njit(cache=True)
+def uniform_stats(P, W, valid, min_common):
+    """Per-frame inputs of :func:`_uniform_block` (see :func:`posesearch.sequence.framedist.uniform_frames`):
+    points with absent joints zeroed and K padded to a multiple of 4 (T, K4, 2), the joint-set code (T,)
+    (-1: the frame does not qualify), the joint count, summed points (T, 2) and centred sum of squares."""
+    T, K = W.shape
+    K4 = K + (-K) % 4
+    Z = np.zeros((T, K4, 2))
+    code = np.full(T, -1, dtype=np.int64)
+    cnt = np.zeros(T)
+    sy = np.zeros((T, 2))
+    c2 = np.zeros(T)
+    for t in range(T):
+        top = 0.0
+        for k in range(K):
+            top = max(top, W[t, k])
+        bits = 0
+        same = True
+        n = 0
+        sx = 0.0
+        sv = 0.0
+        q = 0.0
+        for k in range(K):
+            w = W[t, k]
+            if w > 0.0:
+                same = same and w == top
+                bits |= 1 << k
+                n += 1
+                x = P[t, k, 0]
+                y = P[t, k, 1]
+                Z[t, k, 0] = x
+                Z[t, k, 1] = y
+                sx += x
+                sv += y
+                q += x * x + y * y
+        cnt[t] = n
+        sy[t, 0] = sx
+        sy[t, 1] = sv
+        c2[t] = q - (sx * sx + sv * sv) / max(n, 1)
+        if valid[t] and same and n >= min_common and K <= 62:
+            code[t] = bits
+    return Z, code, cnt, sy, c2
+
+
+@njit(cache=True)
 def _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, Z, XZ, code, mu, invq,
                           first, step, out, acc):
     """Rows first, first + step, ... of the banded Procrustes matrix: each BLOCK of reference frames by
@@ -359,62 +403,50 @@ def dtw(D, lo, hi, tr, missing, open_user, max_hold):
     Returns (total cost, path (P, 2) as (u, r) pairs in order).
     """
     tu = D.shape[0]
-    # costs: only the previous and the current row are kept (the path is walked back on B), and the
-    # last reference frame's cost of every row for the end cell; the hold run of the cell to the left
-    # is a scalar (H[u, j-1] of the full-table version)
-    prev = np.full(D.shape[1] + 1, INF)
-    cur = np.full(D.shape[1] + 1, INF)
+    # costs: only the previous and the current row are kept (the path is walked back on B), indexed by
+    # reference frame + 1 with inf outside the row's band (so no band tests per cell), and the last
+    # reference frame's cost of every row for the end cell; the hold run of the cell to the left is a
+    # scalar. The per-cell choices are selects, not branches (the winner is unpredictable).
+    prev = np.full(tr + 2, INF)
+    cur = np.full(tr + 2, INF)
     last = np.full(tu, INF)
     B = np.empty(D.shape, dtype=np.int8)      # every in-band cell is written
     cap = max(max_hold, 1)
-    lp = 0
-    hp = 0
+    hold_from = max_hold - 1.0 if max_hold > 0 else 1e300
     for u in range(tu):
         lu = lo[u]
         hu = hi[u]
-        if u > 0:
-            lp = lo[u - 1]
-            hp = hi[u - 1]
+        if u >= 2:                            # cur still holds row u-2: back to inf outside row u's cells
+            for r in range(lo[u - 2], hi[u - 2]):
+                cur[r + 1] = INF
         left = INF
-        run = 0
+        run = 0.0
         for r in range(lu, hu):
             j = r - lu
             d = D[u, j]
-            if math.isnan(d):
-                d = missing
-            best = INF
-            code = START
-            if u > 0:
-                if r > lp and r - 1 < hp:
-                    v = prev[r - 1 - lp]
-                    if v < best:
-                        best = v
-                        code = DIAG
-                if r >= lp and r < hp:
-                    v = prev[r - lp]
-                    if v < best:
-                        best = v
-                        code = UP
-            if r > lu:
-                v = left + _hold_extra(run, d, missing, max_hold)
-                if v < best:
-                    best = v
-                    code = LEFT
-            if r == 0 and (u == 0 or open_user):
-                if 0.0 < best:
-                    best = 0.0
-                    code = START
-            if best < INF:
-                left = best + d
-                run = min(run + 1, cap) if code == LEFT else 0
-            else:
-                left = INF
+            d = missing if math.isnan(d) else d
+            dg = prev[r]                      # (u-1, r-1)
+            up = prev[r + 1]                  # (u-1, r)
+            best = dg
+            code = DIAG
+            if up < best:
+                best = up
+                code = UP
+            lf = left + ((max(d, missing) - d) if run >= hold_from else 0.0)
+            if lf < best:
+                best = lf
+                code = LEFT
+            if r == 0 and (u == 0 or open_user) and 0.0 < best:
+                best = 0.0
                 code = START
-                run = 0
-            cur[j] = left
+            ok = best < INF
+            left = best + d if ok else INF
+            code = code if ok else START
+            run = min(run + 1.0, cap) if code == LEFT else 0.0
+            cur[r + 1] = left
             B[u, j] = code
         if lu <= tr - 1 < hu:
-            last[u] = cur[tr - 1 - lu]
+            last[u] = cur[tr]
         prev, cur = cur, prev
     # end cell
     best = INF
@@ -815,3 +847,16 @@ def pair_detail(y, cu, x, cr, max_rot, min_common, penalty, procrustes, err):
         sq += w * e * e
     d2 = sq / Ws if penalty < 0.0 else (sq + penalty * penalty * one) / (Ws + one)
     return math.sqrt(d2)
+
+
+@njit(cache=True, error_model="numpy")
+def pair_details(Y, CU, X, CR, ui, ri, max_rot, min_common, penalty, procrustes):
+    """:func:`pair_detail` of the pairs (ui[p], ri[p]) of user frames Y/CU and reference frames X/CR:
+    (distance (P,), joint errors (P, K)); :func:`posesearch.sequence.framedist.pair_errors`."""
+    P = ui.shape[0]
+    dist = np.empty(P)
+    err = np.empty((P, Y.shape[1]))
+    for p in range(P):
+        dist[p] = pair_detail(Y[ui[p]], CU[ui[p]], X[ri[p]], CR[ri[p]], max_rot, min_common, penalty, procrustes,
+                              err[p])
+    return dist, err

@@ -41,7 +41,7 @@ outside the band are ``inf`` and never computed. Storage is banded: row u holds 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -125,6 +125,8 @@ class FrameFeatures:
     weights: np.ndarray
     valid: np.ndarray
     distance: str
+    #: :func:`uniform_frames` of these features, once computed (the reference's serves both mirror states)
+    shortcut: tuple | None = field(default=None, repr=False, compare=False)
 
 
 def frame_features(seq: Sequence, distance: str = "procrustes") -> FrameFeatures:
@@ -180,19 +182,9 @@ def uniform_frames(features: FrameFeatures) -> tuple[np.ndarray, np.ndarray, np.
     Returns ``(points with absent joints zeroed, K padded with zero joints to a multiple of 4 (T, K', 2), code (T,): the present-joint bit mask, -1 when
     the frame does not qualify (invalid, fewer than MIN_COMMON joints, unequal confidences), joint count
     (T,), summed points (T, 2), centred sum of squares (T,))``."""
-    w = features.weights
-    pres = w > 0
-    n = pres.sum(axis=1)
-    top = w.max(axis=1) if w.shape[1] else np.zeros(len(w))
-    same = (np.where(pres, w, top[:, None]) == top[:, None]).all(axis=1)
-    ok = features.valid & same & (n >= MIN_COMMON) & (w.shape[1] <= 62)
-    bits = (pres.astype(np.int64) << np.arange(w.shape[1], dtype=np.int64)).sum(axis=1) if w.shape[1] <= 62 \
-        else np.zeros(len(w), np.int64)
-    z = np.where(pres[..., None], features.points, 0.0)
-    sy = z.sum(axis=1)
-    z = np.concatenate([z, np.zeros((len(z), -z.shape[1] % 4, 2))], axis=1)   # K padded to a multiple of 4
-    c2 = (z * z).sum(axis=(1, 2)) - (sy * sy).sum(axis=1) / np.maximum(n, 1)
-    return (np.ascontiguousarray(z), np.where(ok, bits, -1), n.astype(np.float64), np.ascontiguousarray(sy), c2)
+    if features.shortcut is None:
+        features.shortcut = _kernels().uniform_stats(features.points, features.weights, features.valid, MIN_COMMON)
+    return features.shortcut
 
 
 # --------------------------------------------------------------------------------------------- matrix
@@ -284,7 +276,7 @@ def frame_distance_matrix(user: "Sequence | FrameFeatures", reference: "Sequence
 def pair_errors(user: FrameFeatures, reference: FrameFeatures, user_idx: np.ndarray, ref_idx: np.ndarray, *,
                 max_rotation: float = 180.0, missing_penalty: float | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-joint errors of aligned frame pairs (vectorised numpy over the P pairs).
+    """Per-joint errors of aligned frame pairs (numba, one pair at a time: :func:`._align_kernels.pair_details`).
 
     Returns ``(distance (P,), joint_error (P, K), weight (P, K))`` where the distance is the matrix
     value (same ``missing_penalty``), joint errors are NaN for joints not present in both, and, for procrustes, ``joint_error`` is |fitted user joint - reference joint| in units of the
@@ -292,41 +284,9 @@ def pair_errors(user: FrameFeatures, reference: FrameFeatures, user_idx: np.ndar
     ``|dx| + |dy|`` (``distance = sum w e / sum w``). Pairs without a distance give NaN.
     """
     pen = _check_penalty(missing_penalty)
-    y = user.points[user_idx]
-    x = reference.points[ref_idx]
-    cu = user.weights[user_idx]
-    cr = reference.weights[ref_idx]
-    w = cu * cr
-    one_sided = (np.where(cr > 0, 0.0, cu) + np.where(cu > 0, 0.0, cr)).sum(axis=1)
-    n_common = (w > 0).sum(axis=1)
-    W = w.sum(axis=1)
-    ok = n_common >= MIN_COMMON
-    Ws = np.where(ok, W, 1.0)
-    if user.distance == "pair-weighted":
-        e = np.abs(y - x).sum(axis=-1)
-        num = (w * e).sum(axis=1)
-        dist = num / Ws if pen < 0 else (num + pen * one_sided) / (Ws + one_sided)
-        e = np.where(w > 0, e, np.nan)
-        return np.where(ok, dist, np.nan), np.where(ok[:, None], e, np.nan), w
-    yc = y[..., 0] + 1j * y[..., 1]
-    xc = x[..., 0] + 1j * x[..., 1]
-    my = (w * yc).sum(axis=1) / Ws
-    mx = (w * xc).sum(axis=1) / Ws
-    yc = yc - my[:, None]
-    xc = xc - mx[:, None]
-    syy = (w * np.abs(yc) ** 2).sum(axis=1)
-    sxx = (w * np.abs(xc) ** 2).sum(axis=1)
-    z = (w * np.conj(yc) * xc).sum(axis=1)
-    ok &= (syy > 0) & (sxx > 0)
-    theta = np.angle(z)
-    lim = math.radians(float(max_rotation))
-    theta = np.clip(theta, -lim, lim)
-    proj = np.maximum((z * np.exp(-1j * theta)).real, 0.0)
-    scale = proj / np.where(ok, syy, 1.0)
-    fit = scale[:, None] * np.exp(1j * theta)[:, None] * yc
-    rad = np.sqrt(np.where(ok, sxx, 1.0) / Ws)
-    e = np.abs(fit - xc) / rad[:, None]
-    e = np.where(w > 0, e, np.nan)
-    sq = np.nansum(w * e * e, axis=1)
-    d2 = sq / Ws if pen < 0 else (sq + pen * pen * one_sided) / (Ws + one_sided)
-    return np.where(ok, np.sqrt(d2), np.nan), np.where(ok[:, None], e, np.nan), w
+    ui = np.arange(len(user.points))[user_idx]         # numpy's index rules (negative, out of range) first
+    ri = np.arange(len(reference.points))[ref_idx]
+    dist, err = _kernels().pair_details(user.points, user.weights, reference.points, reference.weights, ui, ri,
+                                        math.radians(float(max_rotation)), MIN_COMMON, pen,
+                                        user.distance != "pair-weighted")
+    return dist, err, user.weights[ui] * reference.weights[ri]
