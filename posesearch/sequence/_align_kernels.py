@@ -255,11 +255,13 @@ def _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, 
                 n = min(BLOCK, n)
                 _procrustes_block(Y, wu, XT, wrT, b0, n, b0 - lo[u], max_rot, min_common, penalty, u, out, acc)
             b0 += n
+        for j in range(hi[u] - lo[u], out.shape[1]):     # past the row's band (out is not pre-filled)
+            out[u, j] = INF
 
 
 @njit(cache=True, parallel=True)
 def _procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code, mu, invq):
-    out = np.full((wu.shape[0], width), INF)
+    out = np.empty((wu.shape[0], width))
     for c in prange(NCHUNK):
         _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, Z, XZ, code, mu, invq,
                               c, NCHUNK, out, np.zeros(max(11 * BLOCK, 2 * UBLOCK)))
@@ -268,7 +270,7 @@ def _procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common
 
 @njit(cache=True)
 def _procrustes_fast_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code, mu, invq):
-    out = np.full((wu.shape[0], width), INF)
+    out = np.empty((wu.shape[0], width))
     _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, Z, XZ, code, mu, invq,
                           0, 1, out, np.zeros(max(11 * BLOCK, 2 * UBLOCK)))
     return out
