@@ -136,8 +136,9 @@ def _uniform_block(Z, XZ, mu, invq, u, r0, n, j0, cos_mr, sin_mr, out, acc):
     Branch-free loops (they vectorise); ``a >= m cos(max_rot)`` tested on squares (no square root)."""
     B = UBLOCK
     tu = Z.shape[0]
-    for i in range(2 * B):
+    for i in range(n):
         acc[i] = 0.0
+        acc[B + i] = 0.0
     re = acc[:B]
     im = acc[B:2 * B]
     for k in range(0, Z.shape[1], 4):      # four joints per pass (K padded to a multiple of 4 with zeros)
@@ -182,6 +183,50 @@ def _uniform_block(Z, XZ, mu, invq, u, r0, n, j0, cos_mr, sin_mr, out, acc):
         d2 = 1.0 - p2 * (qu * qr[j])
         d2 = 0.0 if d2 < 0.0 else d2
         out[u, j0 + j] = math.sqrt(d2)
+
+
+@njit(cache=True)
+def procrustes_features(kp, cf, min_common):
+    """Each pose (T, K, 2) centred on its confidence-weighted centroid and scaled to unit weighted RMS
+    radius, absent joints (confidence <= 0) at 0: (points, weights (0 for an invalid frame), valid (T,));
+    :func:`posesearch.sequence.framedist.features_from_arrays` (same formula, summed joint by joint)."""
+    T, K = cf.shape
+    pts = np.zeros((T, K, 2))
+    wts = np.zeros((T, K))
+    valid = np.zeros(T, dtype=np.bool_)
+    for t in range(T):
+        ws = 0.0
+        mx = 0.0
+        my = 0.0
+        n = 0
+        for k in range(K):
+            w = cf[t, k]
+            if w > 0.0:
+                ws += w
+                mx += w * kp[t, k, 0]
+                my += w * kp[t, k, 1]
+                n += 1
+        safe = ws if ws > 0.0 else 1.0
+        mx /= safe
+        my /= safe
+        ss = 0.0
+        for k in range(K):
+            w = cf[t, k]
+            if w > 0.0:
+                cx = kp[t, k, 0] - mx
+                cy = kp[t, k, 1] - my
+                pts[t, k, 0] = cx
+                pts[t, k, 1] = cy
+                ss += w * cx * cx + w * cy * cy
+        rad = math.sqrt(ss / safe)
+        valid[t] = n >= min_common and rad > 0.0
+        scale = rad if rad > 0.0 else 1.0
+        for k in range(K):
+            pts[t, k, 0] /= scale
+            pts[t, k, 1] /= scale
+            if valid[t] and cf[t, k] > 0.0:
+                wts[t, k] = cf[t, k]
+    return pts, wts, valid
 
 
 @njit(cache=True)

@@ -141,25 +141,17 @@ def features_from_arrays(keypoints: np.ndarray, confidences: np.ndarray, distanc
     d = check_distance(distance)
     kp = np.asarray(keypoints, dtype=np.float64)
     cf = np.asarray(confidences, dtype=np.float64)
-    pres = cf > 0
-    count = pres.sum(axis=1)
     if d == "pair-weighted":
         from ..poses.normalize import normalize_batch
 
+        pres = cf > 0
+        count = pres.sum(axis=1)
         vec, valid = normalize_batch(np.where(pres[..., None], kp, 0.0), cf, on_invalid="mask")
         pts = vec.reshape(len(kp), -1, 2)
         valid &= count >= MIN_COMMON
         return FrameFeatures(np.ascontiguousarray(pts), np.where(valid[:, None], cf, 0.0), valid, d)
-    w = np.where(pres, cf, 0.0)
-    wsum = w.sum(axis=1)
-    safe = np.where(wsum > 0, wsum, 1.0)
-    kp0 = np.where(pres[..., None], kp, 0.0)
-    mu = (w[..., None] * kp0).sum(axis=1) / safe[:, None]
-    c = np.where(pres[..., None], kp0 - mu[:, None, :], 0.0)
-    rad = np.sqrt((w[..., None] * c * c).sum(axis=(1, 2)) / safe)
-    valid = (count >= MIN_COMMON) & (rad > 0)
-    pts = c / np.where(rad > 0, rad, 1.0)[:, None, None]
-    return FrameFeatures(np.ascontiguousarray(pts), np.where(valid[:, None], w, 0.0), valid, d)
+    pts, w, valid = _kernels().procrustes_features(np.ascontiguousarray(kp), np.ascontiguousarray(cf), MIN_COMMON)
+    return FrameFeatures(pts, w, valid, d)
 
 
 def restrict_joints(features: FrameFeatures, keep: np.ndarray) -> FrameFeatures:
