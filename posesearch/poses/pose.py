@@ -88,7 +88,7 @@ def validate_batch(keypoints, confidences=None, *, num_keypoints: int | None = N
     bad = first_bad_value(kp, cf)
     if bad is not None:
         raise InvalidPoseError(f"{name}: {bad[1]} at pose/keypoint {bad[0]}")
-    nan = np.isnan(kp).any(axis=-1)
+    nan = np.isnan(kp[..., 0]) | np.isnan(kp[..., 1])
     cf[nan] = 0.0
     kp[cf == 0] = 0.0
     return kp, cf
@@ -102,6 +102,11 @@ def first_bad_value(keypoints: np.ndarray, confidences: np.ndarray) -> "tuple[tu
     The one check shared by :func:`validate_batch`, the corpus writer and the live scoring stream; each
     says where in its own words (pose/keypoint, clip and frame, stream frame).
     """
+    keypoints = np.asarray(keypoints)
+    confidences = np.asarray(confidences)
+    if confidences.size and np.isfinite(confidences).all() and confidences.min() >= 0 and confidences.max() <= 1 \
+            and not np.isinf(keypoints).any():
+        return None        # the common case in one pass per check, no per-keypoint masks
     checks = ((lambda: np.isinf(keypoints).any(axis=-1), "infinite coordinate"),
               (lambda: np.isnan(confidences), "NaN confidence"),
               (lambda: (confidences < 0) | (confidences > 1), "confidence must be in [0, 1]"))

@@ -28,6 +28,8 @@ NCHUNK = 16
 #: reference frames per block of the row kernels: their 11 accumulator rows (11 x 128 doubles) stay in
 #: the L1 cache while every joint is added (a whole row of a 60 s reference, 11 x 1,800, did not)
 BLOCK = 128
+#: reference frames per block of the uniform-weight shortcut (two accumulator rows: 16 KiB)
+UBLOCK = 1024
 
 
 @njit(cache=True)
@@ -123,6 +125,202 @@ def _procrustes_block(Y, wu, XT, wrT, r0, n, j0, max_rot, min_common, penalty, u
         out[u, j0 + j] = math.sqrt(d2)
 
 
+@njit(cache=True, inline="always")
+def _uniform_block(Z, XZ, mu, invq, u, r0, n, j0, cos_mr, sin_mr, out, acc):
+    """Reference frames r0 .. r0+n-1 of row u when the pair weights are one constant over one joint set
+    (``code[u] == code[r] >= 0`` for all of them, see :func:`posesearch.sequence.framedist.uniform_frames`):
+    then the weighted centroids and sizes are per-frame quantities and only ``sum_k conj(y_k) x_k`` is
+    per pair: two dot products over the joints instead of eleven sums. Z (Tu, K, 2) / XZ (K, 2, Tr):
+    points with the joints outside the set zeroed; mu: (Tu + Tr, 2) summed points (user frames divided
+    by the joint count); invq: (Tu + Tr,) 1 / centred sum of squares (NaN for a degenerate frame).
+    Branch-free loops (they vectorise); ``a >= m cos(max_rot)`` tested on squares (no square root)."""
+    B = UBLOCK
+    tu = Z.shape[0]
+    for i in range(n):
+        acc[i] = 0.0
+        acc[B + i] = 0.0
+    re = acc[:B]
+    im = acc[B:2 * B]
+    for k in range(0, Z.shape[1], 4):      # four joints per pass (K padded to a multiple of 4 with zeros)
+        a0 = Z[u, k, 0]
+        b0 = Z[u, k, 1]
+        a1 = Z[u, k + 1, 0]
+        b1 = Z[u, k + 1, 1]
+        a2 = Z[u, k + 2, 0]
+        b2 = Z[u, k + 2, 1]
+        a3 = Z[u, k + 3, 0]
+        b3 = Z[u, k + 3, 1]
+        x0 = XZ[k, 0, r0:r0 + n]
+        y0 = XZ[k, 1, r0:r0 + n]
+        x1 = XZ[k + 1, 0, r0:r0 + n]
+        y1 = XZ[k + 1, 1, r0:r0 + n]
+        x2 = XZ[k + 2, 0, r0:r0 + n]
+        y2 = XZ[k + 2, 1, r0:r0 + n]
+        x3 = XZ[k + 3, 0, r0:r0 + n]
+        y3 = XZ[k + 3, 1, r0:r0 + n]
+        for j in range(n):
+            re[j] += (a0 * x0[j] + b0 * y0[j]) + (a1 * x1[j] + b1 * y1[j]) + \
+                     ((a2 * x2[j] + b2 * y2[j]) + (a3 * x3[j] + b3 * y3[j]))
+        for j in range(n):
+            im[j] += (a0 * y0[j] - b0 * x0[j]) + (a1 * y1[j] - b1 * x1[j]) + \
+                     ((a2 * y2[j] - b2 * x2[j]) + (a3 * y3[j] - b3 * x3[j]))
+    ux = mu[0, u]
+    uy = mu[1, u]
+    qu = invq[u]
+    cos2 = cos_mr * cos_mr
+    neg = cos_mr < 0.0
+    mx = mu[0, tu + r0:tu + r0 + n]
+    my = mu[1, tu + r0:tu + r0 + n]
+    qr = invq[tu + r0:tu + r0 + n]
+    for j in range(n):
+        a = re[j] - (ux * mx[j] + uy * my[j])
+        b = im[j] - (ux * my[j] - uy * mx[j])
+        m2 = a * a + b * b
+        pos = a >= 0.0
+        inside = (pos & (a * a >= m2 * cos2)) | (neg & (pos | (a * a <= m2 * cos2)))
+        p = max(a * cos_mr + abs(b) * sin_mr, 0.0)
+        p2 = m2 if inside else p * p
+        d2 = 1.0 - p2 * (qu * qr[j])
+        d2 = 0.0 if d2 < 0.0 else d2
+        out[u, j0 + j] = math.sqrt(d2)
+
+
+@njit(cache=True)
+def procrustes_features(kp, cf, min_common):
+    """Each pose (T, K, 2) centred on its confidence-weighted centroid and scaled to unit weighted RMS
+    radius, absent joints (confidence <= 0) at 0: (points, weights (0 for an invalid frame), valid (T,));
+    :func:`posesearch.sequence.framedist.features_from_arrays` (same formula, summed joint by joint)."""
+    T, K = cf.shape
+    pts = np.zeros((T, K, 2))
+    wts = np.zeros((T, K))
+    valid = np.zeros(T, dtype=np.bool_)
+    for t in range(T):
+        ws = 0.0
+        mx = 0.0
+        my = 0.0
+        n = 0
+        for k in range(K):
+            w = cf[t, k]
+            if w > 0.0:
+                ws += w
+                mx += w * kp[t, k, 0]
+                my += w * kp[t, k, 1]
+                n += 1
+        safe = ws if ws > 0.0 else 1.0
+        mx /= safe
+        my /= safe
+        ss = 0.0
+        for k in range(K):
+            w = cf[t, k]
+            if w > 0.0:
+                cx = kp[t, k, 0] - mx
+                cy = kp[t, k, 1] - my
+                pts[t, k, 0] = cx
+                pts[t, k, 1] = cy
+                ss += w * cx * cx + w * cy * cy
+        rad = math.sqrt(ss / safe)
+        valid[t] = n >= min_common and rad > 0.0
+        scale = rad if rad > 0.0 else 1.0
+        for k in range(K):
+            pts[t, k, 0] /= scale
+            pts[t, k, 1] /= scale
+            if valid[t] and cf[t, k] > 0.0:
+                wts[t, k] = cf[t, k]
+    return pts, wts, valid
+
+
+@njit(cache=True)
+def uniform_stats(P, W, valid, min_common):
+    """Per-frame inputs of :func:`_uniform_block` (see :func:`posesearch.sequence.framedist.uniform_frames`):
+    points with absent joints zeroed and K padded to a multiple of 4 (T, K4, 2), the joint-set code (T,)
+    (-1: the frame does not qualify), the joint count, summed points (T, 2) and centred sum of squares."""
+    T, K = W.shape
+    K4 = K + (-K) % 4
+    Z = np.zeros((T, K4, 2))
+    code = np.full(T, -1, dtype=np.int64)
+    cnt = np.zeros(T)
+    sy = np.zeros((T, 2))
+    c2 = np.zeros(T)
+    for t in range(T):
+        top = 0.0
+        for k in range(K):
+            top = max(top, W[t, k])
+        bits = 0
+        same = True
+        n = 0
+        sx = 0.0
+        sv = 0.0
+        q = 0.0
+        for k in range(K):
+            w = W[t, k]
+            if w > 0.0:
+                same = same and w == top
+                bits |= 1 << k
+                n += 1
+                x = P[t, k, 0]
+                y = P[t, k, 1]
+                Z[t, k, 0] = x
+                Z[t, k, 1] = y
+                sx += x
+                sv += y
+                q += x * x + y * y
+        cnt[t] = n
+        sy[t, 0] = sx
+        sy[t, 1] = sv
+        c2[t] = q - (sx * sx + sv * sv) / max(n, 1)
+        if valid[t] and same and n >= min_common and K <= 62:
+            code[t] = bits
+    return Z, code, cnt, sy, c2
+
+
+@njit(cache=True)
+def _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, Z, XZ, code, mu, invq,
+                          first, step, out, acc):
+    """Rows first, first + step, ... of the banded Procrustes matrix: each BLOCK of reference frames by
+    :func:`_uniform_block` when every pair in it has uniform weights on one joint set, else by
+    :func:`_procrustes_block` (the general eleven sums). ``code``, ``sy``, ``c2``: user frames then
+    reference frames (length Tu + Tr)."""
+    tu = wu.shape[0]
+    cos_mr = math.cos(max_rot)
+    sin_mr = math.sin(max_rot)
+    for u in range(first, tu, step):
+        cu = code[u]
+        b0 = lo[u]
+        while b0 < hi[u]:
+            n = min(UBLOCK, hi[u] - b0)
+            same = cu >= 0
+            if same:
+                for j in range(n):
+                    if code[tu + b0 + j] != cu:
+                        same = False
+                        break
+            if same:
+                _uniform_block(Z, XZ, mu, invq, u, b0, n, b0 - lo[u], cos_mr, sin_mr, out, acc)
+            else:
+                n = min(BLOCK, n)
+                _procrustes_block(Y, wu, XT, wrT, b0, n, b0 - lo[u], max_rot, min_common, penalty, u, out, acc)
+            b0 += n
+        for j in range(hi[u] - lo[u], out.shape[1]):     # past the row's band (out is not pre-filled)
+            out[u, j] = INF
+
+
+@njit(cache=True, parallel=True)
+def _procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code, mu, invq):
+    out = np.empty((wu.shape[0], width))
+    for c in prange(NCHUNK):
+        _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, Z, XZ, code, mu, invq,
+                              c, NCHUNK, out, np.zeros(max(11 * BLOCK, 2 * UBLOCK)))
+    return out
+
+
+@njit(cache=True)
+def _procrustes_fast_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code, mu, invq):
+    out = np.empty((wu.shape[0], width))
+    _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, Z, XZ, code, mu, invq,
+                          0, 1, out, np.zeros(max(11 * BLOCK, 2 * UBLOCK)))
+    return out
+
+
 @njit(cache=True)
 def _weighted_row(U, wu, RT, wrT, lo, hi, min_common, penalty, u, out, acc):
     """Row u of the weighted matrix, BLOCK reference frames at a time (as :func:`_procrustes_row`)."""
@@ -204,6 +402,17 @@ def procrustes_matrix_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common,
     return _matrix_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, True)
 
 
+def procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code, mu, invq):
+    """As :func:`procrustes_matrix_parallel`, pairs of uniform frames by the two-sum shortcut (``_uniform_block``)."""
+    return _procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code,
+                                     mu, invq)
+
+
+def procrustes_fast_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code, mu, invq):
+    return _procrustes_fast_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code,
+                                   mu, invq)
+
+
 def weighted_matrix_parallel(U, wu, RT, wrT, lo, hi, width, min_common, penalty):
     return _matrix_parallel(U, wu, RT, wrT, lo, hi, width, 0.0, min_common, penalty, False)
 
@@ -241,61 +450,63 @@ def dtw(D, lo, hi, tr, missing, open_user, max_hold):
     Returns (total cost, path (P, 2) as (u, r) pairs in order).
     """
     tu = D.shape[0]
-    C = np.full(D.shape, INF)
-    B = np.zeros(D.shape, dtype=np.int8)
-    H = np.zeros(D.shape, dtype=np.int8)      # LEFT steps in a row into the cell (capped at max_hold)
-    lp = 0
-    hp = 0
+    # costs: only the previous and the current row are kept (the path is walked back on B), indexed by
+    # reference frame + 1 with inf outside the row's band (so no band tests per cell), and the last
+    # reference frame's cost of every row for the end cell; the hold run of the cell to the left is a
+    # scalar. The per-cell choices are selects, not branches (the winner is unpredictable).
+    prev = np.full(tr + 2, INF)
+    cur = np.full(tr + 2, INF)
+    last = np.full(tu, INF)
+    B = np.empty(D.shape, dtype=np.int8)      # every in-band cell is written
+    cap = max(max_hold, 1)
+    hold_from = max_hold - 1.0 if max_hold > 0 else 1e300
     for u in range(tu):
         lu = lo[u]
         hu = hi[u]
-        if u > 0:
-            lp = lo[u - 1]
-            hp = hi[u - 1]
+        if u >= 2:                            # cur still holds row u-2: back to inf outside row u's cells
+            for r in range(lo[u - 2], hi[u - 2]):
+                cur[r + 1] = INF
+        left = INF
+        run = 0.0
         for r in range(lu, hu):
             j = r - lu
             d = D[u, j]
-            if math.isnan(d):
-                d = missing
-            best = INF
-            code = START
-            if u > 0:
-                if r > lp and r - 1 < hp:
-                    v = C[u - 1, r - 1 - lp]
-                    if v < best:
-                        best = v
-                        code = DIAG
-                if r >= lp and r < hp:
-                    v = C[u - 1, r - lp]
-                    if v < best:
-                        best = v
-                        code = UP
-            if r > lu:
-                v = C[u, j - 1] + _hold_extra(H[u, j - 1], d, missing, max_hold)
-                if v < best:
-                    best = v
-                    code = LEFT
-            if r == 0 and (u == 0 or open_user):
-                if 0.0 < best:
-                    best = 0.0
-                    code = START
-            if best < INF:
-                C[u, j] = best + d
-                B[u, j] = code
-                if code == LEFT:
-                    H[u, j] = min(H[u, j - 1] + 1, max(max_hold, 1))
+            d = missing if math.isnan(d) else d
+            dg = prev[r]                      # (u-1, r-1)
+            up = prev[r + 1]                  # (u-1, r)
+            best = dg
+            code = DIAG
+            if up < best:
+                best = up
+                code = UP
+            lf = left + ((max(d, missing) - d) if run >= hold_from else 0.0)
+            if lf < best:
+                best = lf
+                code = LEFT
+            if r == 0 and (u == 0 or open_user) and 0.0 < best:
+                best = 0.0
+                code = START
+            ok = best < INF
+            left = best + d if ok else INF
+            code = code if ok else START
+            run = min(run + 1.0, cap) if code == LEFT else 0.0
+            cur[r + 1] = left
+            B[u, j] = code
+        if lu <= tr - 1 < hu:
+            last[u] = cur[tr]
+        prev, cur = cur, prev
     # end cell
     best = INF
     eu = -1
     er = -1
     if open_user:
         for u in range(tu):
-            v = _get(C, lo, hi, u, tr - 1)
+            v = last[u]
             if v < best:
                 best = v
                 eu = u
                 er = tr - 1
-    v = _get(C, lo, hi, tu - 1, tr - 1)
+    v = last[tu - 1]
     if v < best:
         best = v
         eu = tu - 1
@@ -683,3 +894,16 @@ def pair_detail(y, cu, x, cr, max_rot, min_common, penalty, procrustes, err):
         sq += w * e * e
     d2 = sq / Ws if penalty < 0.0 else (sq + penalty * penalty * one) / (Ws + one)
     return math.sqrt(d2)
+
+
+@njit(cache=True, error_model="numpy")
+def pair_details(Y, CU, X, CR, ui, ri, max_rot, min_common, penalty, procrustes):
+    """:func:`pair_detail` of the pairs (ui[p], ri[p]) of user frames Y/CU and reference frames X/CR:
+    (distance (P,), joint errors (P, K)); :func:`posesearch.sequence.framedist.pair_errors`."""
+    P = ui.shape[0]
+    dist = np.empty(P)
+    err = np.empty((P, Y.shape[1]))
+    for p in range(P):
+        dist[p] = pair_detail(Y[ui[p]], CU[ui[p]], X[ri[p]], CR[ri[p]], max_rot, min_common, penalty, procrustes,
+                              err[p])
+    return dist, err

@@ -41,7 +41,7 @@ outside the band are ``inf`` and never computed. Storage is banded: row u holds 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -125,6 +125,8 @@ class FrameFeatures:
     weights: np.ndarray
     valid: np.ndarray
     distance: str
+    #: :func:`uniform_frames` of these features, once computed (the reference's serves both mirror states)
+    shortcut: tuple | None = field(default=None, repr=False, compare=False)
 
 
 def frame_features(seq: Sequence, distance: str = "procrustes") -> FrameFeatures:
@@ -139,25 +141,17 @@ def features_from_arrays(keypoints: np.ndarray, confidences: np.ndarray, distanc
     d = check_distance(distance)
     kp = np.asarray(keypoints, dtype=np.float64)
     cf = np.asarray(confidences, dtype=np.float64)
-    pres = cf > 0
-    count = pres.sum(axis=1)
     if d == "pair-weighted":
         from ..poses.normalize import normalize_batch
 
+        pres = cf > 0
+        count = pres.sum(axis=1)
         vec, valid = normalize_batch(np.where(pres[..., None], kp, 0.0), cf, on_invalid="mask")
         pts = vec.reshape(len(kp), -1, 2)
         valid &= count >= MIN_COMMON
         return FrameFeatures(np.ascontiguousarray(pts), np.where(valid[:, None], cf, 0.0), valid, d)
-    w = np.where(pres, cf, 0.0)
-    wsum = w.sum(axis=1)
-    safe = np.where(wsum > 0, wsum, 1.0)
-    kp0 = np.where(pres[..., None], kp, 0.0)
-    mu = (w[..., None] * kp0).sum(axis=1) / safe[:, None]
-    c = np.where(pres[..., None], kp0 - mu[:, None, :], 0.0)
-    rad = np.sqrt((w[..., None] * c * c).sum(axis=(1, 2)) / safe)
-    valid = (count >= MIN_COMMON) & (rad > 0)
-    pts = c / np.where(rad > 0, rad, 1.0)[:, None, None]
-    return FrameFeatures(np.ascontiguousarray(pts), np.where(valid[:, None], w, 0.0), valid, d)
+    pts, w, valid = _kernels().procrustes_features(np.ascontiguousarray(kp), np.ascontiguousarray(cf), MIN_COMMON)
+    return FrameFeatures(pts, w, valid, d)
 
 
 def restrict_joints(features: FrameFeatures, keep: np.ndarray) -> FrameFeatures:
@@ -169,6 +163,20 @@ def restrict_joints(features: FrameFeatures, keep: np.ndarray) -> FrameFeatures:
     w = np.where(keep[None, :], features.weights, 0.0)
     valid = features.valid & ((w > 0).sum(axis=1) >= MIN_COMMON)
     return FrameFeatures(features.points, np.where(valid[:, None], w, 0.0), valid, features.distance)
+
+
+def uniform_frames(features: FrameFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame quantities of the Procrustes matrix's shortcut for frames whose present joints all have
+    one confidence (mocap, synthetic motion, 0/1 visibilities): two such frames with the same joint set
+    have constant pair weights, so their weighted centroids and sizes are the frames' own and only
+    ``sum_k conj(y_k) x_k`` is per pair (same formula, fewer sums).
+
+    Returns ``(points with absent joints zeroed, K padded with zero joints to a multiple of 4 (T, K', 2), code (T,): the present-joint bit mask, -1 when
+    the frame does not qualify (invalid, fewer than MIN_COMMON joints, unequal confidences), joint count
+    (T,), summed points (T, 2), centred sum of squares (T,))``."""
+    if features.shortcut is None:
+        features.shortcut = _kernels().uniform_stats(features.points, features.weights, features.valid, MIN_COMMON)
+    return features.shortcut
 
 
 # --------------------------------------------------------------------------------------------- matrix
@@ -242,8 +250,14 @@ def frame_distance_matrix(user: "Sequence | FrameFeatures", reference: "Sequence
         mr = float(max_rotation)
         if not (0.0 <= mr <= 180.0):
             raise InvalidArgumentError(f"max_rotation: expected degrees in [0, 180], got {max_rotation!r}")
-        fn = kern.procrustes_matrix_parallel if parallel else kern.procrustes_matrix_serial
-        vals = fn(fu.points, fu.weights, rt, wt, band.lo, band.hi, width, math.radians(mr), MIN_COMMON, pen)
+        zu, cu, nu, su, qu = uniform_frames(fu)
+        zr, cr, _, sr, qr = uniform_frames(fr)
+        fn = kern.procrustes_fast_parallel if parallel else kern.procrustes_fast_serial
+        with np.errstate(divide="ignore", invalid="ignore"):
+            invq = np.where(np.concatenate([qu, qr]) > 0, 1.0 / np.concatenate([qu, qr]), np.nan)
+        vals = fn(fu.points, fu.weights, rt, wt, band.lo, band.hi, width, math.radians(mr), MIN_COMMON, pen,
+                  zu, np.ascontiguousarray(zr.transpose(1, 2, 0)), np.concatenate([cu, cr]),
+                  np.ascontiguousarray(np.concatenate([su / np.maximum(nu, 1.0)[:, None], sr]).T), invq)
     else:
         fn = kern.weighted_matrix_parallel if parallel else kern.weighted_matrix_serial
         vals = fn(fu.points, fu.weights, rt, wt, band.lo, band.hi, width, MIN_COMMON, pen)
@@ -254,7 +268,7 @@ def frame_distance_matrix(user: "Sequence | FrameFeatures", reference: "Sequence
 def pair_errors(user: FrameFeatures, reference: FrameFeatures, user_idx: np.ndarray, ref_idx: np.ndarray, *,
                 max_rotation: float = 180.0, missing_penalty: float | None = None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-joint errors of aligned frame pairs (vectorised numpy over the P pairs).
+    """Per-joint errors of aligned frame pairs (numba, one pair at a time: :func:`._align_kernels.pair_details`).
 
     Returns ``(distance (P,), joint_error (P, K), weight (P, K))`` where the distance is the matrix
     value (same ``missing_penalty``), joint errors are NaN for joints not present in both, and, for procrustes, ``joint_error`` is |fitted user joint - reference joint| in units of the
@@ -262,41 +276,9 @@ def pair_errors(user: FrameFeatures, reference: FrameFeatures, user_idx: np.ndar
     ``|dx| + |dy|`` (``distance = sum w e / sum w``). Pairs without a distance give NaN.
     """
     pen = _check_penalty(missing_penalty)
-    y = user.points[user_idx]
-    x = reference.points[ref_idx]
-    cu = user.weights[user_idx]
-    cr = reference.weights[ref_idx]
-    w = cu * cr
-    one_sided = (np.where(cr > 0, 0.0, cu) + np.where(cu > 0, 0.0, cr)).sum(axis=1)
-    n_common = (w > 0).sum(axis=1)
-    W = w.sum(axis=1)
-    ok = n_common >= MIN_COMMON
-    Ws = np.where(ok, W, 1.0)
-    if user.distance == "pair-weighted":
-        e = np.abs(y - x).sum(axis=-1)
-        num = (w * e).sum(axis=1)
-        dist = num / Ws if pen < 0 else (num + pen * one_sided) / (Ws + one_sided)
-        e = np.where(w > 0, e, np.nan)
-        return np.where(ok, dist, np.nan), np.where(ok[:, None], e, np.nan), w
-    yc = y[..., 0] + 1j * y[..., 1]
-    xc = x[..., 0] + 1j * x[..., 1]
-    my = (w * yc).sum(axis=1) / Ws
-    mx = (w * xc).sum(axis=1) / Ws
-    yc = yc - my[:, None]
-    xc = xc - mx[:, None]
-    syy = (w * np.abs(yc) ** 2).sum(axis=1)
-    sxx = (w * np.abs(xc) ** 2).sum(axis=1)
-    z = (w * np.conj(yc) * xc).sum(axis=1)
-    ok &= (syy > 0) & (sxx > 0)
-    theta = np.angle(z)
-    lim = math.radians(float(max_rotation))
-    theta = np.clip(theta, -lim, lim)
-    proj = np.maximum((z * np.exp(-1j * theta)).real, 0.0)
-    scale = proj / np.where(ok, syy, 1.0)
-    fit = scale[:, None] * np.exp(1j * theta)[:, None] * yc
-    rad = np.sqrt(np.where(ok, sxx, 1.0) / Ws)
-    e = np.abs(fit - xc) / rad[:, None]
-    e = np.where(w > 0, e, np.nan)
-    sq = np.nansum(w * e * e, axis=1)
-    d2 = sq / Ws if pen < 0 else (sq + pen * pen * one_sided) / (Ws + one_sided)
-    return np.where(ok, np.sqrt(d2), np.nan), np.where(ok[:, None], e, np.nan), w
+    ui = np.arange(len(user.points))[user_idx]         # numpy's index rules (negative, out of range) first
+    ri = np.arange(len(reference.points))[ref_idx]
+    dist, err = _kernels().pair_details(user.points, user.weights, reference.points, reference.weights, ui, ri,
+                                        math.radians(float(max_rotation)), MIN_COMMON, pen,
+                                        user.distance != "pair-weighted")
+    return dist, err, user.weights[ui] * reference.weights[ri]

@@ -119,10 +119,11 @@ def pchip_slopes(ts: np.ndarray, ys: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 
 def _interp_keypoint(ts, zs, cs, target, method, max_gap):
-    """One keypoint: samples (n,), (n, 2), (n,) -> values (M, 2), confidences (M,) (0 = missing)."""
+    """One keypoint: samples (n,), (n, 2), (n,) -> values (M, 2), confidences (M,) (0 = missing). (zs may
+    have any number of columns: keypoints sampled at the same times, with their confidences as columns.)"""
     n = len(ts)
     M = len(target)
-    out = np.zeros((M, 2))
+    out = np.zeros((M, zs.shape[1]))
     conf = np.zeros(M)
     if n == 0:
         return out, conf
@@ -181,7 +182,16 @@ def resample(seq: Sequence, times, *, method: str = "linear", max_gap: float = D
     kp = np.zeros((len(target), K, 2))
     cf = np.zeros((len(target), K))
     pres = seq.present
-    for k in range(K):
+    full = pres.all(axis=0)
+    if m != "cubic" and full.sum() > 1:
+        # keypoints present in every frame share their sample times: one pass for all of them (the same
+        # elementwise formulas as one keypoint at a time, so the same values)
+        grp = np.flatnonzero(full)
+        both = np.concatenate([seq.keypoints[:, grp].reshape(T, -1), seq.confidences[:, grp]], axis=1)
+        vals, _ = _interp_keypoint(seq.times, both, np.ones(T), target, m, g)
+        kp[:, grp] = vals[:, :2 * len(grp)].reshape(len(target), len(grp), 2)
+        cf[:, grp] = vals[:, 2 * len(grp):]
+    for k in (range(K) if m == "cubic" else np.flatnonzero(~full) if full.sum() > 1 else range(K)):
         idx = np.flatnonzero(pres[:, k])
         kp[:, k], cf[:, k] = _interp_keypoint(seq.times[idx], seq.keypoints[idx, k], seq.confidences[idx, k],
                                               target, m, g)
