@@ -3,7 +3,8 @@
 Builds the default ``vptree`` backend (weighted metric, face-free second tree) over N frames of the
 scaling corpus (:func:`posesearch_bench.data.corpus_of_size`: Penn Action + COCO frames, augmented
 poses beyond them) in a fresh subprocess, the way :mod:`posesearch_bench._worker` does (vectors
-loaded, kernels warmed up on 2,000 rows, VmHWM reset), then answers one query (which derives the
+loaded, kernels warmed up on 2,000 rows, VmHWM reset; the vectors handed over to the backend as
+``Index.build`` does, or kept beside it with ``--copy``), then answers one query (which derives the
 search layouts). A sampling thread reads VmRSS every few milliseconds (the numba kernels release the
 GIL) and the main steps of the build are wrapped to mark when they start, so each step gets the peak
 resident set seen while it ran. Figures are in bytes per row and as multiples of the raw vectors
@@ -84,7 +85,7 @@ def _wrap(obj, name: str, label: str, sampler: Sampler):
     setattr(obj, name, wrapped)
 
 
-def worker(data_path: str, q_path: str, w_path: str) -> dict:
+def worker(data_path: str, q_path: str, w_path: str, own: str) -> dict:
     from posesearch.index import vptree as vpb
     from posesearch.index.backend import parse_params
     from posesearch.index.kernels import vptree as kv
@@ -115,16 +116,17 @@ def worker(data_path: str, q_path: str, w_path: str) -> dict:
     _wrap(vb, "expand_groups", "expand_groups", s)
     _wrap(vpb, "_without_face", "face-free rows (_without_face)", s)
     orig_build = kv.build_vptree
+    which = iter(("main", "face-free"))
 
     def build_vptree(*a, **kw):
-        s.mark("build_vptree " + ("face-free" if kw.get("overwrite") else "main"))
+        s.mark(f"build_vptree {next(which)}")
         try:
             return orig_build(*a, **kw)
         finally:
             s.mark("after build_vptree")
     kv.build_vptree = build_vptree
     t0 = time.perf_counter()
-    be = vpb.VPTreeBackend.build(data, "weighted", p)
+    be = vpb.VPTreeBackend.build(data, "weighted", p, own_data=own == "own")
     build_s = time.perf_counter() - t0
     gc.collect()
     s.mark("built")
@@ -149,7 +151,7 @@ def worker(data_path: str, q_path: str, w_path: str) -> dict:
             tree_bytes[which]["layout"] = {f: int(getattr(kt, f).nbytes) for f in kt._fields
                                            if isinstance(getattr(kt, f), np.ndarray)
                                            and f not in ("data", "perm", "gstart", "sw")}
-    return {"n": int(len(data)), "raw_bytes": int(data.nbytes), "build_seconds": round(build_s, 1),
+    return {"own_data": own == "own", "n": int(len(data)), "raw_bytes": int(data.nbytes), "build_seconds": round(build_s, 1),
             "first_query_seconds": round(first_s, 2), "vm_hwm": hwm, "stages": s.stages(),
             "distinct_rows": be.tree.n_unique,
             "face_free_distinct_rows": None if be.face_free is None else be.face_free.n_unique,
@@ -159,7 +161,8 @@ def worker(data_path: str, q_path: str, w_path: str) -> dict:
 def report(res: dict) -> str:
     raw, n = res["raw_bytes"], res["n"]
     base = res["stages"][0]["rss_start"]
-    lines = [f"{n:,} frames (raw {raw / 1e6:,.0f} MB; distinct rows {res['distinct_rows']:,}, face-free "
+    lines = [f"{'vectors kept beside the index (own_data=False)' if not res['own_data'] else 'vectors handed over (own_data=True)'}: "
+             f"{n:,} frames (raw {raw / 1e6:,.0f} MB; distinct rows {res['distinct_rows']:,}, face-free "
              f"{res['face_free_distinct_rows']:,}); build {res['build_seconds']} s, first query "
              f"{res['first_query_seconds']} s; x = footprint counted from the loaded vectors: "
              "(RSS - RSS before them) / raw, the vectors counted once",
@@ -179,7 +182,10 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", type=Path, default=ROOT / "benchmarks" / "results",
                     help="folder whose cache/ holds (or gets) the benchmark corpus")
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--copy", action="store_true",
+                    help="build without handing the vectors over (own_data=False: the backend keeps its own "
+                         "tree-order copy beside them, as before Index.build handed them over)")
+    ap.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
         print(json.dumps(worker(*a.worker)))
@@ -202,7 +208,8 @@ def main(argv=None) -> int:
         np.save(paths[1], np.ascontiguousarray(qs, np.float64))
         np.save(paths[2], np.ascontiguousarray(ws, np.float64))
         del vec, base
-        out = subprocess.run([sys.executable, __file__, "--worker", *paths], capture_output=True, text=True)
+        out = subprocess.run([sys.executable, __file__, "--worker", *paths,
+                              "copy" if a.copy else "own"], capture_output=True, text=True)
     if out.returncode != 0:
         print(out.stderr, file=sys.stderr)
         return 1
@@ -215,7 +222,7 @@ def main(argv=None) -> int:
     print(text)
     if a.out is not None:
         a.out.mkdir(parents=True, exist_ok=True)
-        (a.out / f"vptree_memory-{a.size}.json").write_text(json.dumps(res, indent=1) + "\n")
+        (a.out / f"vptree_memory-{a.size}{'-copy' if a.copy else ''}.json").write_text(json.dumps(res, indent=1) + "\n")
     return 0
 
 

@@ -75,28 +75,41 @@ class VPTreeBackend(Backend):
     def exact_for(cls, metric, params=None) -> bool:
         return True
 
+    CAN_OWN_DATA = True
+
     def __init__(self, data, metric, params, tree=None, face_free=None):
         super().__init__(data, metric, params)
         self.tree = tree
         self.face_free = face_free     # the tree without face joints (weighted), or None
 
     @classmethod
-    def build(cls, data, metric, params, *, build_weights=None, progress=None):
+    def build(cls, data, metric, params, *, build_weights=None, progress=None, own_data=False):
+        """``own_data=True``: ``data`` is handed over and becomes the tree's rows, reordered in place (see
+        :attr:`Backend.CAN_OWN_DATA`); ``self.data`` then reads them through the tree's permutation, so
+        the vectors are held once instead of twice (in row order and in tree order)."""
         from .kernels.vptree import build_vptree
 
         two = metric == "weighted" and params.face_free_tree and data.shape[1] == 34
         steps = 1000
         n_parts = 2 if two else 1
         trees = []
+        # owned data: the face-free rows are made before the first tree reorders data (the same rows, in
+        # the same order, so the same tree); otherwise only after the first build (not beside its
+        # scratch). Either way they are handed over: the build reorders them in place, no second copy
+        face_free_rows = _without_face(data) if (two and own_data) else None
         for i in range(n_parts):
             report = None if progress is None else (
                 lambda f, i=i: progress(int((i + f) * steps / n_parts), steps))
-            # the face-free rows are made only now (not beside the first build's scratch) and handed
-            # over: the build reorders them in place as its own rows, no second copy
-            trees.append(build_vptree(data if i == 0 else _without_face(data), KERNEL_METRIC[metric],
-                                      leaf_size=params.leaf_size, seed=params.seed, progress=report,
-                                      split_weights=SPLIT_WEIGHTS[params.split_weights], overwrite=i > 0))
-        return cls(data, metric, params, trees[0], trees[1] if two else None)
+            if i == 0:
+                rows = data
+            else:
+                rows = face_free_rows if face_free_rows is not None else _without_face(data)
+                face_free_rows = None
+            trees.append(build_vptree(rows, KERNEL_METRIC[metric], leaf_size=params.leaf_size, seed=params.seed,
+                                      progress=report, split_weights=SPLIT_WEIGHTS[params.split_weights],
+                                      overwrite=i > 0 or own_data))
+            del rows
+        return cls(TreeRows(trees[0]) if own_data else data, metric, params, trees[0], trees[1] if two else None)
 
     def _search(self, queries, weights, k, stats: bool):
         from .kernels.vptree import knn_vptree, rows_with_weight
@@ -148,13 +161,71 @@ class VPTreeBackend(Backend):
         if any(k.startswith(_FACE_FREE) for k in arrays):   # absent in files without the second tree
             sub = {k[len(_FACE_FREE):]: v for k, v in arrays.items() if k.startswith(_FACE_FREE)}
             face_free = _tree_from(sub, _without_face(data), path, "face-free ")
-        return cls(data, metric, params, tree, face_free)
+        # the rows are read from the tree (checked equal to data's: the tree's distinct rows are taken from
+        # data and its groups checked identical), so the caller's copy of them need not be kept
+        return cls(TreeRows(tree), metric, params, tree, face_free)
 
     def describe(self):
         t = self.tree
         return {"tree_depth": t.depth, "tree_nodes": t.n_nodes, "tree_leaves": t.n_leaves,
                 "tree_distinct_rows": t.n_unique,     # identical rows are one tree row
                 "face_free_tree": self.face_free is not None}
+
+
+class TreeRows:
+    """The (N, D) float32 rows of a VP-tree in row-id order, read through its permutation: an array-like
+    standing for the vectors a tree was built over once the tree holds them (in tree order) and the
+    row-order copy is gone. Indexing (``rows[ids]``, ``rows[i]``, slices, masks, ``rows[ids, cols]``)
+    gathers the rows asked for; ``np.asarray(rows)`` makes the whole (N, D) array (a copy, on demand)."""
+
+    dtype = np.dtype(np.float32)
+    ndim = 2
+
+    def __init__(self, tree):
+        self._tree = tree
+        self._pos = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self._tree.n), int(self._tree.d))
+
+    @property
+    def size(self) -> int:
+        return self.shape[0] * self.shape[1]
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def positions(self) -> np.ndarray:
+        """(N,) the tree position (row of ``data_perm``) of each row id; made at the first lookup."""
+        if self._pos is None:
+            t = self._tree
+            gs = t.group_start
+            pos = np.empty(t.n, np.int32 if t.n_unique < 2**31 else np.int64)
+            pos[t.perm] = np.repeat(np.arange(t.n_unique, dtype=pos.dtype), np.diff(gs))
+            self._pos = pos
+        return self._pos
+
+    def __getitem__(self, key):
+        rows, rest = (key[0], key[1:]) if isinstance(key, tuple) and key else (key, ())
+        if rows is None or rows is Ellipsis:
+            return np.asarray(self)[key]
+        ids = np.arange(self.shape[0])[rows]
+        out = self._tree.data_perm[self.positions()[ids]]
+        if not rest:
+            return out
+        return out[rest] if np.ndim(ids) == 0 else out[(slice(None),) + rest]
+
+    def __array__(self, dtype=None, copy=None):
+        out = self._tree.data_perm[self.positions()]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"TreeRows(shape={self.shape}, dtype=float32)"
 
 
 def _tree_from(arrays, rows: np.ndarray, path: str, which: str):
