@@ -126,7 +126,7 @@ def worker(data_path: str, q_path: str, w_path: str, own: str) -> dict:
             s.mark("after build_vptree")
     kv.build_vptree = build_vptree
     t0 = time.perf_counter()
-    be = vpb.VPTreeBackend.build(data, "weighted", p, own_data=own == "own")
+    be = vpb.VPTreeBackend.build(data, "weighted", p, **({"own_data": True} if own == "own" else {}))
     build_s = time.perf_counter() - t0
     gc.collect()
     s.mark("built")

@@ -183,7 +183,6 @@ class TreeRows:
 
     def __init__(self, tree):
         self._tree = tree
-        self._pos = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -200,22 +199,36 @@ class TreeRows:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def positions(self) -> np.ndarray:
-        """(N,) the tree position (row of ``data_perm``) of each row id; made at the first lookup."""
-        if self._pos is None:
-            t = self._tree
-            gs = t.group_start
-            pos = np.empty(t.n, np.int32 if t.n_unique < 2**31 else np.int64)
-            pos[t.perm] = np.repeat(np.arange(t.n_unique, dtype=pos.dtype), np.diff(gs))
-            self._pos = pos
-        return self._pos
+    def positions(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """The tree positions (rows of ``data_perm``) of row ``ids`` (all rows when None). No map from ids to
+        positions is kept (it would be 4 bytes a row): one pass over the permutation finds those asked."""
+        t = self._tree
+        gs = t.group_start
+        if ids is None:
+            pos = np.empty(t.n, np.int64)
+            pos[t.perm] = np.repeat(np.arange(t.n_unique), np.diff(gs))
+            return pos
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.size == 0:
+            return np.zeros(ids.shape, np.int64)
+        wanted = np.zeros(t.n, np.bool_)
+        wanted[ids] = True
+        at = np.flatnonzero(wanted[t.perm])               # where in perm the ids asked for are
+        pos_of = np.empty(t.n, np.int64) if at.size * 64 > t.n else None
+        tree_pos = np.searchsorted(gs, at, side="right") - 1
+        if pos_of is not None:                            # many ids: a full-size scatter is cheaper
+            pos_of[t.perm[at]] = tree_pos
+            return pos_of[ids]
+        found = t.perm[at]                                # ids in perm order; sort them to look the asked up
+        order = np.argsort(found, kind="stable")
+        return tree_pos[order][np.searchsorted(found[order], ids)]
 
     def __getitem__(self, key):
         rows, rest = (key[0], key[1:]) if isinstance(key, tuple) and key else (key, ())
         if rows is None or rows is Ellipsis:
             return np.asarray(self)[key]
         ids = np.arange(self.shape[0])[rows]
-        out = self._tree.data_perm[self.positions()[ids]]
+        out = self._tree.data_perm[self.positions(ids)]
         if not rest:
             return out
         return out[rest] if np.ndim(ids) == 0 else out[(slice(None),) + rest]
