@@ -200,3 +200,16 @@ def test_outward_f32_never_rounds_to_the_wrong_side():
     exact = np.array([0.5, 2.0, 0.0], np.float64)
     assert np.array_equal(outward_f32(exact, up=True), exact.astype(np.float32))
     assert np.array_equal(outward_f32(exact, up=False), exact.astype(np.float32))
+
+
+def test_both_trees_share_one_search_workspace_per_thread():
+    x = _rows()
+    be = VPTreeBackend.build(x, "weighted", _params())
+    assert be.face_free is not None and be.face_free._workspace is be.tree._workspace
+    rng = np.random.default_rng(9)
+    q, w = rng.normal(size=(12, 34)), rng.uniform(size=(12, 17))
+    w[::2, :5] = 0.0                       # alternate trees query by query
+    ref_i, ref_d = Index.build(x, metric="weighted", backend="exact").backend.knn(q, w, 7)
+    for i in range(len(q)):
+        ids, d = be.knn(q[i:i + 1], w[i:i + 1], 7)
+        assert np.array_equal(ids[0], ref_i[i]) and np.array_equal(d[0].view(np.int64), ref_d[i].view(np.int64))

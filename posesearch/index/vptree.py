@@ -81,6 +81,11 @@ class VPTreeBackend(Backend):
         super().__init__(data, metric, params)
         self.tree = tree
         self.face_free = face_free     # the tree without face joints (weighted), or None
+        if tree is not None and face_free is not None and face_free.n_nodes == tree.n_nodes \
+                and face_free.d == tree.d:
+            # a thread searches one tree at a time: both use the same per-thread search workspace (its
+            # (nodes, K) float64 inherited bounds are ~36 MB at 10M rows)
+            face_free._workspace = tree._workspace
 
     @classmethod
     def build(cls, data, metric, params, *, build_weights=None, progress=None, own_data=False):
