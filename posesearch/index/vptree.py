@@ -218,7 +218,9 @@ class TreeRows:
             return np.zeros(ids.shape, np.int64)
         wanted = np.zeros(t.n, np.bool_)
         wanted[ids] = True
-        at = np.flatnonzero(wanted[t.perm])               # where in perm the ids asked for are
+        chunk = 1 << 20                                   # where in perm the ids asked for are (in chunks:
+        at = np.concatenate([np.flatnonzero(wanted[t.perm[a:a + chunk]]) + a   # no second N-sized temporary)
+                             for a in range(0, t.n, chunk)])
         pos_of = np.empty(t.n, np.int64) if at.size * 64 > t.n else None
         tree_pos = np.searchsorted(gs, at, side="right") - 1
         if pos_of is not None:                            # many ids: a full-size scatter is cheaper
@@ -232,11 +234,29 @@ class TreeRows:
         rows, rest = (key[0], key[1:]) if isinstance(key, tuple) and key else (key, ())
         if rows is None or rows is Ellipsis:
             return np.asarray(self)[key]
-        ids = np.arange(self.shape[0])[rows]
+        ids = self._ids(rows)
         out = self._tree.data_perm[self.positions(ids)]
         if not rest:
             return out
         return out[rest] if np.ndim(ids) == 0 else out[(slice(None),) + rest]
+
+    def _ids(self, rows):
+        """Row ids (non-negative, int64, an array or a scalar) that ``rows`` selects, as numpy would index
+        an (N, D) array's first axis; IndexError when out of range (no N-sized temporary)."""
+        n = self.shape[0]
+        if isinstance(rows, slice):
+            return np.arange(*rows.indices(n), dtype=np.int64)
+        a = np.asarray(rows)
+        if a.dtype == np.bool_:
+            if a.shape != (n,):
+                raise IndexError(f"boolean index of shape {a.shape} does not match {n} rows")
+            return np.flatnonzero(a)
+        if a.dtype.kind not in "iu":
+            raise IndexError(f"row index: expected integers, a slice or a boolean mask, got {a.dtype}")
+        a = a.astype(np.int64)
+        if a.size and (a.min() < -n or a.max() >= n):
+            raise IndexError(f"row index out of range for {n} rows")
+        return np.where(a < 0, a + n, a) if a.ndim else (int(a) + n if a < 0 else int(a))
 
     def __array__(self, dtype=None, copy=None):
         out = self._tree.data_perm[self.positions()]
