@@ -216,11 +216,14 @@ class TreeRows:
         ids = np.asarray(ids, dtype=np.int64)
         if ids.size == 0:
             return np.zeros(ids.shape, np.int64)
-        wanted = np.zeros(t.n, np.bool_)
-        wanted[ids] = True
-        chunk = 1 << 20                                   # where in perm the ids asked for are (in chunks:
-        at = np.concatenate([np.flatnonzero(wanted[t.perm[a:a + chunk]]) + a   # no second N-sized temporary)
-                             for a in range(0, t.n, chunk)])
+        asked = np.unique(ids)
+        chunk = 1 << 16                                   # where in perm the ids asked for are, chunk by
+        parts = []                                        # chunk: no N-sized temporary
+        for a in range(0, t.n, chunk):
+            p = t.perm[a:a + chunk]
+            i = np.minimum(np.searchsorted(asked, p), len(asked) - 1)
+            parts.append(np.flatnonzero(asked[i] == p) + a)
+        at = np.concatenate(parts)
         pos_of = np.empty(t.n, np.int64) if at.size * 64 > t.n else None
         tree_pos = np.searchsorted(gs, at, side="right") - 1
         if pos_of is not None:                            # many ids: a full-size scatter is cheaper
