@@ -57,6 +57,10 @@ class Contender:
     min_recall: float = 0.0
     note: str = ""
     exact_distances: bool = True    # reported distances are the exact float64 metric values
+    #: like ``build`` but the data are handed over (the index may reorder them and keep them as its own rows,
+    #: as ``Index.build`` does with the array it makes); the built object's ``.data`` reads the rows. None:
+    #: the contender always keeps a copy of its own (or none)
+    build_owned: Callable[[np.ndarray, str, np.ndarray | None], Any] | None = None
 
 
 def blas_threads(n: int):
@@ -111,12 +115,16 @@ def _ours(name: str, backend: str, params: dict, claim_weighted: str, claim_cosi
         def build(data, metric_, build_weights):
             return cls.build(data, metric_, p, build_weights=build_weights)
 
+        def build_owned(data, metric_, build_weights):
+            return cls.build(data, metric_, p, build_weights=build_weights, own_data=True)
+
         def knn(be, q, w, k, single):
             return be.knn(q, w if be.metric == "weighted" else None, k)
 
         claim = claim_weighted if metric == "weighted" else (claim_cosine or claim_weighted)
         return Contender(name, "posesearch", claim, build, knn, dict(params, backend=backend),
-                         STATED_RECALL.get(name, 0.0) if claim == "approximate" else 0.0, note)
+                         STATED_RECALL.get(name, 0.0) if claim == "approximate" else 0.0, note,
+                         build_owned=build_owned if cls.CAN_OWN_DATA else None)
     return make
 
 

@@ -108,6 +108,10 @@ class Backend(ABC):
     #: build parameters added after files were first written: the value an older file (which does not
     #: store them) was built with, used when it is loaded
     LEGACY_PARAMS: ClassVar[dict[str, Any]] = {}
+    #: :meth:`build` takes ``own_data=True``: the caller hands ``data`` over (it may be reordered in place
+    #: and must not be used afterwards); the built backend's ``data`` then reads the rows from the
+    #: backend's own structures (an array-like in row order, see :class:`.vptree.TreeRows`), no copy kept
+    CAN_OWN_DATA: ClassVar[bool] = False
 
     def __init__(self, data: np.ndarray, metric: str, params: Any):
         self.data = data

@@ -172,7 +172,10 @@ class Index:
             raise InvalidArgumentError(f"corpus vectors: expected {DIM} columns (COCO-17), got {vectors.shape[1]}")
         data = unit_rows(vectors, np.float32) if metric in L2_METRICS else np.ascontiguousarray(vectors)
         t0 = time.perf_counter()
-        be = bcls.build(data, metric, p, build_weights=build_weights, progress=progress)
+        own = {"own_data": True} if bcls.CAN_OWN_DATA else {}     # data is this build's own array
+        be = bcls.build(data, metric, p, build_weights=build_weights, progress=progress, **own)
+        if own:
+            data = be.data           # the rows in row order, read from the backend (data was reordered)
         attrs.update(build_seconds=round(time.perf_counter() - t0, 3),
                      created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                      created_by=made_by())
@@ -425,8 +428,11 @@ class Index:
             raise FileFormatError(path, f"index backend parameters are invalid ({e})") from None
         prefix = BACKEND_GROUP + "/"
         barrays = {n[len(prefix):]: a for n, a in arrays.items() if n.startswith(prefix)}
-        be = bcls.from_arrays(barrays, np.ascontiguousarray(data), metric, params, path=str(path))
-        return cls(be, np.ascontiguousarray(data), frame_ids, metric, attrs, corpus=corpus, path=path)
+        data = np.ascontiguousarray(data)
+        be = bcls.from_arrays(barrays, data, metric, params, path=str(path))
+        if bcls.CAN_OWN_DATA:
+            data = be.data           # the backend reads the rows from its own structures: the file's copy goes
+        return cls(be, data, frame_ids, metric, attrs, corpus=corpus, path=path)
 
     @staticmethod
     def metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -512,7 +518,7 @@ def measure_build_recall(index: "Index", corpus=None, *, n_queries: int | None =
     else:
         q, w = np.ascontiguousarray(vec), np.ascontiguousarray(w)
     got_rows, got = index.backend.knn(q, w, k)
-    _, true = ExactBackend(index.data, index.metric, index.backend.params).knn(q, w, k)
+    _, true = ExactBackend(np.ascontiguousarray(index.data), index.metric, index.backend.params).knn(q, w, k)
     kth = true[:, -1:]
     near = np.sort(np.where((got <= kth + 1e-12 * np.maximum(1.0, kth)) & (got_rows >= 0), got_rows, -1), axis=1)
     hits = (near[:, 0] >= 0) + ((near[:, 1:] != near[:, :-1]) & (near[:, 1:] >= 0)).sum(axis=1)   # distinct rows

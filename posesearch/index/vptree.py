@@ -75,28 +75,46 @@ class VPTreeBackend(Backend):
     def exact_for(cls, metric, params=None) -> bool:
         return True
 
+    CAN_OWN_DATA = True
+
     def __init__(self, data, metric, params, tree=None, face_free=None):
         super().__init__(data, metric, params)
         self.tree = tree
         self.face_free = face_free     # the tree without face joints (weighted), or None
+        if tree is not None and face_free is not None and face_free.n_nodes == tree.n_nodes \
+                and face_free.d == tree.d:
+            # a thread searches one tree at a time: both use the same per-thread search workspace (its
+            # (nodes, K) float64 inherited bounds are ~36 MB at 10M rows)
+            face_free._workspace = tree._workspace
 
     @classmethod
-    def build(cls, data, metric, params, *, build_weights=None, progress=None):
+    def build(cls, data, metric, params, *, build_weights=None, progress=None, own_data=False):
+        """``own_data=True``: ``data`` is handed over and becomes the tree's rows, reordered in place (see
+        :attr:`Backend.CAN_OWN_DATA`); ``self.data`` then reads them through the tree's permutation, so
+        the vectors are held once instead of twice (in row order and in tree order)."""
         from .kernels.vptree import build_vptree
 
         two = metric == "weighted" and params.face_free_tree and data.shape[1] == 34
         steps = 1000
         n_parts = 2 if two else 1
         trees = []
+        # owned data: the face-free rows are made before the first tree reorders data (the same rows, in
+        # the same order, so the same tree); otherwise only after the first build (not beside its
+        # scratch). Either way they are handed over: the build reorders them in place, no second copy
+        face_free_rows = _without_face(data) if (two and own_data) else None
         for i in range(n_parts):
             report = None if progress is None else (
                 lambda f, i=i: progress(int((i + f) * steps / n_parts), steps))
-            # the face-free rows are made only now (not beside the first build's scratch) and handed
-            # over: the build reorders them in place as its own rows, no second copy
-            trees.append(build_vptree(data if i == 0 else _without_face(data), KERNEL_METRIC[metric],
-                                      leaf_size=params.leaf_size, seed=params.seed, progress=report,
-                                      split_weights=SPLIT_WEIGHTS[params.split_weights], overwrite=i > 0))
-        return cls(data, metric, params, trees[0], trees[1] if two else None)
+            if i == 0:
+                rows = data
+            else:
+                rows = face_free_rows if face_free_rows is not None else _without_face(data)
+                face_free_rows = None
+            trees.append(build_vptree(rows, KERNEL_METRIC[metric], leaf_size=params.leaf_size, seed=params.seed,
+                                      progress=report, split_weights=SPLIT_WEIGHTS[params.split_weights],
+                                      overwrite=i > 0 or own_data))
+            del rows
+        return cls(TreeRows(trees[0]) if own_data else data, metric, params, trees[0], trees[1] if two else None)
 
     def _search(self, queries, weights, k, stats: bool):
         from .kernels.vptree import knn_vptree, rows_with_weight
@@ -148,13 +166,107 @@ class VPTreeBackend(Backend):
         if any(k.startswith(_FACE_FREE) for k in arrays):   # absent in files without the second tree
             sub = {k[len(_FACE_FREE):]: v for k, v in arrays.items() if k.startswith(_FACE_FREE)}
             face_free = _tree_from(sub, _without_face(data), path, "face-free ")
-        return cls(data, metric, params, tree, face_free)
+        # the rows are read from the tree (checked equal to data's: the tree's distinct rows are taken from
+        # data and its groups checked identical), so the caller's copy of them need not be kept
+        return cls(TreeRows(tree), metric, params, tree, face_free)
 
     def describe(self):
         t = self.tree
         return {"tree_depth": t.depth, "tree_nodes": t.n_nodes, "tree_leaves": t.n_leaves,
                 "tree_distinct_rows": t.n_unique,     # identical rows are one tree row
                 "face_free_tree": self.face_free is not None}
+
+
+class TreeRows:
+    """The (N, D) float32 rows of a VP-tree in row-id order, read through its permutation: an array-like
+    standing for the vectors a tree was built over once the tree holds them (in tree order) and the
+    row-order copy is gone. Indexing (``rows[ids]``, ``rows[i]``, slices, masks, ``rows[ids, cols]``)
+    gathers the rows asked for; ``np.asarray(rows)`` makes the whole (N, D) array (a copy, on demand)."""
+
+    dtype = np.dtype(np.float32)
+    ndim = 2
+
+    def __init__(self, tree):
+        self._tree = tree
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self._tree.n), int(self._tree.d))
+
+    @property
+    def size(self) -> int:
+        return self.shape[0] * self.shape[1]
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.dtype.itemsize
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def positions(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """The tree positions (rows of ``data_perm``) of row ``ids`` (all rows when None). No map from ids to
+        positions is kept (it would be 4 bytes a row): one pass over the permutation finds those asked."""
+        t = self._tree
+        gs = t.group_start
+        if ids is None:
+            pos = np.empty(t.n, np.int64)
+            pos[t.perm] = np.repeat(np.arange(t.n_unique), np.diff(gs))
+            return pos
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.size == 0:
+            return np.zeros(ids.shape, np.int64)
+        asked = np.unique(ids)
+        chunk = 1 << 16                                   # where in perm the ids asked for are, chunk by
+        parts = []                                        # chunk: no N-sized temporary
+        for a in range(0, t.n, chunk):
+            p = t.perm[a:a + chunk]
+            i = np.minimum(np.searchsorted(asked, p), len(asked) - 1)
+            parts.append(np.flatnonzero(asked[i] == p) + a)
+        at = np.concatenate(parts)
+        pos_of = np.empty(t.n, np.int64) if at.size * 64 > t.n else None
+        tree_pos = np.searchsorted(gs, at, side="right") - 1
+        if pos_of is not None:                            # many ids: a full-size scatter is cheaper
+            pos_of[t.perm[at]] = tree_pos
+            return pos_of[ids]
+        found = t.perm[at]                                # ids in perm order; sort them to look the asked up
+        order = np.argsort(found, kind="stable")
+        return tree_pos[order][np.searchsorted(found[order], ids)]
+
+    def __getitem__(self, key):
+        rows, rest = (key[0], key[1:]) if isinstance(key, tuple) and key else (key, ())
+        if rows is None or rows is Ellipsis:
+            return np.asarray(self)[key]
+        ids = self._ids(rows)
+        out = self._tree.data_perm[self.positions(ids)]
+        if not rest:
+            return out
+        return out[rest] if np.ndim(ids) == 0 else out[(slice(None),) + rest]
+
+    def _ids(self, rows):
+        """Row ids (non-negative, int64, an array or a scalar) that ``rows`` selects, as numpy would index
+        an (N, D) array's first axis; IndexError when out of range (no N-sized temporary)."""
+        n = self.shape[0]
+        if isinstance(rows, slice):
+            return np.arange(*rows.indices(n), dtype=np.int64)
+        a = np.asarray(rows)
+        if a.dtype == np.bool_:
+            if a.shape != (n,):
+                raise IndexError(f"boolean index of shape {a.shape} does not match {n} rows")
+            return np.flatnonzero(a)
+        if a.dtype.kind not in "iu":
+            raise IndexError(f"row index: expected integers, a slice or a boolean mask, got {a.dtype}")
+        a = a.astype(np.int64)
+        if a.size and (a.min() < -n or a.max() >= n):
+            raise IndexError(f"row index out of range for {n} rows")
+        return np.where(a < 0, a + n, a) if a.ndim else (int(a) + n if a < 0 else int(a))
+
+    def __array__(self, dtype=None, copy=None):
+        out = self._tree.data_perm[self.positions()]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"TreeRows(shape={self.shape}, dtype=float32)"
 
 
 def _tree_from(arrays, rows: np.ndarray, path: str, which: str):

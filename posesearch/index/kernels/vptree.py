@@ -43,6 +43,10 @@ from ._common import (KERNEL_METRICS, check_data, check_k, check_queries,
 __all__ = ["VPTreeArrays", "build_vptree", "knn_vptree", "rows_with_weight", "VPTREE_VERSION"]
 
 VPTREE_VERSION = 2   # 2: groups of identical rows (group_start); version 1 arrays (no groups) still load
+#: held as float32 rounded outwards (lo down, hi up), as the search layout rounds them anyway: the same layout
+#: and answers, half their memory. Stored as float64 (exactly those values; files written before hold the
+#: float64 extremes, rounded outwards at load), so the file format is unchanged.
+BOUNDS = ("shell_lo", "shell_hi", "tot_lo", "tot_hi")
 DEFAULT_LEAF_SIZE = 128
 DEFAULT_BLOCK_ROWS = 4096   # search: subtrees of at most this many rows are scanned whole (see _vplayout)
 FACE_SPLIT_WEIGHT = 0.25    # build: split weight of COCO-17's face joints with split_weights="face-light"
@@ -60,17 +64,22 @@ class VPTreeArrays:
         scale: max |coordinate| over the rows (sets the absolute rounding slack of the bounds).
         split_weights: (K,) float64 in [0, 1], each joint's weight in the distance vantage points and
             splits use (see :mod:`._vpbuild`; the bounds always use every joint).
-        perm: (N,) int64, a permutation of the row ids: the ids of tree position p are
+        perm: (N,) a permutation of the row ids: the ids of tree position p are
             perm[group_start[p]:group_start[p + 1]], ascending (their rows are bit-identical).
-        group_start: (U + 1,) int64, strictly increasing from 0 to N (U = N: no duplicates).
+        group_start: (U + 1,) strictly increasing from 0 to N (U = N: no duplicates).
+            perm and group_start are held as int32 when N < 2**31 (:func:`id_dtype`; 8 bytes a row less
+            over both, which a search reads the same), stored as int64 (:meth:`to_arrays`).
         data_perm: (U, D) float32, the distinct rows in tree order (every subtree's rows are contiguous).
         start, end: (M,) int64, the node's rows are positions [start, end) of data_perm.
         left, right: (M,) int64, children ids (right = left + 1 > node id), -1 for a leaf.
         vp: (M,) int64, position of an internal node's vantage point row, -1 for a leaf.
-        shell_lo, shell_hi: (M, K) float64, min/max over the node's rows of the per-joint distance to
-            the parent's vantage point (0 for the root).
-        tot_lo, tot_hi: (M,) float64, the same for the total distance (split-weighted, see _vpbuild).
-        box_lo, box_hi: (M, D) float32, per-coordinate bounding box of the node's rows.
+        shell_lo, shell_hi: (M, K) float32, min/max over the node's rows of the per-joint distance to
+            the parent's vantage point (0 for the root), computed in float64 and rounded outwards (lo
+            down, hi up: still bounds; the search layout's node records round them the same way).
+            Stored as float64 (:data:`BOUNDS`).
+        tot_lo, tot_hi: (M,) float32, the same for the total distance (split-weighted, see _vpbuild).
+        box_lo, box_hi: (M, D) float32, per-coordinate bounding box of the node's rows (once a search
+            layout is derived, views of its node records: see :meth:`_share_boxes`).
     """
 
     metric: str
@@ -97,6 +106,7 @@ class VPTreeArrays:
     box_hi: np.ndarray
     _workspace: threading.local = field(default_factory=threading.local, repr=False, compare=False)
     _derived: dict = field(default_factory=dict, repr=False, compare=False)
+    _records: np.ndarray | None = field(default=None, repr=False, compare=False)   # see _hold_boxes_in_records
 
     def __getstate__(self):       # pickling: arrays and parameters only (derived data is rebuilt on use)
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
@@ -105,6 +115,7 @@ class VPTreeArrays:
         self.__dict__.update(state)
         self._workspace = threading.local()
         self._derived = {}
+        self._records = None
 
     @property
     def n_nodes(self) -> int:
@@ -143,8 +154,8 @@ class VPTreeArrays:
         for name, dt in self._SCALARS.items():
             val = KERNEL_METRICS[self.metric] if name == "metric" else getattr(self, name)
             out[name] = np.array(val, dtype=dt)
-        for name in self._ARRAYS:
-            out[name] = getattr(self, name)
+        for name, dt in self._ARRAYS.items():
+            out[name] = getattr(self, name).astype(dt, copy=False)     # perm, group_start: int64 in files
         return out
 
     @classmethod
@@ -201,12 +212,14 @@ class VPTreeArrays:
             a = d[name]
             if not isinstance(a, np.ndarray):
                 a = np.asarray(a)
-            if a.dtype != cls._ARRAYS[name]:
+            if name in BOUNDS and a.dtype == np.float64:      # held as float32, rounded outwards (see BOUNDS)
+                a = outward_f32(a, up=name.endswith("_hi"))
+            if a.dtype != (np.float32 if name in BOUNDS else cls._ARRAYS[name]):
                 bad(f"{name}: expected dtype {np.dtype(cls._ARRAYS[name]).name}, got {a.dtype}")
             vals[name] = np.ascontiguousarray(a)
         if vals["version"] == 1:
             vals["group_start"] = np.arange(n + 1, dtype=np.int64)
-            vals["version"] = VPTREE_VERSION
+        vals["version"] = VPTREE_VERSION
         gs, perm = vals["group_start"], vals["perm"]
         if gs.ndim != 1 or not 2 <= gs.shape[0] <= n + 1:
             bad(f"group_start: expected a 1-d array of 2 to {n + 1} offsets, got shape {gs.shape}")
@@ -256,7 +269,9 @@ class VPTreeArrays:
             bad("box_lo/box_hi: expected lo <= hi")
         if np.abs(vals["data_perm"]).max(initial=0.0) > vals["scale"]:
             bad("scale: smaller than the largest |coordinate| of data_perm")
+        vals["perm"], vals["group_start"] = (vals[k].astype(id_dtype(n), copy=False) for k in ("perm", "group_start"))
         tree = cls(**{f.name: vals[f.name] for f in fields(cls) if not f.name.startswith("_")})
+        tree._hold_boxes_in_records()
         if verify:
             tree.verify()
         return tree
@@ -283,7 +298,12 @@ class VPTreeArrays:
             is_block = np.empty(m, np.bool_)
             nb, total = mark_blocks(self.start, self.end, self.left, int(block_rows), is_block)
             nint = np.empty((m, 4), np.int64)
-            nrec = np.zeros((m, 4 * dim + 2), np.float32)
+            nrec, self._records = self._records, None        # the boxes' records: filled in place, no copy
+            if nrec is None or nrec.shape != (m, 4 * dim + 2):
+                nrec = np.zeros((m, 4 * dim + 2), np.float32)
+                boxes = None
+            else:
+                boxes = (self.box_lo.sum(0, dtype=np.float64), self.box_hi.sum(0, dtype=np.float64))
             block_start = np.empty(nb + 1, np.int64)
             block_off = np.empty(nb, np.int64)
             brec = np.empty((nb, 2 * dim), np.float32)
@@ -291,12 +311,38 @@ class VPTreeArrays:
             build_layout(self.data_perm, self.start, self.end, self.left, self.vp, self.shell_lo, self.shell_hi,
                          self.tot_lo, self.tot_hi, self.box_lo, self.box_hi, is_block, nint, nrec, block_start,
                          block_off, brec, codes)
+            if boxes is not None and not (np.array_equal(boxes[0], self.box_lo.sum(0, dtype=np.float64))
+                                          and np.array_equal(boxes[1], self.box_hi.sum(0, dtype=np.float64))):
+                raise AssertionError("vptree: the search layout's node records no longer begin with box_lo | "
+                                     "box_hi (see VPTreeArrays._hold_boxes_in_records)")
             kt = KTree(float(self.scale), self.data_perm, self.perm, self.group_start, self.split_weights,
                        np.flatnonzero(self.split_weights > 0).astype(np.int64), nint, nrec, block_start, block_off,
                        brec, codes)
+            self._share_boxes(nrec)
             max_block = int(padded(int(np.diff(block_start).max())))
             kt = self._derived[key] = (kt, max_block)
         return kt
+
+    def _hold_boxes_in_records(self) -> "VPTreeArrays":
+        """Keep the boxes in the node records the first search layout will fill (``box_lo | box_hi`` first,
+        :func:`._vplayout.build_layout`): deriving it then copies nothing and the tree's boxes are views
+        of them, so the boxes are never held twice (about 14 bytes a row at 10M rows, which the
+        derivation otherwise added to the peak). Returns the tree."""
+        m, dim = self.n_nodes, self.d
+        rec = np.zeros((m, 4 * dim + 2), np.float32)
+        rec[:, :dim] = self.box_lo
+        rec[:, dim:2 * dim] = self.box_hi
+        self.box_lo, self.box_hi, self._records = rec[:, :dim], rec[:, dim:2 * dim], rec
+        return self
+
+    def _share_boxes(self, nrec: np.ndarray) -> None:
+        """The node records of a search layout begin with each node's box (box_lo | box_hi, the same
+        float32 values): the tree then keeps views of them instead of its own copies (2 D float32 a node,
+        about 14 bytes a row at 10M rows). Checked, so a layout that stores them otherwise keeps them."""
+        dim = self.d
+        lo, hi = nrec[:, :dim], nrec[:, dim:2 * dim]
+        if lo.shape == self.box_lo.shape and np.array_equal(lo, self.box_lo) and np.array_equal(hi, self.box_hi):
+            self.box_lo, self.box_hi = lo, hi
 
     def workspace(self, max_block: int):
         """Per-thread search workspace (reused across calls from the same thread)."""
@@ -306,6 +352,22 @@ class VPTreeArrays:
             ws = (np.empty((m, self.d // 2)), np.empty(m, np.int64), np.empty(m), np.empty(max_block, np.float32))
             self._workspace.arrays = ws
         return ws
+
+
+def outward_f32(a: np.ndarray, *, up: bool) -> np.ndarray:
+    """float64 values as float32 rounded up (``up``) or down: never on the wrong side of the value (NaN and
+    infinities stay what they are)."""
+    a = np.asarray(a, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        r = a.astype(np.float32)
+        off = (r.astype(np.float64) < a) if up else (r.astype(np.float64) > a)
+    r[off] = np.nextafter(r[off], np.float32(np.inf if up else -np.inf))
+    return r
+
+
+def id_dtype(n: int):
+    """The integer type a tree over n rows holds its row ids and group offsets in (int32 below 2**31)."""
+    return np.int32 if n < 2**31 else np.int64
 
 
 def _check_structure(vals: dict, n: int, m: int, bad) -> None:
@@ -383,10 +445,13 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
     uniform ones (which weigh the face); 0.25: -10% / +50%.
 
     Memory: besides the tree's own rows (``data_perm``, one copy of the distinct rows, reordered in
-    place while building) the build needs 16 bytes a row of scratch, the groups of identical rows
-    (about 40 bytes a row, briefly) and the nodes. ``overwrite=True`` lets it use a float32
-    C-contiguous ``data`` itself as those rows (the caller's array is reordered and must not be used
-    afterwards): no copy at all.
+    place while building) the build needs 24 bytes a row of scratch, the groups of identical rows
+    (about 80 bytes a row at their peak, 24 kept during the build) and the nodes. ``overwrite=True`` lets
+    it use a float32 C-contiguous ``data`` itself as those rows (the caller's array is reordered and must
+    not be used afterwards): no copy at all. The built tree holds 8 bytes a row of ids (int32 perm and
+    group_start) and about 600 bytes a node (a node per ~40 rows at 10M rows): float32 bounds, and the
+    boxes in the node records its first search layout fills (see :meth:`VPTreeArrays._hold_boxes_in_records`);
+    benchmarks/bench_vptree_memory.py shows the resident set at each step.
     """
     from . import _vpbuild as vb
 
@@ -458,6 +523,9 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
     np.cumsum(sizes, out=group_start[1:])
     if n < n_rows:
         perm = vb.expand_groups(perm, groups.group_start, groups.members, group_start)
+    perm, group_start = perm.astype(id_dtype(n_rows), copy=False), group_start.astype(id_dtype(n_rows), copy=False)
+    shell_lo, tot_lo = outward_f32(shell_lo, up=False), outward_f32(tot_lo, up=False)
+    shell_hi, tot_hi = outward_f32(shell_hi, up=True), outward_f32(tot_hi, up=True)
     if progress is not None:
         progress(1.0)
     return VPTreeArrays(metric=metric, leaf_size=leaf_size, n=n_rows, d=dim, seed=seed, version=VPTREE_VERSION,
@@ -465,7 +533,7 @@ def build_vptree(data: np.ndarray, metric: str, *, leaf_size: int = DEFAULT_LEAF
                         data_perm=data_perm, start=start,
                         end=end, left=left, right=right,
                         vp=vp, shell_lo=shell_lo, shell_hi=shell_hi, tot_lo=tot_lo, tot_hi=tot_hi, box_lo=box_lo,
-                        box_hi=box_hi)
+                        box_hi=box_hi)._hold_boxes_in_records()
 
 
 def rows_with_weight(weights: np.ndarray, j0: int, j1: int) -> np.ndarray:
