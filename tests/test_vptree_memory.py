@@ -87,6 +87,21 @@ def test_tree_rows_index_like_the_array(data):
     assert np.array_equal(np.asarray(rows[key]), x[key])
 
 
+def test_tree_rows_act_as_the_array_for_ndarray_methods():
+    """Code written for Index.data as an ndarray keeps working: astype, copy and the other ndarray
+    attributes act on the whole array; a name ndarray does not have is an AttributeError."""
+    x = _rows(n=300)
+    rows = VPTreeBackend.build(x.copy(), "weighted", _params(), own_data=True).data
+    assert rows.astype(np.float64).dtype == np.float64 and np.array_equal(rows.astype(np.float64), x)
+    assert np.array_equal(rows.copy(), x) and rows.copy() is not rows.copy()
+    assert rows.mean() == x.mean() and np.array_equal(rows.T, x.T) and rows.tolist() == x.tolist()
+    assert np.array_equal(np.asarray(rows, dtype=np.float64), x.astype(np.float64))
+    with pytest.raises(AttributeError, match="no attribute 'frobnicate'"):
+        rows.frobnicate
+    with pytest.raises(AttributeError):
+        rows._tree_secret
+
+
 def test_tree_rows_out_of_range_is_an_index_error():
     rows = VPTreeBackend.build(_rows(n=200), "weighted", _params(), own_data=True).data
     with pytest.raises(IndexError):

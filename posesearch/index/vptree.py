@@ -265,6 +265,21 @@ class TreeRows:
         out = self._tree.data_perm[self.positions()]
         return out if dtype is None else out.astype(dtype, copy=False)
 
+    def astype(self, dtype, copy: bool = True) -> np.ndarray:
+        """The whole (N, D) array as ``dtype`` (always a new array, as for an ndarray view of another dtype)."""
+        return np.asarray(self).astype(dtype, copy=False)
+
+    def copy(self) -> np.ndarray:
+        """The whole (N, D) float32 array (a new array)."""
+        return np.asarray(self)
+
+    def __getattr__(self, name):
+        """Any other ndarray attribute or method (``mean``, ``T``, ``tolist``...) acts on the whole (N, D)
+        array, made on demand: code written for ``Index.data`` as an ndarray keeps working."""
+        if name.startswith("_") or not hasattr(np.ndarray, name):
+            raise AttributeError(f"'TreeRows' object has no attribute {name!r}")
+        return getattr(np.asarray(self), name)
+
     def __repr__(self) -> str:
         return f"TreeRows(shape={self.shape}, dtype=float32)"
 
