@@ -243,11 +243,12 @@ def _self_retrieval(ctx: Context, index, corpus, pick, slower: float) -> dict:
 
 
 #: ``SequenceSearchSettings`` (refine, segment, top) measured side by side: the three refine modes at top 3 with
-#: segment "vote" (the voters' span), always and auto at top 1 (one clip wanted: auto scores one when decisive),
-#: and the library's defaults (always, segment "hits": first to last hit on the time line)
+#: segment "vote" (the voters' span; auto + vote are the library's defaults), always and auto at top 1 (one clip
+#: wanted: auto scores one when decisive), and the earlier defaults (always, segment "hits": first to last hit on
+#: the time line)
 REFINE_MODES = {"always": ("always", "vote", 3), "auto": ("auto", "vote", 3), "never": ("never", "vote", 3),
                 "always, top 1": ("always", "vote", 1), "auto, top 1": ("auto", "vote", 1),
-                "always, segment hits (defaults)": ("always", "hits", 3)}
+                "always, segment hits (earlier defaults)": ("always", "hits", 3)}
 
 
 def _rotated(names, i: int) -> list:
