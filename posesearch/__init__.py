@@ -37,6 +37,7 @@ _LAZY = {
     "ScoreSettings": "posesearch.sequence.score",
     "ScoreReport": "posesearch.sequence.score",
     "ScoreSession": "posesearch.sequence.stream",
+    "SequenceSearchSettings": "posesearch.clipsearch",
     "read_pose_file": "posesearch.poses.io",
     "read_input": "posesearch.inputs",
     "find_reps": "posesearch.sequence.reps",

@@ -441,8 +441,10 @@ def _query_sequence(idx, index_file: Path, pose_file: Path, *, k: int, top: int,
     for r in rows:
         table.add_row(*r)
     con.print(table)
+    ranking = ("the ranking" if res.refined else
+               "the ranking after the first clip, which the per-frame vote put first: see 'refined' below")
     con.print("score: 0-100 against the matched segment; covered: frames whose nearest corpus frames fall on the "
-              "clip in order; match = score x covered (the ranking)")
+              f"clip in order; match = score x covered ({ranking})")
     if res.why_fewer:
         con.print(res.why_fewer, highlight=False, markup=False)
     con.print(f"refined: {'yes' if res.refined else 'no'} ({res.refine_note})", highlight=False, markup=False)
