@@ -18,6 +18,26 @@ def shared_path(*parts: str) -> Path:
     return p
 
 
+@pytest.fixture(scope="session")
+def penn_split(tmp_path_factory):
+    """Penn Action's official split: an exact VP-tree over the train clips (weighted), its corpus, and the
+    test clips (built once for every sequence-search test on real data)."""
+    from posesearch.corpus.readers import penn_action
+    from posesearch.corpus.store import Corpus
+    from posesearch.index import Index
+
+    mats = sorted(shared_path("penn_action", "labels").glob("*.mat"))
+    clips = [penn_action.read_clip(m) for m in mats]
+    train = [c for c in clips if c.labels.get("split") == "train"]
+    test = [c for c in clips if c.labels.get("split") == "test"]
+    path = tmp_path_factory.mktemp("penn") / "penn-train.h5"
+    Corpus.ingest(path, iter(train))
+    corpus = Corpus.open(path)
+    idx = Index.build(corpus, metric="weighted", backend="vptree")
+    yield idx, corpus, test
+    corpus.close()
+
+
 def read_refused(reader, source, match: str, error: type[Exception] | None = None, **options) -> None:
     """Reading ``source`` with the reader module ``reader`` (``reader.read(source, **options)``, consumed)
     raises ``error`` (default FileFormatError) with a message matching ``match``."""

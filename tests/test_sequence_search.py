@@ -198,21 +198,6 @@ def test_cli_query_sequence(sample_index, tmp_path):
 
 # ----------------------------------------------------------------------------- real Penn Action
 
-@pytest.fixture(scope="module")
-def penn_split(tmp_path_factory):
-    from posesearch.corpus.readers import iter_source, penn_action
-    from posesearch.corpus.store import Corpus
-
-    mats = sorted(shared_path("penn_action", "labels").glob("*.mat"))
-    clips = [penn_action.read_clip(m) for m in mats]
-    train = [c for c in clips if c.labels.get("split") == "train"]
-    test = [c for c in clips if c.labels.get("split") == "test"]
-    path = tmp_path_factory.mktemp("penn") / "penn-train.h5"
-    Corpus.ingest(path, iter(train))
-    corpus = Corpus.open(path)
-    idx = Index.build(corpus, metric="weighted", backend="vptree")
-    yield idx, corpus, test
-    corpus.close()
 
 
 @pytest.mark.slow
