@@ -227,21 +227,19 @@ def register(app: typer.Typer) -> None:
         """The k nearest corpus frames of a pose (or of every frame of a sequence); with --sequence, the clips
         a whole sequence performed."""
 
-        if top is not None and not sequence:
-            raise InvalidArgumentError(f"--top {top}: only applies with --sequence (the number of clips a whole "
-                                       f"sequence matched); frame queries show -k nearest frames per query")
-        if view is not None and not sequence:
-            raise InvalidArgumentError(f"--view {view}: only applies with --sequence (the candidate clips are scored "
-                                       f"in the user's view); frame queries compare poses as they are")
-        if refine is not None and not sequence:
-            raise InvalidArgumentError(f"--refine {refine}: only applies with --sequence (how the clips a whole "
-                                       f"sequence matched are ranked); frame queries are ranked by distance")
-        if segment is not None and not sequence:
-            raise InvalidArgumentError(f"--segment {segment}: only applies with --sequence (the matched part of a "
-                                       f"clip); frame queries match single frames")
-        if fps is not None and not sequence:
-            raise InvalidArgumentError(f"--fps {fps:g}: only applies with --sequence (frame times matter when a whole "
-                                       f"sequence is aligned); a frame query does not use them")
+        if not sequence:     # options of a whole-sequence query: what each means there, what a frame query does
+            for flag, value, means, instead in (
+                    ("--top", top, "the number of clips a whole sequence matched",
+                     "frame queries show -k nearest frames per query"),
+                    ("--view", view, "the candidate clips are scored in the user's view",
+                     "frame queries compare poses as they are"),
+                    ("--refine", refine, "how the clips a whole sequence matched are ranked",
+                     "frame queries are ranked by distance"),
+                    ("--segment", segment, "the matched part of a clip", "frame queries match single frames"),
+                    ("--fps", None if fps is None else f"{fps:g}", "frame times matter when a whole sequence is "
+                     "aligned", "a frame query does not use them")):
+                if value is not None:
+                    raise InvalidArgumentError(f"{flag} {value}: only applies with --sequence ({means}); {instead}")
         if plot is not None:
             if sequence:
                 raise InvalidArgumentError("--plot: draws the nearest frames of a pose; with --sequence, score the "
