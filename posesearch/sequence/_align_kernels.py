@@ -30,6 +30,7 @@ NCHUNK = 16
 BLOCK = 128
 #: reference frames per block of the uniform-weight shortcut (two accumulator rows: 16 KiB)
 UBLOCK = 1024
+ACC_SIZE = max(11 * BLOCK, 2 * UBLOCK)   # scratch of one row's blocks (general and shortcut)
 
 
 @njit(cache=True)
@@ -126,16 +127,16 @@ def _procrustes_block(Y, wu, XT, wrT, r0, n, j0, max_rot, min_common, penalty, u
 
 
 @njit(cache=True, inline="always")
-def _uniform_block(Z, XZ, mu, invq, u, r0, n, j0, cos_mr, sin_mr, out, acc):
+def _uniform_block(Z, mu_u, invq_u, XZ, mu_r, invq_r, u, r0, n, j0, cos_mr, sin_mr, out, acc):
     """Reference frames r0 .. r0+n-1 of row u when the pair weights are one constant over one joint set
     (``code[u] == code[r] >= 0`` for all of them, see :func:`posesearch.sequence.framedist.uniform_frames`):
     then the weighted centroids and sizes are per-frame quantities and only ``sum_k conj(y_k) x_k`` is
     per pair: two dot products over the joints instead of eleven sums. Z (Tu, K, 2) / XZ (K, 2, Tr):
-    points with the joints outside the set zeroed; mu: (Tu + Tr, 2) summed points (user frames divided
-    by the joint count); invq: (Tu + Tr,) 1 / centred sum of squares (NaN for a degenerate frame).
+    points with the joints outside the set zeroed; mu_u (2, Tu) / mu_r (2, Tr): summed points (user frames
+    divided by the joint count); invq_u (Tu,) / invq_r (Tr,): 1 / centred sum of squares (NaN for a
+    degenerate frame).
     Branch-free loops (they vectorise); ``a >= m cos(max_rot)`` tested on squares (no square root)."""
     B = UBLOCK
-    tu = Z.shape[0]
     for i in range(n):
         acc[i] = 0.0
         acc[B + i] = 0.0
@@ -164,14 +165,14 @@ def _uniform_block(Z, XZ, mu, invq, u, r0, n, j0, cos_mr, sin_mr, out, acc):
         for j in range(n):
             im[j] += (a0 * y0[j] - b0 * x0[j]) + (a1 * y1[j] - b1 * x1[j]) + \
                      ((a2 * y2[j] - b2 * x2[j]) + (a3 * y3[j] - b3 * x3[j]))
-    ux = mu[0, u]
-    uy = mu[1, u]
-    qu = invq[u]
+    ux = mu_u[0, u]
+    uy = mu_u[1, u]
+    qu = invq_u[u]
     cos2 = cos_mr * cos_mr
     neg = cos_mr < 0.0
-    mx = mu[0, tu + r0:tu + r0 + n]
-    my = mu[1, tu + r0:tu + r0 + n]
-    qr = invq[tu + r0:tu + r0 + n]
+    mx = mu_r[0, r0:r0 + n]
+    my = mu_r[1, r0:r0 + n]
+    qr = invq_r[r0:r0 + n]
     for j in range(n):
         a = re[j] - (ux * mx[j] + uy * my[j])
         b = im[j] - (ux * my[j] - uy * mx[j])
@@ -274,28 +275,30 @@ def uniform_stats(P, W, valid, min_common):
 
 
 @njit(cache=True)
-def _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, Z, XZ, code, mu, invq,
-                          first, step, out, acc):
-    """Rows first, first + step, ... of the banded Procrustes matrix: each BLOCK of reference frames by
+def _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, Z, code_u, mu_u, invq_u,
+                          XZ, code_r, mu_r, invq_r, first, step, out, acc):
+    """Rows first, first + step, ... of the banded Procrustes matrix: each block of reference frames by
     :func:`_uniform_block` when every pair in it has uniform weights on one joint set, else by
-    :func:`_procrustes_block` (the general eleven sums). ``code``, ``sy``, ``c2``: user frames then
-    reference frames (length Tu + Tr)."""
+    :func:`_procrustes_block` (the general eleven sums). The shortcut's inputs (``Z, code_u, mu_u,
+    invq_u`` of the user frames, ``XZ, code_r, mu_r, invq_r`` of the reference frames) are those of
+    :func:`posesearch.sequence.framedist.shortcut_inputs`. The live session computes its rows with this
+    same function, so its distances are the offline matrix's, bit for bit."""
     tu = wu.shape[0]
     cos_mr = math.cos(max_rot)
     sin_mr = math.sin(max_rot)
     for u in range(first, tu, step):
-        cu = code[u]
+        cu = code_u[u]
         b0 = lo[u]
         while b0 < hi[u]:
             n = min(UBLOCK, hi[u] - b0)
             same = cu >= 0
             if same:
                 for j in range(n):
-                    if code[tu + b0 + j] != cu:
+                    if code_r[b0 + j] != cu:
                         same = False
                         break
             if same:
-                _uniform_block(Z, XZ, mu, invq, u, b0, n, b0 - lo[u], cos_mr, sin_mr, out, acc)
+                _uniform_block(Z, mu_u, invq_u, XZ, mu_r, invq_r, u, b0, n, b0 - lo[u], cos_mr, sin_mr, out, acc)
             else:
                 n = min(BLOCK, n)
                 _procrustes_block(Y, wu, XT, wrT, b0, n, b0 - lo[u], max_rot, min_common, penalty, u, out, acc)
@@ -305,19 +308,19 @@ def _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, 
 
 
 @njit(cache=True, parallel=True)
-def _procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code, mu, invq):
+def _procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, user, ref):
     out = np.empty((wu.shape[0], width))
     for c in prange(NCHUNK):
-        _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, Z, XZ, code, mu, invq,
-                              c, NCHUNK, out, np.zeros(max(11 * BLOCK, 2 * UBLOCK)))
+        _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, user[0], user[1], user[2],
+                              user[3], ref[0], ref[1], ref[2], ref[3], c, NCHUNK, out, np.zeros(ACC_SIZE))
     return out
 
 
 @njit(cache=True)
-def _procrustes_fast_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code, mu, invq):
+def _procrustes_fast_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, user, ref):
     out = np.empty((wu.shape[0], width))
-    _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, Z, XZ, code, mu, invq,
-                          0, 1, out, np.zeros(max(11 * BLOCK, 2 * UBLOCK)))
+    _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, user[0], user[1], user[2], user[3],
+                          ref[0], ref[1], ref[2], ref[3], 0, 1, out, np.zeros(ACC_SIZE))
     return out
 
 
@@ -402,15 +405,14 @@ def procrustes_matrix_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common,
     return _matrix_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, True)
 
 
-def procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code, mu, invq):
-    """As :func:`procrustes_matrix_parallel`, pairs of uniform frames by the two-sum shortcut (``_uniform_block``)."""
-    return _procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code,
-                                     mu, invq)
+def procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, user, ref):
+    """As :func:`procrustes_matrix_parallel`, pairs of uniform frames by the two-sum shortcut (``_uniform_block``);
+    user / ref: the shortcut's inputs, (Z, code, mu, invq) each (see ``_procrustes_rows_fast``)."""
+    return _procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, user, ref)
 
 
-def procrustes_fast_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code, mu, invq):
-    return _procrustes_fast_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, Z, XZ, code,
-                                   mu, invq)
+def procrustes_fast_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, user, ref):
+    return _procrustes_fast_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, user, ref)
 
 
 def weighted_matrix_parallel(U, wu, RT, wrT, lo, hi, width, min_common, penalty):
@@ -787,9 +789,10 @@ def dtw_column_step(d, ps, observed, ref_valid, missing, first, A, B, max_hold):
 
 @njit(cache=True, error_model="numpy")
 def live_columns(P, W, RT, wrT, lo, hi, max_rot, min_common, penalty, procrustes, d50, slope, observed, ref_valid,
-                 missing, first, A, B, max_hold, end, d, ps, acc):
+                 missing, first, A, B, max_hold, end, d, ps, acc, user, ref):
     """The grid frames u = 0 .. n-1 (features P (n, K, 2), W (n, K)) of one live mirror state, in order:
-    the distance row of frame u against every reference frame (``lo``/``hi``: (n,) 0 and Tr) into d[u],
+    the distance row of frame u against every reference frame (``lo``/``hi``: (n,) 0 and Tr) into d[u]
+    (procrustes: by the offline matrix's row function, with the shortcut's inputs ``user`` and ``ref``),
     its pair scores s(d) (0 without a distance) into ps, then :func:`dtw_column_step` from A into B, the
     two swapping roles after each frame; ``end`` (NSTAT, 1) takes the statistics of the last reference
     frame's cell whenever it is finite and cheaper than end's (ST_C inf = none yet). Returns (whether the
@@ -799,7 +802,8 @@ def live_columns(P, W, RT, wrT, lo, hi, max_rot, min_common, penalty, procrustes
     tr = d.shape[1]
     for u in range(n):
         if procrustes:
-            _procrustes_row(P, W, RT, wrT, lo, hi, max_rot, min_common, penalty, u, d, acc)
+            _procrustes_rows_fast(P, W, RT, wrT, lo, hi, max_rot, min_common, penalty, user[0], user[1], user[2],
+                                  user[3], ref[0], ref[1], ref[2], ref[3], u, n, d, acc)
         else:
             _weighted_row(P, W, RT, wrT, lo, hi, min_common, penalty, u, d, acc)
         for r in range(tr):

@@ -179,6 +179,24 @@ def uniform_frames(features: FrameFeatures) -> tuple[np.ndarray, np.ndarray, np.
     return features.shortcut
 
 
+#: the shortcut's inputs for the weighted distance, which has none (the kernels take the same argument types)
+NO_SHORTCUT = (np.zeros((0, 4, 2)), np.zeros(0, np.int64), np.zeros((2, 0)), np.zeros(0))
+
+
+def shortcut_inputs(features: FrameFeatures, side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The Procrustes shortcut's inputs (:func:`._align_kernels._procrustes_rows_fast`) of the frames of one
+    side, ``"user"`` or ``"reference"``: ``(points with absent joints zeroed, code, summed points (2, T),
+    1 / centred sum of squares (T,), NaN for a degenerate frame)``; the user's points are (T, K', 2) and its
+    summed points divided by the joint count, the reference's points (K', 2, T). The offline matrix and the
+    live session both take them from here (so their distances are the same, bit for bit)."""
+    z, code, n, sums, q = uniform_frames(features)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        invq = np.where(q > 0, 1.0 / q, np.nan)
+    if side == "user":
+        return z, code, np.ascontiguousarray((sums / np.maximum(n, 1.0)[:, None]).T), invq
+    return np.ascontiguousarray(z.transpose(1, 2, 0)), code, np.ascontiguousarray(sums.T), invq
+
+
 # --------------------------------------------------------------------------------------------- matrix
 @dataclass
 class DistanceMatrix:
@@ -250,14 +268,9 @@ def frame_distance_matrix(user: "Sequence | FrameFeatures", reference: "Sequence
         mr = float(max_rotation)
         if not (0.0 <= mr <= 180.0):
             raise InvalidArgumentError(f"max_rotation: expected degrees in [0, 180], got {max_rotation!r}")
-        zu, cu, nu, su, qu = uniform_frames(fu)
-        zr, cr, _, sr, qr = uniform_frames(fr)
         fn = kern.procrustes_fast_parallel if parallel else kern.procrustes_fast_serial
-        with np.errstate(divide="ignore", invalid="ignore"):
-            invq = np.where(np.concatenate([qu, qr]) > 0, 1.0 / np.concatenate([qu, qr]), np.nan)
         vals = fn(fu.points, fu.weights, rt, wt, band.lo, band.hi, width, math.radians(mr), MIN_COMMON, pen,
-                  zu, np.ascontiguousarray(zr.transpose(1, 2, 0)), np.concatenate([cu, cr]),
-                  np.ascontiguousarray(np.concatenate([su / np.maximum(nu, 1.0)[:, None], sr]).T), invq)
+                  shortcut_inputs(fu, "user"), shortcut_inputs(fr, "reference"))
     else:
         fn = kern.weighted_matrix_parallel if parallel else kern.weighted_matrix_serial
         vals = fn(fu.points, fu.weights, rt, wt, band.lo, band.hi, width, MIN_COMMON, pen)

@@ -60,7 +60,8 @@ from ..errors import InvalidArgumentError, InvalidPoseError
 from ..poses.layouts import COCO17_JOINTS, Layout, get_layout
 from ..poses.pose import first_bad_value
 from .align import MAX_HOLD
-from .framedist import MIN_COMMON, FrameFeatures, features_from_arrays, restrict_joints
+from .framedist import (MIN_COMMON, NO_SHORTCUT, FrameFeatures, features_from_arrays, restrict_joints,
+                        shortcut_inputs)
 from .score import ScoreSettings, nearest_grid_index, prepare_reference
 from .smooth import OnlineSmoother, to_unit, unit_frame
 from .resample import TIME_TOLERANCE, grid_length, too_many_frames
@@ -121,6 +122,7 @@ class _DPState:
         self.keep = None           # joints compared (the reference has them and the user's layout can)
         self.ref_features = None
         self.ref_t = self.ref_wt = None   # ref_features transposed for the kernel: (K, 2, Tr) points, (K, Tr) weights
+        self.ref_shortcut = None          # framedist.shortcut_inputs of ref_features (procrustes)
         self.end_stats = np.zeros((NSTAT, 1))   # the best path ending at the last reference frame (the kernel's)
         self.end_stats[ST_C] = np.inf
 
@@ -139,11 +141,11 @@ class _LiveBuffers:
     """Scratch arrays of :func:`._align_kernels.live_columns`, made once per session (O(Tr))."""
 
     def __init__(self, tr: int, settings: ScoreSettings):
-        from ._align_kernels import BLOCK, NCHUNK
+        from ._align_kernels import ACC_SIZE, NCHUNK
 
         self.tr = tr
         self.ps = np.zeros(tr)
-        self.acc = np.zeros(11 * BLOCK)
+        self.acc = np.zeros(ACC_SIZE)
         self.lo = np.zeros(NCHUNK, np.int64)
         self.hi = np.full(NCHUNK, tr, np.int64)
         self._rows = np.empty((0, tr))
@@ -357,6 +359,8 @@ class ScoreSession:
                 state.ref_features = restrict_joints(self.ref.features, keep)
                 state.ref_t = np.ascontiguousarray(state.ref_features.points.transpose(1, 2, 0))  # (K, 2, Tr)
                 state.ref_wt = np.ascontiguousarray(state.ref_features.weights.T)                 # (K, Tr)
+                state.ref_shortcut = (shortcut_inputs(state.ref_features, "reference")
+                                      if st.distance == "procrustes" else NO_SHORTCUT)
             self._t0 = t
             self._last_kp = np.zeros((17, 2))
             self._last_cf = np.zeros(17)
@@ -430,7 +434,8 @@ class ScoreSession:
             swapped, r, cost = kern.live_columns(
                 fu.points, fu.weights, s.ref_t, s.ref_wt, buf.lo[:n], buf.hi[:n], buf.max_rot, MIN_COMMON,
                 buf.penalty, st.distance == "procrustes", buf.d50, buf.slope, seen, self._ref_valid,
-                float(st.missing), s.first, s.cols, s.new, MAX_HOLD, s.end_stats, d, buf.ps, buf.acc)
+                float(st.missing), s.first, s.cols, s.new, MAX_HOLD, s.end_stats, d, buf.ps, buf.acc,
+                shortcut_inputs(fu, "user") if st.distance == "procrustes" else NO_SHORTCUT, s.ref_shortcut)
             if swapped:
                 s.cols, s.new = s.new, s.cols
             s.first = False
