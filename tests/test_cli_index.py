@@ -71,9 +71,9 @@ def test_build_json_with_backend_options(tmp_path, corpus):
 
 @pytest.mark.parametrize("args,message", [
     (["--backend", "faiss", "--leaf-size", "8"], "option --leaf-size does not apply to backend 'faiss'"),
-    (["--backend", "annoy"], "unknown backend 'annoy'"),
-    (["--metric", "euclid"], "unknown metric 'euclid'"),
-    (["--backend", "faiss", "--faiss-kind", "lsh"], "unknown faiss index kind 'lsh'"),
+    (["--backend", "annoy"], "--backend: unknown backend 'annoy'"),
+    (["--metric", "euclid"], "--metric: unknown metric 'euclid'"),
+    (["--backend", "faiss", "--faiss-kind", "lsh"], "--faiss-kind: unknown faiss index kind 'lsh'"),
     (["--backend", "vptree", "--leaf-size", "0"], "leaf_size: expected an integer in [1, 1048576], got 0"),
     (["--backend", "vptree-pypi", "--max-frames", "10"], "exceed its max_frames"),
     (["--param", "nonsense"], "--param: expected KEY=VALUE"),

@@ -108,9 +108,9 @@ def _frames(t, k=17, c=1.0):
     ("nan.json", '{"fps": 30, "frames": [[[1, 2, NaN]' + ", [1, 2, 1]" * 16 + "]]}", [], "confidence is NaN"),
     ("notjson.json", "{oops", [], "not valid JSON"),
     ("pose.json", {"layout": "coco17", "keypoints": _frames(1)[0]}, [], "single-pose file"),
-    ("ok2.json", {"fps": 30, "frames": _frames(4)}, ["--align", "hmm"], "unknown alignment method"),
-    ("ok3.json", {"fps": 30, "frames": _frames(4)}, ["--smooth", "median"], "unknown smoother"),
-    ("ok4.json", {"fps": 30, "frames": _frames(4)}, ["--moments-from", "all"], "unknown moments_from 'all'"),
+    ("ok2.json", {"fps": 30, "frames": _frames(4)}, ["--align", "hmm"], "--align: unknown alignment method"),
+    ("ok3.json", {"fps": 30, "frames": _frames(4)}, ["--smooth", "median"], "--smooth: unknown smoother"),
+    ("ok4.json", {"fps": 30, "frames": _frames(4)}, ["--moments-from", "all"], "--moments-from: unknown moments_from 'all'"),
     ("nofps.json", {"frames": _frames(4)}, [], "frame times unknown: the file has no 'fps' or 'times'; "
                                                "give its frame rate with --user-fps (e.g. --user-fps 30)"),
 ])

@@ -217,7 +217,7 @@ def test_cli_refine(sample_index_file, tmp_path):
     r = runner.invoke(app, base + ["--refine", "always"])
     assert r.exit_code == 0 and "refined: yes (refine always: " in r.output, r.output
     r = runner.invoke(app, base + ["--refine", "sometimes"])
-    assert r.exit_code == 2 and "unknown refine mode 'sometimes'" in r.output and "never" in r.output, r.output
+    assert r.exit_code == 2 and "--refine: unknown refine mode 'sometimes'" in r.output and "never" in r.output, r.output
     r = runner.invoke(app, ["query", str(sample_index_file), str(path), "--refine", "auto"])
     assert r.exit_code == 2 and "--refine auto: only applies with --sequence" in r.output, r.output
     r = runner.invoke(app, base + ["--segment", "vote", "--json"])

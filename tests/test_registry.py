@@ -170,3 +170,32 @@ def test_backend_parameter_names_resolve_like_every_name():
     assert FaissParams(kind="HNSW").kind == "hnsw" and PyPIVPTreeParams(build_weights="Uniform").build_weights == "uniform"
     with pytest.raises(UnknownNameError, match=r"^unknown faiss index kind 'lsh'; expected one of: flat, hnsw, ivf$"):
         FaissParams(kind="lsh")
+
+
+def test_cli_names_the_flag_of_an_unknown_name():
+    """An unknown name typed on the command line is reported with its flag; one that two flags were given,
+    or that came from elsewhere (a file), is reported without a flag (never a wrong one)."""
+    import typer
+    from typer.testing import CliRunner
+
+    from posesearch.cli.common import handle_errors
+    from posesearch.errors import UnknownNameError
+
+    app = typer.Typer()
+
+    @app.command()
+    @handle_errors
+    def cmd(metric: str = typer.Option("cosine", "--metric", "-m"), views: str = typer.Option("0"),
+            other: str = typer.Option("x"), from_file: bool = typer.Option(False)):
+        name = "zzz" if from_file else metric if metric not in ("cosine", "l2") else views.split(",")[-1]
+        raise UnknownNameError("thing", name, ["a", "b"])
+
+    def out(*args):
+        r = CliRunner().invoke(app, list(args))
+        assert r.exit_code == 2 and "Traceback" not in r.output
+        return r.output.strip()
+
+    assert out("-m", "bad") == "error: --metric: unknown thing 'bad'; expected one of: a, b"
+    assert out("--views", "0, 45,bad") == "error: --views: unknown thing 'bad'; expected one of: a, b"
+    assert out("--metric", "bad", "--other", "bad") == "error: unknown thing 'bad'; expected one of: a, b"
+    assert out("--from-file") == "error: unknown thing 'zzz'; expected one of: a, b"

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 import typer
 
-from ..errors import PoseSearchError
+from ..errors import PoseSearchError, UnknownNameError
 
 EXIT_USER_ERROR = 2
 
@@ -31,6 +31,9 @@ def handle_errors(fn: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except UnknownNameError as e:
+            flag = _flag_given(fn, kwargs, e.name)
+            raise fail(f"{flag}: {e}" if flag else str(e)) from None
         except PoseSearchError as e:
             raise fail(str(e)) from None
         except FileNotFoundError as e:
@@ -41,6 +44,24 @@ def handle_errors(fn: Callable) -> Callable:
             raise fail(f"{e.filename}: permission denied") from None
 
     return wrapper
+
+
+def _flag_given(fn: Callable, kwargs: dict, name: object) -> str | None:
+    """The command-line flag (``--refine``) whose value was the unknown ``name`` (alone or in a comma list),
+    when exactly one was; None otherwise (a name read from a file, or ambiguous)."""
+    import inspect
+
+    if not isinstance(name, str):
+        return None
+    flags = []
+    for key, param in inspect.signature(fn).parameters.items():
+        v = kwargs.get(key)
+        if not (isinstance(v, str) and name in [x.strip() for x in v.split(",")]):
+            continue
+        decls = [d for d in getattr(param.default, "param_decls", None) or () if d.startswith("--")]
+        if isinstance(param.default, typer.models.OptionInfo):
+            flags.append(max(decls, key=len) if decls else "--" + key.replace("_", "-"))
+    return flags[0] if len(flags) == 1 else None
 
 
 def _json_default(o: Any):
