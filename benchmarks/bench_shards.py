@@ -1,8 +1,13 @@
 """Benchmark of the sharded index, and the cost model for 1B-10B frames built from its figures.
 
 Measured here (2 cores): per-shard figures of the exact ``vptree`` backend (weighted metric) at two shard
-sizes (build time, bytes per frame on disk and in memory, single-query latency median/p99, batch
-throughput); the fan-out on this machine: one index against the same frames in 4 shards searched by local
+sizes (build time on one core, bytes per frame on disk and in memory, single-query latency median/p99, batch
+throughput). Memory is measured in a fresh subprocess that loads the shard file and answers the queries
+(single and batch, with and without face joints: both trees derive their search layouts on their first
+query), two ways, each as loaded and once queried: the distinct array buffers the index holds (views
+counted once; this thread's search workspace included), and the growth of the resident set (VmRSS) over
+the process's own after imports and kernel compilation (free heap returned to the system first, so that
+it counts only what is held); the cost model uses the larger once-queried figure; the fan-out on this machine: one index against the same frames in 4 shards searched by local
 threads and, when Ray is installed, by 4 Ray actors (answers checked equal); and the merge of k-best lists
 from 10 to 10,000 shards (:func:`posesearch.index.sharded.merge_knn`).
 
@@ -21,10 +26,13 @@ the one index's.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
+import subprocess
 import sys
+import threading
 import tempfile
 import time
 from pathlib import Path
@@ -90,17 +98,115 @@ def stats(ms: np.ndarray) -> dict:
     return {"median_ms": round(float(np.median(ms)), 4), "p99_ms": round(float(np.percentile(ms, 99)), 4)}
 
 
+def held_bytes(obj) -> int:
+    """Bytes of the distinct numpy buffers reachable from ``obj`` (an index): views are counted once, at the
+    array owning their memory; followed through containers, ``threading.local`` (this thread's values) and
+    posesearch objects, so the trees' arrays, their derived search layouts and search workspace count."""
+    seen: set[int] = set()
+    owners: dict[int, np.ndarray] = {}
+    todo = [obj]
+    while todo:
+        o = todo.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        if isinstance(o, np.ndarray):
+            while isinstance(o.base, np.ndarray):
+                o = o.base
+            owners[id(o)] = o
+        elif isinstance(o, dict):
+            todo.extend(o.values())
+        elif isinstance(o, (list, tuple, set, frozenset)):
+            todo.extend(o)
+        elif isinstance(o, threading.local) or type(o).__module__.startswith("posesearch"):
+            todo.extend(getattr(o, "__dict__", {}).values())
+    return sum(a.nbytes for a in owners.values())
+
+
+def _status() -> dict[str, int]:
+    """VmRSS and VmHWM of this process, in bytes."""
+    with open("/proc/self/status") as f:
+        return {k: int(v.split()[0]) * 1024 for k, v in (line.split(":", 1) for line in f)
+                if k in ("VmRSS", "VmHWM")}
+
+
+def _settle() -> dict[str, int]:
+    """Collect garbage and hand the allocator's free memory back to the system, then read VmRSS/VmHWM."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    return _status()
+
+
+def memory_worker(shard: str, tiny: str, queries: str) -> dict:
+    """Run in a fresh subprocess: what the shard at ``shard`` holds in memory as loaded and once queried.
+
+    Imports and kernel compilation first (the tiny index ``tiny``, searched and dropped), then the resident
+    set is the baseline; its growth after loading the shard, then after the queries (``queries``: npz of
+    ``qv``, ``qw``; single queries and one batch), is the shard's; beside it the exact count of the arrays
+    the index holds (:func:`held_bytes`)."""
+    q = np.load(queries)
+    qv, qw = q["qv"], q["qw"]
+    small = Index.load(tiny)
+    small.search_vectors(qv[:4], 10, weights=qw[:4])
+    for i in range(4):
+        small.search_vectors(qv[i], 10, weights=qw[i])
+    del small
+    base = _settle()["VmRSS"]
+    with open("/proc/self/clear_refs", "w") as f:   # VmHWM from here on
+        f.write("5")
+    idx = Index.load(shard)
+    loaded, held_loaded = _settle()["VmRSS"], held_bytes(idx)
+    for i in range(len(qv)):
+        idx.search_vectors(qv[i], 10, weights=qw[i])
+    idx.search_vectors(qv, 10, weights=qw)
+    trees = [t for t in (idx.backend.tree, idx.backend.face_free) if t is not None]
+    st = _settle()
+    return {"baseline_rss": base, "rss_as_loaded": loaded - base, "rss_once_queried": st["VmRSS"] - base,
+            "peak_rss": st["VmHWM"] - base, "held_as_loaded": held_loaded, "held_once_queried": held_bytes(idx),
+            "trees": len(trees), "trees_with_search_layout": sum(bool(t._derived) for t in trees)}
+
+
+def shard_memory(path: Path, size: int, qv, qw, tmp: Path, tiny: Path) -> dict:
+    """:func:`memory_worker` in a fresh subprocess (``tiny``: a small index file it compiles the kernels
+    with); bytes a frame."""
+    np.savez(tmp / "queries.npz", qv=qv, qw=qw)
+    out = subprocess.run([sys.executable, __file__, "--memory-worker", str(path), str(tiny), str(tmp / "queries.npz")],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"bench_shards: the memory subprocess failed:\n{out.stderr}")
+    m = json.loads(out.stdout.strip().splitlines()[-1])
+    if m["trees_with_search_layout"] != m["trees"]:
+        raise RuntimeError(f"bench_shards: the queries derived the search layout of {m['trees_with_search_layout']} "
+                           f"of the {m['trees']} trees")
+    per = {k: round(m[k] / size, 1) for k in ("held_as_loaded", "held_once_queried", "rss_as_loaded",
+                                              "rss_once_queried", "peak_rss")}
+    return {**per, "raw_vectors": qv.shape[1] * np.dtype(np.float32).itemsize, "trees": m["trees"]}
+
+
 def one_shard(size: int, qv, qw, tmp: Path) -> dict:
+    import numba
+
+    tiny = tmp / "tiny.h5"
+    if not tiny.exists():   # also compiles the build kernels before the build is timed
+        Index.build(augmented(2000, seed=7)[0], backend="vptree").save(tiny)
     data, _ = augmented(size, seed=size)
-    t0 = time.perf_counter()
-    idx = Index.build(data, backend="vptree")
-    build = time.perf_counter() - t0
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)     # the build on one core: the cost model builds each shard on its own core
+    try:
+        t0 = time.perf_counter()
+        idx = Index.build(data, backend="vptree")
+        build = time.perf_counter() - t0
+    finally:
+        numba.set_num_threads(threads)
     path = idx.save(tmp / f"shard{size}.h5")
-    del idx
+    del idx, data
+    mem = shard_memory(path, size, qv, qw, tmp, tiny)
     idx = Index.load(path)
-    # what a loaded shard holds in memory: its vectors, frame ids and backend arrays (RSS deltas are blurred
-    # by the allocator reusing the freed build memory)
-    mem = idx.data.nbytes + idx.frame_ids.nbytes + sum(a.nbytes for a in idx.backend.to_arrays().values())
     idx.search_vectors(qv[:2], 10, weights=qw[:2])   # compiled
     lat = latencies(lambda i: idx.search_vectors(qv[i], 10, weights=qw[i]), len(qv))
     cpu = latencies(lambda i: idx.search_vectors(qv[i], 10, weights=qw[i]), len(qv), cpu=True)
@@ -109,7 +215,9 @@ def one_shard(size: int, qv, qw, tmp: Path) -> dict:
     batch = time.perf_counter() - t0
     return {"frames": size, "build_seconds": round(build, 3), "build_frames_per_s": round(size / build),
             "file_bytes_per_frame": round(path.stat().st_size / size, 1),
-            "memory_bytes_per_frame": round(mem / size, 1), **stats(lat),
+            # the cost model's figure: what a served (queried) shard holds, the larger of the two readings
+            "memory_bytes_per_frame": max(mem["held_once_queried"], mem["rss_once_queried"]), "memory": mem,
+            **stats(lat),
             "cpu": stats(cpu), "batch_queries_per_s": round(len(qv) / batch), "_lat": cpu}
 
 
@@ -230,12 +338,21 @@ def write_md(res: dict, path: Path) -> None:
          f"{res['machine']['load_average_at_end']} at the end, {res['date']})", "",
          "Generated by `python benchmarks/bench_shards.py`; see its docstring for the corpus and queries.", "",
          "## One shard (vptree, weighted, k=10, single queries)", "",
-         "| frames | build s | frames/s | file B/frame | memory B/frame | wall median / p99 ms | CPU median / p99 ms "
+         "| frames | build s (1 core) | frames/s | file B/frame | memory B/frame | wall median / p99 ms | CPU median / p99 ms "
          "| batch q/s |", "|---|---|---|---|---|---|---|---|"]
     for s in res["per_shard"]:
         L.append(f"| {s['frames']:,} | {s['build_seconds']} | {s['build_frames_per_s']:,} | "
                  f"{s['file_bytes_per_frame']} | {s['memory_bytes_per_frame']} | {s['median_ms']} / {s['p99_ms']} | "
                  f"{s['cpu']['median_ms']} / {s['cpu']['p99_ms']} | {s['batch_queries_per_s']:,} |")
+    L += ["", "Memory B/frame above: a served shard's, once queried (the larger reading below). Measured in a fresh "
+              "process that loads the shard and answers the queries (both trees then hold their search layouts):",
+          "", "| frames | arrays held, as loaded / once queried | RSS growth, as loaded / once queried | peak RSS growth "
+              "(load + queries) | raw vectors |", "|---|---|---|---|---|"]
+    for s in res["per_shard"]:
+        m = s.get("memory")
+        if m:
+            L.append(f"| {s['frames']:,} | {m['held_as_loaded']} / {m['held_once_queried']} | {m['rss_as_loaded']} / "
+                     f"{m['rss_once_queried']} | {m['peak_rss']} | {m['raw_vectors']} |")
     f = res["fan_out"]
     L += ["", f"## Fan-out on this machine: {f['frames']:,} frames, one index vs {f['shards']} shards", "",
           "| execution | median ms | p99 ms | batch q/s | answers equal |", "|---|---|---|---|---|",
@@ -272,7 +389,11 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--model-only", action="store_true", help="recompute the cost model and shards.md from the "
                                                               "measured figures in --out/shards.json")
+    ap.add_argument("--memory-worker", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.memory_worker:
+        print(json.dumps(memory_worker(*args.memory_worker)))
+        return 0
     if args.model_only:
         res = json.loads((Path(args.out) / "shards.json").read_text())
         res["cost_model"] = cost_model(res["per_shard"])
