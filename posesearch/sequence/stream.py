@@ -220,8 +220,8 @@ class ScoreSession:
         self._last_kp: np.ndarray | None = None   # (K, 2) last present value per keypoint (COCO)
         self._last_cf: np.ndarray | None = None
         self._last_t: np.ndarray | None = None    # (K,) time of that value (NaN = never)
-        self._origin, self._unit = np.zeros(2), 1.0   # unit coordinates, fixed at the first push (as offline:
-                                                      # every step is invariant to moving and scaling)
+        self._origin, self._unit = np.zeros(2), 1.0   # unit coordinates, fixed at the first frame with a pose
+        self._unit_fixed = False                      # (as offline: every step is invariant to moving and scaling)
         self.frames = 0
         self.grid_frames = 0
         self._update: StreamUpdate | None = None
@@ -242,8 +242,9 @@ class ScoreSession:
                                            "settings))")
 
     # ------------------------------------------------------------------------------------ input
-    def _coco_frame(self, keypoints, t) -> tuple[np.ndarray, np.ndarray, float]:
-        """``keypoints``: as push gives them (null rows already made missing by :func:`rows_with_missing`)."""
+    def _coco_frame(self, keypoints, t) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray]:
+        """``(COCO keypoints, confidences, t, the frame's own keypoints and confidences)``, checked;
+        ``keypoints``: as push gives them (null rows already made missing by :func:`rows_with_missing`)."""
         try:
             raw = np.asarray(keypoints)
         except (TypeError, ValueError):
@@ -276,10 +277,11 @@ class ScoreSession:
         if bad is not None:
             raise InvalidPoseError(f"frame {self.frames}: {bad[1]} at keypoint {bad[0][0]}")
         cf = np.where(np.isnan(kp).any(axis=1), 0.0, cf)
-        kp = np.where(cf[:, None] > 0, kp, 0.0)
+        own_kp = kp = np.where(cf[:, None] > 0, kp, 0.0)
+        own_cf = cf
         kp, cf = self.layout.convert_to_coco(kp, cf)
         kp = np.where(cf[:, None] > 0, np.nan_to_num(kp), 0.0)
-        return kp, np.asarray(cf, dtype=np.float64), t
+        return kp, np.asarray(cf, dtype=np.float64), t, own_kp, own_cf
 
     def _grid_frames(self, kp, cf, t):
         """Grid frames in (previous frame, t] interpolated between the last samples and this frame, each
@@ -328,7 +330,7 @@ class ScoreSession:
     def push(self, keypoints, t: float) -> StreamUpdate:
         """Add one user frame ((K, 3) [x, y, confidence] at time ``t`` seconds); returns the update."""
         keypoints = rows_with_missing(keypoints)
-        kp, cf, t = self._coco_frame(keypoints, t)
+        kp, cf, t, own_kp, own_cf = self._coco_frame(keypoints, t)
         raw = np.array(keypoints, dtype=np.float64)      # validated by _coco_frame: real (K, 3) numbers
         st = self.settings
         if self._t0 is not None:
@@ -338,8 +340,11 @@ class ScoreSession:
                 raise too_many_frames(f"frame {self.frames}", n, st.max_frames,
                                       f"t = {t:g} s is {t - self._t_last:.6g} s after the previous frame; at the "
                                       f"reference's {self.fps:.6g} fps that is ")
-        if self._smoother is None:
-            self._origin, self._unit = unit_frame(kp, cf > 0)
+        if not self._unit_fixed and (own_cf > 0).any():
+            # the unit frame of the first frame with a pose, in the pushed layout (offline: normalized with
+            # first_origin, whose unit differs from this one by an exact power of two)
+            self._origin, self._unit = unit_frame(own_kp, own_cf > 0)
+            self._unit_fixed = True
         kp = np.where(cf[:, None] > 0, to_unit(kp, self._origin, self._unit), 0.0)
         if self._smoother is None:
             pres = cf > 0
@@ -419,7 +424,7 @@ class ScoreSession:
         if True in states:
             from ..poses.mirror import mirror
 
-            mk, mc = mirror(gk, gc, "coco17")
+            mk, mc = mirror(gk, gc, "coco17", axis_sum=0.0)   # x -> -x: as offline (prepare_user)
             mk = np.where(mc[..., None] > 0, mk, 0.0)
         # the features of every state's frames in one call: [as recorded; mirrored] as the states need them
         ks = np.concatenate([mk if m else gk for m in states])
