@@ -127,21 +127,28 @@ def _as_body25(seq):
 
 @settings(max_examples=10, deadline=None)
 @given(interp=hst.sampled_from(["linear", "hold"]), distance=hst.sampled_from(["procrustes", "pair-weighted"]),
-       layout=hst.sampled_from(["coco17", "body25"]), **_CASES)
+       layout=hst.sampled_from(["coco17", "body25"]), empty_first=hst.integers(0, 2), **_CASES)
 @example(seed=2372, fps=4.0, tempo=1.0, slower=0.875, n_invalid=9, mirror=False, interp="linear",
-         distance="procrustes", layout="coco17")
+         distance="procrustes", layout="coco17", empty_first=0)
 def test_live_features_are_offline_features_bit_for_bit(seed, fps, tempo, slower, n_invalid, mirror, interp,
-                                                        distance, layout):
+                                                        distance, layout, empty_first):
     """Under the module doc's conditions (no smoothing, no band, every joint in every frame) the live session
     gives the DTW the offline features, the same bits, per mirror state: same unit coordinates up to an exact
     power of two (origin at the first pose), the same interpolation onto the same grid, the same mirror
-    (x -> -x). Equal costs then choose the same path live and offline however close two paths are."""
+    (x -> -x). Equal costs then choose the same path live and offline however close two paths are. Also when
+    the first frames have no pose (empty_first: the unit coordinates are fixed at the first one that has)."""
     import posesearch.sequence.stream as stream
     from posesearch.sequence.score import prepare_user
 
     ref, user = _property_case(seed, fps, tempo, slower, n_invalid, mirror)
     if layout == "body25":
         user = _as_body25(user)
+    if empty_first:
+        from posesearch.sequence import Sequence
+
+        a = np.nan_to_num(user.as_array())
+        a[:empty_first, :, 2] = 0.0
+        user = Sequence.from_arrays(a, layout=user.layout, times=user.times)
     st = ScoreSettings(smooth="none", band=None, interp=interp, distance=distance)
     calls = []
     real = stream.features_from_arrays

@@ -15,7 +15,8 @@ Pipeline of :func:`score_sequence` (each step configured in :class:`ScoreSetting
 5. delay and speed: the user is aligned to the reference in time (:mod:`~posesearch.sequence.align`,
    ``align`` = dtw | nw | diagonal, inside a Sakoe-Chiba band);
 6. mirroring: with ``mirror="auto"`` steps 4-5 run with the user as recorded and mirrored
-   (:func:`posesearch.poses.mirror.mirror` on every frame) and the lower alignment cost wins (once per
+   (x -> -x in the user's unit coordinates: one axis for the whole sequence, through the centre of its first
+   pose, as :class:`~.stream.ScoreSession` can mirror live) and the lower alignment cost wins (once per
    sequence); ``"on"`` / ``"off"`` force it;
 7. the score (below).
 

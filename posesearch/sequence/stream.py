@@ -24,9 +24,11 @@ with memory and per-frame work bounded by the reference length (never by how lon
   reference frame, over all reference frames; unreached frames score 0);
 * a push that would emit more than ``settings.max_frames`` grid frames at once (a frame 10^6 s after
   the last, a reference at 1e9 fps) is refused with a one-line error before any work, and the session
-  stays usable; pushed coordinates are moved into the first frame's unit coordinates (as offline, so
-  coordinates of 1e-300 or 1e200 score as any others);
-* with ``mirror="auto"`` the plain and mirrored user run side by side and the lower mean cost wins;
+  stays usable; pushed coordinates are moved into the unit coordinates of the first frame with a pose (as
+  offline, so coordinates of 1e-300 or 1e200 score as any others; offline's origin is the same, its unit a
+  power of two apart, an exact factor);
+* with ``mirror="auto"`` the plain and mirrored user (x -> -x, as offline) run side by side and the lower mean
+  cost wins;
 * joints are compared as offline (joints either layout lacks are left out); the smoothing scale is
   the first frame's size (offline: the median over the sequence);
 * a grid frame counts as recorded as offline (the one nearest a pushed frame with a pose), except when
@@ -43,7 +45,10 @@ the camera on the frames pushed, as score_sequence does; the running score compa
 view, since no camera can be fitted before the user has moved). The running score is causal; its end value
 :attr:`ScoreSession.final_score` equals ``score_sequence(reference, user,
 settings).score`` to 1e-9 when both see the same inputs: ``smooth="none"``, ``band=None``, ``interp``
-"linear" or "hold", and every pushed frame has every joint of its layout. Otherwise the live score is
+"linear" or "hold", and every pushed frame has every joint of its layout. The DTW then gets the offline
+frame features bit for bit (tests/test_sequence_stream.py), which it needs: two optimal paths can cost the
+same up to rounding (a user frame without a pose against a held one, both at the missing cost) and score
+a point apart, and only equal bits make live and offline break such a tie alike. Otherwise the live score is
 lower: the causal Kalman filter against Kalman + RTS offline (and the offline band), and joints missing in a
 pushed frame are not bridged (above). Measured on six 5 s CMU segments degraded as a webcam user: default
 settings 2.2-2.8 points lower live; 10% of the user's joints missing 7.3-9.6 lower
