@@ -5,7 +5,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as hst
+from hypothesis import example, given, settings, strategies as hst
 
 from posesearch.errors import InvalidArgumentError, InvalidPoseError
 from posesearch.sequence import ScoreSettings, score_sequence
@@ -64,15 +64,9 @@ def test_sparse_perfect_copy_scores_100_live_as_offline():
             assert off.score < 98.5
 
 
-@settings(max_examples=10, deadline=None)
-@given(seed=hst.integers(0, 10_000), fps=hst.floats(4.0, 20.0), tempo=hst.floats(0.5, 2.5),
-       slower=hst.floats(0.8, 1.25), n_invalid=hst.integers(9, 20), mirror=hst.booleans(),
-       moments_from=hst.sampled_from(["samples", "grid"]))
-def test_live_final_score_equals_offline_property(seed, fps, tempo, slower, n_invalid, mirror, moments_from):
-    """Any sparse frame rate, irregular frame times, a stretch of reference frames without a pose (longer
-    than max_gap, so it stays; moments judged on each side of it are interpolated across it by index),
-    faster or slower, mirrored: the live final score is the offline score (no smoothing, no band, so the
-    inputs are identical)."""
+def _property_case(seed, fps, tempo, slower, n_invalid, mirror):
+    """(reference, user) of the live-vs-offline properties: a reference with a stretch of n_invalid frames
+    without a pose, a user degraded from the same motion with irregular frame times."""
     from posesearch.sequence import Sequence
 
     rng = np.random.default_rng(seed)
@@ -84,7 +78,23 @@ def test_live_final_score_equals_offline_property(seed, fps, tempo, slower, n_in
     user = degrade(synthetic_motion(3, 30, seed=seed, tempo=tempo), fps=fps, noise=0.03, delay=0.2,
                    slower=slower, mirror=mirror, seed=seed)
     t = user.times + np.concatenate([[0.0], rng.uniform(-0.2, 0.2, len(user) - 1)]) / fps
-    user = Sequence.from_arrays(user.as_array(), layout=user.layout, times=t)
+    return ref, Sequence.from_arrays(user.as_array(), layout=user.layout, times=t)
+
+
+_CASES = dict(seed=hst.integers(0, 10_000), fps=hst.floats(4.0, 20.0), tempo=hst.floats(0.5, 2.5),
+              slower=hst.floats(0.8, 1.25), n_invalid=hst.integers(9, 20), mirror=hst.booleans())
+
+
+@settings(max_examples=10, deadline=None)
+@given(moments_from=hst.sampled_from(["samples", "grid"]), **_CASES)
+@example(seed=2372, fps=4.0, tempo=1.0, slower=0.875, n_invalid=9, mirror=False, moments_from="samples")
+def test_live_final_score_equals_offline_property(seed, fps, tempo, slower, n_invalid, mirror, moments_from):
+    """Any sparse frame rate, irregular frame times, a stretch of reference frames without a pose (longer
+    than max_gap, so it stays; moments judged on each side of it are interpolated across it by index),
+    faster or slower, mirrored: the live final score is the offline score (no smoothing, no band, so the
+    inputs are identical: test_live_features_are_offline_features_bit_for_bit). The example: two optimal
+    paths equal to rounding, with different scores (the features must be the same bits)."""
+    ref, user = _property_case(seed, fps, tempo, slower, n_invalid, mirror)
     st = ScoreSettings(smooth="none", band=None, moments_from=moments_from)
     off = score_sequence(ref, user, settings=st)
     s = ScoreSession(ref, st)
@@ -92,6 +102,71 @@ def test_live_final_score_equals_offline_property(seed, fps, tempo, slower, n_in
     assert s.final_score == pytest.approx(off.score, abs=1e-9)
 
 
+def _as_body25(seq):
+    """``seq`` (COCO-17) in BODY_25: neck and mid-hip between the shoulders and the hips, toes and heels
+    beyond the ankles (joints COCO lacks that widen each frame's extent)."""
+    from posesearch.poses.layouts import BODY25, COCO17_JOINTS
+    from posesearch.sequence import Sequence
+
+    a = np.nan_to_num(seq.as_array())
+    j = {n: a[:, COCO17_JOINTS.index(n)] for n in COCO17_JOINTS}
+    out = np.zeros((len(a), BODY25.num_keypoints, 3))
+    for k, name in enumerate(BODY25.joints):
+        side = name.split("_")[0]
+        if name in j:
+            out[:, k] = j[name]
+        elif name in ("neck", "mid_hip"):
+            pair = ("left_shoulder", "right_shoulder") if name == "neck" else ("left_hip", "right_hip")
+            out[:, k] = 0.5 * (j[pair[0]] + j[pair[1]])
+        else:                                              # toes and heels: past the ankle, away from the knee
+            step = {"big": 0.4, "small": 0.3, "heel": 0.2}[name.split("_")[1]]
+            out[:, k] = j[f"{side}_ankle"] + step * (j[f"{side}_ankle"] - j[f"{side}_knee"])
+            out[:, k, 2] = np.minimum(j[f"{side}_ankle"][:, 2], j[f"{side}_knee"][:, 2])
+    return Sequence.from_arrays(out, layout=BODY25, times=seq.times)
+
+
+@settings(max_examples=10, deadline=None)
+@given(interp=hst.sampled_from(["linear", "hold"]), distance=hst.sampled_from(["procrustes", "pair-weighted"]),
+       layout=hst.sampled_from(["coco17", "body25"]), empty_first=hst.integers(0, 2), **_CASES)
+@example(seed=2372, fps=4.0, tempo=1.0, slower=0.875, n_invalid=9, mirror=False, interp="linear",
+         distance="procrustes", layout="coco17", empty_first=0)
+def test_live_features_are_offline_features_bit_for_bit(seed, fps, tempo, slower, n_invalid, mirror, interp,
+                                                        distance, layout, empty_first):
+    """Under the module doc's conditions (no smoothing, no band, every joint in every frame) the live session
+    gives the DTW the offline features, the same bits, per mirror state: same unit coordinates up to an exact
+    power of two (origin at the first pose), the same interpolation onto the same grid, the same mirror
+    (x -> -x). Equal costs then choose the same path live and offline however close two paths are. Also when
+    the first frames have no pose (empty_first: the unit coordinates are fixed at the first one that has)."""
+    import posesearch.sequence.stream as stream
+    from posesearch.sequence.score import prepare_user
+
+    ref, user = _property_case(seed, fps, tempo, slower, n_invalid, mirror)
+    if layout == "body25":
+        user = _as_body25(user)
+    if empty_first:
+        from posesearch.sequence import Sequence
+
+        a = np.nan_to_num(user.as_array())
+        a[:empty_first, :, 2] = 0.0
+        user = Sequence.from_arrays(a, layout=user.layout, times=user.times)
+    st = ScoreSettings(smooth="none", band=None, interp=interp, distance=distance)
+    calls = []
+    real = stream.features_from_arrays
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stream, "features_from_arrays", lambda k, c, d: calls.append(real(k, c, d)) or calls[-1])
+        s = ScoreSession(ref, st)
+        _run(s, user)
+    off = prepare_user(user, s.fps, st)
+    states = list(s._states)
+    assert states == list(off.features)
+    for i, m in enumerate(states):
+        parts = [(f.points[i * len(f.valid) // len(states):(i + 1) * len(f.valid) // len(states)],
+                  f.weights[i * len(f.valid) // len(states):(i + 1) * len(f.valid) // len(states)]) for f in calls]
+        live_p = np.concatenate([p for p, _ in parts])
+        live_w = np.concatenate([w for _, w in parts])
+        assert live_p.shape == off.features[m].points.shape
+        assert np.array_equal(live_w, off.features[m].weights)
+        assert np.array_equal(live_p, off.features[m].points)
 def test_close_to_offline_with_default_settings(ref):
     user = degrade(ref, fps=15, noise=0.02, delay=0.3, slower=1.2, mirror=True, seed=8)
     off = score_sequence(ref, user)

@@ -15,7 +15,8 @@ Pipeline of :func:`score_sequence` (each step configured in :class:`ScoreSetting
 5. delay and speed: the user is aligned to the reference in time (:mod:`~posesearch.sequence.align`,
    ``align`` = dtw | nw | diagonal, inside a Sakoe-Chiba band);
 6. mirroring: with ``mirror="auto"`` steps 4-5 run with the user as recorded and mirrored
-   (:func:`posesearch.poses.mirror.mirror` on every frame) and the lower alignment cost wins (once per
+   (x -> -x in the user's unit coordinates: one axis for the whole sequence, through the centre of its first
+   pose, as :class:`~.stream.ScoreSession` can mirror live) and the lower alignment cost wins (once per
    sequence); ``"on"`` / ``"off"`` force it;
 7. the score (below).
 
@@ -668,7 +669,9 @@ def prepare_user(user, reference_fps: float, settings: ScoreSettings = ScoreSett
                                f"reference's {reference_fps:.6g} fps; expected at least 2 frames after resampling "
                                f"(check the frame rates)")
     available = coco_available(usr.layout)
-    usr = normalized(usr)[0].to_coco()
+    # origin at the first pose (and the mirror axis below at x = 0) as a live session can know them, so that
+    # ScoreSession sees the same bits (see normalized)
+    usr = normalized(usr, first_origin=True)[0].to_coco()
     usr = smooth(usr, st.smooth, kalman=st.kalman, one_euro=st.one_euro)
     recorded = usr.times[usr.confidences.max(axis=1) > 0]
     try:
@@ -677,7 +680,7 @@ def prepare_user(user, reference_fps: float, settings: ScoreSettings = ScoreSett
         raise InvalidPoseError(f"user: no keypoint survives resampling to {reference_fps:g} fps "
                                f"(gaps longer than max_gap {st.max_gap:g} s?): {e}") from None
     states = {"off": [False], "on": [True], "auto": [False, True]}[st.mirror]
-    feats = {m: frame_features(usr.mirrored() if m else usr, st.distance) for m in states}
+    feats = {m: frame_features(usr.mirrored(axis_sum=0.0) if m else usr, st.distance) for m in states}
     if not feats[states[0]].valid.any():
         raise InvalidPoseError(f"user: no frame has {MIN_COMMON} or more present keypoints")
     flip = np.asarray(COCO17.flip)

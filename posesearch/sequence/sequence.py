@@ -217,19 +217,21 @@ class Sequence:
             p3[:, idx >= 0] = self.points3d[:, idx[idx >= 0]]
         return Sequence(kp, cf, get_layout("coco17"), self.times, self.fps, self.name, p3)
 
-    def mirrored(self) -> "Sequence":
+    def mirrored(self, axis_sum: float | None = None) -> "Sequence":
         """The sequence mirrored as a selfie camera shows it: x flipped about one vertical axis for the
         whole sequence (the centre of all present keypoints' x range, so it stays in place) and left /
         right joints swapped. One axis rather than each frame's own (as
         :func:`posesearch.poses.mirror.mirror` does for single poses) keeps motion a motion: mirroring
         then commutes with smoothing and resampling (both are equivariant to x -> c - x), and every
-        per-frame distance is unchanged, since those ignore where a pose stands."""
+        per-frame distance is unchanged, since those ignore where a pose stands. ``axis_sum``: flip as
+        x -> axis_sum - x instead (0: x -> -x, exact)."""
         from ..poses.mirror import mirror
 
         pres = self.present
         x = self.keypoints[..., 0]
-        kp, cf = mirror(self.keypoints, self.confidences, self.layout,
-                        axis_sum=float(x[pres].min() + x[pres].max()) if pres.any() else 0.0)
+        if axis_sum is None:
+            axis_sum = float(x[pres].min() + x[pres].max()) if pres.any() else 0.0
+        kp, cf = mirror(self.keypoints, self.confidences, self.layout, axis_sum=float(axis_sum))
         kp = np.where(cf[..., None] > 0, kp, 0.0)
         p3 = None
         if self.points3d is not None:     # the mirrored scene: X -> -X, left and right swapped

@@ -152,18 +152,27 @@ def from_unit(keypoints: np.ndarray, origin: np.ndarray, unit: float) -> np.ndar
         return keypoints * unit + origin
 
 
-def _unit_arrays(seq: Sequence) -> tuple[np.ndarray, np.ndarray, float]:
-    """``(keypoints in unit coordinates (T, K, 2), origin, unit)``; missing keypoints stay 0."""
+def _unit_arrays(seq: Sequence, first_origin: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(keypoints in unit coordinates (T, K, 2), origin, unit)``; missing keypoints stay 0 (first_origin: see
+    :func:`normalized`)."""
     pres = seq.present
     origin, unit = unit_frame(seq.keypoints, pres)
+    if first_origin and pres.any():
+        t = int(np.argmax(pres.any(axis=1)))
+        origin = unit_frame(seq.keypoints[t], pres[t])[0]
     if unit == 1.0 and not origin.any():
         return seq.keypoints, origin, unit
     return np.where(pres[..., None], to_unit(seq.keypoints, origin, unit), 0.0), origin, unit
 
 
-def normalized(seq: Sequence) -> tuple[Sequence, np.ndarray, float]:
-    """``(seq in unit coordinates, origin, unit)`` (see :func:`unit_frame`); missing keypoints stay 0."""
-    kp, origin, unit = _unit_arrays(seq)
+def normalized(seq: Sequence, *, first_origin: bool = False) -> tuple[Sequence, np.ndarray, float]:
+    """``(seq in unit coordinates, origin, unit)`` (see :func:`unit_frame`); missing keypoints stay 0.
+
+    first_origin: the origin is the centre of the first frame with a keypoint (the unit is still the whole
+    sequence's, so coordinates stay within (-2, 2)): what a live session knows at that frame. Its unit
+    coordinates (its own unit: that frame's) then differ from these by a power of two, an exact factor, so
+    that every later step (resampling, mirroring about x = 0, frame features) gives it the same bits."""
+    kp, origin, unit = _unit_arrays(seq, first_origin)
     if kp is seq.keypoints:
         return seq, origin, unit
     return Sequence(kp, seq.confidences, seq.layout, seq.times, seq.fps, seq.name), origin, unit

@@ -24,9 +24,11 @@ with memory and per-frame work bounded by the reference length (never by how lon
   reference frame, over all reference frames; unreached frames score 0);
 * a push that would emit more than ``settings.max_frames`` grid frames at once (a frame 10^6 s after
   the last, a reference at 1e9 fps) is refused with a one-line error before any work, and the session
-  stays usable; pushed coordinates are moved into the first frame's unit coordinates (as offline, so
-  coordinates of 1e-300 or 1e200 score as any others);
-* with ``mirror="auto"`` the plain and mirrored user run side by side and the lower mean cost wins;
+  stays usable; pushed coordinates are moved into the unit coordinates of the first frame with a pose (as
+  offline, so coordinates of 1e-300 or 1e200 score as any others; offline's origin is the same, its unit a
+  power of two apart, an exact factor);
+* with ``mirror="auto"`` the plain and mirrored user (x -> -x, as offline) run side by side and the lower mean
+  cost wins;
 * joints are compared as offline (joints either layout lacks are left out); the smoothing scale is
   the first frame's size (offline: the median over the sequence);
 * a grid frame counts as recorded as offline (the one nearest a pushed frame with a pose), except when
@@ -43,7 +45,10 @@ the camera on the frames pushed, as score_sequence does; the running score compa
 view, since no camera can be fitted before the user has moved). The running score is causal; its end value
 :attr:`ScoreSession.final_score` equals ``score_sequence(reference, user,
 settings).score`` to 1e-9 when both see the same inputs: ``smooth="none"``, ``band=None``, ``interp``
-"linear" or "hold", and every pushed frame has every joint of its layout. Otherwise the live score is
+"linear" or "hold", and every pushed frame has every joint of its layout. The DTW then gets the offline
+frame features bit for bit (tests/test_sequence_stream.py), which it needs: two optimal paths can cost the
+same up to rounding (a user frame without a pose against a held one, both at the missing cost) and score
+a point apart, and only equal bits make live and offline break such a tie alike. Otherwise the live score is
 lower: the causal Kalman filter against Kalman + RTS offline (and the offline band), and joints missing in a
 pushed frame are not bridged (above). Measured on six 5 s CMU segments degraded as a webcam user: default
 settings 2.2-2.8 points lower live; 10% of the user's joints missing 7.3-9.6 lower
@@ -220,8 +225,8 @@ class ScoreSession:
         self._last_kp: np.ndarray | None = None   # (K, 2) last present value per keypoint (COCO)
         self._last_cf: np.ndarray | None = None
         self._last_t: np.ndarray | None = None    # (K,) time of that value (NaN = never)
-        self._origin, self._unit = np.zeros(2), 1.0   # unit coordinates, fixed at the first push (as offline:
-                                                      # every step is invariant to moving and scaling)
+        self._origin, self._unit = np.zeros(2), 1.0   # unit coordinates, fixed at the first frame with a pose
+        self._unit_fixed = False                      # (as offline: every step is invariant to moving and scaling)
         self.frames = 0
         self.grid_frames = 0
         self._update: StreamUpdate | None = None
@@ -242,8 +247,9 @@ class ScoreSession:
                                            "settings))")
 
     # ------------------------------------------------------------------------------------ input
-    def _coco_frame(self, keypoints, t) -> tuple[np.ndarray, np.ndarray, float]:
-        """``keypoints``: as push gives them (null rows already made missing by :func:`rows_with_missing`)."""
+    def _coco_frame(self, keypoints, t) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray]:
+        """``(COCO keypoints, confidences, t, the frame's own keypoints and confidences)``, checked;
+        ``keypoints``: as push gives them (null rows already made missing by :func:`rows_with_missing`)."""
         try:
             raw = np.asarray(keypoints)
         except (TypeError, ValueError):
@@ -276,10 +282,11 @@ class ScoreSession:
         if bad is not None:
             raise InvalidPoseError(f"frame {self.frames}: {bad[1]} at keypoint {bad[0][0]}")
         cf = np.where(np.isnan(kp).any(axis=1), 0.0, cf)
-        kp = np.where(cf[:, None] > 0, kp, 0.0)
+        own_kp = kp = np.where(cf[:, None] > 0, kp, 0.0)
+        own_cf = cf
         kp, cf = self.layout.convert_to_coco(kp, cf)
         kp = np.where(cf[:, None] > 0, np.nan_to_num(kp), 0.0)
-        return kp, np.asarray(cf, dtype=np.float64), t
+        return kp, np.asarray(cf, dtype=np.float64), t, own_kp, own_cf
 
     def _grid_frames(self, kp, cf, t):
         """Grid frames in (previous frame, t] interpolated between the last samples and this frame, each
@@ -328,7 +335,7 @@ class ScoreSession:
     def push(self, keypoints, t: float) -> StreamUpdate:
         """Add one user frame ((K, 3) [x, y, confidence] at time ``t`` seconds); returns the update."""
         keypoints = rows_with_missing(keypoints)
-        kp, cf, t = self._coco_frame(keypoints, t)
+        kp, cf, t, own_kp, own_cf = self._coco_frame(keypoints, t)
         raw = np.array(keypoints, dtype=np.float64)      # validated by _coco_frame: real (K, 3) numbers
         st = self.settings
         if self._t0 is not None:
@@ -338,8 +345,11 @@ class ScoreSession:
                 raise too_many_frames(f"frame {self.frames}", n, st.max_frames,
                                       f"t = {t:g} s is {t - self._t_last:.6g} s after the previous frame; at the "
                                       f"reference's {self.fps:.6g} fps that is ")
-        if self._smoother is None:
-            self._origin, self._unit = unit_frame(kp, cf > 0)
+        if not self._unit_fixed and (own_cf > 0).any():
+            # the unit frame of the first frame with a pose, in the pushed layout (offline: normalized with
+            # first_origin, whose unit differs from this one by an exact power of two)
+            self._origin, self._unit = unit_frame(own_kp, own_cf > 0)
+            self._unit_fixed = True
         kp = np.where(cf[:, None] > 0, to_unit(kp, self._origin, self._unit), 0.0)
         if self._smoother is None:
             pres = cf > 0
@@ -419,7 +429,7 @@ class ScoreSession:
         if True in states:
             from ..poses.mirror import mirror
 
-            mk, mc = mirror(gk, gc, "coco17")
+            mk, mc = mirror(gk, gc, "coco17", axis_sum=0.0)   # x -> -x: as offline (prepare_user)
             mk = np.where(mc[..., None] > 0, mk, 0.0)
         # the features of every state's frames in one call: [as recorded; mirrored] as the states need them
         ks = np.concatenate([mk if m else gk for m in states])
