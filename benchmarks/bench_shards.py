@@ -160,6 +160,7 @@ def memory_worker(shard: str, tiny: str, queries: str) -> dict:
     with open("/proc/self/clear_refs", "w") as f:   # VmHWM from here on
         f.write("5")
     idx = Index.load(shard)
+    peak_loading = _status()["VmHWM"] - base
     loaded, held_loaded = _settle()["VmRSS"], held_bytes(idx)
     for i in range(len(qv)):
         idx.search_vectors(qv[i], 10, weights=qw[i])
@@ -167,7 +168,8 @@ def memory_worker(shard: str, tiny: str, queries: str) -> dict:
     trees = [t for t in (idx.backend.tree, idx.backend.face_free) if t is not None]
     st = _settle()
     return {"baseline_rss": base, "rss_as_loaded": loaded - base, "rss_once_queried": st["VmRSS"] - base,
-            "peak_rss": st["VmHWM"] - base, "held_as_loaded": held_loaded, "held_once_queried": held_bytes(idx),
+            "peak_rss_loading": peak_loading, "peak_rss": st["VmHWM"] - base, "held_as_loaded": held_loaded,
+            "held_once_queried": held_bytes(idx),
             "trees": len(trees), "trees_with_search_layout": sum(bool(t._derived) for t in trees)}
 
 
@@ -184,7 +186,7 @@ def shard_memory(path: Path, size: int, qv, qw, tmp: Path, tiny: Path) -> dict:
         raise RuntimeError(f"bench_shards: the queries derived the search layout of {m['trees_with_search_layout']} "
                            f"of the {m['trees']} trees")
     per = {k: round(m[k] / size, 1) for k in ("held_as_loaded", "held_once_queried", "rss_as_loaded",
-                                              "rss_once_queried", "peak_rss")}
+                                              "rss_once_queried", "peak_rss_loading", "peak_rss")}
     return {**per, "raw_vectors": qv.shape[1] * np.dtype(np.float32).itemsize, "trees": m["trees"]}
 
 
@@ -347,12 +349,12 @@ def write_md(res: dict, path: Path) -> None:
     L += ["", "Memory B/frame above: a served shard's, once queried (the larger reading below). Measured in a fresh "
               "process that loads the shard and answers the queries (both trees then hold their search layouts):",
           "", "| frames | arrays held, as loaded / once queried | RSS growth, as loaded / once queried | peak RSS growth "
-              "(load + queries) | raw vectors |", "|---|---|---|---|---|"]
+              "while loading / load + queries | raw vectors |", "|---|---|---|---|---|"]
     for s in res["per_shard"]:
         m = s.get("memory")
         if m:
             L.append(f"| {s['frames']:,} | {m['held_as_loaded']} / {m['held_once_queried']} | {m['rss_as_loaded']} / "
-                     f"{m['rss_once_queried']} | {m['peak_rss']} | {m['raw_vectors']} |")
+                     f"{m['rss_once_queried']} | {m.get('peak_rss_loading', '-')} / {m['peak_rss']} | {m['raw_vectors']} |")
     f = res["fan_out"]
     L += ["", f"## Fan-out on this machine: {f['frames']:,} frames, one index vs {f['shards']} shards", "",
           "| execution | median ms | p99 ms | batch q/s | answers equal |", "|---|---|---|---|---|",

@@ -110,7 +110,9 @@ class Backend(ABC):
     LEGACY_PARAMS: ClassVar[dict[str, Any]] = {}
     #: :meth:`build` takes ``own_data=True``: the caller hands ``data`` over (it may be reordered in place
     #: and must not be used afterwards); the built backend's ``data`` then reads the rows from the
-    #: backend's own structures (an array-like in row order, see :class:`.vptree.TreeRows`), no copy kept
+    #: backend's own structures (an array-like in row order, see :class:`.vptree.TreeRows`), no copy kept.
+    #: :meth:`from_arrays` then takes ``own_data=True`` too (``Index.load``): ``arrays`` and ``data`` are
+    #: handed over the same way, so loading holds no second copy of what the file held
     CAN_OWN_DATA: ClassVar[bool] = False
 
     def __init__(self, data: np.ndarray, metric: str, params: Any):

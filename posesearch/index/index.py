@@ -427,9 +427,13 @@ class Index:
         except PoseSearchError as e:
             raise FileFormatError(path, f"index backend parameters are invalid ({e})") from None
         prefix = BACKEND_GROUP + "/"
-        barrays = {n[len(prefix):]: a for n, a in arrays.items() if n.startswith(prefix)}
+        barrays = {n[len(prefix):]: arrays.pop(n) for n in [n for n in arrays if n.startswith(prefix)]}
+        del arrays
         data = np.ascontiguousarray(data)
-        be = bcls.from_arrays(barrays, data, metric, params, path=str(path))
+        # a backend that can own the data takes the file's arrays over (the vectors become its rows, reordered
+        # in place; its arrays are dropped as it converts them): no second copy of them while loading
+        own = {"own_data": True} if bcls.CAN_OWN_DATA else {}
+        be = bcls.from_arrays(barrays, data, metric, params, path=str(path), **own)
         if bcls.CAN_OWN_DATA:
             data = be.data           # the backend reads the rows from its own structures: the file's copy goes
         return cls(be, data, frame_ids, metric, attrs, corpus=corpus, path=path)

@@ -160,12 +160,26 @@ class VPTreeBackend(Backend):
         return out
 
     @classmethod
-    def from_arrays(cls, arrays, data, metric, params, *, path="index"):
-        tree = _tree_from(arrays, data, path, "")
-        face_free = None
-        if any(k.startswith(_FACE_FREE) for k in arrays):   # absent in files without the second tree
-            sub = {k[len(_FACE_FREE):]: v for k, v in arrays.items() if k.startswith(_FACE_FREE)}
-            face_free = _tree_from(sub, _without_face(data), path, "face-free ")
+    def from_arrays(cls, arrays, data, metric, params, *, path="index", own_data=False):
+        """``own_data=True`` (what ``Index.load`` does): ``arrays`` and ``data`` are handed over. The arrays
+        are popped from the dict as the trees take them (the file's int64 / float64 copies are freed as
+        they are converted) and ``data`` becomes the first tree's rows, reordered in place: loading then
+        holds about what the loaded index holds, not the file's arrays beside both trees."""
+        rows = np.ascontiguousarray(data, dtype=np.float32)
+        if own_data:
+            main = {k: arrays.pop(k) for k in [k for k in arrays if not k.startswith(_FACE_FREE)]}
+        else:
+            main = {k: v for k, v in arrays.items() if not k.startswith(_FACE_FREE)}
+        sub = {k[len(_FACE_FREE):]: v for k, v in arrays.items() if k.startswith(_FACE_FREE)}
+        if own_data:
+            arrays.clear()
+        # the face-free tree first, while the rows are still in row order: its distinct rows are gathered
+        # from them with the face set to 0 (no face-free copy of all rows); then the first tree takes the
+        # rows over (in place when owned). Both check their groups of identical rows against the rows.
+        face_free = _tree_from(sub, rows, path, "face-free ", zero_cols=FACE_DIMS, consume=own_data) \
+            if sub else None                 # absent in files without the second tree
+        del sub
+        tree = _tree_from(main, rows, path, "", own_rows=own_data, consume=own_data)
         # the rows are read from the tree (checked equal to data's: the tree's distinct rows are taken from
         # data and its groups checked identical), so the caller's copy of them need not be kept
         return cls(TreeRows(tree), metric, params, tree, face_free)
@@ -284,14 +298,19 @@ class TreeRows:
         return f"TreeRows(shape={self.shape}, dtype=float32)"
 
 
-def _tree_from(arrays, rows: np.ndarray, path: str, which: str):
+def _tree_from(arrays, rows: np.ndarray, path: str, which: str, **how):
     """A VPTreeArrays from stored arrays over ``rows`` (the file stores the rows once, as the index's
-    vectors: the tree's distinct rows are taken from them, its groups of identical rows checked)."""
+    vectors: the tree's distinct rows are taken from them, its groups of identical rows checked). ``how``:
+    :meth:`VPTreeArrays.from_arrays`'s own_rows / zero_cols / consume (``arrays`` is then the caller's
+    dict to consume)."""
     from .kernels.vptree import VPTreeArrays
 
-    arrays = {k: v for k, v in arrays.items() if k != "data_perm"}
+    if how.get("consume"):
+        arrays.pop("data_perm", None)          # not stored (the rows are): ignored
+    else:
+        arrays = {k: v for k, v in arrays.items() if k != "data_perm"}
     try:
-        tree = VPTreeArrays.from_arrays(arrays, rows=np.ascontiguousarray(rows, dtype=np.float32))
+        tree = VPTreeArrays.from_arrays(arrays, rows=rows, **how)
     except FileFormatError as e:
         raise FileFormatError(path, f"damaged index file: {which}{e.problem}") from None
     except (KeyError, ValueError, TypeError, IndexError) as e:

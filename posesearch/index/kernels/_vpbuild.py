@@ -331,13 +331,50 @@ def expand_groups(pos_group, gstart, members, out_start):
 
 
 @njit(**JIT)
-def first_mixed_group(rows, perm, gstart):
-    """The first group whose rows ``rows[perm[gstart[g]:gstart[g + 1]]]`` are not all equal, or -1."""
+def first_mixed_group(rows, perm, gstart, skip_lo, skip_hi):
+    """The first group whose rows ``rows[perm[gstart[g]:gstart[g + 1]]]`` are not all equal, or -1.
+    Columns ``skip_lo:skip_hi`` are left out of the comparison (the tree holds them as 0)."""
     for g in range(gstart.shape[0] - 1):
         r0 = rows[perm[gstart[g]]]
         for t in range(gstart[g] + 1, gstart[g + 1]):
             r = rows[perm[t]]
             for i in range(r.shape[0]):
-                if r[i] != r0[i]:
+                if r[i] != r0[i] and not skip_lo <= i < skip_hi:
                     return g
+    return -1
+
+
+@njit(**JIT)
+def rows_to_tree_order(rows, perm, gstart):
+    """Reorder ``rows`` in place into a tree's ``data_perm``: its first U = len(gstart) - 1 rows become
+    ``rows[perm[gstart[:-1]]]`` (the distinct rows in tree order; the rows after them are left over).
+    ``perm`` must be a permutation of the row ids. Returns the first group whose rows are not all
+    equal (then ``rows`` is left in no useful order), or -1.
+
+    The permutation is applied cycle by cycle (row k receives row perm[k]; one row is held aside per
+    cycle, a byte a row marks those done), so no second (N, D) array is made."""
+    n = rows.shape[0]
+    done = np.zeros(n, np.bool_)
+    held = np.empty(rows.shape[1], rows.dtype)
+    for j in range(n):
+        if done[j]:
+            continue
+        held[:] = rows[j]
+        k = j
+        while True:
+            done[k] = True
+            s = perm[k]
+            if s == j:
+                rows[k] = held
+                break
+            rows[k] = rows[s]
+            k = s
+    for g in range(gstart.shape[0] - 1):          # rows[t] is now the row of id perm[t]
+        a = gstart[g]
+        for t in range(a + 1, gstart[g + 1]):
+            for i in range(rows.shape[1]):
+                if rows[t, i] != rows[a, i]:
+                    return g
+        if a != g:                                 # a >= g: rows before a are done with
+            rows[g] = rows[a]
     return -1

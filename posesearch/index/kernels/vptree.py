@@ -159,13 +159,20 @@ class VPTreeArrays:
         return out
 
     @classmethod
-    def from_arrays(cls, d: dict, *, rows: np.ndarray | None = None, verify: bool = False) -> "VPTreeArrays":
+    def from_arrays(cls, d: dict, *, rows: np.ndarray | None = None, verify: bool = False, own_rows: bool = False,
+                    zero_cols: slice | None = None, consume: bool = False) -> "VPTreeArrays":
         """Rebuild from :meth:`to_arrays` output, validating everything a search relies on.
 
         ``rows``: the (N, D) float32 rows the tree was built over, when ``d`` leaves out ``data_perm``
         (an index file stores the rows once): data_perm is then taken from them, and every group of
         identical rows is checked to be identical. Version 1 arrays (before the groups) load with every
-        row its own group.
+        row its own group. ``zero_cols``: columns the tree was built with as 0 (the rows given still hold
+        their values): set to 0 in data_perm, left out of the group check.
+
+        Loading without second copies: ``own_rows=True`` hands ``rows`` over (an array owning its memory,
+        no view of it in use): it is reordered in place into data_perm and shrunk to the distinct rows
+        (not with ``zero_cols``); ``consume=True`` pops each array from ``d`` as it is taken, so the
+        caller's int64 / float64 copies are freed as the tree converts them (if nothing else holds them).
 
         Raises FileFormatError("vptree arrays", ...) on missing keys, wrong dtypes or shapes, values out
         of range, a broken tree structure or a non-permutation; a tree accepted here cannot crash the
@@ -177,6 +184,7 @@ class VPTreeArrays:
 
         if not hasattr(d, "keys"):
             bad(f"expected a mapping of arrays, got {type(d).__name__}")
+        take = d.pop if consume else d.__getitem__
         missing = [k for k in cls._SCALARS if k not in d]
         if missing:
             bad(f"missing array(s): {', '.join(missing)}")
@@ -209,7 +217,7 @@ class VPTreeArrays:
             bad(f"scale: expected a finite value >= 0, got {vals['scale']}")
         kj = dim // 2
         for name in expected:
-            a = d[name]
+            a = take(name)
             if not isinstance(a, np.ndarray):
                 a = np.asarray(a)
             if name in BOUNDS and a.dtype == np.float64:      # held as float32, rounded outwards (see BOUNDS)
@@ -217,6 +225,7 @@ class VPTreeArrays:
             if a.dtype != (np.float32 if name in BOUNDS else cls._ARRAYS[name]):
                 bad(f"{name}: expected dtype {np.dtype(cls._ARRAYS[name]).name}, got {a.dtype}")
             vals[name] = np.ascontiguousarray(a)
+            del a
         if vals["version"] == 1:
             vals["group_start"] = np.arange(n + 1, dtype=np.int64)
         vals["version"] = VPTREE_VERSION
@@ -234,14 +243,17 @@ class VPTreeArrays:
         in_group[gs[:-1]] = False                    # True: the row follows another of its group
         if (np.diff(perm) <= 0)[in_group[1:]].any():
             bad("perm: the ids of a group of identical rows must be ascending")
+        del in_group
+        # held as int32 from here (the int64 copies are freed before the rows are taken, if not held elsewhere)
+        perm, gs = perm.astype(id_dtype(n), copy=False), gs.astype(id_dtype(n), copy=False)
+        vals["perm"], vals["group_start"] = perm, gs
         if rows is not None:
             if not (isinstance(rows, np.ndarray) and rows.dtype == np.float32 and rows.ndim == 2):
                 bad(f"rows: expected a float32 (N, D) array, got {getattr(rows, 'dtype', type(rows).__name__)}")
             if rows.shape != (n, dim):
                 bad(f"n, d: the tree holds {n} rows of {dim} values, the rows given are {rows.shape}")
-            vals["data_perm"] = np.ascontiguousarray(rows[perm[gs[:-1]]])
-            from ._vpbuild import first_mixed_group
-            g = first_mixed_group(np.ascontiguousarray(rows), perm, gs)
+            vals["data_perm"], g = _tree_rows(rows, perm, gs, own_rows and zero_cols is None and rows.flags.c_contiguous,
+                                              zero_cols)
             if g >= 0:
                 bad(f"group_start/perm: the rows of group {g} are not identical")
         m = vals["start"].shape[0] if vals["start"].ndim == 1 else -1
@@ -258,7 +270,8 @@ class VPTreeArrays:
         if not (np.all((sw >= 0) & (sw <= 1)) and sw.max() > 0):
             bad("split_weights: expected values in [0, 1], at least one > 0")
         for name in ("data_perm", "shell_lo", "shell_hi", "tot_lo", "tot_hi", "box_lo", "box_hi"):
-            if not np.isfinite(vals[name]).all():
+            lo, hi = vals[name].min(), vals[name].max()       # NaN propagates; no temporary array
+            if not (np.isfinite(lo) and np.isfinite(hi)):
                 bad(f"{name}: contains NaN or infinite values")
         _check_structure(vals, u, m, bad)
         if (vals["shell_lo"] < 0).any() or (vals["shell_lo"] > vals["shell_hi"]).any():
@@ -267,9 +280,8 @@ class VPTreeArrays:
             bad("tot_lo/tot_hi: expected 0 <= lo <= hi")
         if (vals["box_lo"] > vals["box_hi"]).any():
             bad("box_lo/box_hi: expected lo <= hi")
-        if np.abs(vals["data_perm"]).max(initial=0.0) > vals["scale"]:
+        if max(-vals["data_perm"].min(), vals["data_perm"].max()) > vals["scale"]:   # = max |x|, no temporary
             bad("scale: smaller than the largest |coordinate| of data_perm")
-        vals["perm"], vals["group_start"] = (vals[k].astype(id_dtype(n), copy=False) for k in ("perm", "group_start"))
         tree = cls(**{f.name: vals[f.name] for f in fields(cls) if not f.name.startswith("_")})
         tree._hold_boxes_in_records()
         if verify:
@@ -363,6 +375,33 @@ def outward_f32(a: np.ndarray, *, up: bool) -> np.ndarray:
         off = (r.astype(np.float64) < a) if up else (r.astype(np.float64) > a)
     r[off] = np.nextafter(r[off], np.float32(np.inf if up else -np.inf))
     return r
+
+
+def _tree_rows(rows: np.ndarray, perm: np.ndarray, gs: np.ndarray, in_place: bool,
+               zero_cols: slice | None) -> tuple[np.ndarray, int]:
+    """A tree's data_perm (its distinct rows in tree order) from the (N, D) rows in row order, and the first
+    group of ids whose rows are not identical (-1: none). ``in_place``: ``rows`` (handed over, C-contiguous)
+    is reordered into it and shrunk to the U distinct rows in place (no view of it may exist: the memory
+    may move); otherwise a new array. ``zero_cols``: set to 0 in it, and not compared within groups."""
+    from ._vpbuild import first_mixed_group, rows_to_tree_order
+
+    u = gs.shape[0] - 1
+    if in_place:
+        g = rows_to_tree_order(rows, perm, gs)
+        if u < rows.shape[0]:                  # duplicates: the rows after the first U are left over
+            if rows.flags.owndata and rows.base is None:
+                rows.resize((u, rows.shape[1]), refcheck=False)
+            else:
+                rows = rows[:u]
+        return rows, g
+    out = rows[perm[gs[:-1]]]
+    lo, hi = 0, 0
+    if zero_cols is not None:
+        lo, hi, step = zero_cols.indices(rows.shape[1])
+        if step != 1:
+            raise ValueError("zero_cols: expected a slice of consecutive columns")
+        out[:, lo:hi] = 0.0
+    return out, first_mixed_group(np.ascontiguousarray(rows), perm, gs, lo, hi)
 
 
 def id_dtype(n: int):
