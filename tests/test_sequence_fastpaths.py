@@ -180,6 +180,46 @@ def test_matrix_on_real_motion_equals_general_kernel():
         assert np.abs(got[fin] - want[fin]).max() < 1e-12
 
 
+def _pad_joints(inputs, joints, axis):
+    """Shortcut inputs (framedist.shortcut_inputs) with the points padded by zero joints to ``joints``."""
+    z = inputs[0]
+    pad = [(0, 0)] * z.ndim
+    pad[axis] = (0, joints - z.shape[axis])
+    return (np.pad(z, pad),) + tuple(inputs[1:])
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), k=hst.sampled_from([3, 5, 8, 13, 16, 17, 20]), tu=hst.integers(1, 40),
+       tr=hst.integers(1, 300), max_rotation=hst.sampled_from([0.0, 20.0, 135.0, 180.0]),
+       penalty=hst.sampled_from([None, 0.3]), missing=hst.sampled_from([0.0, 0.3]), mixed=hst.booleans(),
+       radius=hst.sampled_from([2.0, 40.0, 1e9]))
+def test_one_loop_shortcut_is_bit_identical_to_block_shortcut(seed, k, tu, tr, max_rotation, penalty, missing,
+                                                                mixed, radius):
+    """The shortcut's one-loop kernel (_uniform_cells: points padded to UJ = 20 joints, COCO-17's three padding
+    joints skipped) gives the bits of the four-joints-per-pass kernel (_uniform_block, taken when the points are
+    padded further, to 24): the same products summed in the same order, the padding adding exact zeros."""
+    from posesearch.sequence.framedist import shortcut_inputs
+
+    rng = np.random.default_rng(seed)
+    ku, cu = _uniform_poses(rng, tu, k=k, missing=missing, levels=(1.0, 0.5))
+    kr, cr = _uniform_poses(rng, tr, k=k, missing=missing, levels=(1.0, 0.7))
+    if mixed:       # frames the shortcut does not take (general kernel) between ones it does
+        cu[rng.random(tu) < 0.2] *= rng.uniform(0.2, 1.0, k)
+        cr[rng.random((tr, k)) < 0.02] = 0.0
+    fu, fr = features_from_arrays(ku, cu), features_from_arrays(kr, cr)
+    band = Band.sakoe_chiba(tu, tr, radius) if tu > 1 and tr > 1 else Band.full(tu, tr)
+    user, ref = shortcut_inputs(fu, "user"), shortcut_inputs(fr, "reference")
+    assert user[0].shape[1] == kern.UJ and ref[0].shape[0] == kern.UJ
+    rt = np.ascontiguousarray(fr.points.transpose(1, 2, 0))
+    wt = np.ascontiguousarray(fr.weights.T)
+    pen = -1.0 if penalty is None else penalty
+    args = (fu.points, fu.weights, rt, wt, band.lo, band.hi, band.width, math.radians(max_rotation), MIN_COMMON, pen)
+    got = kern.procrustes_fast_serial(*args, user, ref)
+    want = kern.procrustes_fast_serial(*args, _pad_joints(user, 24, 1), _pad_joints(ref, 24, 0))
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(kern.procrustes_fast_parallel(*args, user, ref), got, equal_nan=True)
+
+
 # ------------------------------------------------------------------------------------------------- DTW
 def _dtw_full_table(D, lo, hi, tr, missing, open_user, max_hold):
     """Banded DTW from the documented recurrence with the full cost table (the kernel's previous form)."""

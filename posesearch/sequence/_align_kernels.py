@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, uint64
 
 INF = np.inf
 
@@ -31,6 +31,9 @@ BLOCK = 128
 #: reference frames per block of the uniform-weight shortcut (two accumulator rows: 16 KiB)
 UBLOCK = 1024
 ACC_SIZE = max(11 * BLOCK, 2 * UBLOCK)   # scratch of one row's blocks (general and shortcut)
+#: joints (zero-padded) of the shortcut's points when a pair's whole two sums fit in one loop body
+#: (:func:`_uniform_cells`); COCO-17 pads to 20
+UJ = 20
 
 
 @njit(cache=True)
@@ -186,6 +189,70 @@ def _uniform_block(Z, mu_u, invq_u, XZ, mu_r, invq_r, u, r0, n, j0, cos_mr, sin_
         out[u, j0 + j] = math.sqrt(d2)
 
 
+@njit(cache=True, inline="always")
+def _dot4(Z, u, k, XZ, c, joints):
+    """Joints k .. k+3 of user frame u against reference frame c: the two partial sums of
+    :func:`_uniform_block`'s four-joint pass, summed in its order. ``joints`` (1 or 4, a constant at each
+    call site): with 1, joints k+1 .. k+3 are the zero padding, whose products are +-0 and leave the sums as
+    they are (up to the sign of a zero, which no distance depends on), so they are not computed."""
+    a0 = Z[u, k, 0]
+    b0 = Z[u, k, 1]
+    x0 = XZ[k, 0, c]
+    y0 = XZ[k, 1, c]
+    if joints == 1:
+        return a0 * x0 + b0 * y0, a0 * y0 - b0 * x0
+    a1 = Z[u, k + 1, 0]
+    b1 = Z[u, k + 1, 1]
+    a2 = Z[u, k + 2, 0]
+    b2 = Z[u, k + 2, 1]
+    a3 = Z[u, k + 3, 0]
+    b3 = Z[u, k + 3, 1]
+    x1 = XZ[k + 1, 0, c]
+    y1 = XZ[k + 1, 1, c]
+    x2 = XZ[k + 2, 0, c]
+    y2 = XZ[k + 2, 1, c]
+    x3 = XZ[k + 3, 0, c]
+    y3 = XZ[k + 3, 1, c]
+    return (((a0 * x0 + b0 * y0) + (a1 * x1 + b1 * y1)) + ((a2 * x2 + b2 * y2) + (a3 * x3 + b3 * y3)),
+            ((a0 * y0 - b0 * x0) + (a1 * y1 - b1 * x1)) + ((a2 * y2 - b2 * x2) + (a3 * y3 - b3 * x3)))
+
+
+@njit(cache=True, inline="always")
+def _uniform_cells(Z, mu_u, invq_u, XZ, mu_r, invq_r, u, r0, n, j0, cos_mr, sin_mr, out, last):
+    """:func:`_uniform_block` for UJ (20) padded joints, bit for bit, as one loop over the reference frames
+    whose body sums all joints and finishes the cell (no accumulator rows in memory: the loop vectorises
+    and is bound by its multiplications). ``last`` (a constant at each call site): joints of the last
+    four-joint group that are not padding, 1 (COCO-17) or 4 (any other count up to 20)."""
+    ux = mu_u[0, u]
+    uy = mu_u[1, u]
+    qu = invq_u[u]
+    cos2 = cos_mr * cos_mr
+    neg = cos_mr < 0.0
+    base = uint64(r0)          # unsigned indices: no negative-index wraparound, so the loads stay affine
+    ob = uint64(j0)
+    for j in range(uint64(n)):
+        c = base + j
+        re = 0.0
+        im = 0.0
+        for k in range(0, UJ - 4, 4):
+            pr, pi = _dot4(Z, u, k, XZ, c, 4)
+            re += pr
+            im += pi
+        pr, pi = _dot4(Z, u, UJ - 4, XZ, c, last)
+        re += pr
+        im += pi
+        a = re - (ux * mu_r[0, c] + uy * mu_r[1, c])
+        b = im - (ux * mu_r[1, c] - uy * mu_r[0, c])
+        m2 = a * a + b * b
+        pos = a >= 0.0
+        inside = (pos & (a * a >= m2 * cos2)) | (neg & (pos | (a * a <= m2 * cos2)))
+        p = max(a * cos_mr + abs(b) * sin_mr, 0.0)
+        p2 = m2 if inside else p * p
+        d2 = 1.0 - p2 * (qu * invq_r[c])
+        d2 = 0.0 if d2 < 0.0 else d2
+        out[u, ob + j] = math.sqrt(d2)
+
+
 @njit(cache=True)
 def procrustes_features(kp, cf, min_common):
     """Each pose (T, K, 2) centred on its confidence-weighted centroid and scaled to unit weighted RMS
@@ -233,10 +300,10 @@ def procrustes_features(kp, cf, min_common):
 @njit(cache=True)
 def uniform_stats(P, W, valid, min_common):
     """Per-frame inputs of :func:`_uniform_block` (see :func:`posesearch.sequence.framedist.uniform_frames`):
-    points with absent joints zeroed and K padded to a multiple of 4 (T, K4, 2), the joint-set code (T,)
+    points with absent joints zeroed and K padded with zero joints to a multiple of 4, at least UJ (T, K4, 2), the joint-set code (T,)
     (-1: the frame does not qualify), the joint count, summed points (T, 2) and centred sum of squares."""
     T, K = W.shape
-    K4 = K + (-K) % 4
+    K4 = max(K + (-K) % 4, UJ)
     Z = np.zeros((T, K4, 2))
     code = np.full(T, -1, dtype=np.int64)
     cnt = np.zeros(T)
@@ -279,13 +346,16 @@ def _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, 
                           XZ, code_r, mu_r, invq_r, first, step, out, acc):
     """Rows first, first + step, ... of the banded Procrustes matrix: each block of reference frames by
     :func:`_uniform_block` when every pair in it has uniform weights on one joint set, else by
-    :func:`_procrustes_block` (the general eleven sums). The shortcut's inputs (``Z, code_u, mu_u,
+    :func:`_procrustes_block` (the general eleven sums); the shortcut is :func:`_uniform_cells` when the
+    points are padded to UJ joints (every count up to 20), else :func:`_uniform_block`, same bits. The shortcut's inputs (``Z, code_u, mu_u,
     invq_u`` of the user frames, ``XZ, code_r, mu_r, invq_r`` of the reference frames) are those of
     :func:`posesearch.sequence.framedist.shortcut_inputs`. The live session computes its rows with this
     same function, so its distances are the offline matrix's, bit for bit."""
     tu = wu.shape[0]
     cos_mr = math.cos(max_rot)
     sin_mr = math.sin(max_rot)
+    fused = Z.shape[1] == UJ            # K <= 20: the one-loop kernel; COCO-17 skips the last three (padding)
+    coco = wu.shape[1] == UJ - 3
     for u in range(first, tu, step):
         cu = code_u[u]
         b0 = lo[u]
@@ -297,7 +367,11 @@ def _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, 
                     if code_r[b0 + j] != cu:
                         same = False
                         break
-            if same:
+            if same and fused and coco:
+                _uniform_cells(Z, mu_u, invq_u, XZ, mu_r, invq_r, u, b0, n, b0 - lo[u], cos_mr, sin_mr, out, 1)
+            elif same and fused:
+                _uniform_cells(Z, mu_u, invq_u, XZ, mu_r, invq_r, u, b0, n, b0 - lo[u], cos_mr, sin_mr, out, 4)
+            elif same:
                 _uniform_block(Z, mu_u, invq_u, XZ, mu_r, invq_r, u, b0, n, b0 - lo[u], cos_mr, sin_mr, out, acc)
             else:
                 n = min(BLOCK, n)

@@ -171,7 +171,7 @@ def uniform_frames(features: FrameFeatures) -> tuple[np.ndarray, np.ndarray, np.
     have constant pair weights, so their weighted centroids and sizes are the frames' own and only
     ``sum_k conj(y_k) x_k`` is per pair (same formula, fewer sums).
 
-    Returns ``(points with absent joints zeroed, K padded with zero joints to a multiple of 4 (T, K', 2), code (T,): the present-joint bit mask, -1 when
+    Returns ``(points with absent joints zeroed, K padded with zero joints to a multiple of 4, at least 20 (T, K', 2), code (T,): the present-joint bit mask, -1 when
     the frame does not qualify (invalid, fewer than MIN_COMMON joints, unequal confidences), joint count
     (T,), summed points (T, 2), centred sum of squares (T,))``."""
     if features.shortcut is None:
