@@ -515,63 +515,51 @@ def _hold_extra(run_before, d, missing, max_hold):
     return 0.0
 
 
-@njit(cache=True)
-def dtw(D, lo, hi, tr, missing, open_user, max_hold):
-    """Banded DTW, steps (1,1), (1,0), (0,1) with weight 1 each (symmetric1, as dtaidistance).
+@njit(cache=True, inline="always")
+def _dtw_row(drow, u, lo, hi, tr, missing, open_user, cap, hold_from, prev, cur, B, last):
+    """Row u of :func:`dtw` from its in-band distances ``drow`` (position j = reference frame lo[u] + j):
+    costs into ``cur`` from ``prev`` (row u-1; both indexed by reference frame + 1, inf outside a row's
+    band), step codes into B[u], the last reference frame's cost into last[u]. The caller swaps prev and
+    cur after each row. The per-cell choices are selects, not branches (the winner is unpredictable)."""
+    lu = lo[u]
+    hu = hi[u]
+    if u >= 2:                            # cur still holds row u-2: back to inf outside row u's cells
+        for r in range(lo[u - 2], hi[u - 2]):
+            cur[r + 1] = INF
+    left = INF
+    run = 0.0
+    for r in range(lu, hu):
+        j = r - lu
+        d = drow[j]
+        d = missing if math.isnan(d) else d
+        dg = prev[r]                      # (u-1, r-1)
+        up = prev[r + 1]                  # (u-1, r)
+        best = dg
+        code = DIAG
+        if up < best:
+            best = up
+            code = UP
+        lf = left + ((max(d, missing) - d) if run >= hold_from else 0.0)
+        if lf < best:
+            best = lf
+            code = LEFT
+        if r == 0 and (u == 0 or open_user) and 0.0 < best:
+            best = 0.0
+            code = START
+        ok = best < INF
+        left = best + d if ok else INF
+        code = code if ok else START
+        run = min(run + 1.0, cap) if code == LEFT else 0.0
+        cur[r + 1] = left
+        B[u, j] = code
+    if lu <= tr - 1 < hu:
+        last[u] = cur[tr]
 
-    open_user: the path may start at any (u, 0) and end at any (u, tr-1) (extra user frames are free).
-    max_hold > 0: a LEFT step into the max_hold-th consecutive reference frame matched to the same user
-    frame, and every further one, costs max(d, missing) (:func:`_hold_extra`; the run is that of the
-    best path into the cell); 0: plain symmetric1.
-    Returns (total cost, path (P, 2) as (u, r) pairs in order).
-    """
-    tu = D.shape[0]
-    # costs: only the previous and the current row are kept (the path is walked back on B), indexed by
-    # reference frame + 1 with inf outside the row's band (so no band tests per cell), and the last
-    # reference frame's cost of every row for the end cell; the hold run of the cell to the left is a
-    # scalar. The per-cell choices are selects, not branches (the winner is unpredictable).
-    prev = np.full(tr + 2, INF)
-    cur = np.full(tr + 2, INF)
-    last = np.full(tu, INF)
-    B = np.empty(D.shape, dtype=np.int8)      # every in-band cell is written
-    cap = max(max_hold, 1)
-    hold_from = max_hold - 1.0 if max_hold > 0 else 1e300
-    for u in range(tu):
-        lu = lo[u]
-        hu = hi[u]
-        if u >= 2:                            # cur still holds row u-2: back to inf outside row u's cells
-            for r in range(lo[u - 2], hi[u - 2]):
-                cur[r + 1] = INF
-        left = INF
-        run = 0.0
-        for r in range(lu, hu):
-            j = r - lu
-            d = D[u, j]
-            d = missing if math.isnan(d) else d
-            dg = prev[r]                      # (u-1, r-1)
-            up = prev[r + 1]                  # (u-1, r)
-            best = dg
-            code = DIAG
-            if up < best:
-                best = up
-                code = UP
-            lf = left + ((max(d, missing) - d) if run >= hold_from else 0.0)
-            if lf < best:
-                best = lf
-                code = LEFT
-            if r == 0 and (u == 0 or open_user) and 0.0 < best:
-                best = 0.0
-                code = START
-            ok = best < INF
-            left = best + d if ok else INF
-            code = code if ok else START
-            run = min(run + 1.0, cap) if code == LEFT else 0.0
-            cur[r + 1] = left
-            B[u, j] = code
-        if lu <= tr - 1 < hu:
-            last[u] = cur[tr]
-        prev, cur = cur, prev
-    # end cell
+
+@njit(cache=True)
+def _dtw_path(last, B, lo, tu, tr, open_user):
+    """The end cell of :func:`dtw` (from every row's last-reference-frame cost ``last``) and the path walked
+    back on the step codes B: (total cost, path (P, 2) as (u, r) pairs in order)."""
     best = INF
     eu = -1
     er = -1
@@ -608,6 +596,59 @@ def dtw(D, lo, hi, tr, missing, open_user, max_hold):
         else:
             r -= 1
     return best, path[:n][::-1].copy()      # the walk went backwards
+
+
+@njit(cache=True)
+def dtw(D, lo, hi, tr, missing, open_user, max_hold):
+    """Banded DTW, steps (1,1), (1,0), (0,1) with weight 1 each (symmetric1, as dtaidistance).
+
+    open_user: the path may start at any (u, 0) and end at any (u, tr-1) (extra user frames are free).
+    max_hold > 0: a LEFT step into the max_hold-th consecutive reference frame matched to the same user
+    frame, and every further one, costs max(d, missing) (:func:`_hold_extra`; the run is that of the
+    best path into the cell); 0: plain symmetric1.
+    Returns (total cost, path (P, 2) as (u, r) pairs in order).
+    """
+    tu = D.shape[0]
+    # costs: only the previous and the current row are kept (the path is walked back on B), and the last
+    # reference frame's cost of every row for the end cell; the hold run of the cell to the left is a scalar
+    prev = np.full(tr + 2, INF)
+    cur = np.full(tr + 2, INF)
+    last = np.full(tu, INF)
+    B = np.empty(D.shape, dtype=np.int8)      # every in-band cell is written
+    cap = max(max_hold, 1)
+    hold_from = max_hold - 1.0 if max_hold > 0 else 1e300
+    for u in range(tu):
+        _dtw_row(D[u], u, lo, hi, tr, missing, open_user, cap, hold_from, prev, cur, B, last)
+        prev, cur = cur, prev
+    return _dtw_path(last, B, lo, tu, tr, open_user)
+
+
+@njit(cache=True, nogil=True)
+def procrustes_dtw(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, user, ref, tr, missing, open_user,
+                   max_hold):
+    """:func:`dtw` of the banded Procrustes matrix of :func:`procrustes_fast_serial` without the matrix: each
+    row's distances (by :func:`_procrustes_rows_fast`, the same bits) go into a one-row buffer and the DTW
+    row step takes them from there while they are in the cache. Same answer as the two calls; the memory
+    is the step codes (one byte a cell) instead of nine bytes a cell, and no 8-bytes-a-cell matrix is
+    written, read back and handed to the system (page faults) on every call. Releases the GIL (the two
+    mirror states run on two threads)."""
+    tu = wu.shape[0]
+    prev = np.full(tr + 2, INF)
+    cur = np.full(tr + 2, INF)
+    last = np.full(tu, INF)
+    B = np.empty((tu, width), dtype=np.int8)
+    cap = max(max_hold, 1)
+    hold_from = max_hold - 1.0 if max_hold > 0 else 1e300
+    row = np.empty((1, width))
+    acc = np.zeros(ACC_SIZE)
+    Z, code_u, mu_u, invq_u = user
+    for u in range(tu):
+        _procrustes_rows_fast(Y[u:u + 1], wu[u:u + 1], XT, wrT, lo[u:u + 1], hi[u:u + 1], max_rot, min_common,
+                              penalty, Z[u:u + 1], code_u[u:u + 1], mu_u[:, u:u + 1], invq_u[u:u + 1], ref[0],
+                              ref[1], ref[2], ref[3], 0, 1, row, acc)
+        _dtw_row(row[0], u, lo, hi, tr, missing, open_user, cap, hold_from, prev, cur, B, last)
+        prev, cur = cur, prev
+    return _dtw_path(last, B, lo, tu, tr, open_user)
 
 
 @njit(cache=True, inline="always")

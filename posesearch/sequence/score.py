@@ -72,6 +72,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -81,8 +82,8 @@ from ..registry import Registry
 from ..text import offset_text
 from ..poses.layouts import COCO17, COCO17_JOINTS
 from .align import MAX_HOLD, Alignment, align, check_aligner, check_open_ends, make_band
-from .framedist import (MIN_COMMON, FrameFeatures, check_distance, frame_distance_matrix, frame_features,
-                        pair_errors, restrict_joints)
+from .framedist import (MIN_COMMON, FrameFeatures, ProcrustesRows, check_distance, frame_distance_matrix,
+                        frame_features, pair_errors, restrict_joints)
 from .resample import (DEFAULT_MAX_GAP, MAX_FRAMES, check_interp, check_max_frames, grid_length, resample,
                        resample_to_fps, too_many_frames)
 from .io import as_sequence
@@ -708,6 +709,26 @@ def coco_available(layout) -> np.ndarray:
     return np.asarray(layout.to_coco) >= 0
 
 
+_STATE_POOL: list = []      # the one worker thread of _run_states, made on first use
+
+
+def _run_states(jobs: dict, threaded: bool) -> dict:
+    """Each mirror state's alignment (``jobs``: state -> call). With two states, ``threaded`` (their kernels
+    release the GIL: :class:`~.framedist.ProcrustesRows`) and numba allowed more than one thread, the second
+    state runs on a worker thread while this one runs the first (one state per core)."""
+    import numba
+
+    if not (threaded and len(jobs) == 2 and numba.get_num_threads() > 1):
+        return {state: job() for state, job in jobs.items()}
+    if not _STATE_POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _STATE_POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="posesearch-mirror"))
+    (first, job1), (second, job2) = jobs.items()
+    other = _STATE_POOL[0].submit(job2)
+    return {first: job1(), second: other.result()}
+
+
 def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     """Steps 4-7 on prepared inputs (both prepared with the same settings)."""
     settings = ref.settings
@@ -721,7 +742,7 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
             f"alignment: {n_user:,} user x {n_ref:,} reference frames (band {band.width:,} frames wide) would need "
             f"{need / 2 ** 20:,.1f} MiB for {settings.align}, more than max_alignment_bytes "
             f"({settings.max_alignment_bytes / 2 ** 20:,.1f} MiB); score shorter sequences, narrow the band or lower the reference frame rate")
-    alignments = {}             # mirrored (bool) -> alignment of the user, as given and mirrored
+    jobs = {}                   # mirrored (bool) -> its alignment, to run (the user as given and mirrored)
     ref_has = ref.features.weights.max(axis=0) > 0
     shared = {}
     user_features = {}
@@ -734,15 +755,18 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
         common = ref.available & usr.available[mirror]
         user_feats = user_features[mirror] = restrict_joints(user_feats, common)
         ref_feats = restrict_joints(ref.features, common)
-        frame_dist = frame_distance_matrix(user_feats, ref_feats, distance=settings.distance,
-                                           max_rotation=settings.max_rotation, band=band,
-                                           missing_penalty=settings.penalty)
+        if settings.align == "dtw" and settings.distance == "procrustes":     # rows computed as DTW aligns them
+            frame_dist = ProcrustesRows(user_feats, ref_feats, band, settings.max_rotation, settings.penalty)
+        else:
+            frame_dist = frame_distance_matrix(user_feats, ref_feats, distance=settings.distance,
+                                               max_rotation=settings.max_rotation, band=band,
+                                               missing_penalty=settings.penalty)
         gap_open, gap_extend = (nw_gap_costs(frame_dist, settings.gap_open, settings.gap_extend)
                                 if settings.align == "nw" else (settings.gap_open, settings.gap_extend))
-        alignments[mirror] = align(frame_dist, ref.seq.times, usr.seq.times, method=settings.align,
-                                   open_ends=settings.open_ends, missing_cost=settings.missing, gap_open=gap_open,
-                                   gap_extend=gap_extend, min_overlap=settings.min_overlap,
-                                   max_hold=MAX_HOLD)
+        jobs[mirror] = partial(align, frame_dist, ref.seq.times, usr.seq.times, method=settings.align,
+                               open_ends=settings.open_ends, missing_cost=settings.missing, gap_open=gap_open,
+                               gap_extend=gap_extend, min_overlap=settings.min_overlap, max_hold=MAX_HOLD)
+    alignments = _run_states(jobs, threaded=isinstance(frame_dist, ProcrustesRows)) if jobs else {}
     if not alignments:
         raise InvalidPoseError(f"reference and user share only {max(shared.values())} COCO joint(s) that are "
                                f"ever present{' (either way round)' if len(shared) > 1 else ''}; at least "
