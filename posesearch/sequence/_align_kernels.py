@@ -520,7 +520,10 @@ def _dtw_row(drow, u, lo, hi, tr, missing, open_user, cap, hold_from, prev, cur,
     """Row u of :func:`dtw` from its in-band distances ``drow`` (position j = reference frame lo[u] + j):
     costs into ``cur`` from ``prev`` (row u-1; both indexed by reference frame + 1, inf outside a row's
     band), step codes into B[u], the last reference frame's cost into last[u]. The caller swaps prev and
-    cur after each row. The per-cell choices are selects, not branches (the winner is unpredictable)."""
+    cur after each row. The step choices compile to branches, which mispredict on real matrices (a 60 s
+    state: ~9 ms against ~6 ms on a matrix of equal distances), but keep the dependency from cell to cell
+    short: a form with every value computed and then selected compiled without branches and took ~13 ms, and
+    ~12 ms a state with two states' cells interleaved (measured at seq30, 2026-12-07)."""
     lu = lo[u]
     hu = hi[u]
     if u >= 2:                            # cur still holds row u-2: back to inf outside row u's cells
