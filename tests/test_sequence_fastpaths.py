@@ -359,3 +359,24 @@ def test_two_mirror_states_on_two_threads_score_as_on_one():
     assert one.score == two.score and one.mirror_costs == two.mirror_costs and one.mirrored == two.mirrored
     assert np.array_equal(one.alignment.path, two.alignment.path)
     assert np.array_equal(one.moment_scores, two.moment_scores, equal_nan=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=hst.lists(hst.sampled_from(["diag", "up", "left"]), max_size=60))
+def test_held_pairs_equals_the_run_count_loop(steps):
+    """score.held_pairs (vectorised) marks the pairs the plain loop over the path marks: those MAX_HOLD or more
+    steps into a run of reference frames matched to the same user frame."""
+    from posesearch.sequence.score import MAX_HOLD, held_pairs
+
+    r, u = [0], [0]
+    for s in steps:
+        r.append(r[-1] + (s != "up"))
+        u.append(u[-1] + (s != "left"))
+    path = np.stack([r, u], axis=1).astype(np.int64)
+    want = np.zeros(len(path), bool)
+    run = 0
+    for i in range(1, len(path)):
+        run = run + 1 if (path[i, 1] == path[i - 1, 1] and path[i, 0] == path[i - 1, 0] + 1) else 0
+        want[i] = run >= MAX_HOLD
+    assert np.array_equal(held_pairs(path), want)
+    assert not held_pairs(path[:0]).any() and not held_pairs(path[:1]).any()

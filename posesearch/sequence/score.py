@@ -503,10 +503,13 @@ def held_pairs(path: np.ndarray) -> np.ndarray:
     15 s reference at an apparent 6x speed). The live DTW (:func:`._align_kernels.dtw_column_step`)
     counts the same runs."""
     held = np.zeros(len(path), bool)
-    run = 0
-    for i in range(1, len(path)):
-        run = run + 1 if (path[i, 1] == path[i - 1, 1] and path[i, 0] == path[i - 1, 0] + 1) else 0
-        held[i] = run >= MAX_HOLD
+    if len(path) < 2:
+        return held
+    # run[i] = consecutive hold steps (same user frame, next reference frame) ending at pair i
+    step = (path[1:, 1] == path[:-1, 1]) & (path[1:, 0] == path[:-1, 0] + 1)
+    count = np.cumsum(step)
+    run = count - np.maximum.accumulate(np.where(step, 0, count))
+    held[1:] = run >= MAX_HOLD
     return held
 
 
@@ -538,8 +541,11 @@ def _moments(path, dist, err, w, tr, curve, observed, valid, held=None):
     fin = np.isfinite(err) & use[:, None]
     e_sum = np.zeros((tr, K))
     w_sum = np.zeros((tr, K))
-    np.add.at(e_sum, r, np.where(fin, err, 0.0) * w)
-    np.add.at(w_sum, r, np.where(fin, w, 0.0))
+    e_add = np.where(fin, err, 0.0) * w
+    w_add = np.where(fin, w, 0.0)
+    for k in range(K):      # bincount adds in pair order, as np.add.at did (same sums), and faster
+        e_sum[:, k] = np.bincount(r, weights=e_add[:, k], minlength=tr)
+        w_sum[:, k] = np.bincount(r, weights=w_add[:, k], minlength=tr)
     e_r = np.full((tr, K), np.nan)
     np.divide(e_sum, w_sum, out=e_r, where=w_sum > 0)
     judged = (cnt > 0) & valid
