@@ -130,6 +130,30 @@ def _procrustes_block(Y, wu, XT, wrT, r0, n, j0, max_rot, min_common, penalty, u
 
 
 @njit(cache=True, inline="always")
+def _points4(Z, u, k):
+    """Joints k .. k+3 of user frame u of the shortcut's points: (x0, y0, x1, y1, x2, y2, x3, y3)."""
+    return (Z[u, k, 0], Z[u, k, 1], Z[u, k + 1, 0], Z[u, k + 1, 1], Z[u, k + 2, 0], Z[u, k + 2, 1], Z[u, k + 3, 0],
+            Z[u, k + 3, 1])
+
+
+@njit(cache=True, inline="always")
+def _shortcut_distance(re, im, ux, uy, mx, my, q, cos_mr, sin_mr, cos2, neg):
+    """The shortcut's distance of one pair from ``re + i im = sum_k conj(y_k) x_k`` (uncentred), the user's mean
+    point (ux, uy), the reference's summed point (mx, my) and q = 1 / (the two centred sums of squares):
+    ``a >= m cos(max_rot)`` tested on squares (no square root)."""
+    a = re - (ux * mx + uy * my)
+    b = im - (ux * my - uy * mx)
+    m2 = a * a + b * b
+    pos = a >= 0.0
+    inside = (pos & (a * a >= m2 * cos2)) | (neg & (pos | (a * a <= m2 * cos2)))
+    p = max(a * cos_mr + abs(b) * sin_mr, 0.0)
+    p2 = m2 if inside else p * p
+    d2 = 1.0 - p2 * q
+    d2 = 0.0 if d2 < 0.0 else d2
+    return math.sqrt(d2)
+
+
+@njit(cache=True, inline="always")
 def _uniform_block(Z, mu_u, invq_u, XZ, mu_r, invq_r, u, r0, n, j0, cos_mr, sin_mr, out, acc):
     """Reference frames r0 .. r0+n-1 of row u when the pair weights are one constant over one joint set
     (``code[u] == code[r] >= 0`` for all of them, see :func:`posesearch.sequence.framedist.uniform_frames`):
@@ -146,14 +170,7 @@ def _uniform_block(Z, mu_u, invq_u, XZ, mu_r, invq_r, u, r0, n, j0, cos_mr, sin_
     re = acc[:B]
     im = acc[B:2 * B]
     for k in range(0, Z.shape[1], 4):      # four joints per pass (K padded to a multiple of 4 with zeros)
-        a0 = Z[u, k, 0]
-        b0 = Z[u, k, 1]
-        a1 = Z[u, k + 1, 0]
-        b1 = Z[u, k + 1, 1]
-        a2 = Z[u, k + 2, 0]
-        b2 = Z[u, k + 2, 1]
-        a3 = Z[u, k + 3, 0]
-        b3 = Z[u, k + 3, 1]
+        a0, b0, a1, b1, a2, b2, a3, b3 = _points4(Z, u, k)
         x0 = XZ[k, 0, r0:r0 + n]
         y0 = XZ[k, 1, r0:r0 + n]
         x1 = XZ[k + 1, 0, r0:r0 + n]
@@ -177,16 +194,7 @@ def _uniform_block(Z, mu_u, invq_u, XZ, mu_r, invq_r, u, r0, n, j0, cos_mr, sin_
     my = mu_r[1, r0:r0 + n]
     qr = invq_r[r0:r0 + n]
     for j in range(n):
-        a = re[j] - (ux * mx[j] + uy * my[j])
-        b = im[j] - (ux * my[j] - uy * mx[j])
-        m2 = a * a + b * b
-        pos = a >= 0.0
-        inside = (pos & (a * a >= m2 * cos2)) | (neg & (pos | (a * a <= m2 * cos2)))
-        p = max(a * cos_mr + abs(b) * sin_mr, 0.0)
-        p2 = m2 if inside else p * p
-        d2 = 1.0 - p2 * (qu * qr[j])
-        d2 = 0.0 if d2 < 0.0 else d2
-        out[u, j0 + j] = math.sqrt(d2)
+        out[u, j0 + j] = _shortcut_distance(re[j], im[j], ux, uy, mx[j], my[j], qu * qr[j], cos_mr, sin_mr, cos2, neg)
 
 
 @njit(cache=True, inline="always")
@@ -201,12 +209,7 @@ def _dot4(Z, u, k, XZ, c, joints):
     y0 = XZ[k, 1, c]
     if joints == 1:
         return a0 * x0 + b0 * y0, a0 * y0 - b0 * x0
-    a1 = Z[u, k + 1, 0]
-    b1 = Z[u, k + 1, 1]
-    a2 = Z[u, k + 2, 0]
-    b2 = Z[u, k + 2, 1]
-    a3 = Z[u, k + 3, 0]
-    b3 = Z[u, k + 3, 1]
+    _, _, a1, b1, a2, b2, a3, b3 = _points4(Z, u, k)
     x1 = XZ[k + 1, 0, c]
     y1 = XZ[k + 1, 1, c]
     x2 = XZ[k + 2, 0, c]
@@ -241,16 +244,8 @@ def _uniform_cells(Z, mu_u, invq_u, XZ, mu_r, invq_r, u, r0, n, j0, cos_mr, sin_
         pr, pi = _dot4(Z, u, UJ - 4, XZ, c, last)
         re += pr
         im += pi
-        a = re - (ux * mu_r[0, c] + uy * mu_r[1, c])
-        b = im - (ux * mu_r[1, c] - uy * mu_r[0, c])
-        m2 = a * a + b * b
-        pos = a >= 0.0
-        inside = (pos & (a * a >= m2 * cos2)) | (neg & (pos | (a * a <= m2 * cos2)))
-        p = max(a * cos_mr + abs(b) * sin_mr, 0.0)
-        p2 = m2 if inside else p * p
-        d2 = 1.0 - p2 * (qu * invq_r[c])
-        d2 = 0.0 if d2 < 0.0 else d2
-        out[u, ob + j] = math.sqrt(d2)
+        out[u, ob + j] = _shortcut_distance(re, im, ux, uy, mu_r[0, c], mu_r[1, c], qu * invq_r[c], cos_mr, sin_mr,
+                                            cos2, neg)
 
 
 @njit(cache=True)
