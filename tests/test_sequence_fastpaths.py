@@ -380,3 +380,40 @@ def test_held_pairs_equals_the_run_count_loop(steps):
         want[i] = run >= MAX_HOLD
     assert np.array_equal(held_pairs(path), want)
     assert not held_pairs(path[:0]).any() and not held_pairs(path[:1]).any()
+
+
+def _score_in_child(conn):
+    from posesearch.sequence import score_sequence
+    from posesearch.sequence.simulate import degrade, synthetic_motion
+
+    ref = synthetic_motion(4, 30, seed=5)
+    conn.send(score_sequence(ref, degrade(ref, seed=6)).score)
+
+
+def test_two_threads_after_fork():
+    """A process forked after scoring on two threads scores too (the parent's worker thread does not exist in
+    the child: it makes its own) and gets the parent's score."""
+    import multiprocessing
+
+    import numba
+
+    from posesearch.sequence import score_sequence
+    from posesearch.sequence.simulate import degrade, synthetic_motion
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here (NUMBA_NUM_THREADS=1): the mirror states run in turn")
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    ref = synthetic_motion(4, 30, seed=5)
+    want = score_sequence(ref, degrade(ref, seed=6)).score        # the parent's worker thread exists now
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_score_in_child, args=(child,), daemon=True)
+    proc.start()
+    done = parent.poll(120)
+    if not done:
+        proc.kill()
+    assert done, "the forked child did not finish scoring"
+    got = parent.recv()
+    proc.join(10)
+    assert got == want and proc.exitcode == 0

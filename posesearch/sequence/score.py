@@ -715,7 +715,7 @@ def coco_available(layout) -> np.ndarray:
     return np.asarray(layout.to_coco) >= 0
 
 
-_STATE_POOL: list = []      # the one worker thread of _run_states, made on first use
+_STATE_POOL: dict = {}      # process id -> the one worker thread of _run_states (a forked child makes its own)
 
 
 def _run_states(jobs: dict, threaded: bool) -> dict:
@@ -726,12 +726,16 @@ def _run_states(jobs: dict, threaded: bool) -> dict:
 
     if not (threaded and len(jobs) == 2 and numba.get_num_threads() > 1):
         return {state: job() for state, job in jobs.items()}
-    if not _STATE_POOL:
+    import os
+
+    pool = _STATE_POOL.get(os.getpid())
+    if pool is None:            # first use here (a pool inherited through fork has no thread: never use it)
         from concurrent.futures import ThreadPoolExecutor
 
-        _STATE_POOL.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="posesearch-mirror"))
+        _STATE_POOL.clear()
+        pool = _STATE_POOL[os.getpid()] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posesearch-mirror")
     (first, job1), (second, job2) = jobs.items()
-    other = _STATE_POOL[0].submit(job2)
+    other = pool.submit(job2)
     return {first: job1(), second: other.result()}
 
 
