@@ -4,8 +4,11 @@
   the same joint set: two sums instead of eleven) against the per-pair reference
   :func:`posesearch.poses.procrustes.procrustes_distance` and against the general kernel, with missing
   joints, max_rotation, missing_penalty, joints left out by ``restrict_joints`` and degenerate poses;
+* the shortcut's one-loop kernel against its four-joints-per-pass kernel, bit for bit;
 * the DTW kernel (two cost rows instead of the full cost table) against a plain full-table DTW written
-  here in Python from its documented recurrence.
+  here in Python from its documented recurrence, and DTW over distance rows computed as they are aligned
+  (ProcrustesRows, no matrix) against DTW of the matrix, bit for bit; two mirror states on two threads
+  against one.
 """
 from __future__ import annotations
 
@@ -180,6 +183,46 @@ def test_matrix_on_real_motion_equals_general_kernel():
         assert np.abs(got[fin] - want[fin]).max() < 1e-12
 
 
+def _pad_joints(inputs, joints, axis):
+    """Shortcut inputs (framedist.shortcut_inputs) with the points padded by zero joints to ``joints``."""
+    z = inputs[0]
+    pad = [(0, 0)] * z.ndim
+    pad[axis] = (0, joints - z.shape[axis])
+    return (np.pad(z, pad),) + tuple(inputs[1:])
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), k=hst.sampled_from([3, 5, 8, 13, 16, 17, 20]), tu=hst.integers(1, 40),
+       tr=hst.integers(1, 300), max_rotation=hst.sampled_from([0.0, 20.0, 135.0, 180.0]),
+       penalty=hst.sampled_from([None, 0.3]), missing=hst.sampled_from([0.0, 0.3]), mixed=hst.booleans(),
+       radius=hst.sampled_from([2.0, 40.0, 1e9]))
+def test_one_loop_shortcut_is_bit_identical_to_block_shortcut(seed, k, tu, tr, max_rotation, penalty, missing,
+                                                                mixed, radius):
+    """The shortcut's one-loop kernel (_uniform_cells: points padded to UJ = 20 joints, COCO-17's three padding
+    joints skipped) gives the bits of the four-joints-per-pass kernel (_uniform_block, taken when the points are
+    padded further, to 24): the same products summed in the same order, the padding adding exact zeros."""
+    from posesearch.sequence.framedist import shortcut_inputs
+
+    rng = np.random.default_rng(seed)
+    ku, cu = _uniform_poses(rng, tu, k=k, missing=missing, levels=(1.0, 0.5))
+    kr, cr = _uniform_poses(rng, tr, k=k, missing=missing, levels=(1.0, 0.7))
+    if mixed:       # frames the shortcut does not take (general kernel) between ones it does
+        cu[rng.random(tu) < 0.2] *= rng.uniform(0.2, 1.0, k)
+        cr[rng.random((tr, k)) < 0.02] = 0.0
+    fu, fr = features_from_arrays(ku, cu), features_from_arrays(kr, cr)
+    band = Band.sakoe_chiba(tu, tr, radius) if tu > 1 and tr > 1 else Band.full(tu, tr)
+    user, ref = shortcut_inputs(fu, "user"), shortcut_inputs(fr, "reference")
+    assert user[0].shape[1] == kern.UJ and ref[0].shape[0] == kern.UJ
+    rt = np.ascontiguousarray(fr.points.transpose(1, 2, 0))
+    wt = np.ascontiguousarray(fr.weights.T)
+    pen = -1.0 if penalty is None else penalty
+    args = (fu.points, fu.weights, rt, wt, band.lo, band.hi, band.width, math.radians(max_rotation), MIN_COMMON, pen)
+    got = kern.procrustes_fast_serial(*args, user, ref)
+    want = kern.procrustes_fast_serial(*args, _pad_joints(user, 24, 1), _pad_joints(ref, 24, 0))
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(kern.procrustes_fast_parallel(*args, user, ref), got, equal_nan=True)
+
+
 # ------------------------------------------------------------------------------------------------- DTW
 def _dtw_full_table(D, lo, hi, tr, missing, open_user, max_hold):
     """Banded DTW from the documented recurrence with the full cost table (the kernel's previous form)."""
@@ -254,3 +297,123 @@ def test_dtw_hand_case_hold_limit():
     band = Band.full(1, 3)
     assert kern.dtw(vals, band.lo, band.hi, 3, 1.0, False, 2)[0] == pytest.approx(1.2)
     assert kern.dtw(vals, band.lo, band.hi, 3, 1.0, False, 0)[0] == pytest.approx(0.3)
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), tu=hst.integers(1, 40), tr=hst.integers(1, 60),
+       radius=hst.sampled_from([None, 1.0, 4.0]), open_user=hst.booleans(), max_hold=hst.sampled_from([0, 2, 3]),
+       max_rotation=hst.sampled_from([20.0, 180.0]), penalty=hst.sampled_from([None, 0.3]), mixed=hst.booleans(),
+       collapse=hst.booleans())
+def test_rows_aligned_as_computed_equal_dtw_of_the_matrix(seed, tu, tr, radius, open_user, max_hold, max_rotation,
+                                                          penalty, mixed, collapse):
+    """ProcrustesRows (each distance row aligned as it is computed, no matrix) gives dtw's cost and path of the
+    Procrustes matrix, bit for bit, and align() gives the same Alignment either way."""
+    from posesearch.sequence.align import align
+    from posesearch.sequence.framedist import ProcrustesRows
+
+    rng = np.random.default_rng(seed)
+    ku, cu = _uniform_poses(rng, tu, missing=0.2, levels=(1.0, 0.5))
+    kr, cr = _uniform_poses(rng, tr, missing=0.2, levels=(1.0, 0.7))
+    if mixed:       # general-kernel frames and pairs without a distance (too few common joints)
+        cu[rng.random(tu) < 0.3] *= rng.uniform(0.2, 1.0, 17)
+        cr[rng.random((tr, 17)) < 0.5] = 0.0
+    if collapse:
+        ku[rng.integers(tu)] = 0.0
+    fu, fr = features_from_arrays(ku, cu), features_from_arrays(kr, cr)
+    band = Band.full(tu, tr) if radius is None or tu < 2 or tr < 2 else Band.sakoe_chiba(tu, tr, radius)
+    D = frame_distance_matrix(fu, fr, max_rotation=max_rotation, band=band, missing_penalty=penalty)
+    rows = ProcrustesRows(fu, fr, band, max_rotation, penalty)
+    want = kern.dtw(D.values, band.lo, band.hi, tr, 0.9, open_user, max_hold)
+    got = rows.dtw(0.9, open_user, max_hold)
+    assert got[0] == want[0] or (math.isinf(got[0]) and math.isinf(want[0]))
+    assert np.array_equal(got[1], want[1])
+    assert np.array_equal(rows.matrix().values, D.values, equal_nan=True)
+    if math.isfinite(want[0]):
+        times_u, times_r = np.arange(tu) / 30.0, np.arange(tr) / 30.0
+        kw = dict(open_ends="user" if open_user else "none", missing_cost=0.9, max_hold=max_hold)
+        a, b = align(D, times_r, times_u, **kw), align(rows, times_r, times_u, **kw)
+        assert np.array_equal(a.path, b.path) and a.cost == b.cost and a.total_cost == b.total_cost
+        assert a.time_offset == b.time_offset or (math.isnan(a.time_offset) and math.isnan(b.time_offset))
+
+
+def test_two_mirror_states_on_two_threads_score_as_on_one():
+    """score_sequence with numba allowed one thread (both mirror states in turn) and two (the second state on a
+    worker thread): the same report values."""
+    import numba
+
+    from posesearch.sequence import score_sequence
+    from posesearch.sequence.simulate import degrade, synthetic_motion
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here (NUMBA_NUM_THREADS=1): nothing to compare")
+    ref = synthetic_motion(8, 30, seed=3)
+    user = degrade(ref, seed=4)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = score_sequence(ref, user)
+        numba.set_num_threads(2)
+        two = score_sequence(ref, user)
+    finally:
+        numba.set_num_threads(before)
+    assert one.score == two.score and one.mirror_costs == two.mirror_costs and one.mirrored == two.mirrored
+    assert np.array_equal(one.alignment.path, two.alignment.path)
+    assert np.array_equal(one.moment_scores, two.moment_scores, equal_nan=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=hst.lists(hst.sampled_from(["diag", "up", "left"]), max_size=60))
+def test_held_pairs_equals_the_run_count_loop(steps):
+    """score.held_pairs (vectorised) marks the pairs the plain loop over the path marks: those MAX_HOLD or more
+    steps into a run of reference frames matched to the same user frame."""
+    from posesearch.sequence.score import MAX_HOLD, held_pairs
+
+    r, u = [0], [0]
+    for s in steps:
+        r.append(r[-1] + (s != "up"))
+        u.append(u[-1] + (s != "left"))
+    path = np.stack([r, u], axis=1).astype(np.int64)
+    want = np.zeros(len(path), bool)
+    run = 0
+    for i in range(1, len(path)):
+        run = run + 1 if (path[i, 1] == path[i - 1, 1] and path[i, 0] == path[i - 1, 0] + 1) else 0
+        want[i] = run >= MAX_HOLD
+    assert np.array_equal(held_pairs(path), want)
+    assert not held_pairs(path[:0]).any() and not held_pairs(path[:1]).any()
+
+
+def _score_in_child(conn):
+    from posesearch.sequence import score_sequence
+    from posesearch.sequence.simulate import degrade, synthetic_motion
+
+    ref = synthetic_motion(4, 30, seed=5)
+    conn.send(score_sequence(ref, degrade(ref, seed=6)).score)
+
+
+def test_two_threads_after_fork():
+    """A process forked after scoring on two threads scores too (the parent's worker thread does not exist in
+    the child: it makes its own) and gets the parent's score."""
+    import multiprocessing
+
+    import numba
+
+    from posesearch.sequence import score_sequence
+    from posesearch.sequence.simulate import degrade, synthetic_motion
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba has one thread here (NUMBA_NUM_THREADS=1): the mirror states run in turn")
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    ref = synthetic_motion(4, 30, seed=5)
+    want = score_sequence(ref, degrade(ref, seed=6)).score        # the parent's worker thread exists now
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_score_in_child, args=(child,), daemon=True)
+    proc.start()
+    done = parent.poll(120)
+    if not done:
+        proc.kill()
+    assert done, "the forked child did not finish scoring"
+    got = parent.recv()
+    proc.join(10)
+    assert got == want and proc.exitcode == 0

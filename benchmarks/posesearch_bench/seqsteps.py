@@ -147,6 +147,7 @@ PROFILE_STEPS = {
     "score_prepared (both mirror states, moments, report)": ("sequence/score.py", "score_prepared"),
     "  frame-distance matrices (Procrustes, banded)": ("sequence/framedist.py", "frame_distance_matrix"),
     "  DTW alignment": ("sequence/_align_kernels.py", "dtw"),
+    "  distance rows + DTW in one pass (ProcrustesRows; main thread only)": ("sequence/framedist.py", "dtw"),
     "  per-pair joint errors": ("sequence/framedist.py", "pair_errors"),
     "  moments (per-moment / per-joint scores)": ("sequence/score.py", "_moments"),
     "  user motion ratio": ("sequence/score.py", "_motion_ratio"),

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError, InvalidPoseError, check_finite_positive, check_number
 from ..registry import Registry
-from .framedist import Band, DistanceMatrix
+from .framedist import Band, DistanceMatrix, ProcrustesRows
 
 ALIGNERS = Registry("alignment method", ("dtw", "nw", "diagonal"),
                     aliases={"needleman-wunsch": "nw", "gotoh": "nw", "diag": "diagonal", "best-diagonal": "diagonal"})
@@ -129,14 +129,18 @@ def _open_user(open_ends: str) -> bool:
     return check_open_ends(open_ends) == "user"
 
 
-def dtw_path(D: DistanceMatrix, *, open_ends: str = "user", missing_cost: float = 1.0,
+def dtw_path(D: DistanceMatrix | ProcrustesRows, *, open_ends: str = "user", missing_cost: float = 1.0,
              max_hold: int = 0) -> tuple[float, np.ndarray]:
-    """DTW over a banded matrix: (total cost, path (P, 2) as (reference, user) pairs). ``max_hold`` > 0:
+    """DTW over a banded matrix (or a Procrustes one computed row by row as it is aligned,
+    :class:`~.framedist.ProcrustesRows`): (total cost, path (P, 2) as (reference, user) pairs). ``max_hold`` > 0:
     a user frame matched to max_hold or more consecutive reference frames pays ``missing_cost`` (at
     least) from the max_hold-th on (the hold limit; 0 = none, plain symmetric1)."""
     check_number("max_hold", max_hold, integer=True, low=0, high=100)
-    total, p = _kern().dtw(D.values, D.band.lo, D.band.hi, D.band.num_cols, float(missing_cost),
-                           _open_user(open_ends), int(max_hold))
+    if isinstance(D, ProcrustesRows):       # rows computed as they are aligned (same answer)
+        total, p = D.dtw(float(missing_cost), _open_user(open_ends), int(max_hold))
+    else:
+        total, p = _kern().dtw(D.values, D.band.lo, D.band.hi, D.band.num_cols, float(missing_cost),
+                               _open_user(open_ends), int(max_hold))
     if len(p) == 0:
         raise InvalidPoseError("alignment: no monotone path fits in the band; widen the band")
     return float(total), p[:, ::-1].copy()
@@ -183,13 +187,16 @@ def diagonal_path(D: DistanceMatrix, *, min_overlap: float = 0.5, missing_cost: 
     return float(mean[best]), float(s[best]), path
 
 
-def align(D: DistanceMatrix, ref_times: np.ndarray, user_times: np.ndarray, *, method: str = "dtw",
+def align(D: DistanceMatrix | ProcrustesRows, ref_times: np.ndarray, user_times: np.ndarray, *, method: str = "dtw",
           open_ends: str = "user", missing_cost: float = 1.0, gap_open: float = 0.5, gap_extend: float = 0.2,
           min_overlap: float = 0.5, max_hold: int = 0) -> Alignment:
     """Align with ``method`` in {"dtw", "nw", "diagonal"} and fit the timing; see the module doc
-    (``max_hold``: dtw's hold limit, :func:`dtw_path`)."""
+    (``max_hold``: dtw's hold limit, :func:`dtw_path`). ``D``: the matrix, or (dtw computes its rows as it
+    goes) a :class:`~.framedist.ProcrustesRows`."""
     m = check_aligner(method)
     check_finite_positive("missing_cost", missing_cost)
+    if m != "dtw" and isinstance(D, ProcrustesRows):
+        D = D.matrix()
     tu, tr = D.shape
     if m == "dtw":
         total, path = dtw_path(D, open_ends=open_ends, missing_cost=missing_cost, max_hold=max_hold)

@@ -171,7 +171,7 @@ def uniform_frames(features: FrameFeatures) -> tuple[np.ndarray, np.ndarray, np.
     have constant pair weights, so their weighted centroids and sizes are the frames' own and only
     ``sum_k conj(y_k) x_k`` is per pair (same formula, fewer sums).
 
-    Returns ``(points with absent joints zeroed, K padded with zero joints to a multiple of 4 (T, K', 2), code (T,): the present-joint bit mask, -1 when
+    Returns ``(points with absent joints zeroed, K padded with zero joints to a multiple of 4, at least 20 (T, K', 2), code (T,): the present-joint bit mask, -1 when
     the frame does not qualify (invalid, fewer than MIN_COMMON joints, unequal confidences), joint count
     (T,), summed points (T, 2), centred sum of squares (T,))``."""
     if features.shortcut is None:
@@ -242,10 +242,8 @@ def _kernels():
     return _align_kernels
 
 
-def frame_distance_matrix(user: "Sequence | FrameFeatures", reference: "Sequence | FrameFeatures", *,
-                          distance: str = "procrustes", max_rotation: float = 180.0,
-                          band: Band | None = None, missing_penalty: float | None = None) -> DistanceMatrix:
-    """The (Tu, Tr) matrix of frame distances (banded if ``band`` is given; see the module formulas)."""
+def _matrix_inputs(user, reference, distance: str, band: Band | None):
+    """Checked features (user, reference), distance name and band of :func:`frame_distance_matrix`."""
     d = check_distance(distance)
     fu = user if isinstance(user, FrameFeatures) else frame_features(user, d)
     fr = reference if isinstance(reference, FrameFeatures) else frame_features(reference, d)
@@ -258,23 +256,70 @@ def frame_distance_matrix(user: "Sequence | FrameFeatures", reference: "Sequence
     band = Band.full(tu, tr) if band is None else band
     if band.num_rows != tu or band.num_cols != tr:
         raise InvalidArgumentError(f"band is for a {band.num_rows}x{band.num_cols} matrix, not {tu}x{tr}")
+    return fu, fr, d, band
+
+
+def _procrustes_args(fu: FrameFeatures, fr: FrameFeatures, band: Band, max_rotation: float, pen: float) -> tuple:
+    """The Procrustes matrix kernels' arguments (``procrustes_fast_*``, ``procrustes_dtw``)."""
+    mr = float(max_rotation)
+    if not (0.0 <= mr <= 180.0):
+        raise InvalidArgumentError(f"max_rotation: expected degrees in [0, 180], got {max_rotation!r}")
     rt = np.ascontiguousarray(fr.points.transpose(1, 2, 0))   # (K, 2, Tr)
     wt = np.ascontiguousarray(fr.weights.T)                   # (K, Tr)
-    width = band.width
+    return (fu.points, fu.weights, rt, wt, band.lo, band.hi, band.width, math.radians(mr), MIN_COMMON, pen,
+            shortcut_inputs(fu, "user"), shortcut_inputs(fr, "reference"))
+
+
+def frame_distance_matrix(user: "Sequence | FrameFeatures", reference: "Sequence | FrameFeatures", *,
+                          distance: str = "procrustes", max_rotation: float = 180.0,
+                          band: Band | None = None, missing_penalty: float | None = None) -> DistanceMatrix:
+    """The (Tu, Tr) matrix of frame distances (banded if ``band`` is given; see the module formulas)."""
+    fu, fr, d, band = _matrix_inputs(user, reference, distance, band)
     kern = _kernels()
     parallel = band.cells * fu.points.shape[1] >= PARALLEL_MIN_WORK
     pen = _check_penalty(missing_penalty)
     if d == "procrustes":
-        mr = float(max_rotation)
-        if not (0.0 <= mr <= 180.0):
-            raise InvalidArgumentError(f"max_rotation: expected degrees in [0, 180], got {max_rotation!r}")
         fn = kern.procrustes_fast_parallel if parallel else kern.procrustes_fast_serial
-        vals = fn(fu.points, fu.weights, rt, wt, band.lo, band.hi, width, math.radians(mr), MIN_COMMON, pen,
-                  shortcut_inputs(fu, "user"), shortcut_inputs(fr, "reference"))
+        vals = fn(*_procrustes_args(fu, fr, band, max_rotation, pen))
     else:
+        rt = np.ascontiguousarray(fr.points.transpose(1, 2, 0))   # (K, 2, Tr)
+        wt = np.ascontiguousarray(fr.weights.T)                   # (K, Tr)
         fn = kern.weighted_matrix_parallel if parallel else kern.weighted_matrix_serial
-        vals = fn(fu.points, fu.weights, rt, wt, band.lo, band.hi, width, MIN_COMMON, pen)
+        vals = fn(fu.points, fu.weights, rt, wt, band.lo, band.hi, band.width, MIN_COMMON, pen)
     return DistanceMatrix(vals, band)
+
+
+@dataclass
+class ProcrustesRows:
+    """The banded Procrustes :func:`frame_distance_matrix` of ``user`` x ``reference``, not computed: DTW
+    (:meth:`dtw`) computes each row as it aligns it (:func:`._align_kernels.procrustes_dtw`: the same bits as
+    the matrix, without writing, reading back and freeing 8 bytes a cell); :meth:`matrix` computes it.
+    :func:`posesearch.sequence.align.align` takes either."""
+
+    user: FrameFeatures
+    reference: FrameFeatures
+    band: Band
+    max_rotation: float = 180.0
+    missing_penalty: float | None = None
+
+    def __post_init__(self):
+        self.user, self.reference, _, self.band = _matrix_inputs(self.user, self.reference, "procrustes", self.band)
+        self._args = _procrustes_args(self.user, self.reference, self.band, self.max_rotation,
+                                      _check_penalty(self.missing_penalty))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.band.num_rows, self.band.num_cols
+
+    def matrix(self) -> DistanceMatrix:
+        return frame_distance_matrix(self.user, self.reference, max_rotation=self.max_rotation, band=self.band,
+                                     missing_penalty=self.missing_penalty)
+
+    def dtw(self, missing_cost: float, open_user: bool, max_hold: int) -> tuple[float, np.ndarray]:
+        """:func:`._align_kernels.dtw` of :meth:`matrix`: (total cost, path (P, 2) as (u, r) pairs; empty when
+        no path fits in the band). Releases the GIL while it runs."""
+        return _kernels().procrustes_dtw(*self._args, self.band.num_cols, float(missing_cost), bool(open_user),
+                                         int(max_hold))
 
 
 # ------------------------------------------------------------------------------------ per-pair detail

@@ -73,6 +73,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -82,8 +83,8 @@ from ..registry import Registry
 from ..text import offset_text
 from ..poses.layouts import COCO17, COCO17_JOINTS
 from .align import MAX_HOLD, Alignment, align, check_aligner, check_open_ends, make_band
-from .framedist import (MIN_COMMON, FrameFeatures, check_distance, frame_distance_matrix, frame_features,
-                        pair_errors, restrict_joints)
+from .framedist import (MIN_COMMON, FrameFeatures, ProcrustesRows, check_distance, frame_distance_matrix,
+                        frame_features, pair_errors, restrict_joints)
 from .resample import (DEFAULT_MAX_GAP, MAX_FRAMES, check_interp, check_max_frames, grid_length, resample,
                        resample_to_fps, too_many_frames)
 from .io import as_sequence
@@ -503,10 +504,13 @@ def held_pairs(path: np.ndarray) -> np.ndarray:
     15 s reference at an apparent 6x speed). The live DTW (:func:`._align_kernels.dtw_column_step`)
     counts the same runs."""
     held = np.zeros(len(path), bool)
-    run = 0
-    for i in range(1, len(path)):
-        run = run + 1 if (path[i, 1] == path[i - 1, 1] and path[i, 0] == path[i - 1, 0] + 1) else 0
-        held[i] = run >= MAX_HOLD
+    if len(path) < 2:
+        return held
+    # run[i] = consecutive hold steps (same user frame, next reference frame) ending at pair i
+    step = (path[1:, 1] == path[:-1, 1]) & (path[1:, 0] == path[:-1, 0] + 1)
+    count = np.cumsum(step)
+    run = count - np.maximum.accumulate(np.where(step, 0, count))
+    held[1:] = run >= MAX_HOLD
     return held
 
 
@@ -538,8 +542,11 @@ def _moments(path, dist, err, w, tr, curve, observed, valid, held=None):
     fin = np.isfinite(err) & use[:, None]
     e_sum = np.zeros((tr, K))
     w_sum = np.zeros((tr, K))
-    np.add.at(e_sum, r, np.where(fin, err, 0.0) * w)
-    np.add.at(w_sum, r, np.where(fin, w, 0.0))
+    e_add = np.where(fin, err, 0.0) * w
+    w_add = np.where(fin, w, 0.0)
+    for k in range(K):      # bincount adds in pair order, as np.add.at did (same sums), and faster
+        e_sum[:, k] = np.bincount(r, weights=e_add[:, k], minlength=tr)
+        w_sum[:, k] = np.bincount(r, weights=w_add[:, k], minlength=tr)
     e_r = np.full((tr, K), np.nan)
     np.divide(e_sum, w_sum, out=e_r, where=w_sum > 0)
     judged = (cnt > 0) & valid
@@ -711,6 +718,30 @@ def coco_available(layout) -> np.ndarray:
     return np.asarray(layout.to_coco) >= 0
 
 
+_STATE_POOL: dict = {}      # process id -> the one worker thread of _run_states (a forked child makes its own)
+
+
+def _run_states(jobs: dict, threaded: bool) -> dict:
+    """Each mirror state's alignment (``jobs``: state -> call). With two states, ``threaded`` (their kernels
+    release the GIL: :class:`~.framedist.ProcrustesRows`) and numba allowed more than one thread, the second
+    state runs on a worker thread while this one runs the first (one state per core)."""
+    import numba
+
+    if not (threaded and len(jobs) == 2 and numba.get_num_threads() > 1):
+        return {state: job() for state, job in jobs.items()}
+    import os
+
+    pool = _STATE_POOL.get(os.getpid())
+    if pool is None:            # first use here (a pool inherited through fork has no thread: never use it)
+        from concurrent.futures import ThreadPoolExecutor
+
+        _STATE_POOL.clear()
+        pool = _STATE_POOL[os.getpid()] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posesearch-mirror")
+    (first, job1), (second, job2) = jobs.items()
+    other = pool.submit(job2)
+    return {first: job1(), second: other.result()}
+
+
 def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     """Steps 4-7 on prepared inputs (both prepared with the same settings)."""
     settings = ref.settings
@@ -724,7 +755,7 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
             f"alignment: {n_user:,} user x {n_ref:,} reference frames (band {band.width:,} frames wide) would need "
             f"{need / 2 ** 20:,.1f} MiB for {settings.align}, more than max_alignment_bytes "
             f"({settings.max_alignment_bytes / 2 ** 20:,.1f} MiB); score shorter sequences, narrow the band or lower the reference frame rate")
-    alignments = {}             # mirrored (bool) -> alignment of the user, as given and mirrored
+    jobs = {}                   # mirrored (bool) -> its alignment, to run (the user as given and mirrored)
     ref_has = ref.features.weights.max(axis=0) > 0
     shared = {}
     user_features = {}
@@ -737,15 +768,18 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
         common = ref.available & usr.available[mirror]
         user_feats = user_features[mirror] = restrict_joints(user_feats, common)
         ref_feats = restrict_joints(ref.features, common)
-        frame_dist = frame_distance_matrix(user_feats, ref_feats, distance=settings.distance,
-                                           max_rotation=settings.max_rotation, band=band,
-                                           missing_penalty=settings.penalty)
+        if settings.align == "dtw" and settings.distance == "procrustes":     # rows computed as DTW aligns them
+            frame_dist = ProcrustesRows(user_feats, ref_feats, band, settings.max_rotation, settings.penalty)
+        else:
+            frame_dist = frame_distance_matrix(user_feats, ref_feats, distance=settings.distance,
+                                               max_rotation=settings.max_rotation, band=band,
+                                               missing_penalty=settings.penalty)
         gap_open, gap_extend = (nw_gap_costs(frame_dist, settings.gap_open, settings.gap_extend)
                                 if settings.align == "nw" else (settings.gap_open, settings.gap_extend))
-        alignments[mirror] = align(frame_dist, ref.seq.times, usr.seq.times, method=settings.align,
-                                   open_ends=settings.open_ends, missing_cost=settings.missing, gap_open=gap_open,
-                                   gap_extend=gap_extend, min_overlap=settings.min_overlap,
-                                   max_hold=MAX_HOLD)
+        jobs[mirror] = partial(align, frame_dist, ref.seq.times, usr.seq.times, method=settings.align,
+                               open_ends=settings.open_ends, missing_cost=settings.missing, gap_open=gap_open,
+                               gap_extend=gap_extend, min_overlap=settings.min_overlap, max_hold=MAX_HOLD)
+    alignments = _run_states(jobs, threaded=isinstance(frame_dist, ProcrustesRows)) if jobs else {}
     if not alignments:
         raise InvalidPoseError(f"reference and user share only {max(shared.values())} COCO joint(s) that are "
                                f"ever present{' (either way round)' if len(shared) > 1 else ''}; at least "
