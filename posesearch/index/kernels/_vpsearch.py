@@ -22,6 +22,12 @@ stops when the smallest pending bound exceeds the current k-th distance. Ties: a
 when its bound is strictly larger, so equal-distance rows with smaller ids are never lost. Bounds are
 lowered by a relative 1e-10 and an absolute 1e-10 (1 + max|q| + max|x|) against rounding (the bounds
 use float64 arithmetic on float32 data and outward-rounded float32 node records).
+
+Weighted metric, heap full: a block's codes first go through an integer filter (AVX-512BW, see
+:func:`int_filter_setup`), ~3x cheaper a row than the float32 approximation; only the rows it cannot
+reject get their float32 approximation, and the rows passing that get their exact distance, exactly as
+without it. The integer filter only rejects rows whose true distance exceeds the k-th, so results are
+the same bit for bit (``INT_FILTER`` / ``knn_vptree(int_filter=False)`` turn it off).
 """
 from __future__ import annotations
 
@@ -32,10 +38,11 @@ from numba import njit, prange
 
 from ._common import (F32_MAX, FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, filter_threshold, finish_heap,
                       minheap_pop, minheap_push,
-                      heap_offer_group, prepare_query)
-from ._llvm import prefetch_row
+                      heap_offer, heap_offer_group, prepare_query)
+from ._llvm import HAS_AVX512BW, int_bound_block, int_bound_mask, lowest_bit, prefetch_row
 from ._vplayout import padded
 
+INT_FILTER = HAS_AVX512BW   # default of knn_vptree's int_filter (read at each call)
 NODE_WORK = 256   # a node expansion costs about as much as scanning this many rows (fallback rule)
 _REL_SLACK = 1.0 - 1e-10
 _ABS_SLACK = 1e-10
@@ -201,8 +208,98 @@ def _approx_codes(codes, base, npad, n, act, na, s32, q32, c32, metric, t32, out
     return cnt
 
 
+@njit(fastmath=FASTMATH, **JIT)
+def _approx_code_row(codes, o, npad, act, na, s32, q32, c32):
+    """The float32 approximation of :func:`_approx_codes` (weighted) for the one row at offset o."""
+    a = np.float32(0.0)
+    for t in range(na):
+        a += c32[t] * abs(s32[t] * np.float32(codes[o + act[t] * npad]) - q32[t])
+    return a
+
+
+_INT_WMAX = 127.0      # vpmaddubsw multiplies by signed bytes
+_INT_LIMIT = 65534.0   # the limit stays below 65535, the u16 accumulator's saturation value
+_INT_DK_MIN = 1e-30    # below this k-th distance the integer filter is not used
+
+
 @njit(**JIT)
-def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c32, stats):
+def int_filter_limit(dk, eps, scale, slack):
+    """The integer filter's limit: rows whose integer bound exceeds it are dropped (proof below)."""
+    thr = (1.0 + eps) * dk * (1.0 + 2.0 ** -20)
+    return min(int(np.floor(scale * (thr + slack) * (1.0 + 1e-9))), int(_INT_LIMIT))
+
+
+@njit(**JIT)
+def int_filter_setup(b, T, q, cn, act, na, npad, dk, eps, iqp, iqm, iw, ioff):
+    """Integer lower bound for the rows of block b (weighted metric, k-th distance dk); fills the
+    per-coordinate query codes iqp / iqm, weights iw (uint8) and code offsets ioff (int64), all of size
+    >= na + 1, and returns (pairs of coordinates, scale, slack); 0 pairs: no filter for this block.
+
+    Proof. Coordinate i of a block row x with code c (lo, step st > 0 from brec) satisfies
+    x = lo + st u with u in [c - 1e-9, c + 1 + 1e-9] (:mod:`._vplayout`, and the 1e-9 of
+    :func:`scan_block`). Let v = (q_i - lo) / st (float64; its error is < 1e-12 code units wherever it
+    matters: |v| <= 256) and Q = floor(v) clamped to [0, 255]. Then |u - v| >= d - 2e-9 when
+    d = max(|c - Q| - 1, 0) > 0: for c > Q, u - v >= c - (Q + 1) (v < Q + 1 unless v >= 256, when Q =
+    255 >= c); for c < Q, v - u >= Q - (c + 1) (v >= Q unless v < 0, when Q = 0 <= c). In bytes d =
+    sat(c - qp) | sat(qm - c) with qp = min(Q + 1, 255), qm = max(Q - 1, 0) (one term is 0). So with
+    c_i = w_j / sum w (exact), the true distance D = sum_i c_i |x_i - q_i| >= sum_i c_i st_i d_i - H,
+    H = 1e-8 sum_i c_i st_i. The integer weights W_i = floor(S cn_i st_i (1 - 1e-9)) <= S c_i st_i
+    (<= 127 by the choice of S); coordinates with W_i = 0 are left out (their terms are >= 0). The
+    kernel's accumulator A (saturating additions of nonnegative terms: a value never above the exact sum)
+    satisfies A <= sum_i W_i d_i <= S (D + H). It drops a row when A > L = floor(S (T + H) (1 + 1e-9))
+    with T = (1 + eps) dk (1 + 2^-20) (:func:`int_filter_limit`): then S (D + H) >= A >= L + 1 >
+    S (T + H), so D > T and the row's reported distance (float64, relative error < eps / 2) is > dk:
+    the heap would refuse it (ties need <= dk). S also keeps L <= 65534 < 65535, so a saturated
+    accumulator is dropped, as it should be. dk only falls during a search, so L only falls too."""
+    dd = T.data.shape[1]
+    thr = (1.0 + eps) * dk * (1.0 + 2.0 ** -20)
+    cmax = 0.0
+    csum = 0.0
+    for tt in range(na):
+        i = act[tt]
+        cs = cn[i >> 1] * np.float64(T.brec[b, dd + i])
+        cmax = max(cmax, cs)
+        csum += cs
+    if not (cmax > 0.0 and dk >= _INT_DK_MIN and thr < np.inf):
+        return 0, 0.0, 0.0
+    slack = 1e-8 * csum
+    scale = min(_INT_WMAX / cmax, _INT_LIMIT / ((thr + slack) * (1.0 + 1e-9)))
+    nt = 0
+    for tt in range(na):
+        i = act[tt]
+        st = np.float64(T.brec[b, dd + i])
+        wi = min(np.floor(scale * cn[i >> 1] * st * (1.0 - 1e-9)), _INT_WMAX)
+        if not wi >= 1.0:
+            continue
+        v = min(max((q[i] - np.float64(T.brec[b, i])) / st, -1.0), 256.0)
+        qc = min(255, max(0, int(np.floor(v))))
+        iqp[nt] = min(qc + 1, 255)
+        iqm[nt] = max(qc - 1, 0)
+        iw[nt] = int(wi)
+        ioff[nt] = i * npad
+        nt += 1
+    if nt == 0:
+        return 0, 0.0, 0.0
+    if nt % 2 == 1:              # pad to whole pairs with a weight-0 coordinate
+        iqp[nt] = 255
+        iqm[nt] = 0
+        iw[nt] = 0
+        ioff[nt] = ioff[nt - 1]
+        nt += 1
+    return nt // 2, scale, slack
+
+
+@njit(inline="always", **JIT)
+def _offer_row(p, T, q, w, metric, hd, hi, n, stats):
+    """Exact distance of tree row p offered to the result heap with p's identical rows."""
+    stats[3] += 1
+    de = exact_distance(T.data[p], q, w, metric)
+    return heap_offer_group(hd, hi, n, de, T.perm, T.gstart[p], T.gstart[p + 1])
+
+
+@njit(**JIT)
+def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c32, stats, int_filter, acc, iqp,
+               iqm, iw, ioff):
     """Scan block b into the result heap of size n (returned updated).
 
     Filter: with e_i = step_i code_i - (q_i - lo_i - step_i / 2), |x_i - q_i| >= |e_i| - h_i,
@@ -210,6 +307,10 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
     float32 evaluation of e_i errs by at most 2u (255 step_i + |q_i - lo_i - step_i / 2|) (u = 2^-24).
     Summing (weighted: with weights c_i; l2: in norm) gives the slack H added to the k-th distance in
     the threshold of :func:`._common.filter_threshold`; only rows passing it get an exact distance.
+
+    ``int_filter`` (weighted, heap full): the integer filter of :func:`int_filter_setup` runs first and
+    the float32 approximation is computed only for the rows it keeps (stats[5] counts them); acc
+    (uint16, >= the block's padded rows), iqp, iqm, iw (uint8), ioff (int64) (D + 1,): its workspace.
     """
     data = T.data
     dd = data.shape[1]
@@ -240,22 +341,52 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
     hsum *= 1.0 + 1e-6
     kcap = hd.shape[0]
     t32 = filter_threshold(hd[0] if n == kcap else np.inf, eps, hsum, metric)
-    if _approx_codes(T.codes, T.block_off[b] * dd, padded(cnt), cnt, act, na, s32, q32, c32, metric, t32, buf) == 0:
+    base = T.block_off[b] * dd
+    npad = padded(cnt)
+    if int_filter and metric == METRIC_WEIGHTED and n == kcap:
+        npair, scale, slack = int_filter_setup(b, T, q, cn, act, na, npad, hd[0], eps, iqp, iqm, iw, ioff)
+        if npair > 0:
+            int_bound_block(T.codes, base, npad, ioff, npair, iqp, iqm, iw, acc)
+            lim = int_filter_limit(hd[0], eps, scale, slack)
+            for ch in range(npad // 64):
+                m = int_bound_mask(acc, ch, lim)
+                while m != 0:
+                    r = ch * 64 + lowest_bit(m)
+                    if r >= cnt:
+                        break
+                    m &= m - np.uint64(1)
+                    stats[5] += 1
+                    a = _approx_code_row(T.codes, base + r, npad, act, na, s32, q32, c32)
+                    if a <= t32 or a > F32_MAX:
+                        n = _offer_row(s + r, T, q, w, metric, hd, hi, n, stats)
+                        t32 = filter_threshold(hd[0], eps, hsum, metric)
+                        lim = int_filter_limit(hd[0], eps, scale, slack)
+            return n
+    if _approx_codes(T.codes, base, npad, cnt, act, na, s32, q32, c32, metric, t32, buf) == 0:
         return n
+    if n < kcap:     # heap not full: first the rows with the smallest approximations, for a tight threshold
+        sd = np.empty(kcap)
+        si = np.empty(kcap, np.int64)
+        m = 0
+        for r in range(cnt):
+            if buf[r] <= F32_MAX:
+                m = heap_offer(sd, si, m, np.float64(buf[r]), r)
+        for j in range(m):
+            r = si[j]
+            buf[r] = np.nan              # offered now: the pass below skips it
+            n = _offer_row(s + r, T, q, w, metric, hd, hi, n, stats)
+        t32 = filter_threshold(hd[0] if n == kcap else np.inf, eps, hsum, metric)
     for r in range(cnt):
         a = buf[r]
         if a <= t32 or a > F32_MAX:
-            p = s + r
-            stats[3] += 1
-            de = exact_distance(data[p], q, w, metric)
-            n = heap_offer_group(hd, hi, n, de, T.perm, T.gstart[p], T.gstart[p + 1])   # p's identical rows
+            n = _offer_row(s + r, T, q, w, metric, hd, hi, n, stats)
             if n == kcap:
                 t32 = filter_threshold(hd[0], eps, hsum, metric)
     return n
 
 
 @njit(**JIT)
-def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, buf):
+def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, buf, int_filter):
     """k-NN of one query over tree T (a KTree): nodes are expanded best-first with the full bounds
     until a block root is popped, whose block is scanned.
 
@@ -265,7 +396,8 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
     expansion. A node pushed onto the frontier has its children's records prefetched (best-first often
     expands it soon; on corpora past the caches a node expansion waits on them: 3-4% less CPU per query
     at 316k to 10M rows). Workspaces: inh (M, K), hn/hl (M,), buf (largest padded block,) float32.
-    stats: [rows scanned, nodes expanded, blocks scanned, exact distances computed, 1 if fell back].
+    stats: [rows scanned, nodes expanded, blocks scanned, exact distances computed, 1 if fell back,
+    rows kept by the integer filter]. int_filter: use it (only on AVX-512BW hosts, see scan_block).
     """
     data = T.data
     dd = data.shape[1]
@@ -291,6 +423,13 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
     dq = np.empty(kk)
     t0 = np.empty(kk)
     g = np.empty(kk)
+    int_filter = int_filter and HAS_AVX512BW
+    acc = np.empty(buf.shape[0] if int_filter else 0, np.uint16)
+    iqp = np.empty(dd + 1, np.uint8)
+    iqm = np.empty(dd + 1, np.uint8)
+    iw = np.empty(dd + 1, np.uint8)
+    ioff = np.empty(dd + 1, np.int64)
+    stats[5] = 0
     qmax = 0.0
     for i in range(dd):
         qmax = max(qmax, abs(q[i]))
@@ -318,7 +457,8 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
                 if b1 > b0 + 1 and n == k:
                     if _block_box_bound(b, T, q, cn, metric) * _REL_SLACK - abs_slack > hd[0]:
                         continue
-                n = scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, l32, lc32, stats)
+                n = scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, l32, lc32, stats,
+                               int_filter, acc, iqp, iqm, iw, ioff)
                 npts += T.block_start[b + 1] - T.block_start[b]
                 nleaves += 1
             continue
@@ -374,7 +514,7 @@ def any_nonzero(w, j0, j1, out):
 
 
 @njit(parallel=True, **JIT)
-def search_batch(Q, W, metric, k, T, max_work, out_i, out_d, stats, nchunks, max_block):
+def search_batch(Q, W, metric, k, T, max_work, out_i, out_d, stats, nchunks, max_block, int_filter):
     """All queries, in parallel over ``nchunks`` contiguous chunks (one workspace each)."""
     nq = Q.shape[0]
     nn = T.nint.shape[0]
@@ -387,4 +527,5 @@ def search_batch(Q, W, metric, k, T, max_work, out_i, out_d, stats, nchunks, max
         hl = np.empty(nn)
         buf = np.empty(max_block, np.float32)
         for b in range(b0, b1):
-            search_one(Q[b], W[b], metric, k, T, max_work, inh, hn, hl, out_i[b], out_d[b], stats[b], buf)
+            search_one(Q[b], W[b], metric, k, T, max_work, inh, hn, hl, out_i[b], out_d[b], stats[b], buf,
+                       int_filter)
