@@ -13,7 +13,7 @@ Per size and query set, over single queries answered one after the other on one 
 * ``ns_per_row``: mean CPU time / mean rows scanned, beside ``scan_ns_per_row``: the block scan alone
   (the kernel's ``_approx_codes`` over every block of the tree, all coordinates active, one pass), so
   their gap is what node expansion, exact rescoring and cache misses add;
-* batch throughput (all queries in one call, every thread numba has).
+* batch throughput (all queries in one call, every thread numba has; the best of 5 calls).
 
 Every answer is checked against the ``exact`` backend (ids and distances, bit for bit).
 
@@ -52,6 +52,7 @@ from posesearch.index.vptree import VPTreeBackend, VPTreeParams  # noqa: E402
 from posesearch_bench.data import corpus_of_size  # noqa: E402
 
 K = 10
+BATCH_REPEATS = 5
 
 
 def scan_rate(tree) -> float:
@@ -94,9 +95,11 @@ def profile_set(be, q, w, ref) -> dict:
     if not (np.array_equal(ids, ref[0]) and np.array_equal(dists, ref[1])):
         raise AssertionError("vptree: an answer differs from the exact backend's")
     _, _, st = be.knn_stats(q, w, K)
-    t = time.perf_counter()
-    bi, bd = be.knn(q, w, K)
-    batch_s = time.perf_counter() - t
+    batch_s = np.inf
+    for _ in range(BATCH_REPEATS):     # best of several: one call is ~50 ms, at the mercy of the machine's load
+        t = time.perf_counter()
+        bi, bd = be.knn(q, w, K)
+        batch_s = min(batch_s, time.perf_counter() - t)
     if not (np.array_equal(bi, ref[0]) and np.array_equal(bd, ref[1])):
         raise AssertionError("vptree batch: an answer differs from the exact backend's")
     cpu = np.asarray(cpu) * 1e3

@@ -93,7 +93,7 @@ def _move_total(cost, need, sgn, olim, rec, cn, sw, split, order, dq, g, t0):
     return cost
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _child_bound_weighted(rec, q, cn, sw, split, order, dq, inh_parent, b, t0, g):
     """Lower bound (normalized weighted distance) for the child whose record is ``rec``; fills its
     per-joint bounds b. The total shell constrains sum_j sw_j t_j; ``split``: joints with sw_j > 0,
@@ -136,7 +136,7 @@ def _prefetch_records(nrec, lc):
         prefetch_row(flat, o + off)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _child_bound_l2(rec, q, dq, dq_tot, inh_parent, b):
     kk = dq.shape[0]
     dd = 2 * kk
@@ -152,7 +152,7 @@ def _child_bound_l2(rec, q, dq, dq_tot, inh_parent, b):
     return max(np.sqrt(s), dq_tot - rec[osh + kk + 1], rec[osh + kk] - dq_tot)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _block_box_bound(b, T, q, cn, metric):
     """Bound of block b from its quantization box [lo, lo + 255 step] (contains the block's box)."""
     kk = cn.shape[0]
@@ -208,9 +208,10 @@ def _approx_codes(codes, base, npad, n, act, na, s32, q32, c32, metric, t32, out
     return cnt
 
 
-@njit(fastmath=FASTMATH, **JIT)
+@njit(inline="always", **JIT)
 def _approx_code_row(codes, o, npad, act, na, s32, q32, c32):
-    """The float32 approximation of :func:`_approx_codes` (weighted) for the one row at offset o."""
+    """The float32 approximation of :func:`_approx_codes` (weighted) for the one row at offset o (in
+    order, without fastmath: the filter's bound holds for any summation order)."""
     a = np.float32(0.0)
     for t in range(na):
         a += c32[t] * abs(s32[t] * np.float32(codes[o + act[t] * npad]) - q32[t])
@@ -222,48 +223,63 @@ _INT_LIMIT = 65534.0   # the limit stays below 65535, the u16 accumulator's satu
 _INT_DK_MIN = 1e-30    # below this k-th distance the integer filter is not used
 
 
-@njit(**JIT)
-def int_filter_limit(dk, eps, scale, slack):
-    """The integer filter's limit: rows whose integer bound exceeds it are dropped (proof below)."""
+@njit(inline="always", **JIT)
+def int_filter_limit(dk, eps, scale, slack, outside):
+    """The integer filter's limit L: rows whose integer bound exceeds it are dropped (proof in
+    :func:`int_filter_setup`); L < 0 drops the whole block."""
     thr = (1.0 + eps) * dk * (1.0 + 2.0 ** -20)
-    return min(int(np.floor(scale * (thr + slack) * (1.0 + 1e-9))), int(_INT_LIMIT))
+    x = scale * (thr + slack - outside)
+    return min(int(np.floor(x + 1e-9 * scale * (thr + slack + outside))), int(_INT_LIMIT))
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def int_filter_setup(b, T, q, cn, act, na, npad, dk, eps, iqp, iqm, iw, ioff):
     """Integer lower bound for the rows of block b (weighted metric, k-th distance dk); fills the
     per-coordinate query codes iqp / iqm, weights iw (uint8) and code offsets ioff (int64), all of size
-    >= na + 1, and returns (pairs of coordinates, scale, slack); 0 pairs: no filter for this block.
+    >= na + 1, and returns (pairs of coordinates, scale, slack, outside); 0 pairs: no filter.
 
     Proof. Coordinate i of a block row x with code c (lo, step st > 0 from brec) satisfies
     x = lo + st u with u in [c - 1e-9, c + 1 + 1e-9] (:mod:`._vplayout`, and the 1e-9 of
     :func:`scan_block`). Let v = (q_i - lo) / st (float64; its error is < 1e-12 code units wherever it
-    matters: |v| <= 256) and Q = floor(v) clamped to [0, 255]. Then |u - v| >= d - 2e-9 when
-    d = max(|c - Q| - 1, 0) > 0: for c > Q, u - v >= c - (Q + 1) (v < Q + 1 unless v >= 256, when Q =
-    255 >= c); for c < Q, v - u >= Q - (c + 1) (v >= Q unless v < 0, when Q = 0 <= c). In bytes d =
-    sat(c - qp) | sat(qm - c) with qp = min(Q + 1, 255), qm = max(Q - 1, 0) (one term is 0). So with
-    c_i = w_j / sum w (exact), the true distance D = sum_i c_i |x_i - q_i| >= sum_i c_i st_i d_i - H,
-    H = 1e-8 sum_i c_i st_i. The integer weights W_i = floor(S cn_i st_i (1 - 1e-9)) <= S c_i st_i
-    (<= 127 by the choice of S); coordinates with W_i = 0 are left out (their terms are >= 0). The
-    kernel's accumulator A (saturating additions of nonnegative terms: a value never above the exact sum)
-    satisfies A <= sum_i W_i d_i <= S (D + H). It drops a row when A > L = floor(S (T + H) (1 + 1e-9))
-    with T = (1 + eps) dk (1 + 2^-20) (:func:`int_filter_limit`): then S (D + H) >= A >= L + 1 >
-    S (T + H), so D > T and the row's reported distance (float64, relative error < eps / 2) is > dk:
-    the heap would refuse it (ties need <= dk). S also keeps L <= 65534 < 65535, so a saturated
+    matters: |v| <= 256), Q = floor(v) clamped to [0, 255], d = max(|c - Q| - 1, 0) and e = max(v -
+    256, -v, 0) (how far the query lies outside the block's 256 cells). Then |u - v| >= d + e - 2e-9:
+    for c > Q, u - v >= c - (Q + 1) (v < Q + 1 unless v >= 256, when Q = 255 >= c); for c < Q,
+    v - u >= Q - (c + 1) + e (v >= Q, and v - 256 >= 0 more when v >= 256, as then Q = 255); for
+    v < 0, u - v >= c + e >= d + e. In bytes d = sat(c - qp) | sat(qm - c) with qp = min(Q + 1, 255),
+    qm = max(Q - 1, 0) (one term is 0). So with c_i = w_j / sum w (exact), the true distance
+    D = sum_i c_i |x_i - q_i| >= sum_i c_i st_i d_i + E - H, with E <= sum_i c_i st_i e_i (computed
+    with a relative 1e-9 to spare, over every active coordinate) and H = 1e-8 sum_i c_i st_i. The
+    integer weights W_i = floor(S cn_i st_i (1 - 1e-9)) <= S c_i st_i (<= 127 by the choice of S);
+    coordinates with W_i = 0 are left out of the sum (their terms are >= 0). The kernel's accumulator
+    A (saturating additions of nonnegative terms: never above the exact sum) satisfies
+    A <= sum_i W_i d_i <= S (D + H - E). A row is dropped when A > L = floor(S (T + H - E) + 1e-9 S
+    (T + H + E)) with T = (1 + eps) dk (1 + 2^-20) (:func:`int_filter_limit`; the second term covers
+    the float64 evaluation of the first): then S (D + H - E) >= A > S (T + H - E), so D > T and the
+    row's reported distance (float64, relative error < eps / 2) is > dk: the heap would refuse it (ties
+    need <= dk). L < 0: every row is dropped. S also keeps L <= 65534 < 65535, so a saturated
     accumulator is dropped, as it should be. dk only falls during a search, so L only falls too."""
     dd = T.data.shape[1]
     thr = (1.0 + eps) * dk * (1.0 + 2.0 ** -20)
     cmax = 0.0
     csum = 0.0
+    outside = 0.0
     for tt in range(na):
         i = act[tt]
-        cs = cn[i >> 1] * np.float64(T.brec[b, dd + i])
+        st = np.float64(T.brec[b, dd + i])
+        cs = cn[i >> 1] * st
         cmax = max(cmax, cs)
         csum += cs
+        if st > 0.0:
+            v = (q[i] - np.float64(T.brec[b, i])) / st
+            outside += cs * max(v - 256.0, -v, 0.0)
+    outside *= 1.0 - 1e-9
     if not (cmax > 0.0 and dk >= _INT_DK_MIN and thr < np.inf):
-        return 0, 0.0, 0.0
+        return 0, 0.0, 0.0, 0.0
     slack = 1e-8 * csum
-    scale = min(_INT_WMAX / cmax, _INT_LIMIT / ((thr + slack) * (1.0 + 1e-9)))
+    room = thr + slack - outside
+    scale = _INT_WMAX / cmax
+    if room > 0.0:
+        scale = min(scale, _INT_LIMIT / (room + 2e-9 * (thr + slack + outside)))
     nt = 0
     for tt in range(na):
         i = act[tt]
@@ -279,14 +295,14 @@ def int_filter_setup(b, T, q, cn, act, na, npad, dk, eps, iqp, iqm, iw, ioff):
         ioff[nt] = i * npad
         nt += 1
     if nt == 0:
-        return 0, 0.0, 0.0
+        return 0, 0.0, 0.0, 0.0
     if nt % 2 == 1:              # pad to whole pairs with a weight-0 coordinate
         iqp[nt] = 255
         iqm[nt] = 0
         iw[nt] = 0
         ioff[nt] = ioff[nt - 1]
         nt += 1
-    return nt // 2, scale, slack
+    return nt // 2, scale, slack, outside
 
 
 @njit(inline="always", **JIT)
@@ -297,7 +313,7 @@ def _offer_row(p, T, q, w, metric, hd, hi, n, stats):
     return heap_offer_group(hd, hi, n, de, T.perm, T.gstart[p], T.gstart[p + 1])
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c32, stats, int_filter, acc, iqp,
                iqm, iw, ioff):
     """Scan block b into the result heap of size n (returned updated).
@@ -344,10 +360,12 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
     base = T.block_off[b] * dd
     npad = padded(cnt)
     if int_filter and metric == METRIC_WEIGHTED and n == kcap:
-        npair, scale, slack = int_filter_setup(b, T, q, cn, act, na, npad, hd[0], eps, iqp, iqm, iw, ioff)
+        npair, scale, slack, outside = int_filter_setup(b, T, q, cn, act, na, npad, hd[0], eps, iqp, iqm, iw, ioff)
         if npair > 0:
+            lim = int_filter_limit(hd[0], eps, scale, slack, outside)
+            if lim < 0:
+                return n
             int_bound_block(T.codes, base, npad, ioff, npair, iqp, iqm, iw, acc)
-            lim = int_filter_limit(hd[0], eps, scale, slack)
             for ch in range(npad // 64):
                 m = int_bound_mask(acc, ch, lim)
                 while m != 0:
@@ -360,7 +378,7 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
                     if a <= t32 or a > F32_MAX:
                         n = _offer_row(s + r, T, q, w, metric, hd, hi, n, stats)
                         t32 = filter_threshold(hd[0], eps, hsum, metric)
-                        lim = int_filter_limit(hd[0], eps, scale, slack)
+                        lim = int_filter_limit(hd[0], eps, scale, slack, outside)
             return n
     if _approx_codes(T.codes, base, npad, cnt, act, na, s32, q32, c32, metric, t32, buf) == 0:
         return n
@@ -369,8 +387,9 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
         si = np.empty(kcap, np.int64)
         m = 0
         for r in range(cnt):
-            if buf[r] <= F32_MAX:
-                m = heap_offer(sd, si, m, np.float64(buf[r]), r)
+            a = np.float64(buf[r])
+            if a <= F32_MAX and (m < kcap or a < sd[0]):
+                m = heap_offer(sd, si, m, a, r)
         for j in range(m):
             r = si[j]
             buf[r] = np.nan              # offered now: the pass below skips it
