@@ -27,8 +27,14 @@ needs_avx512bw = pytest.mark.skipif(not HAS_AVX512BW, reason="the integer filter
 
 
 @njit
-def _bound_block(codes, base, npad, offs, npair, qp, qm, wts, acc):
-    int_bound_block(codes, base, npad, offs, npair, qp, qm, wts, acc)
+def _bound_block(codes, base, npad, offs, npair, qp, qm, wts, acc, split):
+    """Pairs [0, split) for every chunk, then [split, npair) for the even chunks, then for the odd ones
+    (the search's two passes run the second one on a subset of the chunks)."""
+    nch = npad // 64
+    chunks = np.arange(nch)
+    int_bound_block(codes, base, offs, 0, split, qp, qm, wts, acc, chunks, nch)
+    int_bound_block(codes, base, offs, split, npair, qp, qm, wts, acc, chunks[0::2].copy(), (nch + 1) // 2)
+    int_bound_block(codes, base, offs, split, npair, qp, qm, wts, acc, chunks[1::2].copy(), nch // 2)
 
 
 @njit
@@ -59,11 +65,13 @@ def _block_check(tree, q, w, dk):
         s, e = kt.block_start[b], kt.block_start[b + 1]
         cnt = e - s
         npad = padded(cnt)
-        npair, scale, slack, outside = vs.int_filter_setup(b, kt, q, cn, act, len(act), npad, dk, eps, iqp, iqm, iw, ioff)
+        npair, scale, slack, outside = vs.int_filter_setup(b, kt, q, cn, act, len(act), npad, dk, eps, iqp, iqm, iw,
+                                                           ioff)
         if npair == 0:
             continue
         acc = np.full(npad, 12345, np.uint16)
-        _bound_block(kt.codes, kt.block_off[b] * dd, npad, ioff, npair, iqp, iqm, iw, acc)
+        split = max(1, min(npair, b % 4))   # (pair 0 starts from 0: the 12345 must not show)
+        _bound_block(kt.codes, kt.block_off[b] * dd, npad, ioff, npair, iqp, iqm, iw, acc, split)
         a = _rows_of(acc, npad)[:cnt]
         # the same sums by hand (vpmaddubsw: pairs saturate at 32767; vpaddusw: total at 65535)
         codes = kt.codes[kt.block_off[b] * dd:kt.block_off[b] * dd + dd * npad]
@@ -76,7 +84,7 @@ def _block_check(tree, q, w, dk):
             ref = np.minimum(ref + np.minimum(pair, 32767), 65535)
         np.testing.assert_array_equal(a, ref[:cnt])
         lim = vs.int_filter_limit(dk, eps, scale, slack, outside)
-        assert lim <= 65534
+        assert lim <= 65535
         saturated += int((a == 65535).sum())
         if lim >= 0:
             mask = np.array([(int(_bound_mask(acc, r // 64, lim)) >> (r % 64)) & 1 for r in range(cnt)], bool)
@@ -148,7 +156,9 @@ def _same_as_exact(tree, data, q, w, k, **kw):
 
 
 @pytest.mark.parametrize("dup", [False, True])
-def test_search_with_and_without_filter_equals_exact(dup, rng):
+@pytest.mark.parametrize("first_pairs", [1, 8])
+def test_search_with_and_without_filter_equals_exact(dup, first_pairs, rng, monkeypatch):
+    monkeypatch.setattr(vs, "INT_FIRST_PAIRS", first_pairs)   # the filter's first pass: 1 or 8 of 17 pairs
     data = rng.normal(size=(20_000, 34)).astype(np.float32)
     if dup:
         data = np.round(data[rng.integers(0, 15_000, len(data))], 1)   # > one block of distinct rows

@@ -132,27 +132,29 @@ def _is_c_array(a, dtype, ndim=1):
 
 
 @intrinsic
-def int_bound_block(typingctx, codes, base, npad, offs, npair, qp, qm, wts, acc):
-    """acc (u16, npad) = per row, saturating: sum over coordinates t < 2 npair of wts[t] (<= 127) x
-    (sat(code - qp[t]) | sat(qm[t] - code)), the code of row r and coordinate t at
-    ``codes[base + offs[t] + r]`` (npad a multiple of 64; the pair t = 2p, 2p + 1 summed by vpmaddubsw
-    first, saturating at 32767). acc is kept in vpmaddubsw's lane order: read it through
-    :func:`int_bound_mask`. Arrays C-contiguous: codes, qp, qm, wts uint8; offs int64; acc uint16."""
+def int_bound_block(typingctx, codes, base, offs, p0, p1, qp, qm, wts, acc, chunks, nch):
+    """For the pairs of coordinates p0 <= p < p1 (t = 2p, 2p + 1) and the 64-row chunks chunks[:nch]:
+    acc (u16) += per row, saturating, wts[t] (<= 127) x (sat(code - qp[t]) | sat(qm[t] - code)), the
+    code of row r and coordinate t at ``codes[base + offs[t] + r]`` (the pair summed by vpmaddubsw
+    first, saturating at 32767); pair 0 starts from 0 instead of acc. acc is kept in vpmaddubsw's lane
+    order: read it through :func:`int_bound_mask`. Pairs outside, chunks inside: one stream of codes
+    at a time. C-contiguous arrays: codes, qp, qm, wts uint8; offs, chunks int64; acc uint16."""
     if not (_is_c_array(codes, types.uint8) and _is_c_array(offs, types.int64) and _is_c_array(qp, types.uint8)
             and _is_c_array(qm, types.uint8) and _is_c_array(wts, types.uint8) and _is_c_array(acc, types.uint16)
-            and all(isinstance(x, types.Integer) for x in (base, npad, npair))):
+            and _is_c_array(chunks, types.int64)
+            and all(isinstance(x, types.Integer) for x in (base, p0, p1, nch))):
         return None
-    sig = types.void(codes, base, npad, offs, npair, qp, qm, wts, acc)
+    sig = types.void(codes, base, offs, p0, p1, qp, qm, wts, acc, chunks, nch)
 
     def codegen(context, builder, signature, args):
         if not HAS_AVX512BW:          # never called then (see the module doc)
             return context.get_dummy_value()
         ta = signature.args
-        cp, op, qpp, qmp = (_data(context, builder, ta[i], args[i]) for i in (0, 3, 5, 6))
+        cp, op, qpp, qmp, chp = (_data(context, builder, ta[i], args[i]) for i in (0, 2, 5, 6, 9))
         wp = builder.bitcast(_data(context, builder, ta[7], args[7]), _I16.as_pointer())
         ap = builder.bitcast(_data(context, builder, ta[8], args[8]), _V32I16.as_pointer())
-        base_, npad_, npair_ = (context.cast(builder, args[i], ta[i], types.intp) for i in (1, 2, 4))
-        ity = npad_.type
+        base_, p0_, p1_, nch_ = (context.cast(builder, args[i], ta[i], types.intp) for i in (1, 3, 4, 10))
+        ity = base_.type
         mod = builder.module
         pmadd = cgutils.get_or_insert_function(mod, ir.FunctionType(_V32I16, [_V64I8, _V64I8]),
                                                "llvm.x86.avx512.pmaddubs.w.512")
@@ -162,24 +164,24 @@ def int_bound_block(typingctx, codes, base, npad, offs, npair, qp, qm, wts, acc)
         lo_mask = ir.Constant(ir.VectorType(_I32, 64), _UNPACK_LO)
         hi_mask = ir.Constant(ir.VectorType(_I32, 64), _UNPACK_HI)
         zero = ir.Constant(_V32I16, None)
-        nch = builder.udiv(npad_, ity(64))
         blk = builder.gep(cp, [base_])
-        with cgutils.for_range(builder, npair_) as pl:       # coordinate pairs outside: one stream each
-            t0 = builder.mul(pl.index, ity(2))
+        with cgutils.for_range_slice(builder, p0_, p1_, ity(1)) as (pair, _):
+            t0 = builder.mul(pair, ity(2))
             t1 = builder.add(t0, ity(1))
-            p0 = builder.gep(blk, [builder.load(builder.gep(op, [t0]))])
-            p1 = builder.gep(blk, [builder.load(builder.gep(op, [t1]))])
+            ptr0 = builder.gep(blk, [builder.load(builder.gep(op, [t0]))])
+            ptr1 = builder.gep(blk, [builder.load(builder.gep(op, [t1]))])
             qv = [_splat(builder, builder.load(builder.gep(a, [t])), _V64I8)
                   for t in (t0, t1) for a in (qpp, qmp)]
-            wv = builder.bitcast(_splat(builder, builder.load(builder.gep(wp, [pl.index])), _V32I16), _V64I8)
-            first = builder.icmp_unsigned("==", pl.index, ity(0))
-            with cgutils.for_range(builder, nch) as cl:
-                r = builder.mul(cl.index, ity(64))
+            wv = builder.bitcast(_splat(builder, builder.load(builder.gep(wp, [pair])), _V32I16), _V64I8)
+            first = builder.icmp_unsigned("==", pair, ity(0))
+            with cgutils.for_range(builder, nch_) as cl:
+                ch = builder.load(builder.gep(chp, [cl.index]))
+                r = builder.mul(ch, ity(64))
                 d = []
-                for p, qpv, qmv in ((p0, qv[0], qv[1]), (p1, qv[2], qv[3])):
-                    c = builder.load(builder.bitcast(builder.gep(p, [r]), _V64I8.as_pointer()), align=1)
+                for ptr, qpv, qmv in ((ptr0, qv[0], qv[1]), (ptr1, qv[2], qv[3])):
+                    c = builder.load(builder.bitcast(builder.gep(ptr, [r]), _V64I8.as_pointer()), align=1)
                     d.append(builder.or_(builder.call(usub, [c, qpv]), builder.call(usub, [qmv, c])))
-                i2 = builder.mul(cl.index, ity(2))
+                i2 = builder.mul(ch, ity(2))
                 for half, mask in ((0, lo_mask), (1, hi_mask)):
                     a = builder.gep(ap, [builder.add(i2, ity(half))])
                     old = builder.select(first, zero, builder.load(a, align=2))

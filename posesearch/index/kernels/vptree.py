@@ -584,7 +584,7 @@ def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | No
     if not (isinstance(fallback_work, (int, float, np.integer, np.floating)) and fallback_work > 0):
         raise InvalidArgumentError(f"fallback_work: expected a positive fraction of the rows, got {fallback_work!r}")
     max_work = int(min(float(fallback_work) * tree.n_unique, 2**62))
-    use_int = bool(vs.INT_FILTER if int_filter is None else int_filter)
+    use_int = vs.INT_FIRST_PAIRS if (vs.INT_FILTER if int_filter is None else int_filter) else 0
     if b == 1:
         inh, hn, hl, buf = tree.workspace(max_block)
         vs.search_one(q[0], w[0], code, k, kt, max_work, inh, hn, hl, out_i[0], out_d[0], stats[0], buf, use_int)
