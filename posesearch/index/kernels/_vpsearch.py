@@ -398,6 +398,8 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
                         n = _offer_row(s + r, T, q, w, metric, hd, hi, n, stats)
                         t32 = filter_threshold(hd[0], eps, hsum, metric)
                         lim = int_filter_limit(hd[0], eps, scale, slack, outside)
+                        if lim < 0:         # no row of the block can enter any more
+                            return n
             return n
     if _approx_codes(T.codes, base, npad, cnt, act, na, s32, q32, c32, metric, t32, buf) == 0:
         return n
