@@ -22,6 +22,12 @@ stops when the smallest pending bound exceeds the current k-th distance. Ties: a
 when its bound is strictly larger, so equal-distance rows with smaller ids are never lost. Bounds are
 lowered by a relative 1e-10 and an absolute 1e-10 (1 + max|q| + max|x|) against rounding (the bounds
 use float64 arithmetic on float32 data and outward-rounded float32 node records).
+
+Weighted metric, heap full: a block's codes first go through an integer filter (AVX-512BW, see
+:func:`int_filter_setup`), ~3x cheaper a row than the float32 approximation; only the rows it cannot
+reject get their float32 approximation, and the rows passing that get their exact distance, exactly as
+without it. The integer filter only rejects rows whose true distance exceeds the k-th, so results are
+the same bit for bit (``INT_FILTER`` / ``knn_vptree(int_filter=False)`` turn it off).
 """
 from __future__ import annotations
 
@@ -32,10 +38,12 @@ from numba import njit, prange
 
 from ._common import (F32_MAX, FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, filter_threshold, finish_heap,
                       minheap_pop, minheap_push,
-                      heap_offer_group, prepare_query)
-from ._llvm import prefetch_row
+                      heap_offer, heap_offer_group, prepare_query)
+from ._llvm import HAS_AVX512BW, int_bound_block, int_bound_mask, lowest_bit, prefetch_row
 from ._vplayout import padded
 
+INT_FILTER = HAS_AVX512BW   # default of knn_vptree's int_filter (read at each call)
+INT_FIRST_PAIRS = 8         # the integer filter's first pass: the 8 heaviest pairs of coordinates, every row
 NODE_WORK = 256   # a node expansion costs about as much as scanning this many rows (fallback rule)
 _REL_SLACK = 1.0 - 1e-10
 _ABS_SLACK = 1e-10
@@ -86,7 +94,7 @@ def _move_total(cost, need, sgn, olim, rec, cn, sw, split, order, dq, g, t0):
     return cost
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _child_bound_weighted(rec, q, cn, sw, split, order, dq, inh_parent, b, t0, g):
     """Lower bound (normalized weighted distance) for the child whose record is ``rec``; fills its
     per-joint bounds b. The total shell constrains sum_j sw_j t_j; ``split``: joints with sw_j > 0,
@@ -129,7 +137,7 @@ def _prefetch_records(nrec, lc):
         prefetch_row(flat, o + off)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _child_bound_l2(rec, q, dq, dq_tot, inh_parent, b):
     kk = dq.shape[0]
     dd = 2 * kk
@@ -145,7 +153,7 @@ def _child_bound_l2(rec, q, dq, dq_tot, inh_parent, b):
     return max(np.sqrt(s), dq_tot - rec[osh + kk + 1], rec[osh + kk] - dq_tot)
 
 
-@njit(**JIT)
+@njit(inline="always", **JIT)
 def _block_box_bound(b, T, q, cn, metric):
     """Bound of block b from its quantization box [lo, lo + 255 step] (contains the block's box)."""
     kk = cn.shape[0]
@@ -201,8 +209,115 @@ def _approx_codes(codes, base, npad, n, act, na, s32, q32, c32, metric, t32, out
     return cnt
 
 
-@njit(**JIT)
-def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c32, stats):
+@njit(inline="always", **JIT)
+def _approx_code_row(codes, o, npad, act, na, s32, q32, c32):
+    """The float32 approximation of :func:`_approx_codes` (weighted) for the one row at offset o (in
+    order, without fastmath: the filter's bound holds for any summation order)."""
+    a = np.float32(0.0)
+    for t in range(na):
+        a += c32[t] * abs(s32[t] * np.float32(codes[o + act[t] * npad]) - q32[t])
+    return a
+
+
+_INT_WMAX = 127.0      # vpmaddubsw multiplies by signed bytes
+_INT_LIMIT = 65534.0   # the limit stays below 65535, the u16 accumulator's saturation value
+_INT_DK_MIN = 1e-30    # below this k-th distance the integer filter is not used
+
+
+@njit(inline="always", **JIT)
+def int_filter_limit(dk, eps, scale, slack, outside):
+    """The integer filter's limit L: rows whose integer bound exceeds it are dropped (proof in
+    :func:`int_filter_setup`); L < 0 drops the whole block."""
+    thr = (1.0 + eps) * dk * (1.0 + 2.0 ** -20)
+    x = scale * (thr + slack - outside)
+    return min(int(np.floor(x + 1e-9 * scale * (thr + slack + outside))), 65535)   # 65535: keeps every row
+
+
+@njit(inline="always", **JIT)
+def int_filter_setup(b, T, q, cn, act, na, npad, dk, eps, iqp, iqm, iw, ioff):
+    """Integer lower bound for the rows of block b (weighted metric, k-th distance dk); fills the
+    per-coordinate query codes iqp / iqm, weights iw (uint8) and code offsets ioff (int64), all of size
+    >= na + 1, and returns (pairs of coordinates, scale, slack, outside); 0 pairs: no filter.
+
+    Proof. Coordinate i of a block row x with code c (lo, step st > 0 from brec) satisfies
+    x = lo + st u with u in [c - 1e-9, c + 1 + 1e-9] (:mod:`._vplayout`, and the 1e-9 of
+    :func:`scan_block`). Let v = (q_i - lo) / st (float64; its error is < 1e-12 code units wherever it
+    matters: |v| <= 256), Q = floor(v) clamped to [0, 255], d = max(|c - Q| - 1, 0) and e = max(v -
+    256, -v, 0) (how far the query lies outside the block's 256 cells). Then |u - v| >= d + e - 2e-9:
+    for c > Q, u - v >= c - (Q + 1) (v < Q + 1 unless v >= 256, when Q = 255 >= c); for c < Q,
+    v - u >= Q - (c + 1) + e (v >= Q, and v - 256 >= 0 more when v >= 256, as then Q = 255); for
+    v < 0, u - v >= c + e >= d + e. In bytes d = sat(c - qp) | sat(qm - c) with qp = min(Q + 1, 255),
+    qm = max(Q - 1, 0) (one term is 0). So with c_i = w_j / sum w (exact), the true distance
+    D = sum_i c_i |x_i - q_i| >= sum_i c_i st_i d_i + E - H, with E <= sum_i c_i st_i e_i (computed
+    with a relative 1e-9 to spare, over every active coordinate) and H = 1e-8 sum_i c_i st_i. The
+    integer weights W_i = floor(S cn_i st_i (1 - 1e-9)) <= S c_i st_i (<= 127 by the choice of S);
+    coordinates with W_i = 0 are left out of the sum (their terms are >= 0). The kernel's accumulator
+    A (saturating additions of nonnegative terms: never above the exact sum) satisfies
+    A <= sum_i W_i d_i <= S (D + H - E). A row is dropped when A > L = floor(S (T + H - E) + 1e-9 S
+    (T + H + E)) with T = (1 + eps) dk (1 + 2^-20) (:func:`int_filter_limit`; the second term covers
+    the float64 evaluation of the first): then S (D + H - E) >= A > S (T + H - E), so D > T and the
+    row's reported distance (float64, relative error < eps / 2) is > dk: the heap would refuse it (ties
+    need <= dk). L < 0: every row is dropped. S also keeps L <= 65534 < 65535, so a saturated
+    accumulator is dropped, as it should be (L is capped at 65535, where nothing is dropped, should
+    rounding ever take it past 65534). dk only falls during a search, so L only falls too."""
+    dd = T.data.shape[1]
+    thr = (1.0 + eps) * dk * (1.0 + 2.0 ** -20)
+    cmax = 0.0
+    csum = 0.0
+    outside = 0.0
+    for tt in range(na):
+        i = act[tt]
+        st = np.float64(T.brec[b, dd + i])
+        cs = cn[i >> 1] * st
+        cmax = max(cmax, cs)
+        csum += cs
+        if st > 0.0:
+            v = (q[i] - np.float64(T.brec[b, i])) / st
+            outside += cs * max(v - 256.0, -v, 0.0)
+    outside *= 1.0 - 1e-9
+    if not (cmax > 0.0 and dk >= _INT_DK_MIN and thr < np.inf):
+        return 0, 0.0, 0.0, 0.0
+    slack = 1e-8 * csum
+    room = thr + slack - outside
+    scale = _INT_WMAX / cmax
+    if room > 0.0:
+        scale = min(scale, _INT_LIMIT / (room + 2e-9 * (thr + slack + outside)))
+    nt = 0
+    for tt in range(na):
+        i = act[tt]
+        st = np.float64(T.brec[b, dd + i])
+        wi = min(np.floor(scale * cn[i >> 1] * st * (1.0 - 1e-9)), _INT_WMAX)
+        if not wi >= 1.0:
+            continue
+        v = min(max((q[i] - np.float64(T.brec[b, i])) / st, -1.0), 256.0)
+        qc = min(255, max(0, int(np.floor(v))))
+        iqp[nt] = min(qc + 1, 255)
+        iqm[nt] = max(qc - 1, 0)
+        iw[nt] = int(wi)
+        ioff[nt] = i * npad
+        nt += 1
+    if nt == 0:
+        return 0, 0.0, 0.0, 0.0
+    if nt % 2 == 1:              # pad to whole pairs with a weight-0 coordinate
+        iqp[nt] = 255
+        iqm[nt] = 0
+        iw[nt] = 0
+        ioff[nt] = ioff[nt - 1]
+        nt += 1
+    return nt // 2, scale, slack, outside
+
+
+@njit(inline="always", **JIT)
+def _offer_row(p, T, q, w, metric, hd, hi, n, stats):
+    """Exact distance of tree row p offered to the result heap with p's identical rows."""
+    stats[3] += 1
+    de = exact_distance(T.data[p], q, w, metric)
+    return heap_offer_group(hd, hi, n, de, T.perm, T.gstart[p], T.gstart[p + 1])
+
+
+@njit(inline="always", **JIT)
+def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c32, stats, int_filter, acc, iqp,
+               iqm, iw, ioff, chunks):
     """Scan block b into the result heap of size n (returned updated).
 
     Filter: with e_i = step_i code_i - (q_i - lo_i - step_i / 2), |x_i - q_i| >= |e_i| - h_i,
@@ -210,6 +325,14 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
     float32 evaluation of e_i errs by at most 2u (255 step_i + |q_i - lo_i - step_i / 2|) (u = 2^-24).
     Summing (weighted: with weights c_i; l2: in norm) gives the slack H added to the k-th distance in
     the threshold of :func:`._common.filter_threshold`; only rows passing it get an exact distance.
+
+    ``int_filter`` > 0 (weighted, heap full): the integer filter of :func:`int_filter_setup` runs first and
+    the float32 approximation is computed only for the rows it keeps (stats[5] counts them); acc
+    (uint16, >= the block's padded rows), iqp, iqm, iw (uint8), ioff (int64) (D + 1,), chunks (int64,
+    >= padded rows / 64): its workspace. Two passes: the ``int_filter`` heaviest pairs of coordinates
+    (``act`` comes sorted by weight) for every 64-row chunk, then the other pairs only for the chunks
+    where a row is still within the limit (partial sums are lower bounds too; after 7 pairs ~70% of the
+    chunks are dropped on real poses, cross-dataset queries).
     """
     data = T.data
     dd = data.shape[1]
@@ -240,22 +363,70 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
     hsum *= 1.0 + 1e-6
     kcap = hd.shape[0]
     t32 = filter_threshold(hd[0] if n == kcap else np.inf, eps, hsum, metric)
-    if _approx_codes(T.codes, T.block_off[b] * dd, padded(cnt), cnt, act, na, s32, q32, c32, metric, t32, buf) == 0:
+    base = T.block_off[b] * dd
+    npad = padded(cnt)
+    if int_filter > 0 and metric == METRIC_WEIGHTED and n == kcap:
+        npair, scale, slack, outside = int_filter_setup(b, T, q, cn, act, na, npad, hd[0], eps, iqp, iqm, iw, ioff)
+        if npair > 0:
+            lim = int_filter_limit(hd[0], eps, scale, slack, outside)
+            if lim < 0:
+                return n
+            nch = npad // 64
+            for c in range(nch):
+                chunks[c] = c
+            p1 = min(npair, int_filter)     # the heaviest pairs (act is sorted) for every chunk,
+            int_bound_block(T.codes, base, ioff, 0, p1, iqp, iqm, iw, acc, chunks, nch)
+            if p1 < npair:                        # the rest only for chunks with a row still <= lim
+                live = 0
+                for c in range(nch):
+                    if int_bound_mask(acc, c, lim) != 0:
+                        chunks[live] = c
+                        live += 1
+                nch = live
+                int_bound_block(T.codes, base, ioff, p1, npair, iqp, iqm, iw, acc, chunks, nch)
+            for j in range(nch):
+                ch = chunks[j]
+                m = int_bound_mask(acc, ch, lim)
+                while m != 0:
+                    r = ch * 64 + lowest_bit(m)
+                    if r >= cnt:
+                        break
+                    m &= m - np.uint64(1)
+                    stats[5] += 1
+                    a = _approx_code_row(T.codes, base + r, npad, act, na, s32, q32, c32)
+                    if a <= t32 or a > F32_MAX:
+                        n = _offer_row(s + r, T, q, w, metric, hd, hi, n, stats)
+                        t32 = filter_threshold(hd[0], eps, hsum, metric)
+                        lim = int_filter_limit(hd[0], eps, scale, slack, outside)
+                        if lim < 0:         # no row of the block can enter any more
+                            return n
+            return n
+    if _approx_codes(T.codes, base, npad, cnt, act, na, s32, q32, c32, metric, t32, buf) == 0:
         return n
+    if n < kcap:     # heap not full: first the rows with the smallest approximations, for a tight threshold
+        sd = np.empty(kcap)
+        si = np.empty(kcap, np.int64)
+        m = 0
+        for r in range(cnt):
+            a = np.float64(buf[r])
+            if a <= F32_MAX and (m < kcap or a < sd[0]):
+                m = heap_offer(sd, si, m, a, r)
+        for j in range(m):
+            r = si[j]
+            buf[r] = np.nan              # offered now: the pass below skips it
+            n = _offer_row(s + r, T, q, w, metric, hd, hi, n, stats)
+        t32 = filter_threshold(hd[0] if n == kcap else np.inf, eps, hsum, metric)
     for r in range(cnt):
         a = buf[r]
         if a <= t32 or a > F32_MAX:
-            p = s + r
-            stats[3] += 1
-            de = exact_distance(data[p], q, w, metric)
-            n = heap_offer_group(hd, hi, n, de, T.perm, T.gstart[p], T.gstart[p + 1])   # p's identical rows
+            n = _offer_row(s + r, T, q, w, metric, hd, hi, n, stats)
             if n == kcap:
                 t32 = filter_threshold(hd[0], eps, hsum, metric)
     return n
 
 
 @njit(**JIT)
-def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, buf):
+def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, buf, int_filter):
     """k-NN of one query over tree T (a KTree): nodes are expanded best-first with the full bounds
     until a block root is popped, whose block is scanned.
 
@@ -265,7 +436,9 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
     expansion. A node pushed onto the frontier has its children's records prefetched (best-first often
     expands it soon; on corpora past the caches a node expansion waits on them: 3-4% less CPU per query
     at 316k to 10M rows). Workspaces: inh (M, K), hn/hl (M,), buf (largest padded block,) float32.
-    stats: [rows scanned, nodes expanded, blocks scanned, exact distances computed, 1 if fell back].
+    stats: [rows scanned, nodes expanded, blocks scanned, exact distances computed, 1 if fell back,
+    rows kept by the integer filter]. int_filter: 0 (off), or the pairs of coordinates of the integer
+    filter's first pass (AVX-512BW hosts only, else 0; see scan_block).
     """
     data = T.data
     dd = data.shape[1]
@@ -291,6 +464,17 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
     dq = np.empty(kk)
     t0 = np.empty(kk)
     g = np.empty(kk)
+    if not (HAS_AVX512BW and metric == METRIC_WEIGHTED):
+        int_filter = 0
+    if int_filter > 0:   # heaviest joints first, for the integer filter's first pass (any order is exact)
+        act[:na] = act[:na][np.argsort(-cn[act[:na] >> 1], kind="mergesort")]
+    acc = np.empty(buf.shape[0] if int_filter > 0 else 0, np.uint16)
+    iqp = np.empty(dd + 1, np.uint8)
+    iqm = np.empty(dd + 1, np.uint8)
+    iw = np.empty(dd + 1, np.uint8)
+    ioff = np.empty(dd + 1, np.int64)
+    chunks = np.empty(acc.shape[0] // 64, np.int64)
+    stats[5] = 0
     qmax = 0.0
     for i in range(dd):
         qmax = max(qmax, abs(q[i]))
@@ -318,7 +502,8 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
                 if b1 > b0 + 1 and n == k:
                     if _block_box_bound(b, T, q, cn, metric) * _REL_SLACK - abs_slack > hd[0]:
                         continue
-                n = scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, l32, lc32, stats)
+                n = scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, l32, lc32, stats,
+                               int_filter, acc, iqp, iqm, iw, ioff, chunks)
                 npts += T.block_start[b + 1] - T.block_start[b]
                 nleaves += 1
             continue
@@ -374,7 +559,7 @@ def any_nonzero(w, j0, j1, out):
 
 
 @njit(parallel=True, **JIT)
-def search_batch(Q, W, metric, k, T, max_work, out_i, out_d, stats, nchunks, max_block):
+def search_batch(Q, W, metric, k, T, max_work, out_i, out_d, stats, nchunks, max_block, int_filter):
     """All queries, in parallel over ``nchunks`` contiguous chunks (one workspace each)."""
     nq = Q.shape[0]
     nn = T.nint.shape[0]
@@ -387,4 +572,5 @@ def search_batch(Q, W, metric, k, T, max_work, out_i, out_d, stats, nchunks, max
         hl = np.empty(nn)
         buf = np.empty(max_block, np.float32)
         for b in range(b0, b1):
-            search_one(Q[b], W[b], metric, k, T, max_work, inh, hn, hl, out_i[b], out_d[b], stats[b], buf)
+            search_one(Q[b], W[b], metric, k, T, max_work, inh, hn, hl, out_i[b], out_d[b], stats[b], buf,
+                       int_filter)

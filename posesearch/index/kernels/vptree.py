@@ -588,7 +588,7 @@ def rows_with_weight(weights: np.ndarray, j0: int, j1: int) -> np.ndarray:
 
 def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | None, k: int, *,
                return_stats: bool = False, block_rows: int = DEFAULT_BLOCK_ROWS,
-               fallback_work: float = DEFAULT_FALLBACK_WORK):
+               fallback_work: float = DEFAULT_FALLBACK_WORK, int_filter: bool | None = None):
     """Exact k nearest rows for each query: ``(ids int64 (B, k), dists float64 (B, k)[, stats])``.
 
     Same semantics as :func:`.exact.knn_exact` (ascending, ties by smaller id, identical float64
@@ -598,11 +598,13 @@ def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | No
     this many rows are scanned whole through their 8-bit codes instead of being expanded further;
     ``fallback_work`` — once rows scanned + 256 per node expanded exceed this fraction of N, the
     remaining candidate nodes are scanned block by block with box checks only (bounds a query the
-    tree cannot prune near a plain scan).
+    tree cannot prune near a plain scan); ``int_filter`` — weighted trees: an integer pre-filter of the
+    codes (AVX-512BW hosts only; None: ``_vpsearch.INT_FILTER``, on where available).
 
     ``stats`` (if asked): dict of per-query arrays ``points`` (tree rows scanned: a group of identical
     rows counts once), ``nodes`` (nodes expanded), ``blocks`` (blocks scanned), ``exact`` (exact
-    distances computed), ``fell_back``, and the means ``mean_points``, ``mean_nodes``.
+    distances computed), ``fell_back``, ``int_passed`` (rows the integer filter kept: their float32
+    approximation was computed), and the means ``mean_points``, ``mean_nodes``.
     """
     from . import _vpsearch as vs
 
@@ -615,23 +617,25 @@ def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | No
     b = q.shape[0]
     out_i = np.empty((b, k), np.int64)
     out_d = np.empty((b, k), np.float64)
-    stats = np.zeros((b, 5), np.int64)
+    stats = np.zeros((b, 6), np.int64)
     check_number("block_rows", block_rows, integer=True, low=1)
     kt, max_block = tree.kernel_tree(int(block_rows))
     if not (isinstance(fallback_work, (int, float, np.integer, np.floating)) and fallback_work > 0):
         raise InvalidArgumentError(f"fallback_work: expected a positive fraction of the rows, got {fallback_work!r}")
     max_work = int(min(float(fallback_work) * tree.n_unique, 2**62))
+    use_int = vs.INT_FIRST_PAIRS if (vs.INT_FILTER if int_filter is None else int_filter) else 0
     if b == 1:
         inh, hn, hl, buf = tree.workspace(max_block)
-        vs.search_one(q[0], w[0], code, k, kt, max_work, inh, hn, hl, out_i[0], out_d[0], stats[0], buf)
+        vs.search_one(q[0], w[0], code, k, kt, max_work, inh, hn, hl, out_i[0], out_d[0], stats[0], buf, use_int)
     elif b > 1:
         import numba
         vs.search_batch(q, w, code, k, kt, max_work, out_i, out_d, stats, min(b, 4 * numba.get_num_threads()),
-                        max_block)
+                        max_block, use_int)
     if not return_stats:
         return out_i, out_d
     st = {"points": stats[:, 0].copy(), "nodes": stats[:, 1].copy(), "blocks": stats[:, 2].copy(),
           "exact": stats[:, 3].copy(), "fell_back": stats[:, 4].astype(bool),
+          "int_passed": stats[:, 5].copy(),
           "mean_points": float(stats[:, 0].mean()) if b else 0.0,
           "mean_nodes": float(stats[:, 1].mean()) if b else 0.0}
     return out_i, out_d, st
