@@ -1,0 +1,218 @@
+"""The prepare steps' numba paths (issue 21, helper prep) against the numpy code they replace, bit for bit.
+
+``old_*`` below are main's (9d9142c) implementations, kept here as the reference: unit coordinates
+(``unit_frame`` / ``to_unit`` / body size by numpy masks), the Kalman batch kernel that stored every
+prediction, and the restore by ``np.where``."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings, strategies as hst
+from numba import njit
+
+from posesearch.sequence import Sequence
+from posesearch.sequence import smooth as sm
+from posesearch.sequence._smooth_kernels import _predict, _update, one_euro_batch
+
+
+def old_unit_frame(keypoints, present):
+    kp = np.asarray(keypoints, dtype=np.float64)
+    pres = np.asarray(present, bool)
+    if not pres.any():
+        return np.zeros(2), 1.0
+    x, y = kp[..., 0], kp[..., 1]
+    lo = np.array([np.where(pres, x, np.inf).min(), np.where(pres, y, np.inf).min()])
+    hi = np.array([np.where(pres, x, -np.inf).max(), np.where(pres, y, -np.inf).max()])
+    origin = 0.5 * lo + 0.5 * hi
+    half = float((0.5 * hi - 0.5 * lo).max())
+    if not half > 0:
+        return origin, 1.0
+    return origin, math.ldexp(1.0, math.frexp(half)[1])
+
+
+def old_unit_arrays(seq, first_origin=False):
+    pres = seq.present
+    origin, unit = old_unit_frame(seq.keypoints, pres)
+    if first_origin and pres.any():
+        t = int(np.argmax(pres.any(axis=1)))
+        origin = old_unit_frame(seq.keypoints[t], pres[t])[0]
+    if unit == 1.0 and not origin.any():
+        return seq.keypoints, origin, unit
+    return np.where(pres[..., None], sm.to_unit(seq.keypoints, origin, unit), 0.0), origin, unit
+
+
+def old_body_size(seq, kp):
+    pres = seq.present
+    x, y = kp[..., 0], kp[..., 1]
+    w = np.where(pres, x, -np.inf).max(1) - np.where(pres, x, np.inf).min(1)
+    h = np.where(pres, y, -np.inf).max(1) - np.where(pres, y, np.inf).min(1)
+    ok = pres.sum(1) >= 2
+    diag = np.hypot(w[ok], h[ok])
+    diag = diag[diag > 0]
+    return float(np.median(diag))
+
+
+def old_restore(present, out, origin, unit):
+    return np.where(present[..., None], sm.from_unit(out, origin, unit), 0.0)
+
+
+@njit(cache=True)
+def old_kalman_batch(z, r, times, q, v0var, rts):
+    """z, r: (T, C); returns the filtered (or RTS-smoothed) positions (T, C)."""
+    T, C = z.shape
+    x = np.zeros((C, 2))
+    P = np.zeros((C, 3))
+    tlast = np.full(C, np.nan)
+    xf = np.zeros((T, C, 2))
+    Pf = np.zeros((T, C, 3))
+    xp = np.zeros((T, C, 2))
+    Pp = np.zeros((T, C, 3))
+    init = np.zeros((T, C), dtype=np.bool_)
+    for t in range(T):
+        dt = times[t] - times[t - 1] if t > 0 else 0.0
+        for c in range(C):
+            inited = not math.isnan(tlast[c])
+            if inited:
+                _predict(x, P, c, dt, q)
+                xp[t, c, 0] = x[c, 0]
+                xp[t, c, 1] = x[c, 1]
+                Pp[t, c, 0] = P[c, 0]
+                Pp[t, c, 1] = P[c, 1]
+                Pp[t, c, 2] = P[c, 2]
+            if math.isfinite(r[t, c]):
+                if inited:
+                    _update(x, P, c, z[t, c], r[t, c])
+                else:
+                    x[c, 0] = z[t, c]
+                    x[c, 1] = 0.0
+                    P[c, 0] = r[t, c]
+                    P[c, 1] = 0.0
+                    P[c, 2] = v0var
+                    tlast[c] = 1.0
+            init[t, c] = not math.isnan(tlast[c])
+            xf[t, c, 0] = x[c, 0]
+            xf[t, c, 1] = x[c, 1]
+            Pf[t, c, 0] = P[c, 0]
+            Pf[t, c, 1] = P[c, 1]
+            Pf[t, c, 2] = P[c, 2]
+    out = np.empty((T, C))
+    if not rts:
+        for t in range(T):
+            for c in range(C):
+                out[t, c] = xf[t, c, 0]
+        return out
+    xs = xf.copy()
+    for t in range(T - 2, -1, -1):
+        dt = times[t + 1] - times[t]
+        for c in range(C):
+            if not init[t, c]:
+                continue
+            # G = Pf F' = [[f00 + dt f01, f01], [f01 + dt f11, f11]]
+            f00, f01, f11 = Pf[t, c, 0], Pf[t, c, 1], Pf[t, c, 2]
+            g00 = f00 + dt * f01
+            g01 = f01
+            g10 = f01 + dt * f11
+            g11 = f11
+            a, b, d = Pp[t + 1, c, 0], Pp[t + 1, c, 1], Pp[t + 1, c, 2]
+            det = a * d - b * b
+            if det <= 0.0:
+                continue
+            i00, i01, i11 = d / det, -b / det, a / det
+            c00 = g00 * i00 + g01 * i01
+            c01 = g00 * i01 + g01 * i11
+            c10 = g10 * i00 + g11 * i01
+            c11 = g10 * i01 + g11 * i11
+            e0 = xs[t + 1, c, 0] - xp[t + 1, c, 0]
+            e1 = xs[t + 1, c, 1] - xp[t + 1, c, 1]
+            xs[t, c, 0] = xf[t, c, 0] + c00 * e0 + c01 * e1
+            xs[t, c, 1] = xf[t, c, 1] + c10 * e0 + c11 * e1
+    for t in range(T):
+        for c in range(C):
+            out[t, c] = xs[t, c, 0]
+    return out
+
+
+
+def old_smooth(seq, method, rts=True, scale=None):
+    """main's kalman_smooth / one_euro_smooth (default settings but rts): the smoothed keypoints."""
+    un, origin, unit = old_unit_arrays(seq)
+    L = old_body_size(seq, un) if scale is None else scale / unit
+    if method == "kalman":
+        k = sm.KalmanSettings(rts=rts)
+        t, kk = seq.confidences.shape
+        r = sm._measurement_variance(seq.confidences, k.measurement_noise, L)
+        q, v0var = k.process_noise * L * L, (k.initial_speed * L) * (k.initial_speed * L)
+        out = old_kalman_batch(np.ascontiguousarray(un.reshape(t, 2 * kk)), np.ascontiguousarray(r), seq.times,
+                               q, v0var, rts).reshape(t, kk, 2)
+    else:
+        o = sm.OneEuroSettings()
+        out = one_euro_batch(np.ascontiguousarray(un), seq.present, seq.times, o.min_cutoff, o.beta / L, o.d_cutoff)
+    return old_restore(seq.present, out, origin, unit)
+
+
+def _random_sequence(seed, t, k, magnitude, missing, low_conf):
+    rng = np.random.default_rng(seed)
+    base = rng.normal(0, 1, (1, k, 2)) + np.cumsum(rng.normal(0, 0.05, (t, 1, 2)), axis=0)
+    kp = (base + rng.normal(0, 0.02, (t, k, 2))) * magnitude + rng.normal(0, 3) * magnitude
+    cf = np.where(rng.random((t, k)) < missing, 0.0, 1.0)
+    if low_conf:
+        cf *= rng.uniform(0.05, 1.0, (t, k))
+    cf[0, :3] = 1.0                                     # at least one frame with 2+ distinct keypoints
+    times = np.cumsum(rng.uniform(0.01, 0.2, t))
+    return Sequence(kp, cf, None, times, None)
+
+
+def _same(a, b):
+    return a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 40), k=hst.sampled_from([13, 17, 25]),
+       magnitude=hst.sampled_from([1.0, 0.5, 3e-300, 640.0, 1e290]), missing=hst.sampled_from([0.0, 0.3, 0.9]),
+       low_conf=hst.booleans(), rts=hst.booleans(), method=hst.sampled_from(["kalman", "one-euro"]),
+       scale=hst.sampled_from([None, 0.7]))
+def test_smoothing_bit_identical_to_main(seed, t, k, magnitude, missing, low_conf, rts, method, scale):
+    seq = _random_sequence(seed, t, k, magnitude, missing, low_conf)
+    un, origin, unit = old_unit_arrays(seq)
+    if scale is None and not (old_unit_arrays(seq)[0][seq.present].size and
+                              np.isfinite(old_body_size(seq, un)) and old_body_size(seq, un) > 0):
+        return
+    sc = None if scale is None else scale * magnitude
+    want = old_smooth(seq, method, rts, sc)
+    if not np.isfinite(want).all():
+        return
+    got = sm.smooth(seq, method, kalman=sm.KalmanSettings(rts=rts), scale=sc).keypoints
+    assert _same(got, want)
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 30), magnitude=hst.sampled_from([1.0, 2.0 ** -3, 7e-310, 1e300]),
+       missing=hst.sampled_from([0.0, 0.5, 1.0]), first_origin=hst.booleans(), shift=hst.booleans())
+def test_unit_coordinates_bit_identical_to_main(seed, t, magnitude, missing, first_origin, shift):
+    rng = np.random.default_rng(seed)
+    kp = rng.uniform(-1, 1, (t, 17, 2)) * magnitude + (rng.normal() * magnitude if shift else 0.0)
+    cf = np.where(rng.random((t, 17)) < missing, 0.0, 1.0)
+    cf[0, 0] = 1.0
+    seq = Sequence(kp, cf, "coco17", np.arange(t) / 30.0, None)
+    for f in (lambda s: s, lambda s: s[0], lambda s: s[-1:]):       # a whole sequence, one frame, (1, K)
+        want, got = old_unit_frame(f(seq.keypoints), f(seq.present)), sm.unit_frame(f(seq.keypoints), f(seq.present))
+        assert _same(got[0], want[0]) and got[1] == want[1]
+    want_kp, want_o, want_u = old_unit_arrays(seq, first_origin)
+    got_kp, got_o, got_u, diag = sm._unit_arrays(seq, first_origin)
+    assert _same(got_kp, want_kp) and _same(got_o, want_o) and got_u == want_u
+    assert (got_kp is seq.keypoints) == (want_kp is seq.keypoints)
+    if (diag > 0).any():
+        assert sm._body_size(seq, diag) == old_body_size(seq, want_kp)
+    n, o, u = sm.normalized(seq, first_origin=first_origin)
+    assert _same(n.keypoints, want_kp) and (n is seq) == (want_kp is seq.keypoints)
+
+
+def test_restore_refuses_overflow_and_keeps_missing_zero():
+    present = np.array([[True, True], [True, False]])
+    out = np.array([[[1.0, 0.0], [-4.0, 0.5]], [[0.5, 0.5], [9.0, 9.0]]])
+    kp, finite = sm._kernels().from_unit_frames(out, present, np.zeros(2), 2.0 ** 1023)
+    assert not finite
+    kp, finite = sm._kernels().from_unit_frames(out, present, np.array([1.0, 2.0]), 2.0)
+    assert finite and _same(kp, old_restore(present, out, np.array([1.0, 2.0]), 2.0))
+    assert kp[1, 1].tolist() == [0.0, 0.0] and kp[0, 1].tolist() == [-7.0, 3.0]
