@@ -216,3 +216,49 @@ def test_restore_refuses_overflow_and_keeps_missing_zero():
     kp, finite = sm._kernels().from_unit_frames(out, present, np.array([1.0, 2.0]), 2.0)
     assert finite and _same(kp, old_restore(present, out, np.array([1.0, 2.0]), 2.0))
     assert kp[1, 1].tolist() == [0.0, 0.0] and kp[0, 1].tolist() == [-7.0, 3.0]
+
+
+def old_resample(seq, target, method, max_gap):
+    """main's resample of "hold" / "linear": the keypoints present in every frame as one group, the others
+    one at a time, by resample._interp_keypoint (numpy): (keypoints, confidences)."""
+    from posesearch.sequence.resample import _interp_keypoint
+
+    T, K = seq.confidences.shape
+    kp = np.zeros((len(target), K, 2))
+    cf = np.zeros((len(target), K))
+    pres = seq.present
+    full = pres.all(axis=0)
+    if full.sum() > 1:
+        grp = np.flatnonzero(full)
+        both = np.concatenate([seq.keypoints[:, grp].reshape(T, -1), seq.confidences[:, grp]], axis=1)
+        vals, _ = _interp_keypoint(seq.times, both, np.ones(T), target, method, max_gap)
+        kp[:, grp] = vals[:, :2 * len(grp)].reshape(len(target), len(grp), 2)
+        cf[:, grp] = vals[:, 2 * len(grp):]
+    for k in (np.flatnonzero(~full) if full.sum() > 1 else range(K)):
+        idx = np.flatnonzero(pres[:, k])
+        kp[:, k], cf[:, k] = _interp_keypoint(seq.times[idx], seq.keypoints[idx, k], seq.confidences[idx, k],
+                                              target, method, max_gap)
+    kp[cf == 0] = 0.0
+    return kp, cf
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 40), missing=hst.sampled_from([0.0, 0.2, 0.7]),
+       low_conf=hst.booleans(), method=hst.sampled_from(["linear", "hold"]),
+       max_gap=hst.sampled_from([0.05, 0.25, 10.0]), grid=hst.sampled_from(["own", "fps", "random", "shifted"]))
+def test_resample_bit_identical_to_main(seed, t, missing, low_conf, method, max_gap, grid):
+    from posesearch.sequence.resample import regular_times, resample
+
+    seq = _random_sequence(seed, t, 17, 1.0, missing, low_conf)
+    rng = np.random.default_rng(seed + 1)
+    target = {"own": seq.times,
+              "fps": regular_times(seq.times[0], seq.times[-1], 30.0),
+              "random": np.sort(rng.uniform(seq.times[0] - 0.1, seq.times[-1] + 0.1, 25)),
+              "shifted": seq.times + rng.choice([0.0, 5e-7, -5e-7, 2e-6], t)}[grid]
+    if np.any(np.diff(target) <= 0):
+        return
+    want_kp, want_cf = old_resample(seq, target, method, max_gap)
+    if not (want_cf > 0).any():
+        return
+    got = resample(seq, target, method=method, max_gap=max_gap)
+    assert _same(got.keypoints, want_kp) and _same(got.confidences, want_cf)
