@@ -51,82 +51,6 @@ def kalman_step(z, r, dt, q, v0var, x, P, tlast):
             tlast[c] = 1.0  # marks "initialised"
 
 
-@njit(cache=True)
-def kalman_batch(z, r, times, q, v0var, rts):
-    """z, r: (T, C); returns the filtered (or RTS-smoothed) positions (T, C)."""
-    T, C = z.shape
-    x = np.zeros((C, 2))
-    P = np.zeros((C, 3))
-    tlast = np.full(C, np.nan)
-    xf = np.zeros((T, C, 2))
-    Pf = np.zeros((T, C, 3))
-    xp = np.zeros((T, C, 2))
-    Pp = np.zeros((T, C, 3))
-    init = np.zeros((T, C), dtype=np.bool_)
-    for t in range(T):
-        dt = times[t] - times[t - 1] if t > 0 else 0.0
-        for c in range(C):
-            inited = not math.isnan(tlast[c])
-            if inited:
-                _predict(x, P, c, dt, q)
-                xp[t, c, 0] = x[c, 0]
-                xp[t, c, 1] = x[c, 1]
-                Pp[t, c, 0] = P[c, 0]
-                Pp[t, c, 1] = P[c, 1]
-                Pp[t, c, 2] = P[c, 2]
-            if math.isfinite(r[t, c]):
-                if inited:
-                    _update(x, P, c, z[t, c], r[t, c])
-                else:
-                    x[c, 0] = z[t, c]
-                    x[c, 1] = 0.0
-                    P[c, 0] = r[t, c]
-                    P[c, 1] = 0.0
-                    P[c, 2] = v0var
-                    tlast[c] = 1.0
-            init[t, c] = not math.isnan(tlast[c])
-            xf[t, c, 0] = x[c, 0]
-            xf[t, c, 1] = x[c, 1]
-            Pf[t, c, 0] = P[c, 0]
-            Pf[t, c, 1] = P[c, 1]
-            Pf[t, c, 2] = P[c, 2]
-    out = np.empty((T, C))
-    if not rts:
-        for t in range(T):
-            for c in range(C):
-                out[t, c] = xf[t, c, 0]
-        return out
-    xs = xf.copy()
-    for t in range(T - 2, -1, -1):
-        dt = times[t + 1] - times[t]
-        for c in range(C):
-            if not init[t, c]:
-                continue
-            # G = Pf F' = [[f00 + dt f01, f01], [f01 + dt f11, f11]]
-            f00, f01, f11 = Pf[t, c, 0], Pf[t, c, 1], Pf[t, c, 2]
-            g00 = f00 + dt * f01
-            g01 = f01
-            g10 = f01 + dt * f11
-            g11 = f11
-            a, b, d = Pp[t + 1, c, 0], Pp[t + 1, c, 1], Pp[t + 1, c, 2]
-            det = a * d - b * b
-            if det <= 0.0:
-                continue
-            i00, i01, i11 = d / det, -b / det, a / det
-            c00 = g00 * i00 + g01 * i01
-            c01 = g00 * i01 + g01 * i11
-            c10 = g10 * i00 + g11 * i01
-            c11 = g10 * i01 + g11 * i11
-            e0 = xs[t + 1, c, 0] - xp[t + 1, c, 0]
-            e1 = xs[t + 1, c, 1] - xp[t + 1, c, 1]
-            xs[t, c, 0] = xf[t, c, 0] + c00 * e0 + c01 * e1
-            xs[t, c, 1] = xf[t, c, 1] + c10 * e0 + c11 * e1
-    for t in range(T):
-        for c in range(C):
-            out[t, c] = xs[t, c, 0]
-    return out
-
-
 @njit(cache=True, inline="always")
 def _alpha(fc, dt):
     # 1 / (1 + 1 / (2 pi fc dt)) written without a division by zero when fc dt underflows to 0
@@ -254,10 +178,11 @@ def _predicted(x0, x1, p00, p01, p11, dt, q):
 
 @njit(cache=True, nogil=True)
 def kalman_frames(z, conf, times, s2, q, v0var, rts):
-    """:func:`kalman_batch` of unit keypoints z (T, K, 2) with confidences (T, K) (coordinate c = 2 k + j,
-    measurement variance ``s2 / max(conf, 1e-12)^2``, infinite where conf is 0), the same values: the
-    predictions the RTS pass needs are recomputed from the filtered states (the same expressions on the
-    same numbers) instead of stored, and the smoothed states are kept for one frame only."""
+    """Kalman filter (and with ``rts`` the RTS pass) of every coordinate c = 2 k + j of unit keypoints z (T, K, 2)
+    with confidences (T, K): measurement variance ``s2 / max(conf, 1e-12)^2``, no update where conf is 0;
+    returns the filtered (smoothed) positions (T, K, 2). The RTS pass recomputes the predictions it needs
+    from the filtered states (:func:`_predicted`: the expressions of :func:`_predict` on the same numbers, so
+    the values main's ``kalman_batch`` stored) instead of storing them, and keeps one frame of smoothed states."""
     T, K = conf.shape
     C = 2 * K
     x = np.zeros((C, 2))

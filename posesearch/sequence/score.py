@@ -721,14 +721,13 @@ def coco_available(layout) -> np.ndarray:
 _STATE_POOL: dict = {}      # process id -> the one worker thread of _run_states (a forked child makes its own)
 
 
-def _run_states(jobs: dict, threaded: bool) -> dict:
-    """Each mirror state's alignment (``jobs``: state -> call). With two states, ``threaded`` (their kernels
-    release the GIL: :class:`~.framedist.ProcrustesRows`) and numba allowed more than one thread, the second
-    state runs on a worker thread while this one runs the first (one state per core)."""
+def _worker():
+    """The one worker thread of this process (:func:`_run_states`, :func:`score_prepared`), or None when numba may
+    use only one thread."""
     import numba
 
-    if not (threaded and len(jobs) == 2 and numba.get_num_threads() > 1):
-        return {state: job() for state, job in jobs.items()}
+    if numba.get_num_threads() < 2:
+        return None
     import os
 
     pool = _STATE_POOL.get(os.getpid())
@@ -737,6 +736,16 @@ def _run_states(jobs: dict, threaded: bool) -> dict:
 
         _STATE_POOL.clear()
         pool = _STATE_POOL[os.getpid()] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posesearch-mirror")
+    return pool
+
+
+def _run_states(jobs: dict, threaded: bool) -> dict:
+    """Each mirror state's alignment (``jobs``: state -> call). With two states, ``threaded`` (their kernels
+    release the GIL: :class:`~.framedist.ProcrustesRows`) and numba allowed more than one thread, the second
+    state runs on a worker thread while this one runs the first (one state per core)."""
+    pool = _worker() if threaded and len(jobs) == 2 else None
+    if pool is None:
+        return {state: job() for state, job in jobs.items()}
     (first, job1), (second, job2) = jobs.items()
     other = pool.submit(job2)
     return {first: job1(), second: other.result()}
@@ -789,6 +798,9 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     user_feats = user_features[mirrored]
     ref_feats = restrict_joints(ref.features, ref.available & usr.available[mirrored])
     path = _fill_gaps(best.path, n_ref)
+    # the user's motion (two runs of pair_errors, nogil) on the worker thread while this one does the moments
+    pool = _worker() if isinstance(frame_dist, ProcrustesRows) else None
+    motion = pool.submit(_motion_ratio, path, user_feats, ref_feats, settings) if pool is not None else None
     held = held_pairs(path) if settings.align == "dtw" else np.zeros(len(path), bool)
     pair_dist, pair_err, pair_weights = pair_errors(user_feats, ref_feats, path[:, 1], path[:, 0],
                                                     max_rotation=settings.max_rotation,
@@ -818,7 +830,8 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
              "mirrored": alignments[True].cost if True in alignments else None}
     return ScoreReport(score, joint_scores, ref.seq.times.copy(), moment_scores, moment_dist, best,
                        usr.seq.times.copy(), bool(mirrored), costs, settings, coverage,
-                       user_motion=_motion_ratio(path, user_feats, ref_feats, settings),
+                       user_motion=motion.result() if motion is not None else _motion_ratio(path, user_feats,
+                                                                                             ref_feats, settings),
                        held_share=float(held.mean()) if len(held) else 0.0,
                        reference_poses=ref.seq, user_poses=usr.seq)
 
