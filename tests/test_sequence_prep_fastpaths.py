@@ -182,8 +182,19 @@ def test_smoothing_bit_identical_to_main(seed, t, k, magnitude, missing, low_con
     want = old_smooth(seq, method, rts, sc)
     if not np.isfinite(want).all():
         return
-    got = sm.smooth(seq, method, kalman=sm.KalmanSettings(rts=rts), scale=sc).keypoints
-    assert _same(got, want)
+    out = sm.smooth(seq, method, kalman=sm.KalmanSettings(rts=rts), scale=sc)
+    assert _same(out.keypoints, want)
+    _assert_valid_derived(out, seq)
+
+
+def _assert_valid_derived(out, seq):
+    """``out`` (made by Sequence._derived, not validated) is what validating construction makes of it, and shares
+    no array with ``seq``."""
+    again = Sequence(out.keypoints, out.confidences, out.layout, out.times, out.fps, out.name)
+    for f in ("keypoints", "confidences", "times"):
+        assert _same(getattr(again, f), getattr(out, f))
+        assert not np.shares_memory(getattr(out, f), getattr(seq, f))
+    assert (again.layout, again.fps, again.name, out.points3d) == (out.layout, out.fps, out.name, None)
 
 
 @settings(max_examples=150, deadline=None)
@@ -206,6 +217,8 @@ def test_unit_coordinates_bit_identical_to_main(seed, t, magnitude, missing, fir
         assert sm._body_size(seq, diag) == old_body_size(seq, want_kp)
     n, o, u = sm.normalized(seq, first_origin=first_origin)
     assert _same(n.keypoints, want_kp) and (n is seq) == (want_kp is seq.keypoints)
+    if n is not seq:
+        _assert_valid_derived(n, seq)
 
 
 def test_restore_refuses_overflow_and_keeps_missing_zero():

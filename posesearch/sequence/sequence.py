@@ -153,6 +153,16 @@ class Sequence:
                                        f"(T, K, 2) keypoints, got shape {a.shape}")
         return cls(arr, confidences, get_layout(layout) if layout is not None else None, times, fps, name)
 
+    @classmethod
+    def _derived(cls, keypoints: np.ndarray, like: "Sequence") -> "Sequence":
+        """``like`` with these keypoints, without validating again: for steps that compute (T, K, 2) float64
+        keypoints from a validated sequence's, finite and 0 where ``like``'s keypoints are missing (as
+        construction would leave them). Confidences and times are copied, as construction copies them."""
+        seq = cls.__new__(cls)
+        seq.keypoints, seq.confidences, seq.layout = keypoints, like.confidences.copy(), like.layout
+        seq.times, seq.fps, seq.name, seq.points3d = like.times.copy(), like.fps, like.name, None
+        return seq
+
     # -- basic properties --------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.keypoints)

@@ -174,7 +174,7 @@ def normalized(seq: Sequence, *, first_origin: bool = False) -> tuple[Sequence, 
     kp, origin, unit, _ = _unit_arrays(seq, first_origin)
     if kp is seq.keypoints:
         return seq, origin, unit
-    return Sequence(kp, seq.confidences, seq.layout, seq.times, seq.fps, seq.name), origin, unit
+    return Sequence._derived(kp, seq), origin, unit      # within (-2, 2), 0 where missing
 
 
 def _body_size(seq: Sequence, diag: np.ndarray) -> float:
@@ -192,7 +192,7 @@ def _restore(seq: Sequence, out: np.ndarray, origin: np.ndarray, unit: float, wh
         gap = float(np.diff(seq.times).max()) if len(seq) > 1 else 0.0
         raise InvalidPoseError(f"{seq.name}: {what} smoothing overflowed (frames up to {gap:g} s apart, "
                                f"{len(seq)} frames); expected frame times a float filter can step through")
-    return Sequence(kp, seq.confidences, seq.layout, seq.times, seq.fps, seq.name)
+    return Sequence._derived(kp, seq)      # finite (checked), 0 where missing: nothing to validate again
 
 
 def _measurement_variance(conf: np.ndarray, sigma: float, scale: float) -> np.ndarray:
