@@ -820,12 +820,15 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     joint_moment_scores = settings.curve.score(joint_err)   # (Tr, K), NaN where the joint is not seen in both
     joint_scores: dict[str, float | None] = {}
     coverage: dict[str, float] = {}
+    by_joint = np.ascontiguousarray(joint_moment_scores.T)   # (K, Tr): one joint's moments in a row
+    seen_all = np.isfinite(by_joint)
     for joint, name in enumerate(COCO17_JOINTS):
         if not ref_has[joint]:
             continue
-        seen = np.isfinite(joint_moment_scores[:, joint])
-        coverage[name] = float(seen.mean())
-        joint_scores[name] = float(joint_moment_scores[seen, joint].mean()) if seen.any() else None
+        seen = seen_all[joint]
+        n_seen = int(np.count_nonzero(seen))
+        coverage[name] = n_seen / len(seen)                       # = seen.mean() (a sum of 0s and 1s is exact)
+        joint_scores[name] = float(by_joint[joint][seen].mean()) if n_seen else None
     costs = {"plain": alignments[False].cost if False in alignments else None,
              "mirrored": alignments[True].cost if True in alignments else None}
     return ScoreReport(score, joint_scores, ref.seq.times.copy(), moment_scores, moment_dist, best,
