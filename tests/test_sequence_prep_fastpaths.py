@@ -275,3 +275,24 @@ def test_resample_bit_identical_to_main(seed, t, missing, low_conf, method, max_
         return
     got = resample(seq, target, method=method, max_gap=max_gap)
     assert _same(got.keypoints, want_kp) and _same(got.confidences, want_cf)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 20), missing=hst.sampled_from([0.0, 0.5]),
+       with_3d=hst.booleans(), fps=hst.sampled_from([None, 30.0]))
+def test_renamed_equals_replace(seed, t, missing, with_3d, fps):
+    from posesearch.sequence.io import as_sequence
+
+    seq = _random_sequence(seed, t, 17, 1.0, missing, True)
+    if with_3d:
+        p3 = np.random.default_rng(seed).normal(0, 1, (t, 17, 3))
+        p3[0, 0] = np.nan
+        seq = seq.replace(points3d=p3)
+    if fps is not None:
+        seq = seq.replace(fps=fps)
+    want = seq.replace(name="user")
+    got = as_sequence(seq, name="user")
+    assert (got.layout, got.fps, got.name) == (want.layout, want.fps, "user") and got is not seq
+    for f in ("keypoints", "confidences", "times", "points3d"):
+        a, b = getattr(got, f), getattr(want, f)
+        assert (a is None and b is None) or (_same(a, b) and not np.shares_memory(a, getattr(seq, f)))

@@ -163,6 +163,14 @@ class Sequence:
         seq.times, seq.fps, seq.name, seq.points3d = like.times.copy(), like.fps, like.name, None
         return seq
 
+    def renamed(self, name: str) -> "Sequence":
+        """A copy called ``name``: ``replace(name=name)`` without validating the validated arrays again (they
+        are copied, as construction copies them)."""
+        seq = self._derived(self.keypoints.copy(), self)
+        seq.name = name
+        seq.points3d = None if self.points3d is None else self.points3d.copy()
+        return seq
+
     # -- basic properties --------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.keypoints)
