@@ -296,3 +296,18 @@ def test_renamed_equals_replace(seed, t, missing, with_3d, fps):
     for f in ("keypoints", "confidences", "times", "points3d"):
         a, b = getattr(got, f), getattr(want, f)
         assert (a is None and b is None) or (_same(a, b) and not np.shares_memory(a, getattr(seq, f)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 20), missing=hst.sampled_from([0.0, 0.5]),
+       with_3d=hst.booleans(), axis_sum=hst.sampled_from([0.0, -0.0, None, 3.5]))
+def test_mirrored_without_validation_equals_validated(seed, t, missing, with_3d, axis_sum):
+    seq = _random_sequence(seed, t, 17, 1.0, missing, True)
+    if with_3d:
+        seq = seq.replace(points3d=np.random.default_rng(seed).normal(0, 1, (t, 17, 3)))
+    got = seq.mirrored(axis_sum=axis_sum)
+    again = Sequence(got.keypoints, got.confidences, got.layout, got.times, got.fps, got.name, got.points3d)
+    for f in ("keypoints", "confidences", "times", "points3d"):
+        a, b = getattr(got, f), getattr(again, f)
+        assert (a is None and b is None) or (_same(a, b) and not np.shares_memory(a, getattr(seq, f)))
+    assert (got.layout, got.fps, got.name) == (seq.layout, seq.fps, seq.name)
