@@ -311,3 +311,81 @@ def test_mirrored_without_validation_equals_validated(seed, t, missing, with_3d,
         a, b = getattr(got, f), getattr(again, f)
         assert (a is None and b is None) or (_same(a, b) and not np.shares_memory(a, getattr(seq, f)))
     assert (got.layout, got.fps, got.name) == (seq.layout, seq.fps, seq.name)
+
+
+def old_moments(path, dist, err, w, tr, curve, observed, valid, held=None):
+    """Per reference frame: mean distance (finite pairs), mean pair score (a pair without a distance
+    scores 0) and per-joint weighted mean error, from the values of the path's pairs.
+
+    ``observed`` (P,) bool: only those pairs judge a frame (``valid`` (Tr,) bool: reference frames with a
+    pose; only those are judged); the path's other frames take their values by linear interpolation
+    over reference frames between the nearest judged ones, clamped at the ends (see
+    ScoreSettings.moments_from). ``observed`` None, or no judged frame at all: every pair counts.
+    ``held`` (P,) bool: pairs that score 0 whatever their distance (:func:`held_pairs`), and judge
+    their moment like an observed pair (so a hold is not interpolated away)."""
+    r = path[:, 0]
+    K = err.shape[1]
+    if observed is not None and held is not None:
+        observed = observed | held       # a held pair judges its moment (0) even where nothing was recorded
+    use = observed if observed is not None and (observed & valid[r]).any() else np.ones(len(r), bool)
+    cnt = np.bincount(r, weights=use.astype(np.float64), minlength=tr)
+    bad = ~np.isfinite(dist)
+    d0 = np.where(bad, 0.0, dist)
+    pair_score = np.where(bad, 0.0, curve.score(d0))
+    if held is not None:
+        pair_score = np.where(held, 0.0, pair_score)
+    s_r = np.bincount(r, weights=np.where(use, pair_score, 0.0), minlength=tr) / np.maximum(cnt, 1)
+    d_cnt = np.bincount(r, weights=(use & ~bad).astype(np.float64), minlength=tr)
+    d_r = np.bincount(r, weights=np.where(use, d0, 0.0), minlength=tr) / np.maximum(d_cnt, 1)
+    d_r = np.where(d_cnt > 0, d_r, np.nan)
+    fin = np.isfinite(err) & use[:, None]
+    e_sum = np.zeros((tr, K))
+    w_sum = np.zeros((tr, K))
+    e_add = np.where(fin, err, 0.0) * w
+    w_add = np.where(fin, w, 0.0)
+    for k in range(K):      # bincount adds in pair order, as np.add.at did (same sums), and faster
+        e_sum[:, k] = np.bincount(r, weights=e_add[:, k], minlength=tr)
+        w_sum[:, k] = np.bincount(r, weights=w_add[:, k], minlength=tr)
+    e_r = np.full((tr, K), np.nan)
+    np.divide(e_sum, w_sum, out=e_r, where=w_sum > 0)
+    judged = (cnt > 0) & valid
+    on_path = np.zeros(tr, bool)
+    on_path[r] = True
+    fill = on_path & ~judged
+    if fill.any() and judged.any():
+        idx = np.arange(tr)
+        j = np.flatnonzero(judged)
+        s_r[fill] = np.interp(idx[fill], j, s_r[j])
+        ok = judged & np.isfinite(d_r)
+        if ok.any():
+            d_r[fill] = np.interp(idx[fill], idx[ok], d_r[ok])
+        for k in range(K):
+            ok = judged & np.isfinite(e_r[:, k])
+            if ok.any():
+                e_r[fill, k] = np.interp(idx[fill], idx[ok], e_r[ok, k])
+    return d_r, s_r, e_r
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), tr=hst.integers(1, 30), extra=hst.integers(0, 30),
+       nan_share=hst.sampled_from([0.0, 0.3, 1.0]), observed=hst.sampled_from(["none", "some", "all"]),
+       held=hst.booleans())
+def test_moments_bit_identical_to_main(seed, tr, extra, nan_share, observed, held):
+    from posesearch.sequence.score import CALIBRATION, _moments, held_pairs
+
+    rng = np.random.default_rng(seed)
+    # a monotone path over the reference frames 0..tr-1 (each at least once) and some user frames
+    steps = np.sort(rng.integers(0, tr, extra))
+    r = np.sort(np.concatenate([np.arange(tr), steps]))
+    path = np.stack([r, np.arange(len(r)) // 2], 1).astype(np.int64)
+    P, K = len(path), 17
+    dist = np.where(rng.random(P) < nan_share, np.nan, rng.uniform(0, 1, P))
+    err = np.where(rng.random((P, K)) < nan_share, np.nan, rng.uniform(0, 2, (P, K)))
+    w = rng.uniform(0, 1, (P, K)) * (rng.random((P, K)) > 0.2)
+    obs = {"none": None, "some": rng.random(P) < 0.4, "all": np.ones(P, bool)}[observed]
+    valid = rng.random(tr) < 0.9
+    hp = held_pairs(path) if held else None
+    want = old_moments(path, dist, err, w, tr, CALIBRATION["procrustes"], obs, valid, hp)
+    got = _moments(path, dist, err, w, tr, CALIBRATION["procrustes"], obs, valid, hp)
+    for a, b in zip(got, want):
+        assert _same(a, b)

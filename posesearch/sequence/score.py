@@ -539,14 +539,10 @@ def _moments(path, dist, err, w, tr, curve, observed, valid, held=None):
     d_cnt = np.bincount(r, weights=(use & ~bad).astype(np.float64), minlength=tr)
     d_r = np.bincount(r, weights=np.where(use, d0, 0.0), minlength=tr) / np.maximum(d_cnt, 1)
     d_r = np.where(d_cnt > 0, d_r, np.nan)
-    fin = np.isfinite(err) & use[:, None]
-    e_sum = np.zeros((tr, K))
-    w_sum = np.zeros((tr, K))
-    e_add = np.where(fin, err, 0.0) * w
-    w_add = np.where(fin, w, 0.0)
-    for k in range(K):      # bincount adds in pair order, as np.add.at did (same sums), and faster
-        e_sum[:, k] = np.bincount(r, weights=e_add[:, k], minlength=tr)
-        w_sum[:, k] = np.bincount(r, weights=w_add[:, k], minlength=tr)
+    from ._score_kernels import joint_sums
+
+    # in pair order, as np.bincount and np.add.at added them (same sums)
+    e_sum, w_sum = joint_sums(r, np.ascontiguousarray(err), np.ascontiguousarray(w), use, tr)
     e_r = np.full((tr, K), np.nan)
     np.divide(e_sum, w_sum, out=e_r, where=w_sum > 0)
     judged = (cnt > 0) & valid
