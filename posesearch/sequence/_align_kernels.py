@@ -248,7 +248,7 @@ def _uniform_cells(Z, mu_u, invq_u, XZ, mu_r, invq_r, u, r0, n, j0, cos_mr, sin_
                                             cos2, neg)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def procrustes_features(kp, cf, min_common):
     """Each pose (T, K, 2) centred on its confidence-weighted centroid and scaled to unit weighted RMS
     radius, absent joints (confidence <= 0) at 0: (points, weights (0 for an invalid frame), valid (T,));
@@ -292,7 +292,7 @@ def procrustes_features(kp, cf, min_common):
     return pts, wts, valid
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def uniform_stats(P, W, valid, min_common):
     """Per-frame inputs of :func:`_uniform_block` (see :func:`posesearch.sequence.framedist.uniform_frames`):
     points with absent joints zeroed and K padded with zero joints to a multiple of 4, at least UJ (T, K4, 2), the joint-set code (T,)
@@ -1020,7 +1020,7 @@ def pair_detail(y, cu, x, cr, max_rot, min_common, penalty, procrustes, err):
     return math.sqrt(d2)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", nogil=True)
 def pair_details(Y, CU, X, CR, ui, ri, max_rot, min_common, penalty, procrustes):
     """:func:`pair_detail` of the pairs (ui[p], ri[p]) of user frames Y/CU and reference frames X/CR:
     (distance (P,), joint errors (P, K)); :func:`posesearch.sequence.framedist.pair_errors`."""

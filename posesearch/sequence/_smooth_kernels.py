@@ -51,82 +51,6 @@ def kalman_step(z, r, dt, q, v0var, x, P, tlast):
             tlast[c] = 1.0  # marks "initialised"
 
 
-@njit(cache=True)
-def kalman_batch(z, r, times, q, v0var, rts):
-    """z, r: (T, C); returns the filtered (or RTS-smoothed) positions (T, C)."""
-    T, C = z.shape
-    x = np.zeros((C, 2))
-    P = np.zeros((C, 3))
-    tlast = np.full(C, np.nan)
-    xf = np.zeros((T, C, 2))
-    Pf = np.zeros((T, C, 3))
-    xp = np.zeros((T, C, 2))
-    Pp = np.zeros((T, C, 3))
-    init = np.zeros((T, C), dtype=np.bool_)
-    for t in range(T):
-        dt = times[t] - times[t - 1] if t > 0 else 0.0
-        for c in range(C):
-            inited = not math.isnan(tlast[c])
-            if inited:
-                _predict(x, P, c, dt, q)
-                xp[t, c, 0] = x[c, 0]
-                xp[t, c, 1] = x[c, 1]
-                Pp[t, c, 0] = P[c, 0]
-                Pp[t, c, 1] = P[c, 1]
-                Pp[t, c, 2] = P[c, 2]
-            if math.isfinite(r[t, c]):
-                if inited:
-                    _update(x, P, c, z[t, c], r[t, c])
-                else:
-                    x[c, 0] = z[t, c]
-                    x[c, 1] = 0.0
-                    P[c, 0] = r[t, c]
-                    P[c, 1] = 0.0
-                    P[c, 2] = v0var
-                    tlast[c] = 1.0
-            init[t, c] = not math.isnan(tlast[c])
-            xf[t, c, 0] = x[c, 0]
-            xf[t, c, 1] = x[c, 1]
-            Pf[t, c, 0] = P[c, 0]
-            Pf[t, c, 1] = P[c, 1]
-            Pf[t, c, 2] = P[c, 2]
-    out = np.empty((T, C))
-    if not rts:
-        for t in range(T):
-            for c in range(C):
-                out[t, c] = xf[t, c, 0]
-        return out
-    xs = xf.copy()
-    for t in range(T - 2, -1, -1):
-        dt = times[t + 1] - times[t]
-        for c in range(C):
-            if not init[t, c]:
-                continue
-            # G = Pf F' = [[f00 + dt f01, f01], [f01 + dt f11, f11]]
-            f00, f01, f11 = Pf[t, c, 0], Pf[t, c, 1], Pf[t, c, 2]
-            g00 = f00 + dt * f01
-            g01 = f01
-            g10 = f01 + dt * f11
-            g11 = f11
-            a, b, d = Pp[t + 1, c, 0], Pp[t + 1, c, 1], Pp[t + 1, c, 2]
-            det = a * d - b * b
-            if det <= 0.0:
-                continue
-            i00, i01, i11 = d / det, -b / det, a / det
-            c00 = g00 * i00 + g01 * i01
-            c01 = g00 * i01 + g01 * i11
-            c10 = g10 * i00 + g11 * i01
-            c11 = g10 * i01 + g11 * i11
-            e0 = xs[t + 1, c, 0] - xp[t + 1, c, 0]
-            e1 = xs[t + 1, c, 1] - xp[t + 1, c, 1]
-            xs[t, c, 0] = xf[t, c, 0] + c00 * e0 + c01 * e1
-            xs[t, c, 1] = xf[t, c, 1] + c10 * e0 + c11 * e1
-    for t in range(T):
-        for c in range(C):
-            out[t, c] = xs[t, c, 0]
-    return out
-
-
 @njit(cache=True, inline="always")
 def _alpha(fc, dt):
     # 1 / (1 + 1 / (2 pi fc dt)) written without a division by zero when fc dt underflows to 0
@@ -174,4 +98,158 @@ def one_euro_batch(keypoints, present, times, min_cutoff, beta, d_cutoff):
     tlast = np.full(K, np.nan)
     for t in range(T):
         one_euro_step(out[t], present[t], times[t], min_cutoff, beta, d_cutoff, state, tlast)
+    return out
+
+
+# ------------------------------------------------------------------- the batch smoothers' surroundings
+# (unit coordinates in, back out: the arithmetic of smooth.to_unit / from_unit / Sequence.body_size
+# element by element, in one pass each instead of numpy's several masked temporaries)
+
+@njit(cache=True, nogil=True)
+def present_range(kp, present):
+    """kp (N, 2), present (N,): ``(lo (2,), hi (2,), any present)`` of the present points' x and y."""
+    lo = np.full(2, np.inf)
+    hi = np.full(2, -np.inf)
+    seen = False
+    for i in range(kp.shape[0]):
+        if present[i]:
+            seen = True
+            for j in range(2):
+                v = kp[i, j]
+                if v < lo[j]:
+                    lo[j] = v
+                if v > hi[j]:
+                    hi[j] = v
+    return lo, hi, seen
+
+
+@njit(cache=True, nogil=True)
+def to_unit_frames(kp, present, origin, unit, same):
+    """kp (T, K, 2), present (T, K) -> ``(unit coordinates (T, K, 2), 0 where missing (kp itself when
+    same: unit 1 and origin 0), each frame's bounding-box diagonal (T,) in them, NaN for a frame with fewer
+    than 2 present keypoints)``: ``(0.5 z - 0.5 origin) / (0.5 unit)`` and ``hypot(w, h)``."""
+    T, K = present.shape
+    out = kp if same else np.empty((T, K, 2))
+    diag = np.empty(T)
+    o0, o1, hu = 0.5 * origin[0], 0.5 * origin[1], 0.5 * unit
+    for t in range(T):
+        n = 0
+        lx = ly = np.inf
+        hx = hy = -np.inf
+        for k in range(K):
+            if present[t, k]:
+                if same:
+                    x, y = kp[t, k, 0], kp[t, k, 1]
+                else:
+                    x = (0.5 * kp[t, k, 0] - o0) / hu
+                    y = (0.5 * kp[t, k, 1] - o1) / hu
+                    out[t, k, 0] = x
+                    out[t, k, 1] = y
+                n += 1
+                lx, hx, ly, hy = min(lx, x), max(hx, x), min(ly, y), max(hy, y)
+            elif not same:
+                out[t, k, 0] = 0.0
+                out[t, k, 1] = 0.0
+        diag[t] = math.hypot(hx - lx, hy - ly) if n >= 2 else np.nan
+    return out, diag
+
+
+@njit(cache=True, nogil=True)
+def from_unit_frames(un, present, origin, unit):
+    """Inverse of :func:`to_unit_frames` (``z unit + origin``, 0 where missing) and whether all of it is finite."""
+    T, K = present.shape
+    out = np.empty((T, K, 2))
+    finite = True
+    for t in range(T):
+        for k in range(K):
+            for j in range(2):
+                v = un[t, k, j] * unit + origin[j] if present[t, k] else 0.0
+                out[t, k, j] = v
+                finite &= math.isfinite(v)
+    return out, finite
+
+
+@njit(cache=True, inline="always")
+def _predicted(x0, x1, p00, p01, p11, dt, q):
+    """_predict of one coordinate's state, returned: (x0, x1, P00, P01, P11)."""
+    return (x0 + x1 * dt, x1, p00 + 2.0 * dt * p01 + dt * dt * p11 + q * dt * dt * dt / 3.0,
+            p01 + dt * p11 + q * dt * dt / 2.0, p11 + q * dt)
+
+
+@njit(cache=True, nogil=True)
+def kalman_frames(z, conf, times, s2, q, v0var, rts):
+    """Kalman filter (and with ``rts`` the RTS pass) of every coordinate c = 2 k + j of unit keypoints z (T, K, 2)
+    with confidences (T, K): measurement variance ``s2 / max(conf, 1e-12)^2``, no update where conf is 0;
+    returns the filtered (smoothed) positions (T, K, 2). The RTS pass recomputes the predictions it needs
+    from the filtered states (:func:`_predicted`: the expressions of :func:`_predict` on the same numbers, so
+    the values main's ``kalman_batch`` stored) instead of storing them, and keeps one frame of smoothed states."""
+    T, K = conf.shape
+    C = 2 * K
+    x = np.zeros((C, 2))
+    P = np.zeros((C, 3))
+    inited = np.zeros(C, dtype=np.bool_)
+    first = np.full(C, T)                   # first frame at which a coordinate is initialised
+    xf = np.empty((T, C, 2))
+    Pf = np.empty((T, C, 3))
+    for t in range(T):
+        dt = times[t] - times[t - 1] if t > 0 else 0.0
+        for c in range(C):
+            cm = conf[t, c >> 1]
+            if inited[c]:
+                _predict(x, P, c, dt, q)
+            if cm > 0.0:
+                cm = max(cm, 1e-12)
+                r = s2 / (cm * cm)
+                if math.isfinite(r):
+                    if inited[c]:
+                        _update(x, P, c, z[t, c >> 1, c & 1], r)
+                    else:
+                        x[c, 0] = z[t, c >> 1, c & 1]
+                        x[c, 1] = 0.0
+                        P[c, 0] = r
+                        P[c, 1] = 0.0
+                        P[c, 2] = v0var
+                        inited[c] = True
+                        first[c] = t
+            xf[t, c, 0] = x[c, 0]
+            xf[t, c, 1] = x[c, 1]
+            Pf[t, c, 0] = P[c, 0]
+            Pf[t, c, 1] = P[c, 1]
+            Pf[t, c, 2] = P[c, 2]
+    out = np.empty((T, K, 2))
+    if not rts:
+        for t in range(T):
+            for c in range(C):
+                out[t, c >> 1, c & 1] = xf[t, c, 0]
+        return out
+    xs = np.empty((C, 2))                   # smoothed state of frame t + 1
+    for c in range(C):
+        xs[c, 0] = xf[T - 1, c, 0]
+        xs[c, 1] = xf[T - 1, c, 1]
+        out[T - 1, c >> 1, c & 1] = xs[c, 0]
+    for t in range(T - 2, -1, -1):
+        dt = times[t + 1] - times[t]
+        for c in range(C):
+            s0, s1 = xf[t, c, 0], xf[t, c, 1]
+            if t >= first[c]:
+                f00, f01, f11 = Pf[t, c, 0], Pf[t, c, 1], Pf[t, c, 2]
+                p0, p1, a, b, d = _predicted(s0, s1, f00, f01, f11, dt, q)
+                det = a * d - b * b
+                if det > 0.0:
+                    g00 = f00 + dt * f01
+                    g01 = f01
+                    g10 = f01 + dt * f11
+                    g11 = f11
+                    i00, i01, i11 = d / det, -b / det, a / det
+                    c00 = g00 * i00 + g01 * i01
+                    c01 = g00 * i01 + g01 * i11
+                    c10 = g10 * i00 + g11 * i01
+                    c11 = g10 * i01 + g11 * i11
+                    e0 = xs[c, 0] - p0
+                    e1 = xs[c, 1] - p1
+                    s0 = xf[t, c, 0] + c00 * e0 + c01 * e1
+                    s1 = xf[t, c, 1] + c10 * e0 + c11 * e1
+            xs[c, 0] = s0
+            xs[c, 1] = s1
+            out[t, c >> 1, c & 1] = s0
     return out

@@ -102,7 +102,11 @@ def fit_timing(path: np.ndarray, ref_times: np.ndarray, user_times: np.ndarray) 
         return float("nan"), float("nan")
     r = path[:, 0]
     ut = user_times[path[:, 1]] - user_times[0]
-    refs, start, count = np.unique(r, return_index=True, return_counts=True)
+    if len(r) > 1 and (r[1:] >= r[:-1]).all():     # sorted (every aligner's path): runs, as np.unique finds them
+        start = np.flatnonzero(np.concatenate(([True], r[1:] != r[:-1])))
+        refs, count = r[start], np.diff(np.append(start, len(r)))
+    else:
+        refs, start, count = np.unique(r, return_index=True, return_counts=True)
     # the path is sorted, so each reference frame's user times are a sorted run: its median is the middle
     med = 0.5 * (ut[start + (count - 1) // 2] + ut[start + count // 2])
     rt = ref_times[refs] - ref_times[0]

@@ -127,6 +127,9 @@ class FrameFeatures:
     distance: str
     #: :func:`uniform_frames` of these features, once computed (the reference's serves both mirror states)
     shortcut: tuple | None = field(default=None, repr=False, compare=False)
+    #: the Procrustes kernels' reference-side arrays of these features (:func:`_procrustes_args`), once computed
+    #: (both mirror states align against the same reference features)
+    reference_args: tuple | None = field(default=None, repr=False, compare=False)
 
 
 def frame_features(seq: Sequence, distance: str = "procrustes") -> FrameFeatures:
@@ -264,10 +267,13 @@ def _procrustes_args(fu: FrameFeatures, fr: FrameFeatures, band: Band, max_rotat
     mr = float(max_rotation)
     if not (0.0 <= mr <= 180.0):
         raise InvalidArgumentError(f"max_rotation: expected degrees in [0, 180], got {max_rotation!r}")
-    rt = np.ascontiguousarray(fr.points.transpose(1, 2, 0))   # (K, 2, Tr)
-    wt = np.ascontiguousarray(fr.weights.T)                   # (K, Tr)
+    if fr.reference_args is None:
+        fr.reference_args = (np.ascontiguousarray(fr.points.transpose(1, 2, 0)),    # (K, 2, Tr)
+                             np.ascontiguousarray(fr.weights.T),                    # (K, Tr)
+                             shortcut_inputs(fr, "reference"))
+    rt, wt, ref_shortcut = fr.reference_args
     return (fu.points, fu.weights, rt, wt, band.lo, band.hi, band.width, math.radians(mr), MIN_COMMON, pen,
-            shortcut_inputs(fu, "user"), shortcut_inputs(fr, "reference"))
+            shortcut_inputs(fu, "user"), ref_shortcut)
 
 
 def frame_distance_matrix(user: "Sequence | FrameFeatures", reference: "Sequence | FrameFeatures", *,

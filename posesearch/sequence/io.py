@@ -403,7 +403,7 @@ def as_sequence(obj, *, layout: "str | Layout | None" = None, fps: float | None 
             f = _check_fps(fps, name)
             regular = seq.fps is not None and np.allclose(seq.times, np.arange(len(seq)) / seq.fps, atol=1e-9)
             seq = seq.replace(fps=f, times=None if regular else seq.times)
-        return seq if seq.name == name else seq.replace(name=name)
+        return seq if seq.name == name else seq.renamed(name)
     if isinstance(obj, (str, os.PathLike)):
         return read_sequence(obj, layout=layout, fps=fps)
     if hasattr(obj, "clip_id") and hasattr(obj, "keypoints"):   # a corpus Clip

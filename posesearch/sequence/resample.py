@@ -18,7 +18,8 @@ present sample at or before ``t`` and ``b`` the first after it:
   bad sample only affects its neighbouring intervals;
 * confidences are interpolated linearly (``hold``: carried from ``a``).
 
-Vectorised over frames with numpy; the only Python loop is over the K keypoints.
+``hold`` and ``linear`` run in numba (:func:`._resample_kernels.resample_frames`, one pass per keypoint);
+``cubic`` is vectorised over frames with numpy, with a Python loop over the K keypoints.
 
 Size bound: one number (a frame rate of 1e9, frame times 10^6 s apart) can ask for billions of target
 frames. :func:`regular_times` and :func:`resample` refuse more than ``max_frames`` target frames
@@ -178,21 +179,17 @@ def resample(seq: Sequence, times, *, method: str = "linear", max_gap: float = D
     if mf is not None and target.size > mf:
         raise too_many_frames(f"{seq.name}: resample", target.size, mf, "the target times are ")
     target = _check_times(target, len(target), f"{seq.name}: resample")
+    if m != "cubic":        # numba, per keypoint and target time: the formulas of _interp_keypoint, the same values
+        from ._resample_kernels import resample_frames
+
+        kp, cf = resample_frames(seq.times, np.ascontiguousarray(seq.keypoints), np.ascontiguousarray(seq.confidences),
+                                 target, m == "linear", g, TIME_TOLERANCE)
+        return Sequence(kp, cf, seq.layout, target, fps, seq.name)
     T, K = seq.confidences.shape
     kp = np.zeros((len(target), K, 2))
     cf = np.zeros((len(target), K))
-    pres = seq.present
-    full = pres.all(axis=0)
-    if m != "cubic" and full.sum() > 1:
-        # keypoints present in every frame share their sample times: one pass for all of them (the same
-        # elementwise formulas as one keypoint at a time, so the same values)
-        grp = np.flatnonzero(full)
-        both = np.concatenate([seq.keypoints[:, grp].reshape(T, -1), seq.confidences[:, grp]], axis=1)
-        vals, _ = _interp_keypoint(seq.times, both, np.ones(T), target, m, g)
-        kp[:, grp] = vals[:, :2 * len(grp)].reshape(len(target), len(grp), 2)
-        cf[:, grp] = vals[:, 2 * len(grp):]
-    for k in (range(K) if m == "cubic" else np.flatnonzero(~full) if full.sum() > 1 else range(K)):
-        idx = np.flatnonzero(pres[:, k])
+    for k in range(K):
+        idx = np.flatnonzero(seq.present[:, k])
         kp[:, k], cf[:, k] = _interp_keypoint(seq.times[idx], seq.keypoints[idx, k], seq.confidences[idx, k],
                                               target, m, g)
     return Sequence(kp, cf, seq.layout, target, fps, seq.name)

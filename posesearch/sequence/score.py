@@ -539,14 +539,10 @@ def _moments(path, dist, err, w, tr, curve, observed, valid, held=None):
     d_cnt = np.bincount(r, weights=(use & ~bad).astype(np.float64), minlength=tr)
     d_r = np.bincount(r, weights=np.where(use, d0, 0.0), minlength=tr) / np.maximum(d_cnt, 1)
     d_r = np.where(d_cnt > 0, d_r, np.nan)
-    fin = np.isfinite(err) & use[:, None]
-    e_sum = np.zeros((tr, K))
-    w_sum = np.zeros((tr, K))
-    e_add = np.where(fin, err, 0.0) * w
-    w_add = np.where(fin, w, 0.0)
-    for k in range(K):      # bincount adds in pair order, as np.add.at did (same sums), and faster
-        e_sum[:, k] = np.bincount(r, weights=e_add[:, k], minlength=tr)
-        w_sum[:, k] = np.bincount(r, weights=w_add[:, k], minlength=tr)
+    from ._score_kernels import joint_sums
+
+    # in pair order, as np.bincount and np.add.at added them (same sums)
+    e_sum, w_sum = joint_sums(r, np.ascontiguousarray(err), np.ascontiguousarray(w), use, tr)
     e_r = np.full((tr, K), np.nan)
     np.divide(e_sum, w_sum, out=e_r, where=w_sum > 0)
     judged = (cnt > 0) & valid
@@ -721,14 +717,13 @@ def coco_available(layout) -> np.ndarray:
 _STATE_POOL: dict = {}      # process id -> the one worker thread of _run_states (a forked child makes its own)
 
 
-def _run_states(jobs: dict, threaded: bool) -> dict:
-    """Each mirror state's alignment (``jobs``: state -> call). With two states, ``threaded`` (their kernels
-    release the GIL: :class:`~.framedist.ProcrustesRows`) and numba allowed more than one thread, the second
-    state runs on a worker thread while this one runs the first (one state per core)."""
+def _worker():
+    """The one worker thread of this process (:func:`_run_states`, :func:`score_prepared`), or None when numba may
+    use only one thread."""
     import numba
 
-    if not (threaded and len(jobs) == 2 and numba.get_num_threads() > 1):
-        return {state: job() for state, job in jobs.items()}
+    if numba.get_num_threads() < 2:
+        return None
     import os
 
     pool = _STATE_POOL.get(os.getpid())
@@ -737,6 +732,16 @@ def _run_states(jobs: dict, threaded: bool) -> dict:
 
         _STATE_POOL.clear()
         pool = _STATE_POOL[os.getpid()] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="posesearch-mirror")
+    return pool
+
+
+def _run_states(jobs: dict, threaded: bool) -> dict:
+    """Each mirror state's alignment (``jobs``: state -> call). With two states, ``threaded`` (their kernels
+    release the GIL: :class:`~.framedist.ProcrustesRows`) and numba allowed more than one thread, the second
+    state runs on a worker thread while this one runs the first (one state per core)."""
+    pool = _worker() if threaded and len(jobs) == 2 else None
+    if pool is None:
+        return {state: job() for state, job in jobs.items()}
     (first, job1), (second, job2) = jobs.items()
     other = pool.submit(job2)
     return {first: job1(), second: other.result()}
@@ -789,6 +794,9 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     user_feats = user_features[mirrored]
     ref_feats = restrict_joints(ref.features, ref.available & usr.available[mirrored])
     path = _fill_gaps(best.path, n_ref)
+    # the user's motion (two runs of pair_errors, nogil) on the worker thread while this one does the moments
+    pool = _worker() if isinstance(frame_dist, ProcrustesRows) else None
+    motion = pool.submit(_motion_ratio, path, user_feats, ref_feats, settings) if pool is not None else None
     held = held_pairs(path) if settings.align == "dtw" else np.zeros(len(path), bool)
     pair_dist, pair_err, pair_weights = pair_errors(user_feats, ref_feats, path[:, 1], path[:, 0],
                                                     max_rotation=settings.max_rotation,
@@ -808,17 +816,21 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     joint_moment_scores = settings.curve.score(joint_err)   # (Tr, K), NaN where the joint is not seen in both
     joint_scores: dict[str, float | None] = {}
     coverage: dict[str, float] = {}
+    by_joint = np.ascontiguousarray(joint_moment_scores.T)   # (K, Tr): one joint's moments in a row
+    seen_all = np.isfinite(by_joint)
     for joint, name in enumerate(COCO17_JOINTS):
         if not ref_has[joint]:
             continue
-        seen = np.isfinite(joint_moment_scores[:, joint])
-        coverage[name] = float(seen.mean())
-        joint_scores[name] = float(joint_moment_scores[seen, joint].mean()) if seen.any() else None
+        seen = seen_all[joint]
+        n_seen = int(np.count_nonzero(seen))
+        coverage[name] = n_seen / len(seen)                       # = seen.mean() (a sum of 0s and 1s is exact)
+        joint_scores[name] = float(by_joint[joint][seen].mean()) if n_seen else None
     costs = {"plain": alignments[False].cost if False in alignments else None,
              "mirrored": alignments[True].cost if True in alignments else None}
     return ScoreReport(score, joint_scores, ref.seq.times.copy(), moment_scores, moment_dist, best,
                        usr.seq.times.copy(), bool(mirrored), costs, settings, coverage,
-                       user_motion=_motion_ratio(path, user_feats, ref_feats, settings),
+                       user_motion=motion.result() if motion is not None else _motion_ratio(path, user_feats,
+                                                                                             ref_feats, settings),
                        held_share=float(held.mean()) if len(held) else 0.0,
                        reference_poses=ref.seq, user_poses=usr.seq)
 

@@ -153,6 +153,25 @@ class Sequence:
                                        f"(T, K, 2) keypoints, got shape {a.shape}")
         return cls(arr, confidences, get_layout(layout) if layout is not None else None, times, fps, name)
 
+    @classmethod
+    def _derived(cls, keypoints: np.ndarray, like: "Sequence", confidences: np.ndarray | None = None) -> "Sequence":
+        """``like`` with these keypoints (and confidences), without validating again: for steps that compute
+        (T, K, 2) float64 keypoints from a validated sequence's, finite and 0 where missing, and take its
+        confidences (copied, as construction copies them) or a new array of them (a permutation: ``mirrored``)."""
+        seq = cls.__new__(cls)
+        cf = like.confidences.copy() if confidences is None else confidences
+        seq.keypoints, seq.confidences, seq.layout = keypoints, cf, like.layout
+        seq.times, seq.fps, seq.name, seq.points3d = like.times.copy(), like.fps, like.name, None
+        return seq
+
+    def renamed(self, name: str) -> "Sequence":
+        """A copy called ``name``: ``replace(name=name)`` without validating the validated arrays again (they
+        are copied, as construction copies them)."""
+        seq = self._derived(self.keypoints.copy(), self)
+        seq.name = name
+        seq.points3d = None if self.points3d is None else self.points3d.copy()
+        return seq
+
     # -- basic properties --------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self.keypoints)
@@ -236,6 +255,10 @@ class Sequence:
         p3 = None
         if self.points3d is not None:     # the mirrored scene: X -> -X, left and right swapped
             p3 = self.points3d[:, np.asarray(self.layout.flip)] * np.array([-1.0, 1.0, 1.0])
+        if axis_sum == 0.0:     # x -> -x: finite, 0 where missing, the confidences permuted: nothing to validate
+            seq = self._derived(kp, self, cf)
+            seq.points3d = p3
+            return seq
         return Sequence(kp, cf, self.layout, self.times, self.fps, self.name, p3)
 
     def body_size(self) -> float:

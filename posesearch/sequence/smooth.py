@@ -127,13 +127,11 @@ def unit_frame(keypoints: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, 
     """``(origin (2,), unit)`` mapping the present keypoints into [-1, 1] by ``(z - origin) / unit``:
     ``origin`` the centre of their x and y ranges, ``unit`` the power of two at or above half the larger
     range (exact to divide by; 1 when there is no range). Computed without overflow for any finite input."""
-    kp = np.asarray(keypoints, dtype=np.float64)
-    pres = np.asarray(present, bool)
-    if not pres.any():
+    kp = np.asarray(keypoints, dtype=np.float64).reshape(-1, 2)
+    pres = np.asarray(present, bool).reshape(-1)
+    lo, hi, seen = _kernels().present_range(kp, pres)
+    if not seen:
         return np.zeros(2), 1.0
-    x, y = kp[..., 0], kp[..., 1]
-    lo = np.array([np.where(pres, x, np.inf).min(), np.where(pres, y, np.inf).min()])
-    hi = np.array([np.where(pres, x, -np.inf).max(), np.where(pres, y, -np.inf).max()])
     origin = 0.5 * lo + 0.5 * hi
     half = float((0.5 * hi - 0.5 * lo).max())
     if not half > 0:
@@ -152,17 +150,18 @@ def from_unit(keypoints: np.ndarray, origin: np.ndarray, unit: float) -> np.ndar
         return keypoints * unit + origin
 
 
-def _unit_arrays(seq: Sequence, first_origin: bool = False) -> tuple[np.ndarray, np.ndarray, float]:
-    """``(keypoints in unit coordinates (T, K, 2), origin, unit)``; missing keypoints stay 0 (first_origin: see
+def _unit_arrays(seq: Sequence, first_origin: bool = False) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    """``(keypoints in unit coordinates (T, K, 2), origin, unit, each frame's bounding-box diagonal in them (T,),
+    NaN for a frame with fewer than two keypoints)``; missing keypoints stay 0 (first_origin: see
     :func:`normalized`)."""
     pres = seq.present
     origin, unit = unit_frame(seq.keypoints, pres)
     if first_origin and pres.any():
         t = int(np.argmax(pres.any(axis=1)))
         origin = unit_frame(seq.keypoints[t], pres[t])[0]
-    if unit == 1.0 and not origin.any():
-        return seq.keypoints, origin, unit
-    return np.where(pres[..., None], to_unit(seq.keypoints, origin, unit), 0.0), origin, unit
+    same = unit == 1.0 and not origin.any()
+    kp, diag = _kernels().to_unit_frames(seq.keypoints, pres, origin, float(unit), same)
+    return (seq.keypoints if same else kp), origin, unit, diag
 
 
 def normalized(seq: Sequence, *, first_origin: bool = False) -> tuple[Sequence, np.ndarray, float]:
@@ -172,20 +171,14 @@ def normalized(seq: Sequence, *, first_origin: bool = False) -> tuple[Sequence, 
     sequence's, so coordinates stay within (-2, 2)): what a live session knows at that frame. Its unit
     coordinates (its own unit: that frame's) then differ from these by a power of two, an exact factor, so
     that every later step (resampling, mirroring about x = 0, frame features) gives it the same bits."""
-    kp, origin, unit = _unit_arrays(seq, first_origin)
+    kp, origin, unit, _ = _unit_arrays(seq, first_origin)
     if kp is seq.keypoints:
         return seq, origin, unit
-    return Sequence(kp, seq.confidences, seq.layout, seq.times, seq.fps, seq.name), origin, unit
+    return Sequence._derived(kp, seq), origin, unit      # within (-2, 2), 0 where missing
 
 
-def _body_size(seq: Sequence, kp: np.ndarray) -> float:
-    """:meth:`Sequence.body_size` of ``seq`` with its keypoints replaced by ``kp`` (same present mask)."""
-    pres = seq.present
-    x, y = kp[..., 0], kp[..., 1]
-    w = np.where(pres, x, -np.inf).max(1) - np.where(pres, x, np.inf).min(1)
-    h = np.where(pres, y, -np.inf).max(1) - np.where(pres, y, np.inf).min(1)
-    ok = pres.sum(1) >= 2
-    diag = np.hypot(w[ok], h[ok])
+def _body_size(seq: Sequence, diag: np.ndarray) -> float:
+    """:meth:`Sequence.body_size` from the frames' bounding-box diagonals ``diag`` (:func:`_unit_arrays`)."""
     diag = diag[diag > 0]
     if diag.size == 0:
         raise InvalidPoseError(f"{seq.name}: no frame has two distinct present keypoints (size is zero)")
@@ -194,13 +187,12 @@ def _body_size(seq: Sequence, kp: np.ndarray) -> float:
 
 def _restore(seq: Sequence, out: np.ndarray, origin: np.ndarray, unit: float, what: str) -> Sequence:
     """Smoothed unit coordinates ``out`` (T, K, 2) back in ``seq``'s units, missing keypoints 0."""
-    pres = seq.present
-    kp = np.where(pres[..., None], from_unit(out, origin, unit), 0.0)
-    if not np.isfinite(kp).all():
+    kp, finite = _kernels().from_unit_frames(out, seq.present, origin, float(unit))
+    if not finite:
         gap = float(np.diff(seq.times).max()) if len(seq) > 1 else 0.0
         raise InvalidPoseError(f"{seq.name}: {what} smoothing overflowed (frames up to {gap:g} s apart, "
                                f"{len(seq)} frames); expected frame times a float filter can step through")
-    return Sequence(kp, seq.confidences, seq.layout, seq.times, seq.fps, seq.name)
+    return Sequence._derived(kp, seq)      # finite (checked), 0 where missing: nothing to validate again
 
 
 def _measurement_variance(conf: np.ndarray, sigma: float, scale: float) -> np.ndarray:
@@ -216,16 +208,13 @@ def kalman_smooth(seq: Sequence, settings: KalmanSettings = KalmanSettings(), *,
     (``scale``: the body size L in ``seq``'s units; default :meth:`Sequence.body_size`)."""
     if scale is not None:
         check_finite_positive("scale", scale)
-    un, origin, unit = _unit_arrays(seq)
-    L = _body_size(seq, un) if scale is None else check_finite_positive("scale", scale / unit)
-    t, k = seq.confidences.shape
-    z = un.reshape(t, 2 * k)
-    r = _measurement_variance(seq.confidences, settings.measurement_noise, L)
+    un, origin, unit, diag = _unit_arrays(seq)
+    L = _body_size(seq, diag) if scale is None else check_finite_positive("scale", scale / unit)
     with np.errstate(over="ignore"):
         q, v0var = settings.process_noise * L * L, (settings.initial_speed * L) * (settings.initial_speed * L)
-    out = _kernels().kalman_batch(np.ascontiguousarray(z), np.ascontiguousarray(r), seq.times, q, v0var,
-                                  bool(settings.rts))
-    return _restore(seq, out.reshape(t, k, 2), origin, unit, "Kalman")
+    s2 = (settings.measurement_noise * L) ** 2          # R = s2 / c^2 (as _measurement_variance)
+    out = _kernels().kalman_frames(un, seq.confidences, seq.times, s2, q, v0var, bool(settings.rts))
+    return _restore(seq, out, origin, unit, "Kalman")
 
 
 def one_euro_smooth(seq: Sequence, settings: OneEuroSettings = OneEuroSettings(), *,
@@ -233,8 +222,8 @@ def one_euro_smooth(seq: Sequence, settings: OneEuroSettings = OneEuroSettings()
     """One Euro filter every keypoint of ``seq`` (time-stamp aware; ``scale`` as in :func:`kalman_smooth`)."""
     if scale is not None:
         check_finite_positive("scale", scale)
-    un, origin, unit = _unit_arrays(seq)
-    L = _body_size(seq, un) if scale is None else check_finite_positive("scale", scale / unit)
+    un, origin, unit, diag = _unit_arrays(seq)
+    L = _body_size(seq, diag) if scale is None else check_finite_positive("scale", scale / unit)
     out = _kernels().one_euro_batch(np.ascontiguousarray(un), seq.present, seq.times,
                                     settings.min_cutoff, settings.beta / L, settings.d_cutoff)
     return _restore(seq, out, origin, unit, "One Euro")

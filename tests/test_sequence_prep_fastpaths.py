@@ -1,0 +1,355 @@
+"""The prepare steps' numba paths (issue 21, helper prep) against the numpy code they replace, bit for bit.
+
+``old_*`` below are main's (9d9142c) implementations, kept here as the reference: unit coordinates
+(``unit_frame`` / ``to_unit`` / body size by numpy masks), the Kalman batch kernel that stored every
+prediction, and the restore by ``np.where``."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings, strategies as hst
+from numba import njit
+
+from posesearch.sequence import Sequence
+from posesearch.sequence import smooth as sm
+from posesearch.sequence._smooth_kernels import _predict, _update, one_euro_batch
+
+
+def old_unit_frame(keypoints, present):
+    kp = np.asarray(keypoints, dtype=np.float64)
+    pres = np.asarray(present, bool)
+    if not pres.any():
+        return np.zeros(2), 1.0
+    x, y = kp[..., 0], kp[..., 1]
+    lo = np.array([np.where(pres, x, np.inf).min(), np.where(pres, y, np.inf).min()])
+    hi = np.array([np.where(pres, x, -np.inf).max(), np.where(pres, y, -np.inf).max()])
+    origin = 0.5 * lo + 0.5 * hi
+    half = float((0.5 * hi - 0.5 * lo).max())
+    if not half > 0:
+        return origin, 1.0
+    return origin, math.ldexp(1.0, math.frexp(half)[1])
+
+
+def old_unit_arrays(seq, first_origin=False):
+    pres = seq.present
+    origin, unit = old_unit_frame(seq.keypoints, pres)
+    if first_origin and pres.any():
+        t = int(np.argmax(pres.any(axis=1)))
+        origin = old_unit_frame(seq.keypoints[t], pres[t])[0]
+    if unit == 1.0 and not origin.any():
+        return seq.keypoints, origin, unit
+    return np.where(pres[..., None], sm.to_unit(seq.keypoints, origin, unit), 0.0), origin, unit
+
+
+def old_body_size(seq, kp):
+    pres = seq.present
+    x, y = kp[..., 0], kp[..., 1]
+    w = np.where(pres, x, -np.inf).max(1) - np.where(pres, x, np.inf).min(1)
+    h = np.where(pres, y, -np.inf).max(1) - np.where(pres, y, np.inf).min(1)
+    ok = pres.sum(1) >= 2
+    diag = np.hypot(w[ok], h[ok])
+    diag = diag[diag > 0]
+    return float(np.median(diag))
+
+
+def old_restore(present, out, origin, unit):
+    return np.where(present[..., None], sm.from_unit(out, origin, unit), 0.0)
+
+
+@njit(cache=True)
+def old_kalman_batch(z, r, times, q, v0var, rts):
+    """z, r: (T, C); returns the filtered (or RTS-smoothed) positions (T, C)."""
+    T, C = z.shape
+    x = np.zeros((C, 2))
+    P = np.zeros((C, 3))
+    tlast = np.full(C, np.nan)
+    xf = np.zeros((T, C, 2))
+    Pf = np.zeros((T, C, 3))
+    xp = np.zeros((T, C, 2))
+    Pp = np.zeros((T, C, 3))
+    init = np.zeros((T, C), dtype=np.bool_)
+    for t in range(T):
+        dt = times[t] - times[t - 1] if t > 0 else 0.0
+        for c in range(C):
+            inited = not math.isnan(tlast[c])
+            if inited:
+                _predict(x, P, c, dt, q)
+                xp[t, c, 0] = x[c, 0]
+                xp[t, c, 1] = x[c, 1]
+                Pp[t, c, 0] = P[c, 0]
+                Pp[t, c, 1] = P[c, 1]
+                Pp[t, c, 2] = P[c, 2]
+            if math.isfinite(r[t, c]):
+                if inited:
+                    _update(x, P, c, z[t, c], r[t, c])
+                else:
+                    x[c, 0] = z[t, c]
+                    x[c, 1] = 0.0
+                    P[c, 0] = r[t, c]
+                    P[c, 1] = 0.0
+                    P[c, 2] = v0var
+                    tlast[c] = 1.0
+            init[t, c] = not math.isnan(tlast[c])
+            xf[t, c, 0] = x[c, 0]
+            xf[t, c, 1] = x[c, 1]
+            Pf[t, c, 0] = P[c, 0]
+            Pf[t, c, 1] = P[c, 1]
+            Pf[t, c, 2] = P[c, 2]
+    out = np.empty((T, C))
+    if not rts:
+        for t in range(T):
+            for c in range(C):
+                out[t, c] = xf[t, c, 0]
+        return out
+    xs = xf.copy()
+    for t in range(T - 2, -1, -1):
+        dt = times[t + 1] - times[t]
+        for c in range(C):
+            if not init[t, c]:
+                continue
+            # G = Pf F' = [[f00 + dt f01, f01], [f01 + dt f11, f11]]
+            f00, f01, f11 = Pf[t, c, 0], Pf[t, c, 1], Pf[t, c, 2]
+            g00 = f00 + dt * f01
+            g01 = f01
+            g10 = f01 + dt * f11
+            g11 = f11
+            a, b, d = Pp[t + 1, c, 0], Pp[t + 1, c, 1], Pp[t + 1, c, 2]
+            det = a * d - b * b
+            if det <= 0.0:
+                continue
+            i00, i01, i11 = d / det, -b / det, a / det
+            c00 = g00 * i00 + g01 * i01
+            c01 = g00 * i01 + g01 * i11
+            c10 = g10 * i00 + g11 * i01
+            c11 = g10 * i01 + g11 * i11
+            e0 = xs[t + 1, c, 0] - xp[t + 1, c, 0]
+            e1 = xs[t + 1, c, 1] - xp[t + 1, c, 1]
+            xs[t, c, 0] = xf[t, c, 0] + c00 * e0 + c01 * e1
+            xs[t, c, 1] = xf[t, c, 1] + c10 * e0 + c11 * e1
+    for t in range(T):
+        for c in range(C):
+            out[t, c] = xs[t, c, 0]
+    return out
+
+
+
+def old_smooth(seq, method, rts=True, scale=None):
+    """main's kalman_smooth / one_euro_smooth (default settings but rts): the smoothed keypoints."""
+    un, origin, unit = old_unit_arrays(seq)
+    L = old_body_size(seq, un) if scale is None else scale / unit
+    if method == "kalman":
+        k = sm.KalmanSettings(rts=rts)
+        t, kk = seq.confidences.shape
+        r = sm._measurement_variance(seq.confidences, k.measurement_noise, L)
+        q, v0var = k.process_noise * L * L, (k.initial_speed * L) * (k.initial_speed * L)
+        out = old_kalman_batch(np.ascontiguousarray(un.reshape(t, 2 * kk)), np.ascontiguousarray(r), seq.times,
+                               q, v0var, rts).reshape(t, kk, 2)
+    else:
+        o = sm.OneEuroSettings()
+        out = one_euro_batch(np.ascontiguousarray(un), seq.present, seq.times, o.min_cutoff, o.beta / L, o.d_cutoff)
+    return old_restore(seq.present, out, origin, unit)
+
+
+def _random_sequence(seed, t, k, magnitude, missing, low_conf):
+    rng = np.random.default_rng(seed)
+    base = rng.normal(0, 1, (1, k, 2)) + np.cumsum(rng.normal(0, 0.05, (t, 1, 2)), axis=0)
+    kp = (base + rng.normal(0, 0.02, (t, k, 2))) * magnitude + rng.normal(0, 3) * magnitude
+    cf = np.where(rng.random((t, k)) < missing, 0.0, 1.0)
+    if low_conf:
+        cf *= rng.uniform(0.05, 1.0, (t, k))
+    cf[0, :3] = 1.0                                     # at least one frame with 2+ distinct keypoints
+    times = np.cumsum(rng.uniform(0.01, 0.2, t))
+    return Sequence(kp, cf, None, times, None)
+
+
+def _same(a, b):
+    return a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 40), k=hst.sampled_from([13, 17, 25]),
+       magnitude=hst.sampled_from([1.0, 0.5, 3e-300, 640.0, 1e290]), missing=hst.sampled_from([0.0, 0.3, 0.9]),
+       low_conf=hst.booleans(), rts=hst.booleans(), method=hst.sampled_from(["kalman", "one-euro"]),
+       scale=hst.sampled_from([None, 0.7]))
+def test_smoothing_bit_identical_to_main(seed, t, k, magnitude, missing, low_conf, rts, method, scale):
+    seq = _random_sequence(seed, t, k, magnitude, missing, low_conf)
+    un, origin, unit = old_unit_arrays(seq)
+    if scale is None and not (old_unit_arrays(seq)[0][seq.present].size and
+                              np.isfinite(old_body_size(seq, un)) and old_body_size(seq, un) > 0):
+        return
+    sc = None if scale is None else scale * magnitude
+    want = old_smooth(seq, method, rts, sc)
+    if not np.isfinite(want).all():
+        return
+    out = sm.smooth(seq, method, kalman=sm.KalmanSettings(rts=rts), scale=sc)
+    assert _same(out.keypoints, want)
+    _assert_valid_derived(out, seq)
+
+
+def _assert_valid_derived(out, seq):
+    """``out`` (made by Sequence._derived, not validated) is what validating construction makes of it, and shares
+    no array with ``seq``."""
+    again = Sequence(out.keypoints, out.confidences, out.layout, out.times, out.fps, out.name)
+    for f in ("keypoints", "confidences", "times"):
+        assert _same(getattr(again, f), getattr(out, f))
+        assert not np.shares_memory(getattr(out, f), getattr(seq, f))
+    assert (again.layout, again.fps, again.name, out.points3d) == (out.layout, out.fps, out.name, None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 30), magnitude=hst.sampled_from([1.0, 2.0 ** -3, 7e-310, 1e300]),
+       missing=hst.sampled_from([0.0, 0.5, 1.0]), first_origin=hst.booleans(), shift=hst.booleans())
+def test_unit_coordinates_bit_identical_to_main(seed, t, magnitude, missing, first_origin, shift):
+    rng = np.random.default_rng(seed)
+    kp = rng.uniform(-1, 1, (t, 17, 2)) * magnitude + (rng.normal() * magnitude if shift else 0.0)
+    cf = np.where(rng.random((t, 17)) < missing, 0.0, 1.0)
+    cf[0, 0] = 1.0
+    seq = Sequence(kp, cf, "coco17", np.arange(t) / 30.0, None)
+    for f in (lambda s: s, lambda s: s[0], lambda s: s[-1:]):       # a whole sequence, one frame, (1, K)
+        want, got = old_unit_frame(f(seq.keypoints), f(seq.present)), sm.unit_frame(f(seq.keypoints), f(seq.present))
+        assert _same(got[0], want[0]) and got[1] == want[1]
+    want_kp, want_o, want_u = old_unit_arrays(seq, first_origin)
+    got_kp, got_o, got_u, diag = sm._unit_arrays(seq, first_origin)
+    assert _same(got_kp, want_kp) and _same(got_o, want_o) and got_u == want_u
+    assert (got_kp is seq.keypoints) == (want_kp is seq.keypoints)
+    if (diag > 0).any():
+        assert sm._body_size(seq, diag) == old_body_size(seq, want_kp)
+    n, o, u = sm.normalized(seq, first_origin=first_origin)
+    assert _same(n.keypoints, want_kp) and (n is seq) == (want_kp is seq.keypoints)
+    if n is not seq:
+        _assert_valid_derived(n, seq)
+
+
+def test_restore_refuses_overflow_and_keeps_missing_zero():
+    present = np.array([[True, True], [True, False]])
+    out = np.array([[[1.0, 0.0], [-4.0, 0.5]], [[0.5, 0.5], [9.0, 9.0]]])
+    kp, finite = sm._kernels().from_unit_frames(out, present, np.zeros(2), 2.0 ** 1023)
+    assert not finite
+    kp, finite = sm._kernels().from_unit_frames(out, present, np.array([1.0, 2.0]), 2.0)
+    assert finite and _same(kp, old_restore(present, out, np.array([1.0, 2.0]), 2.0))
+    assert kp[1, 1].tolist() == [0.0, 0.0] and kp[0, 1].tolist() == [-7.0, 3.0]
+
+
+def old_resample(seq, target, method, max_gap):
+    """main's resample of "hold" / "linear": the keypoints present in every frame as one group, the others
+    one at a time, by resample._interp_keypoint (numpy): (keypoints, confidences)."""
+    from posesearch.sequence.resample import _interp_keypoint
+
+    T, K = seq.confidences.shape
+    kp = np.zeros((len(target), K, 2))
+    cf = np.zeros((len(target), K))
+    pres = seq.present
+    full = pres.all(axis=0)
+    if full.sum() > 1:
+        grp = np.flatnonzero(full)
+        both = np.concatenate([seq.keypoints[:, grp].reshape(T, -1), seq.confidences[:, grp]], axis=1)
+        vals, _ = _interp_keypoint(seq.times, both, np.ones(T), target, method, max_gap)
+        kp[:, grp] = vals[:, :2 * len(grp)].reshape(len(target), len(grp), 2)
+        cf[:, grp] = vals[:, 2 * len(grp):]
+    for k in (np.flatnonzero(~full) if full.sum() > 1 else range(K)):
+        idx = np.flatnonzero(pres[:, k])
+        kp[:, k], cf[:, k] = _interp_keypoint(seq.times[idx], seq.keypoints[idx, k], seq.confidences[idx, k],
+                                              target, method, max_gap)
+    kp[cf == 0] = 0.0
+    return kp, cf
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 40), missing=hst.sampled_from([0.0, 0.2, 0.7]),
+       low_conf=hst.booleans(), method=hst.sampled_from(["linear", "hold"]),
+       max_gap=hst.sampled_from([0.05, 0.25, 10.0]), grid=hst.sampled_from(["own", "fps", "random", "shifted"]))
+def test_resample_bit_identical_to_main(seed, t, missing, low_conf, method, max_gap, grid):
+    from posesearch.sequence.resample import regular_times, resample
+
+    seq = _random_sequence(seed, t, 17, 1.0, missing, low_conf)
+    rng = np.random.default_rng(seed + 1)
+    target = {"own": seq.times,
+              "fps": regular_times(seq.times[0], seq.times[-1], 30.0),
+              "random": np.sort(rng.uniform(seq.times[0] - 0.1, seq.times[-1] + 0.1, 25)),
+              "shifted": seq.times + rng.choice([0.0, 5e-7, -5e-7, 2e-6], t)}[grid]
+    if np.any(np.diff(target) <= 0):
+        return
+    want_kp, want_cf = old_resample(seq, target, method, max_gap)
+    if not (want_cf > 0).any():
+        return
+    got = resample(seq, target, method=method, max_gap=max_gap)
+    assert _same(got.keypoints, want_kp) and _same(got.confidences, want_cf)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 20), missing=hst.sampled_from([0.0, 0.5]),
+       with_3d=hst.booleans(), fps=hst.sampled_from([None, 30.0]))
+def test_renamed_equals_replace(seed, t, missing, with_3d, fps):
+    from posesearch.sequence.io import as_sequence
+
+    seq = _random_sequence(seed, t, 17, 1.0, missing, True)
+    if with_3d:
+        p3 = np.random.default_rng(seed).normal(0, 1, (t, 17, 3))
+        p3[0, 0] = np.nan
+        seq = seq.replace(points3d=p3)
+    if fps is not None:
+        seq = seq.replace(fps=fps)
+    want = seq.replace(name="user")
+    got = as_sequence(seq, name="user")
+    assert (got.layout, got.fps, got.name) == (want.layout, want.fps, "user") and got is not seq
+    for f in ("keypoints", "confidences", "times", "points3d"):
+        a, b = getattr(got, f), getattr(want, f)
+        assert (a is None and b is None) or (_same(a, b) and not np.shares_memory(a, getattr(seq, f)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 20), missing=hst.sampled_from([0.0, 0.5]),
+       with_3d=hst.booleans(), axis_sum=hst.sampled_from([0.0, -0.0, None, 3.5]))
+def test_mirrored_without_validation_equals_validated(seed, t, missing, with_3d, axis_sum):
+    seq = _random_sequence(seed, t, 17, 1.0, missing, True)
+    if with_3d:
+        seq = seq.replace(points3d=np.random.default_rng(seed).normal(0, 1, (t, 17, 3)))
+    got = seq.mirrored(axis_sum=axis_sum)
+    again = Sequence(got.keypoints, got.confidences, got.layout, got.times, got.fps, got.name, got.points3d)
+    for f in ("keypoints", "confidences", "times", "points3d"):
+        a, b = getattr(got, f), getattr(again, f)
+        assert (a is None and b is None) or (_same(a, b) and not np.shares_memory(a, getattr(seq, f)))
+    assert (got.layout, got.fps, got.name) == (seq.layout, seq.fps, seq.name)
+
+
+def old_joint_sums(r, err, w, use, tr):
+    """main's per-joint sums in _moments: np.bincount per joint of the masked products."""
+    K = err.shape[1]
+    fin = np.isfinite(err) & use[:, None]
+    e_sum = np.zeros((tr, K))
+    w_sum = np.zeros((tr, K))
+    e_add = np.where(fin, err, 0.0) * w
+    w_add = np.where(fin, w, 0.0)
+    for k in range(K):
+        e_sum[:, k] = np.bincount(r, weights=e_add[:, k], minlength=tr)
+        w_sum[:, k] = np.bincount(r, weights=w_add[:, k], minlength=tr)
+    return e_sum, w_sum
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), tr=hst.integers(1, 30), extra=hst.integers(0, 30),
+       nan_share=hst.sampled_from([0.0, 0.3, 1.0]), observed=hst.sampled_from(["none", "some", "all"]),
+       held=hst.booleans())
+def test_joint_sums_bit_identical_to_main(seed, tr, extra, nan_share, observed, held):
+    from posesearch.sequence._score_kernels import joint_sums
+    from posesearch.sequence.score import CALIBRATION, _moments, held_pairs
+
+    rng = np.random.default_rng(seed)
+    # a monotone path over the reference frames 0..tr-1 (each at least once) and some user frames
+    steps = np.sort(rng.integers(0, tr, extra))
+    r = np.sort(np.concatenate([np.arange(tr), steps]))
+    path = np.stack([r, np.arange(len(r)) // 2], 1).astype(np.int64)
+    P, K = len(path), 17
+    dist = np.where(rng.random(P) < nan_share, np.nan, rng.uniform(0, 1, P))
+    err = np.where(rng.random((P, K)) < nan_share, np.nan, rng.uniform(0, 2, (P, K)))
+    w = rng.uniform(0, 1, (P, K)) * (rng.random((P, K)) > 0.2)
+    obs = {"none": None, "some": rng.random(P) < 0.4, "all": np.ones(P, bool)}[observed]
+    valid = rng.random(tr) < 0.9
+    hp = held_pairs(path) if held else None
+    use = rng.random(P) < 0.7
+    for a, b in zip(joint_sums(path[:, 0], err, w, use, tr), old_joint_sums(path[:, 0], err, w, use, tr)):
+        assert _same(a, b)
+    # and the moments they feed: per joint, the weighted mean error where a weight was summed
+    d_r, s_r, e_r = _moments(path, dist, err, w, tr, CALIBRATION["procrustes"], obs, valid, hp)
+    assert e_r.shape == (tr, K) and np.isfinite(s_r).all()
