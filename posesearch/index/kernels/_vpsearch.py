@@ -48,6 +48,15 @@ NODE_WORK = 256   # a node expansion costs about as much as scanning this many r
 _REL_SLACK = 1.0 - 1e-10
 _ABS_SLACK = 1e-10
 
+# The frontier heap and the exact rescoring of :mod:`._common`, the same Python functions compiled inline into
+# search_one (a call of a non-inlined numba function increfs and decrefs its array arguments with atomic
+# operations: ~190 heap calls and ~30 exact distances a query). exact_distance stays without fastmath
+# (search_one has none), so its summation order and the distances are unchanged.
+_minheap_push = njit(inline="always", **JIT)(minheap_push.py_func)
+_minheap_pop = njit(inline="always", **JIT)(minheap_pop.py_func)
+_exact_distance = njit(inline="always", fastmath=False, **JIT)(exact_distance.py_func)
+_heap_offer_group = njit(inline="always", **JIT)(heap_offer_group.py_func)
+
 KTree = namedtuple("KTree", ["scale", "data", "perm", "gstart", "sw", "split", "nint", "nrec", "block_start",
                              "block_off", "brec", "codes"])
 KTree.__doc__ = """Arrays a search reads: ``scale`` (max |coordinate|), ``data`` (distinct rows in tree order),
@@ -56,25 +65,23 @@ KTree.__doc__ = """Arrays a search reads: ``scale`` (max |coordinate|), ``data``
 
 
 @njit(inline="always", **JIT)
-def _box_gaps(rec, q, j, dd):
-    """x and y distances from joint j of the query to the box (box_lo | box_hi, D each) of record rec."""
-    x = q[2 * j]
-    y = q[2 * j + 1]
-    return (max(0.0, rec[2 * j] - x, x - rec[dd + 2 * j]),
-            max(0.0, rec[2 * j + 1] - y, y - rec[dd + 2 * j + 1]))
+def _box_gaps(x, y, lox, loy, hix, hiy):
+    """x and y distances from a joint (x, y) of the query to a box [lo, hi] of its plane (scalars, not
+    arrays: an inlined call increfs each array it is given, and this one runs for every joint)."""
+    return max(0.0, lox - x, x - hix), max(0.0, loy - y, y - hiy)
 
 
 @njit(inline="always", **JIT)
-def _move_total(cost, need, sgn, olim, rec, cn, sw, split, order, dq, g, t0):
+def _move_total(cost, need, sgn, olim, nr, c, cn, sw, split, order, dq, g, t0):
     """``cost`` plus the least extra cost of moving sum_j sw_j t_j by ``need`` > 0 from t0, upwards
-    (sgn = 1, each t_j up to its shell limit rec[olim + j] = shell_hi) or downwards (sgn = -1, down to
+    (sgn = 1, each t_j up to its shell limit nr[c, olim + j] = shell_hi) or downwards (sgn = -1, down to
     shell_lo): first free inside each flat part of the cost (|dq_j - t_j| <= g_j), then the cheapest
     joints by cn_j / sw_j. Written once for both directions through sgn * t: multiplying by +-1 is exact
     and the costs are added in the same order, so the bounds are bit-identical to two separate loops."""
     free = 0.0
     for jj in range(split.shape[0]):
         j = split[jj]
-        f = min(sgn * np.float64(rec[olim + j]), sgn * dq[j] + g[j]) - sgn * t0[j]
+        f = min(sgn * np.float64(nr[c, olim + j]), sgn * dq[j] + g[j]) - sgn * t0[j]
         if f > 0.0:
             free += sw[j] * f
     if free >= need:
@@ -82,7 +89,7 @@ def _move_total(cost, need, sgn, olim, rec, cn, sw, split, order, dq, g, t0):
     need -= free
     for jj in range(order.shape[0]):
         j = order[jj]
-        lim = sgn * np.float64(rec[olim + j])
+        lim = sgn * np.float64(nr[c, olim + j])
         f = max(0.0, min(lim, sgn * dq[j] + g[j]) - sgn * t0[j])
         cap = sw[j] * (lim - sgn * t0[j] - f)
         if cap <= 0.0:
@@ -95,9 +102,10 @@ def _move_total(cost, need, sgn, olim, rec, cn, sw, split, order, dq, g, t0):
 
 
 @njit(inline="always", **JIT)
-def _child_bound_weighted(rec, q, cn, sw, split, order, dq, inh_parent, b, t0, g):
-    """Lower bound (normalized weighted distance) for the child whose record is ``rec``; fills its
-    per-joint bounds b. The total shell constrains sum_j sw_j t_j; ``split``: joints with sw_j > 0,
+def _child_bound_weighted(nr, c, q, cn, sw, split, order, dq, inh, pn, t0, g):
+    """Lower bound (normalized weighted distance) for child c (record nr[c], parent pn); fills its
+    per-joint bounds inh[c] from its parent's inh[pn] (rows indexed in the 2-D arrays, not views: no
+    refcounts). The total shell constrains sum_j sw_j t_j; ``split``: joints with sw_j > 0,
     ``order``: the same sorted by cost per unit of total, cn_j / sw_j. t0, g: scratch (K,)."""
     kk = cn.shape[0]
     dd = 2 * kk
@@ -106,55 +114,57 @@ def _child_bound_weighted(rec, q, cn, sw, split, order, dq, inh_parent, b, t0, g
     cost = 0.0
     ssum = 0.0
     for j in range(kk):
-        bx, by = _box_gaps(rec, q, j, dd)
-        gj = max(inh_parent[j], bx + by)
-        lo = np.float64(rec[osl + j])
-        hi = np.float64(rec[osh + j])
+        bx, by = _box_gaps(q[2 * j], q[2 * j + 1], nr[c, 2 * j], nr[c, 2 * j + 1], nr[c, dd + 2 * j],
+                           nr[c, dd + 2 * j + 1])
+        gj = max(inh[pn, j], bx + by)
+        lo = np.float64(nr[c, osl + j])
+        hi = np.float64(nr[c, osh + j])
         d = dq[j]
         t = min(max(d, lo), hi)
         t0[j] = t
         base = max(abs(d - t), gj)
-        b[j] = base
+        inh[c, j] = base
         cost += cn[j] * base
         g[j] = gj
     for jj in range(split.shape[0]):
         ssum += sw[split[jj]] * t0[split[jj]]
-    lo_tot = np.float64(rec[osh + kk])
-    hi_tot = np.float64(rec[osh + kk + 1])
+    lo_tot = np.float64(nr[c, osh + kk])
+    hi_tot = np.float64(nr[c, osh + kk + 1])
     if ssum < lo_tot:       # raise sum t_j to lo_tot (each t_j at most its shell's hi)
-        cost = _move_total(cost, lo_tot - ssum, 1.0, osh, rec, cn, sw, split, order, dq, g, t0)
+        cost = _move_total(cost, lo_tot - ssum, 1.0, osh, nr, c, cn, sw, split, order, dq, g, t0)
     elif ssum > hi_tot:     # lower it to hi_tot (each t_j at least its shell's lo)
-        cost = _move_total(cost, ssum - hi_tot, -1.0, osl, rec, cn, sw, split, order, dq, g, t0)
+        cost = _move_total(cost, ssum - hi_tot, -1.0, osl, nr, c, cn, sw, split, order, dq, g, t0)
     return cost
 
 
 @njit(inline="always", **JIT)
-def _prefetch_records(nrec, lc):
-    """Prefetch the records of children lc and lc + 1 (adjacent rows of nrec): a hint, never a fault."""
-    flat = nrec.reshape(-1)
-    o = lc * nrec.shape[1]
-    for off in range(0, 2 * nrec.shape[1], 16):        # 16 float32 a cache line
+def _prefetch_records(flat, width, lc):
+    """Prefetch the records of children lc and lc + 1 (adjacent rows of width ``width`` of the node
+    records, flattened once a query): a hint, never a fault."""
+    o = lc * width
+    for off in range(0, 2 * width, 16):        # 16 float32 a cache line
         prefetch_row(flat, o + off)
 
 
 @njit(inline="always", **JIT)
-def _child_bound_l2(rec, q, dq, dq_tot, inh_parent, b):
+def _child_bound_l2(nr, c, q, dq, dq_tot, inh, pn):
     kk = dq.shape[0]
     dd = 2 * kk
     osl = 2 * dd
     osh = 2 * dd + kk
     s = 0.0
     for j in range(kk):
-        bx, by = _box_gaps(rec, q, j, dd)
+        bx, by = _box_gaps(q[2 * j], q[2 * j + 1], nr[c, 2 * j], nr[c, 2 * j + 1], nr[c, dd + 2 * j],
+                           nr[c, dd + 2 * j + 1])
         d = dq[j]
-        v = max(inh_parent[j], np.sqrt(bx * bx + by * by), d - rec[osh + j], rec[osl + j] - d)
-        b[j] = v
+        v = max(inh[pn, j], np.sqrt(bx * bx + by * by), d - nr[c, osh + j], nr[c, osl + j] - d)
+        inh[c, j] = v
         s += v * v
-    return max(np.sqrt(s), dq_tot - rec[osh + kk + 1], rec[osh + kk] - dq_tot)
+    return max(np.sqrt(s), dq_tot - nr[c, osh + kk + 1], nr[c, osh + kk] - dq_tot)
 
 
 @njit(inline="always", **JIT)
-def _block_box_bound(b, T, q, cn, metric):
+def _block_box_bound(b, brec, q, cn, metric):
     """Bound of block b from its quantization box [lo, lo + 255 step] (contains the block's box)."""
     kk = cn.shape[0]
     dd = 2 * kk
@@ -163,8 +173,8 @@ def _block_box_bound(b, T, q, cn, metric):
         bb = 0.0
         for a in range(2):
             i = 2 * j + a
-            lo = np.float64(T.brec[b, i])
-            hi = lo + 255.0 * np.float64(T.brec[b, dd + i])
+            lo = np.float64(brec[b, i])
+            hi = lo + 255.0 * np.float64(brec[b, dd + i])
             x = q[i]
             v = max(0.0, lo - x, x - hi)
             bb = bb + v if metric == METRIC_WEIGHTED else bb + v * v
@@ -260,19 +270,26 @@ def int_filter_setup(b, T, q, cn, act, na, npad, dk, eps, iqp, iqm, iw, ioff):
     need <= dk). L < 0: every row is dropped. S also keeps L <= 65534 < 65535, so a saturated
     accumulator is dropped, as it should be (L is capped at 65535, where nothing is dropped, should
     rounding ever take it past 65534). dk only falls during a search, so L only falls too."""
-    dd = T.data.shape[1]
+    return _int_filter_setup(b, T.brec, q, cn, act, na, npad, dk, eps, iqp, iqm, iw, ioff)
+
+
+@njit(inline="always", **JIT)
+def _int_filter_setup(b, brec, q, cn, act, na, npad, dk, eps, iqp, iqm, iw, ioff):
+    """:func:`int_filter_setup` on the block records ``brec`` (the search passes the tree's arrays it
+    needs, not the whole KTree: each array argument of an inlined call costs a refcount pair)."""
+    dd = brec.shape[1] // 2
     thr = (1.0 + eps) * dk * (1.0 + 2.0 ** -20)
     cmax = 0.0
     csum = 0.0
     outside = 0.0
     for tt in range(na):
         i = act[tt]
-        st = np.float64(T.brec[b, dd + i])
+        st = np.float64(brec[b, dd + i])
         cs = cn[i >> 1] * st
         cmax = max(cmax, cs)
         csum += cs
         if st > 0.0:
-            v = (q[i] - np.float64(T.brec[b, i])) / st
+            v = (q[i] - np.float64(brec[b, i])) / st
             outside += cs * max(v - 256.0, -v, 0.0)
     outside *= 1.0 - 1e-9
     if not (cmax > 0.0 and dk >= _INT_DK_MIN and thr < np.inf):
@@ -285,11 +302,11 @@ def int_filter_setup(b, T, q, cn, act, na, npad, dk, eps, iqp, iqm, iw, ioff):
     nt = 0
     for tt in range(na):
         i = act[tt]
-        st = np.float64(T.brec[b, dd + i])
+        st = np.float64(brec[b, dd + i])
         wi = min(np.floor(scale * cn[i >> 1] * st * (1.0 - 1e-9)), _INT_WMAX)
         if not wi >= 1.0:
             continue
-        v = min(max((q[i] - np.float64(T.brec[b, i])) / st, -1.0), 256.0)
+        v = min(max((q[i] - np.float64(brec[b, i])) / st, -1.0), 256.0)
         qc = min(255, max(0, int(np.floor(v))))
         iqp[nt] = min(qc + 1, 255)
         iqm[nt] = max(qc - 1, 0)
@@ -308,17 +325,49 @@ def int_filter_setup(b, T, q, cn, act, na, npad, dk, eps, iqp, iqm, iw, ioff):
 
 
 @njit(inline="always", **JIT)
-def _offer_row(p, T, q, w, metric, hd, hi, n, stats):
+def _offer_row(p, data, perm, gstart, q, w, metric, hd, hi, n, stats):
     """Exact distance of tree row p offered to the result heap with p's identical rows."""
     stats[3] += 1
-    de = exact_distance(T.data[p], q, w, metric)
-    return heap_offer_group(hd, hi, n, de, T.perm, T.gstart[p], T.gstart[p + 1])
+    de = _exact_distance(data[p], q, w, metric)
+    return _heap_offer_group(hd, hi, n, de, perm, gstart[p], gstart[p + 1])
 
 
 @njit(inline="always", **JIT)
-def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c32, stats, int_filter, acc, iqp,
-               iqm, iw, ioff, chunks):
-    """Scan block b into the result heap of size n (returned updated).
+def _scan_setup(b, brec, q, cn, act, na, metric, s32, q32, c32):
+    """The float32 filter's per-block inputs of :func:`scan_block` (steps s32, query offsets q32, weights
+    c32 over the active coordinates) and its slack H (returned)."""
+    dd = brec.shape[1] // 2
+    u = 2.0 ** -24
+    hsum = 0.0
+    h2 = 0.0
+    r2 = 0.0
+    for tt in range(na):
+        i = act[tt]
+        lo = np.float64(brec[b, i])
+        st = np.float64(brec[b, dd + i])
+        qq = q[i] - lo - 0.5 * st
+        s32[tt] = brec[b, dd + i]
+        q32[tt] = np.float32(qq)
+        h = st * (0.5 + 1e-9)
+        err = 2.0 * u * (255.0 * st + abs(qq))
+        if metric == METRIC_WEIGHTED:
+            c = cn[i >> 1]
+            c32[tt] = np.float32(c)
+            hsum += c * (h + err)
+        else:
+            h2 += h * h
+            r2 += err * err
+    if metric != METRIC_WEIGHTED:
+        hsum = np.sqrt(h2) + np.sqrt(r2)
+    return hsum * (1.0 + 1e-6)
+
+
+@njit(inline="always", **JIT)
+def scan_block(b, data, brec, bstart, boff, codes, perm, gstart, q, w, metric, cn, act, na, eps, hd, hi, n, buf,
+               s32, q32, c32, stats, int_filter, acc, iqp, iqm, iw, ioff, chunks):
+    """Scan block b into the result heap of size n (returned updated). data ... gstart: the KTree's arrays
+    (data, brec, block_start, block_off, codes, perm, gstart), passed one by one: an inlined call increfs
+    every array it is given, and a KTree holds 12.
 
     Filter: with e_i = step_i code_i - (q_i - lo_i - step_i / 2), |x_i - q_i| >= |e_i| - h_i,
     h_i = step_i (1/2 + 1e-9) (the cell half-width, plus the rounding of the code computation); the
@@ -334,40 +383,17 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
     where a row is still within the limit (partial sums are lower bounds too; after 7 pairs ~70% of the
     chunks are dropped on real poses, cross-dataset queries).
     """
-    data = T.data
     dd = data.shape[1]
-    s = T.block_start[b]
-    cnt = T.block_start[b + 1] - s
-    u = 2.0 ** -24
-    hsum = 0.0
-    h2 = 0.0
-    r2 = 0.0
-    for tt in range(na):
-        i = act[tt]
-        lo = np.float64(T.brec[b, i])
-        st = np.float64(T.brec[b, dd + i])
-        qq = q[i] - lo - 0.5 * st
-        s32[tt] = T.brec[b, dd + i]
-        q32[tt] = np.float32(qq)
-        h = st * (0.5 + 1e-9)
-        err = 2.0 * u * (255.0 * st + abs(qq))
-        if metric == METRIC_WEIGHTED:
-            c = cn[i >> 1]
-            c32[tt] = np.float32(c)
-            hsum += c * (h + err)
-        else:
-            h2 += h * h
-            r2 += err * err
-    if metric != METRIC_WEIGHTED:
-        hsum = np.sqrt(h2) + np.sqrt(r2)
-    hsum *= 1.0 + 1e-6
+    s = bstart[b]
+    cnt = bstart[b + 1] - s
     kcap = hd.shape[0]
-    t32 = filter_threshold(hd[0] if n == kcap else np.inf, eps, hsum, metric)
-    base = T.block_off[b] * dd
+    base = boff[b] * dd
     npad = padded(cnt)
     if int_filter > 0 and metric == METRIC_WEIGHTED and n == kcap:
-        npair, scale, slack, outside = int_filter_setup(b, T, q, cn, act, na, npad, hd[0], eps, iqp, iqm, iw, ioff)
+        npair, scale, slack, outside = _int_filter_setup(b, brec, q, cn, act, na, npad, hd[0], eps, iqp, iqm, iw, ioff)
         if npair > 0:
+            hsum = -1.0     # the float32 filter's set-up: at the block's first survivor (most blocks have none)
+            t32 = np.float32(0.0)
             lim = int_filter_limit(hd[0], eps, scale, slack, outside)
             if lim < 0:
                 return n
@@ -375,7 +401,7 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
             for c in range(nch):
                 chunks[c] = c
             p1 = min(npair, int_filter)     # the heaviest pairs (act is sorted) for every chunk,
-            int_bound_block(T.codes, base, ioff, 0, p1, iqp, iqm, iw, acc, chunks, nch)
+            int_bound_block(codes, base, ioff, 0, p1, iqp, iqm, iw, acc, chunks, nch)
             if p1 < npair:                        # the rest only for chunks with a row still <= lim
                 live = 0
                 for c in range(nch):
@@ -383,7 +409,7 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
                         chunks[live] = c
                         live += 1
                 nch = live
-                int_bound_block(T.codes, base, ioff, p1, npair, iqp, iqm, iw, acc, chunks, nch)
+                int_bound_block(codes, base, ioff, p1, npair, iqp, iqm, iw, acc, chunks, nch)
             for j in range(nch):
                 ch = chunks[j]
                 m = int_bound_mask(acc, ch, lim)
@@ -393,15 +419,20 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
                         break
                     m &= m - np.uint64(1)
                     stats[5] += 1
-                    a = _approx_code_row(T.codes, base + r, npad, act, na, s32, q32, c32)
+                    if hsum < 0.0:
+                        hsum = _scan_setup(b, brec, q, cn, act, na, metric, s32, q32, c32)
+                        t32 = filter_threshold(hd[0], eps, hsum, metric)
+                    a = _approx_code_row(codes, base + r, npad, act, na, s32, q32, c32)
                     if a <= t32 or a > F32_MAX:
-                        n = _offer_row(s + r, T, q, w, metric, hd, hi, n, stats)
+                        n = _offer_row(s + r, data, perm, gstart, q, w, metric, hd, hi, n, stats)
                         t32 = filter_threshold(hd[0], eps, hsum, metric)
                         lim = int_filter_limit(hd[0], eps, scale, slack, outside)
                         if lim < 0:         # no row of the block can enter any more
                             return n
             return n
-    if _approx_codes(T.codes, base, npad, cnt, act, na, s32, q32, c32, metric, t32, buf) == 0:
+    hsum = _scan_setup(b, brec, q, cn, act, na, metric, s32, q32, c32)
+    t32 = filter_threshold(hd[0] if n == kcap else np.inf, eps, hsum, metric)
+    if _approx_codes(codes, base, npad, cnt, act, na, s32, q32, c32, metric, t32, buf) == 0:
         return n
     if n < kcap:     # heap not full: first the rows with the smallest approximations, for a tight threshold
         sd = np.empty(kcap)
@@ -414,12 +445,12 @@ def scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, q32, c
         for j in range(m):
             r = si[j]
             buf[r] = np.nan              # offered now: the pass below skips it
-            n = _offer_row(s + r, T, q, w, metric, hd, hi, n, stats)
+            n = _offer_row(s + r, data, perm, gstart, q, w, metric, hd, hi, n, stats)
         t32 = filter_threshold(hd[0] if n == kcap else np.inf, eps, hsum, metric)
     for r in range(cnt):
         a = buf[r]
         if a <= t32 or a > F32_MAX:
-            n = _offer_row(s + r, T, q, w, metric, hd, hi, n, stats)
+            n = _offer_row(s + r, data, perm, gstart, q, w, metric, hd, hi, n, stats)
             if n == kcap:
                 t32 = filter_threshold(hd[0], eps, hsum, metric)
     return n
@@ -441,6 +472,16 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
     filter's first pass (AVX-512BW hosts only, else 0; see scan_block).
     """
     data = T.data
+    sw = T.sw
+    nint = T.nint
+    bstart = T.block_start
+    nrec = T.nrec
+    brec = T.brec
+    boff = T.block_off
+    codes = T.codes
+    perm = T.perm
+    gstart = T.gstart
+    nrec_flat = nrec.reshape(-1)        # once a query (a reshape costs a C call and a refcount)
     dd = data.shape[1]
     kk = dd // 2
     ovp = 2 * dd + 2 * kk + 2
@@ -449,7 +490,7 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
     cn = np.empty(kk)
     eps, eta = prepare_query(q, w, metric, q32, c32, cn)
     split = T.split
-    order = split[np.argsort(cn[split] / T.sw[split])]
+    order = split[np.argsort(cn[split] / sw[split])]
     act = np.empty(dd, np.int64)
     na = 0
     for i in range(dd):
@@ -482,7 +523,7 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
     n = 0
     for j in range(kk):
         inh[0, j] = 0.0
-    sz = minheap_push(hn, hl, 0, 0, 0.0)
+    sz = _minheap_push(hn, hl, 0, 0, 0.0)
     npts = 0
     nnodes = 0
     nleaves = 0
@@ -492,54 +533,53 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
     while sz > 0:
         node = hn[0]
         lb = hl[0]
-        sz = minheap_pop(hn, hl, sz)
+        sz = _minheap_pop(hn, hl, sz)
         if n == k and lb * _REL_SLACK - abs_slack > hd[0]:
             break
-        b0 = T.nint[node, 2]
-        b1 = T.nint[node, 3]
+        b0 = nint[node, 2]
+        b1 = nint[node, 3]
         if b1 == b0 + 1 or flat:
             for b in range(b0, b1):
                 if b1 > b0 + 1 and n == k:
-                    if _block_box_bound(b, T, q, cn, metric) * _REL_SLACK - abs_slack > hd[0]:
+                    if _block_box_bound(b, brec, q, cn, metric) * _REL_SLACK - abs_slack > hd[0]:
                         continue
-                n = scan_block(b, T, q, w, metric, cn, act, na, eps, hd, hi, n, buf, s32, l32, lc32, stats,
-                               int_filter, acc, iqp, iqm, iw, ioff, chunks)
-                npts += T.block_start[b + 1] - T.block_start[b]
+                n = scan_block(b, data, brec, bstart, boff, codes, perm, gstart, q, w, metric, cn, act, na, eps, hd,
+                               hi, n, buf, s32, l32, lc32, stats, int_filter, acc, iqp, iqm, iw, ioff, chunks)
+                npts += bstart[b + 1] - bstart[b]
                 nleaves += 1
             continue
         if npts + NODE_WORK * nnodes > max_work:
             flat = True
             stats[4] = 1
-            sz = minheap_push(hn, hl, sz, node, lb)
+            sz = _minheap_push(hn, hl, sz, node, lb)
             continue
-        lc = T.nint[node, 0]
+        lc = nint[node, 0]
         nnodes += 1
-        rl = T.nrec[lc]
         if metric == METRIC_WEIGHTED:
             for j in range(kk):
-                dq[j] = abs(q[2 * j] - rl[ovp + 2 * j]) + abs(q[2 * j + 1] - rl[ovp + 2 * j + 1])
+                dq[j] = abs(q[2 * j] - nrec[lc, ovp + 2 * j]) + abs(q[2 * j + 1] - nrec[lc, ovp + 2 * j + 1])
             dq_tot = 0.0
         else:
             for j in range(kk):
-                dx = q[2 * j] - rl[ovp + 2 * j]
-                dy = q[2 * j + 1] - rl[ovp + 2 * j + 1]
+                dx = q[2 * j] - nrec[lc, ovp + 2 * j]
+                dy = q[2 * j + 1] - nrec[lc, ovp + 2 * j + 1]
                 dq[j] = np.sqrt(dx * dx + dy * dy)
             s2 = 0.0
             for jj in range(split.shape[0]):
-                s2 += T.sw[split[jj]] * dq[split[jj]] * dq[split[jj]]
+                s2 += sw[split[jj]] * dq[split[jj]] * dq[split[jj]]
             dq_tot = np.sqrt(s2)
         for side in range(2):
             c = lc + side
             if metric == METRIC_WEIGHTED:
-                cb = _child_bound_weighted(T.nrec[c], q, cn, T.sw, split, order, dq, inh[node], inh[c], t0, g)
+                cb = _child_bound_weighted(nrec, c, q, cn, sw, split, order, dq, inh, node, t0, g)
             else:
-                cb = _child_bound_l2(T.nrec[c], q, dq, dq_tot, inh[node], inh[c])
+                cb = _child_bound_l2(nrec, c, q, dq, dq_tot, inh, node)
             cb = max(cb, lb)
             if n < k or cb * _REL_SLACK - abs_slack <= hd[0]:
-                sz = minheap_push(hn, hl, sz, c, cb)
-                gc = T.nint[c, 0]
-                if gc >= 0 and T.nint[c, 3] != T.nint[c, 2] + 1:   # c may be expanded next: ask for its
-                    _prefetch_records(T.nrec, gc)                   # children's records now
+                sz = _minheap_push(hn, hl, sz, c, cb)
+                gc = nint[c, 0]
+                if gc >= 0 and nint[c, 3] != nint[c, 2] + 1:   # c may be expanded next: ask for its
+                    _prefetch_records(nrec_flat, nrec.shape[1], gc)   # children's records now
     finish_heap(hd, hi, n, k, out_i, out_d)
     stats[0] = npts
     stats[1] = nnodes
@@ -561,9 +601,11 @@ def any_nonzero(w, j0, j1, out):
 @njit(parallel=True, **JIT)
 def search_batch(Q, W, metric, k, T, max_work, out_i, out_d, stats, nchunks, max_block, int_filter):
     """All queries, in parallel over ``nchunks`` contiguous chunks (one workspace each)."""
+    nint = T.nint
+    data = T.data
     nq = Q.shape[0]
-    nn = T.nint.shape[0]
-    kk = T.data.shape[1] // 2
+    nn = nint.shape[0]
+    kk = data.shape[1] // 2
     for ch in prange(nchunks):
         b0 = ch * nq // nchunks
         b1 = (ch + 1) * nq // nchunks
