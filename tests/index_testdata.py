@@ -232,3 +232,21 @@ def coco_queries(raw) -> tuple[np.ndarray, np.ndarray]:
 
 __all__ = ["COCO17", "random_poses", "vectors_of", "random_weights", "coco_clips", "make_corpus", "recall_at",
            "true_distances", "brute_force_kth", "check_answers", "flip_byte", "held_out_queries", "coco_queries"]
+
+
+def rewrite_index_file(path, edit) -> dict:
+    """Apply ``edit(h5file)`` to an index file and store a matching checksum (a consistent file that the
+    checksum cannot tell from one written that way); returns the file's arrays after the edit, by name."""
+    import h5py
+
+    from posesearch.index.fileformat import compute_checksum
+
+    with h5py.File(path, "r+") as f:
+        edit(f)
+        names = []
+        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        arrays = {name: np.asarray(f[name][()]) for name in names}
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
+                 for k, v in f.attrs.items()}
+        f.attrs["checksum"] = compute_checksum(attrs, arrays)
+    return arrays

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from index_testdata import (backend_settings, check_answers, random_poses, random_weights, recall_at, repeated_rows,
-                            repeated_rows_args, vectors_of)
+                            repeated_rows_args, rewrite_index_file, vectors_of)
 from posesearch.errors import InvalidArgumentError, PoseSearchError, UnknownNameError
 from posesearch.index import BACKENDS, Index
 from posesearch.poses.distances import cosine_distance, weighted_distance
@@ -244,21 +244,7 @@ def test_exact_backends_property(n, seed, metric, dup_every):
 
 # ----------------------------------------------------------------------------- vptree: identical rows in files
 
-def _rewrite_index(path, edit):
-    """Apply ``edit(h5file)`` to an index file and store a matching checksum (a consistent file that the
-    checksum cannot tell from one written that way)."""
-    import h5py
-
-    from posesearch.index.fileformat import compute_checksum
-
-    with h5py.File(path, "r+") as f:
-        edit(f)
-        names = []
-        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-        arrays = {name: np.asarray(f[name][()]) for name in names}
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
-                 for k, v in f.attrs.items()}
-        f.attrs["checksum"] = compute_checksum(attrs, arrays)
+_rewrite_index = rewrite_index_file
 
 
 @pytest.mark.parametrize("metric", ["weighted", "cosine"])

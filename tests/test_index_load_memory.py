@@ -9,15 +9,14 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
-import h5py
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from index_testdata import rewrite_index_file
 
 from posesearch.errors import FileFormatError
 from posesearch.index import Index
-from posesearch.index.fileformat import compute_checksum
 from posesearch.index.kernels._vpbuild import first_mixed_group, rows_to_tree_order
 from posesearch.index.query import FACE_DIMS
 
@@ -31,16 +30,7 @@ def _rows(n=3000, seed=0):
     return x
 
 
-def _rewrite(path, edit):
-    """``edit(h5file)``, then a matching checksum (a file the checksum cannot tell from one written so)."""
-    with h5py.File(path, "r+") as f:
-        edit(f)
-        names = []
-        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-        arrays = {name: np.asarray(f[name][()]) for name in names}
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
-                 for k, v in f.attrs.items()}
-        f.attrs["checksum"] = compute_checksum(attrs, arrays)
+_rewrite = rewrite_index_file
 
 
 @pytest.mark.parametrize("metric", ["weighted", "cosine"])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from index_testdata import rewrite_index_file
 
 from posesearch.index import Index
 from posesearch.index.backend import parse_params
@@ -158,8 +159,6 @@ def test_bounds_are_float32_rounded_outwards_and_older_files_still_load(tmp_path
     extremes, loads them rounded the same way: the same search layout, the same answers."""
     import h5py
 
-    from posesearch.index.fileformat import compute_checksum
-
     x = _rows()
     idx = Index.build(x, metric="weighted", backend="vptree", leaf_size=8)
     q = np.random.default_rng(6).normal(size=(8, 34))
@@ -185,16 +184,8 @@ def test_bounds_are_float32_rounded_outwards_and_older_files_still_load(tmp_path
                 inward[a == 0] = 0.0
                 del f[prefix + k]
                 f[prefix + k] = a + inward
-        names = []
-        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-        arrays = {name: np.asarray(f[name][()]) for name in names}
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v.item() if isinstance(v, np.generic) else v)
-                 for k, v in f.attrs.items()}
-        f.attrs["checksum"] = compute_checksum(attrs, arrays)
-        return arrays
 
-    with h5py.File(path, "r+") as f:
-        old = as_before(f)
+    old = rewrite_index_file(path, as_before)
     back = Index.load(path)
     for k in keys:
         a64 = old["backend/" + k]
