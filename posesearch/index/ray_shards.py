@@ -72,8 +72,9 @@ class ShardServer:
             self.error = (type(e).__name__, e.path, e.problem)
         self.search_params: dict[str, Any] = {}
         if self.index is not None:     # compile / load the search kernels now, within LOAD_TIMEOUT, so that
-            dim = int(attrs.get("dimension", 34))    # the first query's QUERY_TIMEOUT is not spent on them
-            self.index.search_vectors(np.full((1, dim), 0.1), 1)
+            dim = int(attrs.get("dimension", 34))    # the first query's QUERY_TIMEOUT is not spent on them:
+            for n in (1, 2):                         # one query and a batch run different kernels
+                self.index.search_vectors(np.full((n, dim), 0.1), 1)
 
     def ready(self) -> tuple[str, str, str] | int:
         """The load error (kind, where, problem), or the number of frames the shard holds."""
