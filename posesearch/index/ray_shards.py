@@ -73,8 +73,14 @@ class ShardServer:
         self.search_params: dict[str, Any] = {}
         if self.index is not None:     # compile / load the search kernels now, within LOAD_TIMEOUT, so that
             dim = int(attrs.get("dimension", 34))    # the first query's QUERY_TIMEOUT is not spent on them:
-            for n in (1, 2):                         # one query and a batch run different kernels
-                self.index.search_vectors(np.full((n, dim), 0.1), 1)
+            for n in (1, 2):                         # one query and a batch run different kernels, and the
+                for writable in (True, False):       # arrays Ray delivers are read-only (another numba type)
+                    v = np.full((n, dim), 0.1)
+                    w = np.ones((n, dim // 2)) if self.index.metric == "weighted" else None
+                    for a in (v, w):
+                        if a is not None:
+                            a.setflags(write=writable)
+                    self.index._knn(v, w, 1)
 
     def ready(self) -> tuple[str, str, str] | int:
         """The load error (kind, where, problem), or the number of frames the shard holds."""
