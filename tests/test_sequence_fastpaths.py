@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as hst
 
+from posesearch.errors import InvalidArgumentError
 from posesearch.poses.procrustes import procrustes_distance
 from posesearch.sequence import _align_kernels as kern
 from posesearch.sequence.align import dtw_path
@@ -288,6 +289,17 @@ def test_dtw_equals_full_table(seed, tu, tr, radius, open_user, max_hold, nan_sh
         got = dtw_path(DistanceMatrix(vals, band), open_ends="user" if open_user else "none", missing_cost=0.9,
                        max_hold=max_hold)
         assert got[0] == want_cost and np.array_equal(got[1], want_path[:, ::-1])
+
+
+@pytest.mark.parametrize("lo, hi, why", [([0, 2, 1], [3, 3, 3], "non-decreasing"), ([0, 0], [2, 1], "non-decreasing"),
+                                          ([0, 1], [1, 1], "lo[u] < hi[u]"), ([0, 0], [2, 4], "<= 3"),
+                                          ([0, 0, 0], [1, 1], "one length")])
+def test_band_shape_is_checked(lo, hi, why):
+    """The DTW kernels walk two rows at once and rely on the band's shape (0 <= lo < hi <= Tr, both
+    non-decreasing): another shape is refused when the band is made, not read out of bounds."""
+    with pytest.raises(InvalidArgumentError, match="band: ") as e:
+        Band(np.array(lo), np.array(hi), 3)
+    assert why in str(e.value)
 
 
 def test_dtw_hand_case_hold_limit():

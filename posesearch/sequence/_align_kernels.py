@@ -511,54 +511,111 @@ def _hold_extra(run_before, d, missing, max_hold):
 
 
 @njit(cache=True, inline="always")
-def _dtw_row(drow, u, lo, hi, tr, missing, open_user, cap, hold_from, prev, cur, B, last):
-    """Row u of :func:`dtw` from its in-band distances ``drow`` (position j = reference frame lo[u] + j):
-    costs into ``cur`` from ``prev`` (row u-1; both indexed by reference frame + 1, inf outside a row's
-    band), step codes into B[u], the last reference frame's cost into last[u]. The caller swaps prev and
-    cur after each row.
+def _dtw_cell(d, dg, up, left, run, r, first, missing, cap, hold_from):
+    """One cell (u, r) of :func:`dtw` from its distance d (NaN: no distance, costs ``missing``), the costs of
+    (u-1, r-1) ``dg``, (u-1, r) ``up`` and (u, r-1) ``left`` (inf outside the band) and ``run``, the reference
+    frames the user frame already held on the best path into (u, r-1); ``first``: row u may start a path at
+    r == 0. Returns (its cost, inf when no path reaches it; its run; its step code).
 
     Every value is computed before it is chosen, so that the choices compile to selects and masked moves
     instead of branches (which step wins is unpredictable: branches mispredicted about a third of the time
-    on real matrices), and the indices are unsigned (no negative-index wraparound code per access): a 60 s
-    mirror state 9.1 -> 6.9 ms, whatever the data. Same values and codes as the plain rule ("DIAG, UP if
-    lower, LEFT if lower, a start if lower; no finite cost: START"): a LEFT step (``is_left``) always has a
-    finite cost and is never a start (a start is only at r == 0, whose left neighbour is inf), so the run
-    continues exactly when ``is_left``. The code's test is written ``lf >= best0`` so that the run's
-    ``lf < best0`` stays a mask compare (one shared compare went through a general register and lengthened
-    the chain from cell to cell)."""
-    lu = lo[u]
-    hu = hi[u]
-    if u >= 2:                            # cur still holds row u-2: back to inf outside row u's cells
-        for r in range(lo[u - 2], hi[u - 2]):
-            cur[r + 1] = INF
-    left = INF
-    run = 0.0
-    first = u == 0 or open_user
-    for j in range(uint64(hu - lu)):     # unsigned indices: no negative-index wraparound code per access
-        r = uint64(lu) + j
-        d = drow[j]
-        d = missing if math.isnan(d) else d
-        dg = prev[r]                      # (u-1, r-1)
-        up = prev[r + uint64(1)]          # (u-1, r)
-        extra = max(d, missing) - d
-        lf = left + (extra if run >= hold_from else 0.0)
-        is_up = up < dg
-        best0 = min(dg, up)
-        is_left = lf < best0
-        best = min(best0, lf)
-        is_start = (r == 0) & first & (0.0 < best)
-        best = 0.0 if is_start else best
-        ok = best < INF
-        total = best + d
-        left = total if ok else INF
-        held = min(run + 1.0, cap)
-        run = held if is_left else 0.0
-        c_up = UP if is_up else DIAG
-        c_left = c_up if lf >= best0 else LEFT
+    on real matrices): a 60 s mirror state 9.1 -> 6.9 ms, whatever the data. Same values and codes as the
+    plain rule ("DIAG, UP if lower, LEFT if lower, a start if lower; no finite cost: START"): a LEFT step
+    (``is_left``) always has a finite cost and is never a start (a start is only at r == 0, whose left
+    neighbour is inf), so the run continues exactly when ``is_left``. The code's test is written
+    ``lf >= best0`` so that the run's ``lf < best0`` stays a mask compare (one shared compare went through a
+    general register and lengthened the chain from cell to cell). Keep the statements in this order: with
+    the three selects written into the return tuple instead, the two-row loop of :func:`_dtw_rows` ran 1.8x
+    slower (9.4 against 5.2 ms)."""
+    d = missing if math.isnan(d) else d
+    extra = max(d, missing) - d                      # _hold_extra, from the run's test below
+    lf = left + (extra if run >= hold_from else 0.0)
+    is_up = up < dg
+    best0 = min(dg, up)
+    is_left = lf < best0
+    best = min(best0, lf)
+    is_start = (r == 0) & first & (0.0 < best)
+    best = 0.0 if is_start else best
+    ok = best < INF
+    total = best + d
+    left = total if ok else INF
+    held = min(run + 1.0, cap)
+    run = held if is_left else 0.0
+    c_up = UP if is_up else DIAG
+    c_left = c_up if lf >= best0 else LEFT
+    code = c_left if (ok & (is_start == False)) else START  # noqa: E712
+    return left, run, code
+
+
+@njit(cache=True, inline="always")
+def _dtw_cells(drow, lu, r0, r1, prev, cur, Bu, left, run, first, missing, cap, hold_from):
+    """Cells r0 .. r1-1 of one row (first cell lu, distances ``drow``) after the cell with cost ``left`` and
+    run ``run``: costs into ``cur`` (indexed by reference frame + 1) from the row above in ``prev``, codes
+    into ``Bu``. Unsigned indices: no negative-index wraparound code per access. Returns (left, run)."""
+    for i in range(uint64(max(r1 - r0, 0))):
+        r = uint64(r0) + i
+        j = r - uint64(lu)
+        left, run, code = _dtw_cell(drow[j], prev[r], prev[r + uint64(1)], left, run, r, first, missing, cap,
+                                    hold_from)
+        Bu[j] = code
         cur[r + uint64(1)] = left
-        B[u, j] = c_left if (ok & (is_start == False)) else START  # noqa: E712
-    if lu <= tr - 1 < hu:
-        last[u] = cur[tr]
+    return left, run
+
+
+@njit(cache=True, inline="always")
+def _dtw_rows(drows, i0, n, u, lo, hi, tr, missing, open_user, cap, hold_from, bufs, B, last):
+    """Row u of :func:`dtw`, and row u+1 too when ``n`` is 2, from their in-band distances drows[i0] (and
+    drows[i0 + 1]; position j = reference frame lo[u] + j): costs into bufs[u % 3] (and bufs[(u+1) % 3]) from row u-1 in
+    bufs[(u-1) % 3] (all three indexed by reference frame + 1, inf outside a row's band), step codes into
+    B[u], the last reference frame's cost into last[u].
+
+    Two rows at once: the step into (u+1, r-1) needs row u only up to r-1, so the two rows are walked
+    together, row u+1 one column behind, and the two chains of dependent steps (each cell waits for its
+    left neighbour) overlap in the processor: a 60 s mirror state's DTW 7.0 -> 5.3 ms (same cells, same
+    operations, same bits)."""
+    for x in range(u, u + n):           # bufs[x % 3] still holds row x-3: back to inf outside its cells
+        if x >= 3:
+            for r in range(lo[x - 3], hi[x - 3]):
+                bufs[x % 3, r + 1] = INF
+    prev = bufs[(u + 2) % 3]
+    ca = bufs[u % 3]
+    la = lo[u]
+    ha = hi[u]
+    first = u == 0 or open_user
+    if n == 1:
+        _dtw_cells(drows[i0], la, la, ha, prev, ca, B[u], INF, 0.0, first, missing, cap, hold_from)
+    else:
+        cb = bufs[(u + 1) % 3]
+        lb = lo[u + 1]
+        hb = hi[u + 1]
+        da = drows[i0]
+        db = drows[i0 + 1]
+        Ba = B[u]
+        Bb = B[u + 1]
+        e1 = min(lb + 1, ha)            # row u alone up to where row u+1 starts, one column behind
+        lefta, runa = _dtw_cells(da, la, la, e1, prev, ca, Ba, INF, 0.0, first, missing, cap, hold_from)
+        leftb = INF
+        runb = 0.0
+        s0 = uint64(e1)
+        one = uint64(1)
+        for i in range(uint64(max(ha - e1, 0))):       # both: row u at column s, row u+1 at column s-1
+            s = s0 + i
+            j = s - uint64(la)
+            lefta, runa, code = _dtw_cell(da[j], prev[s], prev[s + one], lefta, runa, s, first, missing, cap,
+                                          hold_from)
+            Ba[j] = code
+            ca[s + one] = lefta
+            c = s - one
+            k = c - uint64(lb)
+            leftb, runb, code = _dtw_cell(db[k], ca[c], ca[s], leftb, runb, c, open_user, missing, cap,
+                                          hold_from)
+            Bb[k] = code
+            cb[s] = leftb
+        _dtw_cells(db, lb, max(ha - 1, lb), hb, ca, cb, Bb, leftb, runb, open_user, missing, cap, hold_from)
+        if lb <= tr - 1 < hb:
+            last[u + 1] = cb[tr]
+    if la <= tr - 1 < ha:
+        last[u] = ca[tr]
 
 
 @njit(cache=True)
@@ -614,17 +671,15 @@ def dtw(D, lo, hi, tr, missing, open_user, max_hold):
     Returns (total cost, path (P, 2) as (u, r) pairs in order).
     """
     tu = D.shape[0]
-    # costs: only the previous and the current row are kept (the path is walked back on B), and the last
-    # reference frame's cost of every row for the end cell; the hold run of the cell to the left is a scalar
-    prev = np.full(tr + 2, INF)
-    cur = np.full(tr + 2, INF)
+    # costs: only the last three rows are kept (the path is walked back on B), and the last reference
+    # frame's cost of every row for the end cell; the hold run of the cell to the left is a scalar
+    bufs = np.full((3, tr + 2), INF)
     last = np.full(tu, INF)
     B = np.empty(D.shape, dtype=np.int8)      # every in-band cell is written
     cap = max(max_hold, 1)
     hold_from = max_hold - 1.0 if max_hold > 0 else 1e300
-    for u in range(tu):
-        _dtw_row(D[u], u, lo, hi, tr, missing, open_user, cap, hold_from, prev, cur, B, last)
-        prev, cur = cur, prev
+    for u in range(0, tu, 2):
+        _dtw_rows(D, u, min(2, tu - u), u, lo, hi, tr, missing, open_user, cap, hold_from, bufs, B, last)
     return _dtw_path(last, B, lo, tu, tr, open_user)
 
 
@@ -638,21 +693,19 @@ def procrustes_dtw(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, 
     written, read back and handed to the system (page faults) on every call. Releases the GIL (the two
     mirror states run on two threads)."""
     tu = wu.shape[0]
-    prev = np.full(tr + 2, INF)
-    cur = np.full(tr + 2, INF)
+    bufs = np.full((3, tr + 2), INF)
     last = np.full(tu, INF)
     B = np.empty((tu, width), dtype=np.int8)
     cap = max(max_hold, 1)
     hold_from = max_hold - 1.0 if max_hold > 0 else 1e300
-    row = np.empty((1, width))
+    rows = np.empty((2, width))
     acc = np.zeros(ACC_SIZE)
     Z, code_u, mu_u, invq_u = user
-    for u in range(tu):
-        _procrustes_rows_fast(Y[u:u + 1], wu[u:u + 1], XT, wrT, lo[u:u + 1], hi[u:u + 1], max_rot, min_common,
-                              penalty, Z[u:u + 1], code_u[u:u + 1], mu_u[:, u:u + 1], invq_u[u:u + 1], ref[0],
-                              ref[1], ref[2], ref[3], 0, 1, row, acc)
-        _dtw_row(row[0], u, lo, hi, tr, missing, open_user, cap, hold_from, prev, cur, B, last)
-        prev, cur = cur, prev
+    for u in range(0, tu, 2):
+        e = min(u + 2, tu)
+        _procrustes_rows_fast(Y[u:e], wu[u:e], XT, wrT, lo[u:e], hi[u:e], max_rot, min_common, penalty, Z[u:e],
+                              code_u[u:e], mu_u[:, u:e], invq_u[u:e], ref[0], ref[1], ref[2], ref[3], 0, 1, rows, acc)
+        _dtw_rows(rows, 0, e - u, u, lo, hi, tr, missing, open_user, cap, hold_from, bufs, B, last)
     return _dtw_path(last, B, lo, tu, tr, open_user)
 
 

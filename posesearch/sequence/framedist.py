@@ -73,6 +73,16 @@ class Band:
     hi: np.ndarray
     num_cols: int
 
+    def __post_init__(self):
+        # the DTW kernels walk two rows at once on this shape (row u+1 never starts or ends before row u)
+        lo, hi = np.asarray(self.lo), np.asarray(self.hi)
+        if lo.shape != hi.shape or lo.ndim != 1:
+            raise InvalidArgumentError(f"band: lo and hi must be two 1-D arrays of one length, got shapes "
+                                       f"{lo.shape} and {hi.shape}")
+        if len(lo) and not ((lo >= 0).all() and (hi > lo).all() and (hi <= self.num_cols).all()
+                            and (np.diff(lo) >= 0).all() and (np.diff(hi) >= 0).all()):
+            raise InvalidArgumentError(f"band: expected 0 <= lo[u] < hi[u] <= {self.num_cols}, both non-decreasing")
+
     @property
     def num_rows(self) -> int:
         return len(self.lo)
