@@ -184,6 +184,13 @@ def test_matrix_on_real_motion_equals_general_kernel():
         assert np.abs(got[fin] - want[fin]).max() < 1e-12
 
 
+def test_code_run_ends_hand_case():
+    """Where each frame's run of equal codes ends (the row kernels' one-comparison test of a block's codes)."""
+    got = kern.code_run_ends(np.array([5, 5, 7, 7, 7, -1], np.int64))
+    assert got.tolist() == [2, 2, 5, 5, 5, 6]
+    assert kern.code_run_ends(np.zeros(0, np.int64)).tolist() == []
+
+
 def _pad_joints(inputs, joints, axis):
     """Shortcut inputs (framedist.shortcut_inputs) with the points padded by zero joints to ``joints``."""
     z = inputs[0]

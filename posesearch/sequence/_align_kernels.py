@@ -336,14 +336,28 @@ def uniform_stats(P, W, valid, min_common):
     return Z, code, cnt, sy, c2
 
 
+@njit(cache=True, nogil=True)
+def code_run_ends(code):
+    """(T,) where the run of equal codes that frame r is in ends: the first frame after r with another
+    code (T after the last run); the row kernels test a block's codes with it in one comparison."""
+    t = len(code)
+    out = np.empty(t, np.int64)
+    end = t
+    for r in range(t - 1, -1, -1):
+        if r + 1 < t and code[r + 1] != code[r]:
+            end = r + 1
+        out[r] = end
+    return out
+
+
 @njit(cache=True)
 def _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, Z, code_u, mu_u, invq_u,
-                          XZ, code_r, mu_r, invq_r, first, step, out, acc):
+                          XZ, code_r, mu_r, invq_r, run_r, first, step, out, acc):
     """Rows first, first + step, ... of the banded Procrustes matrix: each block of reference frames by
     :func:`_uniform_block` when every pair in it has uniform weights on one joint set, else by
     :func:`_procrustes_block` (the general eleven sums); the shortcut is :func:`_uniform_cells` when the
     points are padded to UJ joints (every count up to 20), else :func:`_uniform_block`, same bits. The shortcut's inputs (``Z, code_u, mu_u,
-    invq_u`` of the user frames, ``XZ, code_r, mu_r, invq_r`` of the reference frames) are those of
+    invq_u`` of the user frames, ``XZ, code_r, mu_r, invq_r, run_r`` of the reference frames) are those of
     :func:`posesearch.sequence.framedist.shortcut_inputs`. The live session computes its rows with this
     same function, so its distances are the offline matrix's, bit for bit."""
     tu = wu.shape[0]
@@ -356,12 +370,7 @@ def _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, 
         b0 = lo[u]
         while b0 < hi[u]:
             n = min(UBLOCK, hi[u] - b0)
-            same = cu >= 0
-            if same:
-                for j in range(n):
-                    if code_r[b0 + j] != cu:
-                        same = False
-                        break
+            same = cu >= 0 and code_r[b0] == cu and run_r[b0] >= b0 + n      # the whole block has code cu
             if same and fused and coco:
                 _uniform_cells(Z, mu_u, invq_u, XZ, mu_r, invq_r, u, b0, n, b0 - lo[u], cos_mr, sin_mr, out, 1)
             elif same and fused:
@@ -381,7 +390,7 @@ def _procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common
     out = np.empty((wu.shape[0], width))
     for c in prange(NCHUNK):
         _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, user[0], user[1], user[2],
-                              user[3], ref[0], ref[1], ref[2], ref[3], c, NCHUNK, out, np.zeros(ACC_SIZE))
+                              user[3], ref[0], ref[1], ref[2], ref[3], ref[4], c, NCHUNK, out, np.zeros(ACC_SIZE))
     return out
 
 
@@ -389,7 +398,7 @@ def _procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common
 def _procrustes_fast_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, user, ref):
     out = np.empty((wu.shape[0], width))
     _procrustes_rows_fast(Y, wu, XT, wrT, lo, hi, max_rot, min_common, penalty, user[0], user[1], user[2], user[3],
-                          ref[0], ref[1], ref[2], ref[3], 0, 1, out, np.zeros(ACC_SIZE))
+                          ref[0], ref[1], ref[2], ref[3], ref[4], 0, 1, out, np.zeros(ACC_SIZE))
     return out
 
 
@@ -704,7 +713,7 @@ def procrustes_dtw(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, 
     for u in range(0, tu, 2):
         e = min(u + 2, tu)
         _procrustes_rows_fast(Y[u:e], wu[u:e], XT, wrT, lo[u:e], hi[u:e], max_rot, min_common, penalty, Z[u:e],
-                              code_u[u:e], mu_u[:, u:e], invq_u[u:e], ref[0], ref[1], ref[2], ref[3], 0, 1, rows, acc)
+                              code_u[u:e], mu_u[:, u:e], invq_u[u:e], ref[0], ref[1], ref[2], ref[3], ref[4], 0, 1, rows, acc)
         _dtw_rows(rows, 0, e - u, u, lo, hi, tr, missing, open_user, cap, hold_from, bufs, B, last)
     return _dtw_path(last, B, lo, tu, tr, open_user)
 
@@ -976,7 +985,7 @@ def live_columns(P, W, RT, wrT, lo, hi, max_rot, min_common, penalty, procrustes
     for u in range(n):
         if procrustes:
             _procrustes_rows_fast(P, W, RT, wrT, lo, hi, max_rot, min_common, penalty, user[0], user[1], user[2],
-                                  user[3], ref[0], ref[1], ref[2], ref[3], u, n, d, acc)
+                                  user[3], ref[0], ref[1], ref[2], ref[3], ref[4], u, n, d, acc)
         else:
             _weighted_row(P, W, RT, wrT, lo, hi, min_common, penalty, u, d, acc)
         for r in range(tr):

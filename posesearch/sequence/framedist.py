@@ -192,22 +192,27 @@ def uniform_frames(features: FrameFeatures) -> tuple[np.ndarray, np.ndarray, np.
     return features.shortcut
 
 
-#: the shortcut's inputs for the weighted distance, which has none (the kernels take the same argument types)
+#: the shortcut's inputs for the weighted distance, which has none (the kernels take the same argument types):
+#: the user's side and the reference's
 NO_SHORTCUT = (np.zeros((0, 4, 2)), np.zeros(0, np.int64), np.zeros((2, 0)), np.zeros(0))
+NO_REFERENCE_SHORTCUT = NO_SHORTCUT + (np.zeros(0, np.int64),)
 
 
-def shortcut_inputs(features: FrameFeatures, side: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def shortcut_inputs(features: FrameFeatures, side: str) -> tuple:
     """The Procrustes shortcut's inputs (:func:`._align_kernels._procrustes_rows_fast`) of the frames of one
     side, ``"user"`` or ``"reference"``: ``(points with absent joints zeroed, code, summed points (2, T),
     1 / centred sum of squares (T,), NaN for a degenerate frame)``; the user's points are (T, K', 2) and its
-    summed points divided by the joint count, the reference's points (K', 2, T). The offline matrix and the
-    live session both take them from here (so their distances are the same, bit for bit)."""
+    summed points divided by the joint count, the reference's points (K', 2, T), and the reference's have a
+    fifth array: where each frame's run of frames with its code ends (:func:`._align_kernels.code_run_ends`).
+    The offline matrix and the live session both take them from here (so their distances are the same, bit
+    for bit)."""
     z, code, n, sums, q = uniform_frames(features)
     with np.errstate(divide="ignore", invalid="ignore"):
         invq = np.where(q > 0, 1.0 / q, np.nan)
     if side == "user":
         return z, code, np.ascontiguousarray((sums / np.maximum(n, 1.0)[:, None]).T), invq
-    return np.ascontiguousarray(z.transpose(1, 2, 0)), code, np.ascontiguousarray(sums.T), invq
+    return (np.ascontiguousarray(z.transpose(1, 2, 0)), code, np.ascontiguousarray(sums.T), invq,
+            _kernels().code_run_ends(code))
 
 
 # --------------------------------------------------------------------------------------------- matrix

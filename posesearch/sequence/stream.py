@@ -65,7 +65,7 @@ from ..errors import InvalidArgumentError, InvalidPoseError
 from ..poses.layouts import COCO17_JOINTS, Layout, get_layout
 from ..poses.pose import first_bad_value
 from .align import MAX_HOLD
-from .framedist import (MIN_COMMON, NO_SHORTCUT, FrameFeatures, features_from_arrays, restrict_joints,
+from .framedist import (MIN_COMMON, NO_REFERENCE_SHORTCUT, NO_SHORTCUT, FrameFeatures, features_from_arrays, restrict_joints,
                         shortcut_inputs)
 from .score import ScoreSettings, nearest_grid_index, prepare_reference
 from .smooth import OnlineSmoother, to_unit, unit_frame
@@ -370,7 +370,7 @@ class ScoreSession:
                 state.ref_t = np.ascontiguousarray(state.ref_features.points.transpose(1, 2, 0))  # (K, 2, Tr)
                 state.ref_wt = np.ascontiguousarray(state.ref_features.weights.T)                 # (K, Tr)
                 state.ref_shortcut = (shortcut_inputs(state.ref_features, "reference")
-                                      if st.distance == "procrustes" else NO_SHORTCUT)
+                                      if st.distance == "procrustes" else NO_REFERENCE_SHORTCUT)
             self._t0 = t
             self._last_kp = np.zeros((17, 2))
             self._last_cf = np.zeros(17)
