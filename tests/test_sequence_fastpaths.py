@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as hst
 
-from posesearch.errors import InvalidArgumentError
+from posesearch.errors import InvalidArgumentError, InvalidPoseError
 from posesearch.poses.procrustes import procrustes_distance
 from posesearch.sequence import _align_kernels as kern
 from posesearch.sequence.align import dtw_path
@@ -307,6 +307,58 @@ def test_band_shape_is_checked(lo, hi, why):
     with pytest.raises(InvalidArgumentError, match="band: ") as e:
         Band(np.array(lo), np.array(hi), 3)
     assert why in str(e.value)
+
+
+def _general_band(rng, tu, tr):
+    """A random band of any shape Band accepts (0 <= lo < hi <= tr, both non-decreasing), not only Sakoe-Chiba
+    ones: rows that only touch the next one diagonally, or not at all."""
+    lo = np.sort(rng.integers(0, tr, tu))
+    hi = np.maximum.accumulate(np.minimum(lo + 1 + rng.integers(0, max(tr // 2, 1), tu), tr))
+    return Band(lo.astype(np.int64), hi.astype(np.int64), tr)
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), tu=hst.integers(1, 25), tr=hst.integers(1, 25), open_user=hst.booleans(),
+       max_hold=hst.sampled_from([0, 2]), ties=hst.booleans())
+def test_dtw_equals_full_table_on_any_band(seed, tu, tr, open_user, max_hold, ties):
+    """The two-rows-at-once DTW on bands of any accepted shape: the full table's cost and path (inf and an
+    empty path when no path fits)."""
+    rng = np.random.default_rng(seed)
+    band = _general_band(rng, tu, tr)
+    vals = rng.integers(0, 3, (tu, band.width)).astype(float) if ties else rng.random((tu, band.width))
+    want_cost, want_path = _dtw_full_table(vals, band.lo, band.hi, tr, 0.9, open_user, max_hold)
+    cost, path = kern.dtw(vals, band.lo, band.hi, tr, 0.9, open_user, max_hold)
+    assert cost == want_cost or (math.isinf(cost) and math.isinf(want_cost))
+    assert np.array_equal(path, want_path) or (math.isinf(want_cost) and len(path) == 0)
+
+
+@pytest.mark.parametrize("shape, band", [((2, 1), (2, 3)), ((3, 3), (2, 3)), ((0, 3), (0, 3))])
+def test_distance_matrix_must_fit_its_band(shape, band):
+    """The aligners' kernels read values unchecked: a matrix that does not cover its band is refused."""
+    with pytest.raises(InvalidArgumentError, match="distance matrix: expected a float64 array of shape"):
+        DistanceMatrix(np.zeros(shape), Band.full(*band))
+    with pytest.raises(InvalidArgumentError, match="got int64 array"):
+        DistanceMatrix(np.zeros((2, 3), np.int64), Band.full(2, 3))
+
+
+def test_tiny_confidences_give_the_distances_of_their_scaled_copy():
+    """Pair weights are products of two confidences: at 1e-10 (unequal, so the general kernel runs) the
+    distances are those of the same poses with the confidences scaled up (without a penalty they do not depend
+    on the scale); below MIN_CONFIDENCE (1e-160: the products underflow) a joint counts as missing, and
+    scoring such poses says so in one line instead of dividing by zero."""
+    from posesearch.sequence import Sequence, score_sequence
+
+    rng = np.random.default_rng(7)
+    kp = rng.random((12, 17, 2)) * 100
+    cf = rng.uniform(1, 2, (12, 17)) / 2
+    small = frame_distance_matrix(features_from_arrays(kp, cf * 1e-10), features_from_arrays(kp[::-1], cf * 1e-10))
+    want = frame_distance_matrix(features_from_arrays(kp, cf), features_from_arrays(kp[::-1], cf))
+    # (pairs of one pose with itself: d = sqrt(rounding) ~ 1e-8 whatever the scale of the weights)
+    assert np.allclose(small.values, want.values, rtol=1e-9, atol=1e-7)
+    assert not features_from_arrays(kp, cf * 1e-160).valid.any()
+    seq = Sequence(kp, cf * 1e-160, "coco17", fps=30)
+    with pytest.raises(InvalidPoseError, match="no frame has 3 or more present keypoints"):
+        score_sequence(seq, seq)
 
 
 def test_dtw_hand_case_hold_limit():

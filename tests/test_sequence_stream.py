@@ -42,6 +42,19 @@ def test_final_score_equals_offline_without_smoothing_or_band(ref, interp, mirro
     assert up.position >= len(ref) - 3 and up.progress > 0.95
 
 
+def test_one_push_making_many_grid_frames_scores_as_offline(ref):
+    """A user at 2 fps against a 60 fps reference: each push makes 30 grid frames at once (more than the live
+    buffers start with), live as offline."""
+    fast = synthetic_motion(6, 60, seed=4)
+    user = degrade(fast, fps=2, noise=0.01, delay=0.0, slower=1.0, mirror=False, seed=1)
+    st = ScoreSettings(smooth="none", band=None, max_gap=1.0, mirror="auto")
+    off = score_sequence(fast, user, settings=st)
+    s = ScoreSession(fast, st)
+    up = _run(s, user)
+    assert up.grid_frames == len(off.user_times) and up.grid_frames > 30 * (len(user) - 1)
+    assert s.final_score == pytest.approx(off.score, abs=1e-9)
+
+
 def test_sparse_perfect_copy_scores_100_live_as_offline():
     """A 10 fps user moving exactly like a fast 30 fps reference: judged on its recorded frames, live
     as offline (irregular frame times, so recorded frames fall between grid frames)."""

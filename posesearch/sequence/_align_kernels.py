@@ -120,7 +120,10 @@ def _procrustes_block(Y, wu, XT, wrT, r0, n, j0, max_rot, min_common, penalty, u
         proj = m if a >= m * cos_mr else a * cos_mr + abs(b) * sin_mr
         if proj < 0.0:
             proj = 0.0
-        d2 = 1.0 - proj * proj / (sxx * syy)
+        den = sxx * syy
+        # tiny confidences (W below ~1e-80) make the product underflow (to 0: a ZeroDivisionError); scaled
+        # first there, the same value; elsewhere the same bits as before
+        d2 = 1.0 - (proj * proj / den if den >= 1e-280 else (proj / sxx) * (proj / syy))
         if d2 < 0.0:
             d2 = 0.0
         if penalty >= 0.0:
@@ -474,18 +477,16 @@ def _matrix_serial(P, wu, RT, wrT, lo, hi, width, max_rot, min_common, penalty, 
     return out
 
 
-def procrustes_matrix_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty):
-    """The (Tu, width) banded Procrustes matrix, rows spread over the threads in NCHUNK interleaved chunks."""
-    return _matrix_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, True)
-
-
 def procrustes_matrix_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty):
+    """The (Tu, width) banded Procrustes matrix by the general eleven-sum kernel alone, without the
+    shortcut: the reference the tests compare the shortcut's kernels with."""
     return _matrix_serial(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, True)
 
 
 def procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, user, ref):
-    """As :func:`procrustes_matrix_parallel`, pairs of uniform frames by the two-sum shortcut (``_uniform_block``);
-    user / ref: the shortcut's inputs, (Z, code, mu, invq) each (see ``_procrustes_rows_fast``)."""
+    """The (Tu, width) banded Procrustes matrix, rows spread over the threads in NCHUNK interleaved chunks;
+    pairs of uniform frames by the two-sum shortcut (``_uniform_cells``); user / ref: the shortcut's inputs
+    (:func:`posesearch.sequence.framedist.shortcut_inputs`; see ``_procrustes_rows_fast``)."""
     return _procrustes_fast_parallel(Y, wu, XT, wrT, lo, hi, width, max_rot, min_common, penalty, user, ref)
 
 
@@ -499,13 +500,6 @@ def weighted_matrix_parallel(U, wu, RT, wrT, lo, hi, width, min_common, penalty)
 
 def weighted_matrix_serial(U, wu, RT, wrT, lo, hi, width, min_common, penalty):
     return _matrix_serial(U, wu, RT, wrT, lo, hi, width, 0.0, min_common, penalty, False)
-
-
-@njit(cache=True, inline="always")
-def _get(C, lo, hi, u, r):
-    if r < lo[u] or r >= hi[u]:
-        return INF
-    return C[u, r - lo[u]]
 
 
 @njit(cache=True, inline="always")
@@ -534,8 +528,8 @@ def _dtw_cell(d, dg, up, left, run, r, first, missing, cap, hold_from):
     neighbour is inf), so the run continues exactly when ``is_left``. The code's test is written
     ``lf >= best0`` so that the run's ``lf < best0`` stays a mask compare (one shared compare went through a
     general register and lengthened the chain from cell to cell). Keep the statements in this order: with
-    the three selects written into the return tuple instead, the two-row loop of :func:`_dtw_rows` ran 1.8x
-    slower (9.4 against 5.2 ms)."""
+    the three selects written into the return tuple instead, the two-row loop of :func:`_dtw_rows` ran much
+    slower (measured while writing it, not kept)."""
     d = missing if math.isnan(d) else d
     extra = max(d, missing) - d                      # _hold_extra, from the run's test below
     lf = left + (extra if run >= hold_from else 0.0)
@@ -580,8 +574,8 @@ def _dtw_rows(drows, i0, n, u, lo, hi, tr, missing, open_user, cap, hold_from, b
 
     Two rows at once: the step into (u+1, r-1) needs row u only up to r-1, so the two rows are walked
     together, row u+1 one column behind, and the two chains of dependent steps (each cell waits for its
-    left neighbour) overlap in the processor: a 60 s mirror state's DTW 7.0 -> 5.3 ms (same cells, same
-    operations, same bits)."""
+    left neighbour) overlap in the processor: a 60 s mirror state's DTW 7.1 -> 5.2 ms, min of 40 (same cells, same
+    operations, same bits; benchmarks/results/runs/2026-12-07-dtw2)."""
     for x in range(u, u + n):           # bufs[x % 3] still holds row x-3: back to inf outside its cells
         if x >= 3:
             for r in range(lo[x - 3], hi[x - 3]):

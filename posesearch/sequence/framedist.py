@@ -56,6 +56,9 @@ FRAME_DISTANCES = Registry(
                   "pair-weighted": "Move Mirror distance with pair weights c_user*c_ref and the missing-joint "
                                    "penalty (old name: weighted)"})
 MIN_COMMON = 3
+#: confidences below this count as missing in the frame distances: pair weights are products of two
+#: confidences, and products of ~1e-160 underflow (the sums lose every digit, then divide by zero)
+MIN_CONFIDENCE = 1e-12
 PARALLEL_MIN_WORK = 2_000_000   # cells x keypoints above which the matrix kernels use threads
 
 
@@ -154,6 +157,8 @@ def features_from_arrays(keypoints: np.ndarray, confidences: np.ndarray, distanc
     d = check_distance(distance)
     kp = np.asarray(keypoints, dtype=np.float64)
     cf = np.asarray(confidences, dtype=np.float64)
+    if (cf < MIN_CONFIDENCE).any():     # (real confidences never are: the copy is skipped)
+        cf = np.where(cf >= MIN_CONFIDENCE, cf, 0.0)
     if d == "pair-weighted":
         from ..poses.normalize import normalize_batch
 
@@ -223,6 +228,16 @@ class DistanceMatrix:
 
     values: np.ndarray
     band: Band
+
+    def __post_init__(self):
+        # the aligners' kernels read values[u, 0 .. hi[u] - lo[u] - 1] unchecked (numba checks no bounds)
+        v = self.values
+        rows, width = self.band.num_rows, (self.band.width if self.band.num_rows else 0)
+        if not (isinstance(v, np.ndarray) and v.dtype == np.float64 and v.ndim == 2 and v.shape[0] == rows
+                and v.shape[1] >= width and rows >= 1 and self.band.num_cols >= 1):
+            got = f"{v.dtype} array of shape {v.shape}" if isinstance(v, np.ndarray) else type(v).__name__
+            raise InvalidArgumentError(f"distance matrix: expected a float64 array of shape ({rows}, >= {width}) "
+                                       f"for a band of {rows} rows and {self.band.num_cols} columns, got {got}")
 
     @property
     def shape(self) -> tuple[int, int]:
