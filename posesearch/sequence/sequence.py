@@ -157,7 +157,9 @@ class Sequence:
     def _derived(cls, keypoints: np.ndarray, like: "Sequence", confidences: np.ndarray | None = None) -> "Sequence":
         """``like`` with these keypoints (and confidences), without validating again: for steps that compute
         (T, K, 2) float64 keypoints from a validated sequence's, finite and 0 where missing, and take its
-        confidences (copied, as construction copies them) or a new array of them (a permutation: ``mirrored``)."""
+        confidences (copied, as construction copies them) or a new array of them (a permutation: ``mirrored``).
+        No 3D points (``points3d`` None): the new 2D keypoints no longer match them (scoring reads 3D from the
+        sequence as given)."""
         seq = cls.__new__(cls)
         cf = like.confidences.copy() if confidences is None else confidences
         seq.keypoints, seq.confidences, seq.layout = keypoints, cf, like.layout
