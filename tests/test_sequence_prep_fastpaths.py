@@ -8,9 +8,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as hst
 from numba import njit
 
+from posesearch.errors import InvalidPoseError
 from posesearch.sequence import Sequence
 from posesearch.sequence import smooth as sm
 from posesearch.sequence._smooth_kernels import _predict, _update, one_euro_batch
@@ -353,3 +355,180 @@ def test_joint_sums_bit_identical_to_main(seed, tr, extra, nan_share, observed, 
     # and the moments they feed: per joint, the weighted mean error where a weight was summed
     d_r, s_r, e_r = _moments(path, dist, err, w, tr, CALIBRATION["procrustes"], obs, valid, hp)
     assert e_r.shape == (tr, K) and np.isfinite(s_r).all()
+
+
+# ---------------------------------------------------------------------------- helper serial (issue 21, round 2)
+# main's (25a3cbc) code for what became numba paths or ran one after the other: kept as the reference
+
+def old_mirrored(seq, axis_sum):
+    """main's Sequence.mirrored: posesearch.poses.mirror.mirror, then the missing points set to 0."""
+    from posesearch.poses.mirror import mirror
+
+    pres, x = seq.present, seq.keypoints[..., 0]
+    if axis_sum is None:
+        axis_sum = float(x[pres].min() + x[pres].max()) if pres.any() else 0.0
+    kp, cf = mirror(seq.keypoints, seq.confidences, seq.layout, axis_sum=float(axis_sum))
+    return np.where(cf[..., None] > 0, kp, 0.0), cf
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 20), k=hst.sampled_from([13, 17, 25]),
+       missing=hst.sampled_from([0.0, 0.5]), axis_sum=hst.sampled_from([0.0, -0.0, None, 3.5]),
+       zeros=hst.booleans())
+def test_mirrored_bit_identical_to_main(seed, t, k, missing, axis_sum, zeros):
+    seq = _random_sequence(seed, t, k, 1.0, missing, True)
+    if zeros:      # present points at x = +0.0 and -0.0: 0.0 - x keeps their signs as main's numpy did
+        kp = seq.keypoints.copy()
+        kp[0, 0, 0], kp[0, 1, 0] = 0.0, -0.0
+        seq = seq.replace(keypoints=kp)
+    want_kp, want_cf = old_mirrored(seq, axis_sum)
+    got = seq.mirrored(axis_sum=axis_sum)
+    assert _same(got.keypoints, want_kp) and _same(got.confidences, want_cf)
+
+
+def test_mirrored_overflow_is_refused_as_before():
+    seq = Sequence(np.full((2, 17, 2), -1e308), np.ones((2, 17)), "coco17", None, 30.0, name="user")
+    with pytest.raises(InvalidPoseError, match="user: infinite coordinate"):
+        seq.mirrored(axis_sum=1.7e308)
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 40), missing=hst.sampled_from([0.0, 0.2, 0.7]),
+       low_conf=hst.booleans(), method=hst.sampled_from(["linear", "hold"]),
+       grid=hst.sampled_from(["own", "fps", "random"]))
+def test_resampled_sequence_is_what_construction_makes(seed, t, missing, low_conf, method, grid):
+    """resample's result skips validation when its kernel found it clean: it must equal the validated one."""
+    from posesearch.sequence.resample import regular_times, resample
+
+    seq = _random_sequence(seed, t, 17, 1.0, missing, low_conf)
+    rng = np.random.default_rng(seed + 1)
+    target = {"own": seq.times, "fps": regular_times(seq.times[0], seq.times[-1], 30.0),
+              "random": np.unique(rng.uniform(seq.times[0] - 0.1, seq.times[-1] + 0.1, 25))}[grid]
+    try:
+        got = resample(seq, target, method=method, max_gap=0.25, fps=12.5)
+    except InvalidPoseError as e:       # nothing survives: construction's own message
+        assert "all keypoints are missing" in str(e)
+        return
+    _assert_valid_derived(got, seq)
+    assert got.fps == 12.5 and got.name == seq.name
+
+
+def test_resample_clean_check_sends_odd_output_to_construction():
+    from posesearch.sequence._resample_kernels import _clean
+
+    kp, cf = np.zeros((2, 3, 2)), np.array([[1.0, 0.0, 0.5], [0.0, 0.0, 0.0]])
+    kp[0, 0] = kp[0, 2] = [0.25, -3.0]
+    assert _clean(kp, cf)
+    for change in ("negative zero", "point where missing", "confidence above 1", "infinite", "nan", "none"):
+        k, c = kp.copy(), cf.copy()
+        if change == "negative zero":
+            k[1, 1, 0] = -0.0           # construction sets a missing point to +0.0
+        elif change == "point where missing":
+            k[0, 1, 1] = 1.0
+        elif change == "confidence above 1":
+            c[0, 2] = 1.0000000000000002
+        elif change == "infinite":
+            k[0, 0, 1] = np.inf
+        elif change == "nan":
+            k[0, 2, 0] = np.nan
+        else:
+            c[:] = 0.0
+            k[:] = 0.0
+        assert not _clean(k, c), change
+
+
+def old_fill(s_r, d_r, e_r, fill, judged):
+    """main's interpolation of the moments no observed pair judged (in _moments), in place."""
+    tr = len(s_r)
+    idx = np.arange(tr)
+    j = np.flatnonzero(judged)
+    s_r[fill] = np.interp(idx[fill], j, s_r[j])
+    ok = judged & np.isfinite(d_r)
+    if ok.any():
+        d_r[fill] = np.interp(idx[fill], idx[ok], d_r[ok])
+    for k in range(e_r.shape[1]):
+        ok = judged & np.isfinite(e_r[:, k])
+        if ok.any():
+            e_r[fill, k] = np.interp(idx[fill], idx[ok], e_r[ok, k])
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), tr=hst.integers(1, 40), judged_share=hst.sampled_from([0.05, 0.3, 0.9]),
+       nan_share=hst.sampled_from([0.0, 0.3, 0.95]), k=hst.sampled_from([1, 17]), big=hst.booleans())
+def test_fill_columns_bit_identical_to_np_interp(seed, tr, judged_share, nan_share, k, big):
+    from posesearch.sequence._score_kernels import fill_columns
+
+    rng = np.random.default_rng(seed)
+    judged = rng.random(tr) < judged_share
+    if not judged.any():
+        judged[rng.integers(tr)] = True
+    fill = ~judged & (rng.random(tr) < 0.7)
+    scale = 1e308 if big else 1.0         # slopes that overflow: np.interp's other direction, then its tie rule
+    s_r = rng.uniform(0, 100, tr)
+    d_r = np.where(rng.random(tr) < nan_share, np.nan, rng.uniform(-1, 1, tr) * scale)
+    e_r = np.where(rng.random((tr, k)) < nan_share, np.nan, rng.uniform(-1, 1, (tr, k)) * scale)
+    e_r[rng.random((tr, k)) < 0.2] = scale
+    want = [a.copy() for a in (s_r, d_r, e_r)]
+    old_fill(*want, fill, judged)
+    for values in (s_r.reshape(tr, 1), d_r.reshape(tr, 1), e_r):
+        fill_columns(values, fill, judged)
+    for a, b in zip((s_r, d_r, e_r), want):
+        assert _same(a, b)
+
+
+def _prepared_fields(ref, usr):
+    """Every array and value of a PreparedReference and a PreparedUser, for comparing bit for bit."""
+    out = [ref.fps, ref.available.tobytes(), usr.observed.tobytes()]
+    for seq in (ref.seq, usr.seq):
+        out += [seq.keypoints.tobytes(), seq.confidences.tobytes(), seq.times.tobytes(), seq.fps, seq.name]
+    for f in [ref.features] + [usr.features[m] for m in sorted(usr.features)]:
+        out += [f.points.tobytes(), f.weights.tobytes(), f.valid.tobytes(), f.distance]
+    return out + [usr.available[m].tobytes() for m in sorted(usr.available)]
+
+
+@pytest.mark.parametrize("mirror", ["auto", "on", "off"])
+def test_preparing_both_at_once_equals_one_after_the_other(monkeypatch, mirror):
+    """_prepare_both with a worker thread (forced here: the code takes it when numba may use 2 threads) gives what
+    prepare_reference then prepare_user give (NUMBA_NUM_THREADS=1: no worker), and so the same report."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from posesearch.sequence import score as sc
+    from posesearch.sequence.simulate import degrade, synthetic_motion
+
+    ref = synthetic_motion(6, 30, seed=1)
+    user = degrade(ref, seed=2)
+    st = sc.ScoreSettings(mirror=mirror)
+    want_ref = sc.prepare_reference(ref, st)
+    want = _prepared_fields(want_ref, sc.prepare_user(user, want_ref.fps, st))
+    want_report = sc.score_sequence(ref, user, settings=st).to_dict()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        monkeypatch.setattr(sc, "_worker", lambda: pool)
+        assert _prepared_fields(*sc._prepare_both(ref, user, st, None)) == want
+        assert sc.score_sequence(ref, user, settings=st).to_dict() == want_report
+    monkeypatch.setattr(sc, "_worker", lambda: None)
+    assert _prepared_fields(*sc._prepare_both(ref, user, st, None)) == want
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_preparing_both_at_once_raises_what_one_after_the_other_raises(monkeypatch, threaded):
+    """The reference's error first (even when the user's preparation, running beside it, fails too), then the
+    user's; with and without the worker thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from posesearch.sequence import score as sc
+
+    def seq(name, joints):
+        cf = np.zeros((20, 17))
+        cf[:, :joints] = 1.0
+        kp = np.random.default_rng(0).normal(0, 1, (20, 17, 2))
+        return Sequence(kp, cf, "coco17", None, 30.0, name=name)
+
+    st = sc.ScoreSettings()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        monkeypatch.setattr(sc, "_worker", lambda: pool if threaded else None)
+        with pytest.raises(InvalidPoseError, match="^reference: no frame has 3"):
+            sc._prepare_both(seq("reference", 2), seq("user", 2), st, None)
+        with pytest.raises(InvalidPoseError, match="^user: no frame has 3"):
+            sc._prepare_both(seq("reference", 17), seq("user", 2), st, None)
+        with pytest.raises(InvalidPoseError, match="^reference: expected at least 2 frames"):
+            sc._prepare_both(seq("reference", 17).slice(0, 1), seq("user", 2), st, None)

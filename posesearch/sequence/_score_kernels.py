@@ -25,3 +25,52 @@ def joint_sums(r, err, w, use, tr):
                 e_sum[i, k] += e * w[p, k]
                 w_sum[i, k] += w[p, k]
     return e_sum, w_sum
+
+
+@njit(cache=True, nogil=True)
+def fill_columns(values, fill, judged):
+    """In place, per column of ``values`` (tr, C): each frame i with ``fill[i]`` takes ``np.interp(i, ok, values[ok])``
+    over the frames ``ok`` = ``judged`` with a finite value in that column (a column without one is left as it is).
+    np.interp's arithmetic and branches, element by element (``slope * (x - xp[j]) + fp[j]``, the slope from the
+    neighbouring pair, the ends held, the other direction on a NaN), so the same bits, without a numpy call per column."""
+    tr, C = values.shape
+    xp = np.empty(tr, np.int64)
+    for c in range(C):
+        n = 0
+        for i in range(tr):
+            if judged[i] and math.isfinite(values[i, c]):
+                xp[n] = i
+                n += 1
+        if n == 0:
+            continue
+        j = 0                                   # xp[j] <= i < xp[j + 1] for the frames i past xp[0]
+        for i in range(tr):
+            if not fill[i]:
+                continue
+            while j + 1 < n and xp[j + 1] <= i:
+                j += 1
+            values[i, c] = _interp_at(float(i), values, xp, n, j, c)
+    return values
+
+
+@njit(cache=True, inline="always")
+def _interp_at(x, values, xp, n, j, c):
+    """np.interp at x of the column c over the frames xp[:n], given xp[j] <= x < xp[j + 1] (or x outside them)."""
+    first, last = values[xp[0], c], values[xp[n - 1], c]
+    if x < xp[0]:
+        return first
+    if x > xp[n - 1]:
+        return last
+    if j == n - 1:
+        return last
+    x0, x1 = float(xp[j]), float(xp[j + 1])
+    y0, y1 = values[xp[j], c], values[xp[j + 1], c]
+    if x0 == x:
+        return y0
+    slope = (y1 - y0) / (x1 - x0)
+    out = slope * (x - x0) + y0
+    if math.isnan(out):
+        out = slope * (x - x1) + y1
+        if math.isnan(out) and y0 == y1:
+            out = y0
+    return out

@@ -539,7 +539,7 @@ def _moments(path, dist, err, w, tr, curve, observed, valid, held=None):
     d_cnt = np.bincount(r, weights=(use & ~bad).astype(np.float64), minlength=tr)
     d_r = np.bincount(r, weights=np.where(use, d0, 0.0), minlength=tr) / np.maximum(d_cnt, 1)
     d_r = np.where(d_cnt > 0, d_r, np.nan)
-    from ._score_kernels import joint_sums
+    from ._score_kernels import fill_columns, joint_sums
 
     # in pair order, as np.bincount and np.add.at added them (same sums)
     e_sum, w_sum = joint_sums(r, np.ascontiguousarray(err), np.ascontiguousarray(w), use, tr)
@@ -550,16 +550,10 @@ def _moments(path, dist, err, w, tr, curve, observed, valid, held=None):
     on_path[r] = True
     fill = on_path & ~judged
     if fill.any() and judged.any():
-        idx = np.arange(tr)
-        j = np.flatnonzero(judged)
-        s_r[fill] = np.interp(idx[fill], j, s_r[j])
-        ok = judged & np.isfinite(d_r)
-        if ok.any():
-            d_r[fill] = np.interp(idx[fill], idx[ok], d_r[ok])
-        for k in range(K):
-            ok = judged & np.isfinite(e_r[:, k])
-            if ok.any():
-                e_r[fill, k] = np.interp(idx[fill], idx[ok], e_r[ok, k])
+        # np.interp over the judged frames with a value, in place, column by column (s_r is finite everywhere:
+        # a pair without a distance scores 0, so all its judged frames count)
+        for values in (s_r.reshape(tr, 1), d_r.reshape(tr, 1), e_r):
+            fill_columns(values, fill, judged)
     return d_r, s_r, e_r
 
 
@@ -626,14 +620,26 @@ class PreparedUser:
 def prepare_reference(reference, settings: ScoreSettings = ScoreSettings(), *, fps: float | None = None,
                       layout: str | None = None) -> PreparedReference:
     """Steps 1-2 (and the features of step 4) for the reference; see :func:`score_sequence`."""
-    st = settings
-    ref = as_sequence(reference, layout=layout if layout is not None else st.layout, fps=fps, name="reference")
+    return _prepare_checked_reference(*_checked_reference(reference, settings, fps=fps, layout=layout), settings)
+
+
+def _checked_reference(reference, settings: ScoreSettings, *, fps: float | None = None,
+                       layout: str | None = None) -> tuple[Sequence, float]:
+    """The reference as a Sequence and its frame rate, refused here (before any work) as
+    :func:`prepare_reference` refuses it: the user's preparation needs only that rate."""
+    ref = as_sequence(reference, layout=layout if layout is not None else settings.layout, fps=fps, name="reference")
     ref.require_frames(2)
-    _check_length(ref, st.max_frames)
+    _check_length(ref, settings.max_frames)
     rate = 1.0 / ref.frame_interval
     if not math.isfinite(rate):
         raise InvalidArgumentError(f"reference: frame rate is not finite (frames {ref.frame_interval:g} s apart); "
                                    f"expected frame times or an fps that a float can hold")
+    return ref, rate
+
+
+def _prepare_checked_reference(ref: Sequence, rate: float, settings: ScoreSettings) -> PreparedReference:
+    """:func:`prepare_reference` of a reference :func:`_checked_reference` accepted."""
+    st = settings
     available = coco_available(ref.layout)
     ref = normalized(ref)[0].to_coco()     # every step is invariant to the units (see _check_length)
     if st.process_reference:
@@ -745,6 +751,27 @@ def _run_states(jobs: dict, threaded: bool) -> dict:
     (first, job1), (second, job2) = jobs.items()
     other = pool.submit(job2)
     return {first: job1(), second: other.result()}
+
+
+def _prepare_both(reference: Sequence, user: Sequence, settings: ScoreSettings, layout: str | None
+                  ) -> tuple[PreparedReference, PreparedUser]:
+    """:func:`prepare_reference` and :func:`prepare_user` (at the reference's rate). With the :func:`_worker`
+    thread the user is prepared there while this thread prepares the reference: their numba steps release the
+    GIL, so the two overlap on two cores. The same results and errors as one after the other (the reference's
+    first: it is checked before the user's preparation starts, and its later error wins)."""
+    ref_seq, rate = _checked_reference(reference, settings, layout=layout)
+    pool = _worker()
+    if pool is None:
+        return _prepare_checked_reference(ref_seq, rate, settings), prepare_user(user, rate, settings, layout=layout)
+    from concurrent.futures import wait
+
+    other = pool.submit(prepare_user, user, rate, settings, layout=layout)
+    try:
+        ref = _prepare_checked_reference(ref_seq, rate, settings)
+    except BaseException:
+        wait([other])
+        raise
+    return ref, other.result()
 
 
 def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
@@ -915,8 +942,7 @@ def score_in_view(reference: Sequence, user: Sequence, settings: ScoreSettings, 
     as_filmed = usr = None
     if settings.view == "auto" and resolve_view("auto", reference)[0] == "lifted":
         # a 2D score this good needs no camera: the lift and the camera fit are only tried below it
-        ref = prepare_reference(reference, settings, layout=layout)
-        usr = prepare_user(user, ref.fps, settings, layout=layout)
+        ref, usr = _prepare_both(reference, user, settings, layout)
         as_filmed = score_prepared(ref, usr)
         if as_filmed.score >= AUTO_LIFT_BELOW:
             as_filmed.view = {"mode": "2d", "chosen_by": "auto",
@@ -927,8 +953,11 @@ def score_in_view(reference: Sequence, user: Sequence, settings: ScoreSettings, 
     if as_filmed is not None and seen is reference:   # auto fitted a camera near the reference's own: as filmed
         report = as_filmed
     else:       # the user prepared once: the seen reference keeps the reference's times, so its fps
-        ref = prepare_reference(seen, settings, layout=layout)
-        report = score_prepared(ref, usr if usr is not None else prepare_user(user, ref.fps, settings, layout=layout))
+        if usr is None:
+            ref, usr = _prepare_both(seen, user, settings, layout)
+        else:
+            ref = prepare_reference(seen, settings, layout=layout)
+        report = score_prepared(ref, usr)
     report.view = info
     if info["chosen_by"] == "auto" and info["mode"] != "2d":
         report.assumed["view"] = {"value": info["mode"], "why": info["why"]}
