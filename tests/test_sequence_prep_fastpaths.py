@@ -532,3 +532,33 @@ def test_preparing_both_at_once_raises_what_one_after_the_other_raises(monkeypat
             sc._prepare_both(seq("reference", 17), seq("user", 2), st, None)
         with pytest.raises(InvalidPoseError, match="^reference: expected at least 2 frames"):
             sc._prepare_both(seq("reference", 17).slice(0, 1), seq("user", 2), st, None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 40), patterns=hst.integers(1, 4), rts=hst.booleans(),
+       odd=hst.sampled_from(["none", "negative zero", "tiny", "underflow"]))
+def test_kalman_groups_bit_identical_to_per_coordinate_filter(seed, t, patterns, rts, odd):
+    """kalman_frames shares covariances and gains among joints with equal confidence columns (all of mocap's, a
+    joint's two coordinates, joints hidden together): each coordinate must still get main's per-coordinate filter."""
+    from posesearch.sequence._smooth_kernels import _column_groups, kalman_frames
+
+    rng = np.random.default_rng(seed)
+    k = 17
+    shapes = [np.ones(t), (rng.random(t) < 0.7).astype(float), rng.uniform(0, 1, t) * (rng.random(t) < 0.8),
+              np.where(rng.random(t) < 0.5, 0.0, 0.6)]
+    cf = np.stack([shapes[i] for i in rng.integers(0, patterns, k)], axis=1)
+    if odd == "negative zero":      # -0.0 and 0.0 compare equal and are both "missing": one group is right
+        cf[:, 0] = np.where(cf[:, 0] == 0.0, -0.0, cf[:, 0])
+    elif odd == "tiny":
+        cf[0, :] = 1e-200           # below the 1e-12 floor
+    z = rng.normal(0, 0.5, (t, k, 2))
+    times = np.cumsum(rng.uniform(0.01, 0.2, t))
+    sd, q, v0 = (1e-150, 1e-300, 1e-300) if odd == "underflow" else (0.02, 5.0, 1.0)
+    s2 = sd ** 2                    # as kalman_smooth and _measurement_variance square it
+    r = sm._measurement_variance(cf, 1.0, sd)
+    want = old_kalman_batch(np.ascontiguousarray(z.reshape(t, 2 * k)), np.ascontiguousarray(r), times, q, v0,
+                            rts).reshape(t, k, 2)
+    got = kalman_frames(z, cf, times, s2, q, v0, rts)
+    assert _same(got, want)
+    group, rep = _column_groups(cf)
+    assert len(rep) <= patterns + (odd == "negative zero") and (cf[:, rep[group]] == cf).all()
