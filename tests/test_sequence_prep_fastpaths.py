@@ -562,3 +562,41 @@ def test_kalman_groups_bit_identical_to_per_coordinate_filter(seed, t, patterns,
     assert _same(got, want)
     group, rep = _column_groups(cf)
     assert len(rep) <= patterns + (odd == "negative zero") and (cf[:, rep[group]] == cf).all()
+
+
+def old_restrict_joints(features, keep):
+    """main's restrict_joints: always new features unless every joint is kept."""
+    from posesearch.sequence.framedist import MIN_COMMON, FrameFeatures
+
+    w = np.where(keep[None, :], features.weights, 0.0)
+    valid = features.valid & ((w > 0).sum(axis=1) >= MIN_COMMON)
+    return FrameFeatures(features.points, np.where(valid[:, None], w, 0.0), valid, features.distance)
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 20), missing=hst.sampled_from([0.0, 0.5]),
+       never=hst.integers(0, 3), leave_out=hst.integers(0, 4), distance=hst.sampled_from(["procrustes", "pair-weighted"]),
+       negative_zero=hst.booleans())
+def test_restrict_joints_keeps_the_features_when_nothing_changes(seed, t, missing, never, leave_out, distance,
+                                                                  negative_zero):
+    """restrict_joints hands back the features themselves (and so their cached shortcut arrays, computed while
+    preparing) exactly when leaving the joints out changes no number, bit for bit."""
+    from posesearch.sequence.framedist import frame_features, restrict_joints
+
+    seq = _random_sequence(seed, t, 17, 1.0, missing, True)
+    cf = seq.confidences.copy()
+    cf[:, :never] = 0.0                 # joints never seen (a layout without them)
+    seq = seq.replace(confidences=cf)
+    feats = frame_features(seq, distance)
+    if negative_zero and never:
+        feats.weights[:, 0] = -0.0      # "never seen" but not +0.0: restricting makes it +0.0, a new array
+    keep = np.ones(17, bool)
+    keep[:leave_out] = False
+    got, want = restrict_joints(feats, keep), old_restrict_joints(feats, keep)
+    assert _same(got.weights, want.weights) and _same(got.valid, want.valid) and got.points is feats.points
+    unchanged = _same(want.weights, feats.weights) and _same(want.valid, feats.valid)
+    assert (got is feats) == unchanged
+    if leave_out and negative_zero and never:
+        assert got is not feats
+    elif leave_out <= never:            # only never-seen joints left out: the features themselves
+        assert got is feats

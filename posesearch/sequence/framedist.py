@@ -165,7 +165,16 @@ def restrict_joints(features: FrameFeatures, keep: np.ndarray) -> FrameFeatures:
         return features
     w = np.where(keep[None, :], features.weights, 0.0)
     valid = features.valid & ((w > 0).sum(axis=1) >= MIN_COMMON)
-    return FrameFeatures(features.points, np.where(valid[:, None], w, 0.0), valid, features.distance)
+    w = np.where(valid[:, None], w, 0.0)
+    if np.array_equal(valid, features.valid) and _same_bits(w, features.weights):
+        return features         # those joints were never seen: the same numbers, and its caches serve on
+    return FrameFeatures(features.points, w, valid, features.distance)
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two float64 arrays hold the same numbers bit for bit (0.0 is not -0.0)."""
+    return a.shape == b.shape and np.array_equal(np.ascontiguousarray(a).view(np.int64),
+                                                 np.ascontiguousarray(b).view(np.int64))
 
 
 def uniform_frames(features: FrameFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -262,16 +271,22 @@ def _matrix_inputs(user, reference, distance: str, band: Band | None):
     return fu, fr, d, band
 
 
+def reference_args(fr: FrameFeatures) -> tuple:
+    """The Procrustes kernels' arrays of reference features: points (K, 2, Tr), weights (K, Tr) and
+    :func:`shortcut_inputs`; computed once and kept on them (both mirror states align against them)."""
+    if fr.reference_args is None:
+        fr.reference_args = (np.ascontiguousarray(fr.points.transpose(1, 2, 0)),    # (K, 2, Tr)
+                             np.ascontiguousarray(fr.weights.T),                    # (K, Tr)
+                             shortcut_inputs(fr, "reference"))
+    return fr.reference_args
+
+
 def _procrustes_args(fu: FrameFeatures, fr: FrameFeatures, band: Band, max_rotation: float, pen: float) -> tuple:
     """The Procrustes matrix kernels' arguments (``procrustes_fast_*``, ``procrustes_dtw``)."""
     mr = float(max_rotation)
     if not (0.0 <= mr <= 180.0):
         raise InvalidArgumentError(f"max_rotation: expected degrees in [0, 180], got {max_rotation!r}")
-    if fr.reference_args is None:
-        fr.reference_args = (np.ascontiguousarray(fr.points.transpose(1, 2, 0)),    # (K, 2, Tr)
-                             np.ascontiguousarray(fr.weights.T),                    # (K, Tr)
-                             shortcut_inputs(fr, "reference"))
-    rt, wt, ref_shortcut = fr.reference_args
+    rt, wt, ref_shortcut = reference_args(fr)
     return (fu.points, fu.weights, rt, wt, band.lo, band.hi, band.width, math.radians(mr), MIN_COMMON, pen,
             shortcut_inputs(fu, "user"), ref_shortcut)
 

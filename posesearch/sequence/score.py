@@ -84,7 +84,7 @@ from ..text import offset_text
 from ..poses.layouts import COCO17, COCO17_JOINTS
 from .align import MAX_HOLD, Alignment, align, check_aligner, check_open_ends, make_band
 from .framedist import (MIN_COMMON, FrameFeatures, ProcrustesRows, check_distance, frame_distance_matrix,
-                        frame_features, pair_errors, restrict_joints)
+                        frame_features, pair_errors, reference_args, restrict_joints, uniform_frames)
 from .resample import (DEFAULT_MAX_GAP, MAX_FRAMES, check_interp, check_max_frames, grid_length, resample,
                        resample_to_fps, too_many_frames)
 from .io import as_sequence
@@ -648,6 +648,8 @@ def _prepare_checked_reference(ref: Sequence, rate: float, settings: ScoreSettin
     feats = frame_features(ref, st.distance)
     if not feats.valid.any():
         raise InvalidPoseError(f"reference: no frame has {MIN_COMMON} or more present keypoints")
+    if st.distance == "procrustes":     # here (beside the user's preparation) rather than before the alignment
+        reference_args(feats)
     return PreparedReference(ref, feats, rate, st, available)
 
 
@@ -692,6 +694,9 @@ def prepare_user(user, reference_fps: float, settings: ScoreSettings = ScoreSett
     feats = {m: frame_features(usr.mirrored(axis_sum=0.0) if m else usr, st.distance) for m in states}
     if not feats[states[0]].valid.any():
         raise InvalidPoseError(f"user: no frame has {MIN_COMMON} or more present keypoints")
+    if st.distance == "procrustes":     # the Procrustes shortcut's per-frame sums, kept on the features
+        for f in feats.values():
+            uniform_frames(f)
     flip = np.asarray(COCO17.flip)
     return PreparedUser(usr, feats, st, {m: available[flip] if m else available for m in states},
                         observed_frames(usr.times, reference_fps, recorded))
