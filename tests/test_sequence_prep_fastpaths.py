@@ -600,3 +600,66 @@ def test_restrict_joints_keeps_the_features_when_nothing_changes(seed, t, missin
         assert got is not feats
     elif leave_out <= never:            # only never-seen joints left out: the features themselves
         assert got is feats
+
+
+def old_fit_timing(path, ref_times, user_times):
+    """main's fit_timing (runs by numpy)."""
+    if len(path) == 0:
+        return float("nan"), float("nan")
+    r = path[:, 0]
+    ut = user_times[path[:, 1]] - user_times[0]
+    if len(r) > 1 and (r[1:] >= r[:-1]).all():
+        start = np.flatnonzero(np.concatenate(([True], r[1:] != r[:-1])))
+        refs, count = r[start], np.diff(np.append(start, len(r)))
+    else:
+        refs, start, count = np.unique(r, return_index=True, return_counts=True)
+    med = 0.5 * (ut[start + (count - 1) // 2] + ut[start + count // 2])
+    rt = ref_times[refs] - ref_times[0]
+    if len(refs) < 2:
+        return float(med[0] - rt[0]), float("nan")
+    if len(refs) >= 6:
+        rt, med = rt[1:-1], med[1:-1]
+    rm, um = rt.mean(), med.mean()
+    var = ((rt - rm) ** 2).sum()
+    slope = ((rt - rm) * (med - um)).sum() / var
+    offset = um - slope * rm
+    return float(offset), float(1.0 / slope) if slope > 0 else float("nan")
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), tr=hst.integers(1, 40), extra=hst.integers(0, 40),
+       order=hst.sampled_from(["sorted", "shuffled"]), times=hst.sampled_from(["float", "int", "offset"]))
+def test_fit_timing_bit_identical_to_main(seed, tr, extra, order, times):
+    from posesearch.sequence.align import fit_timing
+
+    rng = np.random.default_rng(seed)
+    r = np.sort(np.concatenate([np.arange(tr), rng.integers(0, tr, extra)]))
+    u = np.sort(rng.integers(0, tr + extra + 5, len(r)))
+    path = np.stack([r, u], 1).astype(np.int64)
+    if order == "shuffled":
+        path = path[rng.permutation(len(path))]
+    tu = np.cumsum(rng.uniform(0.01, 0.1, tr + extra + 5))
+    ref_times = np.arange(tr) / 30.0
+    if times == "int":
+        tu = np.arange(len(tu)) * 3
+    elif times == "offset":
+        tu = tu + 1e6
+    want, got = old_fit_timing(path, ref_times, tu), fit_timing(path, ref_times, tu)
+    assert [v.hex() for v in got] == [v.hex() for v in want]
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), tr=hst.sampled_from([1, 7, 130, 1801, 5000]), patterns=hst.integers(1, 4),
+       unseen=hst.sampled_from([0.0, 0.3, 1.0]))
+def test_seen_means_bit_identical_to_one_joint_at_a_time(seed, tr, patterns, unseen):
+    """The joint scores' means, taken for all joints seen at the same moments at once: main's per-joint
+    ``values[k][seen].mean()`` bits (numpy sums each row of a C-contiguous array as it sums that row alone)."""
+    from posesearch.sequence.score import _seen_means
+
+    rng = np.random.default_rng(seed)
+    masks = rng.random((patterns, tr)) >= unseen
+    seen = masks[rng.integers(0, patterns, 17)]
+    values = np.where(seen, rng.uniform(0, 100, (17, tr)) ** rng.uniform(0.5, 2), np.nan)
+    want = [float(values[k][seen[k]].mean()) if seen[k].any() else None for k in range(17)]
+    got = _seen_means(values, seen)
+    assert [None if v is None else v.hex() for v in got] == [None if v is None else v.hex() for v in want]

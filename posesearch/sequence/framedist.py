@@ -354,10 +354,21 @@ def pair_errors(user: FrameFeatures, reference: FrameFeatures, user_idx: np.ndar
     reference's RMS radius (``distance = sqrt(sum w e^2 / sum w)``); for weighted it is
     ``|dx| + |dy|`` (``distance = sum w e / sum w``). Pairs without a distance give NaN.
     """
+    return _pair_details(user, reference, user_idx, ref_idx, max_rotation, missing_penalty, True)
+
+
+def pair_distances(user: FrameFeatures, reference: FrameFeatures, user_idx: np.ndarray, ref_idx: np.ndarray, *,
+                   max_rotation: float = 180.0, missing_penalty: float | None = None) -> np.ndarray:
+    """The distances of :func:`pair_errors` alone, (P,), without its per-joint arrays."""
+    return _pair_details(user, reference, user_idx, ref_idx, max_rotation, missing_penalty, False)[0]
+
+
+def _pair_details(user: FrameFeatures, reference: FrameFeatures, user_idx, ref_idx, max_rotation: float,
+                  missing_penalty: float | None, details: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`._align_kernels.pair_details` of the pairs (user_idx, ref_idx), indexed by numpy's rules."""
     pen = _check_penalty(missing_penalty)
     ui = np.arange(len(user.points))[user_idx]         # numpy's index rules (negative, out of range) first
     ri = np.arange(len(reference.points))[ref_idx]
-    dist, err = _kernels().pair_details(user.points, user.weights, reference.points, reference.weights, ui, ri,
-                                        math.radians(float(max_rotation)), MIN_COMMON, pen,
-                                        user.distance != "pair-weighted")
-    return dist, err, user.weights[ui] * reference.weights[ri]
+    return _kernels().pair_details(user.points, user.weights, reference.points, reference.weights, ui, ri,
+                                   math.radians(float(max_rotation)), MIN_COMMON, pen,
+                                   user.distance != "pair-weighted", details)

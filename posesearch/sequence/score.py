@@ -84,7 +84,8 @@ from ..text import offset_text
 from ..poses.layouts import COCO17, COCO17_JOINTS
 from .align import MAX_HOLD, Alignment, align, check_aligner, check_open_ends, make_band
 from .framedist import (MIN_COMMON, FrameFeatures, ProcrustesRows, check_distance, frame_distance_matrix,
-                        frame_features, pair_errors, reference_args, restrict_joints, uniform_frames)
+                        frame_features, pair_distances, pair_errors, reference_args, restrict_joints,
+                        uniform_frames)
 from .resample import (DEFAULT_MAX_GAP, MAX_FRAMES, check_interp, check_max_frames, grid_length, resample,
                        resample_to_fps, too_many_frames)
 from .io import as_sequence
@@ -826,7 +827,7 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     user_feats = user_features[mirrored]
     ref_feats = restrict_joints(ref.features, ref.available & usr.available[mirrored])
     path = _fill_gaps(best.path, n_ref)
-    # the user's motion (two runs of pair_errors, nogil) on the worker thread while this one does the moments
+    # the user's motion (two runs of pair_distances, nogil) on the worker thread while this one does the moments
     pool = _worker() if isinstance(frame_dist, ProcrustesRows) else None
     motion = pool.submit(_motion_ratio, path, user_feats, ref_feats, settings) if pool is not None else None
     held = held_pairs(path) if settings.align == "dtw" else np.zeros(len(path), bool)
@@ -850,13 +851,12 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     coverage: dict[str, float] = {}
     by_joint = np.ascontiguousarray(joint_moment_scores.T)   # (K, Tr): one joint's moments in a row
     seen_all = np.isfinite(by_joint)
+    n_seen = np.count_nonzero(seen_all, axis=1)
+    means = _seen_means(by_joint, seen_all)
     for joint, name in enumerate(COCO17_JOINTS):
-        if not ref_has[joint]:
-            continue
-        seen = seen_all[joint]
-        n_seen = int(np.count_nonzero(seen))
-        coverage[name] = n_seen / len(seen)                       # = seen.mean() (a sum of 0s and 1s is exact)
-        joint_scores[name] = float(by_joint[joint][seen].mean()) if n_seen else None
+        if ref_has[joint]:
+            coverage[name] = int(n_seen[joint]) / by_joint.shape[1]     # = seen.mean() (a sum of 0s and 1s is exact)
+            joint_scores[name] = means[joint]
     costs = {"plain": alignments[False].cost if False in alignments else None,
              "mirrored": alignments[True].cost if True in alignments else None}
     return ScoreReport(score, joint_scores, ref.seq.times.copy(), moment_scores, moment_dist, best,
@@ -867,12 +867,27 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
                        reference_poses=ref.seq, user_poses=usr.seq)
 
 
+def _seen_means(values: np.ndarray, seen: np.ndarray) -> list[float | None]:
+    """Per row of ``values`` (K, Tr), the mean of its ``seen`` entries (None when there is none), the bits of
+    ``values[k][seen[k]].mean()``: rows seen at the same moments (usually all) are averaged together, one row of
+    a C-contiguous array each, which numpy sums as it sums that row alone."""
+    groups: dict[bytes, list[int]] = {}
+    for k, key in enumerate(np.packbits(seen, axis=1)):
+        groups.setdefault(key.tobytes(), []).append(k)
+    out: list[float | None] = [None] * len(values)
+    for rows in groups.values():
+        if seen[rows[0]].any():
+            for k, mean in zip(rows, np.ascontiguousarray(values[rows][:, seen[rows[0]]]).mean(axis=1)):
+                out[k] = float(mean)
+    return out
+
+
 def _motion(feats: FrameFeatures, first: int, last: int, settings: ScoreSettings) -> float:
     """Sum of the frame distances between consecutive frames first..last (pairs without one left out)."""
     idx = np.arange(first, last)
     if len(idx) == 0:
         return 0.0
-    d = pair_errors(feats, feats, idx, idx + 1, max_rotation=180.0, missing_penalty=settings.penalty)[0]
+    d = pair_distances(feats, feats, idx, idx + 1, max_rotation=180.0, missing_penalty=settings.penalty)
     return float(np.nansum(d))
 
 
