@@ -602,10 +602,8 @@ def test_restrict_joints_keeps_the_features_when_nothing_changes(seed, t, missin
         assert got is feats
 
 
-def old_fit_timing(path, ref_times, user_times):
-    """main's fit_timing (runs by numpy)."""
-    if len(path) == 0:
-        return float("nan"), float("nan")
+def old_run_medians(path, user_times):
+    """main's fit_timing up to the line fit: runs of the path by numpy."""
     r = path[:, 0]
     ut = user_times[path[:, 1]] - user_times[0]
     if len(r) > 1 and (r[1:] >= r[:-1]).all():
@@ -613,24 +611,14 @@ def old_fit_timing(path, ref_times, user_times):
         refs, count = r[start], np.diff(np.append(start, len(r)))
     else:
         refs, start, count = np.unique(r, return_index=True, return_counts=True)
-    med = 0.5 * (ut[start + (count - 1) // 2] + ut[start + count // 2])
-    rt = ref_times[refs] - ref_times[0]
-    if len(refs) < 2:
-        return float(med[0] - rt[0]), float("nan")
-    if len(refs) >= 6:
-        rt, med = rt[1:-1], med[1:-1]
-    rm, um = rt.mean(), med.mean()
-    var = ((rt - rm) ** 2).sum()
-    slope = ((rt - rm) * (med - um)).sum() / var
-    offset = um - slope * rm
-    return float(offset), float(1.0 / slope) if slope > 0 else float("nan")
+    return refs, 0.5 * (ut[start + (count - 1) // 2] + ut[start + count // 2])
 
 
 @settings(max_examples=150, deadline=None)
 @given(seed=hst.integers(0, 2 ** 31), tr=hst.integers(1, 40), extra=hst.integers(0, 40),
        order=hst.sampled_from(["sorted", "shuffled"]), times=hst.sampled_from(["float", "int", "offset"]))
 def test_fit_timing_bit_identical_to_main(seed, tr, extra, order, times):
-    from posesearch.sequence.align import fit_timing
+    from posesearch.sequence.align import _run_medians, _timing_line, fit_timing
 
     rng = np.random.default_rng(seed)
     r = np.sort(np.concatenate([np.arange(tr), rng.integers(0, tr, extra)]))
@@ -644,8 +632,9 @@ def test_fit_timing_bit_identical_to_main(seed, tr, extra, order, times):
         tu = np.arange(len(tu)) * 3
     elif times == "offset":
         tu = tu + 1e6
-    want, got = old_fit_timing(path, ref_times, tu), fit_timing(path, ref_times, tu)
-    assert [v.hex() for v in got] == [v.hex() for v in want]
+    want, got = old_run_medians(path, tu), _run_medians(path, tu)
+    assert _same(got[0], want[0]) and _same(got[1], want[1])
+    assert [v.hex() for v in fit_timing(path, ref_times, tu)] == [v.hex() for v in _timing_line(*want, ref_times)]
 
 
 @settings(max_examples=100, deadline=None)
