@@ -575,8 +575,8 @@ def old_restrict_joints(features, keep):
 
 @settings(max_examples=100, deadline=None)
 @given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 20), missing=hst.sampled_from([0.0, 0.5]),
-       never=hst.integers(0, 3), leave_out=hst.integers(0, 4), distance=hst.sampled_from(["procrustes", "pair-weighted"]),
-       negative_zero=hst.booleans())
+       never=hst.integers(0, 3), leave_out=hst.integers(0, 4),
+       distance=hst.sampled_from(["procrustes", "pair-weighted"]), negative_zero=hst.booleans())
 def test_restrict_joints_keeps_the_features_when_nothing_changes(seed, t, missing, never, leave_out, distance,
                                                                   negative_zero):
     """restrict_joints hands back the features themselves (and so their cached shortcut arrays, computed while

@@ -11,9 +11,10 @@ from numba import njit
 def resample_frames(times, keypoints, confidences, target, linear, max_gap, tolerance):
     """``hold`` (linear False) or ``linear`` resampling of every keypoint (T, K, 2) over the frames where its
     confidence (T, K) is > 0 onto ``target`` (M,) (both times strictly increasing): ``(keypoints (M, K, 2),
-    confidences (M, K), whether Sequence would take them unchanged (:func:`_clean`))``, 0 where missing. Per target time the formulas of ``resample._interp_keypoint``,
-    element by element (the last sample ``a`` at or before ``t + tolerance`` by a merge walk, which finds the
-    index ``np.searchsorted(side="right")`` finds), so the same values."""
+    confidences (M, K), whether Sequence would take them unchanged (:func:`_clean`))``, 0 where missing. Per
+    target time the formulas of ``resample._interp_keypoint``, element by element (the last sample ``a`` at or
+    before ``t + tolerance`` by a merge walk, which finds the index ``np.searchsorted(side="right")`` finds), so
+    the same values."""
     T, K = confidences.shape
     M = target.shape[0]
     kp = np.zeros((M, K, 2))

@@ -32,7 +32,8 @@ def fill_columns(values, fill, judged):
     """In place, per column of ``values`` (tr, C): each frame i with ``fill[i]`` takes ``np.interp(i, ok, values[ok])``
     over the frames ``ok`` = ``judged`` with a finite value in that column (a column without one is left as it is).
     np.interp's arithmetic and branches, element by element (``slope * (x - xp[j]) + fp[j]``, the slope from the
-    neighbouring pair, the ends held, the other direction on a NaN), so the same bits, without a numpy call per column."""
+    neighbouring pair, the ends held, the other direction on a NaN), so the same bits, without a numpy call per
+    column."""
     tr, C = values.shape
     xp = np.empty(tr, np.int64)
     for c in range(C):
