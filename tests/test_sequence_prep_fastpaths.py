@@ -652,3 +652,37 @@ def test_seen_means_bit_identical_to_one_joint_at_a_time(seed, tr, patterns, uns
     want = [float(values[k][seen[k]].mean()) if seen[k].any() else None for k in range(17)]
     got = _seen_means(values, seen)
     assert [None if v is None else v.hex() for v in got] == [None if v is None else v.hex() for v in want]
+
+
+def numpy_procrustes_features(kp, cf, min_common):
+    """procrustes_features' formulas with numpy, over all frames at once and joint by joint in the kernel's order."""
+    T, K = cf.shape
+    ws, mx, my, n = np.zeros(T), np.zeros(T), np.zeros(T), np.zeros(T, np.int64)
+    for k in range(K):
+        w, on = cf[:, k], cf[:, k] > 0
+        ws, n = np.where(on, ws + w, ws), n + on
+        mx, my = np.where(on, mx + w * kp[:, k, 0], mx), np.where(on, my + w * kp[:, k, 1], my)
+    safe = np.where(ws > 0, ws, 1.0)
+    mx, my = mx / safe, my / safe
+    ss, pts = np.zeros(T), np.zeros((T, K, 2))
+    for k in range(K):
+        w, on = cf[:, k], cf[:, k] > 0
+        cx, cy = kp[:, k, 0] - mx, kp[:, k, 1] - my
+        pts[:, k, 0], pts[:, k, 1] = np.where(on, cx, 0.0), np.where(on, cy, 0.0)
+        ss = np.where(on, ss + (w * cx * cx + w * cy * cy), ss)
+    rad = np.sqrt(ss / safe)
+    valid = (n >= min_common) & (rad > 0)
+    pts /= np.where(rad > 0, rad, 1.0)[:, None, None]
+    return pts, np.where(valid[:, None] & (cf > 0), cf, 0.0), valid
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=hst.integers(0, 2 ** 31), t=hst.integers(1, 40), k=hst.sampled_from([13, 17, 25]),
+       missing=hst.sampled_from([0.0, 0.3, 0.9]), low_conf=hst.booleans(), magnitude=hst.sampled_from([1.0, 1e-200]))
+def test_procrustes_features_bit_identical_to_their_formulas(seed, t, k, missing, low_conf, magnitude):
+    from posesearch.sequence._align_kernels import procrustes_features
+
+    seq = _random_sequence(seed, t, k, magnitude, missing, low_conf)
+    got = procrustes_features(seq.keypoints, seq.confidences, 3)
+    for a, b in zip(got, numpy_procrustes_features(seq.keypoints, seq.confidences, 3)):
+        assert _same(a, b)

@@ -284,11 +284,14 @@ def procrustes_features(kp, cf, min_common):
         rad = math.sqrt(ss / safe)
         valid[t] = n >= min_common and rad > 0.0
         scale = rad if rad > 0.0 else 1.0
-        for k in range(K):
-            pts[t, k, 0] /= scale
-            pts[t, k, 1] /= scale
-            if valid[t] and cf[t, k] > 0.0:
-                wts[t, k] = cf[t, k]
+        row = pts[t]
+        for k in range(K):              # alone in its loop, so that it runs as vector divisions
+            row[k, 0] = row[k, 0] / scale
+            row[k, 1] = row[k, 1] / scale
+        if valid[t]:
+            for k in range(K):
+                if cf[t, k] > 0.0:
+                    wts[t, k] = cf[t, k]
     return pts, wts, valid
 
 
