@@ -75,3 +75,45 @@ def _interp_at(x, values, xp, n, j, c):
         if math.isnan(out) and y0 == y1:
             out = y0
     return out
+
+
+@njit(cache=True, nogil=True)
+def moment_values(r, use, dist, pair_score, err, w, valid, tr):
+    """:func:`posesearch.sequence.score._moments` after the pair scores: per reference frame, from the pairs
+    ``use``d (reference frame ``r[p]``), the mean distance (finite ones; NaN without), mean pair score and
+    per-joint weighted mean error (NaN without a weight), then :func:`fill_columns` for the frames on the path that
+    no pair judged (``valid``: frames with a pose). Sums in pair order from 0, as ``np.bincount`` adds them (it
+    added +0.0 for the pairs left out, which leaves these non-negative sums as they are), then numpy's divisions:
+    ``d_r, s_r, e_r``."""
+    P = r.shape[0]
+    cnt = np.zeros(tr)
+    s_r = np.zeros(tr)
+    d_cnt = np.zeros(tr)
+    d_r = np.zeros(tr)
+    on_path = np.zeros(tr, dtype=np.bool_)
+    for p in range(P):
+        i = r[p]
+        on_path[i] = True
+        if use[p]:
+            cnt[i] += 1.0
+            s_r[i] += pair_score[p]
+            if math.isfinite(dist[p]):
+                d_cnt[i] += 1.0
+                d_r[i] += dist[p]
+    e_sum, w_sum = joint_sums(r, err, w, use, tr)
+    e_r = np.full(e_sum.shape, np.nan)
+    judged = np.empty(tr, dtype=np.bool_)
+    fill = np.empty(tr, dtype=np.bool_)
+    for i in range(tr):
+        s_r[i] /= max(cnt[i], 1.0)
+        d_r[i] = d_r[i] / max(d_cnt[i], 1.0) if d_cnt[i] > 0.0 else np.nan
+        for k in range(e_r.shape[1]):
+            if w_sum[i, k] > 0.0:
+                e_r[i, k] = e_sum[i, k] / w_sum[i, k]
+        judged[i] = cnt[i] > 0.0 and valid[i]
+        fill[i] = on_path[i] and not judged[i]
+    if fill.any() and judged.any():
+        # s_r is finite everywhere (a pair without a distance scores 0), so all its judged frames count
+        for values in (s_r.reshape((tr, 1)), d_r.reshape((tr, 1)), e_r):
+            fill_columns(values, fill, judged)
+    return d_r, s_r, e_r

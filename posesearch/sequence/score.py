@@ -526,36 +526,16 @@ def _moments(path, dist, err, w, tr, curve, observed, valid, held=None):
     ``held`` (P,) bool: pairs that score 0 whatever their distance (:func:`held_pairs`), and judge
     their moment like an observed pair (so a hold is not interpolated away)."""
     r = path[:, 0]
-    K = err.shape[1]
     if observed is not None and held is not None:
         observed = observed | held       # a held pair judges its moment (0) even where nothing was recorded
     use = observed if observed is not None and (observed & valid[r]).any() else np.ones(len(r), bool)
-    cnt = np.bincount(r, weights=use.astype(np.float64), minlength=tr)
     bad = ~np.isfinite(dist)
-    d0 = np.where(bad, 0.0, dist)
-    pair_score = np.where(bad, 0.0, curve.score(d0))
+    pair_score = np.where(bad, 0.0, curve.score(np.where(bad, 0.0, dist)))
     if held is not None:
         pair_score = np.where(held, 0.0, pair_score)
-    s_r = np.bincount(r, weights=np.where(use, pair_score, 0.0), minlength=tr) / np.maximum(cnt, 1)
-    d_cnt = np.bincount(r, weights=(use & ~bad).astype(np.float64), minlength=tr)
-    d_r = np.bincount(r, weights=np.where(use, d0, 0.0), minlength=tr) / np.maximum(d_cnt, 1)
-    d_r = np.where(d_cnt > 0, d_r, np.nan)
-    from ._score_kernels import fill_columns, joint_sums
+    from ._score_kernels import moment_values
 
-    # in pair order, as np.bincount and np.add.at added them (same sums)
-    e_sum, w_sum = joint_sums(r, np.ascontiguousarray(err), np.ascontiguousarray(w), use, tr)
-    e_r = np.full((tr, K), np.nan)
-    np.divide(e_sum, w_sum, out=e_r, where=w_sum > 0)
-    judged = (cnt > 0) & valid
-    on_path = np.zeros(tr, bool)
-    on_path[r] = True
-    fill = on_path & ~judged
-    if fill.any() and judged.any():
-        # np.interp over the judged frames with a value, in place, column by column (s_r is finite everywhere:
-        # a pair without a distance scores 0, so all its judged frames count)
-        for values in (s_r.reshape(tr, 1), d_r.reshape(tr, 1), e_r):
-            fill_columns(values, fill, judged)
-    return d_r, s_r, e_r
+    return moment_values(r, use, dist, pair_score, np.ascontiguousarray(err), np.ascontiguousarray(w), valid, tr)
 
 
 NW_GAP_TYPICAL = 2.0
