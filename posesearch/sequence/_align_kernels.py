@@ -287,11 +287,14 @@ def procrustes_features(kp, cf, min_common):
         rad = math.sqrt(ss / safe)
         valid[t] = n >= min_common and rad > 0.0
         scale = rad if rad > 0.0 else 1.0
-        for k in range(K):
-            pts[t, k, 0] /= scale
-            pts[t, k, 1] /= scale
-            if valid[t] and cf[t, k] > 0.0:
-                wts[t, k] = cf[t, k]
+        row = pts[t]
+        for k in range(K):              # alone in its loop, so that it runs as vector divisions
+            row[k, 0] = row[k, 0] / scale
+            row[k, 1] = row[k, 1] / scale
+        if valid[t]:
+            for k in range(K):
+                if cf[t, k] > 0.0:
+                    wts[t, k] = cf[t, k]
     return pts, wts, valid
 
 
@@ -1077,13 +1080,47 @@ def pair_detail(y, cu, x, cr, max_rot, min_common, penalty, procrustes, err):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def pair_details(Y, CU, X, CR, ui, ri, max_rot, min_common, penalty, procrustes):
+def pair_details(Y, CU, X, CR, ui, ri, max_rot, min_common, penalty, procrustes, details):
     """:func:`pair_detail` of the pairs (ui[p], ri[p]) of user frames Y/CU and reference frames X/CR:
-    (distance (P,), joint errors (P, K)); :func:`posesearch.sequence.framedist.pair_errors`."""
-    P = ui.shape[0]
+    (distance (P,), joint errors (P, K), pair weights CU * CR (P, K)); without ``details`` the distances alone
+    (the other two (0, K)); :func:`posesearch.sequence.framedist.pair_errors`."""
+    P, K = ui.shape[0], Y.shape[1]
     dist = np.empty(P)
-    err = np.empty((P, Y.shape[1]))
+    err = np.empty((P if details else 0, K))
+    w = np.empty((P if details else 0, K))
+    scratch = np.empty(K)
     for p in range(P):
-        dist[p] = pair_detail(Y[ui[p]], CU[ui[p]], X[ri[p]], CR[ri[p]], max_rot, min_common, penalty, procrustes,
-                              err[p])
-    return dist, err
+        u, r = ui[p], ri[p]
+        dist[p] = pair_detail(Y[u], CU[u], X[r], CR[r], max_rot, min_common, penalty, procrustes,
+                              err[p] if details else scratch)
+        if details:
+            for k in range(K):
+                w[p, k] = CU[u, k] * CR[r, k]
+    return dist, err, w
+
+
+@njit(cache=True, nogil=True)
+def run_medians(r, u, user_times):
+    """Of a path sorted by reference frame (``r`` non-decreasing, ``u`` its user frames): the reference frames
+    (runs of equal r) and the median of each run's user times from the first user frame, ``ut = user_times[u] -
+    user_times[0]``, as ``0.5 * (ut[middle low] + ut[middle high])`` (:func:`posesearch.sequence.align.fit_timing`);
+    ``sorted`` False (and empty arrays) when r decreases somewhere."""
+    P = r.shape[0]
+    refs = np.empty(P, np.int64)
+    med = np.empty(P)
+    for p in range(1, P):
+        if r[p] < r[p - 1]:
+            return False, refs[:0], med[:0]
+    t0 = user_times[0]
+    n = 0
+    start = 0
+    for p in range(1, P + 1):
+        if p == P or r[p] != r[start]:
+            count = p - start
+            a = start + (count - 1) // 2
+            b = start + count // 2
+            refs[n] = r[start]
+            med[n] = 0.5 * ((user_times[u[a]] - t0) + (user_times[u[b]] - t0))
+            n += 1
+            start = p
+    return True, refs[:n], med[:n]

@@ -100,15 +100,27 @@ def fit_timing(path: np.ndarray, ref_times: np.ndarray, user_times: np.ndarray) 
     """(time_offset, speed_ratio) of the least-squares line through the path (see :class:`Alignment`)."""
     if len(path) == 0:
         return float("nan"), float("nan")
-    r = path[:, 0]
-    ut = user_times[path[:, 1]] - user_times[0]
-    if len(r) > 1 and (r[1:] >= r[:-1]).all():     # sorted (every aligner's path): runs, as np.unique finds them
-        start = np.flatnonzero(np.concatenate(([True], r[1:] != r[:-1])))
-        refs, count = r[start], np.diff(np.append(start, len(r)))
-    else:
+    return _timing_line(*_run_medians(path, user_times), ref_times)
+
+
+def _run_medians(path: np.ndarray, user_times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The path's reference frames and, for each, the median time (from the first user frame) of the user frames
+    matched to it. Every aligner's path is sorted: a reference frame's user times are then a sorted run, and its
+    median the middle of the run (one numba pass, :func:`._align_kernels.run_medians`)."""
+    ordered = False
+    if user_times.dtype == np.float64:
+        ordered, refs, med = _kern().run_medians(np.ascontiguousarray(path[:, 0]), np.ascontiguousarray(path[:, 1]),
+                                                 user_times)
+    if not ordered:
+        r = path[:, 0]
+        ut = user_times[path[:, 1]] - user_times[0]
         refs, start, count = np.unique(r, return_index=True, return_counts=True)
-    # the path is sorted, so each reference frame's user times are a sorted run: its median is the middle
-    med = 0.5 * (ut[start + (count - 1) // 2] + ut[start + count // 2])
+        med = 0.5 * (ut[start + (count - 1) // 2] + ut[start + count // 2])
+    return refs, med
+
+
+def _timing_line(refs: np.ndarray, med: np.ndarray, ref_times: np.ndarray) -> tuple[float, float]:
+    """:func:`fit_timing` of the reference frames and their median user times."""
     rt = ref_times[refs] - ref_times[0]
     if len(refs) < 2:
         return float(med[0] - rt[0]), float("nan")

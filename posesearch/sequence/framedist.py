@@ -180,7 +180,16 @@ def restrict_joints(features: FrameFeatures, keep: np.ndarray) -> FrameFeatures:
         return features
     w = np.where(keep[None, :], features.weights, 0.0)
     valid = features.valid & ((w > 0).sum(axis=1) >= MIN_COMMON)
-    return FrameFeatures(features.points, np.where(valid[:, None], w, 0.0), valid, features.distance)
+    w = np.where(valid[:, None], w, 0.0)
+    if np.array_equal(valid, features.valid) and _same_bits(w, features.weights):
+        return features         # those joints were never seen: the same numbers, and its caches serve on
+    return FrameFeatures(features.points, w, valid, features.distance)
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two float64 arrays hold the same numbers bit for bit (0.0 is not -0.0)."""
+    return a.shape == b.shape and np.array_equal(np.ascontiguousarray(a).view(np.int64),
+                                                 np.ascontiguousarray(b).view(np.int64))
 
 
 def uniform_frames(features: FrameFeatures) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -292,16 +301,22 @@ def _matrix_inputs(user, reference, distance: str, band: Band | None):
     return fu, fr, d, band
 
 
+def reference_args(fr: FrameFeatures) -> tuple:
+    """The Procrustes kernels' arrays of reference features: points (K, 2, Tr), weights (K, Tr) and
+    :func:`shortcut_inputs`; computed once and kept on them (both mirror states align against them)."""
+    if fr.reference_args is None:
+        fr.reference_args = (np.ascontiguousarray(fr.points.transpose(1, 2, 0)),    # (K, 2, Tr)
+                             np.ascontiguousarray(fr.weights.T),                    # (K, Tr)
+                             shortcut_inputs(fr, "reference"))
+    return fr.reference_args
+
+
 def _procrustes_args(fu: FrameFeatures, fr: FrameFeatures, band: Band, max_rotation: float, pen: float) -> tuple:
     """The Procrustes matrix kernels' arguments (``procrustes_fast_*``, ``procrustes_dtw``)."""
     mr = float(max_rotation)
     if not (0.0 <= mr <= 180.0):
         raise InvalidArgumentError(f"max_rotation: expected degrees in [0, 180], got {max_rotation!r}")
-    if fr.reference_args is None:
-        fr.reference_args = (np.ascontiguousarray(fr.points.transpose(1, 2, 0)),    # (K, 2, Tr)
-                             np.ascontiguousarray(fr.weights.T),                    # (K, Tr)
-                             shortcut_inputs(fr, "reference"))
-    rt, wt, ref_shortcut = fr.reference_args
+    rt, wt, ref_shortcut = reference_args(fr)
     return (fu.points, fu.weights, rt, wt, band.lo, band.hi, band.width, math.radians(mr), MIN_COMMON, pen,
             shortcut_inputs(fu, "user"), ref_shortcut)
 
@@ -369,10 +384,21 @@ def pair_errors(user: FrameFeatures, reference: FrameFeatures, user_idx: np.ndar
     reference's RMS radius (``distance = sqrt(sum w e^2 / sum w)``); for weighted it is
     ``|dx| + |dy|`` (``distance = sum w e / sum w``). Pairs without a distance give NaN.
     """
+    return _pair_details(user, reference, user_idx, ref_idx, max_rotation, missing_penalty, True)
+
+
+def pair_distances(user: FrameFeatures, reference: FrameFeatures, user_idx: np.ndarray, ref_idx: np.ndarray, *,
+                   max_rotation: float = 180.0, missing_penalty: float | None = None) -> np.ndarray:
+    """The distances of :func:`pair_errors` alone, (P,), without its per-joint arrays."""
+    return _pair_details(user, reference, user_idx, ref_idx, max_rotation, missing_penalty, False)[0]
+
+
+def _pair_details(user: FrameFeatures, reference: FrameFeatures, user_idx, ref_idx, max_rotation: float,
+                  missing_penalty: float | None, details: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`._align_kernels.pair_details` of the pairs (user_idx, ref_idx), indexed by numpy's rules."""
     pen = _check_penalty(missing_penalty)
     ui = np.arange(len(user.points))[user_idx]         # numpy's index rules (negative, out of range) first
     ri = np.arange(len(reference.points))[ref_idx]
-    dist, err = _kernels().pair_details(user.points, user.weights, reference.points, reference.weights, ui, ri,
-                                        math.radians(float(max_rotation)), MIN_COMMON, pen,
-                                        user.distance != "pair-weighted")
-    return dist, err, user.weights[ui] * reference.weights[ri]
+    return _kernels().pair_details(user.points, user.weights, reference.points, reference.weights, ui, ri,
+                                   math.radians(float(max_rotation)), MIN_COMMON, pen,
+                                   user.distance != "pair-weighted", details)

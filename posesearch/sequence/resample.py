@@ -182,8 +182,10 @@ def resample(seq: Sequence, times, *, method: str = "linear", max_gap: float = D
     if m != "cubic":        # numba, per keypoint and target time: the formulas of _interp_keypoint, the same values
         from ._resample_kernels import resample_frames
 
-        kp, cf = resample_frames(seq.times, np.ascontiguousarray(seq.keypoints), np.ascontiguousarray(seq.confidences),
-                                 target, m == "linear", g, TIME_TOLERANCE)
+        kp, cf, clean = resample_frames(seq.times, np.ascontiguousarray(seq.keypoints),
+                                        np.ascontiguousarray(seq.confidences), target, m == "linear", g, TIME_TOLERANCE)
+        if clean:       # what validating would check and leave as it is (the times were checked above)
+            return Sequence._computed(kp, cf, seq.layout, target, fps, seq.name)
         return Sequence(kp, cf, seq.layout, target, fps, seq.name)
     T, K = seq.confidences.shape
     kp = np.zeros((len(target), K, 2))

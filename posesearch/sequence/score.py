@@ -84,7 +84,8 @@ from ..text import offset_text
 from ..poses.layouts import COCO17, COCO17_JOINTS
 from .align import MAX_HOLD, Alignment, align, check_aligner, check_open_ends, make_band
 from .framedist import (MIN_COMMON, FrameFeatures, ProcrustesRows, check_distance, frame_distance_matrix,
-                        frame_features, pair_errors, restrict_joints)
+                        frame_features, pair_distances, pair_errors, reference_args, restrict_joints,
+                        uniform_frames)
 from .resample import (DEFAULT_MAX_GAP, MAX_FRAMES, check_interp, check_max_frames, grid_length, resample,
                        resample_to_fps, too_many_frames)
 from .io import as_sequence
@@ -525,42 +526,16 @@ def _moments(path, dist, err, w, tr, curve, observed, valid, held=None):
     ``held`` (P,) bool: pairs that score 0 whatever their distance (:func:`held_pairs`), and judge
     their moment like an observed pair (so a hold is not interpolated away)."""
     r = path[:, 0]
-    K = err.shape[1]
     if observed is not None and held is not None:
         observed = observed | held       # a held pair judges its moment (0) even where nothing was recorded
     use = observed if observed is not None and (observed & valid[r]).any() else np.ones(len(r), bool)
-    cnt = np.bincount(r, weights=use.astype(np.float64), minlength=tr)
     bad = ~np.isfinite(dist)
-    d0 = np.where(bad, 0.0, dist)
-    pair_score = np.where(bad, 0.0, curve.score(d0))
+    pair_score = np.where(bad, 0.0, curve.score(np.where(bad, 0.0, dist)))
     if held is not None:
         pair_score = np.where(held, 0.0, pair_score)
-    s_r = np.bincount(r, weights=np.where(use, pair_score, 0.0), minlength=tr) / np.maximum(cnt, 1)
-    d_cnt = np.bincount(r, weights=(use & ~bad).astype(np.float64), minlength=tr)
-    d_r = np.bincount(r, weights=np.where(use, d0, 0.0), minlength=tr) / np.maximum(d_cnt, 1)
-    d_r = np.where(d_cnt > 0, d_r, np.nan)
-    from ._score_kernels import joint_sums
+    from ._score_kernels import moment_values
 
-    # in pair order, as np.bincount and np.add.at added them (same sums)
-    e_sum, w_sum = joint_sums(r, np.ascontiguousarray(err), np.ascontiguousarray(w), use, tr)
-    e_r = np.full((tr, K), np.nan)
-    np.divide(e_sum, w_sum, out=e_r, where=w_sum > 0)
-    judged = (cnt > 0) & valid
-    on_path = np.zeros(tr, bool)
-    on_path[r] = True
-    fill = on_path & ~judged
-    if fill.any() and judged.any():
-        idx = np.arange(tr)
-        j = np.flatnonzero(judged)
-        s_r[fill] = np.interp(idx[fill], j, s_r[j])
-        ok = judged & np.isfinite(d_r)
-        if ok.any():
-            d_r[fill] = np.interp(idx[fill], idx[ok], d_r[ok])
-        for k in range(K):
-            ok = judged & np.isfinite(e_r[:, k])
-            if ok.any():
-                e_r[fill, k] = np.interp(idx[fill], idx[ok], e_r[ok, k])
-    return d_r, s_r, e_r
+    return moment_values(r, use, dist, pair_score, np.ascontiguousarray(err), np.ascontiguousarray(w), valid, tr)
 
 
 NW_GAP_TYPICAL = 2.0
@@ -626,14 +601,26 @@ class PreparedUser:
 def prepare_reference(reference, settings: ScoreSettings = ScoreSettings(), *, fps: float | None = None,
                       layout: str | None = None) -> PreparedReference:
     """Steps 1-2 (and the features of step 4) for the reference; see :func:`score_sequence`."""
-    st = settings
-    ref = as_sequence(reference, layout=layout if layout is not None else st.layout, fps=fps, name="reference")
+    return _prepare_checked_reference(*_checked_reference(reference, settings, fps=fps, layout=layout), settings)
+
+
+def _checked_reference(reference, settings: ScoreSettings, *, fps: float | None = None,
+                       layout: str | None = None) -> tuple[Sequence, float]:
+    """The reference as a Sequence and its frame rate, refused here (before any work) as
+    :func:`prepare_reference` refuses it: the user's preparation needs only that rate."""
+    ref = as_sequence(reference, layout=layout if layout is not None else settings.layout, fps=fps, name="reference")
     ref.require_frames(2)
-    _check_length(ref, st.max_frames)
+    _check_length(ref, settings.max_frames)
     rate = 1.0 / ref.frame_interval
     if not math.isfinite(rate):
         raise InvalidArgumentError(f"reference: frame rate is not finite (frames {ref.frame_interval:g} s apart); "
                                    f"expected frame times or an fps that a float can hold")
+    return ref, rate
+
+
+def _prepare_checked_reference(ref: Sequence, rate: float, settings: ScoreSettings) -> PreparedReference:
+    """:func:`prepare_reference` of a reference :func:`_checked_reference` accepted."""
+    st = settings
     available = coco_available(ref.layout)
     ref = normalized(ref)[0].to_coco()     # every step is invariant to the units (see _check_length)
     if st.process_reference:
@@ -642,6 +629,8 @@ def prepare_reference(reference, settings: ScoreSettings = ScoreSettings(), *, f
     feats = frame_features(ref, st.distance)
     if not feats.valid.any():
         raise InvalidPoseError(f"reference: no frame has {MIN_COMMON} or more present keypoints")
+    if st.distance == "procrustes":     # here (beside the user's preparation) rather than before the alignment
+        reference_args(feats)
     return PreparedReference(ref, feats, rate, st, available)
 
 
@@ -686,6 +675,9 @@ def prepare_user(user, reference_fps: float, settings: ScoreSettings = ScoreSett
     feats = {m: frame_features(usr.mirrored(axis_sum=0.0) if m else usr, st.distance) for m in states}
     if not feats[states[0]].valid.any():
         raise InvalidPoseError(f"user: no frame has {MIN_COMMON} or more present keypoints")
+    if st.distance == "procrustes":     # the Procrustes shortcut's per-frame sums, kept on the features
+        for f in feats.values():
+            uniform_frames(f)
     flip = np.asarray(COCO17.flip)
     return PreparedUser(usr, feats, st, {m: available[flip] if m else available for m in states},
                         observed_frames(usr.times, reference_fps, recorded))
@@ -747,6 +739,27 @@ def _run_states(jobs: dict, threaded: bool) -> dict:
     return {first: job1(), second: other.result()}
 
 
+def _prepare_both(reference: Sequence, user: Sequence, settings: ScoreSettings, layout: str | None
+                  ) -> tuple[PreparedReference, PreparedUser]:
+    """:func:`prepare_reference` and :func:`prepare_user` (at the reference's rate). With the :func:`_worker`
+    thread the user is prepared there while this thread prepares the reference: their numba steps release the
+    GIL, so the two overlap on two cores. The same results and errors as one after the other (the reference's
+    first: it is checked before the user's preparation starts, and its later error wins)."""
+    ref_seq, rate = _checked_reference(reference, settings, layout=layout)
+    pool = _worker()
+    if pool is None:
+        return _prepare_checked_reference(ref_seq, rate, settings), prepare_user(user, rate, settings, layout=layout)
+    from concurrent.futures import wait
+
+    other = pool.submit(prepare_user, user, rate, settings, layout=layout)
+    try:
+        ref = _prepare_checked_reference(ref_seq, rate, settings)
+    except BaseException:
+        wait([other])
+        raise
+    return ref, other.result()
+
+
 def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     """Steps 4-7 on prepared inputs (both prepared with the same settings)."""
     settings = ref.settings
@@ -794,7 +807,7 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     user_feats = user_features[mirrored]
     ref_feats = restrict_joints(ref.features, ref.available & usr.available[mirrored])
     path = _fill_gaps(best.path, n_ref)
-    # the user's motion (two runs of pair_errors, nogil) on the worker thread while this one does the moments
+    # the user's motion (two runs of pair_distances, nogil) on the worker thread while this one does the moments
     pool = _worker() if isinstance(frame_dist, ProcrustesRows) else None
     motion = pool.submit(_motion_ratio, path, user_feats, ref_feats, settings) if pool is not None else None
     held = held_pairs(path) if settings.align == "dtw" else np.zeros(len(path), bool)
@@ -818,13 +831,12 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
     coverage: dict[str, float] = {}
     by_joint = np.ascontiguousarray(joint_moment_scores.T)   # (K, Tr): one joint's moments in a row
     seen_all = np.isfinite(by_joint)
+    n_seen = np.count_nonzero(seen_all, axis=1)
+    means = _seen_means(by_joint, seen_all)
     for joint, name in enumerate(COCO17_JOINTS):
-        if not ref_has[joint]:
-            continue
-        seen = seen_all[joint]
-        n_seen = int(np.count_nonzero(seen))
-        coverage[name] = n_seen / len(seen)                       # = seen.mean() (a sum of 0s and 1s is exact)
-        joint_scores[name] = float(by_joint[joint][seen].mean()) if n_seen else None
+        if ref_has[joint]:
+            coverage[name] = int(n_seen[joint]) / by_joint.shape[1]     # = seen.mean() (a sum of 0s and 1s is exact)
+            joint_scores[name] = means[joint]
     costs = {"plain": alignments[False].cost if False in alignments else None,
              "mirrored": alignments[True].cost if True in alignments else None}
     return ScoreReport(score, joint_scores, ref.seq.times.copy(), moment_scores, moment_dist, best,
@@ -835,12 +847,27 @@ def score_prepared(ref: PreparedReference, usr: PreparedUser) -> ScoreReport:
                        reference_poses=ref.seq, user_poses=usr.seq)
 
 
+def _seen_means(values: np.ndarray, seen: np.ndarray) -> list[float | None]:
+    """Per row of ``values`` (K, Tr), the mean of its ``seen`` entries (None when there is none), the bits of
+    ``values[k][seen[k]].mean()``: rows seen at the same moments (usually all) are averaged together, one row of
+    a C-contiguous array each, which numpy sums as it sums that row alone."""
+    groups: dict[bytes, list[int]] = {}
+    for k, key in enumerate(np.packbits(seen, axis=1)):
+        groups.setdefault(key.tobytes(), []).append(k)
+    out: list[float | None] = [None] * len(values)
+    for rows in groups.values():
+        if seen[rows[0]].any():
+            for k, mean in zip(rows, np.ascontiguousarray(values[rows][:, seen[rows[0]]]).mean(axis=1)):
+                out[k] = float(mean)
+    return out
+
+
 def _motion(feats: FrameFeatures, first: int, last: int, settings: ScoreSettings) -> float:
     """Sum of the frame distances between consecutive frames first..last (pairs without one left out)."""
     idx = np.arange(first, last)
     if len(idx) == 0:
         return 0.0
-    d = pair_errors(feats, feats, idx, idx + 1, max_rotation=180.0, missing_penalty=settings.penalty)[0]
+    d = pair_distances(feats, feats, idx, idx + 1, max_rotation=180.0, missing_penalty=settings.penalty)
     return float(np.nansum(d))
 
 
@@ -915,8 +942,7 @@ def score_in_view(reference: Sequence, user: Sequence, settings: ScoreSettings, 
     as_filmed = usr = None
     if settings.view == "auto" and resolve_view("auto", reference)[0] == "lifted":
         # a 2D score this good needs no camera: the lift and the camera fit are only tried below it
-        ref = prepare_reference(reference, settings, layout=layout)
-        usr = prepare_user(user, ref.fps, settings, layout=layout)
+        ref, usr = _prepare_both(reference, user, settings, layout)
         as_filmed = score_prepared(ref, usr)
         if as_filmed.score >= AUTO_LIFT_BELOW:
             as_filmed.view = {"mode": "2d", "chosen_by": "auto",
@@ -927,8 +953,11 @@ def score_in_view(reference: Sequence, user: Sequence, settings: ScoreSettings, 
     if as_filmed is not None and seen is reference:   # auto fitted a camera near the reference's own: as filmed
         report = as_filmed
     else:       # the user prepared once: the seen reference keeps the reference's times, so its fps
-        ref = prepare_reference(seen, settings, layout=layout)
-        report = score_prepared(ref, usr if usr is not None else prepare_user(user, ref.fps, settings, layout=layout))
+        if usr is None:
+            ref, usr = _prepare_both(seen, user, settings, layout)
+        else:
+            ref = prepare_reference(seen, settings, layout=layout)
+        report = score_prepared(ref, usr)
     report.view = info
     if info["chosen_by"] == "auto" and info["mode"] != "2d":
         report.assumed["view"] = {"value": info["mode"], "why": info["why"]}

@@ -160,10 +160,19 @@ class Sequence:
         confidences (copied, as construction copies them) or a new array of them (a permutation: ``mirrored``).
         No 3D points (``points3d`` None): the new 2D keypoints no longer match them (scoring reads 3D from the
         sequence as given)."""
-        seq = cls.__new__(cls)
         cf = like.confidences.copy() if confidences is None else confidences
-        seq.keypoints, seq.confidences, seq.layout = keypoints, cf, like.layout
-        seq.times, seq.fps, seq.name, seq.points3d = like.times.copy(), like.fps, like.name, None
+        return cls._computed(keypoints, cf, like.layout, like.times.copy(), like.fps, like.name)
+
+    @classmethod
+    def _computed(cls, keypoints: np.ndarray, confidences: np.ndarray, layout: Layout, times: np.ndarray,
+                  fps: float | None, name: str) -> "Sequence":
+        """A sequence of new arrays (owned by no one else) that construction would take as they are: (T, K, 2)
+        finite float64 keypoints, 0 where missing, (T, K) confidences in [0, 1] with some above 0, a Layout of K
+        keypoints and checked times. Only ``fps`` is checked: validating (and copying) again would cost more than
+        the step that made them."""
+        seq = cls.__new__(cls)
+        seq.keypoints, seq.confidences, seq.layout, seq.times = keypoints, confidences, layout, times
+        seq.fps, seq.name, seq.points3d = _check_fps(fps, name), name, None
         return seq
 
     def renamed(self, name: str) -> "Sequence":
@@ -246,14 +255,14 @@ class Sequence:
         then commutes with smoothing and resampling (both are equivariant to x -> c - x), and every
         per-frame distance is unchanged, since those ignore where a pose stands. ``axis_sum``: flip as
         x -> axis_sum - x instead (0: x -> -x, exact)."""
-        from ..poses.mirror import mirror
+        from ._sequence_kernels import mirror_frames
 
-        pres = self.present
-        x = self.keypoints[..., 0]
         if axis_sum is None:
+            pres = self.present
+            x = self.keypoints[..., 0]
             axis_sum = float(x[pres].min() + x[pres].max()) if pres.any() else 0.0
-        kp, cf = mirror(self.keypoints, self.confidences, self.layout, axis_sum=float(axis_sum))
-        kp = np.where(cf[..., None] > 0, kp, 0.0)
+        kp, cf = mirror_frames(self.keypoints, self.confidences, np.asarray(self.layout.flip, np.int64),
+                               float(axis_sum))
         p3 = None
         if self.points3d is not None:     # the mirrored scene: X -> -X, left and right swapped
             p3 = self.points3d[:, np.asarray(self.layout.flip)] * np.array([-1.0, 1.0, 1.0])
