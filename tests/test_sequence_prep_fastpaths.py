@@ -15,6 +15,7 @@ from numba import njit
 from posesearch.errors import InvalidPoseError
 from posesearch.sequence import Sequence
 from posesearch.sequence import smooth as sm
+from posesearch.sequence.sequence import median_body_size
 from posesearch.sequence._smooth_kernels import _predict, _update, one_euro_batch
 
 
@@ -216,7 +217,7 @@ def test_unit_coordinates_bit_identical_to_main(seed, t, magnitude, missing, fir
     assert _same(got_kp, want_kp) and _same(got_o, want_o) and got_u == want_u
     assert (got_kp is seq.keypoints) == (want_kp is seq.keypoints)
     if (diag > 0).any():
-        assert sm._body_size(seq, diag) == old_body_size(seq, want_kp)
+        assert median_body_size(diag, seq.name) == old_body_size(seq, want_kp)
     n, o, u = sm.normalized(seq, first_origin=first_origin)
     assert _same(n.keypoints, want_kp) and (n is seq) == (want_kp is seq.keypoints)
     if n is not seq:

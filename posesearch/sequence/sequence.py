@@ -79,6 +79,15 @@ def check_points3d(points3d, shape: tuple[int, int], name: str) -> np.ndarray | 
 SINGLE_POSE_HINT = "a single pose: compare it with `posesearch compare` or `query`"
 
 
+
+def median_body_size(diag: np.ndarray, name: str) -> float:
+    """:meth:`Sequence.body_size` from the frames' bounding-box diagonals (0 where a frame has no two distinct
+    present keypoints); raises when no frame has a size."""
+    diag = diag[diag > 0]
+    if diag.size == 0:
+        raise InvalidPoseError(f"{name}: no frame has two distinct present keypoints (size is zero)")
+    return float(np.median(diag))
+
 @dataclass
 class Sequence:
     """Keypoints of one person over time.
@@ -284,11 +293,7 @@ class Sequence:
         w = np.where(pres, x, -np.inf).max(1) - np.where(pres, x, np.inf).min(1)
         h = np.where(pres, y, -np.inf).max(1) - np.where(pres, y, np.inf).min(1)
         ok = (pres.sum(1) >= 2)
-        diag = np.hypot(w[ok], h[ok])
-        diag = diag[diag > 0]
-        if diag.size == 0:
-            raise InvalidPoseError(f"{self.name}: no frame has two distinct present keypoints (size is zero)")
-        return float(np.median(diag))
+        return median_body_size(np.hypot(w[ok], h[ok]), self.name)
 
     def slice(self, start: int, stop: int | None = None) -> "Sequence":
         """Frames ``start:stop`` (times kept)."""

@@ -48,7 +48,7 @@ import numpy as np
 
 from ..errors import InvalidArgumentError, InvalidPoseError, check_finite_positive
 from ..registry import Registry
-from .sequence import Sequence
+from .sequence import Sequence, median_body_size
 
 SMOOTHERS = Registry("smoother", ("kalman", "one-euro", "none"),
                      aliases={"1euro": "one-euro", "one-euro-filter": "one-euro"})
@@ -177,14 +177,6 @@ def normalized(seq: Sequence, *, first_origin: bool = False) -> tuple[Sequence, 
     return Sequence._derived(kp, seq), origin, unit      # within (-2, 2), 0 where missing
 
 
-def _body_size(seq: Sequence, diag: np.ndarray) -> float:
-    """:meth:`Sequence.body_size` from the frames' bounding-box diagonals ``diag`` (:func:`_unit_arrays`)."""
-    diag = diag[diag > 0]
-    if diag.size == 0:
-        raise InvalidPoseError(f"{seq.name}: no frame has two distinct present keypoints (size is zero)")
-    return float(np.median(diag))
-
-
 def _restore(seq: Sequence, out: np.ndarray, origin: np.ndarray, unit: float, what: str) -> Sequence:
     """Smoothed unit coordinates ``out`` (T, K, 2) back in ``seq``'s units, missing keypoints 0."""
     kp, finite = _kernels().from_unit_frames(out, seq.present, origin, float(unit))
@@ -209,7 +201,7 @@ def kalman_smooth(seq: Sequence, settings: KalmanSettings = KalmanSettings(), *,
     if scale is not None:
         check_finite_positive("scale", scale)
     un, origin, unit, diag = _unit_arrays(seq)
-    L = _body_size(seq, diag) if scale is None else check_finite_positive("scale", scale / unit)
+    L = median_body_size(diag, seq.name) if scale is None else check_finite_positive("scale", scale / unit)
     with np.errstate(over="ignore"):
         q, v0var = settings.process_noise * L * L, (settings.initial_speed * L) * (settings.initial_speed * L)
     s2 = (settings.measurement_noise * L) ** 2          # R = s2 / c^2 (as _measurement_variance)
@@ -223,7 +215,7 @@ def one_euro_smooth(seq: Sequence, settings: OneEuroSettings = OneEuroSettings()
     if scale is not None:
         check_finite_positive("scale", scale)
     un, origin, unit, diag = _unit_arrays(seq)
-    L = _body_size(seq, diag) if scale is None else check_finite_positive("scale", scale / unit)
+    L = median_body_size(diag, seq.name) if scale is None else check_finite_positive("scale", scale / unit)
     out = _kernels().one_euro_batch(np.ascontiguousarray(un), seq.present, seq.times,
                                     settings.min_cutoff, settings.beta / L, settings.d_cutoff)
     return _restore(seq, out, origin, unit, "One Euro")
