@@ -135,10 +135,11 @@ def tune(clips, noise, seed):
 
 
 #: profile steps of :func:`whole_pipeline`: label -> (module suffix, function name); CPU time of the whole call
-#: under each (nested steps are inside their parents: the matrix and dtw inside score_prepared)
+#: under each (nested steps are inside their parents: the matrix and dtw inside score_prepared; the reference's
+#: preparation is prepare_reference's, which score_sequence runs beside the user's)
 PROFILE_STEPS = {
     "view auto-detection": ("sequence/view.py", "view_reference"),
-    "prepare reference (normalize, smooth, fill, features)": ("sequence/score.py", "prepare_reference"),
+    "prepare reference (normalize, smooth, fill, features)": ("sequence/score.py", "_prepare_checked_reference"),
     "prepare user (normalize, smooth, resample, mirror, features)": ("sequence/score.py", "prepare_user"),
     "  of which smoothing": ("sequence/smooth.py", "smooth"),
     "  of which resampling": ("sequence/resample.py", "resample"),
@@ -147,7 +148,7 @@ PROFILE_STEPS = {
     "score_prepared (both mirror states, moments, report)": ("sequence/score.py", "score_prepared"),
     "  frame-distance matrices (Procrustes, banded)": ("sequence/framedist.py", "frame_distance_matrix"),
     "  DTW alignment": ("sequence/_align_kernels.py", "dtw"),
-    "  distance rows + DTW in one pass (ProcrustesRows; main thread only)": ("sequence/framedist.py", "dtw"),
+    "  distance rows + DTW in one pass (ProcrustesRows, both states)": ("sequence/framedist.py", "dtw"),
     "  per-pair joint errors": ("sequence/framedist.py", "pair_errors"),
     "  moments (per-moment / per-joint scores)": ("sequence/score.py", "_moments"),
     "  user motion ratio": ("sequence/score.py", "_motion_ratio"),
@@ -155,15 +156,24 @@ PROFILE_STEPS = {
 
 
 def profile_steps(fn, calls: int = 3) -> dict:
-    """CPU ms per call of each :data:`PROFILE_STEPS` step (cProfile cumulative time, process-time clock)."""
+    """CPU ms per call of each :data:`PROFILE_STEPS` step (cProfile cumulative time, process-time clock), with numba
+    on one thread: scoring then runs every step on this thread (cProfile sees this thread's calls only, and the
+    process-time clock would charge the worker thread's CPU to whichever step this thread is in)."""
     import cProfile
     import pstats
 
+    import numba
+
+    threads = numba.get_num_threads()
     pr = cProfile.Profile(time.process_time)
-    pr.enable()
-    for _ in range(calls):
-        fn()
-    pr.disable()
+    numba.set_num_threads(1)
+    try:
+        pr.enable()
+        for _ in range(calls):
+            fn()
+        pr.disable()
+    finally:
+        numba.set_num_threads(threads)
     st = pstats.Stats(pr).stats
     total = 0.0
     out = {}

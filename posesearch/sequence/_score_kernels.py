@@ -117,3 +117,16 @@ def moment_values(r, use, dist, pair_score, err, w, valid, tr):
         for values in (s_r.reshape((tr, 1)), d_r.reshape((tr, 1)), e_r):
             fill_columns(values, fill, judged)
     return d_r, s_r, e_r
+
+
+@njit(cache=True, nogil=True)
+def held_runs(r, u, max_hold):
+    """:func:`posesearch.sequence.score.held_pairs` of a path's reference frames ``r`` and user frames ``u``: each
+    pair at least ``max_hold`` hold steps (same user frame, next reference frame) into a run of them."""
+    P = r.shape[0]
+    held = np.zeros(P, dtype=np.bool_)
+    run = 0
+    for p in range(1, P):
+        run = run + 1 if u[p] == u[p - 1] and r[p] == r[p - 1] + 1 else 0
+        held[p] = run >= max_hold
+    return held

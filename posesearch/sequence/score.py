@@ -504,15 +504,9 @@ def held_pairs(path: np.ndarray) -> np.ndarray:
     0: DTW may otherwise let one user pose stand for most of the reference (a 5 s user "covering" a
     15 s reference at an apparent 6x speed). The live DTW (:func:`._align_kernels.dtw_column_step`)
     counts the same runs."""
-    held = np.zeros(len(path), bool)
-    if len(path) < 2:
-        return held
-    # run[i] = consecutive hold steps (same user frame, next reference frame) ending at pair i
-    step = (path[1:, 1] == path[:-1, 1]) & (path[1:, 0] == path[:-1, 0] + 1)
-    count = np.cumsum(step)
-    run = count - np.maximum.accumulate(np.where(step, 0, count))
-    held[1:] = run >= MAX_HOLD
-    return held
+    from ._score_kernels import held_runs
+
+    return held_runs(path[:, 0], path[:, 1], MAX_HOLD)
 
 
 def _moments(path, dist, err, w, tr, curve, observed, valid, held=None):
