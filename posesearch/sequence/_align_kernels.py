@@ -577,7 +577,7 @@ def _dtw_rows(drows, i0, n, u, lo, hi, tr, missing, open_user, cap, hold_from, b
 
     Two rows at once: the step into (u+1, r-1) needs row u only up to r-1, so the two rows are walked
     together, row u+1 one column behind, and the two chains of dependent steps (each cell waits for its
-    left neighbour) overlap in the processor: a 60 s mirror state's DTW 7.1 -> 5.2 ms, min of 40 (same cells, same
+    left neighbour) overlap in the processor: a 60 s mirror state's DTW 6.6 -> 4.8 ms, min of 40 (same cells, same
     operations, same bits; benchmarks/results/runs/2026-12-07-dtw2)."""
     for x in range(u, u + n):           # bufs[x % 3] still holds row x-3: back to inf outside its cells
         if x >= 3:
