@@ -121,8 +121,9 @@ def _procrustes_block(Y, wu, XT, wrT, r0, n, j0, max_rot, min_common, penalty, u
         if proj < 0.0:
             proj = 0.0
         den = sxx * syy
-        # tiny confidences (W below ~1e-80) make the product underflow (to 0: a ZeroDivisionError); scaled
-        # first there, the same value; elsewhere the same bits as before
+        # the product underflows for pair weights below ~1e-80 (to 0: a ZeroDivisionError). The features
+        # keep confidences >= MIN_CONFIDENCE (1e-12), so it cannot from them; for any other caller, scaled
+        # first there (the same value); elsewhere the same bits as before
         d2 = 1.0 - (proj * proj / den if den >= 1e-280 else (proj / sxx) * (proj / syy))
         if d2 < 0.0:
             d2 = 0.0
