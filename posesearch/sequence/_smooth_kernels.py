@@ -14,11 +14,15 @@ def _predict(x, P, c, dt, q):
 
 
 @njit(cache=True, inline="always")
+def _predicted_covariance(p00, p01, p11, dt, q):
+    """The predicted covariance (P00, P01, P11) of a filtered one, dt later (constant velocity, process noise q)."""
+    return (p00 + 2.0 * dt * p01 + dt * dt * p11 + q * dt * dt * dt / 3.0, p01 + dt * p11 + q * dt * dt / 2.0,
+            p11 + q * dt)
+
+
+@njit(cache=True, inline="always")
 def _predict_covariance(P, c, dt, q):
-    p00, p01, p11 = P[c, 0], P[c, 1], P[c, 2]
-    P[c, 0] = p00 + 2.0 * dt * p01 + dt * dt * p11 + q * dt * dt * dt / 3.0
-    P[c, 1] = p01 + dt * p11 + q * dt * dt / 2.0
-    P[c, 2] = p11 + q * dt
+    P[c, 0], P[c, 1], P[c, 2] = _predicted_covariance(P[c, 0], P[c, 1], P[c, 2], dt, q)
 
 
 @njit(cache=True, inline="always")
@@ -241,17 +245,10 @@ def _covariance_step(P, g, cm, dt, s2, q, v0var, inited, gain):
 
 
 @njit(cache=True, inline="always")
-def _predicted(x0, x1, p00, p01, p11, dt, q):
-    """_predict of one coordinate's state, returned: (x0, x1, P00, P01, P11)."""
-    return (x0 + x1 * dt, x1, p00 + 2.0 * dt * p01 + dt * dt * p11 + q * dt * dt * dt / 3.0,
-            p01 + dt * p11 + q * dt * dt / 2.0, p11 + q * dt)
-
-
-@njit(cache=True, inline="always")
 def _smoother_gain(f00, f01, f11, dt, q, out, g):
     """The RTS smoother gain C = Pf F' Pp^-1 of a filtered covariance (f00, f01, f11) into ``out[g]`` (c00, c01,
     c10, c11); False (nothing smoothed) when the predicted covariance Pp is not invertible."""
-    _, _, a, b, d = _predicted(0.0, 0.0, f00, f01, f11, dt, q)
+    a, b, d = _predicted_covariance(f00, f01, f11, dt, q)
     det = a * d - b * b
     if not det > 0.0:
         return False
@@ -275,7 +272,7 @@ def kalman_frames(z, conf, times, s2, q, v0var, rts):
     :func:`_predict` / :func:`_update` (main's ``kalman_batch``), but each step's covariances, gains and smoother
     gains are computed once for each group of joints with equal confidences (:func:`_column_groups`) and stored
     per group; the states alone run per coordinate, without a division. The RTS pass recomputes the predictions
-    it needs from the filtered states (``x0 + x1 dt``, :func:`_predicted`) instead of storing them, and keeps one
+    it needs from the filtered states (``x0 + x1 dt``, :func:`_predicted_covariance`) instead of storing them, and keeps one
     frame of smoothed states."""
     T, K = conf.shape
     group, rep = _column_groups(conf)
