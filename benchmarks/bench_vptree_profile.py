@@ -19,7 +19,7 @@ Every answer is checked against the ``exact`` backend (ids and distances, bit fo
 
 ``--int-filter both`` measures each query set twice in the same process, the integer pre-filter of the
 block scan off (``<set>/int-off``) then on (the default where the CPU has AVX-512BW), side by side;
-``int_passed_mean``: rows the integer filter kept (their float32 approximation was computed).
+``int_passed_mean``: rows the integer filter kept (their exact distance was computed).
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/bench_vptree_profile.py \
         [--sizes 316300,3000000] [--queries 200] [--out benchmarks/results/vptree_profile.json] [--quick] \

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from posesearch.index.kernels import _vpsearch as vs
 from posesearch.index.kernels._common import exact_distance
-from posesearch.index.kernels._llvm import HAS_AVX512BW, int_bound_block, int_bound_mask
+from posesearch.index.kernels._llvm import HAS_AVX512BW, int_bound_mask, int_bound_pass, int_box_mask
 from posesearch.index.kernels._vplayout import padded
 from posesearch.index.kernels.exact import knn_exact
 from posesearch.index.kernels.vptree import build_vptree, knn_vptree
@@ -29,12 +29,28 @@ needs_avx512bw = pytest.mark.skipif(not HAS_AVX512BW, reason="the integer filter
 @njit
 def _bound_block(codes, base, npad, offs, npair, qp, qm, wts, acc, split):
     """Pairs [0, split) for every chunk, then [split, npair) for the even chunks, then for the odd ones
-    (the search's two passes run the second one on a subset of the chunks)."""
+    (the search's two passes run the second one on a subset of the chunks), every chunk kept (limit
+    65535)."""
     nch = npad // 64
     chunks = np.arange(nch)
-    int_bound_block(codes, base, offs, 0, split, qp, qm, wts, acc, chunks, nch)
-    int_bound_block(codes, base, offs, split, npair, qp, qm, wts, acc, chunks[0::2].copy(), (nch + 1) // 2)
-    int_bound_block(codes, base, offs, split, npair, qp, qm, wts, acc, chunks[1::2].copy(), nch // 2)
+    kept = int_bound_pass(codes, base, offs, 0, split, qp, qm, wts, acc, chunks, nch, 65535, True)
+    even = chunks[0::2].copy()
+    odd = chunks[1::2].copy()
+    kept_even = int_bound_pass(codes, base, offs, split, npair, qp, qm, wts, acc, even, len(even), 65535, False)
+    kept_odd = int_bound_pass(codes, base, offs, split, npair, qp, qm, wts, acc, odd, len(odd), 65535, False)
+    return kept == nch and kept_even == len(even) and kept_odd == len(odd) and np.all(chunks == np.arange(nch))
+
+
+@njit
+def _live_chunks(codes, base, npad, offs, p0, p1, qp, qm, wts, acc, chunks, limit, first):
+    """int_bound_pass over the given chunks: (their number kept, the chunk list after the call)."""
+    n = int_bound_pass(codes, base, offs, p0, p1, qp, qm, wts, acc, chunks, len(chunks), limit, first)
+    return n, chunks
+
+
+@njit
+def _box_mask(boxes, base, nch, group, offs, npad, dim, npair, qp, qm, wts, limit):
+    return int_box_mask(boxes, base, nch, group, offs, npad, dim, npair, qp, qm, wts, limit)
 
 
 @njit
@@ -50,10 +66,10 @@ def _rows_of(acc, npad):
     return acc[64 * (r // 64) + pos].astype(np.int64)
 
 
-def _block_check(tree, q, w, dk):
+def _block_check(tree, q, w, dk, block_rows=64):
     """For every block: the integer bound of each row (by the kernel and by hand), the rows it drops at
     k-th distance dk, and their exact distances. Returns (rows dropped, saturated accumulators)."""
-    kt, _ = tree.kernel_tree(64)
+    kt, _ = tree.kernel_tree(block_rows)
     dd = tree.d
     cn = w / w.sum()
     act = np.flatnonzero(np.repeat(cn, 2) > 0).astype(np.int64)
@@ -71,7 +87,7 @@ def _block_check(tree, q, w, dk):
             continue
         acc = np.full(npad, 12345, np.uint16)
         split = max(1, min(npair, b % 4))   # (pair 0 starts from 0: the 12345 must not show)
-        _bound_block(kt.codes, kt.block_off[b] * dd, npad, ioff, npair, iqp, iqm, iw, acc, split)
+        assert _bound_block(kt.codes, kt.block_off[b] * dd, npad, ioff, npair, iqp, iqm, iw, acc, split)
         a = _rows_of(acc, npad)[:cnt]
         # the same sums by hand (vpmaddubsw: pairs saturate at 32767; vpaddusw: total at 65535)
         codes = kt.codes[kt.block_off[b] * dd:kt.block_off[b] * dd + dd * npad]
@@ -89,6 +105,35 @@ def _block_check(tree, q, w, dk):
         if lim >= 0:
             mask = np.array([(int(_bound_mask(acc, r // 64, lim)) >> (r % 64)) & 1 for r in range(cnt)], bool)
             np.testing.assert_array_equal(mask, a <= lim)
+            # one pass over every pair, chunks given in reverse: the kept ones come back in that order
+            order = np.arange(npad // 64)[::-1].copy()
+            acc2 = np.full(npad, 999, np.uint16)
+            nk, got = _live_chunks(kt.codes, kt.block_off[b] * dd, npad, ioff, 0, npair, iqp, iqm, iw, acc2, order,
+                                   lim, True)
+            want = [c for c in np.arange(npad // 64)[::-1] if (ref[64 * c:64 * c + 64] <= lim).any()]
+            assert list(got[:nk]) == want
+            np.testing.assert_array_equal(_rows_of(acc2, npad)[:cnt], ref[:cnt])
+            # the chunks' boxes: each coordinate's smallest and largest code over the chunk's real rows
+            nch = npad // 64
+            cb = kt.block_off[b] // 64 * 2 * dd
+            box_ref = np.zeros(nch, np.int64)
+            for c in range(nch):
+                rows = slice(64 * c, min(64 * c + 64, cnt))
+                lo = np.array([codes[i * npad:][rows].min() for i in range(dd)], np.int64)
+                hi = np.array([codes[i * npad:][rows].max() for i in range(dd)], np.int64)
+                np.testing.assert_array_equal(kt.chunk_boxes[cb + c:cb + dd * nch:nch], lo)
+                np.testing.assert_array_equal(kt.chunk_boxes[cb + dd * nch + c:cb + 2 * dd * nch:nch], hi)
+                for p in range(npair):
+                    pair = 0
+                    for t in (2 * p, 2 * p + 1):
+                        i = ioff[t] // npad
+                        pair += int(iw[t]) * (max(lo[i] - int(iqp[t]), 0) | max(int(iqm[t]) - hi[i], 0))
+                    box_ref[c] = min(box_ref[c] + min(pair, 32767), 65535)
+                assert box_ref[c] <= ref[64 * c:min(64 * c + 64, cnt)].min(), "a box bound above a row's"
+            got_box = np.concatenate([[(int(_box_mask(kt.chunk_boxes, cb, nch, g, ioff, npad, dd, npair, iqp, iqm,
+                                                      iw, lim)) >> r) & 1 for r in range(64)]
+                                      for g in range((nch + 63) // 64)])[:nch].astype(bool)
+            np.testing.assert_array_equal(got_box, box_ref <= lim)
         exact = np.array([exact_distance(kt.data[p], q, w, 0) for p in range(s, e)])
         # the bound in distance units: A / scale + outside <= true distance + slack (float64's rounding)
         assert np.all(a / scale + outside <= exact * (1 + 1e-12) + slack + 1e-300)
@@ -140,6 +185,13 @@ def test_bound_drops_rows_and_saturates(rng):
     d_all = np.array([exact_distance(x, q, w, 0) for x in data])
     dropped, saturated = _block_check(tree, q, w, float(np.sort(d_all)[9]))
     assert dropped > 2500 and saturated > 1000
+    # blocks of up to 8192 rows: 47 chunks in one block's box mask; 3000 rows twice over: 94, in 2 groups of 64
+    assert _block_check(tree, q, w, float(np.sort(d_all)[9]), block_rows=8192)[0] > 2500
+    data2 = np.concatenate([data, data[::-1] + 1e-3])
+    tree2 = build_vptree(data2, "weighted", leaf_size=16)
+    assert tree2.kernel_tree(8192)[1] > 64 * 64       # one block of more than 64 chunks
+    d2 = np.array([exact_distance(x, q, w, 0) for x in data2])
+    assert _block_check(tree2, q, w, float(np.sort(d2)[9]), block_rows=8192)[0] > 5000
     w = np.full(17, 1e-6)
     w[3] = 1.0
     q = data[7].astype(np.float64) + 5.0

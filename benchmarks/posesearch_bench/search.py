@@ -20,7 +20,7 @@ import numpy as np
 from . import contenders as C
 from .checks import check_answers, true_distances
 from .context import Context
-from .timing import latency, summarize, timed
+from .timing import latency, summarize, timed, timed_median
 
 SEARCH_CONTENDERS = ("exact", "vptree", "faiss-flat", "faiss-hnsw", "faiss-ivf", "numpy", "faiss-IndexFlatL2",
                      "faiss-IndexHNSWFlat", "hnswlib")
@@ -46,8 +46,8 @@ def measure(ctx: Context, where: str, con: C.Contender, obj, data: np.ndarray, q
         lat = latency(one, n_single)
     with C.blas_threads(C.CORES):
         con.knn(obj, q[:2], None if w is None else w[:2], k, False)     # warm the batch path (parallel kernels)
-        (b_ids, b_d), t_batch = timed(lambda: con.knn(obj, q[:n_single], None if w is None else w[:n_single], k,
-                                                      False))
+        (b_ids, b_d), t_batch, n_calls = timed_median(lambda: con.knn(obj, q[:n_single],
+                                                                      None if w is None else w[:n_single], k, False))
     chk = check_answers(f"{con.name} ({metric})", con.claim, con.min_recall, data, q[:n_single],
                         None if w is None else w[:n_single], metric, k, ids, dists if (have_d[0] and con.exact_distances) else None,
                         ref_d[:n_single])
@@ -57,7 +57,7 @@ def measure(ctx: Context, where: str, con: C.Contender, obj, data: np.ndarray, q
     if problems:
         ctx.failures.add(where, problems)
     row = {"name": con.name, "family": con.family, "claim": con.claim, "params": con.params, "note": con.note,
-           **summarize(lat), "batch_qps": float(n_single / t_batch), "batch_queries": n_single,
+           **summarize(lat), "batch_qps": float(n_single / t_batch), "batch_queries": n_single, "batch_calls": n_calls,
            f"recall@{k}": chk.recall, "max_rel_distance_error": chk.max_rel_error,
            "check_ok": not problems, "problems": problems[:3]}
     if k > 1:

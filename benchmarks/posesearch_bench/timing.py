@@ -2,8 +2,10 @@
 
 * Single-query latency: each query alone (batch of one), timed with ``perf_counter_ns`` around the
   ``knn`` call, after ``WARMUP`` untimed queries; median and 99th percentile over the queries.
-* Batch throughput: all queries in one call (every core), queries per second = B / wall time, after
-  an untimed 2-query batch (so that compiling the parallel kernels is not counted).
+* Batch throughput: all queries in one call (every core), queries per second = B / the median wall time
+  of up to ``BATCH_CALLS`` such calls (fewer once they have taken ``BATCH_BUDGET_S`` in all: a slow
+  peer's batch is timed once), after an untimed 2-query batch (so that compiling the parallel kernels
+  is not counted). One call of a fast backend lasts ~20 ms, at the mercy of a shared machine's minute.
 * Peak memory of a build: measured in a fresh subprocess (:mod:`posesearch_bench._worker`) as
   ``VmHWM`` (peak resident set, /proc/self/status) after the build minus ``VmHWM`` just before it (data
   loaded, libraries imported, kernels compiled on a tiny input) — the extra memory the build needed
@@ -21,6 +23,8 @@ from typing import Callable
 import numpy as np
 
 WARMUP = 3
+BATCH_CALLS = 5
+BATCH_BUDGET_S = 10.0
 
 
 def latency(fn: Callable[[int], object], n: int, warmup: int = WARMUP) -> np.ndarray:
@@ -34,6 +38,17 @@ def latency(fn: Callable[[int], object], n: int, warmup: int = WARMUP) -> np.nda
         fn(i)
         out[i] = (pc() - t0) * 1e-9
     return out
+
+
+def timed_median(fn: Callable[[], object], calls: int = BATCH_CALLS,
+                 budget_s: float = BATCH_BUDGET_S) -> tuple[object, float, int]:
+    """(the first call's result, the median seconds of the calls made, their number): ``fn`` is called
+    up to ``calls`` times, and no more once the calls have taken ``budget_s`` seconds in all."""
+    first, t = timed(fn)
+    times = [t]
+    while len(times) < calls and sum(times) < budget_s:
+        times.append(timed(fn)[1])
+    return first, float(np.median(times)), len(times)
 
 
 def summarize(seconds: np.ndarray) -> dict:

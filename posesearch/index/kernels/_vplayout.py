@@ -18,6 +18,11 @@ serialized (so a file can't hold an inconsistent copy), in one linear pass:
   (hi_i - lo_i) / 255 rounded up, so that ``0 <= x - lo_i - code * step_i <= step_i`` (code <= 255):
   x lies within step_i / 2 (+ rounding, see :func:`._vpsearch.scan_block`) of the cell centre
   lo_i + (code + 1/2) step_i.
+* per block b and chunk (its rows 64 c .. 64 c + 63, the real ones), the smallest and largest code of
+  each coordinate i (``chunk_boxes``, uint8, from chunk offset cb = block_off[b] / 64 * 2 D: the
+  smallest at ``cb + i * nch + c``, the largest at ``cb + (D + i) * nch + c``, nch = npad / 64; 64
+  bytes of padding at the end, for full-width reads): the integer filter's box bound of a chunk
+  (:func:`._llvm.int_box_mask`).
 """
 from __future__ import annotations
 
@@ -76,7 +81,7 @@ def mark_blocks(start, end, left, block_rows, is_block):
 
 @njit(**JIT)
 def build_layout(data_perm, start, end, left, vp, shell_lo, shell_hi, tot_lo, tot_hi, box_lo, box_hi, is_block,
-                 nint, nrec, block_start, block_off, brec, codes):
+                 nint, nrec, block_start, block_off, brec, codes, chunk_boxes):
     m = start.shape[0]
     dd = data_perm.shape[1]
     kk = dd // 2
@@ -121,6 +126,18 @@ def build_layout(data_perm, start, end, left, vp, shell_lo, shell_hi, tot_lo, to
                     while c > 0 and np.float64(lo) + c * st > x:   # the division's rounding: cell must contain x
                         c -= 1
                 codes[o + r] = c
+        nch = npad // CODE_PAD
+        cb = total // CODE_PAD * 2 * dd
+        for i in range(dd):
+            o = total * dd + i * npad
+            for ch in range(nch):
+                lo = 255
+                hi = 0
+                for r in range(ch * CODE_PAD, min(ch * CODE_PAD + CODE_PAD, n)):
+                    lo = min(lo, codes[o + r])
+                    hi = max(hi, codes[o + r])
+                chunk_boxes[cb + i * nch + ch] = lo
+                chunk_boxes[cb + (dd + i) * nch + ch] = hi
         total += npad
     block_start[nb] = data_perm.shape[0]
     for node in range(m - 1, -1, -1):      # block ranges of the nodes above the blocks (children first)

@@ -24,10 +24,12 @@ lowered by a relative 1e-10 and an absolute 1e-10 (1 + max|q| + max|x|) against 
 use float64 arithmetic on float32 data and outward-rounded float32 node records).
 
 Weighted metric, heap full: a block's codes first go through an integer filter (AVX-512BW, see
-:func:`int_filter_setup`), ~3x cheaper a row than the float32 approximation; only the rows it cannot
-reject get their float32 approximation, and the rows passing that get their exact distance, exactly as
-without it. The integer filter only rejects rows whose true distance exceeds the k-th, so results are
-the same bit for bit (``INT_FILTER`` / ``knn_vptree(int_filter=False)`` turn it off).
+:func:`int_filter_setup`), ~3x cheaper a row than the float32 approximation. A 64-row chunk is first
+checked as a whole, through the smallest and largest code of each coordinate over its rows
+(:func:`._llvm.int_box_mask`); the rows of the chunks left get their integer bound, and only the rows it
+cannot reject get their exact distance (~30 a query; their float32 approximation rejected almost none).
+The integer filter only rejects rows whose true distance exceeds the k-th, so results are the same bit
+for bit (``INT_FILTER`` / ``knn_vptree(int_filter=False)`` turn it off).
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ from numba import njit, prange
 from ._common import (F32_MAX, FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, filter_threshold, finish_heap,
                       minheap_pop, minheap_push,
                       heap_offer, heap_offer_group, prepare_query)
-from ._llvm import HAS_AVX512BW, int_bound_block, int_bound_mask, lowest_bit, prefetch_row
+from ._llvm import HAS_AVX512BW, int_bound_mask, int_bound_pass, int_box_mask, lowest_bit, prefetch_row
 from ._vplayout import padded
 
 INT_FILTER = HAS_AVX512BW   # default of knn_vptree's int_filter (read at each call)
@@ -58,7 +60,7 @@ _exact_distance = njit(inline="always", fastmath=False, **JIT)(exact_distance.py
 _heap_offer_group = njit(inline="always", **JIT)(heap_offer_group.py_func)
 
 KTree = namedtuple("KTree", ["scale", "data", "perm", "gstart", "sw", "split", "nint", "nrec", "block_start",
-                             "block_off", "brec", "codes"])
+                             "block_off", "brec", "codes", "chunk_boxes"])
 KTree.__doc__ = """Arrays a search reads: ``scale`` (max |coordinate|), ``data`` (distinct rows in tree order),
 ``perm`` and ``gstart`` (the ids of position p: perm[gstart[p]:gstart[p + 1]]), ``sw`` (split weights),
 ``split`` (the joints with sw > 0) and the derived layout of :mod:`._vplayout`."""
@@ -219,16 +221,6 @@ def _approx_codes(codes, base, npad, n, act, na, s32, q32, c32, metric, t32, out
     return cnt
 
 
-@njit(inline="always", **JIT)
-def _approx_code_row(codes, o, npad, act, na, s32, q32, c32):
-    """The float32 approximation of :func:`_approx_codes` (weighted) for the one row at offset o (in
-    order, without fastmath: the filter's bound holds for any summation order)."""
-    a = np.float32(0.0)
-    for t in range(na):
-        a += c32[t] * abs(s32[t] * np.float32(codes[o + act[t] * npad]) - q32[t])
-    return a
-
-
 _INT_WMAX = 127.0      # vpmaddubsw multiplies by signed bytes
 _INT_LIMIT = 65534.0   # the limit stays below 65535, the u16 accumulator's saturation value
 _INT_DK_MIN = 1e-30    # below this k-th distance the integer filter is not used
@@ -291,6 +283,7 @@ def _int_filter_setup(b, brec, q, cn, act, na, npad, dk, eps, iqp, iqm, iw, ioff
         if st > 0.0:
             v = (q[i] - np.float64(brec[b, i])) / st
             outside += cs * max(v - 256.0, -v, 0.0)
+            iqp[tt] = min(255, max(0, int(np.floor(min(max(v, -1.0), 256.0)))))   # Q, until the loop below
     outside *= 1.0 - 1e-9
     if not (cmax > 0.0 and dk >= _INT_DK_MIN and thr < np.inf):
         return 0, 0.0, 0.0, 0.0
@@ -306,8 +299,7 @@ def _int_filter_setup(b, brec, q, cn, act, na, npad, dk, eps, iqp, iqm, iw, ioff
         wi = min(np.floor(scale * cn[i >> 1] * st * (1.0 - 1e-9)), _INT_WMAX)
         if not wi >= 1.0:
             continue
-        v = min(max((q[i] - np.float64(brec[b, i])) / st, -1.0), 256.0)
-        qc = min(255, max(0, int(np.floor(v))))
+        qc = np.int64(iqp[tt])   # (wi >= 1: st > 0; nt <= tt, so iqp[tt] is still the first loop's)
         iqp[nt] = min(qc + 1, 255)
         iqm[nt] = max(qc - 1, 0)
         iw[nt] = int(wi)
@@ -363,7 +355,7 @@ def _scan_setup(b, brec, q, cn, act, na, metric, s32, q32, c32):
 
 
 @njit(inline="always", **JIT)
-def scan_block(b, data, brec, bstart, boff, codes, perm, gstart, q, w, metric, cn, act, na, eps, hd, hi, n, buf,
+def scan_block(b, data, brec, bstart, boff, codes, cboxes, perm, gstart, q, w, metric, cn, act, eps, hd, hi, n, buf,
                s32, q32, c32, stats, int_filter, acc, iqp, iqm, iw, ioff, chunks):
     """Scan block b into the result heap of size n (returned updated). data ... gstart: the KTree's arrays
     (data, brec, block_start, block_off, codes, perm, gstart), passed one by one: an inlined call increfs
@@ -376,14 +368,18 @@ def scan_block(b, data, brec, bstart, boff, codes, perm, gstart, q, w, metric, c
     the threshold of :func:`._common.filter_threshold`; only rows passing it get an exact distance.
 
     ``int_filter`` > 0 (weighted, heap full): the integer filter of :func:`int_filter_setup` runs first and
-    the float32 approximation is computed only for the rows it keeps (stats[5] counts them); acc
-    (uint16, >= the block's padded rows), iqp, iqm, iw (uint8), ioff (int64) (D + 1,), chunks (int64,
-    >= padded rows / 64): its workspace. Two passes: the ``int_filter`` heaviest pairs of coordinates
-    (``act`` comes sorted by weight) for every 64-row chunk, then the other pairs only for the chunks
-    where a row is still within the limit (partial sums are lower bounds too; measured with a first pass
-    of 7 pairs, ~70% of the chunks were dropped on real poses, cross-dataset queries; INT_FIRST_PAIRS is 8).
+    the rows it keeps get their exact distance (stats[5] counts them); acc (uint16, >= the block's padded
+    rows), iqp, iqm, iw (uint8), ioff (int64) (D + 1,), chunks (int64, >= padded rows / 64): its
+    workspace; ``cboxes``: the tree's chunk boxes (:mod:`._vplayout`). First the chunks' box bounds
+    (every pair, 64 chunks at a time: ~36% of the chunks are dropped there, cross-dataset queries,
+    real confidences, 316k rows), then two passes over the rows of the chunks left: the ``int_filter``
+    heaviest pairs of coordinates (``act`` comes sorted by weight), then the other pairs only for the
+    chunks where a row is still within the limit (partial sums are lower bounds too; ~80% of the chunks
+    are dropped after the first pass; INT_FIRST_PAIRS is 8). A row offered to the heap lowers the limit,
+    and the chunk's remaining rows are checked against the new one.
     """
     dd = data.shape[1]
+    na = act.shape[0]
     s = bstart[b]
     cnt = bstart[b + 1] - s
     kcap = hd.shape[0]
@@ -392,24 +388,26 @@ def scan_block(b, data, brec, bstart, boff, codes, perm, gstart, q, w, metric, c
     if int_filter > 0 and metric == METRIC_WEIGHTED and n == kcap:
         npair, scale, slack, outside = _int_filter_setup(b, brec, q, cn, act, na, npad, hd[0], eps, iqp, iqm, iw, ioff)
         if npair > 0:
-            hsum = -1.0     # the float32 filter's set-up: at the block's first survivor (most blocks have none)
-            t32 = np.float32(0.0)
             lim = int_filter_limit(hd[0], eps, scale, slack, outside)
             if lim < 0:
                 return n
             nch = npad // 64
-            for c in range(nch):
-                chunks[c] = c
+            live = 0                        # the chunks whose box bound is within the limit
+            cb = boff[b] // 64 * 2 * dd
+            for g in range((nch + 63) // 64):
+                m = int_box_mask(cboxes, cb, nch, g, ioff, npad, dd, npair, iqp, iqm, iw, lim)
+                while m != 0:
+                    c = g * 64 + lowest_bit(m)
+                    if c >= nch:
+                        break
+                    m &= m - np.uint64(1)
+                    chunks[live] = c
+                    live += 1
+            nch = live
             p1 = min(npair, int_filter)     # the heaviest pairs (act is sorted) for every chunk,
-            int_bound_block(codes, base, ioff, 0, p1, iqp, iqm, iw, acc, chunks, nch)
-            if p1 < npair:                        # the rest only for chunks with a row still <= lim
-                live = 0
-                for c in range(nch):
-                    if int_bound_mask(acc, c, lim) != 0:
-                        chunks[live] = c
-                        live += 1
-                nch = live
-                int_bound_block(codes, base, ioff, p1, npair, iqp, iqm, iw, acc, chunks, nch)
+            nch = int_bound_pass(codes, base, ioff, 0, p1, iqp, iqm, iw, acc, chunks, nch, lim, True)
+            if p1 < npair:                  # the rest only for chunks with a row still <= lim
+                nch = int_bound_pass(codes, base, ioff, p1, npair, iqp, iqm, iw, acc, chunks, nch, lim, False)
             for j in range(nch):
                 ch = chunks[j]
                 m = int_bound_mask(acc, ch, lim)
@@ -419,16 +417,13 @@ def scan_block(b, data, brec, bstart, boff, codes, perm, gstart, q, w, metric, c
                         break
                     m &= m - np.uint64(1)
                     stats[5] += 1
-                    if hsum < 0.0:
-                        hsum = _scan_setup(b, brec, q, cn, act, na, metric, s32, q32, c32)
-                        t32 = filter_threshold(hd[0], eps, hsum, metric)
-                    a = _approx_code_row(codes, base + r, npad, act, na, s32, q32, c32)
-                    if a <= t32 or a > F32_MAX:
-                        n = _offer_row(s + r, data, perm, gstart, q, w, metric, hd, hi, n, stats)
-                        t32 = filter_threshold(hd[0], eps, hsum, metric)
+                    dk = hd[0]
+                    n = _offer_row(s + r, data, perm, gstart, q, w, metric, hd, hi, n, stats)
+                    if hd[0] != dk:
                         lim = int_filter_limit(hd[0], eps, scale, slack, outside)
                         if lim < 0:         # no row of the block can enter any more
                             return n
+                        m &= int_bound_mask(acc, ch, lim)
             return n
     hsum = _scan_setup(b, brec, q, cn, act, na, metric, s32, q32, c32)
     t32 = filter_threshold(hd[0] if n == kcap else np.inf, eps, hsum, metric)
@@ -479,6 +474,7 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
     brec = T.brec
     boff = T.block_off
     codes = T.codes
+    cboxes = T.chunk_boxes
     perm = T.perm
     gstart = T.gstart
     nrec_flat = nrec.reshape(-1)        # once a query (a reshape costs a C call and a refcount)
@@ -509,6 +505,7 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
         int_filter = 0
     if int_filter > 0:   # heaviest joints first, for the integer filter's first pass (any order is exact)
         act[:na] = act[:na][np.argsort(-cn[act[:na] >> 1], kind="mergesort")]
+    act_n = act[:na].copy()     # the active coordinates (a call of more than 30 arguments would not compile)
     acc = np.empty(buf.shape[0] if int_filter > 0 else 0, np.uint16)
     iqp = np.empty(dd + 1, np.uint8)
     iqm = np.empty(dd + 1, np.uint8)
@@ -543,8 +540,8 @@ def search_one(q, w, metric, k, T, max_work, inh, hn, hl, out_i, out_d, stats, b
                 if b1 > b0 + 1 and n == k:
                     if _block_box_bound(b, brec, q, cn, metric) * _REL_SLACK - abs_slack > hd[0]:
                         continue
-                n = scan_block(b, data, brec, bstart, boff, codes, perm, gstart, q, w, metric, cn, act, na, eps, hd,
-                               hi, n, buf, s32, l32, lc32, stats, int_filter, acc, iqp, iqm, iw, ioff, chunks)
+                n = scan_block(b, data, brec, bstart, boff, codes, cboxes, perm, gstart, q, w, metric, cn, act_n, eps,
+                               hd, hi, n, buf, s32, l32, lc32, stats, int_filter, acc, iqp, iqm, iw, ioff, chunks)
                 npts += bstart[b + 1] - bstart[b]
                 nleaves += 1
             continue

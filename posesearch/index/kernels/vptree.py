@@ -304,7 +304,7 @@ class VPTreeArrays:
         key = ("ktree", int(block_rows))
         kt = self._derived.get(key)
         if kt is None:
-            from ._vplayout import build_layout, mark_blocks, padded
+            from ._vplayout import CODE_PAD, build_layout, mark_blocks, padded
             from ._vpsearch import KTree
             m, dim = self.n_nodes, self.d
             is_block = np.empty(m, np.bool_)
@@ -320,16 +320,17 @@ class VPTreeArrays:
             block_off = np.empty(nb, np.int64)
             brec = np.empty((nb, 2 * dim), np.float32)
             codes = np.empty(total * dim, np.uint8)
+            chunk_boxes = np.zeros(total // CODE_PAD * 2 * dim + CODE_PAD, np.uint8)
             build_layout(self.data_perm, self.start, self.end, self.left, self.vp, self.shell_lo, self.shell_hi,
                          self.tot_lo, self.tot_hi, self.box_lo, self.box_hi, is_block, nint, nrec, block_start,
-                         block_off, brec, codes)
+                         block_off, brec, codes, chunk_boxes)
             if boxes is not None and not (np.array_equal(boxes[0], self.box_lo.sum(0, dtype=np.float64))
                                           and np.array_equal(boxes[1], self.box_hi.sum(0, dtype=np.float64))):
                 raise AssertionError("vptree: the search layout's node records no longer begin with box_lo | "
                                      "box_hi (see VPTreeArrays._hold_boxes_in_records)")
             kt = KTree(float(self.scale), self.data_perm, self.perm, self.group_start, self.split_weights,
                        np.flatnonzero(self.split_weights > 0).astype(np.int64), nint, nrec, block_start, block_off,
-                       brec, codes)
+                       brec, codes, chunk_boxes)
             self._share_boxes(nrec)
             max_block = int(padded(int(np.diff(block_start).max())))
             kt = self._derived[key] = (kt, max_block)
@@ -603,8 +604,8 @@ def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | No
 
     ``stats`` (if asked): dict of per-query arrays ``points`` (tree rows scanned: a group of identical
     rows counts once), ``nodes`` (nodes expanded), ``blocks`` (blocks scanned), ``exact`` (exact
-    distances computed), ``fell_back``, ``int_passed`` (rows the integer filter kept: their float32
-    approximation was computed), and the means ``mean_points``, ``mean_nodes``.
+    distances computed), ``fell_back``, ``int_passed`` (rows the integer filter kept: their exact
+    distance was computed), and the means ``mean_points``, ``mean_nodes``.
     """
     from . import _vpsearch as vs
 
