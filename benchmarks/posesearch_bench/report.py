@@ -312,7 +312,8 @@ def write_summary(res: dict) -> str:
     if s := _section(res, "search", "metrics"):
         L += ["## Query latency, throughput, recall (full corpus)", "",
               f"{s['indexed_frames']:,} indexed frames, k = {k}; single-query latency over {s['queries']:,} held-out "
-              "queries (numpy: fewer), one thread; batch = all those queries in one call on every core. "
+              "queries (numpy: fewer), one thread; batch = all those queries in one call on every core (median of up to 5 "
+              "calls, within 10 s). "
               "× exact = exact's time / this time (> 1: faster). Claims: exact = must equal brute force to 1e-9 "
               "(else the run fails); approximate = re-ranked candidates, fails below its stated recall; float32 = "
               "raw FAISS; l2-standin = a library without the weighted metric, ranking by plain L2; "
