@@ -358,8 +358,8 @@ def _scan_setup(b, brec, q, cn, act, na, metric, s32, q32, c32):
 def scan_block(b, data, brec, bstart, boff, codes, cboxes, perm, gstart, q, w, metric, cn, act, eps, hd, hi, n, buf,
                s32, q32, c32, stats, int_filter, acc, iqp, iqm, iw, ioff, chunks):
     """Scan block b into the result heap of size n (returned updated). data ... gstart: the KTree's arrays
-    (data, brec, block_start, block_off, codes, perm, gstart), passed one by one: an inlined call increfs
-    every array it is given, and a KTree holds 12.
+    (data, brec, block_start, block_off, codes, chunk_boxes, perm, gstart), passed one by one: an inlined
+    call increfs every array it is given, and a KTree holds 13. ``act``: the active coordinates.
 
     Filter: with e_i = step_i code_i - (q_i - lo_i - step_i / 2), |x_i - q_i| >= |e_i| - h_i,
     h_i = step_i (1/2 + 1e-9) (the cell half-width, plus the rounding of the code computation); the
