@@ -84,6 +84,33 @@ def test_batch_equals_single(rng):
         np.testing.assert_array_equal(d1[0], d[b])
 
 
+def test_fetch_add_hands_out_each_item_once():
+    """The batch's shared counter: workers of a parallel loop taking items until none is left get every
+    item exactly once, and the counter ends at items + one failed take per worker (the counter comes from
+    outside the parallel function, as in the search: made inside it, it read back as 0 after the loop)."""
+    from numba import njit, prange
+
+    from posesearch.index.kernels._llvm import fetch_add
+
+    @njit(parallel=True)
+    def take_all(n, workers, seen, who, nxt):
+        for wk in prange(workers):
+            b = fetch_add(nxt, 0, 1)
+            while b < n:
+                seen[b] += 1
+                who[b] = wk
+                b = fetch_add(nxt, 0, 1)
+
+    for n, workers in ((0, 2), (1, 2), (5, 8), (10_000, 2), (10_000, 7)):
+        seen = np.zeros(n, np.int64)
+        who = np.full(n, -1, np.int64)
+        nxt = np.zeros(1, np.int64)
+        take_all(n, workers, seen, who, nxt)
+        assert nxt[0] == n + workers
+        np.testing.assert_array_equal(seen, 1)
+        assert n == 0 or who.min() >= 0 and who.max() < workers
+
+
 def test_concurrent_threads(rng):
     """Single-query calls from several Python threads at once (per-thread workspaces, GIL released)."""
     from concurrent.futures import ThreadPoolExecutor

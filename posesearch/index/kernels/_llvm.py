@@ -330,3 +330,22 @@ def lowest_bit(typingctx, m):
         return builder.call(fn, [args[0], ir.IntType(1)(1)])
 
     return sig, codegen
+
+
+@intrinsic
+def fetch_add(typingctx, arr, idx, val):
+    """Atomically ``old = arr[idx]; arr[idx] += val; return old`` for a 1-D C-contiguous int64 array
+    (LLVM ``atomicrmw add``, sequentially consistent): threads of a parallel loop take work items from a
+    shared counter. The caller keeps ``0 <= idx < len(arr)``."""
+    if not (_is_c_array(arr, types.int64) and isinstance(idx, types.Integer) and isinstance(val, types.Integer)):
+        return None
+    sig = types.int64(arr, idx, val)
+
+    def codegen(context, builder, signature, args):
+        ta = signature.args
+        p = _data(context, builder, ta[0], args[0])
+        i = context.cast(builder, args[1], ta[1], types.intp)
+        v = context.cast(builder, args[2], ta[2], types.int64)
+        return builder.atomic_rmw("add", builder.gep(p, [i]), v, "seq_cst")
+
+    return sig, codegen

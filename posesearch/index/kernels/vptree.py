@@ -630,8 +630,8 @@ def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | No
         vs.search_one(q[0], w[0], code, k, kt, max_work, inh, hn, hl, out_i[0], out_d[0], stats[0], buf, use_int)
     elif b > 1:
         import numba
-        vs.search_batch(q, w, code, k, kt, max_work, out_i, out_d, stats, min(b, 4 * numba.get_num_threads()),
-                        max_block, use_int)
+        vs.search_batch(q, w, code, k, kt, max_work, out_i, out_d, stats, min(b, numba.get_num_threads()),
+                        max_block, use_int, np.zeros(1, np.int64))
     if not return_stats:
         return out_i, out_d
     st = {"points": stats[:, 0].copy(), "nodes": stats[:, 1].copy(), "blocks": stats[:, 2].copy(),
