@@ -232,7 +232,7 @@ def test_search_with_and_without_filter_equals_exact(dup, first_pairs, rng, monk
 
 
 def test_default_follows_the_module_switch(rng, monkeypatch):
-    data = rng.random((20_000, 34)).astype(np.float32)     # several blocks of the default size (8192 rows at most)
+    data = rng.random((20_000, 34)).astype(np.float32)     # several blocks of the default size (6000 rows at most)
     tree = build_vptree(data, "weighted")
     q = data[:5].astype(np.float64) + 0.01
     w = np.ones((5, 17))

@@ -49,7 +49,7 @@ VPTREE_VERSION = 2   # 2: groups of identical rows (group_start); version 1 arra
 BOUNDS = ("shell_lo", "shell_hi", "tot_lo", "tot_hi")
 DEFAULT_LEAF_SIZE = 128
 DEFAULT_BLOCK_ROWS = 4096   # search: subtrees of at most this many rows are scanned whole (see _vplayout)
-INT_BLOCK_ROWS = 8192       # the same when the integer filter scans them (its chunk boxes make larger blocks pay)
+INT_BLOCK_ROWS = 6000       # the same when the integer filter scans them (its chunk boxes make larger blocks pay)
 FACE_SPLIT_WEIGHT = 0.25    # build: split weight of COCO-17's face joints with split_weights="face-light"
 DEFAULT_FALLBACK_WORK = 0.75  # search: fall back to scanning once the work passes this fraction of N rows
 _METRIC_NAMES = {v: k for k, v in KERNEL_METRICS.items()}
@@ -610,9 +610,11 @@ def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | No
 
     Search options (results never depend on them, only speed): ``block_rows`` — subtrees of at most
     this many rows are scanned whole through their 8-bit codes instead of being expanded further (None:
-    ``INT_BLOCK_ROWS`` when the integer filter runs, else ``DEFAULT_BLOCK_ROWS``: 316k rows, cross-dataset
-    queries, one thread: 8192 took 0.97x (real confidences) and 0.90x (estimator-like) the time of 4096
-    with the filter, 1.21x without it);
+    ``INT_BLOCK_ROWS`` when the integer filter runs, else ``DEFAULT_BLOCK_ROWS``. Subtrees halve, so blocks
+    hold between half and all of the limit: with the filter, blocks of ~5,000 rows (316k rows: 6000 and
+    8192 give the same layout) took 0.93-0.97x (real confidences) and 0.90-0.93x (estimator-like) the
+    time of ~2,500 (4096), cross-dataset queries, one thread; at 100k rows 8192 (blocks of ~6,250) took
+    1.08-1.11x the time of 4096 and 6000 (~3,125) 1.01x; without the filter 8192 is 1.21x slower at 316k);
     ``fallback_work`` — once rows scanned + 256 per node expanded exceed this fraction of N, the
     remaining candidate nodes are scanned block by block with box checks only (bounds a query the
     tree cannot prune near a plain scan); ``int_filter`` — weighted trees: an integer pre-filter of the
