@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from posesearch.index.kernels import _vpsearch as vs
 from posesearch.index.kernels._common import exact_distance
 from posesearch.index.kernels._llvm import HAS_AVX512BW, int_bound_mask, int_bound_pass, int_box_mask
-from posesearch.index.kernels._vplayout import padded
+from posesearch.index.kernels._vplayout import chunk_box_offset, padded
 from posesearch.index.kernels.exact import knn_exact
 from posesearch.index.kernels.vptree import build_vptree, knn_vptree
 
@@ -115,7 +115,7 @@ def _block_check(tree, q, w, dk, block_rows=64):
             np.testing.assert_array_equal(_rows_of(acc2, npad)[:cnt], ref[:cnt])
             # the chunks' boxes: each coordinate's smallest and largest code over the chunk's real rows
             nch = npad // 64
-            cb = kt.block_off[b] // 64 * 2 * dd
+            cb = chunk_box_offset(kt.block_off[b], dd)
             box_ref = np.zeros(nch, np.int64)
             for c in range(nch):
                 rows = slice(64 * c, min(64 * c + 64, cnt))

@@ -19,7 +19,7 @@ serialized (so a file can't hold an inconsistent copy), in one linear pass:
   x lies within step_i / 2 (+ rounding, see :func:`._vpsearch.scan_block`) of the cell centre
   lo_i + (code + 1/2) step_i.
 * per block b and chunk (its rows 64 c .. 64 c + 63, the real ones), the smallest and largest code of
-  each coordinate i (``chunk_boxes``, uint8, from chunk offset cb = block_off[b] / 64 * 2 D: the
+  each coordinate i (``chunk_boxes``, uint8, from chunk offset cb = block_off[b] / 64 * 2 D (:func:`chunk_box_offset`): the
   smallest at ``cb + i * nch + c``, the largest at ``cb + (D + i) * nch + c``, nch = npad / 64; 64
   bytes of padding at the end, for full-width reads): the integer filter's box bound of a chunk
   (:func:`._llvm.int_box_mask`).
@@ -53,6 +53,13 @@ def f32_up(v):
 @njit(**JIT)
 def padded(n):
     return (n + CODE_PAD - 1) // CODE_PAD * CODE_PAD
+
+
+@njit(inline="always", **JIT)
+def chunk_box_offset(row_off, dim):
+    """Where the chunk boxes of a block begin in ``chunk_boxes``: its first code row ``row_off``
+    (``block_off[b]``, a multiple of CODE_PAD) over CODE_PAD rows a chunk, times 2 D bytes a chunk."""
+    return row_off // CODE_PAD * 2 * dim
 
 
 @njit(**JIT)
@@ -127,7 +134,7 @@ def build_layout(data_perm, start, end, left, vp, shell_lo, shell_hi, tot_lo, to
                         c -= 1
                 codes[o + r] = c
         nch = npad // CODE_PAD
-        cb = total // CODE_PAD * 2 * dd
+        cb = chunk_box_offset(total, dd)
         for i in range(dd):
             o = total * dd + i * npad
             for ch in range(nch):

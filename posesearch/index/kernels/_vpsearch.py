@@ -42,8 +42,9 @@ from ._common import (F32_MAX, FASTMATH, JIT, METRIC_WEIGHTED, exact_distance, f
                       minheap_pop, minheap_push,
                       heap_offer, heap_offer_group, prepare_query)
 from ._llvm import HAS_AVX512BW, fetch_add, int_bound_mask, int_bound_pass, int_box_mask, lowest_bit, prefetch_row
-from ._vplayout import padded
+from ._vplayout import CODE_PAD, chunk_box_offset, padded
 
+assert CODE_PAD == 64        # the integer filter's masks: one bit a row of a 64-row chunk
 INT_FILTER = HAS_AVX512BW   # default of knn_vptree's int_filter (read at each call)
 INT_FIRST_PAIRS = 8         # the integer filter's first pass: the 8 heaviest pairs of coordinates, every row
 NODE_WORK = 256   # a node expansion costs about as much as scanning this many rows (fallback rule)
@@ -391,9 +392,9 @@ def scan_block(b, data, brec, bstart, boff, codes, cboxes, perm, gstart, q, w, m
             lim = int_filter_limit(hd[0], eps, scale, slack, outside)
             if lim < 0:
                 return n
-            nch = npad // 64
+            nch = npad // CODE_PAD
             live = 0                        # the chunks whose box bound is within the limit
-            cb = boff[b] // 64 * 2 * dd
+            cb = chunk_box_offset(boff[b], dd)
             for g in range((nch + 63) // 64):
                 m = int_box_mask(cboxes, cb, nch, g, ioff, npad, dd, npair, iqp, iqm, iw, lim)
                 while m != 0:
