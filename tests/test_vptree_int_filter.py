@@ -269,3 +269,24 @@ def test_cpu_without_avx512bw_takes_the_float_path(tmp_path):
     r = subprocess.run([sys.executable, "-c", _NO_AVX512], env=env, cwd=root, capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+def test_default_block_size_follows_the_filter(rng):
+    """Without a block size the search takes INT_BLOCK_ROWS where the integer filter runs and
+    DEFAULT_BLOCK_ROWS where the float32 scan does (l2 trees, the filter off, no AVX-512BW); kernel_tree()
+    without one derives the same layout as the search."""
+    from posesearch.index.kernels.vptree import DEFAULT_BLOCK_ROWS, INT_BLOCK_ROWS
+
+    data = rng.random((3000, 34)).astype(np.float32)
+    q = data[:3].astype(np.float64) + 0.01
+    w = rng.uniform(0.2, 1.0, (3, 17))
+    tree = build_vptree(data, "weighted")
+    knn_vptree(tree, q, w, 5, int_filter=False)
+    assert set(tree._derived) == {("ktree", DEFAULT_BLOCK_ROWS)}
+    knn_vptree(tree, q, w, 5)
+    on = INT_BLOCK_ROWS if HAS_AVX512BW else DEFAULT_BLOCK_ROWS
+    assert set(tree._derived) == {("ktree", DEFAULT_BLOCK_ROWS), ("ktree", on)}
+    assert tree.kernel_tree() is tree._derived[("ktree", on)]
+    l2 = build_vptree(data, "l2")
+    knn_vptree(l2, q, None, 5)
+    assert set(l2._derived) == {("ktree", DEFAULT_BLOCK_ROWS)}

@@ -19,9 +19,10 @@ serialized (so a file can't hold an inconsistent copy), in one linear pass:
   x lies within step_i / 2 (+ rounding, see :func:`._vpsearch.scan_block`) of the cell centre
   lo_i + (code + 1/2) step_i.
 * per block b and chunk (its rows 64 c .. 64 c + 63, the real ones), the smallest and largest code of
-  each coordinate i (``chunk_boxes``, uint8, from chunk offset cb = block_off[b] / 64 * 2 D (:func:`chunk_box_offset`): the
-  smallest at ``cb + i * nch + c``, the largest at ``cb + (D + i) * nch + c``, nch = npad / 64; 64
-  bytes of padding at the end, for full-width reads): the integer filter's box bound of a chunk
+  each coordinate i (``chunk_boxes``, uint8, from chunk offset cb = block_off[b] / 64 * 2 D, see
+  :func:`chunk_box_offset`: the smallest at ``cb + i * nch + c``, the largest at ``cb + (D + i) * nch +
+  c``, nch = npad / 64; 64 bytes of padding at the end, for full-width reads): the integer filter's box
+  bound of a chunk
   (:func:`._llvm.int_box_mask`).
 """
 from __future__ import annotations

@@ -304,7 +304,7 @@ class VPTreeArrays:
         :func:`knn_vptree` takes by default); the derived layout (see :mod:`._vplayout`) is computed on
         first use and kept (one per block size)."""
         if block_rows is None:
-            block_rows = INT_BLOCK_ROWS if uses_int_filter(self.metric) else DEFAULT_BLOCK_ROWS
+            block_rows = default_block_rows(self.metric)
         key = ("ktree", int(block_rows))
         kt = self._derived.get(key)
         if kt is None:
@@ -600,6 +600,12 @@ def uses_int_filter(metric: str, int_filter: bool | None = None) -> bool:
     return bool(on) and vs.HAS_AVX512BW and KERNEL_METRICS[metric] == vs.METRIC_WEIGHTED
 
 
+def default_block_rows(metric: str, int_filter: bool | None = None) -> int:
+    """The search's block size when none is given: ``INT_BLOCK_ROWS`` where the integer filter runs, else
+    ``DEFAULT_BLOCK_ROWS`` (see :func:`knn_vptree`)."""
+    return INT_BLOCK_ROWS if uses_int_filter(metric, int_filter) else DEFAULT_BLOCK_ROWS
+
+
 def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | None, k: int, *,
                return_stats: bool = False, block_rows: int | None = None,
                fallback_work: float = DEFAULT_FALLBACK_WORK, int_filter: bool | None = None):
@@ -639,7 +645,7 @@ def knn_vptree(tree: VPTreeArrays, queries: np.ndarray, weights: np.ndarray | No
     stats = np.zeros((b, 6), np.int64)
     use_int = vs.INT_FIRST_PAIRS if uses_int_filter(tree.metric, int_filter) else 0
     if block_rows is None:
-        block_rows = INT_BLOCK_ROWS if use_int else DEFAULT_BLOCK_ROWS
+        block_rows = default_block_rows(tree.metric, int_filter)
     check_number("block_rows", block_rows, integer=True, low=1)
     kt, max_block = tree.kernel_tree(int(block_rows))
     if not (isinstance(fallback_work, (int, float, np.integer, np.floating)) and fallback_work > 0):
